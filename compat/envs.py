@@ -1,0 +1,159 @@
+"""Finding interpreters, locking requirements and building each catalog environment with uv.
+
+Environments live in ``.venvs/<id>`` (or ``$COMPAT_VENV_DIR/<id>``) and are rebuilt only
+when their lock changes, so a warm machine pays nothing to reuse them.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from compat.catalog import Environment
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class EnvironmentError_(RuntimeError):
+    """A one-line, user-facing reason an environment cannot be built or used."""
+
+
+def venv_root() -> Path:
+    return Path(os.environ.get("COMPAT_VENV_DIR", PROJECT_ROOT / ".venvs"))
+
+
+def venv_path(env: Environment) -> Path:
+    return venv_root() / env.id
+
+
+def venv_python(env: Environment) -> Path:
+    return venv_path(env) / "bin" / "python"
+
+
+def _reports_version(candidate: str, minor: str) -> bool:
+    try:
+        out = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True, timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 0 and out.stdout.strip() == minor
+
+
+def _candidates(minor: str):
+    # On the PATH, but not pyenv's shims: they fail unless that version is selected.
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        if "shims" in Path(folder).parts:
+            continue
+        exe = Path(folder) / f"python{minor}"
+        if exe.is_file():
+            yield str(exe)
+    pyenv_root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    for folder in sorted(glob.glob(os.path.join(pyenv_root, "versions", f"{minor}.*")), reverse=True):
+        yield os.path.join(folder, "bin", f"python{minor}")
+    uv = shutil.which("uv")
+    if uv:
+        found = subprocess.run([uv, "python", "find", minor], capture_output=True, text=True)
+        if found.returncode == 0 and found.stdout.strip():
+            yield found.stdout.strip()
+
+
+def find_interpreter(minor: str, env_id: str = "") -> str:
+    """Path of a working CPython ``minor``; a clear one-line error when there is none."""
+    for candidate in _candidates(minor):
+        if _reports_version(candidate, minor):
+            return candidate
+    who = f"environment {env_id} needs " if env_id else ""
+    raise EnvironmentError_(
+        f"{who}CPython {minor}, which was not found on the PATH, in pyenv's versions "
+        f"folder or among uv's interpreters (install it with `uv python install {minor}` "
+        f"or `pyenv install {minor}`)"
+    )
+
+
+def uv_executable() -> str:
+    uv = shutil.which("uv")
+    if uv:
+        return uv
+    try:
+        import uv as uv_package  # the PyPI `uv` wheel ships the binary
+        return uv_package.find_uv_bin()
+    except Exception:  # noqa: BLE001 - any failure means the same thing to the user
+        raise EnvironmentError_("uv was not found; install it with `python3 -m pip install uv`") from None
+
+
+def compile_lock(env: Environment) -> Path:
+    """Resolve ``env.requirements`` for its interpreter into the committed lock file."""
+    python = find_interpreter(env.python, env.id)
+    with tempfile.TemporaryDirectory() as tmp:
+        req = Path(tmp) / f"{env.id}.in"
+        req.write_text("\n".join(env.requirements) + "\n")
+        # Relative names, run from the scratch folder, keep temp paths out of the lock.
+        cmd = [uv_executable(), "pip", "compile", "--quiet", "--python", python,
+               "--no-header", "--annotation-style", "line", req.name, "-o", str(env.lock_path)]
+        if env.overrides:
+            overrides = Path(tmp) / "overrides.txt"
+            overrides.write_text("\n".join(env.overrides) + "\n")
+            cmd += ["--override", overrides.name]
+        subprocess.run(cmd, check=True, cwd=tmp)
+    header = (f"# Lock for the `{env.id}` environment (CPython {env.python}): {env.summary}.\n"
+              f"# Regenerate with `python -m compat lock {env.id}`.\n")
+    env.lock_path.write_text(header + env.lock_path.read_text())
+    return env.lock_path
+
+
+def lock_digest(env: Environment) -> str:
+    return hashlib.sha256(env.lock_path.read_bytes()).hexdigest()[:16]
+
+
+def is_built(env: Environment) -> bool:
+    stamp = venv_path(env) / ".compat-lock"
+    return venv_python(env).exists() and stamp.exists() and stamp.read_text() == lock_digest(env)
+
+
+def ensure_built(env: Environment, log=print) -> Path:
+    """Create (or repair) the environment from its lock; cheap when it is up to date."""
+    if not env.lock_path.exists():
+        raise EnvironmentError_(f"environment {env.id} has no lock; run `python -m compat lock {env.id}`")
+    if is_built(env):
+        return venv_python(env)
+    python = find_interpreter(env.python, env.id)
+    uv = uv_executable()
+    path = venv_path(env)
+    log(f"[compat] building environment {env.id} (CPython {env.python}) in {path}")
+    subprocess.run([uv, "venv", "--quiet", "--clear", "--python", python, str(path)], check=True)
+    result = subprocess.run(
+        [uv, "pip", "sync", "--quiet", "--python", str(venv_python(env)), str(env.lock_path)],
+    )
+    if result.returncode != 0:
+        raise EnvironmentError_(f"installing the lock of {env.id} failed (uv exit {result.returncode})")
+    (path / ".compat-lock").write_text(lock_digest(env))
+    return venv_python(env)
+
+
+def inside_env(env: Environment, extra: dict | None = None) -> dict:
+    """Process environment for code run inside ``env``: the project on the path, quiet TF."""
+    child = {k: v for k, v in os.environ.items()
+             if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "KERAS_BACKEND",
+                          "TF_USE_LEGACY_KERAS")}
+    child.update({
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "COMPAT_ENV_ID": env.id,
+        "COMPAT_KERAS_API": env.keras_api,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "CUDA_VISIBLE_DEVICES": "",
+        "PYTHONUNBUFFERED": "1",
+    })
+    child.update(dict(env.env_vars))
+    child.update(extra or {})
+    return child
+
+

@@ -1,0 +1,129 @@
+"""The worker: imports TensorFlow / Keras once, then runs load attempts on request.
+
+Protocol (one JSON object per line): the host writes requests to stdin,
+``{"op": "attempt", "id": ..., "root": ..., "fixture": {...}, "strategy": ..., "input": ...}``
+or ``{"op": "exit"}``; the worker answers on its private copy of stdout with
+``{"event": "ready", ...}`` once, then ``{"event": "started", "id": ...}`` and
+``{"event": "result", "id": ..., ...}`` per attempt. Everything TensorFlow and Keras
+print goes to stderr, so it can never corrupt the protocol.
+
+Attempts must not leak into each other: each one starts from a cleared session, custom
+objects are passed per call (never registered globally) and the canary folder is
+per attempt. ``--isolate`` on the host runs one worker per attempt to prove it.
+"""
+import gc
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+
+import numpy as np
+
+
+def _open_protocol_channel():
+    channel = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # from now on, prints (progress bars, TF logs) go to stderr
+    sys.stdout = sys.stderr
+    return channel
+
+
+def _send(channel, message):
+    channel.write(json.dumps(message) + "\n")
+    channel.flush()
+
+
+def runtime_versions(ctx):
+    versions = {"python": "%d.%d.%d" % sys.version_info[:3], "keras": ctx.version,
+                "tensorflow": ctx.tf_version, "numpy": np.__version__, "keras_api": ctx.api}
+    try:
+        import h5py
+        versions["h5py"] = h5py.__version__
+    except ImportError:
+        versions["h5py"] = None
+    return versions
+
+
+def _inject_fault(request):
+    """Test hook: COMPAT_INJECT_FAULT="segfault:<strategy>:<fixture>" or "hang:..."."""
+    spec = os.environ.get("COMPAT_INJECT_FAULT", "")
+    for item in filter(None, spec.split(";")):
+        kind, strategy, fixture = item.split(":")
+        if strategy == request["strategy"] and fixture == request["fixture"]["id"]:
+            if kind == "segfault":
+                os.kill(os.getpid(), signal.SIGSEGV)
+            elif kind == "hang":
+                while True:
+                    time.sleep(60)
+
+
+def _first_line(exc):
+    text = str(exc).strip()
+    return (text.splitlines() or [""])[0][:500]
+
+
+def run_attempt(ctx, request, images):
+    from compat.inside import kerasapi, strategies
+    strategy = strategies.BY_NAME[request["strategy"]]
+    fixture = request["fixture"]
+    result = {"id": request["id"]}
+    reason = strategy.applies(ctx, fixture)
+    if reason:
+        result.update(status="not_applicable", reason=reason)
+        return result
+    result["recipe"] = strategy.render_recipe(ctx, fixture)
+    canary_dir = tempfile.mkdtemp(prefix="compat-canary-")
+    os.environ["COMPAT_CANARY_DIR"] = canary_dir
+    marker = os.path.join(canary_dir, "canary-ran")
+    try:
+        kerasapi.clear_session()
+        _inject_fault(request)
+        started = time.time()
+        try:
+            predict = strategy.load(ctx, request["root"], fixture)
+            result["load_seconds"] = round(time.time() - started, 4)
+            result["code_executed"] = os.path.exists(marker)
+            started = time.time()
+            embeddings = np.asarray(predict(images), dtype=np.float64)
+            result["predict_seconds"] = round(time.time() - started, 4)
+        except Exception as exc:  # noqa: BLE001 - every failure is a finding to record
+            result.update(status="error", error={
+                "type": type(exc).__name__, "message": _first_line(exc),
+                "traceback": traceback.format_exc()[-6000:],
+            })
+            result.setdefault("code_executed", os.path.exists(marker))
+            return result
+        result.update(status="ok", embeddings=embeddings.tolist())
+        return result
+    finally:
+        os.environ.pop("COMPAT_CANARY_DIR", None)
+        shutil.rmtree(canary_dir, ignore_errors=True)
+        gc.collect()
+
+
+def main():
+    channel = _open_protocol_channel()
+    from compat.inside import facenet, strategies
+    ctx = strategies.Context()
+    if ctx.tf_version:
+        import tensorflow  # noqa: F401 - imported once here, not per attempt
+    _send(channel, {"event": "ready", "pid": os.getpid(), "runtime": runtime_versions(ctx),
+                    "strategies": strategies.describe()})
+    inputs = {}
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request.get("op") == "exit":
+            break
+        if request["input"] not in inputs:
+            images = np.load(request["input"])["images"]
+            inputs[request["input"]] = facenet.prewhiten_batch(images)
+        _send(channel, {"event": "started", "id": request["id"]})
+        _send(channel, dict(run_attempt(ctx, request, inputs[request["input"]]), event="result"))
+    channel.close()
+
+
+if __name__ == "__main__":
+    main()

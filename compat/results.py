@@ -1,0 +1,59 @@
+"""The results file: a versioned JSON document per consumer run, written atomically.
+
+Layout (``schema: "compat.results/1"``)::
+
+    {"schema", "run": {"consumer", "producers", "mode", "started", "finished", "complete",
+                       "workers_started", "tensorflow_imports"},
+     "consumer": {"id", "python", "keras_api", "lock": {dist: version}, "runtime": {...}},
+     "strategies": [{"name", "summary", "kind", "tier", "formats"}],
+     "tolerance": {"relative": ..., "min_cosine": ...},
+     "attempts": [{"producer", "fixture", "variant", "format", "strategy", "verdict",
+                   "reason"?, "error"?: {"type", "message", "traceback"}, "signal"?,
+                   "max_abs_diff"?, "cosine"?, "load_seconds"?, "predict_seconds"?,
+                   "code_executed"?, "recipe"?}]}
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+SCHEMA = "compat.results/1"
+
+
+class ResultsError(RuntimeError):
+    """A results file that cannot be used, in one line."""
+
+
+def attempt_key(attempt: dict) -> tuple[str, str, str]:
+    return attempt["producer"], attempt["fixture"], attempt["strategy"]
+
+
+def write_atomically(path: Path, document: dict) -> None:
+    """Never leaves a half-written file: write a sibling temp file, fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(document, handle, indent=1, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read(path: Path) -> dict:
+    try:
+        document = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such results file") from None
+    except ValueError as exc:
+        raise ResultsError(f"{path}: not valid JSON ({exc})") from None
+    if document.get("schema") != SCHEMA:
+        raise ResultsError(f"{path}: schema {document.get('schema')!r}, expected {SCHEMA!r}")
+    return document
