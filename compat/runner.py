@@ -275,7 +275,8 @@ class Run:
             tail = died.stderr_tail if isinstance(died, WorkerDied) else worker.stderr_tail()
             self._retire_worker(kill=True)
             attempt.update(verdict=Verdict.CRASH.value, signal=signal_name(returncode), exit_code=returncode,
-                           reason=f"the worker died ({signal_name(returncode) or f'exit {returncode}'}): {tail}")
+                           reason=f"the worker died ({signal_name(returncode) or f'exit {returncode}'})",
+                           worker_log_tail=tail)
             return attempt
         return self._judge(attempt, event, request["reference"])
 

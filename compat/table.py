@@ -21,7 +21,8 @@ def render(document: dict) -> str:
              header + "  recommended", "-" * (len(header) + 13)]
     for (producer, fixture), row in grouped.items():
         cells = [SYMBOLS.get(row[name]["verdict"], "?") if name in row else "" for name in used]
-        best = summary.best_strategy(row, order) or "(none works)"
+        best = summary.best_strategy(row, order) or (
+            "(not tried)" if summary.category(row, strategies) == summary.NOT_TRIED else "(none works)")
         if summary.has_silent_corruption(row):
             best += "  [!] some strategy loads wrong numbers"
         lines.append(f"{producer}/{fixture}".ljust(label_width) + "  "

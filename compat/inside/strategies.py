@@ -282,7 +282,7 @@ class RebuildWeights(Strategy):
         reason = Strategy.applies(self, ctx, fixture)
         if reason:
             return reason
-        if self.by_name and fixture["format"] in ("keras", "weights_h5"):
+        if self.by_name and fixture[_weights_file(fixture)].endswith((".keras", ".weights.h5")):
             return "by_name loading exists only for legacy HDF5 weights"
         if not ctx.keras3 and fixture["format"] == "keras" and ctx.keras_minor < (2, 13):
             return "Keras %s cannot read a .keras zip" % ctx.version

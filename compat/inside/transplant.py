@@ -2,13 +2,15 @@
 
 It reads the numbers only, so it works whatever Keras can or cannot deserialise:
 Keras 2's legacy layout (``model_weights/<layer>/<layer>/kernel:0``, whole-model or
-weights-only), the new layout of ``*.weights.h5`` (``layers/<layer>/vars/0``, or
-``_layer_checkpoint_dependencies/<layer>/vars/0`` in Keras 2.13-2.15) and the
-``model.weights.h5`` inside a ``.keras`` zip. Layers without weights (``lambda_1``,
-``add_1`` against Keras 3's ``lambda``, ``add``) need no match, so automatic names
-never get in the way.
+weights-only) is matched by layer name; layers without weights (``lambda_1``, ``add_1``
+against Keras 3's ``lambda``, ``add``) need no match, so automatic names never get in
+the way. The new layout of ``*.weights.h5`` and of the ``model.weights.h5`` inside a
+``.keras`` zip does not store layer names at all: it keys each layer by its class and
+its rank among the model's layers of that class (``layers/conv2d_3/vars/0``), so there
+the rebuilt model's layer order is what matches.
 """
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -33,26 +35,41 @@ def _legacy_layers(root):
 
 def _new_layout_layers(handle):
     found = {}
-
-    def visit(name, obj):
-        parts = name.split("/")
-        if parts[-1] != "vars" or len(parts) < 2 or "optimizer" in parts:
-            return
-        keys = sorted(obj.keys(), key=int)
-        if keys:
-            found[parts[-2]] = [np.asarray(obj[k]) for k in keys]
-    handle.visititems(visit)
+    if "layers" not in handle:
+        return found
+    for key, group in handle["layers"].items():
+        if "vars" in group and len(group["vars"]):
+            found[key] = [np.asarray(group["vars"][k]) for k in sorted(group["vars"].keys(), key=int)]
     return found
 
 
-def weights_by_layer(path):
+def _snake_case(name):
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def new_layout_keys(model):
+    """``{layer name: key}`` as the new layout names a model's layers: class, then rank."""
+    counts, keys = {}, {}
+    for layer in model.layers:
+        base = _snake_case(layer.__class__.__name__)
+        seen = counts.get(base, 0)
+        keys[layer.name] = base if seen == 0 else "%s_%d" % (base, seen)
+        counts[base] = seen + 1
+    return keys
+
+
+def weights_by_layer(path, model=None):
     """``{layer name: [arrays in get_weights order]}`` read from an HDF5 weights source."""
     import h5py
     with h5py.File(path, "r") as handle:
         root = handle["model_weights"] if "model_weights" in handle else handle
         if "layer_names" in root.attrs:
             return _legacy_layers(root)
-        return _new_layout_layers(handle)
+        by_key = _new_layout_layers(handle)
+    if model is None:
+        return by_key
+    return dict((name, by_key[key]) for name, key in new_layout_keys(model).items() if key in by_key)
 
 
 def set_weights_from_file(model, path):
@@ -64,7 +81,7 @@ def set_weights_from_file(model, path):
             with zipfile.ZipFile(path) as archive:
                 archive.extract("model.weights.h5", scratch)
             path = os.path.join(scratch, "model.weights.h5")
-        source = weights_by_layer(path)
+        source = weights_by_layer(path, model)
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
