@@ -75,6 +75,7 @@ def describe_files(paths, root):
 
 def build_variant(variant, size):
     kerasapi.clear_session()
+    kerasapi.set_random_seed(SEED)
     model = facenet.build(variant, size)
     facenet.seed_weights(model, variant, size, seed=SEED)
     if variant == "compiled":

@@ -80,3 +80,21 @@ def int_shape(tensor):
 
 def clear_session():
     keras().backend.clear_session()
+
+
+def set_random_seed(seed):
+    """Seed every generator a training step draws from (Dropout masks among them)."""
+    import random
+    import numpy as np
+    random.seed(seed)
+    np.random.seed(seed)
+    k = keras()
+    if hasattr(k, "utils") and hasattr(k.utils, "set_random_seed"):
+        k.utils.set_random_seed(seed)
+        return
+    if has_tensorflow():
+        import tensorflow as tf
+        if hasattr(tf, "random") and hasattr(tf.random, "set_seed"):
+            tf.random.set_seed(seed)
+        else:
+            tf.set_random_seed(seed)  # TF 1.x: a graph-level seed, after clear_session

@@ -2,10 +2,11 @@
 
 Protocol (one JSON object per line): the host writes requests to stdin,
 ``{"op": "attempt", "id": ..., "root": ..., "fixture": {...}, "strategy": ..., "input": ...}``
-or ``{"op": "exit"}``; the worker answers on its private copy of stdout with
-``{"event": "ready", ...}`` once, then ``{"event": "started", "id": ...}`` and
-``{"event": "result", "id": ..., ...}`` per attempt. Everything TensorFlow and Keras
-print goes to stderr, so it can never corrupt the protocol.
+or ``{"op": "exit"}``; ``"input_kind": "raw_npy"`` makes ``input`` a .npy batch used as it
+is, instead of the fixtures' .npz of images that the worker prewhitens. The worker
+answers on its private copy of stdout with ``{"event": "ready", ...}`` once, then
+``{"event": "started", "id": ...}`` and ``{"event": "result", "id": ..., ...}`` per attempt.
+Everything TensorFlow and Keras print goes to stderr, so it can never corrupt the protocol.
 
 Attempts must not leak into each other: each one starts from a cleared session, custom
 objects are passed per call (never registered globally) and the canary folder is
@@ -118,8 +119,12 @@ def main():
         if request.get("op") == "exit":
             break
         if request["input"] not in inputs:
-            images = np.load(request["input"])["images"]
-            inputs[request["input"]] = facenet.prewhiten_batch(images)
+            if request.get("input_kind") == "raw_npy":
+                # A probe's own batch (.npy), already preprocessed as its model expects.
+                inputs[request["input"]] = np.load(request["input"])
+            else:
+                images = np.load(request["input"])["images"]
+                inputs[request["input"]] = facenet.prewhiten_batch(images)
         _send(channel, {"event": "started", "id": request["id"]})
         _send(channel, dict(run_attempt(ctx, request, inputs[request["input"]]), event="result"))
     channel.close()

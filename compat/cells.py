@@ -1,0 +1,389 @@
+"""What each part of the published matrix shows, decided here so templates only print.
+
+A *fixture outcome* is one (producer, consumer, fixture) with every strategy's attempt;
+``compat.summary`` turns it into a category and a best strategy. A *cell* is a
+producer x consumer pair: the outcomes of its fixtures that match the variant / format
+filter, aggregated. The inline script in ``templates/matrix.js`` repeats ``aggregate``
+and ``cell_view`` for filters chosen in the browser; the browser test checks both agree.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections import Counter
+
+from markupsafe import Markup
+
+from compat import summary
+from compat.inside.generate import VARIANT_FORMATS
+from compat.inside.savers import FORMAT_LABELS, FORMATS
+
+CATEGORIES = list(summary.CATEGORY_LABELS)
+WORKING = (summary.AS_IS, summary.FLAG, summary.WEIGHTS)
+# The words a cell shows when the filter leaves a single fixture in it.
+SHORT_LABELS = {
+    summary.AS_IS: "as it is",
+    summary.FLAG: "flag / custom objects",
+    summary.WEIGHTS: "weights only",
+    summary.WRONG_NUMBERS: "WRONG NUMBERS",
+    summary.NOTHING: "nothing works",
+    summary.NOT_TRIED: "not tried",
+}
+VERDICTS = ("pass", "mismatch", "error", "crash", "timeout", "not_applicable")
+VARIANTS = tuple(VARIANT_FORMATS)
+VARIANT_LABELS = {
+    "builtin": "built-in layers only",
+    "lambda": "Lambda layers (as facenet_keras.h5)",
+    "custom": "custom layer classes",
+    "compiled": "compiled, with optimizer state",
+    "canary": "Lambda that leaves a marker when its code runs",
+}
+MESSAGE_LIMIT = 240
+"""Characters of an error's first line kept in the HTML; matrix.json keeps it whole."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    producer: str
+    consumer: str
+    fixture: str
+    variant: str
+    format: str
+    category: str
+    best: str | None
+    corrupt: bool
+    """Some strategy loaded this fixture and computed wrong numbers."""
+    attempts: dict
+
+
+# -- ordering ---------------------------------------------------------------------------
+def _rank(value: str, known: tuple | list) -> tuple:
+    """Known values in their canonical order, anything new after them alphabetically."""
+    return (known.index(value), "") if value in known else (len(known), value)
+
+
+def variant_rank(variant: str) -> tuple:
+    return _rank(variant, VARIANTS)
+
+
+def format_rank(fmt: str) -> tuple:
+    return _rank(fmt, FORMATS)
+
+
+def ordered_variants(values) -> list[str]:
+    return sorted(set(values), key=variant_rank)
+
+
+def ordered_formats(values) -> list[str]:
+    return sorted(set(values), key=format_rank)
+
+
+# -- outcomes and cells -----------------------------------------------------------------
+def outcomes(matrix: dict) -> list[Outcome]:
+    """Every (producer, consumer, fixture) in the matrix, judged by ``compat.summary``."""
+    strategies = matrix["strategies"]
+    by_consumer: dict[str, list[dict]] = {}
+    for attempt in matrix["attempts"]:
+        by_consumer.setdefault(attempt["consumer"], []).append(attempt)
+    found = []
+    for consumer, attempts in by_consumer.items():
+        for (producer, fixture), row in summary.group_by_fixture(attempts).items():
+            first = next(iter(row.values()))
+            found.append(Outcome(
+                producer=producer, consumer=consumer, fixture=fixture,
+                variant=first["variant"], format=first["format"],
+                category=summary.category(row, strategies),
+                best=summary.best_strategy(row, summary.strategy_order(strategies)),
+                corrupt=summary.has_silent_corruption(row), attempts=row))
+    return found
+
+
+def matches(outcome: Outcome, variant: str | None = None, fmt: str | None = None) -> bool:
+    return (not variant or outcome.variant == variant) and (not fmt or outcome.format == fmt)
+
+
+def headline(counts: dict[str, int]) -> str:
+    """The category most of the tried fixtures share; on a tie the worse one, to stay honest."""
+    tried = [c for c in CATEGORIES if c != summary.NOT_TRIED]
+    if not any(counts.get(c) for c in tried):
+        return summary.NOT_TRIED
+    return max(tried, key=lambda c: (counts.get(c, 0), CATEGORIES.index(c)))
+
+
+def most_common_best(bests: list[str], order: list[str]) -> str | None:
+    """The strategy that works for most fixtures; ties go to the registry's preferred one."""
+    if not bests:
+        return None
+    tally = Counter(bests)
+    return max(tally, key=lambda name: (tally[name], -_rank(name, order)[0]))
+
+
+def aggregate(selected: list[Outcome], order: list[str]) -> dict:
+    counts = {c: 0 for c in CATEGORIES}
+    for outcome in selected:
+        counts[outcome.category] += 1
+    total = len(selected)
+    tried = total - counts[summary.NOT_TRIED]
+    if counts[summary.WRONG_NUMBERS]:
+        flag = "wrong"
+    elif any(o.corrupt for o in selected):
+        flag = "mismatch"
+    else:
+        flag = ""
+    return {"counts": counts, "total": total, "tried": tried,
+            "working": sum(counts[c] for c in WORKING), "category": headline(counts),
+            "best": most_common_best([o.best for o in selected if o.best], order), "flag": flag}
+
+
+FLAG_TITLES = {
+    "wrong": "a fixture here loads but gives wrong numbers with every strategy that loads it",
+    "mismatch": "some strategy loads a fixture here and silently gives wrong numbers",
+}
+
+
+def cell_view(agg: dict, has_data: bool) -> dict:
+    """Texts, class and bar of one cell: what the template and the script print."""
+    if not has_data:
+        best, count = "", "not run"
+    elif agg["total"] == 0:
+        best, count = "", "no fixture"
+    elif agg["tried"] == 0:
+        best, count = "", "not tried"
+    else:
+        best = agg["best"] or "none works"
+        count = SHORT_LABELS[agg["category"]] if agg["total"] == 1 else f"{agg['working']}/{agg['tried']} work"
+    category = agg["category"] if has_data and agg["total"] else "empty"
+    return {"category": category, "best": best, "works": bool(agg["best"]), "count": count, "flag": agg["flag"],
+            "has_data": has_data,
+            "flag_title": FLAG_TITLES.get(agg["flag"], ""),
+            "segments": bar_segments(agg["counts"], agg["total"])}
+
+
+def bar_segments(counts: dict[str, int], total: int) -> list[tuple[str, str]]:
+    """(category, CSS width) for every category, so the script only changes widths."""
+    return [(c, f"{100.0 * counts.get(c, 0) / total:.2f}%" if total else "0.00%") for c in CATEGORIES]
+
+
+def markdown_text(view: dict) -> str:
+    """One Markdown table cell: the strategy in code style, or what went wrong in bold."""
+    if view["works"]:
+        text = f"`{view['best']}` {view['count']}"
+    elif view["best"]:
+        text = f"**none works** ({view['count']})" if "/" in view["count"] else f"**{view['count']}**"
+    else:
+        text = view["count"]
+    marks = {"wrong": " \u26a0", "mismatch": " !"}
+    return (text + marks.get(view["flag"], "")).replace("|", "\\|")
+
+
+def cell_label(producer: str, consumer: str, view: dict) -> str:
+    """What a screen reader says for a cell button."""
+    words = [f"{consumer} loading models made by {producer}:", view["count"]]
+    if view["best"]:
+        words.append(f"best strategy {view['best']}")
+    if view["flag"]:
+        words.append("warning: " + FLAG_TITLES[view["flag"]])
+    return ", ".join(words[:1]) + " " + ", ".join(words[1:])
+
+
+def grid(matrix: dict, producers: list[str], consumers: list[str], variant=None, fmt=None,
+         found: list[Outcome] | None = None) -> list[dict]:
+    """Rows of cells for the producers x consumers shown, under a filter."""
+    order = summary.strategy_order(matrix["strategies"])
+    pairs: dict[tuple[str, str], list[Outcome]] = {}
+    for outcome in found if found is not None else outcomes(matrix):
+        pairs.setdefault((outcome.producer, outcome.consumer), []).append(outcome)
+    rows = []
+    for p_index, producer in enumerate(producers):
+        cells = []
+        for c_index, consumer in enumerate(consumers):
+            pair = pairs.get((producer, consumer), [])
+            view = cell_view(aggregate([o for o in pair if matches(o, variant, fmt)], order), bool(pair))
+            cells.append(dict(view, p=p_index, c=c_index, consumer=consumer,
+                              label=cell_label(producer, consumer, view), markdown=markdown_text(view)))
+        rows.append({"producer": producer, "cells": cells})
+    return rows
+
+
+def totals(found: list[Outcome], variant=None, fmt=None) -> dict[str, int]:
+    """Fixture outcomes per category over the whole matrix, under a filter."""
+    counts = {c: 0 for c in CATEGORIES}
+    for outcome in found:
+        if matches(outcome, variant, fmt):
+            counts[outcome.category] += 1
+    return counts
+
+
+# -- per-strategy detail ----------------------------------------------------------------
+def first_line(text: str | None, limit: int = MESSAGE_LIMIT) -> str:
+    lines = (text or "").strip().splitlines()
+    line = lines[0].strip() if lines else ""
+    return line if len(line) <= limit else line[:limit - 1] + "\u2026"
+
+
+def recipe_text(attempt: dict) -> str | None:
+    """The code to copy: only for a strategy that really produced the right numbers."""
+    if attempt.get("verdict") == "pass" and attempt.get("recipe"):
+        return attempt["recipe"]
+    return None
+
+
+def detail_row(attempt: dict) -> dict:
+    """One strategy's line in the detail panel."""
+    error = attempt.get("error") or {}
+    verdict = attempt["verdict"]
+    if error:
+        kind, message = error.get("type") or "error", error.get("message")
+    elif verdict == "crash":
+        kind, message = attempt.get("signal") or "crash", attempt.get("reason")
+        tail = attempt.get("worker_log_tail")
+        if tail and tail not in (message or ""):
+            message = f"{message}: {tail}"
+    elif verdict == "mismatch":
+        kind, message = None, attempt.get("detail") or "the embeddings differ from the producer's"
+    else:
+        kind, message = None, attempt.get("reason")
+    return {"strategy": attempt["strategy"], "verdict": verdict, "type": kind,
+            "message": first_line(message) or None,
+            "max_abs_diff": attempt.get("max_abs_diff"), "cosine": attempt.get("cosine"),
+            "load_seconds": attempt.get("load_seconds"), "predict_seconds": attempt.get("predict_seconds"),
+            "code_executed": attempt.get("code_executed"), "recipe": recipe_text(attempt)}
+
+
+def detail_rows(by_strategy: dict[str, dict], order: list[str]) -> list[dict]:
+    """Every strategy tried on a fixture, in the registry's order of preference."""
+    names = sorted(by_strategy, key=lambda name: _rank(name, order))
+    return [detail_row(by_strategy[name]) for name in names]
+
+
+# -- security ---------------------------------------------------------------------------
+def security_table(matrix: dict, consumers: list[str]) -> dict:
+    """Per consumer and strategy: did code stored in a ``canary`` file run while loading it?"""
+    seen: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+    for attempt in matrix["attempts"]:
+        if attempt.get("variant") == "canary" and isinstance(attempt.get("code_executed"), bool):
+            seen.setdefault((attempt["consumer"], attempt["strategy"]), []).append(
+                (f"{attempt['producer']} {attempt['fixture']}", attempt["code_executed"]))
+    names = [s["name"] for s in matrix["strategies"] if any(key[1] == s["name"] for key in seen)]
+    rows = []
+    for consumer in consumers:
+        rows.append({"consumer": consumer,
+                     "cells": [security_cell(seen.get((consumer, name), [])) for name in names]})
+    return {"strategies": names, "rows": [r for r in rows if any(c["state"] != "none" for c in r["cells"])]}
+
+
+def security_cell(observed: list[tuple[str, bool]]) -> dict:
+    if not observed:
+        return {"state": "none", "text": "\u2014", "title": "no canary load measured"}
+    ran = sorted(label for label, executed in observed if executed)
+    if ran:
+        return {"state": "ran", "text": f"ran {len(ran)}/{len(observed)}",
+                "title": "code stored in the file ran: " + ", ".join(ran)}
+    return {"state": "blocked", "text": f"ran 0/{len(observed)}",
+            "title": f"stored code did not run in {len(observed)} canary load(s)"}
+
+
+# -- environments -----------------------------------------------------------------------
+def env_versions(entry: dict) -> dict:
+    return entry.get("versions") or {}
+
+
+def env_label(entry: dict) -> str:
+    """Short version line under an environment's id, e.g. ``TF 2.21.0 / Keras 3.15.1``."""
+    versions = env_versions(entry)
+    parts = []
+    if versions.get("tensorflow"):
+        parts.append(f"TF {versions['tensorflow']}")
+    if entry.get("keras_api") == "tf.keras" and not versions.get("keras"):
+        parts.append("tf.keras")
+    elif versions.get("keras"):
+        parts.append(f"Keras {versions['keras']}")
+    if versions.get("jax"):
+        parts.append(f"JAX {versions['jax']}")
+    return " / ".join(parts)
+
+
+# -- data embedded in the HTML ----------------------------------------------------------
+class Interner:
+    """Repeated strings (recipes, error lines, reasons) stored once, referred to by index."""
+
+    def __init__(self):
+        self.strings: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def __call__(self, value: str | None) -> int | None:
+        if value is None:
+            return None
+        if value not in self._index:
+            self._index[value] = len(self.strings)
+            self.strings.append(value)
+        return self._index[value]
+
+
+def _round(value, digits: int):
+    """Enough significant digits to read, few enough to keep 50k attempts small."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(f"{value:.{digits}g}")
+
+
+def _trim(row: list) -> list:
+    while row and row[-1] is None:
+        row.pop()
+    return row
+
+
+def compact_attempt(row: dict, order: list[str], intern: Interner) -> list:
+    """``[strategy, verdict, message, type, code ran, load s, predict s, max|diff|, cosine, recipe]``.
+
+    Ordered so the fields a failed attempt lacks come last and are trimmed: half the
+    attempts are errors or not applicable, and a full matrix holds ~50k attempts.
+    """
+    executed = row["code_executed"]
+    return _trim([
+        order.index(row["strategy"]) if row["strategy"] in order else intern(row["strategy"]),
+        VERDICTS.index(row["verdict"]) if row["verdict"] in VERDICTS else intern(row["verdict"]),
+        intern(row["message"]), intern(row["type"]),
+        None if executed is None else int(bool(executed)),
+        _round(row["load_seconds"], 3), _round(row["predict_seconds"], 3),
+        _round(row["max_abs_diff"], 3), _round(row["cosine"], 10), intern(row["recipe"]),
+    ])
+
+
+def embedded_data(matrix: dict, producers: list[str], consumers: list[str], found: list[Outcome]) -> dict:
+    """Everything the script needs for filters and the detail panel, with strings interned."""
+    order = summary.strategy_order(matrix["strategies"])
+    intern = Interner()
+    variants = ordered_variants(o.variant for o in found)
+    formats = ordered_formats(o.format for o in found)
+    shown = [o for o in found if o.producer in producers and o.consumer in consumers]
+    shown.sort(key=lambda o: (producers.index(o.producer), consumers.index(o.consumer),
+                              variant_rank(o.variant), format_rank(o.format), o.fixture))
+    fixtures = []
+    for o in shown:
+        fixtures.append([
+            producers.index(o.producer), consumers.index(o.consumer), intern(o.fixture),
+            variants.index(o.variant), formats.index(o.format), CATEGORIES.index(o.category),
+            order.index(o.best) if o.best else -1, int(o.corrupt),
+            [compact_attempt(r, order, intern) for r in detail_rows(o.attempts, order)],
+        ])
+    return {
+        "categories": [{"id": c, "label": summary.CATEGORY_LABELS[c], "short": SHORT_LABELS[c]}
+                       for c in CATEGORIES],
+        "working": list(WORKING), "verdicts": list(VERDICTS),
+        "strategies": order, "producers": producers, "consumers": consumers,
+        "variants": variants, "formats": formats, "flags": FLAG_TITLES,
+        "strings": intern.strings, "fixtures": fixtures,
+    }
+
+
+def script_json(data) -> Markup:
+    """JSON safe inside ``<script type="application/json">``: no ``<``, ``>`` or ``&`` left raw."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    text = text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+    return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def format_labels() -> dict[str, str]:
+    return dict(FORMAT_LABELS)

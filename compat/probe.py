@@ -1,0 +1,388 @@
+"""``compat probe PATH``: which way of loading works for your own model file, per environment.
+
+The file is diagnosed first (``compat.diagnose``), so a web page saved as ``.h5`` is
+reported in one line instead of as an ``OSError`` from every environment. Then each
+loader environment runs every strategy on the file, in a throwaway working folder with
+a throwaway ``HOME`` (Keras writes ``~/.keras`` on import, and a model file can run code
+when loaded). All outputs are compared against one reference: ``--reference`` when
+given, else the output of the first strategy that loads in the first loader.
+
+Exit status: 0 when the probe ran (strategies that fail are findings), 2 for a bad file
+or bad options, 3 when a loader environment could not be run at all.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from compat import catalog, envs, fixtures, runner, table
+from compat.diagnose import Diagnosis, diagnose
+from compat.verdicts import Verdict, compare
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_HARNESS = 0, 2, 3
+SCHEMA = "compat.probe/1"
+DEFAULT_INPUT_SHAPE = (160, 160, 3)
+DEFAULT_VARIANT = "lambda"
+SEED = 0
+BATCH = 3
+
+
+class ProbeError(Exception):
+    """Bad input to the probe, reported in one line (exit status 2)."""
+
+
+# -- inputs --------------------------------------------------------------------------------
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        raise ProbeError(f"--input-shape {text!r} is not a list of integers such as 160,160,3") from None
+    if not shape or any(d <= 0 for d in shape):
+        raise ProbeError(f"--input-shape {text!r} must be positive sizes such as 160,160,3")
+    return shape
+
+
+def seeded_batch(shape: tuple[int, ...], count: int = BATCH) -> np.ndarray:
+    """A reproducible, prewhitened batch; for FaceNet's shape, the fixtures' own batch."""
+    from compat.inside import facenet  # numpy only: safe on the host
+    if tuple(shape) == facenet.INPUT_SHAPE:
+        return facenet.reference_input(SEED, count)
+    rng = np.random.RandomState(SEED + 1)
+    return facenet.prewhiten_batch(rng.randint(0, 256, (count,) + tuple(shape)).astype(np.uint8))
+
+
+def load_array(path: str, what: str) -> np.ndarray:
+    if not path.endswith(".npy"):
+        raise ProbeError(f"{what} {path} must be a .npy file (numpy.save), used as it is")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ProbeError(f"{what} {path} cannot be read as a .npy array ({exc})") from None
+
+
+def probe_fixture(diagnosis: Diagnosis, size: str, variant: str = DEFAULT_VARIANT) -> dict:
+    """The fixture dict the strategies read, for the user's file."""
+    return {"id": "probe", "variant": variant, "format": diagnosis.format,
+            "path": Path(diagnosis.path).name, "weights": diagnosis.weights, "size": size}
+
+
+# -- running -------------------------------------------------------------------------------
+
+def run_environment(env: catalog.Environment, fixture: dict, root: str, input_path: str, *,
+                    timeout: float, extra_env: dict, log=print) -> dict:
+    """Every strategy on the user's file in ``env``: ``{"id", "runtime", "strategies", "attempts"}``.
+
+    A worker that dies or hangs on one attempt is replaced, so the others still run.
+    Each attempt keeps its raw ``embeddings`` (an array) for judging afterwards.
+    """
+    started = time.time()
+    outcome = {"id": env.id, "summary": env.summary, "runtime": None, "strategies": None,
+               "attempts": [], "error": None}
+    python = envs.ensure_built(env, log=log)
+    log_dir = fixtures.cache_root() / "logs"
+    worker = None
+    try:
+        worker = _start(env, python, log_dir, extra_env, outcome)
+        for number, strategy in enumerate([s["name"] for s in outcome["strategies"]], 1):
+            if worker is None:
+                worker = _start(env, python, log_dir, extra_env, outcome)
+            request = {"op": "attempt", "id": number, "producer": "probe", "root": root,
+                       "fixture": fixture, "strategy": strategy, "input": input_path,
+                       "input_kind": "raw_npy"}
+            attempt, worker = _attempt(worker, request, timeout)
+            outcome["attempts"].append(attempt)
+            log(f"[probe] {env.id} {strategy}: {attempt['status']}")
+    except runner.HarnessError as exc:
+        outcome["error"] = str(exc)
+    finally:
+        if worker is not None:
+            worker.close()
+    outcome["seconds"] = round(time.time() - started, 1)
+    return outcome
+
+
+def _start(env, python, log_dir, extra_env, outcome) -> runner.Worker:
+    worker = runner.Worker(env, python, log_dir, extra_env)
+    info = worker.wait_ready()
+    outcome["runtime"], outcome["strategies"] = info["runtime"], info["strategies"]
+    return worker
+
+
+def _attempt(worker: runner.Worker, request: dict, timeout: float):
+    """One attempt: ``(record, the worker to use next or None when it had to go)``."""
+    record = {"strategy": request["strategy"]}
+    started = time.time()
+    try:
+        worker.send(request)
+        while True:
+            event = worker.next_event(max(1.0, timeout - (time.time() - started)))
+            if event.get("event") == "result" and event.get("id") == request["id"]:
+                break
+    except TimeoutError:
+        worker.kill()
+        record.update(status=Verdict.TIMEOUT.value, seconds=round(time.time() - started, 2),
+                      reason=f"no result within {timeout:.0f}s; the worker was killed")
+        return record, None
+    except (runner.WorkerDied, BrokenPipeError) as died:
+        returncode = died.returncode if isinstance(died, runner.WorkerDied) else worker.process.wait()
+        worker.kill()
+        name = runner.signal_name(returncode) or f"exit {returncode}"
+        record.update(status=Verdict.CRASH.value, reason=f"the worker died ({name})",
+                      worker_log=str(worker.log_path))
+        return record, None
+    record["status"] = event["status"]
+    for key in ("recipe", "reason", "error", "load_seconds", "predict_seconds", "code_executed"):
+        if key in event:
+            record[key] = event[key]
+    if event["status"] == "ok":
+        record["embeddings"] = np.asarray(event["embeddings"], dtype=np.float64)
+    return record, worker
+
+
+# -- judging (pure) ------------------------------------------------------------------------
+
+def judge(environments: list[dict], reference=None) -> dict:
+    """Give every attempt a verdict against one reference; returns where the reference came from.
+
+    Without a given ``reference`` the first attempt that loaded (first loader, registry
+    order) is the reference and is marked ``is_reference``.
+    """
+    source = {"source": "file", "label": "--reference"}
+    if reference is None:
+        for env in environments:
+            for attempt in env["attempts"]:
+                if attempt["status"] == "ok":
+                    reference = attempt["embeddings"]
+                    attempt["is_reference"] = True
+                    source = {"source": "attempt", "label": f"{env['id']}/{attempt['strategy']}"}
+                    break
+            if reference is not None:
+                break
+    if reference is None:
+        source = {"source": None, "label": None}
+    for env in environments:
+        for attempt in env["attempts"]:
+            status = attempt["status"]
+            if status != "ok":
+                attempt["verdict"] = status  # error, crash, timeout, not_applicable: the verdict names
+                continue
+            numbers = compare(reference, attempt["embeddings"])
+            attempt.update(verdict=numbers.pop("verdict").value, **numbers)
+    return source
+
+
+def recommended(env: dict) -> dict | None:
+    """The first passing strategy in registry order (attempts are run in that order)."""
+    for attempt in env["attempts"]:
+        if attempt.get("verdict") == Verdict.PASS.value:
+            return attempt
+    return None
+
+
+def agreement_groups(environments: list[dict]) -> list[list[str]]:
+    """Outputs that loaded, grouped by agreeing with each other (each group's first is its anchor)."""
+    groups: list[tuple[np.ndarray, list[str]]] = []
+    for env in environments:
+        for attempt in env["attempts"]:
+            if attempt["status"] != "ok":
+                continue
+            label = f"{env['id']}/{attempt['strategy']}"
+            for anchor, members in groups:
+                if compare(anchor, attempt["embeddings"])["verdict"] is Verdict.PASS:
+                    members.append(label)
+                    break
+            else:
+                groups.append((attempt["embeddings"], [label]))
+    return [members for _, members in groups]
+
+
+# -- output --------------------------------------------------------------------------------
+
+def render(document: dict) -> str:
+    environments = document["environments"]
+    lines = [f"probe {document['path']}: {document['diagnosis']['message']}",
+             f"size {document['size']}, input {document['input']['description']}, "
+             f"reference {document['reference']['label'] or '(nothing loaded)'}", ""]
+    order = []
+    for env in environments:
+        for s in env["strategies"] or []:
+            if s["name"] not in order:
+                order.append(s["name"])
+    width = max([len(n) for n in order] + [8])
+    columns = [max(len(env["id"]), 5) for env in environments]
+    lines.append("strategy".ljust(width) + "  " + "  ".join(e["id"].ljust(w) for e, w in zip(environments, columns)))
+    for name in order:
+        cells = []
+        for env in environments:
+            attempt = next((a for a in env["attempts"] if a["strategy"] == name), None)
+            cells.append(_symbol(attempt))
+        lines.append(name.ljust(width) + "  " + "  ".join(c.ljust(w) for c, w in zip(cells, columns)))
+    lines.append("")
+    for env in environments:
+        lines.extend(_env_section(env))
+    for flag in document["disagreements"]:
+        lines.append(f"[!] {flag}")
+    return "\n".join(lines)
+
+
+def _symbol(attempt: dict | None) -> str:
+    if attempt is None:
+        return ""
+    if attempt.get("is_reference"):
+        return "ref"
+    return table.SYMBOLS.get(attempt.get("verdict"), "?")
+
+
+def _env_section(env: dict) -> list[str]:
+    runtime = env["runtime"] or {}
+    head = f"{env['id']} (TF {runtime.get('tensorflow')}, Keras {runtime.get('keras')}, {env['seconds']}s)"
+    if env["error"]:
+        return [f"{head}: could not run: {env['error']}", ""]
+    best = env["recommended"]
+    if best is None:
+        lines = [f"{head}: no strategy gives the reference numbers"]
+    else:
+        lines = [f"{head}: use {best['strategy']}"]
+        lines += ["    " + line for line in (best.get("recipe") or "").splitlines()]
+    for attempt in env["attempts"]:
+        if attempt["verdict"] in (Verdict.ERROR.value, Verdict.CRASH.value, Verdict.TIMEOUT.value):
+            why = attempt.get("error") or {}
+            text = f"{why.get('type')}: {why.get('message')}" if why else attempt.get("reason", "")
+            lines.append(f"  {attempt['strategy']} {attempt['verdict']}: {text[:150]}")
+    lines.append("")
+    return lines
+
+
+def _disagreements(environments: list[dict], reference: dict, groups: list[list[str]]) -> list[str]:
+    flags = []
+    for env in environments:
+        for attempt in env["attempts"]:
+            if attempt.get("verdict") == Verdict.MISMATCH.value:
+                detail = attempt.get("detail") or (f"max |diff| {attempt['max_abs_diff']:.3g}, "
+                                                   f"cosine {attempt['cosine']}")
+                flags.append(f"{env['id']}/{attempt['strategy']} loads but its numbers differ from "
+                             f"{reference['label']} ({detail})")
+    if len(groups) > 1:
+        flags.append("the outputs that loaded fall into %d groups that disagree: %s"
+                     % (len(groups), "; ".join("{" + ", ".join(g) + "}" for g in groups)))
+    return flags
+
+
+def _public(environments: list[dict]) -> list[dict]:
+    """The environments without raw embeddings, for the JSON document."""
+    out = []
+    for env in environments:
+        env = dict(env, attempts=[{k: v for k, v in a.items() if k != "embeddings"} for a in env["attempts"]])
+        if env.get("recommended"):
+            env["recommended"] = {k: env["recommended"].get(k) for k in ("strategy", "recipe")}
+        out.append(env)
+    return out
+
+
+# -- command -------------------------------------------------------------------------------
+
+def _loaders(text: str) -> list[catalog.Environment]:
+    chosen = []
+    for name in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            env = catalog.get(name)
+        except catalog.UnknownEnvironment as exc:
+            raise ProbeError(str(exc)) from None
+        if not env.consumes:
+            raise ProbeError(f"{name} is not a consumer environment")
+        chosen.append(env)
+    if not chosen:
+        raise ProbeError("--loaders names no environment")
+    return chosen
+
+
+def probe(path: str, loaders: list[catalog.Environment], *, diagnosis: Diagnosis, size: str,
+          variant: str = DEFAULT_VARIANT, batch=None, reference=None, input_description="",
+          timeout: float = 600.0, log=print) -> dict:
+    """Run the probe; the returned document is what ``render`` prints and ``--json`` writes."""
+    scratch = Path(tempfile.mkdtemp(prefix="compat-probe-"))
+    try:
+        home = scratch / "home"
+        home.mkdir()
+        input_path = scratch / "input.npy"
+        np.save(input_path, np.asarray(batch))
+        fixture = probe_fixture(diagnosis, size, variant)
+        root = str(Path(diagnosis.path).resolve().parent)
+        environments = []
+        for env in loaders:
+            outcome = run_environment(env, fixture, root, str(input_path), timeout=timeout,
+                                      extra_env={"HOME": str(home)}, log=log)
+            environments.append(outcome)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    source = judge(environments, reference)
+    for env in environments:
+        env["recommended"] = recommended(env)
+    groups = agreement_groups(environments)
+    return {"schema": SCHEMA, "path": str(path), "diagnosis": _diagnosis_dict(diagnosis),
+            "fixture": fixture, "size": size,
+            "input": {"description": input_description, "shape": list(np.shape(batch))},
+            "reference": source, "environments": _public(environments),
+            "disagreements": _disagreements(environments, source, groups), "groups": groups}
+
+
+def _diagnosis_dict(diagnosis: Diagnosis) -> dict:
+    return {"ok": diagnosis.ok, "kind": diagnosis.kind, "format": diagnosis.format,
+            "message": diagnosis.message, "advice": diagnosis.advice, "weights": diagnosis.weights,
+            "bytes": diagnosis.nbytes, "keras_version": diagnosis.keras_version}
+
+
+def main(args) -> int:
+    verbose = bool(getattr(args, "verbose", False))
+    try:
+        return _main(args, verbose)
+    except ProbeError as exc:
+        print(f"compat probe: {exc}", file=sys.stderr)
+        if verbose:
+            traceback.print_exc()
+        return EXIT_BAD_INPUT
+
+
+def _main(args, verbose: bool) -> int:
+    diagnosis = diagnose(args.path)
+    if not diagnosis.ok:
+        print(f"compat probe: {diagnosis.line()}", file=sys.stderr)
+        if verbose:
+            print(f"compat probe: diagnosis {_diagnosis_dict(diagnosis)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if diagnosis.format == "json" and not diagnosis.weights:
+        raise ProbeError(diagnosis.line())
+    loaders = _loaders(getattr(args, "loaders", None) or "tf215,tf221")
+    size = getattr(args, "size", None) or diagnosis.size_guess
+    if size not in ("full", "tiny"):
+        raise ProbeError(f"--size must be full or tiny, not {size!r}")
+    if getattr(args, "input", None):
+        batch = load_array(args.input, "--input")
+        described = f"{args.input} {list(batch.shape)} as it is"
+    else:
+        shape_text = getattr(args, "input_shape", None)
+        shape = parse_shape(shape_text) if shape_text else (diagnosis.input_shape or DEFAULT_INPUT_SHAPE)
+        batch = seeded_batch(shape)
+        described = f"seeded batch {list(batch.shape)} (prewhitened)"
+    reference = load_array(args.reference, "--reference") if getattr(args, "reference", None) else None
+    def log(message):  # progress goes to stderr so stdout stays the report
+        print(message, file=sys.stderr)
+    print(f"compat probe: {diagnosis.line()}", file=sys.stderr)
+    document = probe(args.path, loaders, diagnosis=diagnosis, size=size,
+                     variant=getattr(args, "variant", None) or DEFAULT_VARIANT, batch=batch,
+                     reference=reference, input_description=described,
+                     timeout=float(getattr(args, "timeout", None) or 600.0), log=log)
+    print(render(document))
+    json_out = getattr(args, "json_out", None)
+    if json_out:
+        Path(json_out).write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+    failed = [env["id"] for env in document["environments"] if env["error"]]
+    return EXIT_HARNESS if failed else EXIT_OK

@@ -1,0 +1,323 @@
+"""The published report: merge every results file into ``matrix.json``, render HTML and Markdown.
+
+``matrix.json`` (``schema: "compat.matrix/1"``, keys sorted)::
+
+    {"schema", "generated": latest "finished" of the merged runs (never the clock),
+     "catalog": [{"id", "python", "summary", "keras_api", "roles", "lock", "runtime",
+                  "versions": {"python", "tensorflow", "keras", "h5py", "numpy"},
+                  "versions_from": "run" | "lock"}],       # every catalog environment, in order
+     "strategies": [...], "tolerance": {...},                # as in the results files
+     "runs": [{"source": file name, ...the results file's "run"}],
+     "attempts": [{"consumer", ...the results file's attempt}]}
+
+The HTML and Markdown are functions of ``matrix.json`` alone, so re-rendering a committed
+``matrix.json`` reproduces the committed pages byte for byte. Nothing here imports TensorFlow.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+from compat import catalog, cells, results, summary
+from compat.envs import PROJECT_ROOT
+
+SCHEMA = "compat.matrix/1"
+REPORTS_DIR = PROJECT_ROOT / "reports"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+VERSION_KEYS = ("python", "tensorflow", "keras", "h5py", "numpy")
+FACENET_CASE = ("lambda", "h5")
+"""The filter for the question this project started from: facenet_keras.h5."""
+
+
+class ReportError(RuntimeError):
+    """Results that cannot be merged or a matrix that cannot be rendered, in one line."""
+
+
+# -- merging ----------------------------------------------------------------------------
+def results_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise ReportError(f"{folder}: no such folder of results files")
+    found = sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
+    if not found:
+        raise ReportError(f"{folder}: no results files (*.json) to merge")
+    return found
+
+
+def _catalog_index(env_id: str, where: str, role: str) -> int:
+    try:
+        return catalog.ids().index(env_id)
+    except ValueError:
+        raise ReportError(f"{where}: {role} {env_id!r} is not in the catalog") from None
+
+
+def _check_same(kind: str, value, seen: dict, key, source: str) -> None:
+    """The same thing reported by two files must agree, or the matrix would mix two worlds."""
+    if value is None:
+        return
+    if key in seen and seen[key][0] != value:
+        raise ReportError(f"{kind} differ between {seen[key][1]} and {source}; "
+                          f"re-run one of them so both describe the same setup")
+    seen.setdefault(key, (value, source))
+
+
+def _attempt_id(consumer: str, attempt: dict) -> tuple:
+    return (consumer,) + results.attempt_key(attempt)
+
+
+def _describe(key: tuple) -> str:
+    consumer, producer, fixture, strategy = key
+    return f"consumer {consumer}, producer {producer}, fixture {fixture}, strategy {strategy}"
+
+
+class _Merger:
+    """Accumulates results files; refuses any second word on an attempt or a setup."""
+
+    def __init__(self):
+        self.seen: dict[tuple, tuple[dict, str]] = {}
+        self.agreed: dict = {}
+        self.consumers: dict[str, dict] = {}
+        self.runs: list[dict] = []
+        self.attempts: list[dict] = []
+        self.stamps: list[str] = []
+
+    def add(self, document: dict, source: str) -> None:
+        consumer = document["run"]["consumer"]
+        _catalog_index(consumer, source, "consumer")
+        _check_same("strategy lists", document.get("strategies"), self.agreed, "strategies", source)
+        _check_same("tolerances", document.get("tolerance"), self.agreed, "tolerance", source)
+        for part in ("lock", "runtime"):
+            _check_same(f"{part}s of {consumer}", document["consumer"].get(part), self.agreed,
+                        (part, consumer), source)
+        block = self.consumers.setdefault(consumer, {})
+        block.update({k: v for k, v in document["consumer"].items() if v is not None})
+        self.runs.append(dict(document["run"], source=source))
+        # A run's date is when it finished; an interrupted one only has its start.
+        stamp = document["run"].get("finished") or document["run"].get("started")
+        if stamp:
+            self.stamps.append(stamp)
+        for attempt in document["attempts"]:
+            self.add_attempt(consumer, attempt, source)
+
+    def add_attempt(self, consumer: str, attempt: dict, source: str) -> None:
+        _catalog_index(attempt["producer"], source, "producer")
+        key = _attempt_id(consumer, attempt)
+        if key in self.seen:
+            first, first_source = self.seen[key]
+            what = "duplicate" if first == attempt else "conflicting"
+            raise ReportError(f"{what} results for {_describe(key)}: in {first_source} and {source}")
+        self.seen[key] = (attempt, source)
+        self.attempts.append(dict(attempt, consumer=consumer))
+
+    def document(self) -> dict:
+        strategies = self.agreed.get("strategies", (None,))[0] or []
+        ids = catalog.ids()
+        return {
+            "schema": SCHEMA,
+            "generated": max(self.stamps) if self.stamps else None,
+            "catalog": [catalog_entry(env, self.consumers.get(env.id)) for env in catalog.ENVIRONMENTS],
+            "strategies": strategies,
+            "tolerance": self.agreed.get("tolerance", (None,))[0],
+            "runs": sorted(self.runs, key=lambda r: (ids.index(r["consumer"]), r["source"])),
+            "attempts": sorted(self.attempts, key=_attempt_sort_key(summary.strategy_order(strategies))),
+        }
+
+
+def merge(paths: list[Path]) -> dict:
+    """One matrix document from many results files; duplicates and conflicts are refused."""
+    merger = _Merger()
+    for path in paths:
+        document = results.read(path)
+        try:
+            merger.add(document, path.name)
+        except (KeyError, TypeError) as exc:
+            raise ReportError(f"{path.name}: malformed results file (missing or bad {exc})") from None
+    return merger.document()
+
+
+def _attempt_sort_key(order: list[str]):
+    ids = catalog.ids()
+
+    def key(attempt: dict) -> tuple:
+        strategy = attempt["strategy"]
+        return (ids.index(attempt["consumer"]), ids.index(attempt["producer"]),
+                cells.variant_rank(attempt["variant"]), cells.format_rank(attempt["format"]),
+                attempt["fixture"],
+                (order.index(strategy), "") if strategy in order else (len(order), strategy))
+    return key
+
+
+def _safe_lock(env: catalog.Environment) -> dict:
+    try:
+        return env.locked_versions()
+    except OSError:
+        return {}
+
+
+def catalog_entry(env: catalog.Environment, consumer_block: dict | None) -> dict:
+    """A catalog environment with the versions it really ran with, else its committed lock."""
+    entry = {"id": env.id, "python": env.python, "summary": env.summary, "keras_api": env.keras_api,
+             "roles": sorted(env.roles)}
+    if consumer_block and consumer_block.get("lock"):
+        entry.update(consumer_block)
+        entry["versions_from"] = "run"
+    else:
+        entry.update(lock=_safe_lock(env), runtime=None, versions_from="lock")
+    entry["versions"] = resolved_versions(entry)
+    return entry
+
+
+def resolved_versions(entry: dict) -> dict:
+    """python / tensorflow / keras / h5py / numpy: what the worker reported, else the lock."""
+    lock = entry.get("lock") or {}
+    runtime = entry.get("runtime") or {}
+    if entry.get("keras_api") == "tf_keras":
+        keras = lock.get("tf-keras")
+    else:
+        keras = lock.get("keras")
+    from_lock = {"python": entry.get("python"),
+                 "tensorflow": lock.get("tensorflow") or lock.get("tensorflow-cpu"),
+                 "keras": keras, "h5py": lock.get("h5py"), "numpy": lock.get("numpy")}
+    versions = {key: runtime.get(key) or from_lock[key] for key in VERSION_KEYS}
+    if runtime.get("jax") or lock.get("jax"):
+        versions["jax"] = runtime.get("jax") or lock.get("jax")
+    return versions
+
+
+def read_matrix(path: Path) -> dict:
+    try:
+        document = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such matrix file") from None
+    except ValueError as exc:
+        raise ReportError(f"{path}: not valid JSON ({exc})") from None
+    if document.get("schema") != SCHEMA:
+        raise ReportError(f"{path}: schema {document.get('schema')!r}, expected {SCHEMA!r}")
+    return document
+
+
+def matrix_text(matrix: dict) -> str:
+    return json.dumps(matrix, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+# -- what is shown ----------------------------------------------------------------------
+def shown_environments(matrix: dict) -> tuple[list[str], list[str]]:
+    """Rows: producers that were loaded; columns: consumers that ran; both in catalog order."""
+    producers = {a["producer"] for a in matrix["attempts"]}
+    consumers = {r["consumer"] for r in matrix["runs"]} | {a["consumer"] for a in matrix["attempts"]}
+    ids = [entry["id"] for entry in matrix["catalog"]]
+    return [i for i in ids if i in producers], [i for i in ids if i in consumers]
+
+
+def generated_text(matrix: dict) -> str:
+    stamp = matrix.get("generated")
+    if not stamp:
+        return "unknown date"
+    return stamp.replace("T", " ")[:16] + " UTC" if stamp.endswith("Z") else stamp
+
+
+def _environment(env_id: str, by_id: dict) -> dict:
+    entry = by_id[env_id]
+    return {"id": env_id, "label": cells.env_label(entry), "summary": entry.get("summary", "")}
+
+
+def context(matrix: dict) -> dict:
+    """Everything the templates print, computed once from ``matrix.json``."""
+    producers, consumers = shown_environments(matrix)
+    by_id = {entry["id"]: entry for entry in matrix["catalog"]}
+    found = cells.outcomes(matrix)
+    data = cells.embedded_data(matrix, producers, consumers, found)
+    counts = cells.totals(found)
+    return {
+        "generated": generated_text(matrix),
+        "generated_iso": matrix.get("generated") or "",
+        "tolerance": matrix.get("tolerance") or {},
+        "results_files": len(matrix["runs"]),
+        "attempt_count": len(matrix["attempts"]),
+        "incomplete": [r["source"] for r in matrix["runs"] if not r.get("complete")],
+        "producers": [_environment(i, by_id) for i in producers],
+        "consumers": [_environment(i, by_id) for i in consumers],
+        "rows": cells.grid(matrix, producers, consumers, found=found),
+        "facenet_rows": cells.grid(matrix, producers, consumers, *FACENET_CASE, found=found),
+        "facenet_case": FACENET_CASE,
+        "categories": [{"id": c, "label": summary.CATEGORY_LABELS[c], "short": cells.SHORT_LABELS[c],
+                        "count": counts[c]} for c in cells.CATEGORIES],
+        "fixture_count": sum(counts.values()),
+        "variants": [{"id": v, "label": cells.VARIANT_LABELS.get(v, v)} for v in data["variants"]],
+        "formats": [{"id": f, "label": cells.format_labels().get(f, f)} for f in data["formats"]],
+        "catalog": [dict(entry, versions=cells.env_versions(entry), shown=entry["id"] in producers + consumers)
+                    for entry in matrix["catalog"]],
+        "version_keys": VERSION_KEYS,
+        "strategies": matrix["strategies"],
+        "security": cells.security_table(matrix, consumers),
+        "data": cells.script_json(data),
+    }
+
+
+# -- rendering --------------------------------------------------------------------------
+def _environment_for(autoescape: bool) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=autoescape,
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True)
+
+
+def _inline(name: str) -> Markup:
+    """CSS and script files pasted into the page verbatim (they hold no template syntax)."""
+    return Markup((TEMPLATES_DIR / name).read_text())
+
+
+def render_html(matrix: dict) -> str:
+    template = _environment_for(True).get_template("matrix.html.j2")
+    return template.render(context(matrix), css=_inline("matrix.css"), script=_inline("matrix.js"))
+
+
+def render_markdown(matrix: dict) -> str:
+    template = _environment_for(False).get_template("matrix.md.j2")
+    return template.render(context(matrix), md=markdown_cell)
+
+
+def markdown_cell(text: str) -> str:
+    """Table-safe Markdown text: a pipe or newline would break the row."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def build(results_dir: Path, out: Path) -> dict:
+    """Merge, write matrix.json, and render from what was written (as a re-render would)."""
+    matrix = merge(results_files(results_dir))
+    text = matrix_text(matrix)
+    write_text(out / "matrix.json", text)
+    return json.loads(text)
+
+
+def render_all(matrix: dict, out: Path) -> list[Path]:
+    written = []
+    for name, render in (("matrix.html", render_html), ("matrix.md", render_markdown)):
+        write_text(out / name, render(matrix))
+        written.append(out / name)
+    return written
+
+
+def main(args) -> int:
+    out = Path(args.out) if args.out else REPORTS_DIR
+    try:
+        if args.from_json:
+            matrix = read_matrix(Path(args.from_json))
+        else:
+            matrix = build(Path(args.results) if args.results else REPORTS_DIR / "results", out)
+        written = render_all(matrix, out)
+    except (ReportError, results.ResultsError) as exc:
+        print(f"compat: error: {exc}", file=sys.stderr)
+        return 2
+    html_kb = written[0].stat().st_size / 1024
+    print(f"[compat] report: {len(matrix['attempts'])} attempts from {len(matrix['runs'])} results file(s) "
+          f"-> {', '.join(str(p) for p in written)} ({html_kb:.0f} KiB HTML)")
+    return 0

@@ -1,0 +1,48 @@
+"""nox sessions, one per catalog-derived name, running the same `compat` commands as tox.
+
+    nox -s tf215-load-tf210
+    nox -s gen-tf210 -- --check
+    nox -s matrix            # every consumer, then the report
+"""
+import os
+import sys
+
+import nox
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, ROOT)
+
+from compat import frontends  # noqa: E402 - the catalog is the one source of names
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["tests"]
+HOST_DEPS = ("numpy", "packaging", "jinja2", "uv")
+
+
+def _compat(session, *args):
+    session.install(*HOST_DEPS)
+    session.run("python", "-m", "compat", *args, *session.posargs, env={"PYTHONPATH": ROOT})
+
+
+def _named_session(name):
+    def run(session):
+        _compat(session, "run-named", name)
+    run.__doc__ = f"compat run-named {name}"
+    return run
+
+
+for _name in frontends.env_names():
+    nox.session(name=_name)(_named_session(_name))
+
+
+@nox.session(name="matrix")
+def matrix(session):
+    """Every consumer over every producer, then the report."""
+    _compat(session, "matrix")
+
+
+@nox.session(name="tests")
+def tests(session):
+    """The test suite (unit tests and a real slice of the matrix)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)

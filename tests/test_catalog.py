@@ -1,0 +1,84 @@
+"""The catalog is the one source of truth: locks, interpreters, tox's and nox's lists."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from compat import catalog, envs, frontends
+
+
+def test_ids_are_unique_and_every_environment_has_a_lock():
+    ids = catalog.ids()
+    assert len(ids) == len(set(ids)) == 17
+    for env in catalog.ENVIRONMENTS:
+        assert env.lock_path.exists(), env.id
+        pins = env.locked_versions()
+        for requirement in env.requirements:
+            name = re.split(r"[=<>~\[;]", requirement)[0].strip().lower()
+            assert name in pins, f"{env.id}: {name} missing from its lock"
+
+
+def test_locks_pin_exact_versions_the_catalog_asks_for():
+    assert catalog.get("keras212").locked_versions()["keras"] == "2.1.2"
+    assert catalog.get("keras212").locked_versions()["tensorflow"] == "1.3.0"
+    assert catalog.get("tf216").locked_versions()["keras"] == "3.3.3"
+    assert catalog.get("tfkeras221").locked_versions()["tf-keras"].startswith("2.21")
+    # tf-keras must not drag in a second TensorFlow beside tensorflow-cpu
+    assert "tensorflow" not in catalog.get("tfkeras221").locked_versions()
+
+
+def test_unknown_environment_names_the_catalog():
+    with pytest.raises(catalog.UnknownEnvironment, match="keras212"):
+        catalog.get("tf999")
+
+
+def _tox_envs() -> set[str]:
+    out = subprocess.run([sys.executable, "-m", "tox", "-l"], capture_output=True, text=True,
+                         cwd=str(envs.PROJECT_ROOT), check=True).stdout
+    return {line.strip() for line in out.splitlines() if line.strip()}
+
+
+def _nox_sessions() -> set[str]:
+    out = subprocess.run([sys.executable, "-m", "nox", "-l"], capture_output=True, text=True,
+                         cwd=str(envs.PROJECT_ROOT), check=True).stdout
+    return {line[2:].split(" -> ")[0].strip() for line in out.splitlines() if line[:2] in ("* ", "- ")}
+
+
+def test_tox_environments_equal_the_catalog():
+    assert _tox_envs() == set(frontends.env_names())
+
+
+def test_nox_sessions_equal_the_catalog():
+    assert _nox_sessions() - {"tests", "matrix"} == set(frontends.env_names())
+
+
+def test_tox_ini_is_what_the_catalog_generates():
+    text = (envs.PROJECT_ROOT / "tox.ini").read_text()
+    assert frontends.tox_env_list() in text
+    assert frontends.tox_labels() in text
+
+
+def test_every_interpreter_the_catalog_needs_is_found():
+    for minor in sorted({env.python for env in catalog.ENVIRONMENTS}):
+        found = envs.find_interpreter(minor)
+        assert "shims" not in found
+
+
+def test_a_missing_interpreter_names_the_environment_and_the_version():
+    with pytest.raises(envs.EnvironmentError_) as raised:
+        envs.find_interpreter("2.5", "keras999")
+    message = str(raised.value)
+    assert "keras999" in message and "CPython 2.5" in message and "\n" not in message
+
+
+def test_named_commands_cover_every_front_end_name():
+    from compat.cli import named_command
+    assert named_command("tf215-load-tf210") == ["load", "tf215", "tf210"]
+    assert named_command("tf215-load-all") == ["load", "tf215", "all"]
+    assert named_command("gen-keras212") == ["gen", "keras212"]
+    assert named_command("regress-tf215-to-tf216") == ["regress", "--from", "tf215", "--to", "tf216"]
+    for name in frontends.env_names():
+        named_command(name)

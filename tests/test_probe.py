@@ -1,0 +1,179 @@
+"""``compat probe``: bad files stop early; judging is pure; real environments load real files."""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+
+import numpy as np
+import pytest
+
+from compat import catalog, fixtures, probe
+from compat.inside import facenet
+
+
+def _args(path, **kwargs):
+    defaults = dict(path=str(path), loaders="tf215", reference=None, input=None, input_shape=None,
+                    timeout=600.0, verbose=False, json_out=None, size=None)
+    return argparse.Namespace(**dict(defaults, **kwargs))
+
+
+# -- bad input: exit 2, one line, no traceback -----------------------------------------------
+
+def test_bad_file_is_one_line_and_exit_2(tmp_path, capsys):
+    path = tmp_path / "facenet_keras.h5"
+    path.write_text("<html><head><title>Sign in</title></head><body></body></html>")
+    assert probe.main(_args(path)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "HTML web page" in err
+    assert "Traceback" not in err
+
+
+def test_missing_file_is_exit_2(tmp_path, capsys):
+    assert probe.main(_args(tmp_path / "nothing.h5")) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_json_without_weights_is_exit_2(tmp_path, capsys):
+    shutil.copy(fixtures.unpacked("tf215") / "lambda.json", tmp_path / "model.json")
+    assert probe.main(_args(tmp_path / "model.json")) == 2
+    assert "no weights file beside it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"loaders": "tf999"}, "unknown environment 'tf999'"),
+    ({"input": "batch.npz"}, "must be a .npy file"),
+    ({"input_shape": "160,abc"}, "is not a list of integers"),
+    ({"size": "huge"}, "--size must be full or tiny"),
+])
+def test_bad_options_are_exit_2(tmp_path, capsys, options, message):
+    path = tmp_path / "lambda.h5"
+    shutil.copy(fixtures.unpacked("tf215") / "lambda.h5", path)
+    assert probe.main(_args(path, **options)) == 2
+    assert message in capsys.readouterr().err
+
+
+# -- judging (no TensorFlow) -----------------------------------------------------------------
+
+def _env(env_id, *attempts):
+    return {"id": env_id, "summary": "", "runtime": {"tensorflow": "2.x", "keras": "x"},
+            "strategies": [{"name": a["strategy"]} for a in attempts], "attempts": list(attempts),
+            "error": None, "seconds": 1.0}
+
+
+def _ok(strategy, values):
+    return {"strategy": strategy, "status": "ok", "embeddings": np.asarray(values, dtype=np.float64),
+            "recipe": f"# {strategy}"}
+
+
+def _failed(strategy, status="error"):
+    return {"strategy": strategy, "status": status, "error": {"type": "ValueError", "message": "no"}}
+
+
+RIGHT = [[1.0, 2.0, 3.0], [0.5, 0.1, 0.2]]
+WRONG = [[1.5, 2.0, 3.0], [0.5, 0.1, 0.9]]
+
+
+def test_first_working_load_of_the_first_loader_is_the_reference():
+    environments = [
+        _env("tf215", _failed("load_model"), _ok("rebuild_weights", RIGHT), _ok("h5_transplant", RIGHT)),
+        _env("tf221", _ok("load_model", WRONG), _ok("rebuild_weights", RIGHT), _failed("tf_keras", "crash")),
+    ]
+    source = probe.judge(environments)
+    assert source == {"source": "attempt", "label": "tf215/rebuild_weights"}
+    tf215, tf221 = environments
+    assert [a["verdict"] for a in tf215["attempts"]] == ["error", "pass", "pass"]
+    assert tf215["attempts"][1]["is_reference"]
+    assert [a["verdict"] for a in tf221["attempts"]] == ["mismatch", "pass", "crash"]
+    assert probe.recommended(tf221)["strategy"] == "rebuild_weights"  # load_model loads wrong numbers
+    assert probe.agreement_groups(environments) == [
+        ["tf215/rebuild_weights", "tf215/h5_transplant", "tf221/rebuild_weights"], ["tf221/load_model"]]
+
+
+def test_given_reference_judges_every_attempt():
+    environments = [_env("tf215", _ok("load_model", WRONG), _ok("rebuild_weights", RIGHT))]
+    source = probe.judge(environments, np.asarray(RIGHT))
+    assert source["source"] == "file"
+    assert [a["verdict"] for a in environments[0]["attempts"]] == ["mismatch", "pass"]
+    assert not any(a.get("is_reference") for a in environments[0]["attempts"])
+
+
+def test_nothing_loads_means_no_reference():
+    environments = [_env("tf215", _failed("load_model"))]
+    assert probe.judge(environments) == {"source": None, "label": None}
+    assert probe.recommended(environments[0]) is None
+
+
+def test_render_flags_disagreement_and_shows_recipes():
+    environments = [
+        _env("tf215", _ok("load_model", RIGHT)),
+        _env("tf221", _ok("load_model", WRONG)),
+    ]
+    source = probe.judge(environments)
+    for env in environments:
+        env["recommended"] = probe.recommended(env)
+    groups = probe.agreement_groups(environments)
+    document = {"path": "m.h5", "diagnosis": {"message": "a whole Keras model"}, "size": "tiny",
+                "input": {"description": "seeded"}, "reference": source,
+                "environments": probe._public(environments),
+                "disagreements": probe._disagreements(environments, source, groups)}
+    text = probe.render(document)
+    assert "tf215 (TF 2.x, Keras x, 1.0s): use load_model\n    # load_model" in text
+    assert "tf221 (TF 2.x, Keras x, 1.0s): no strategy gives the reference numbers" in text
+    assert "[!] tf221/load_model loads but its numbers differ from tf215/load_model" in text
+    assert "fall into 2 groups" in text
+    json.dumps(document)  # the --json document holds no arrays
+
+
+def test_seeded_batch_is_the_fixtures_batch_for_facenet_shape():
+    np.testing.assert_array_equal(probe.seeded_batch((160, 160, 3)), facenet.reference_input(0))
+    other = probe.seeded_batch((32, 32, 1))
+    assert other.shape == (3, 32, 32, 1) and other.dtype == np.float32
+    np.testing.assert_array_equal(other, probe.seeded_batch((32, 32, 1)))
+
+
+# -- real environments -----------------------------------------------------------------------
+
+@pytest.mark.envs
+def test_probe_tiny_keras212_model_under_tf215(tmp_path, capsys):
+    path = tmp_path / "lambda.h5"
+    shutil.copy(fixtures.unpacked("keras212") / "lambda.h5", path)
+    out = tmp_path / "probe.json"
+    assert probe.main(_args(path, loaders="tf215", json_out=str(out))) == 0
+    document = json.loads(out.read_text())
+    [env] = document["environments"]
+    verdicts = {a["strategy"]: a["verdict"] for a in env["attempts"]}
+    assert verdicts["rebuild_weights"] == "pass"
+    assert verdicts["load_model"] == "error"  # Python 3.6 bytecode in the Lambdas
+    assert env["recommended"]["strategy"] == "rebuild_weights"
+    assert document["size"] == "tiny" and document["fixture"]["format"] == "h5"
+    assert "use rebuild_weights" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.envs
+def test_probe_full_size_facenet_from_keras212(tmp_path, capsys):
+    raw = tmp_path / "keras212-full"
+    started = time.time()
+    fixtures.run_generator(catalog.get("keras212"), raw, size="full", variants=["lambda"])
+    generated = time.time() - started
+    model = raw / "lambda.h5"
+    assert model.stat().st_size > 80e6
+    images = np.load(raw / "reference" / "input.npz")["images"]
+    np.save(tmp_path / "input.npy", facenet.prewhiten_batch(images))
+    out = tmp_path / "probe.json"
+    started = time.time()
+    status = probe.main(_args(model, loaders="tf215,tf221", reference=str(raw / "reference" / "lambda.npy"),
+                              input=str(tmp_path / "input.npy"), json_out=str(out)))
+    probed = time.time() - started
+    assert status == 0
+    document = json.loads(out.read_text())
+    assert document["size"] == "full" and document["reference"]["source"] == "file"
+    for env in document["environments"]:
+        verdicts = {a["strategy"]: a["verdict"] for a in env["attempts"]}
+        assert verdicts["rebuild_weights"] == "pass", env["id"]
+        assert verdicts["h5_transplant"] == "pass", env["id"]
+    timings = ", ".join(f"{env['id']} {env['seconds']}s" for env in document["environments"])
+    with capsys.disabled():
+        print(f"\n[timing] generate full lambda.h5 {generated:.0f}s; probe {probed:.0f}s ({timings})")

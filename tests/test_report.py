@@ -1,0 +1,428 @@
+"""The published report: merging results files, what each cell shows, and the rendered pages.
+
+``tests/data/results/`` holds two real runs trimmed to four fixtures (consumers tf221 and
+tf215) and one hand-written run (consumer tf26, see its ``run.note``) that has what the
+real ones lack: a fixture that only loads with wrong numbers, one nothing loads, and a
+canary whose stored code runs.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compat import catalog, cells, cli, report, summary
+
+DATA = Path(__file__).resolve().parent / "data" / "results"
+ROOT = Path(__file__).resolve().parent.parent
+SIZE_LIMIT = 3 * 1024 * 1024
+
+
+def _args(results=None, from_json=None, out=None) -> argparse.Namespace:
+    return argparse.Namespace(results=str(results) if results else None,
+                              from_json=str(from_json) if from_json else None, out=str(out) if out else None)
+
+
+def _copy_results(tmp_path: Path, names=None) -> Path:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for path in sorted(DATA.glob("*.json")):
+        if names is None or path.name in names:
+            shutil.copy(path, folder / path.name)
+    return folder
+
+
+def _load(name: str) -> dict:
+    return json.loads((DATA / name).read_text())
+
+
+def _write(path: Path, document: dict) -> None:
+    path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+
+
+@pytest.fixture(scope="module")
+def matrix() -> dict:
+    return json.loads(report.matrix_text(report.merge(report.results_files(DATA))))
+
+
+@pytest.fixture(scope="module")
+def found(matrix) -> list:
+    return cells.outcomes(matrix)
+
+
+def _outcome(found, consumer, producer, fixture):
+    return next(o for o in found if (o.consumer, o.producer, o.fixture) == (consumer, producer, fixture))
+
+
+# -- merging ----------------------------------------------------------------------------
+def test_merge_keeps_every_attempt_and_adds_its_consumer(matrix):
+    files = {p.name: json.loads(p.read_text()) for p in DATA.glob("*.json")}
+    assert matrix["schema"] == "compat.matrix/1"
+    assert len(matrix["attempts"]) == sum(len(d["attempts"]) for d in files.values())
+    for name, document in files.items():
+        mine = [a for a in matrix["attempts"] if a["consumer"] == document["run"]["consumer"]]
+        assert sorted(json.dumps(dict(a, consumer=document["run"]["consumer"]), sort_keys=True)
+                      for a in document["attempts"]) == sorted(json.dumps(a, sort_keys=True) for a in mine)
+    assert any("traceback" in (a.get("error") or {}) for a in matrix["attempts"])
+    assert [r["source"] for r in matrix["runs"]] == [
+        "tf26-load-keras212.json", "tf215-load-keras212.json", "tf221-load-keras212+tf215+tf221.json"]
+    assert matrix["runs"][0]["note"].startswith("hand-written")
+    assert matrix["strategies"] == files["tf215-load-keras212.json"]["strategies"]
+    assert matrix["tolerance"] == {"relative": 0.0001, "min_cosine": 0.99999}
+
+
+def test_generated_is_the_latest_finished_run_not_the_clock(matrix):
+    assert matrix["generated"] == "2026-11-24T22:08:51Z"
+    assert report.generated_text(matrix) == "2026-11-24 22:08 UTC"
+
+
+def test_catalog_holds_every_environment_with_resolved_versions(matrix):
+    assert [e["id"] for e in matrix["catalog"]] == catalog.ids()
+    by_id = {e["id"]: e for e in matrix["catalog"]}
+    consumer = by_id["tf221"]
+    assert consumer["versions_from"] == "run"
+    assert consumer["versions"] == {"python": "3.13.0", "tensorflow": "2.21.0", "keras": "3.15.1",
+                                    "h5py": "3.14.0", "numpy": "2.5.5"}
+    assert consumer["lock"]["tensorflow-cpu"] == "2.21.0"
+    producer_only = by_id["keras212"]
+    assert producer_only["versions_from"] == "lock" and producer_only["runtime"] is None
+    assert producer_only["lock"] == catalog.get("keras212").locked_versions()
+    assert producer_only["versions"]["tensorflow"] == "1.3.0"
+    assert producer_only["versions"]["keras"] == "2.1.2"
+    assert producer_only["versions"]["python"] == "3.6"
+    assert by_id["tfkeras221"]["versions"]["keras"] == catalog.get("tfkeras221").locked_versions()["tf-keras"]
+    assert by_id["keras315jax"]["versions"]["jax"]
+
+
+def test_merge_does_not_depend_on_file_order(tmp_path):
+    paths = report.results_files(DATA)
+    assert report.matrix_text(report.merge(paths)) == report.matrix_text(report.merge(list(reversed(paths))))
+
+
+def test_same_results_in_two_files_are_rejected(tmp_path, capsys):
+    folder = _copy_results(tmp_path, {"tf215-load-keras212.json"})
+    shutil.copy(folder / "tf215-load-keras212.json", folder / "tf215-again.json")
+    with pytest.raises(report.ReportError, match=r"^duplicate results for consumer tf215, producer keras212, "
+                                                 r"fixture builtin-h5, strategy load_model: in tf215-again.json "
+                                                 r"and tf215-load-keras212.json$"):
+        report.merge(report.results_files(folder))
+    assert report.main(_args(folder, out=tmp_path / "out")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("compat: error: duplicate results") and err.count("\n") == 1
+    assert not (tmp_path / "out" / "matrix.json").exists()
+
+
+def test_conflicting_results_are_rejected(tmp_path):
+    folder = _copy_results(tmp_path, {"tf215-load-keras212.json"})
+    other = _load("tf215-load-keras212.json")
+    attempt = next(a for a in other["attempts"] if a["fixture"] == "lambda-h5" and a["strategy"] == "load_model")
+    attempt.update(verdict="pass", max_abs_diff=0.0, cosine=1.0)
+    other["attempts"] = [attempt]
+    _write(folder / "tf215-rerun.json", other)
+    with pytest.raises(report.ReportError, match="^conflicting results for consumer tf215, producer keras212, "
+                                                 "fixture lambda-h5, strategy load_model"):
+        report.merge(report.results_files(folder))
+
+
+def test_one_consumer_split_over_files_merges_but_not_with_another_lock(tmp_path):
+    folder = _copy_results(tmp_path, {"tf215-load-keras212.json"})
+    document = _load("tf215-load-keras212.json")
+    first, second = copy.deepcopy(document), copy.deepcopy(document)
+    first["attempts"] = [a for a in document["attempts"] if a["fixture"] == "builtin-h5"]
+    second["attempts"] = [a for a in document["attempts"] if a["fixture"] != "builtin-h5"]
+    (folder / "tf215-load-keras212.json").unlink()
+    _write(folder / "a.json", first)
+    _write(folder / "b.json", second)
+    whole = report.merge([DATA / "tf215-load-keras212.json"])
+    split = report.merge(report.results_files(folder))
+    assert split["attempts"] == whole["attempts"] and split["catalog"] == whole["catalog"]
+    second["consumer"]["lock"]["numpy"] = "9.9.9"
+    _write(folder / "b.json", second)
+    with pytest.raises(report.ReportError, match="^locks of tf215 differ between a.json and b.json"):
+        report.merge(report.results_files(folder))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["run"].update(consumer="tf999"), "consumer 'tf999' is not in the catalog"),
+    (lambda d: d["attempts"][0].update(producer="nope"), "producer 'nope' is not in the catalog"),
+    (lambda d: d.update(tolerance={"relative": 0.1, "min_cosine": 0.9}), "tolerances differ"),
+    (lambda d: d["attempts"][0].pop("strategy"), "malformed results file"),
+    (lambda d: d.update(schema="compat.results/0"), "expected 'compat.results/1'"),
+])
+def test_unusable_results_are_one_line_errors(tmp_path, capsys, change, message):
+    folder = _copy_results(tmp_path, {"tf215-load-keras212.json"})
+    document = _load("tf26-load-keras212.json")
+    change(document)
+    _write(folder / "tf26.json", document)
+    assert report.main(_args(folder, out=tmp_path / "out")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("compat: error: ") and message in err and err.count("\n") == 1
+
+
+def test_missing_or_empty_results_folder(tmp_path, capsys):
+    assert report.main(_args(tmp_path / "missing", out=tmp_path)) == 2
+    (tmp_path / "empty").mkdir()
+    assert report.main(_args(tmp_path / "empty", out=tmp_path)) == 2
+    assert report.main(_args(from_json=tmp_path / "none.json", out=tmp_path)) == 2
+    assert capsys.readouterr().err.count("compat: error: ") == 3
+
+
+# -- cells ------------------------------------------------------------------------------
+def test_fixture_outcomes_use_summary(found):
+    builtin = _outcome(found, "tf26", "keras212", "builtin-h5")
+    assert (builtin.category, builtin.best, builtin.corrupt) == (summary.AS_IS, "load_model", False)
+    wrong = _outcome(found, "tf26", "keras212", "lambda-h5")
+    assert (wrong.category, wrong.best, wrong.corrupt) == (summary.WRONG_NUMBERS, None, True)
+    assert _outcome(found, "tf26", "keras212", "lambda-json").category == summary.NOTHING
+    canary = _outcome(found, "tf26", "keras212", "canary-h5")
+    assert (canary.category, canary.best, canary.corrupt) == (summary.FLAG, "unsafe", True)
+    real = _outcome(found, "tf221", "keras212", "lambda-h5")
+    assert (real.variant, real.format, real.category, real.best) == ("lambda", "h5", summary.WEIGHTS, "rebuild_weights")
+
+
+def test_headline_is_the_majority_and_a_tie_goes_to_the_worse():
+    assert cells.headline({summary.AS_IS: 3, summary.WEIGHTS: 1}) == summary.AS_IS
+    assert cells.headline({summary.AS_IS: 2, summary.WRONG_NUMBERS: 2}) == summary.WRONG_NUMBERS
+    assert cells.headline({summary.NOT_TRIED: 4, summary.FLAG: 1}) == summary.FLAG
+    assert cells.headline({summary.NOT_TRIED: 2}) == summary.NOT_TRIED
+    assert cells.headline({}) == summary.NOT_TRIED
+
+
+def test_most_common_best_breaks_ties_by_preference(matrix):
+    order = summary.strategy_order(matrix["strategies"])
+    assert cells.most_common_best(["unsafe", "load_model"], order) == "load_model"
+    assert cells.most_common_best(["rebuild_weights"] * 2 + ["load_model"], order) == "rebuild_weights"
+    assert cells.most_common_best([], order) is None
+
+
+def test_a_pair_with_wrong_numbers_is_flagged(matrix, found):
+    order = summary.strategy_order(matrix["strategies"])
+    pair = [o for o in found if (o.consumer, o.producer) == ("tf26", "keras212")]
+    agg = cells.aggregate(pair, order)
+    assert agg["counts"] == {"as_is": 1, "flag": 1, "weights": 0, "wrong_numbers": 1, "nothing": 1, "not_tried": 0}
+    assert (agg["total"], agg["tried"], agg["working"]) == (4, 4, 2)
+    assert agg["category"] == summary.NOTHING and agg["flag"] == "wrong"
+    view = cells.cell_view(agg, True)
+    assert (view["best"], view["count"], view["flag"]) == ("load_model", "2/4 work", "wrong")
+    assert view["segments"][0] == ("as_is", "25.00%") and view["segments"][3] == ("wrong_numbers", "25.00%")
+    assert cells.markdown_text(view) == "`load_model` 2/4 work \u26a0"
+    # Silent corruption beside a working strategy is marked, less loudly.
+    canary = cells.aggregate([o for o in pair if o.variant == "canary"], order)
+    assert canary["flag"] == "mismatch" and cells.cell_view(canary, True)["count"] == "flag / custom objects"
+
+
+def test_cell_views_for_filters_and_missing_data(matrix, found):
+    producers, consumers = report.shown_environments(matrix)
+    assert producers == ["keras212", "tf215", "tf221"] and consumers == ["tf26", "tf215", "tf221"]
+    rows = cells.grid(matrix, producers, consumers, "lambda", "h5", found=found)
+    first = {c["consumer"]: c for c in rows[0]["cells"]}
+    assert (first["tf26"]["best"], first["tf26"]["count"], first["tf26"]["category"]) == (
+        "none works", "WRONG NUMBERS", summary.WRONG_NUMBERS)
+    assert cells.markdown_text(first["tf26"]) == "**WRONG NUMBERS** \u26a0"
+    assert (first["tf221"]["best"], first["tf221"]["count"]) == ("rebuild_weights", "weights only")
+    assert rows[1]["cells"][0]["count"] == "not run" and rows[1]["cells"][0]["category"] == "empty"
+    savedmodel = cells.grid(matrix, producers, consumers, None, "savedmodel", found=found)
+    assert savedmodel[0]["cells"][2]["count"] == "no fixture"
+    everything = cells.grid(matrix, producers, consumers, found=found)
+    assert [c["count"] for c in everything[0]["cells"]] == ["2/4 work", "4/4 work", "4/4 work"]
+    assert "tf221 loading models made by keras212" in everything[0]["cells"][2]["label"]
+
+
+def test_totals_follow_the_filter(found):
+    assert sum(cells.totals(found).values()) == 20
+    assert cells.totals(found, "lambda", "h5") == {"as_is": 0, "flag": 1, "weights": 3, "wrong_numbers": 1,
+                                                   "nothing": 0, "not_tried": 0}
+
+
+def test_detail_rows_keep_what_a_reader_needs(matrix, found):
+    order = summary.strategy_order(matrix["strategies"])
+    outcome = _outcome(found, "tf26", "keras212", "lambda-h5")
+    rows = cells.detail_rows(outcome.attempts, order)
+    assert [r["strategy"] for r in rows] == order
+    wrong = rows[0]
+    assert (wrong["verdict"], wrong["max_abs_diff"], wrong["cosine"], wrong["recipe"]) == ("mismatch", 0.183, 0.9731, None)
+    error = rows[2]
+    assert (error["type"], error["message"]) == ("ValueError", "Unknown layer: Lambda scaling")
+    assert rows[5]["message"] == "savedmodel_inference does not read h5 files"
+    passed = cells.detail_rows(_outcome(found, "tf221", "keras212", "lambda-h5").attempts, order)
+    assert [r["strategy"] for r in passed if r["recipe"]] == ["rebuild_weights", "rebuild_by_name", "h5_transplant"]
+    crash = next(a for a in matrix["attempts"] if a["verdict"] == "crash")
+    assert cells.detail_row(crash)["type"] == "SIGSEGV"
+    assert cells.first_line("x" * 500).endswith("\u2026") and len(cells.first_line("x" * 500)) == cells.MESSAGE_LIMIT
+
+
+def test_compact_attempts_drop_what_is_missing(matrix):
+    order = summary.strategy_order(matrix["strategies"])
+    intern = cells.Interner()
+    na = cells.detail_row({"strategy": "tf_keras", "verdict": "not_applicable", "reason": "r"})
+    assert cells.compact_attempt(na, order, intern) == [4, 5, 0]
+    passed = cells.detail_row({"strategy": "load_model", "verdict": "pass", "max_abs_diff": 6.103515625e-05,
+                               "cosine": 0.9999999999999679, "load_seconds": 0.3301, "predict_seconds": 0.42,
+                               "code_executed": False, "recipe": "r"})
+    assert cells.compact_attempt(passed, order, intern) == [0, 0, None, None, 0, 0.33, 0.42, 6.1e-05, 1.0, 0]
+    assert intern.strings == ["r"]
+
+
+def test_security_table_reports_code_that_ran(matrix):
+    table = cells.security_table(matrix, ["tf26", "tf215", "tf221"])
+    # Only strategies measured on a canary get a column: json_weights does not read canary-h5.
+    assert "load_model" in table["strategies"] and "json_weights" not in table["strategies"]
+    rows = {r["consumer"]: dict(zip(table["strategies"], r["cells"])) for r in table["rows"]}
+    assert rows["tf26"]["load_model"]["state"] == "ran" and rows["tf26"]["load_model"]["text"] == "ran 1/1"
+    assert "keras212 canary-h5" in rows["tf26"]["unsafe"]["title"]
+    assert rows["tf26"]["no_compile"]["state"] == "blocked"
+    assert all(c["state"] != "ran" for c in rows["tf221"].values())
+    assert rows["tf221"]["load_model"]["text"] == "ran 0/3"
+
+
+def test_embedded_json_cannot_close_its_script_tag():
+    text = cells.script_json({"a": "</script><b>&", "b": "\u2028"})
+    assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
+    assert json.loads(str(text)) == {"a": "</script><b>&", "b": "\u2028"}
+
+
+# -- rendering --------------------------------------------------------------------------
+def _render_to(tmp_path: Path, folder: Path = DATA) -> Path:
+    out = tmp_path / "out"
+    assert report.main(_args(folder, out=out)) == 0
+    return out
+
+
+def test_cli_report_writes_json_html_and_markdown(tmp_path):
+    out = tmp_path / "out"
+    assert cli.main(["report", "--results", str(DATA), "--out", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} == {"matrix.json", "matrix.html", "matrix.md"}
+    assert json.loads((out / "matrix.json").read_text())["schema"] == report.SCHEMA
+
+
+def test_rerendering_matrix_json_reproduces_the_pages_byte_for_byte(tmp_path):
+    out = _render_to(tmp_path)
+    again = tmp_path / "again"
+    assert report.main(_args(from_json=out / "matrix.json", out=again)) == 0
+    for name in ("matrix.html", "matrix.md"):
+        assert (again / name).read_bytes() == (out / name).read_bytes()
+    assert not (again / "matrix.json").exists()
+    second = tmp_path / "second"
+    assert report.main(_args(DATA, out=second)) == 0
+    for name in ("matrix.json", "matrix.html", "matrix.md"):
+        assert (second / name).read_bytes() == (out / name).read_bytes()
+    text = (out / "matrix.json").read_text()
+    assert text == json.dumps(json.loads(text), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_html_is_one_self_contained_accessible_page(tmp_path):
+    html = (_render_to(tmp_path) / "matrix.html").read_text()
+    assert re.findall(r"""(?:src|href)=["'](?!data:|matrix\.json|#)""", html) == []
+    assert "http://" not in html and "https://" not in html and "@import" not in html
+    assert html.count('<script type="application/json" id="matrix-data">') == 1
+    assert html.count('<th scope="col"><span class="env">') == 0  # consumers carry a title
+    assert len(re.findall(r'<th scope="col" title="[^"]*"><span class="env">', html)) == 3
+    assert len(re.findall(r'<th scope="row" title="[^"]*"><span class="env">', html)) == 3
+    assert len(re.findall(r'<button type="button" class="cell ', html)) == 9
+    assert 'class="cell cat-nothing flag-wrong"' in html
+    assert "2026-11-24 22:08 UTC" in html
+    for label in summary.CATEGORY_LABELS.values():
+        assert label in html
+    for version in ("2.21.0", "3.15.1", "3.14.0", "2.5.5", "3.13.0", "1.3.0", "2.1.2", "2.7.1"):
+        assert f'<td class="num">{version}</td>' in html
+    assert 'id="security"' in html and "ran 1/1" in html
+
+
+def test_html_escapes_text_from_results(tmp_path):
+    folder = _copy_results(tmp_path, {"tf215-load-keras212.json"})
+    document = _load("tf26-load-keras212.json")
+    document["consumer"]["summary"] = "TF 2.6 <img src=x onerror=alert(2)>"
+    attempt = next(a for a in document["attempts"] if a.get("error"))
+    attempt["error"]["message"] = "bad name <script>alert(1)</script> & more"
+    attempt["error"]["type"] = "<b>Error</b>"
+    _write(folder / "tf26-load-keras212.json", document)
+    html = (_render_to(tmp_path, folder) / "matrix.html").read_text()
+    assert "<script>alert" not in html and "<img src=x" not in html and "<b>Error" not in html
+    assert "TF 2.6 &lt;img src=x onerror=alert(2)&gt;" in html
+    assert "bad name \\u003cscript\\u003ealert(1)\\u003c/script\\u003e \\u0026 more" in html
+    assert html.count("<script") == 2
+
+
+def synthesize_full(folder: Path, fixtures_per_pair: int = 18) -> int:
+    """Results files for the whole 17 x 17 catalog built from the canned attempts.
+
+    Every consumer gets its own copy of each error message and recipe, more distinct strings
+    than real runs have, so the size measured is an upper bound.
+    """
+    sample = _load("tf221-load-keras212+tf215+tf221.json")
+    templates = {}
+    for attempt in sample["attempts"]:
+        templates.setdefault((attempt["variant"], attempt["strategy"]), attempt)
+    formats = {"builtin": ("h5", "h5_weights", "json", "savedmodel"), "lambda": ("h5", "h5_weights", "json", "savedmodel"),
+               "custom": ("h5", "h5_weights", "json", "savedmodel"), "compiled": ("h5", "savedmodel", "keras"),
+               "canary": ("h5", "json", "savedmodel")}
+    fixtures = [(v, f) for v, fs in formats.items() for f in fs][:fixtures_per_pair]
+    strategies = [s["name"] for s in sample["strategies"]]
+    total = 0
+    folder.mkdir(parents=True, exist_ok=True)
+    for consumer in catalog.ids():
+        document = copy.deepcopy(sample)
+        document["run"].update(consumer=consumer, producers=catalog.ids())
+        document["consumer"]["id"] = consumer
+        document["attempts"] = []
+        for producer in catalog.ids():
+            for variant, fmt in fixtures:
+                for strategy in strategies:
+                    attempt = copy.deepcopy(templates.get((variant, strategy)) or templates[("lambda", strategy)])
+                    attempt.update(producer=producer, variant=variant, format=fmt, fixture=f"{variant}-{fmt}")
+                    if attempt.get("error"):
+                        attempt["error"]["message"] = f"{consumer} {fmt}: {attempt['error']['message']}"
+                    if attempt.get("recipe"):
+                        attempt["recipe"] = f"# {consumer} {fmt}\n{attempt['recipe']}"
+                    document["attempts"].append(attempt)
+        total += len(document["attempts"])
+        _write(folder / f"{consumer}-load-all.json", document)
+    return total
+
+
+def test_full_matrix_html_stays_small(tmp_path):
+    attempts = synthesize_full(tmp_path / "results")
+    assert attempts >= 50_000
+    out = _render_to(tmp_path, tmp_path / "results")
+    size = (out / "matrix.html").stat().st_size
+    assert size < SIZE_LIMIT, f"matrix.html is {size / 1024 / 1024:.2f} MiB for {attempts} attempts"
+    assert len(re.findall(r'<button type="button" class="cell ', (out / "matrix.html").read_text())) == 17 * 17
+
+
+def test_markdown_tables(tmp_path):
+    text = (_render_to(tmp_path) / "matrix.md").read_text()
+    assert text.startswith("# Keras / TensorFlow saved-model compatibility matrix\n")
+    assert "Generated 2026-11-24 22:08 UTC from 3 results file(s): 200 attempts over 20 fixture loads" in text
+    lines = text.splitlines()
+    header = "| saved by ↓ / loaded by → | tf26 | tf215 | tf221 |"
+    assert lines.count(header) == 2
+    assert ("| **keras212** | `load_model` 2/4 work \u26a0 | `rebuild_weights` 4/4 work "
+            "| `rebuild_weights` 4/4 work |") in lines
+    assert "| **tf221** | not run | not run | `custom_objects` 4/4 work |" in lines
+    facenet = lines[lines.index("## The FaceNet case: `lambda` variant saved as `h5`"):]
+    assert ("| **keras212** | **WRONG NUMBERS** \u26a0 | `rebuild_weights` weights only "
+            "| `rebuild_weights` weights only |") in facenet
+    assert "| tf221 | 3.13.0 | 2.21.0 | 3.15.1 | 3.14.0 | 2.5.5 | TF 2.21 + Keras 3.15 |" in lines
+    assert "| loads but gives wrong numbers | 1 |" in lines
+    assert "keras224" not in text  # environments with no results stay out of the compact page
+    for block in re.split(r"\n(?!\|)", text):
+        rows = [line for line in block.splitlines() if line.startswith("|")]
+        assert len({len(re.findall(r"(?<!\\)\|", row)) for row in rows}) <= 1, f"ragged table: {rows[:2]}"
+
+
+def test_rendering_never_imports_tensorflow(tmp_path):
+    out = tmp_path / "out"
+    code = ("import sys; from compat import report;"
+            f"assert report.main(report.argparse.Namespace(results={str(DATA)!r}, from_json=None, out={str(out)!r})) == 0;"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'jax'));"
+            "assert not bad, bad")
+    done = subprocess.run([sys.executable, "-c", code.replace("report.argparse", "__import__('argparse')")],
+                          cwd=str(ROOT), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -1,0 +1,97 @@
+"""The worker under stress: isolation, injected crashes and hangs, a killed run resumed."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from compat import results, runner
+from compat.envs import PROJECT_ROOT
+
+pytestmark = pytest.mark.envs
+
+# A slice on which every strategy applies somewhere: a TF 2.15 SavedModel (load_model
+# family, tf_keras, savedmodel_inference), a JSON pair and a custom-class .h5 (custom
+# objects, safe_mode, rebuild by topology and by name, transplant).
+CONSUMER, PRODUCER = "tf221", "tf215"
+SLICE = ["lambda-savedmodel", "custom-json", "custom-h5"]
+
+
+def _verdicts(document):
+    return {results.attempt_key(a): a["verdict"] for a in document["attempts"]}
+
+
+def _run(tmp_path, name, **options):
+    output = tmp_path / f"{name}.json"
+    runner.Run(CONSUMER, [PRODUCER], fixture_ids=SLICE, output=output, log=lambda *_: None,
+               **options).execute()
+    return results.read(output)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("shared"), "shared")
+
+
+def test_every_strategy_is_exercised_by_the_slice(shared):
+    applied = {a["strategy"] for a in shared["attempts"] if a["verdict"] != "not_applicable"}
+    assert applied == {s["name"] for s in shared["strategies"]}
+
+
+def test_isolated_attempts_give_the_same_verdicts(shared, tmp_path):
+    isolated = _run(tmp_path, "isolated", isolate=True)
+    assert isolated["run"]["mode"] == "isolate"
+    assert _verdicts(isolated) == _verdicts(shared)
+
+
+def test_a_segfault_and_a_hang_cost_one_attempt_each(shared, tmp_path):
+    faults = "segfault:custom_objects:custom-h5;hang:json_weights:custom-json"
+    faulty = _run(tmp_path, "faulty", timeout=30, extra_env={"COMPAT_INJECT_FAULT": faults})
+    verdicts, clean = _verdicts(faulty), _verdicts(shared)
+    crashed = (PRODUCER, "custom-h5", "custom_objects")
+    hung = (PRODUCER, "custom-json", "json_weights")
+    assert verdicts[crashed] == "crash"
+    assert verdicts[hung] == "timeout"
+    crash = next(a for a in faulty["attempts"] if results.attempt_key(a) == crashed)
+    assert crash["signal"] == "SIGSEGV"
+    for key in clean:
+        if key not in (crashed, hung):
+            assert verdicts[key] == clean[key], key
+    assert faulty["run"]["workers_started"] == 3
+
+
+def test_a_killed_run_resumes_without_redoing_work(shared, tmp_path):
+    output = tmp_path / "killed.json"
+    command = [sys.executable, "-m", "compat", "load", CONSUMER, PRODUCER, "--quiet",
+               "--fixtures", ",".join(SLICE), "--output", str(output)]
+    process = subprocess.Popen(command, cwd=str(PROJECT_ROOT), start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    done_before = 0
+    while time.time() < deadline:
+        if output.exists():
+            done_before = len(json.loads(output.read_text())["attempts"])  # never half-written
+            if done_before >= 8:
+                break
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    interrupted = results.read(output)
+    assert not interrupted["run"]["complete"]
+    kept = len(interrupted["attempts"])
+    assert kept >= 8
+
+    resumed = subprocess.run(command + ["--resume"], cwd=str(PROJECT_ROOT), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    total = len(shared["attempts"])
+    assert f"{total - kept} attempts to run" in resumed.stdout + resumed.stderr
+    final = results.read(output)
+    assert final["run"]["complete"]
+    assert len(final["attempts"]) == total
+    assert len({results.attempt_key(a) for a in final["attempts"]}) == total
+    assert _verdicts(final) == _verdicts(shared)
