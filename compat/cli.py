@@ -81,6 +81,11 @@ def cmd_probe(args) -> int:
     return probe.main(args)
 
 
+def cmd_matrix(args) -> int:
+    from compat import matrix
+    return matrix.main(args)
+
+
 # tox and nox environment names -> command lines, so both front ends run the same thing.
 _NAMED = [
     (re.compile(r"^gen-(?P<producer>\w+)$"), lambda m: ["gen", m["producer"]]),
@@ -160,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=600.0)
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("matrix", help="every consumer over every producer, in parallel, then the report")
+    p.add_argument("consumers", nargs="*", help="consumer ids (default: the whole catalog)")
+    p.add_argument("--jobs", type=int, default=None, help="consumers run at once (default: the cores)")
+    p.add_argument("--resume", action="store_true", help="keep attempts already in results files")
+    p.add_argument("--no-report", action="store_true")
+    p.set_defaults(func=cmd_matrix)
 
     p = sub.add_parser("run-named", help="run what a tox / nox environment name stands for")
     p.add_argument("name")
