@@ -179,12 +179,12 @@ def markdown_text(view: dict) -> str:
 
 def cell_label(producer: str, consumer: str, view: dict) -> str:
     """What a screen reader says for a cell button."""
-    words = [f"{consumer} loading models made by {producer}:", view["count"]]
-    if view["best"]:
-        words.append(f"best strategy {view['best']}")
+    text = f"{consumer} loading models made by {producer}: {view['count']}"
+    if view["works"]:
+        text += f", best strategy {view['best']}"
     if view["flag"]:
-        words.append("warning: " + FLAG_TITLES[view["flag"]])
-    return ", ".join(words[:1]) + " " + ", ".join(words[1:])
+        text += ", warning: " + FLAG_TITLES[view["flag"]]
+    return text
 
 
 def grid(matrix: dict, producers: list[str], consumers: list[str], variant=None, fmt=None,
@@ -196,13 +196,13 @@ def grid(matrix: dict, producers: list[str], consumers: list[str], variant=None,
         pairs.setdefault((outcome.producer, outcome.consumer), []).append(outcome)
     rows = []
     for p_index, producer in enumerate(producers):
-        cells = []
+        shown = []
         for c_index, consumer in enumerate(consumers):
             pair = pairs.get((producer, consumer), [])
             view = cell_view(aggregate([o for o in pair if matches(o, variant, fmt)], order), bool(pair))
-            cells.append(dict(view, p=p_index, c=c_index, consumer=consumer,
+            shown.append(dict(view, p=p_index, c=c_index, consumer=consumer,
                               label=cell_label(producer, consumer, view), markdown=markdown_text(view)))
-        rows.append({"producer": producer, "cells": cells})
+        rows.append({"producer": producer, "cells": shown})
     return rows
 
 

@@ -163,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", default=None)
     p.add_argument("--input-shape", default=None)
     p.add_argument("--timeout", type=float, default=600.0)
+    p.add_argument("--size", choices=["full", "tiny"], default=None,
+                   help="builder size for the weights-level strategies (default: guessed from the file)")
+    p.add_argument("--variant", default=None, help="builder variant to rebuild (default: lambda)")
+    p.add_argument("--json", dest="json_out", default=None, help="write the probe's results here")
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=cmd_probe)
 

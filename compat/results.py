@@ -57,3 +57,25 @@ def read(path: Path) -> dict:
     if document.get("schema") != SCHEMA:
         raise ResultsError(f"{path}: schema {document.get('schema')!r}, expected {SCHEMA!r}")
     return document
+
+
+def append_journal(handle, attempt: dict) -> None:
+    """One attempt, one line, on disk before the next attempt starts."""
+    handle.write(json.dumps(attempt, sort_keys=True) + "\n")
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def read_journal(path: Path) -> list[dict]:
+    """The attempts a journal holds; a last line cut short by a kill is ignored."""
+    attempts = []
+    try:
+        lines = Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        return attempts
+    for line in lines:
+        try:
+            attempts.append(json.loads(line))
+        except ValueError:
+            continue
+    return attempts

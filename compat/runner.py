@@ -3,9 +3,13 @@
 The host never imports TensorFlow. One worker process inside the consumer environment
 imports it once and runs the attempts one at a time; the host watches each with a
 timeout. When the worker dies or hangs, that attempt is recorded as ``crash`` /
-``timeout``, a fresh worker starts, and the run goes on. Each verdict is written to
-the results file (atomically) as soon as it is known, so nothing measured is lost and
-``--resume`` can skip it.
+``timeout``, a fresh worker starts, and the run goes on.
+
+Nothing measured is lost: each verdict is appended to a journal (``<results>.journal``,
+one JSON line, flushed to disk) the moment it is known, and the results file itself is
+replaced atomically every couple of seconds and at the end, so it is never found
+half-written and rewriting it never grows quadratic with the run. ``--resume`` reads
+both and skips what they hold.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from compat.verdicts import MIN_COSINE, RELATIVE_TOLERANCE, Verdict, compare
 
 RESULTS_DIR = PROJECT_ROOT / "reports" / "results"
 READY_TIMEOUT = 600.0
+SNAPSHOT_SECONDS = 2.0
 
 
 class WorkerDied(Exception):
@@ -164,16 +169,28 @@ class Run:
         self.log_dir = fixtures.cache_root() / "logs"
         self.worker: Worker | None = None
         self.workers_started = 0
+        self.journal = self.output.with_name(self.output.name + ".journal")
+        self.last_snapshot = 0.0
         self.document = self._start_document(resume)
 
     def _start_document(self, resume: bool) -> dict:
-        if resume and self.output.exists():
-            document = results.read(self.output)
+        if resume and (self.output.exists() or self.journal.exists()):
+            document = results.read(self.output) if self.output.exists() else self._new_document()
             if document["run"]["consumer"] != self.env.id:
                 raise HarnessError(f"{self.output} holds a run of {document['run']['consumer']}, not {self.env.id}")
+            known = {results.attempt_key(a) for a in document["attempts"]}
+            for attempt in results.read_journal(self.journal):
+                if results.attempt_key(attempt) not in known:
+                    document["attempts"].append(attempt)
+                    known.add(results.attempt_key(attempt))
             document["run"]["complete"] = False
             self.log(f"[compat] resuming {self.output.name}: {len(document['attempts'])} attempts already done")
             return document
+        if self.journal.exists():
+            self.journal.unlink()
+        return self._new_document()
+
+    def _new_document(self) -> dict:
         return {
             "schema": results.SCHEMA,
             "run": {"consumer": self.env.id, "producers": self.producers,
@@ -239,18 +256,22 @@ class Run:
         todo = [r for r in plan if (r["producer"], r["fixture"]["id"], r["strategy"]) not in done]
         self.log(f"[compat] {self.env.id}: {len(todo)} attempts to run over {len(self.producers)} "
                  f"producer(s){' (isolated)' if self.isolate else ''}; results -> {self.output}")
-        for number, request in enumerate(todo, 1):
-            request = dict(request, id=number)
-            attempt = self._attempt(request)
-            self.document["attempts"].append(attempt)
-            self._save()
-            if self.isolate:
-                self._retire_worker()
-            self._progress(number, len(todo), attempt)
+        with open(self.journal, "a") as journal:
+            for number, request in enumerate(todo, 1):
+                request = dict(request, id=number)
+                attempt = self._attempt(request)
+                self.document["attempts"].append(attempt)
+                results.append_journal(journal, attempt)
+                if time.time() - self.last_snapshot >= SNAPSHOT_SECONDS:
+                    self._save()
+                if self.isolate:
+                    self._retire_worker()
+                self._progress(number, len(todo), attempt)
         self._retire_worker()
         run = self.document["run"]
         run.update(finished=_now(), complete=True)
         self._save()
+        self.journal.unlink()
         return self.document
 
     def _attempt(self, request: dict) -> dict:
@@ -298,6 +319,7 @@ class Run:
     def _save(self):
         self.document["run"]["producers"] = self.producers
         results.write_atomically(self.output, self.document)
+        self.last_snapshot = time.time()
 
     def _progress(self, number: int, total: int, attempt: dict):
         if attempt["verdict"] in (Verdict.CRASH.value, Verdict.TIMEOUT.value):

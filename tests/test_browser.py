@@ -61,18 +61,20 @@ def _counts(browser) -> dict[str, int]:
     return {c: int(browser.find_element(By.CSS_SELECTOR, f'[data-count="{c}"]').text) for c in cells.CATEGORIES}
 
 
-def _cell_texts(browser) -> list[tuple[str, str, bool]]:
+def _cell_texts(browser) -> list[tuple[str, str, str, str]]:
     found = []
     for button in browser.find_elements(By.CSS_SELECTOR, "#matrix button.cell"):
         found.append((button.find_element(By.CLASS_NAME, "best").text, button.find_element(By.CLASS_NAME, "count").text,
-                      "flag-wrong" in button.get_attribute("class")))
+                      button.get_attribute("class"), button.get_attribute("aria-label")))
     return found
 
 
-def _expected_cells(matrix: dict, variant=None, fmt=None) -> list[tuple[str, str, bool]]:
+def _expected_cells(matrix: dict, variant=None, fmt=None) -> list[tuple[str, str, str, str]]:
+    """What compat.cells says every cell shows: the page's script must agree."""
     producers, consumers = report.shown_environments(matrix)
     rows = cells.grid(matrix, producers, consumers, variant, fmt)
-    return [(c["best"], c["count"], c["flag"] == "wrong") for row in rows for c in row["cells"]]
+    return [(c["best"], c["count"], f"cell cat-{c['category']}" + (f" flag-{c['flag']}" if c["flag"] else ""),
+             c["label"]) for row in rows for c in row["cells"]]
 
 
 def test_filter_open_a_cell_and_copy_a_recipe(driver, tmp_path):
@@ -126,8 +128,16 @@ def test_filter_open_a_cell_and_copy_a_recipe(driver, tmp_path):
     assert "WRONG NUMBERS" in dialog.text and dialog.find_elements(By.CSS_SELECTOR, ".recipe") == []
     driver.find_element(By.ID, "detail-close").click()
 
+    # Every other filter: the script's cells and counts equal compat.cells's.
+    for variant, fmt in (("", "json"), ("canary", ""), ("builtin", "json"), ("lambda", "")):
+        Select(driver.find_element(By.ID, "filter-variant")).select_by_value(variant)
+        Select(driver.find_element(By.ID, "filter-format")).select_by_value(fmt)
+        assert _counts(driver) == cells.totals(found, variant, fmt)
+        assert _cell_texts(driver) == _expected_cells(matrix, variant, fmt)
+
     driver.find_element(By.ID, "filter-reset").click()
     assert _counts(driver) == cells.totals(found)
+    assert _cell_texts(driver) == _expected_cells(matrix)
     driver.save_screenshot(str(SCREENSHOTS / "matrix.png"))
     assert _console_errors(driver) == []
 

@@ -322,7 +322,6 @@ def test_html_is_one_self_contained_accessible_page(tmp_path):
     assert re.findall(r"""(?:src|href)=["'](?!data:|matrix\.json|#)""", html) == []
     assert "http://" not in html and "https://" not in html and "@import" not in html
     assert html.count('<script type="application/json" id="matrix-data">') == 1
-    assert html.count('<th scope="col"><span class="env">') == 0  # consumers carry a title
     assert len(re.findall(r'<th scope="col" title="[^"]*"><span class="env">', html)) == 3
     assert len(re.findall(r'<th scope="row" title="[^"]*"><span class="env">', html)) == 3
     assert len(re.findall(r'<button type="button" class="cell ', html)) == 9
@@ -419,10 +418,13 @@ def test_markdown_tables(tmp_path):
 
 def test_rendering_never_imports_tensorflow(tmp_path):
     out = tmp_path / "out"
-    code = ("import sys; from compat import report;"
-            f"assert report.main(report.argparse.Namespace(results={str(DATA)!r}, from_json=None, out={str(out)!r})) == 0;"
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'jax'));"
-            "assert not bad, bad")
-    done = subprocess.run([sys.executable, "-c", code.replace("report.argparse", "__import__('argparse')")],
-                          cwd=str(ROOT), capture_output=True, text=True)
+    code = "\n".join([
+        "import argparse, sys",
+        "from compat import report",
+        f"args = argparse.Namespace(results={str(DATA)!r}, from_json=None, out={str(out)!r})",
+        "assert report.main(args) == 0",
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'jax'))",
+        "assert not bad, bad",
+    ])
+    done = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -93,7 +93,7 @@ def run_attempt(ctx, request, images):
         except Exception as exc:  # noqa: BLE001 - every failure is a finding to record
             result.update(status="error", error={
                 "type": type(exc).__name__, "message": _first_line(exc),
-                "traceback": traceback.format_exc()[-6000:],
+                "traceback": traceback.format_exc()[-2000:],  # the last frames say where
             })
             result.setdefault("code_executed", os.path.exists(marker))
             return result

@@ -59,7 +59,8 @@
       best = agg.best >= 0 ? DATA.strategies[agg.best] : "none works";
       count = agg.total === 1 ? DATA.categories[agg.category].short : agg.working + "/" + agg.tried + " work";
     }
-    return { category: hasData && agg.total ? CATS[agg.category] : "empty", best: best, count: count, flag: agg.flag };
+    return { category: hasData && agg.total ? CATS[agg.category] : "empty", best: best, count: count, flag: agg.flag,
+      works: agg.best >= 0 };
   }
 
   function updateCell(button) {
@@ -78,7 +79,7 @@
     flag.title = view.flag ? DATA.flags[view.flag] : "";
     var producer = DATA.producers[button.dataset.p], consumer = DATA.consumers[button.dataset.c];
     button.setAttribute("aria-label", consumer + " loading models made by " + producer + ": " + view.count +
-      (view.best ? ", best strategy " + view.best : "") + (view.flag ? ", warning: " + DATA.flags[view.flag] : ""));
+      (view.works ? ", best strategy " + view.best : "") + (view.flag ? ", warning: " + DATA.flags[view.flag] : ""));
   }
 
   function update() {
