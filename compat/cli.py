@@ -174,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("consumers", nargs="*", help="consumer ids (default: the whole catalog)")
     p.add_argument("--jobs", type=int, default=None, help="consumers run at once (default: the cores)")
     p.add_argument("--resume", action="store_true", help="keep attempts already in results files")
+    p.add_argument("--fixtures", default=None, help="comma-separated fixture ids (variant-format) to run")
     p.add_argument("--no-report", action="store_true")
     p.set_defaults(func=cmd_matrix)
 

@@ -25,7 +25,8 @@ def _progress(output) -> int:
         return 0
 
 
-def run_consumers(consumer_ids: list[str], jobs: int, resume: bool, log=print) -> dict[str, int]:
+def run_consumers(consumer_ids: list[str], jobs: int, resume: bool, fixture_ids: str | None = None,
+                  log=print) -> dict[str, int]:
     for env_id in consumer_ids:
         envs.ensure_built(catalog.get(env_id), log=log)
     pending = list(consumer_ids)
@@ -39,6 +40,8 @@ def run_consumers(consumer_ids: list[str], jobs: int, resume: bool, log=print) -
             command = [sys.executable, "-m", "compat", "load", consumer, "all", "--quiet"]
             if resume:
                 command.append("--resume")
+            if fixture_ids:
+                command += ["--fixtures", fixture_ids]
             running[consumer] = subprocess.Popen(command, cwd=str(envs.PROJECT_ROOT))
         for consumer, process in list(running.items()):
             if process.poll() is not None:
@@ -59,7 +62,8 @@ def main(args) -> int:
     for consumer in consumers:
         catalog.get(consumer)
     started = time.time()
-    finished = run_consumers(consumers, args.jobs or os.cpu_count() or 1, args.resume)
+    finished = run_consumers(consumers, args.jobs or os.cpu_count() or 1, args.resume,
+                             getattr(args, "fixtures", None))
     print(f"[matrix] {len(consumers)} consumers in {time.time() - started:.0f}s")
     failed = [c for c, code in finished.items() if code != 0]
     if not args.no_report:
