@@ -120,9 +120,12 @@ def unpacked(producer: str) -> Path:
         shutil.copytree(source / "reference", staging / "reference")
         shutil.copy2(source / "manifest.json", staging / "manifest.json")
         (staging / ".verified").write_text(digest)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        try:
+            staging.rename(target)
+        except OSError:
+            # Another consumer run (``tox p``) unpacked the same archive first: use theirs.
+            if not (target / ".verified").exists():
+                raise
     finally:
         if staging.exists():
             shutil.rmtree(staging)

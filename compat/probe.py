@@ -110,7 +110,7 @@ def run_environment(env: catalog.Environment, fixture: dict, root: str, input_pa
 
 
 def _start(env, python, log_dir, extra_env, outcome) -> runner.Worker:
-    worker = runner.Worker(env, python, log_dir, extra_env)
+    worker = runner.Worker(env, python, log_dir, extra_env, sandbox=runner.Sandbox())
     info = worker.wait_ready()
     outcome["runtime"], outcome["strategies"] = info["runtime"], info["strategies"]
     return worker

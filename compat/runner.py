@@ -50,18 +50,48 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class Sandbox:
+    """Limits for a worker that loads files nobody vouched for (``compat probe``).
+
+    Enforced: a memory cap (RLIMIT_AS) and, where the kernel lets this user make one, a
+    new network namespace with no interfaces but loopback (``unshare --net``). The
+    working folder and HOME are throwaway folders; time is capped per attempt by the host.
+    """
+
+    def __init__(self, memory_bytes: int = 12 * 1024 ** 3):
+        self.memory_bytes = memory_bytes
+        self.network_isolated = _can_unshare_network()
+
+    def command(self, command: list[str]) -> list[str]:
+        return (["unshare", "--net"] + command) if self.network_isolated else command
+
+    def limit(self):  # runs in the child, before exec
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (self.memory_bytes, self.memory_bytes))
+
+
+def _can_unshare_network() -> bool:
+    try:
+        return subprocess.run(["unshare", "--net", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 class Worker:
     """One ``compat.inside.worker`` process in a consumer environment."""
 
-    def __init__(self, env: catalog.Environment, python: Path, log_dir: Path, extra_env=None):
+    def __init__(self, env: catalog.Environment, python: Path, log_dir: Path, extra_env=None,
+                 sandbox: Sandbox | None = None):
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"worker-{env.id}-{os.getpid()}-{time.time_ns()}.log"
         self._log = open(self.log_path, "wb")
         self.scratch = tempfile.mkdtemp(prefix=f"compat-{env.id}-")
+        command = [str(python), "-m", "compat.inside.worker"]
         self.process = subprocess.Popen(
-            [str(python), "-m", "compat.inside.worker"],
+            sandbox.command(command) if sandbox else command,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
             env=envs.inside_env(env, extra_env), cwd=self.scratch,
+            preexec_fn=sandbox.limit if sandbox else None,
         )
         self._events: queue.Queue = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -264,8 +294,8 @@ class Run:
                 results.append_journal(journal, attempt)
                 if time.time() - self.last_snapshot >= SNAPSHOT_SECONDS:
                     self._save()
-                if self.isolate:
-                    self._retire_worker()
+                if self.isolate and attempt["verdict"] != Verdict.NOT_APPLICABLE.value:
+                    self._retire_worker()  # a fresh process for every attempt that loads something
                 self._progress(number, len(todo), attempt)
         self._retire_worker()
         run = self.document["run"]
