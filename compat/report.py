@@ -110,7 +110,7 @@ class _Merger:
             what = "duplicate" if first == attempt else "conflicting"
             raise ReportError(f"{what} results for {_describe(key)}: in {first_source} and {source}")
         self.seen[key] = (attempt, source)
-        self.attempts.append(dict(attempt, consumer=consumer))
+        self.attempts.append(_published(dict(attempt, consumer=consumer)))
 
     def document(self) -> dict:
         strategies = self.agreed.get("strategies", (None,))[0] or []
@@ -124,6 +124,21 @@ class _Merger:
             "runs": sorted(self.runs, key=lambda r: (ids.index(r["consumer"]), r["source"])),
             "attempts": sorted(self.attempts, key=_attempt_sort_key(summary.strategy_order(strategies))),
         }
+
+
+PUBLISHED_TRACEBACK_CHARS = 600
+
+
+def _published(attempt: dict) -> dict:
+    """The attempt as matrix.json keeps it: the traceback's last frames only.
+
+    The results files keep the full (already capped) traceback; tens of thousands of
+    them would make the published document too heavy to commit and to download.
+    """
+    error = attempt.get("error")
+    if error and len(error.get("traceback") or "") > PUBLISHED_TRACEBACK_CHARS:
+        attempt["error"] = dict(error, traceback="..." + error["traceback"][-PUBLISHED_TRACEBACK_CHARS:])
+    return attempt
 
 
 def merge(paths: list[Path]) -> dict:
