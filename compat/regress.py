@@ -12,7 +12,6 @@ runs. Exit status: 1 when anything regressed, 0 when nothing did, 2 for bad inpu
 """
 from __future__ import annotations
 
-import json
 import sys
 from collections import OrderedDict
 from pathlib import Path
@@ -199,14 +198,7 @@ def _wanted(attempt: dict, producers, variants, formats) -> bool:
 
 def from_matrix(path: str, consumer: str, producers, variants, formats) -> dict:
     """One side read from a merged ``matrix.json``: ``{"attempts", "order", "source", "runtime"}``."""
-    try:
-        document = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise RegressError(f"--baseline {path}: no such file") from None
-    except ValueError as exc:
-        raise RegressError(f"--baseline {path}: not valid JSON ({exc})") from None
-    if document.get("schema") != MATRIX_SCHEMA:
-        raise RegressError(f"--baseline {path}: schema {document.get('schema')!r}, expected {MATRIX_SCHEMA!r}")
+    document = results.read_document(path, MATRIX_SCHEMA, RegressError, "--baseline ")
     mine = [a for a in document.get("attempts", []) if a.get("consumer") == consumer]
     if not mine:
         present = sorted({a.get("consumer") for a in document.get("attempts", [])} - {None})

@@ -203,15 +203,7 @@ def resolved_versions(entry: dict) -> dict:
 
 
 def read_matrix(path: Path) -> dict:
-    try:
-        document = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ReportError(f"{path}: no such matrix file") from None
-    except ValueError as exc:
-        raise ReportError(f"{path}: not valid JSON ({exc})") from None
-    if document.get("schema") != SCHEMA:
-        raise ReportError(f"{path}: schema {document.get('schema')!r}, expected {SCHEMA!r}")
-    return document
+    return results.read_document(path, SCHEMA, ReportError)
 
 
 def matrix_text(matrix: dict) -> str:

@@ -47,16 +47,24 @@ def write_atomically(path: Path, document: dict) -> None:
         raise
 
 
-def read(path: Path) -> dict:
+def read_document(path, schema: str, error=None, label: str = "") -> dict:
+    """A versioned JSON document, or one line saying why it cannot be used."""
+    error = error or ResultsError
+    where = f"{label}{path}"
     try:
         document = json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise ResultsError(f"{path}: no such results file") from None
+        raise error(f"{where}: no such file") from None
     except ValueError as exc:
-        raise ResultsError(f"{path}: not valid JSON ({exc})") from None
-    if document.get("schema") != SCHEMA:
-        raise ResultsError(f"{path}: schema {document.get('schema')!r}, expected {SCHEMA!r}")
+        raise error(f"{where}: not valid JSON ({exc})") from None
+    if not isinstance(document, dict) or document.get("schema") != schema:
+        found = document.get("schema") if isinstance(document, dict) else type(document).__name__
+        raise error(f"{where}: schema {found!r}, expected {schema!r}")
     return document
+
+
+def read(path: Path) -> dict:
+    return read_document(path, SCHEMA)
 
 
 def append_journal(handle, attempt: dict) -> None:
