@@ -347,7 +347,9 @@ class Run:
         return attempt
 
     def _save(self):
-        self.document["run"]["producers"] = self.producers
+        # A resumed run may add producers; it never forgets the ones measured before.
+        known = set(self.document["run"].get("producers") or []) | set(self.producers)
+        self.document["run"]["producers"] = [p for p in catalog.ids() if p in known]
         results.write_atomically(self.output, self.document)
         self.last_snapshot = time.time()
 

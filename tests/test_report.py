@@ -317,6 +317,14 @@ def test_rerendering_matrix_json_reproduces_the_pages_byte_for_byte(tmp_path):
     assert text == json.dumps(json.loads(text), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def test_the_committed_report_rerenders_byte_for_byte(tmp_path):
+    published = Path(report.__file__).resolve().parent.parent / "reports"
+    assert report.main(_args(from_json=published / "matrix.json", out=tmp_path)) == 0
+    for name in ("matrix.html", "matrix.md"):
+        assert (tmp_path / name).read_bytes() == (published / name).read_bytes(), name
+    assert (published / "matrix.html").stat().st_size < 3 * 1024 * 1024
+
+
 def test_html_is_one_self_contained_accessible_page(tmp_path):
     html = (_render_to(tmp_path) / "matrix.html").read_text()
     assert re.findall(r"""(?:src|href)=["'](?!data:|matrix\.json|#)""", html) == []

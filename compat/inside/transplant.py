@@ -6,8 +6,9 @@ weights-only) is matched by layer name; layers without weights (``lambda_1``, ``
 against Keras 3's ``lambda``, ``add``) need no match, so automatic names never get in
 the way. The new layout of ``*.weights.h5`` and of the ``model.weights.h5`` inside a
 ``.keras`` zip does not store layer names at all: it keys each layer by its class and
-its rank among the model's layers of that class (``layers/conv2d_3/vars/0``), so there
-the rebuilt model's layer order is what matches.
+its rank among the model's layers of that class (``layers/conv2d_3/vars/0``; Keras 2.12
+and 2.13 say ``_layer_checkpoint_dependencies/conv2d_3/vars/0``), so there the rebuilt
+model's layer order is what matches.
 """
 import os
 import re
@@ -35,12 +36,16 @@ def _legacy_layers(root):
 
 def _new_layout_layers(handle):
     found = {}
-    if "layers" not in handle:
-        return found
-    for key, group in handle["layers"].items():
+    # Keras 3 and 2.14+ file layers under "layers"; 2.12 and 2.13 under this longer name.
+    folder = next((name for name in ("layers", "_layer_checkpoint_dependencies") if name in handle), None)
+    if folder is None:
+        return found, []
+    keys = list(handle[folder].keys())
+    for key in keys:
+        group = handle[folder][key]
         if "vars" in group and len(group["vars"]):
             found[key] = [np.asarray(group["vars"][k]) for k in sorted(group["vars"].keys(), key=int)]
-    return found
+    return found, keys
 
 
 def _snake_case(name):
@@ -48,14 +53,31 @@ def _snake_case(name):
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def new_layout_keys(model):
-    """``{layer name: key}`` as the new layout names a model's layers: class, then rank."""
+def _split_key(key):
+    """``"conv2d_12"`` -> ``("conv2d", 12)``; ``"conv2d"`` -> ``("conv2d", 0)``."""
+    match = re.match(r"^(.*?)(?:_(\d+))?$", key)
+    return match.group(1), int(match.group(2) or 0)
+
+
+def new_layout_keys(model, file_keys):
+    """``{layer name: key}``: the n-th layer of a class takes the n-th key of that class.
+
+    Ranks, not exact keys: Keras 2.12 and 2.13 count every layer twice when they write
+    (``conv2d``, ``conv2d_2``, ``conv2d_4``...), which is why Keras 2.14+ cannot read
+    their ``.keras`` files; the order within each class is still the model's.
+    """
+    by_class = {}
+    for key in file_keys:
+        base, number = _split_key(key)
+        by_class.setdefault(base, []).append((number, key))
+    ranked = dict((base, [key for _, key in sorted(keys)]) for base, keys in by_class.items())
     counts, keys = {}, {}
     for layer in model.layers:
         base = _snake_case(layer.__class__.__name__)
-        seen = counts.get(base, 0)
-        keys[layer.name] = base if seen == 0 else "%s_%d" % (base, seen)
-        counts[base] = seen + 1
+        rank = counts.get(base, 0)
+        counts[base] = rank + 1
+        if rank < len(ranked.get(base, [])):
+            keys[layer.name] = ranked[base][rank]
     return keys
 
 
@@ -66,10 +88,11 @@ def weights_by_layer(path, model=None):
         root = handle["model_weights"] if "model_weights" in handle else handle
         if "layer_names" in root.attrs:
             return _legacy_layers(root)
-        by_key = _new_layout_layers(handle)
+        by_key, all_keys = _new_layout_layers(handle)
     if model is None:
         return by_key
-    return dict((name, by_key[key]) for name, key in new_layout_keys(model).items() if key in by_key)
+    return dict((name, by_key[key]) for name, key in new_layout_keys(model, all_keys).items()
+                if key in by_key)
 
 
 def set_weights_from_file(model, path):
