@@ -126,7 +126,7 @@ class _Merger:
         }
 
 
-PUBLISHED_TRACEBACK_CHARS = 600
+PUBLISHED_TRACEBACK_CHARS = 300
 
 
 def _published(attempt: dict) -> dict:
