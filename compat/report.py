@@ -132,8 +132,8 @@ PUBLISHED_TRACEBACK_CHARS = 300
 def _published(attempt: dict) -> dict:
     """The attempt as matrix.json keeps it: the traceback's last frames only.
 
-    The results files keep the full (already capped) traceback; tens of thousands of
-    them would make the published document too heavy to commit and to download.
+    The results files under reports/results/ keep the whole (capped) traceback; tens of
+    thousands of them would make the published document too heavy to commit.
     """
     error = attempt.get("error")
     if error and len(error.get("traceback") or "") > PUBLISHED_TRACEBACK_CHARS:
