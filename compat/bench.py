@@ -31,14 +31,14 @@ def time_run(consumer: str, producers: list[str], output: Path) -> float:
     return time.time() - started
 
 
-def bare_plan(document: dict, consumer: str, producers: list[str]) -> list[dict]:
+def bare_plan(document: dict, producers: list[str]) -> list[dict]:
     """The applicable attempts of a run, as the bare script needs them."""
-    run = runner.Run(consumer, producers, output=Path(tempfile.mkdtemp()) / "unused.json", log=lambda *_: None)
-    run.document["strategies"] = document["strategies"]
-    applicable = {results.attempt_key(a) for a in document["attempts"] if a["verdict"] != "not_applicable"
-                  and a["verdict"] not in ("crash", "timeout")}
+    applicable = {results.attempt_key(a) for a in document["attempts"]
+                  if a["verdict"] not in ("not_applicable", "crash", "timeout")}
+    names = [s["name"] for s in document["strategies"]]
     return [{k: r[k] for k in ("root", "fixture", "strategy", "input")}
-            for r in run.plan() if (r["producer"], r["fixture"]["id"], r["strategy"]) in applicable]
+            for r in runner.plan_attempts(producers, names)
+            if (r["producer"], r["fixture"]["id"], r["strategy"]) in applicable]
 
 
 def time_floor(consumer: str, plan: list[dict]) -> float:
@@ -61,7 +61,7 @@ def bench_consumer(consumer: str, producers: list[str]) -> dict:
         output = Path(tmp) / "run.json"
         run_seconds = time_run(consumer, producers, output)
         document = results.read(output)
-    plan = bare_plan(document, consumer, producers)
+    plan = bare_plan(document, producers)
     floor_seconds = time_floor(consumer, plan)
     return {"consumer": consumer, "producers": producers, "attempts": len(document["attempts"]),
             "applicable_attempts": len(plan), "run_seconds": round(run_seconds, 2),

@@ -14,7 +14,9 @@ both and skips what they hold.
 from __future__ import annotations
 
 import datetime
+import json
 import os
+import shutil
 import queue
 import signal
 import subprocess
@@ -98,7 +100,6 @@ class Worker:
         self.info = None
 
     def _pump(self):
-        import json
         for line in self.process.stdout:
             try:
                 self._events.put(json.loads(line))
@@ -128,7 +129,6 @@ class Worker:
         return event
 
     def send(self, request: dict) -> None:
-        import json
         self.process.stdin.write((json.dumps(request) + "\n").encode())
         self.process.stdin.flush()
 
@@ -157,7 +157,6 @@ class Worker:
 
     def _cleanup(self):
         self._log.close()
-        import shutil
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
@@ -181,6 +180,31 @@ def default_output(consumer: str, producers: list[str], requested: list[str]) ->
     return RESULTS_DIR / f"{consumer}-load-{label}.json"
 
 
+def plan_attempts(producers: list[str], strategy_names: list[str], strategy_filter=None,
+                  fixture_filter=None) -> list[dict]:
+    """Every (fixture, strategy) request of a run, in producer, fixture, strategy order."""
+    if strategy_filter:
+        unknown = set(strategy_filter) - set(strategy_names)
+        if unknown:
+            raise HarnessError(f"unknown strategies {sorted(unknown)}; known: {strategy_names}")
+    requests = []
+    for producer in producers:
+        root = fixtures.unpacked(producer)
+        manifest = fixtures.load_manifest(producer)
+        for fixture in manifest["fixtures"]:
+            if fixture_filter and fixture["id"] not in fixture_filter:
+                continue
+            fixture = dict(fixture, size=manifest["size"])
+            for name in strategy_names:
+                if strategy_filter and name not in strategy_filter:
+                    continue
+                requests.append({"op": "attempt", "producer": producer, "root": str(root),
+                                 "fixture": fixture, "strategy": name,
+                                 "input": str(root / manifest["reference"]["input"]),
+                                 "reference": str(root / manifest["reference"]["embeddings"][fixture["variant"]])})
+    return requests
+
+
 class Run:
     """One consumer run: the plan, the worker(s) and the results document."""
 
@@ -198,7 +222,6 @@ class Run:
         self.output = Path(output) if output else default_output(consumer, producers, requested or producers)
         self.log_dir = fixtures.cache_root() / "logs"
         self.worker: Worker | None = None
-        self.workers_started = 0
         self.journal = self.output.with_name(self.output.name + ".journal")
         self.last_snapshot = 0.0
         self.document = self._start_document(resume)
@@ -239,7 +262,6 @@ class Run:
         if self.worker is None or self.worker.process.poll() is not None:
             python = envs.ensure_built(self.env)
             self.worker = Worker(self.env, python, self.log_dir, self.extra_env)
-            self.workers_started += 1
             info = self.worker.wait_ready()
             self.document["consumer"]["runtime"] = info["runtime"]
             self.document["strategies"] = info["strategies"]
@@ -257,26 +279,7 @@ class Run:
     # -- planning ------------------------------------------------------------------------
     def plan(self) -> list[dict]:
         strategy_names = [s["name"] for s in self.document["strategies"]]
-        if self.strategy_filter:
-            unknown = self.strategy_filter - set(strategy_names)
-            if unknown:
-                raise HarnessError(f"unknown strategies {sorted(unknown)}; known: {strategy_names}")
-        requests = []
-        for producer in self.producers:
-            root = fixtures.unpacked(producer)
-            manifest = fixtures.load_manifest(producer)
-            for fixture in manifest["fixtures"]:
-                if self.fixture_filter and fixture["id"] not in self.fixture_filter:
-                    continue
-                fixture = dict(fixture, size=manifest["size"])
-                for name in strategy_names:
-                    if self.strategy_filter and name not in self.strategy_filter:
-                        continue
-                    requests.append({"op": "attempt", "producer": producer, "root": str(root),
-                                     "fixture": fixture, "strategy": name,
-                                     "input": str(root / manifest["reference"]["input"]),
-                                     "reference": str(root / manifest["reference"]["embeddings"][fixture["variant"]])})
-        return requests
+        return plan_attempts(self.producers, strategy_names, self.strategy_filter, self.fixture_filter)
 
     # -- running -------------------------------------------------------------------------
     def execute(self) -> dict:
