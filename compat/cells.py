@@ -38,6 +38,7 @@ VARIANT_LABELS = {
     "custom": "custom layer classes",
     "compiled": "compiled, with optimizer state",
     "canary": "Lambda that leaves a marker when its code runs",
+    "canarymodule": "crafted .keras naming a module function (CVE-2025-1550's form)",
 }
 MESSAGE_LIMIT = 240
 """Characters of an error's first line kept in the HTML; matrix.json keeps it whole."""
@@ -248,7 +249,8 @@ def detail_row(attempt: dict) -> dict:
             "message": first_line(message) or None,
             "max_abs_diff": attempt.get("max_abs_diff"), "cosine": attempt.get("cosine"),
             "load_seconds": attempt.get("load_seconds"), "predict_seconds": attempt.get("predict_seconds"),
-            "code_executed": attempt.get("code_executed"), "recipe": recipe_text(attempt)}
+            "code_executed": attempt.get("code_executed"),
+            "code_executed_by_predict": attempt.get("code_executed_by_predict"), "recipe": recipe_text(attempt)}
 
 
 def detail_rows(by_strategy: dict[str, dict], order: list[str]) -> list[dict]:
@@ -259,12 +261,13 @@ def detail_rows(by_strategy: dict[str, dict], order: list[str]) -> list[dict]:
 
 # -- security ---------------------------------------------------------------------------
 def security_table(matrix: dict, consumers: list[str]) -> dict:
-    """Per consumer and strategy: did code stored in a ``canary`` file run while loading it?"""
-    seen: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+    """Per consumer and strategy: did code stored in a ``canary`` file run, at load or at the
+    first call (Keras 3 calls a Lambda only then)?"""
+    seen: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for attempt in matrix["attempts"]:
-        if attempt.get("variant") == "canary" and isinstance(attempt.get("code_executed"), bool):
+        if is_canary(attempt) and isinstance(attempt.get("code_executed"), bool):
             seen.setdefault((attempt["consumer"], attempt["strategy"]), []).append(
-                (f"{attempt['producer']} {attempt['fixture']}", attempt["code_executed"]))
+                (f"{attempt['producer']} {attempt['fixture']}", code_ran_when(attempt)))
     names = [s["name"] for s in matrix["strategies"] if any(key[1] == s["name"] for key in seen)]
     rows = []
     for consumer in consumers:
@@ -273,13 +276,28 @@ def security_table(matrix: dict, consumers: list[str]) -> dict:
     return {"strategies": names, "rows": [r for r in rows if any(c["state"] != "none" for c in r["cells"])]}
 
 
-def security_cell(observed: list[tuple[str, bool]]) -> dict:
+def is_canary(attempt: dict) -> bool:
+    return str(attempt.get("variant", "")).startswith("canary")
+
+
+def code_ran_when(attempt: dict) -> str:
+    """``load``, ``call`` or ``no``: when the file's stored code ran in this attempt."""
+    if attempt.get("code_executed"):
+        return "load"
+    return "call" if attempt.get("code_executed_by_predict") else "no"
+
+
+def security_cell(observed: list[tuple[str, str]]) -> dict:
     if not observed:
         return {"state": "none", "text": "\u2014", "title": "no canary load measured"}
-    ran = sorted(label for label, executed in observed if executed)
-    if ran:
-        return {"state": "ran", "text": f"ran {len(ran)}/{len(observed)}",
-                "title": "code stored in the file ran: " + ", ".join(ran)}
+    at_load = sorted(label for label, when in observed if when == "load")
+    at_call = sorted(label for label, when in observed if when == "call")
+    if at_load or at_call:
+        titles = ([f"at load: {', '.join(at_load)}"] if at_load else []) + \
+                 ([f"at the first call: {', '.join(at_call)}"] if at_call else [])
+        return {"state": "ran" if at_load else "ran-call",
+                "text": f"ran {len(at_load) + len(at_call)}/{len(observed)}" + ("" if at_load else " at call"),
+                "title": "code stored in the file ran " + "; ".join(titles)}
     return {"state": "blocked", "text": f"ran 0/{len(observed)}",
             "title": f"stored code did not run in {len(observed)} canary load(s)"}
 
@@ -337,15 +355,18 @@ def _trim(row: list) -> list:
 def compact_attempt(row: dict, order: list[str], intern: Interner) -> list:
     """``[strategy, verdict, message, type, code ran, load s, predict s, max|diff|, cosine, recipe]``.
 
+    "code ran" is 0 (no), 1 (at load) or 2 (only at the first call).
+
     Ordered so the fields a failed attempt lacks come last and are trimmed: half the
     attempts are errors or not applicable, and a full matrix holds ~50k attempts.
     """
     executed = row["code_executed"]
+    code = None if executed is None else (1 if executed else (2 if row.get("code_executed_by_predict") else 0))
     return _trim([
         order.index(row["strategy"]) if row["strategy"] in order else intern(row["strategy"]),
         VERDICTS.index(row["verdict"]) if row["verdict"] in VERDICTS else intern(row["verdict"]),
         intern(row["message"]), intern(row["type"]),
-        None if executed is None else int(bool(executed)),
+        code,
         _round(row["load_seconds"], 3), _round(row["predict_seconds"], 3),
         _round(row["max_abs_diff"], 3), _round(row["cosine"], 10), intern(row["recipe"]),
     ])

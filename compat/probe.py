@@ -139,7 +139,8 @@ def _attempt(worker: runner.Worker, request: dict, timeout: float):
                       worker_log=str(worker.log_path))
         return record, None
     record["status"] = event["status"]
-    for key in ("recipe", "reason", "error", "load_seconds", "predict_seconds", "code_executed"):
+    for key in ("recipe", "reason", "error", "load_seconds", "predict_seconds", "code_executed",
+                "code_executed_by_predict"):
         if key in event:
             record[key] = event[key]
     if event["status"] == "ok":

@@ -10,7 +10,11 @@ Layout (``schema: "compat.results/1"``)::
      "attempts": [{"producer", "fixture", "variant", "format", "strategy", "verdict",
                    "reason"?, "error"?: {"type", "message", "traceback"}, "signal"?,
                    "max_abs_diff"?, "cosine"?, "load_seconds"?, "predict_seconds"?,
-                   "code_executed"?, "recipe"?}]}
+                   "code_executed"?, "code_executed_by_predict"?, "recipe"?}]}
+
+``code_executed`` is whether code stored in the file (a canary Lambda's bytecode) had run
+when loading returned; ``code_executed_by_predict`` whether it had run by the end of the
+first predict, which is when Keras 3 first calls a Lambda.
 """
 from __future__ import annotations
 

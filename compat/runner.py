@@ -337,7 +337,8 @@ class Run:
     @staticmethod
     def _judge(attempt: dict, event: dict, reference_path: str) -> dict:
         status = event["status"]
-        for key in ("load_seconds", "predict_seconds", "code_executed", "recipe"):
+        for key in ("load_seconds", "predict_seconds", "code_executed", "code_executed_by_predict",
+                    "recipe"):
             if key in event:
                 attempt[key] = event[key]
         if status == "not_applicable":

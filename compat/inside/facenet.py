@@ -39,17 +39,44 @@ def scaling(x, scale):
 def canary_scaling(x, scale):
     """``scaling`` that also leaves a marker file when COMPAT_CANARY_DIR is set.
 
-    Harmless by design: it shows whether loading a file ran code stored in it.
+    Harmless by design: it shows whether loading a file ran code stored in it. Each call
+    appends one line: ``module`` when this very function ran (the caller supplied it, e.g.
+    through ``custom_objects``), anything else when the body came out of the file's
+    marshalled bytecode (a new code object; fixtures written before this distinction
+    store a body that writes ``ran``).
+    """
+    import os
+    import sys
+    folder = os.environ.get("COMPAT_CANARY_DIR")
+    if folder:
+        own = getattr(sys.modules.get("compat.inside.facenet"), "canary_scaling", None)
+        origin = "module" if getattr(own, "__code__", None) is sys._getframe().f_code else "file"
+        try:
+            with open(os.path.join(folder, "canary-ran"), "a") as marker:
+                marker.write(origin + "\n")
+        except OSError:
+            pass
+    return x * scale
+
+
+def canary_imported(x, scale):
+    """``scaling`` for the ``canarymodule`` fixture, whose config names this function by module.
+
+    Never handed to a loader (it is not in ``custom_objects``): it runs only if a loader
+    imports whatever module a file names, the form of CVE-2025-1550. Marker line: ``imported``.
     """
     import os
     folder = os.environ.get("COMPAT_CANARY_DIR")
     if folder:
         try:
             with open(os.path.join(folder, "canary-ran"), "a") as marker:
-                marker.write("ran\n")
+                marker.write("imported\n")
         except OSError:
             pass
     return x * scale
+
+
+CANARY_FUNCTIONS = {"canary": canary_scaling, "canarymodule": canary_imported}
 
 
 def triplet_loss(y_true, y_pred):
@@ -116,7 +143,7 @@ def custom_objects():
 
 class _Builder(object):
     def __init__(self, variant, size, scales, lambda_function):
-        if variant not in VARIANTS and variant != "canary":
+        if variant not in VARIANTS and variant not in CANARY_FUNCTIONS:
             raise ValueError("unknown variant %r" % (variant,))
         self.keras = kerasapi.keras()
         self.layers = self.keras.layers
@@ -237,7 +264,7 @@ class _Builder(object):
 def build(variant="lambda", size="tiny", scales=None, lambda_function=None):
     """Build the architecture (random initial weights: call ``seed_weights`` next)."""
     builder = _Builder(variant, size, scales,
-                       lambda_function or (canary_scaling if variant == "canary" else scaling))
+                       lambda_function or CANARY_FUNCTIONS.get(variant, scaling))
     model = builder.build()
     if variant == "compiled":
         model.compile(optimizer="adam", loss=triplet_loss)

@@ -158,7 +158,7 @@
   function attemptRow(a) {
     var verdict = DATA.verdicts[a[A.VERDICT]] || str(a[A.VERDICT]);
     var type = str(a[A.TYPE]), message = str(a[A.MSG]);
-    var code = a[A.CODE] === 1 ? "yes" : (a[A.CODE] === 0 ? "no" : "");
+    var code = a[A.CODE] === 1 ? "at load" : (a[A.CODE] === 2 ? "at call" : (a[A.CODE] === 0 ? "no" : ""));
     return el("tr", {}, [
       el("th", { scope: "row" }, [el("code", { text: DATA.strategies[a[A.S]] })]),
       el("td", {}, [el("span", { "class": "v-" + verdict, text: VERDICT_WORDS[verdict] || verdict })]),
@@ -168,7 +168,7 @@
       el("td", { "class": "num", text: number(a[A.COS], "cos") }),
       el("td", { "class": "num", text: number(a[A.LOAD], "s") }),
       el("td", { "class": "num", text: number(a[A.PREDICT], "s") }),
-      el("td", { "class": "num" + (code === "yes" ? " sec-ran" : ""), text: code }),
+      el("td", { "class": "num" + (a[A.CODE] === 1 ? " sec-ran" : (a[A.CODE] === 2 ? " sec-ran-call" : "")), text: code }),
     ]);
   }
 
