@@ -1,6 +1,7 @@
 """The published report: merge every results file into ``matrix.json``, render HTML and Markdown.
 
-``matrix.json`` (``schema: "compat.matrix/1"``, keys sorted)::
+``matrix.json`` (``schema: "compat.matrix/2"``, keys sorted; on disk, repeated strings are
+stored once: see ``compat.matrixdoc``)::
 
     {"schema", "generated": latest "finished" of the merged runs (never the clock),
      "catalog": [{"id", "python", "summary", "keras_api", "roles", "lock", "runtime",
@@ -22,10 +23,10 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from compat import catalog, cells, results, summary
+from compat import advisories, catalog, cells, matrixdoc, results, summary
 from compat.envs import PROJECT_ROOT
 
-SCHEMA = "compat.matrix/1"
+SCHEMA = matrixdoc.SCHEMA
 REPORTS_DIR = PROJECT_ROOT / "reports"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 VERSION_KEYS = ("python", "tensorflow", "keras", "h5py", "numpy")
@@ -203,11 +204,11 @@ def resolved_versions(entry: dict) -> dict:
 
 
 def read_matrix(path: Path) -> dict:
-    return results.read_document(path, SCHEMA, ReportError)
+    return matrixdoc.read(path, ReportError)
 
 
 def matrix_text(matrix: dict) -> str:
-    return json.dumps(matrix, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    return matrixdoc.text(matrix)
 
 
 # -- what is shown ----------------------------------------------------------------------
@@ -260,6 +261,7 @@ def context(matrix: dict) -> dict:
         "version_keys": VERSION_KEYS,
         "strategies": matrix["strategies"],
         "security": cells.security_table(matrix, consumers),
+        "advisories": advisories.view(advisories.compare(matrix, consumers)),
         "data": cells.script_json(data),
     }
 
@@ -302,7 +304,7 @@ def build(results_dir: Path, out: Path) -> dict:
     matrix = merge(results_files(results_dir))
     text = matrix_text(matrix)
     write_text(out / "matrix.json", text)
-    return json.loads(text)
+    return matrixdoc.expand(json.loads(text), ReportError, str(out / "matrix.json"))
 
 
 def render_all(matrix: dict, out: Path) -> list[Path]:

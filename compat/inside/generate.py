@@ -31,7 +31,10 @@ VARIANT_FORMATS = {
     "custom": savers.FORMATS,
     "compiled": ("h5", "savedmodel", "keras"),
     "canary": ("h5", "json", "savedmodel", "keras"),
+    "canarymodule": ("keras",),
 }
+# Variants whose files are written differently from the format's usual writer.
+SPECIAL_WRITERS = {("canarymodule", "keras"): savers.save_keras_naming_module}
 
 
 def package_versions():
@@ -116,7 +119,7 @@ def generate(out_dir, size="tiny", variants=None, log=sys.stderr):
         manifest["reference"]["embeddings"][variant] = ref_path
         for fmt in VARIANT_FORMATS[variant]:
             try:
-                written = savers.WRITERS[fmt](model, out_dir, variant)
+                written = SPECIAL_WRITERS.get((variant, fmt), savers.WRITERS[fmt])(model, out_dir, variant)
             except savers.NotWritable as reason:
                 manifest["not_written"].append({"variant": variant, "format": fmt, "reason": str(reason)})
                 continue

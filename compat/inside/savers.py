@@ -96,6 +96,47 @@ def save_keras(model, folder, variant):
     return [path]
 
 
+def save_keras_naming_module(model, folder, variant):
+    """A ``.keras`` whose Lambda config names its function by module, as a crafted file does.
+
+    Keras 3 writes a plain function as ``{"module": "builtins", "config": name}`` and finds
+    it again only through ``custom_objects`` or its registry; this rewrites that module to
+    the function's real one, which loaders before the module allow-list import (CVE-2025-1550).
+    """
+    import json
+    import zipfile
+    from compat.inside import facenet
+    if not kerasapi.is_keras3():
+        raise NotWritable("Keras %s stores a Lambda's function as bytecode; naming it by module is "
+                          "Keras 3's form" % kerasapi.version())
+    path = save_keras(model, folder, variant)[0]
+    with zipfile.ZipFile(path) as source:
+        entries = [(info, source.read(info.filename)) for info in source.infolist()]
+    renamed = []
+
+    def point_at_module(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "function" and str(node.get("config", "")).startswith("canary"):
+                node["module"] = getattr(facenet, node["config"]).__module__
+                renamed.append(node["config"])
+            for value in node.values():
+                point_at_module(value)
+        elif isinstance(node, list):
+            for value in node:
+                point_at_module(value)
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for info, data in entries:
+            if info.filename == "config.json":
+                config = json.loads(data.decode("utf-8"))
+                point_at_module(config)
+                data = json.dumps(config).encode("utf-8")
+            target.writestr(info, data)
+    if not renamed:
+        raise NotWritable("Keras %s wrote no Lambda function by name to point at a module" % kerasapi.version())
+    return [path]
+
+
 def save_weights_h5(model, folder, variant):
     if not kerasapi.is_keras3():
         if kerasapi.api_name() == "keras" or _keras_minor() < (2, 12):

@@ -307,7 +307,8 @@ class RebuildWeightsByName(RebuildWeights):
 
 def _build_variant(fixture):
     # A compiled model's architecture is the lambda one; the canary's is too.
-    return {"compiled": "lambda", "canary": "lambda"}.get(fixture["variant"], fixture["variant"])
+    return {"compiled": "lambda", "canary": "lambda", "canarymodule": "lambda"}.get(
+        fixture["variant"], fixture["variant"])
 
 
 class H5Transplant(Strategy):
