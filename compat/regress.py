@@ -16,11 +16,10 @@ import sys
 from collections import OrderedDict
 from pathlib import Path
 
-from compat import catalog, fixtures, results, runner, summary
+from compat import catalog, fixtures, matrixdoc, results, runner, summary
 from compat.verdicts import Verdict
 
 SCHEMA = "compat.regress/1"
-MATRIX_SCHEMA = "compat.matrix/1"
 EXIT_OK, EXIT_REGRESSED, EXIT_BAD_INPUT, EXIT_HARNESS = 0, 1, 2, 3
 
 # What happened to one fixture between the two consumers.
@@ -198,7 +197,7 @@ def _wanted(attempt: dict, producers, variants, formats) -> bool:
 
 def from_matrix(path: str, consumer: str, producers, variants, formats) -> dict:
     """One side read from a merged ``matrix.json``: ``{"attempts", "order", "source", "runtime"}``."""
-    document = results.read_document(path, MATRIX_SCHEMA, RegressError, "--baseline ")
+    document = matrixdoc.read(path, RegressError, "--baseline ")
     mine = [a for a in document.get("attempts", []) if a.get("consumer") == consumer]
     if not mine:
         present = sorted({a.get("consumer") for a in document.get("attempts", [])} - {None})

@@ -4,7 +4,6 @@ reads a recipe. The cell texts the page's script computes must equal ``compat.ce
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from pathlib import Path
@@ -50,7 +49,7 @@ def driver(tmp_path):
 
 def _render(results: Path, out: Path) -> dict:
     assert report.main(argparse.Namespace(results=str(results), from_json=None, out=str(out))) == 0
-    return json.loads((out / "matrix.json").read_text())
+    return report.read_matrix(out / "matrix.json")
 
 
 def _console_errors(browser) -> list:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from compat import regress
+from compat import matrixdoc, regress
 
 ORDER = ["load_model", "no_compile", "custom_objects", "rebuild_weights", "h5_transplant"]
 
@@ -144,8 +144,7 @@ def _args(**kwargs):
 
 def _matrix(tmp_path, attempts, strategies=ORDER):
     path = tmp_path / "matrix.json"
-    path.write_text(json.dumps({"schema": regress.MATRIX_SCHEMA, "attempts": attempts,
-                                "strategies": [{"name": s} for s in strategies]}))
+    path.write_text(matrixdoc.text({"attempts": attempts, "strategies": [{"name": s} for s in strategies]}))
     return path
 
 
@@ -190,7 +189,7 @@ def test_baseline_with_another_schema_is_bad_input(tmp_path, capsys):
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"schema": "compat.results/1", "attempts": []}))
     assert regress.main(_args(baseline=str(path))) == 2
-    assert "expected 'compat.matrix/1'" in capsys.readouterr().err
+    assert "expected 'compat.matrix/2'" in capsys.readouterr().err
 
 
 def test_unknown_environment_is_bad_input(capsys):
