@@ -1,14 +1,19 @@
-"""Benchmark: a consumer run's wall time against its floor.
+"""Benchmark: a consumer run's wall time against its floor, environments, disk.
 
 The floor is one interpreter that imports TensorFlow once and makes the same load and
 predict calls bare (``compat.inside.bare``). The run is ``compat load`` end to end
-(host start, worker start, every attempt, results written). Prints the measured ratio
-and writes ``reports/bench.json``. Targets are checked here, by measurement, not by
-timed tests.
+(host start, worker start, every attempt, results written). It also times creating an
+environment from a warm uv cache, measures the disk the environments use, and with
+``--from-nothing`` creates every environment with an empty uv cache (downloads
+included) in a scratch folder. Prints what it measured and writes ``reports/bench.json``
+(a measurement not repeated keeps its earlier figures). Targets are checked here, by
+measurement, not by timed tests.
 """
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -80,15 +85,81 @@ def time_env_creation(env_id: str) -> float:
     return time.time() - started
 
 
+def tree_bytes(path: Path) -> int:
+    """Bytes a folder holds, hard links counted once (uv links files in from its cache)."""
+    seen, total = set(), 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            try:
+                stat = os.lstat(os.path.join(folder, name))
+            except OSError:
+                continue
+            if (stat.st_dev, stat.st_ino) not in seen:
+                seen.add((stat.st_dev, stat.st_ino))
+                total += stat.st_blocks * 512
+    return total
+
+
+def disk_use() -> dict:
+    """Disk used by every built environment, in MB."""
+    per_env = {env.id: round(tree_bytes(envs.venv_path(env)) / 1e6)
+               for env in catalog.ENVIRONMENTS if envs.venv_path(env).exists()}
+    return {"environments_mb": per_env, "total_mb": round(tree_bytes(envs.venv_root()) / 1e6),
+            "folder": str(envs.venv_root())}
+
+
+def time_from_nothing(env_ids: list[str], scratch: Path) -> dict:
+    """Create environments with an empty uv cache and an empty environments folder."""
+    cache, venvs = scratch / "uv-cache", scratch / "venvs"
+    saved = {key: os.environ.get(key) for key in ("UV_CACHE_DIR", "COMPAT_VENV_DIR")}
+    os.environ.update(UV_CACHE_DIR=str(cache), COMPAT_VENV_DIR=str(venvs))
+    seconds = {}
+    try:
+        for env_id in env_ids:
+            started = time.time()
+            envs.ensure_built(catalog.get(env_id), log=lambda *_: None)
+            seconds[env_id] = round(time.time() - started, 1)
+            print(f"from nothing: {env_id} in {seconds[env_id]}s")
+        measured = {"seconds": seconds, "total_seconds": round(sum(seconds.values()), 1),
+                    "environments_mb": round(tree_bytes(venvs) / 1e6),
+                    "uv_cache_mb": round(tree_bytes(cache) / 1e6)}
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(scratch, ignore_errors=True)
+    return measured
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
     parser = argparse.ArgumentParser(prog="python -m compat.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--consumers", default="tf215,tf221")
     parser.add_argument("--producers", default="keras212,tf215,tf221")
     parser.add_argument("--env", default="tf215", help="environment to time creation of")
+    parser.add_argument("--from-nothing", action="store_true",
+                        help="also create every environment with an empty uv cache (downloads: slow)")
+    parser.add_argument("--only", choices=("runs", "disk", "from-nothing"), default=None,
+                        help="measure only this, keeping the other figures in bench.json")
     args = parser.parse_args(argv)
     producers = args.producers.split(",")
-    report = {"target_ratio": TARGET_RATIO, "consumers": [], "env_creation_seconds": None}
+    report = json.loads(BENCH_FILE.read_text()) if BENCH_FILE.exists() else {}
+    report["target_ratio"] = TARGET_RATIO
+    if args.only in (None, "disk"):
+        report["disk"] = disk_use()
+        print(f"disk: {report['disk']['total_mb']} MB in {len(report['disk']['environments_mb'])} "
+              f"environments under {report['disk']['folder']}")
+    if args.from_nothing or args.only == "from-nothing":
+        scratch = Path(tempfile.mkdtemp(prefix="compat-bench-", dir=str(PROJECT_ROOT / ".cache")))
+        report["from_nothing"] = time_from_nothing(catalog.ids(), scratch)
+        print(f"every environment from nothing: {report['from_nothing']['total_seconds']}s; "
+              f"the new uv cache holds {report['from_nothing']['uv_cache_mb']} MB "
+              "(unpacked, linked into the environments)")
+    if args.only not in (None, "runs"):
+        return _write(report)
+    report["consumers"] = []
     for consumer in args.consumers.split(","):
         measured = bench_consumer(consumer, producers)
         report["consumers"].append(measured)
@@ -98,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{measured['applicable_attempts']} loads, {measured['tensorflow_imports']} TF import)")
     report["env_creation_seconds"] = round(time_env_creation(args.env), 2)
     print(f"environment {args.env} from a warm uv cache: {report['env_creation_seconds']}s")
+    return _write(report)
+
+
+def _write(report: dict) -> int:
     BENCH_FILE.parent.mkdir(parents=True, exist_ok=True)
     BENCH_FILE.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
     return 0

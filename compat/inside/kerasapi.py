@@ -79,7 +79,13 @@ def int_shape(tensor):
 
 
 def clear_session():
-    keras().backend.clear_session()
+    backend = keras().backend
+    try:
+        # Keras 3 would also run a full gc.collect() (0.2-0.3 s here, per attempt); the
+        # global state it resets is what keeps attempts apart, and Python collects the rest.
+        backend.clear_session(free_memory=False)
+    except TypeError:  # Keras 2 has no such argument and never collected
+        backend.clear_session()
 
 
 def set_random_seed(seed):
