@@ -26,6 +26,8 @@ import re
 
 from packaging.version import Version
 
+from compat import cells
+
 DEFAULT_STRATEGY = "load_model"
 # A Keras 3 consumer also carries tf_keras: another library, so it cannot show what the
 # consumer's own Keras would run.
@@ -76,9 +78,7 @@ def predict(version: Version, fixture: str) -> Prediction | None:
 
 
 def _ran(attempt: dict) -> bool:
-    """The file's code ran at some point of the attempt (old results only have the load reading)."""
-    later = attempt.get("code_executed_by_predict")
-    return bool(attempt.get("code_executed")) or bool(later)
+    return cells.code_ran_when(attempt) != "no"
 
 
 def _loaded(attempt: dict | None) -> bool:
@@ -95,10 +95,9 @@ def file_outcome(by_strategy: dict[str, dict], control: dict[str, dict] | None =
     default = by_strategy.get(DEFAULT_STRATEGY)
     if default is None or default.get("verdict") == "not_applicable":
         return "unreachable", "plain load_model was not tried"
-    if default.get("code_executed"):
-        return "ran at load", ""
-    if _ran(default):
-        return "ran at first call", ""
+    when = cells.code_ran_when(default)
+    if when != "no":
+        return {"load": "ran at load", "call": "ran at first call"}[when], ""
     same_library = [a for name, a in by_strategy.items() if name not in OTHER_LIBRARY_STRATEGIES]
     control_loaded = any(_loaded(a) for name, a in (control or {}).items() if name not in OTHER_LIBRARY_STRATEGIES)
     error = default.get("error") or {}
