@@ -133,6 +133,27 @@ def time_from_nothing(env_ids: list[str], scratch: Path) -> dict:
     return measured
 
 
+def time_matrix(fixture_ids: str | None, jobs: int, scratch: Path) -> dict:
+    """``compat matrix`` over the whole catalog (warm environments) into a scratch folder."""
+    from compat import matrix
+    consumers = [env.id for env in catalog.consumers()]
+    started = time.time()
+    try:
+        finished = matrix.run_consumers(consumers, jobs, resume=False, fixture_ids=fixture_ids,
+                                        log=lambda *_: None, results_dir=scratch)
+        seconds = time.time() - started
+        documents = [results.read(path) for path in sorted(scratch.glob("*.json"))]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if any(code != 0 for code in finished.values()):
+        raise RuntimeError(f"the matrix run failed: {finished}")
+    attempts = sum(len(d["attempts"]) for d in documents)
+    return {"fixtures": fixture_ids or "all", "consumers": len(consumers), "jobs": jobs,
+            "attempts": attempts, "seconds": round(seconds, 1),
+            "attempts_per_second": round(attempts / seconds, 2),
+            "tensorflow_imports": sum(d["run"]["tensorflow_imports"] for d in documents)}
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
     parser = argparse.ArgumentParser(prog="python -m compat.bench", description=__doc__.splitlines()[0])
@@ -141,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", default="tf215", help="environment to time creation of")
     parser.add_argument("--from-nothing", action="store_true",
                         help="also create every environment with an empty uv cache (downloads: slow)")
-    parser.add_argument("--only", choices=("runs", "disk", "from-nothing"), default=None,
+    parser.add_argument("--matrix-fixtures", default=None,
+                        help="also time `compat matrix` over every consumer for these fixture ids "
+                             "(`all`: the full matrix, hours on two cores)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="consumers at once (matrix)")
+    parser.add_argument("--only", choices=("runs", "disk", "from-nothing", "matrix"), default=None,
                         help="measure only this, keeping the other figures in bench.json")
     args = parser.parse_args(argv)
     producers = args.producers.split(",")
@@ -157,6 +182,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"every environment from nothing: {report['from_nothing']['total_seconds']}s; "
               f"the new uv cache holds {report['from_nothing']['uv_cache_mb']} MB "
               "(unpacked, linked into the environments)")
+    if args.matrix_fixtures and args.only in (None, "matrix"):
+        scratch = Path(tempfile.mkdtemp(prefix="compat-bench-matrix-", dir=str(PROJECT_ROOT / ".cache")))
+        wanted = None if args.matrix_fixtures == "all" else args.matrix_fixtures
+        measured = time_matrix(wanted, args.jobs, scratch)
+        report.setdefault("matrix", {})[measured["fixtures"]] = measured
+        print(f"matrix over {measured['fixtures']}: {measured['attempts']} attempts by {measured['consumers']} "
+              f"consumers in {measured['seconds']}s with {measured['jobs']} at once "
+              f"({measured['attempts_per_second']} attempts/s, {measured['tensorflow_imports']} TF imports)")
+        if report.get("from_nothing"):
+            print(f"  from nothing: + {report['from_nothing']['total_seconds']}s to create every environment")
     if args.only not in (None, "runs"):
         return _write(report)
     report["consumers"] = []

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from compat import catalog, envs, runner
 
@@ -26,18 +27,21 @@ def _progress(output) -> int:
 
 
 def run_consumers(consumer_ids: list[str], jobs: int, resume: bool, fixture_ids: str | None = None,
-                  log=print) -> dict[str, int]:
+                  log=print, results_dir: Path | None = None) -> dict[str, int]:
     for env_id in consumer_ids:
         envs.ensure_built(catalog.get(env_id), log=log)
     pending = list(consumer_ids)
     running: dict[str, subprocess.Popen] = {}
     finished: dict[str, int] = {}
     outputs = {c: runner.default_output(c, [], ["all"]) for c in consumer_ids}
+    if results_dir:
+        outputs = {c: Path(results_dir) / path.name for c, path in outputs.items()}
     last_report = 0.0
     while pending or running:
         while pending and len(running) < jobs:
             consumer = pending.pop(0)
-            command = [sys.executable, "-m", "compat", "load", consumer, "all", "--quiet"]
+            command = [sys.executable, "-m", "compat", "load", consumer, "all", "--quiet",
+                       "--output", str(outputs[consumer])]
             if resume:
                 command.append("--resume")
             if fixture_ids:
