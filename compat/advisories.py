@@ -34,6 +34,9 @@ DEFAULT_STRATEGY = "load_model"
 OTHER_LIBRARY_STRATEGIES = ("tf_keras",)
 FIXTURES = ("canary-h5", "canary-keras", "canarymodule-keras")
 CONTROLS = {"canarymodule-keras": "canary-keras"}
+# Loads of the control that read its config and are handed the function: what shows the
+# file is readable. Weights-level strategies never read the config, so they cannot.
+CONTROL_STRATEGIES = ("custom_objects", "unsafe")
 REFUSAL_LIMIT = 160
 
 
@@ -99,7 +102,7 @@ def file_outcome(by_strategy: dict[str, dict], control: dict[str, dict] | None =
     if when != "no":
         return {"load": "ran at load", "call": "ran at first call"}[when], ""
     same_library = [a for name, a in by_strategy.items() if name not in OTHER_LIBRARY_STRATEGIES]
-    control_loaded = any(_loaded(a) for name, a in (control or {}).items() if name not in OTHER_LIBRARY_STRATEGIES)
+    control_loaded = any(_loaded((control or {}).get(name)) for name in CONTROL_STRATEGIES)
     error = default.get("error") or {}
     detail = f"{error.get('type', '')}: {error.get('message', '')}".strip(": ") or default.get("verdict", "")
     if any(_ran(a) for a in same_library) or control_loaded:
