@@ -131,11 +131,16 @@ PUBLISHED_TRACEBACK_CHARS = 300
 
 
 def _published(attempt: dict) -> dict:
-    """The attempt as matrix.json keeps it: the traceback's last frames only.
+    """The attempt as matrix.json keeps it: the traceback's last frames only, and the canary
+    readings only where there is a canary.
 
     The results files under reports/results/ keep the whole (capped) traceback; tens of
     thousands of them would make the published document too heavy to commit.
     """
+    if not cells.is_canary(attempt):
+        # Only a canary's function leaves the marker: elsewhere these always read false.
+        attempt.pop("code_executed", None)
+        attempt.pop("code_executed_by_predict", None)
     error = attempt.get("error")
     if error and len(error.get("traceback") or "") > PUBLISHED_TRACEBACK_CHARS:
         attempt["error"] = dict(error, traceback="..." + error["traceback"][-PUBLISHED_TRACEBACK_CHARS:])
