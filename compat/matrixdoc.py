@@ -3,9 +3,10 @@
 A full matrix holds tens of thousands of attempts, but only a few hundred distinct
 recipes, error records and not-applicable reasons; written out in every attempt they
 were most of the file. On disk (``schema: "compat.matrix/2"``) each distinct value is
-stored once, in ``strings.<field>s``, and an attempt holds its index there; an attempt's
-variant and format are left to its fixture id (``variant-format``). Attempts are written
-one per line, so a rebuilt matrix diffs line by line. ``read`` gives back the
+stored once, in ``strings.<field>s``, and an attempt holds its index there. Attempts are
+grouped under ``loads``, one line per fixture in one consumer (``consumer``, ``producer``,
+``fixture`` said once, then its ``attempts`` in order), so a rebuilt matrix diffs line by
+line; an attempt's variant and format are left to its fixture id (``variant-format``). ``read`` gives back the
 document with every attempt whole, which is all the rest of the project ever sees.
 """
 from __future__ import annotations
@@ -23,11 +24,14 @@ def _compact(value) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+GROUP_KEYS = ("consumer", "producer", "fixture")
+
+
 def text(matrix: dict) -> str:
     """The on-disk text of a whole matrix document (deterministic for equal input)."""
     tables: dict[str, list] = {f"{field}s": [] for field in INTERNED}
     index: dict[str, dict[str, int]] = {field: {} for field in INTERNED}
-    lines = []
+    groups: list[dict] = []
     for attempt in matrix["attempts"]:
         packed = dict(attempt)
         if packed.get("fixture") == f"{packed.get('variant')}-{packed.get('format')}":
@@ -39,32 +43,45 @@ def text(matrix: dict) -> str:
                     index[field][key] = len(tables[f"{field}s"])
                     tables[f"{field}s"].append(packed[field])
                 packed[field] = index[field][key]
-        lines.append(_compact(packed))
+        where = {key: packed.pop(key, None) for key in GROUP_KEYS}
+        if not groups or any(groups[-1][key] != where[key] for key in GROUP_KEYS):
+            groups.append(dict(where, attempts=[]))
+        groups[-1]["attempts"].append(packed)
     rest = {key: value for key, value in matrix.items() if key != "attempts"}
     rest["schema"] = SCHEMA
     rest["strings"] = tables
     head = json.dumps(rest, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False)
-    # "attempts" sorts first, so the document opens with them, one per line.
-    body = ",\n".join(lines)
-    return "{\n \"attempts\": [\n" + body + ("\n" if lines else "") + " ],\n" + head[2:] + "\n"
+    # "loads" (one fixture in one consumer per line) goes first, then the rest, indented.
+    body = ",\n".join(_group_line(group) for group in groups)
+    return "{\n \"loads\": [\n" + body + ("\n" if groups else "") + " ],\n" + head[2:] + "\n"
+
+
+def _group_line(group: dict) -> str:
+    """Where first (consumer, producer, fixture), then the attempts: a line reads left to right."""
+    keys = [*GROUP_KEYS, "attempts"]
+    return "{" + ",".join(f"{_compact(key)}:{_compact(group[key])}" for key in keys) + "}"
 
 
 def expand(document: dict, error=results.ResultsError, where: str = "") -> dict:
-    """The document as ``text`` was given it: every attempt with its strings in place."""
+    """The document as ``text`` was given it: every attempt whole, in its place."""
     tables = document.get("strings") or {}
-    whole = {key: value for key, value in document.items() if key != "strings"}
+    whole = {key: value for key, value in document.items() if key not in ("strings", "loads")}
     attempts = []
     try:
-        for attempt in document["attempts"]:
-            attempt = dict(attempt)
-            if "variant" not in attempt:
-                attempt["variant"], attempt["format"] = attempt["fixture"].split("-", 1)
-            for field in INTERNED:
-                if field in attempt:
-                    attempt[field] = tables[f"{field}s"][attempt[field]]
-            attempts.append(attempt)
-    except (KeyError, IndexError, TypeError) as exc:
-        raise error(f"{where}: an attempt refers to a string the document lacks ({exc})") from None
+        for group in document["loads"]:
+            for packed in group["attempts"]:
+                attempt = dict(packed)
+                for key in GROUP_KEYS:
+                    if group.get(key) is not None:
+                        attempt[key] = group[key]
+                if "variant" not in attempt:
+                    attempt["variant"], attempt["format"] = attempt["fixture"].split("-", 1)
+                for field in INTERNED:
+                    if field in attempt:
+                        attempt[field] = tables[f"{field}s"][attempt[field]]
+                attempts.append(attempt)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise error(f"{where}: a load refers to something the document lacks ({exc!r})") from None
     whole["attempts"] = attempts
     return whole
 

@@ -438,3 +438,20 @@ def test_rendering_never_imports_tensorflow(tmp_path):
     ])
     done = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_matrix_document_round_trips_and_names_what_is_missing(matrix, tmp_path):
+    text = matrixdoc.text(matrix)
+    document = json.loads(text)
+    assert matrixdoc.expand(document) == dict(matrix, schema=matrixdoc.SCHEMA)
+    # Every distinct recipe is stored once, and one line holds one fixture in one consumer.
+    recipes = {a["recipe"] for a in matrix["attempts"] if "recipe" in a}
+    assert sorted(document["strings"]["recipes"]) == sorted(recipes)
+    assert len(document["loads"]) == len({(a["consumer"], a["producer"], a["fixture"]) for a in matrix["attempts"]})
+    odd = dict(matrix, attempts=[dict(matrix["attempts"][0], fixture="hand-made", variant="lambda", format="h5")])
+    assert matrixdoc.expand(json.loads(matrixdoc.text(odd)))["attempts"] == odd["attempts"]
+    document["loads"][0]["attempts"][0]["recipe"] = 10 ** 6
+    path = tmp_path / "matrix.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(report.ReportError, match="a load refers to something the document lacks"):
+        report.read_matrix(path)
