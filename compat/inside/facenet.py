@@ -16,6 +16,7 @@ Variants, the ways people really saved such models:
 - ``compiled``: the ``lambda`` model compiled with a custom triplet loss and saved with
   optimizer state after one training step.
 """
+import os
 import zlib
 
 import numpy as np
@@ -43,7 +44,8 @@ def canary_scaling(x, scale):
     appends one line: ``module`` when this very function ran (the caller supplied it, e.g.
     through ``custom_objects``), anything else when the body came out of the file's
     marshalled bytecode (a new code object; fixtures written before this distinction
-    store a body that writes ``ran``).
+    store a body that writes ``ran``). Self-contained, imports included: revived from a
+    file, its globals are the loader's, not this module's.
     """
     import os
     import sys
@@ -64,16 +66,20 @@ def canary_imported(x, scale):
 
     Never handed to a loader (it is not in ``custom_objects``): it runs only if a loader
     imports whatever module a file names, the form of CVE-2025-1550. Marker line: ``imported``.
+    It always runs from this module, so unlike ``canary_scaling`` it may call a helper.
     """
-    import os
+    _leave_marker("imported")
+    return x * scale
+
+
+def _leave_marker(origin):
     folder = os.environ.get("COMPAT_CANARY_DIR")
     if folder:
         try:
             with open(os.path.join(folder, "canary-ran"), "a") as marker:
-                marker.write("imported\n")
+                marker.write(origin + "\n")
         except OSError:
             pass
-    return x * scale
 
 
 CANARY_FUNCTIONS = {"canary": canary_scaling, "canarymodule": canary_imported}
