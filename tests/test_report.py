@@ -342,6 +342,8 @@ def test_html_is_one_self_contained_accessible_page(tmp_path):
     for version in ("2.21.0", "3.15.1", "3.14.0", "2.5.5", "3.13.0", "1.3.0", "2.1.2", "2.7.1"):
         assert f'<td class="num">{version}</td>' in html
     assert 'id="security"' in html and "ran 1/1" in html
+    # tf26 (Keras 2.6): the advisories say an .h5 Lambda runs, and the hand-written canary ran.
+    assert re.search(r'<tr class="adv-agrees"><th scope="row">tf26</th><td>2\.6\.0</td><td><code>canary-h5</code>', html)
 
 
 def test_html_escapes_text_from_results(tmp_path):
