@@ -44,11 +44,15 @@ def test_a_function_named_by_the_file_counts_even_from_the_module(tmp_path, monk
     assert "canary_imported" not in facenet.custom_objects.__code__.co_names  # never handed over
 
 
-def test_older_fixtures_marker_and_no_marker(tmp_path):
+def test_older_fixtures_marker_empty_marker_and_no_marker(tmp_path):
     marker = tmp_path / "canary-ran"
     assert not worker.stored_code_ran(str(marker))
     marker.write_text("module\nran\n")  # a body stored before origins were told apart
     assert worker.stored_code_ran(str(marker))
+    marker.write_text("")  # foreign bytecode that opened the file, then failed
+    assert worker.stored_code_ran(str(marker))
+    marker.write_text("module\n")
+    assert not worker.stored_code_ran(str(marker))
 
 
 def test_the_canary_is_harmless_without_its_folder(tmp_path, monkeypatch):
