@@ -170,9 +170,8 @@ def view(rows: list[Row]) -> list[dict]:
     for row in rows:
         parts = [f"{outcome} {len(producers)}" for outcome, producers in sorted(row.files.items())]
         titles = [f"{outcome}: {', '.join(producers)}" for outcome, producers in sorted(row.files.items())]
-        refusal = next((row.details[p] for p in row.files.get("refused", []) if p in row.details), "")
-        if len(refusal) > REFUSAL_LIMIT:
-            refusal = refusal[:REFUSAL_LIMIT - 1] + "\u2026"
+        refusal = cells.first_line(
+            next((row.details[p] for p in row.files.get("refused", []) if p in row.details), ""), REFUSAL_LIMIT)
         shown.append({
             "consumer": row.consumer, "keras": row.keras, "fixture": row.fixture,
             "advisory": row.prediction.advisory, "basis": row.prediction.basis,
