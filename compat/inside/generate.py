@@ -140,6 +140,11 @@ def generate(out_dir, size="tiny", variants=None, log=sys.stderr):
                 "kind": "weights" if fmt in savers.WEIGHTS_ONLY else "model",
                 "files": describe_files(written, out_dir),
             })
+        if not any(f["variant"] == variant for f in manifest["fixtures"]):
+            # Nothing of this variant could be written here (canarymodule under Keras 2):
+            # no file refers to a reference, so none is kept.
+            os.remove(os.path.join(out_dir, ref_path))
+            del manifest["reference"]["embeddings"][variant]
         log.write("[generate] %s done in %.1fs\n" % (variant, time.time() - started))
     with open(os.path.join(out_dir, "manifest.json"), "w") as handle:
         json.dump(manifest, handle, indent=1, sort_keys=True)
