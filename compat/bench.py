@@ -154,6 +154,13 @@ def time_matrix(fixture_ids: str | None, jobs: int, scratch: Path) -> dict:
             "tensorflow_imports": sum(d["run"]["tensorflow_imports"] for d in documents)}
 
 
+def _scratch_root() -> Path:
+    """Beside the project's other caches: same disk as the environments, so uv can hard-link."""
+    root = PROJECT_ROOT / ".cache"
+    root.mkdir(exist_ok=True)
+    return root
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
     parser = argparse.ArgumentParser(prog="python -m compat.bench", description=__doc__.splitlines()[0])
@@ -169,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=("runs", "disk", "from-nothing", "matrix"), default=None,
                         help="measure only this, keeping the other figures in bench.json")
     args = parser.parse_args(argv)
+    if args.only == "matrix" and not args.matrix_fixtures:
+        parser.error("--only matrix needs --matrix-fixtures (fixture ids, or `all`)")
     producers = args.producers.split(",")
     report = json.loads(BENCH_FILE.read_text()) if BENCH_FILE.exists() else {}
     report["target_ratio"] = TARGET_RATIO
@@ -177,13 +186,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"disk: {report['disk']['total_mb']} MB in {len(report['disk']['environments_mb'])} "
               f"environments under {report['disk']['folder']}")
     if args.from_nothing or args.only == "from-nothing":
-        scratch = Path(tempfile.mkdtemp(prefix="compat-bench-", dir=str(PROJECT_ROOT / ".cache")))
+        scratch = Path(tempfile.mkdtemp(prefix="compat-bench-", dir=str(_scratch_root())))
         report["from_nothing"] = time_from_nothing(catalog.ids(), scratch)
         print(f"every environment from nothing: {report['from_nothing']['total_seconds']}s; "
               f"the new uv cache holds {report['from_nothing']['uv_cache_mb']} MB "
               "(unpacked, linked into the environments)")
     if args.matrix_fixtures and args.only in (None, "matrix"):
-        scratch = Path(tempfile.mkdtemp(prefix="compat-bench-matrix-", dir=str(PROJECT_ROOT / ".cache")))
+        scratch = Path(tempfile.mkdtemp(prefix="compat-bench-matrix-", dir=str(_scratch_root())))
         wanted = None if args.matrix_fixtures == "all" else args.matrix_fixtures
         measured = time_matrix(wanted, args.jobs, scratch)
         report.setdefault("matrix", {})[measured["fixtures"]] = measured
