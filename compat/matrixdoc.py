@@ -2,12 +2,15 @@
 
 A full matrix holds tens of thousands of attempts, but only a few hundred distinct
 recipes, error records and not-applicable reasons; written out in every attempt they
-were most of the file. On disk (``schema: "compat.matrix/2"``) each distinct value is
+were most of the file. On disk (``schema: "compat.matrix/3"``) each distinct value is
 stored once, in ``strings.<field>s``, and an attempt holds its index there. Attempts are
 grouped under ``loads``, one line per fixture in one consumer (``consumer``, ``producer``,
-``fixture`` said once, then its ``attempts`` in order), so a rebuilt matrix diffs line by
-line; an attempt's variant and format are left to its fixture id (``variant-format``). ``read`` gives back the
-document with every attempt whole, which is all the rest of the project ever sees.
+``fixture`` said once, then ``attempts``: each strategy's attempt under its name, in the
+order they ran), so a rebuilt matrix diffs line by line. What the line already says is
+not repeated: an attempt's variant and format are its fixture id (``variant-format``), and
+a not-applicable attempt, which holds nothing but its reason, is that reason's index
+alone. ``read`` gives back the document with every attempt whole, which is all the rest
+of the project ever sees.
 """
 from __future__ import annotations
 
@@ -15,8 +18,9 @@ import json
 from pathlib import Path
 
 from compat import results
+from compat.verdicts import Verdict
 
-SCHEMA = "compat.matrix/2"
+SCHEMA = "compat.matrix/3"
 INTERNED = ("recipe", "error", "reason")
 
 
@@ -25,6 +29,7 @@ def _compact(value) -> str:
 
 
 GROUP_KEYS = ("consumer", "producer", "fixture")
+NOT_APPLICABLE = Verdict.NOT_APPLICABLE.value
 
 
 def text(matrix: dict) -> str:
@@ -44,9 +49,14 @@ def text(matrix: dict) -> str:
                     tables[f"{field}s"].append(packed[field])
                 packed[field] = index[field][key]
         where = {key: packed.pop(key, None) for key in GROUP_KEYS}
-        if not groups or any(groups[-1][key] != where[key] for key in GROUP_KEYS):
-            groups.append(dict(where, attempts=[]))
-        groups[-1]["attempts"].append(packed)
+        strategy = packed.pop("strategy", None)
+        if set(packed) == {"verdict", "reason"} and packed["verdict"] == NOT_APPLICABLE:
+            packed = packed["reason"]
+        # A strategy seen twice in one load (never in a merged matrix) starts a new line.
+        if not groups or any(groups[-1][key] != where[key] for key in GROUP_KEYS) \
+                or strategy in groups[-1]["attempts"]:
+            groups.append(dict(where, attempts={}))
+        groups[-1]["attempts"][strategy] = packed
     rest = {key: value for key, value in matrix.items() if key != "attempts"}
     rest["schema"] = SCHEMA
     rest["strings"] = tables
@@ -58,8 +68,10 @@ def text(matrix: dict) -> str:
 
 def _group_line(group: dict) -> str:
     """Where first (consumer, producer, fixture), then the attempts: a line reads left to right."""
-    keys = [*GROUP_KEYS, "attempts"]
-    return "{" + ",".join(f"{_compact(key)}:{_compact(group[key])}" for key in keys) + "}"
+    where = ",".join(f"{_compact(key)}:{_compact(group[key])}" for key in GROUP_KEYS)
+    # Strategies stay in the order they ran; only the fields within an attempt are sorted.
+    attempts = ",".join(f"{_compact(name)}:{_compact(value)}" for name, value in group["attempts"].items())
+    return "{" + where + ',"attempts":{' + attempts + "}}"
 
 
 def expand(document: dict, error=results.ResultsError, where: str = "") -> dict:
@@ -69,8 +81,10 @@ def expand(document: dict, error=results.ResultsError, where: str = "") -> dict:
     attempts = []
     try:
         for group in document["loads"]:
-            for packed in group["attempts"]:
-                attempt = dict(packed)
+            for strategy, packed in group["attempts"].items():
+                if isinstance(packed, int):
+                    packed = {"verdict": NOT_APPLICABLE, "reason": packed}
+                attempt = dict(packed, strategy=strategy)
                 for key in GROUP_KEYS:
                     if group.get(key) is not None:
                         attempt[key] = group[key]

@@ -1,6 +1,6 @@
 """The published report: merge every results file into ``matrix.json``, render HTML and Markdown.
 
-``matrix.json`` (``schema: "compat.matrix/2"``, keys sorted; on disk, repeated strings are
+``matrix.json`` (``schema: "compat.matrix/3"``, keys sorted; on disk, repeated strings are
 stored once: see ``compat.matrixdoc``)::
 
     {"schema", "generated": latest "finished" of the merged runs (never the clock),

@@ -64,7 +64,7 @@ def _outcome(found, consumer, producer, fixture):
 # -- merging ----------------------------------------------------------------------------
 def test_merge_keeps_every_attempt_and_adds_its_consumer(matrix):
     files = {p.name: json.loads(p.read_text()) for p in DATA.glob("*.json")}
-    assert matrix["schema"] == "compat.matrix/2"
+    assert matrix["schema"] == "compat.matrix/3"
     assert len(matrix["attempts"]) == sum(len(d["attempts"]) for d in files.values())
     for name, document in files.items():
         mine = [a for a in matrix["attempts"] if a["consumer"] == document["run"]["consumer"]]
@@ -450,9 +450,16 @@ def test_matrix_document_round_trips_and_names_what_is_missing(matrix, tmp_path)
     recipes = {a["recipe"] for a in matrix["attempts"] if "recipe" in a}
     assert sorted(document["strings"]["recipes"]) == sorted(recipes)
     assert len(document["loads"]) == len({(a["consumer"], a["producer"], a["fixture"]) for a in matrix["attempts"]})
-    odd = dict(matrix, attempts=[dict(matrix["attempts"][0], fixture="hand-made", variant="lambda", format="h5")])
+    # A not-applicable attempt is its reason's index alone; every other attempt keeps its verdict.
+    packed = [value for load in document["loads"] for value in load["attempts"].values()]
+    not_applicable = [a for a in matrix["attempts"] if a["verdict"] == "not_applicable"]
+    assert not_applicable and sum(isinstance(value, int) for value in packed) == len(not_applicable)
+    first = dict(matrix["attempts"][0], fixture="hand-made", variant="lambda", format="h5")
+    odd = dict(matrix, attempts=[first, dict(first, verdict="error"), dict(not_applicable[0], note="kept")])
     assert matrixdoc.expand(json.loads(matrixdoc.text(odd)))["attempts"] == odd["attempts"]
-    document["loads"][0]["attempts"][0]["recipe"] = 10 ** 6
+    with_recipe = next(value for load in document["loads"] for value in load["attempts"].values()
+                       if isinstance(value, dict) and "recipe" in value)
+    with_recipe["recipe"] = 10 ** 6
     path = tmp_path / "matrix.json"
     path.write_text(json.dumps(document))
     with pytest.raises(report.ReportError, match="a load refers to something the document lacks"):
