@@ -78,6 +78,16 @@ def int_shape(tensor):
     return tuple(tensor.shape)
 
 
+def set_values(pairs):
+    """Assign ``(variable, array)`` pairs at once: one session run under graph-mode Keras."""
+    backend = keras().backend
+    if hasattr(backend, "batch_set_value"):
+        backend.batch_set_value(pairs)
+    else:  # Keras 3 has no batch_set_value; its variables assign eagerly
+        for variable, value in pairs:
+            variable.assign(value)
+
+
 def clear_session():
     backend = keras().backend
     try:
