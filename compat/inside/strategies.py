@@ -238,11 +238,26 @@ class SavedModelInference(Strategy):
         return predict
 
 
+class JsonPlain(Strategy):
+    name = "json_plain"
+    summary = "model_from_json(architecture) + load_weights(weights), nothing handed over"
+    formats = ("json",)
+    tier = "as_is"
+    recipe = ("{keras}\nwith open({path!r}) as f:\n"
+              "    model = keras.models.model_from_json(f.read())\n"
+              "model.load_weights({weights!r})\nembeddings = model.predict(images)")
+
+    def load(self, ctx, root, fixture):
+        with open(_path(root, fixture)) as handle:
+            model = ctx.keras.models.model_from_json(handle.read())
+        model.load_weights(_path(root, fixture, "weights"))
+        return _predictor(ctx, model)
+
+
 class JsonWeights(Strategy):
     name = "json_weights"
-    summary = "model_from_json(architecture) + load_weights(weights)"
+    summary = "model_from_json(architecture, custom_objects=...) + load_weights(weights)"
     formats = ("json",)
-    tier = "as_is"  # the one way to read an architecture + weights pair
     recipe = (_custom_objects_recipe() +
               "{keras}\nwith open({path!r}) as f:\n"
               "    model = keras.models.model_from_json(f.read(), custom_objects=custom_objects())\n"
@@ -345,7 +360,7 @@ class H5Transplant(Strategy):
 
 STRATEGIES = (
     LoadModel(), NoCompile(), CustomObjects(), Unsafe(), TfKeras(), SavedModelInference(),
-    JsonWeights(), RebuildWeights(), RebuildWeightsByName(), H5Transplant(),
+    JsonPlain(), JsonWeights(), RebuildWeights(), RebuildWeightsByName(), H5Transplant(),
 )
 BY_NAME = dict((s.name, s) for s in STRATEGIES)
 
