@@ -5,7 +5,8 @@ predict calls bare (``compat.inside.bare``). The run is ``compat load`` end to e
 (host start, worker start, every attempt, results written). It also times creating an
 environment from a warm uv cache, measures the disk the environments use, and with
 ``--from-nothing`` creates every environment with an empty uv cache (downloads
-included) in a scratch folder. Prints what it measured and writes ``reports/bench.json``
+included) in a scratch folder, and times headless Chromium opening the committed
+``reports/matrix.html`` (against one second). Prints what it measured and writes ``reports/bench.json``
 (a measurement not repeated keeps its earlier figures). Targets are checked here, by
 measurement, not by timed tests.
 """
@@ -154,6 +155,24 @@ def time_matrix(fixture_ids: str | None, jobs: int, scratch: Path) -> dict:
             "tensorflow_imports": sum(d["run"]["tensorflow_imports"] for d in documents)}
 
 
+PAGE_TARGET_MS = 1000
+
+
+def time_page(page: Path, scratch: Path, repeats: int = 3) -> dict:
+    """How long headless Chromium takes to open the report, a fresh profile each time."""
+    from compat import browser
+    runs = []
+    for number in range(repeats):
+        driver = browser.start(scratch / f"profile-{number}")
+        try:
+            runs.append(browser.open_timings(driver, page))
+        finally:
+            driver.quit()
+    slowest = max(run["dom_content_loaded_ms"] for run in runs)
+    return {"page": str(page), "bytes": page.stat().st_size, "runs": runs,
+            "target_ms": PAGE_TARGET_MS, "ratio": round(slowest / PAGE_TARGET_MS, 2)}
+
+
 def _scratch_root() -> Path:
     """Beside the project's other caches: same disk as the environments, so uv can hard-link."""
     root = PROJECT_ROOT / ".cache"
@@ -173,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time `compat matrix` over every consumer for these fixture ids "
                              "(`all`: the full matrix, hours on two cores)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="consumers at once (matrix)")
-    parser.add_argument("--only", choices=("runs", "disk", "from-nothing", "matrix"), default=None,
+    parser.add_argument("--page", default=str(BENCH_FILE.parent / "matrix.html"), help="report page to open (page)")
+    parser.add_argument("--only", choices=("runs", "disk", "from-nothing", "matrix", "page"), default=None,
                         help="measure only this, keeping the other figures in bench.json")
     args = parser.parse_args(argv)
     if args.only == "matrix" and not args.matrix_fixtures:
@@ -201,6 +221,18 @@ def main(argv: list[str] | None = None) -> int:
               f"({measured['attempts_per_second']} attempts/s, {measured['tensorflow_imports']} TF imports)")
         if report.get("from_nothing"):
             print(f"  from nothing: + {report['from_nothing']['total_seconds']}s to create every environment")
+    if args.only in (None, "page"):
+        from compat import browser
+        if browser.missing():
+            print(f"page: not measured: {browser.missing()}")
+        else:
+            scratch = Path(tempfile.mkdtemp(prefix="compat-bench-page-", dir=str(_scratch_root())))
+            report["page"] = time_page(Path(args.page), scratch)
+            shutil.rmtree(scratch, ignore_errors=True)
+            print(f"page {args.page} ({report['page']['bytes'] // 1024} KiB): DOMContentLoaded "
+                  f"{', '.join(str(r['dom_content_loaded_ms']) for r in report['page']['runs'])} ms, "
+                  f"load {', '.join(str(r['load_ms']) for r in report['page']['runs'])} ms; slowest / "
+                  f"{PAGE_TARGET_MS} ms target = {report['page']['ratio']}")
     if args.only not in (None, "runs"):
         return _write(report)
     report["consumers"] = []

@@ -5,27 +5,19 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 
-from compat import cells, report
+from compat import browser, cells, report
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 DATA = Path(__file__).resolve().parent / "data" / "results"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "reports" / "screenshots"
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync")
 
-if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-    pytest.skip(f"needs {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)",
-                allow_module_level=True)
-webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+if browser.missing():
+    pytest.skip(browser.missing(), allow_module_level=True)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
@@ -33,18 +25,9 @@ from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 @pytest.fixture
 def driver(tmp_path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in FLAGS:
-        options.add_argument(flag)
-    # A fresh profile per test: nothing cached or remembered from an earlier run.
-    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
-    options.add_argument("--window-size=1280,900")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    browser.set_page_load_timeout(30)
-    yield browser
-    browser.quit()
+    started = browser.start(tmp_path / "profile")
+    yield started
+    started.quit()
 
 
 def _render(results: Path, out: Path) -> dict:
@@ -52,17 +35,17 @@ def _render(results: Path, out: Path) -> dict:
     return report.read_matrix(out / "matrix.json")
 
 
-def _console_errors(browser) -> list:
-    return [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+def _console_errors(driver) -> list:
+    return [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
 
 
-def _counts(browser) -> dict[str, int]:
-    return {c: int(browser.find_element(By.CSS_SELECTOR, f'[data-count="{c}"]').text) for c in cells.CATEGORIES}
+def _counts(driver) -> dict[str, int]:
+    return {c: int(driver.find_element(By.CSS_SELECTOR, f'[data-count="{c}"]').text) for c in cells.CATEGORIES}
 
 
-def _cell_texts(browser) -> list[tuple[str, str, str, str]]:
+def _cell_texts(driver) -> list[tuple[str, str, str, str]]:
     found = []
-    for button in browser.find_elements(By.CSS_SELECTOR, "#matrix button.cell"):
+    for button in driver.find_elements(By.CSS_SELECTOR, "#matrix button.cell"):
         found.append((button.find_element(By.CLASS_NAME, "best").text, button.find_element(By.CLASS_NAME, "count").text,
                       button.get_attribute("class"), button.get_attribute("aria-label")))
     return found
@@ -141,17 +124,13 @@ def test_filter_open_a_cell_and_copy_a_recipe(driver, tmp_path):
     assert _console_errors(driver) == []
 
 
-def test_a_full_size_matrix_opens_within_a_second(driver, tmp_path):
+def test_a_full_size_matrix_opens_and_filters(driver, tmp_path):
+    # How fast it opens is the bench's to measure (python -m compat.bench --only page).
     from test_report import synthesize_full
     synthesize_full(tmp_path / "results")
     out = tmp_path / "report"
     _render(tmp_path / "results", out)
-    started = time.monotonic()
     driver.get((out / "matrix.html").as_uri())
-    wall = time.monotonic() - started
-    loaded = driver.execute_script(
-        "return performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd;")
-    assert loaded < 1000, f"DOMContentLoaded after {loaded:.0f} ms (wall {wall:.2f} s)"
     driver.find_element(By.ID, "filter-facenet").click()
     assert len(driver.find_elements(By.CSS_SELECTOR, "#matrix button.cell")) == 17 * 17
     assert _console_errors(driver) == []
