@@ -49,7 +49,7 @@ def text(matrix: dict) -> str:
                     tables[f"{field}s"].append(packed[field])
                 packed[field] = index[field][key]
         where = {key: packed.pop(key, None) for key in GROUP_KEYS}
-        strategy = packed.pop("strategy", None)
+        strategy = packed.pop("strategy")  # every merged attempt has one (report checks)
         if set(packed) == {"verdict", "reason"} and packed["verdict"] == NOT_APPLICABLE:
             packed = packed["reason"]
         # A strategy seen twice in one load (never in a merged matrix) starts a new line.
