@@ -158,16 +158,20 @@ def time_matrix(fixture_ids: str | None, jobs: int, scratch: Path) -> dict:
 PAGE_TARGET_MS = 1000
 
 
-def time_page(page: Path, scratch: Path, repeats: int = 3) -> dict:
+def time_page(page: Path, repeats: int = 3) -> dict:
     """How long headless Chromium takes to open the report, a fresh profile each time."""
     from compat import browser
+    scratch = Path(tempfile.mkdtemp(prefix="compat-bench-page-", dir=str(_scratch_root())))
     runs = []
-    for number in range(repeats):
-        driver = browser.start(scratch / f"profile-{number}")
-        try:
-            runs.append(browser.open_timings(driver, page))
-        finally:
-            driver.quit()
+    try:
+        for number in range(repeats):
+            driver = browser.start(scratch / f"profile-{number}")
+            try:
+                runs.append(browser.open_timings(driver, page))
+            finally:
+                driver.quit()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     slowest = max(run["dom_content_loaded_ms"] for run in runs)
     return {"page": str(page), "bytes": page.stat().st_size, "runs": runs,
             "target_ms": PAGE_TARGET_MS, "ratio": round(slowest / PAGE_TARGET_MS, 2)}
@@ -226,9 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         if browser.missing():
             print(f"page: not measured: {browser.missing()}")
         else:
-            scratch = Path(tempfile.mkdtemp(prefix="compat-bench-page-", dir=str(_scratch_root())))
-            report["page"] = time_page(Path(args.page), scratch)
-            shutil.rmtree(scratch, ignore_errors=True)
+            report["page"] = time_page(Path(args.page))
             print(f"page {args.page} ({report['page']['bytes'] // 1024} KiB): DOMContentLoaded "
                   f"{', '.join(str(r['dom_content_loaded_ms']) for r in report['page']['runs'])} ms, "
                   f"load {', '.join(str(r['load_ms']) for r in report['page']['runs'])} ms; slowest / "

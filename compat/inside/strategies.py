@@ -243,31 +243,26 @@ class JsonPlain(Strategy):
     summary = "model_from_json(architecture) + load_weights(weights), nothing handed over"
     formats = ("json",)
     tier = "as_is"
+    hands_over = False
     recipe = ("{keras}\nwith open({path!r}) as f:\n"
               "    model = keras.models.model_from_json(f.read())\n"
               "model.load_weights({weights!r})\nembeddings = model.predict(images)")
 
     def load(self, ctx, root, fixture):
+        objects = facenet.custom_objects() if self.hands_over else None
         with open(_path(root, fixture)) as handle:
-            model = ctx.keras.models.model_from_json(handle.read())
+            model = ctx.keras.models.model_from_json(handle.read(), custom_objects=objects)
         model.load_weights(_path(root, fixture, "weights"))
         return _predictor(ctx, model)
 
 
-class JsonWeights(Strategy):
+class JsonWeights(JsonPlain):
     name = "json_weights"
     summary = "model_from_json(architecture, custom_objects=...) + load_weights(weights)"
-    formats = ("json",)
-    recipe = (_custom_objects_recipe() +
-              "{keras}\nwith open({path!r}) as f:\n"
-              "    model = keras.models.model_from_json(f.read(), custom_objects=custom_objects())\n"
-              "model.load_weights({weights!r})\nembeddings = model.predict(images)")
-
-    def load(self, ctx, root, fixture):
-        with open(_path(root, fixture)) as handle:
-            model = ctx.keras.models.model_from_json(handle.read(), custom_objects=facenet.custom_objects())
-        model.load_weights(_path(root, fixture, "weights"))
-        return _predictor(ctx, model)
+    tier = "flag"
+    hands_over = True
+    recipe = (_custom_objects_recipe() + JsonPlain.recipe.replace(
+        "f.read())", "f.read(), custom_objects=custom_objects())"))
 
 
 def _weights_file(fixture):
