@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from compat.errors import BadInput
+
 LOCK_DIR = Path(__file__).resolve().parent / "locks"
 
 PRODUCER = "producer"
@@ -142,7 +144,7 @@ ENVIRONMENTS: tuple[Environment, ...] = (
 _BY_ID = {env.id: env for env in ENVIRONMENTS}
 
 
-class UnknownEnvironment(KeyError):
+class UnknownEnvironment(BadInput):
     def __str__(self) -> str:
         return f"unknown environment {self.args[0]!r}; the catalog has: {', '.join(_BY_ID)}"
 

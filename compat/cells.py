@@ -245,8 +245,11 @@ def detail_row(attempt: dict) -> dict:
         kind, message = None, attempt.get("detail") or "the embeddings differ from the producer's"
     else:
         kind, message = None, attempt.get("reason")
+    message = first_line(message) or None
+    if attempt.get("unstable"):  # runs disagreed: a finding, shown before anything else
+        message = f"unstable: runs measured {' and '.join(attempt['unstable'])}" + (f"; {message}" if message else "")
     return {"strategy": attempt["strategy"], "verdict": verdict, "type": kind,
-            "message": first_line(message) or None,
+            "message": message,
             "max_abs_diff": attempt.get("max_abs_diff"), "cosine": attempt.get("cosine"),
             "load_seconds": attempt.get("load_seconds"), "predict_seconds": attempt.get("predict_seconds"),
             "code_executed": attempt.get("code_executed"),

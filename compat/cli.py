@@ -1,8 +1,9 @@
 """The ``compat`` command: one entry point that tox, nox, CI and users share.
 
-Exit status: 0 when the harness did its job (failing cells are findings, not failures),
-1 when a regression check found regressions, 2 for bad input (a clear one-line message),
-3 when the harness itself failed.
+Exit status (``compat.errors``): 0 when the harness did its job (failing cells are
+findings, not failures), 1 when a regression check found regressions, 2 for bad input
+(a clear one-line message), 3 when the harness itself failed. ``main`` is the one place
+that turns an error into its line and exit status.
 """
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ import argparse
 import re
 import sys
 import time
+import traceback
 
 from compat import catalog, envs, fixtures
+from compat.errors import EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK, BadInput, CompatError
 
-EXIT_OK, EXIT_REGRESSED, EXIT_BAD_INPUT, EXIT_HARNESS = 0, 1, 2, 3
 
-
-class UsageError(Exception):
+class UsageError(BadInput):
     """Bad input from the user: reported in one line, exit status 2."""
 
 
@@ -136,14 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--isolate", action="store_true", help="one process per attempt")
     p.add_argument("--resume", action="store_true", help="keep attempts already in the results file")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per attempt")
-    p.add_argument("--output", default=None, help="results file (default reports/results/<consumer>-load-<producers>.json)")
+    p.add_argument("--output", default=None, help="results file that this run updates (default reports/results/<consumer>.json)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_load)
 
     p = sub.add_parser("report", help="merge results and render reports/matrix.{json,html,md}")
-    p.add_argument("--results", default=None, help="folder of results files")
+    p.add_argument("--results", default=None, help="folder of results files (default reports/results/)")
     p.add_argument("--from-json", default=None, help="re-render from an existing matrix.json")
-    p.add_argument("--out", default=None)
+    p.add_argument("--out", default=None, help="folder of matrix.{json,html,md} (default reports/)")
+    p.add_argument("--fresh", action="store_true",
+                   help="build only from the results files instead of updating the published matrix.json")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("regress", help="what stops working when moving from one environment to another")
@@ -156,18 +159,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", dest="json_out", default=None)
     p.set_defaults(func=cmd_regress)
 
-    p = sub.add_parser("probe", help="try every applicable strategy on your own model file")
-    p.add_argument("path")
-    p.add_argument("--loaders", default="tf215,tf221")
-    p.add_argument("--reference", default=None)
-    p.add_argument("--input", default=None)
-    p.add_argument("--input-shape", default=None)
-    p.add_argument("--timeout", type=float, default=600.0)
+    p = sub.add_parser("probe", help="try every applicable strategy on your own model file",
+                       description="Diagnose a model file, then load it with every applicable strategy "
+                                   "in each loader environment and print the one to use, with its recipe.")
+    p.add_argument("path", help="a .h5 / .keras / .json (+ weights) file or a SavedModel folder")
+    p.add_argument("--loaders", default="tf215,tf221",
+                   help="comma-separated consumer environments to load it in (default: tf215,tf221)")
+    p.add_argument("--reference", default=None,
+                   help="a .npy of the outputs the model should give on --input (needs --input); "
+                        "default: the first environment that loads the file gives them")
+    p.add_argument("--input", default=None,
+                   help="a .npy batch to feed the model, used as it is (default: a seeded batch "
+                        "of the file's input shape, prewhitened)")
+    p.add_argument("--input-shape", default=None,
+                   help="per-sample input shape for the seeded batch, e.g. 160,160,3 "
+                        "(default: the shape the file records)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per attempt (default 600)")
     p.add_argument("--size", choices=["full", "tiny"], default=None,
-                   help="builder size for the weights-level strategies (default: guessed from the file)")
-    p.add_argument("--variant", default=None, help="builder variant to rebuild (default: lambda)")
-    p.add_argument("--json", dest="json_out", default=None, help="write the probe's results here")
-    p.add_argument("--verbose", action="store_true")
+                   help="FaceNet size the weights-level strategies rebuild (default: guessed from the file size)")
+    p.add_argument("--variant", default=None,
+                   help="FaceNet variant the weights-level strategies rebuild (default: lambda)")
+    p.add_argument("--json", dest="json_out", default=None, help="also write the probe's results to this JSON file")
+    p.add_argument("--verbose", action="store_true", help="print the traceback of a refused file or option")
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("matrix", help="every consumer over every producer, in parallel, then the report")
@@ -187,14 +200,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return invoke(args.func, args, f"compat {args.command}" if args.command != "run-named" else "compat")
+
+
+def invoke(command, args, prog: str = "compat") -> int:
+    """Run one command function: the one place an error becomes its line and exit status."""
     try:
-        return args.func(args)
-    except (UsageError, catalog.UnknownEnvironment, envs.EnvironmentError_, fixtures.FixtureError) as exc:
-        print(f"compat: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return command(args)
+    except CompatError as exc:
+        if getattr(args, "verbose", False):
+            traceback.print_exc()
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
-        print("compat: interrupted", file=sys.stderr)
-        return 130
+        print(f"{prog}: interrupted (what was measured is kept)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug in the harness: never exit 1, which means "regressed"
+        traceback.print_exc()
+        print(f"{prog}: harness error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_HARNESS
 
 
 def main_entry() -> None:

@@ -14,11 +14,12 @@ import tempfile
 from pathlib import Path
 
 from compat.catalog import Environment
+from compat.errors import BadInput
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class EnvironmentError_(RuntimeError):
+class EnvironmentError_(BadInput):
     """A one-line, user-facing reason an environment cannot be built or used."""
 
 

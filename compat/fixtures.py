@@ -24,13 +24,14 @@ import numpy as np
 
 from compat import catalog, envs
 from compat.envs import PROJECT_ROOT
+from compat.errors import BadInput
 
 FIXTURES_DIR = PROJECT_ROOT / "fixtures"
 ARCHIVE = "models.tar.xz"
 CHECK_TOLERANCE = 1e-6
 
 
-class FixtureError(RuntimeError):
+class FixtureError(BadInput):
     """A one-line reason a fixture set cannot be used."""
 
 

@@ -7,6 +7,7 @@ which attempt, read from the results files each run keeps up to date.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 from compat import catalog, envs, runner
+from compat.errors import BadInput, HarnessFailure
 
 POLL_SECONDS = 10.0
 
@@ -33,7 +35,7 @@ def run_consumers(consumer_ids: list[str], jobs: int, resume: bool, fixture_ids:
     pending = list(consumer_ids)
     running: dict[str, subprocess.Popen] = {}
     finished: dict[str, int] = {}
-    outputs = {c: runner.default_output(c, [], ["all"]) for c in consumer_ids}
+    outputs = {c: runner.default_output(c) for c in consumer_ids}
     if results_dir:
         outputs = {c: Path(results_dir) / path.name for c, path in outputs.items()}
     last_report = 0.0
@@ -63,19 +65,20 @@ def run_consumers(consumer_ids: list[str], jobs: int, resume: bool, fixture_ids:
 
 def main(args) -> int:
     consumers = args.consumers or [env.id for env in catalog.consumers()]
+    jobs = (os.cpu_count() or 1) if args.jobs is None else args.jobs
+    if jobs < 1:
+        raise BadInput(f"--jobs must be at least 1, not {jobs}")
     for consumer in consumers:
-        catalog.get(consumer)
+        runner.validate(consumer, runner.resolve_producers(["all"]),
+                        fixture_ids=runner.split_list(getattr(args, "fixtures", None)))
     started = time.time()
-    finished = run_consumers(consumers, args.jobs or os.cpu_count() or 1, args.resume,
+    finished = run_consumers(consumers, jobs, args.resume,
                              getattr(args, "fixtures", None))
     print(f"[matrix] {len(consumers)} consumers in {time.time() - started:.0f}s")
     failed = [c for c, code in finished.items() if code != 0]
     if not args.no_report:
         from compat import report
-        report_status = report.main(type("Args", (), {"results": None, "from_json": None, "out": None})())
-        if report_status:
-            return report_status
+        report.main(argparse.Namespace(results=None, from_json=None, out=None, fresh=False))
     if failed:
-        print(f"compat: error: the harness failed for {', '.join(failed)}", file=sys.stderr)
-        return 3
+        raise HarnessFailure(f"the harness failed for {', '.join(failed)} (what they measured is kept)")
     return 0

@@ -12,21 +12,19 @@ or bad options, 3 when a loader environment could not be run at all.
 """
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
 
-from compat import catalog, envs, fixtures, runner, table
+from compat import catalog, fixtures, results, table, workerclient
 from compat.diagnose import Diagnosis, diagnose
+from compat.errors import EXIT_OK, BadInput, HarnessFailure
 from compat.verdicts import Verdict, compare
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_HARNESS = 0, 2, 3
 SCHEMA = "compat.probe/1"
 DEFAULT_INPUT_SHAPE = (160, 160, 3)
 DEFAULT_VARIANT = "lambda"
@@ -34,20 +32,29 @@ SEED = 0
 BATCH = 3
 
 
-class ProbeError(Exception):
+class ProbeError(BadInput):
     """Bad input to the probe, reported in one line (exit status 2)."""
 
 
 # -- inputs --------------------------------------------------------------------------------
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
-    except ValueError:
-        raise ProbeError(f"--input-shape {text!r} is not a list of integers such as 160,160,3") from None
-    if not shape or any(d <= 0 for d in shape):
-        raise ProbeError(f"--input-shape {text!r} must be positive sizes such as 160,160,3")
-    return shape
+    """``160,160,3`` or ``160x160x3``: the input shape without the batch axis."""
+    parts = [part.strip() for part in text.replace("x", ",").split(",")]
+    if not text.strip() or not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise ProbeError(f"--input-shape {text!r} must be positive whole sizes such as 160,160,3")
+    return tuple(int(part) for part in parts)
+
+
+def check_shape(shape: tuple[int, ...], recorded: tuple | None, what: str) -> None:
+    """An input that cannot fit the shape the file records is refused before any load."""
+    if recorded is None:
+        return
+    fits = len(shape) == len(recorded) and all(r is None or r == s for s, r in zip(shape, recorded))
+    if not fits:
+        wanted = ",".join("any" if r is None else str(r) for r in recorded)
+        raise ProbeError(f"{what} has shape {','.join(map(str, shape))} per sample, but the file's model "
+                         f"takes {wanted}")
 
 
 def seeded_batch(shape: tuple[int, ...], count: int = BATCH) -> np.ndarray:
@@ -77,75 +84,54 @@ def probe_fixture(diagnosis: Diagnosis, size: str, variant: str = DEFAULT_VARIAN
 # -- running -------------------------------------------------------------------------------
 
 def run_environment(env: catalog.Environment, fixture: dict, root: str, input_path: str, *,
-                    timeout: float, extra_env: dict, log=print) -> dict:
+                    timeout: float, extra_env: dict, log=print, isolation=None, skip=None) -> dict:
     """Every strategy on the user's file in ``env``: ``{"id", "runtime", "strategies", "attempts"}``.
 
     A worker that dies or hangs on one attempt is replaced, so the others still run.
     Each attempt keeps its raw ``embeddings`` (an array) for judging afterwards.
+    ``skip(strategy) -> reason or None`` marks strategies not applicable without a load.
     """
     started = time.time()
     outcome = {"id": env.id, "summary": env.summary, "runtime": None, "strategies": None,
                "attempts": [], "error": None}
-    python = envs.ensure_built(env, log=log)
-    log_dir = fixtures.cache_root() / "logs"
-    worker = None
+
+    def worker_started(info):
+        outcome["runtime"], outcome["strategies"] = info["runtime"], info["strategies"]
+
     try:
-        worker = _start(env, python, log_dir, extra_env, outcome)
-        for number, strategy in enumerate([s["name"] for s in outcome["strategies"]], 1):
-            if worker is None:
-                worker = _start(env, python, log_dir, extra_env, outcome)
-            request = {"op": "attempt", "id": number, "producer": "probe", "root": root,
-                       "fixture": fixture, "strategy": strategy, "input": input_path,
-                       "input_kind": "raw_npy"}
-            attempt, worker = _attempt(worker, request, timeout)
-            outcome["attempts"].append(attempt)
-            log(f"[probe] {env.id} {strategy}: {attempt['status']}")
-    except runner.HarnessError as exc:
+        with workerclient.Client(env, fixtures.cache_root() / "logs", extra_env=extra_env,
+                                 isolation=isolation or workerclient.LightIsolation(),
+                                 on_start=worker_started, log=log) as client:
+            client.start()
+            for number, strategy in enumerate(outcome["strategies"], 1):
+                reason = skip(strategy) if skip else None
+                if reason:
+                    attempt = {"strategy": strategy["name"], "status": Verdict.NOT_APPLICABLE.value,
+                               "reason": reason}
+                else:
+                    request = {"op": "attempt", "id": number, "producer": "probe", "root": root,
+                               "fixture": fixture, "strategy": strategy["name"], "input": input_path,
+                               "input_kind": "raw_npy"}
+                    attempt = _record(strategy["name"], client.attempt(request, timeout))
+                outcome["attempts"].append(attempt)
+                log(f"[probe] {env.id} {strategy['name']}: {attempt['status']}")
+    except HarnessFailure as exc:
         outcome["error"] = str(exc)
-    finally:
-        if worker is not None:
-            worker.close()
     outcome["seconds"] = round(time.time() - started, 1)
     return outcome
 
 
-def _start(env, python, log_dir, extra_env, outcome) -> runner.Worker:
-    worker = runner.Worker(env, python, log_dir, extra_env, sandbox=runner.Sandbox())
-    info = worker.wait_ready()
-    outcome["runtime"], outcome["strategies"] = info["runtime"], info["strategies"]
-    return worker
+KEPT = ("recipe", "reason", "error", "load_seconds", "predict_seconds", "code_executed",
+        "code_executed_by_predict", "worker_log")
 
 
-def _attempt(worker: runner.Worker, request: dict, timeout: float):
-    """One attempt: ``(record, the worker to use next or None when it had to go)``."""
-    record = {"strategy": request["strategy"]}
-    started = time.time()
-    try:
-        worker.send(request)
-        while True:
-            event = worker.next_event(max(1.0, timeout - (time.time() - started)))
-            if event.get("event") == "result" and event.get("id") == request["id"]:
-                break
-    except TimeoutError:
-        worker.kill()
-        record.update(status=Verdict.TIMEOUT.value, seconds=round(time.time() - started, 2),
-                      reason=f"no result within {timeout:.0f}s; the worker was killed")
-        return record, None
-    except (runner.WorkerDied, BrokenPipeError) as died:
-        returncode = died.returncode if isinstance(died, runner.WorkerDied) else worker.process.wait()
-        worker.kill()
-        name = runner.signal_name(returncode) or f"exit {returncode}"
-        record.update(status=Verdict.CRASH.value, reason=f"the worker died ({name})",
-                      worker_log=str(worker.log_path))
-        return record, None
-    record["status"] = event["status"]
-    for key in ("recipe", "reason", "error", "load_seconds", "predict_seconds", "code_executed",
-                "code_executed_by_predict"):
-        if key in event:
-            record[key] = event[key]
-    if event["status"] == "ok":
-        record["embeddings"] = np.asarray(event["embeddings"], dtype=np.float64)
-    return record, worker
+def _record(strategy: str, result: dict) -> dict:
+    """A probe attempt from the worker client's result; a loaded output kept as an array."""
+    record = {"strategy": strategy, "status": result["status"]}
+    record.update({key: result[key] for key in KEPT if key in result})
+    if result["status"] == "ok":
+        record["embeddings"] = np.asarray(result["embeddings"], dtype=np.float64)
+    return record
 
 
 # -- judging (pure) ------------------------------------------------------------------------
@@ -244,7 +230,9 @@ def _symbol(attempt: dict | None) -> str:
 
 def _env_section(env: dict) -> list[str]:
     runtime = env["runtime"] or {}
-    head = f"{env['id']} (TF {runtime.get('tensorflow')}, Keras {runtime.get('keras')}, {env['seconds']}s)"
+    stack = ", ".join(f"{name} {runtime[key]}" for key, name in
+                      (("python", "Python"), ("tensorflow", "TF"), ("keras", "Keras"), ("jax", "JAX")) if runtime.get(key))
+    head = f"{env['id']} ({stack + ', ' if stack else ''}{env['seconds']}s)"
     if env["error"]:
         return [f"{head}: could not run: {env['error']}", ""]
     best = env["recommended"]
@@ -257,7 +245,7 @@ def _env_section(env: dict) -> list[str]:
         if attempt["verdict"] in (Verdict.ERROR.value, Verdict.CRASH.value, Verdict.TIMEOUT.value):
             why = attempt.get("error") or {}
             text = f"{why.get('type')}: {why.get('message')}" if why else attempt.get("reason", "")
-            lines.append(f"  {attempt['strategy']} {attempt['verdict']}: {text[:150]}")
+            lines.append(f"  {attempt['strategy']} {attempt['verdict']}: {text[:300]}")
     lines.append("")
     return lines
 
@@ -318,9 +306,10 @@ def probe(path: str, loaders: list[catalog.Environment], *, diagnosis: Diagnosis
         fixture = probe_fixture(diagnosis, size, variant)
         root = str(Path(diagnosis.path).resolve().parent)
         environments = []
+        skip = None if has_facenet_layers(diagnosis.path) else _not_facenet
         for env in loaders:
             outcome = run_environment(env, fixture, root, str(input_path), timeout=timeout,
-                                      extra_env={"HOME": str(home)}, log=log)
+                                      extra_env={"HOME": str(home)}, log=log, skip=skip)
             environments.append(outcome)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -341,49 +330,91 @@ def _diagnosis_dict(diagnosis: Diagnosis) -> dict:
             "bytes": diagnosis.nbytes, "keras_version": diagnosis.keras_version}
 
 
+FACENET_LAYERS = (b"Conv2d_1a_3x3", b"Mixed_6a", b"Mixed_7a", b"Bottleneck")
+"""Layer names every FaceNet build has; a file without them is not FaceNet's architecture."""
+
+
+def has_facenet_layers(path: str) -> bool:
+    """Whether the model's layer names are FaceNet's: the only case a FaceNet rebuild applies.
+
+    HDF5 keeps group and attribute names as plain bytes; a SavedModel folder its layer
+    names in its protobufs; a ``.keras`` zip in its (compressed) config.json.
+    """
+    import zipfile
+    target = Path(path)
+    files = [p for p in target.rglob("*") if p.is_file()] if target.is_dir() else [target]
+    for file in files:
+        if zipfile.is_zipfile(file):
+            try:
+                with zipfile.ZipFile(file) as archive:
+                    data = archive.read("config.json")
+            except (KeyError, OSError, zipfile.BadZipFile):
+                continue
+        else:
+            data = file.read_bytes()
+        if all(name in data for name in FACENET_LAYERS):
+            return True
+    return False
+
+
+def _not_facenet(strategy: dict) -> str | None:
+    if strategy.get("kind") == "weights":
+        return ("the file's layer names are not FaceNet's (no Conv2d_1a_3x3, Mixed_6a, Mixed_7a, "
+                "Bottleneck), so rebuilding FaceNet to take its weights does not apply")
+    return None
+
+
 def main(args) -> int:
     verbose = bool(getattr(args, "verbose", False))
-    try:
-        return _main(args, verbose)
-    except ProbeError as exc:
-        print(f"compat probe: {exc}", file=sys.stderr)
-        if verbose:
-            traceback.print_exc()
-        return EXIT_BAD_INPUT
-
-
-def _main(args, verbose: bool) -> int:
     diagnosis = diagnose(args.path)
     if not diagnosis.ok:
-        print(f"compat probe: {diagnosis.line()}", file=sys.stderr)
         if verbose:
             print(f"compat probe: diagnosis {_diagnosis_dict(diagnosis)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        raise ProbeError(diagnosis.line())
     if diagnosis.format == "json" and not diagnosis.weights:
         raise ProbeError(diagnosis.line())
     loaders = _loaders(getattr(args, "loaders", None) or "tf215,tf221")
     size = getattr(args, "size", None) or diagnosis.size_guess
     if size not in ("full", "tiny"):
         raise ProbeError(f"--size must be full or tiny, not {size!r}")
+    timeout = getattr(args, "timeout", None)
+    timeout = 600.0 if timeout is None else float(timeout)
+    if timeout <= 0:
+        raise ProbeError(f"--timeout must be a positive number of seconds, not {timeout:g}")
+    if getattr(args, "reference", None) and not getattr(args, "input", None):
+        raise ProbeError("--reference needs --input: the batch its numbers were computed on "
+                         "(without it the probe would compare them with its own batch)")
     if getattr(args, "input", None):
+        if getattr(args, "input_shape", None):
+            raise ProbeError("give --input or --input-shape, not both")
         batch = load_array(args.input, "--input")
+        if batch.ndim < 2:
+            raise ProbeError(f"--input {args.input} has shape {list(batch.shape)}: a batch needs a first axis")
+        check_shape(tuple(batch.shape[1:]), diagnosis.input_shape, f"--input {args.input}")
         described = f"{args.input} {list(batch.shape)} as it is"
     else:
         shape_text = getattr(args, "input_shape", None)
         shape = parse_shape(shape_text) if shape_text else (diagnosis.input_shape or DEFAULT_INPUT_SHAPE)
+        check_shape(shape, diagnosis.input_shape, "--input-shape")
         batch = seeded_batch(shape)
         described = f"seeded batch {list(batch.shape)} (prewhitened)"
     reference = load_array(args.reference, "--reference") if getattr(args, "reference", None) else None
+    if reference is not None and len(reference) != len(batch):
+        raise ProbeError(f"--reference has {len(reference)} rows but --input has {len(batch)}")
+
     def log(message):  # progress goes to stderr so stdout stays the report
         print(message, file=sys.stderr)
+
     print(f"compat probe: {diagnosis.line()}", file=sys.stderr)
     document = probe(args.path, loaders, diagnosis=diagnosis, size=size,
                      variant=getattr(args, "variant", None) or DEFAULT_VARIANT, batch=batch,
-                     reference=reference, input_description=described,
-                     timeout=float(getattr(args, "timeout", None) or 600.0), log=log)
+                     reference=reference, input_description=described, timeout=timeout, log=log)
     print(render(document))
     json_out = getattr(args, "json_out", None)
     if json_out:
-        Path(json_out).write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+        results.write_atomically(Path(json_out), document)
     failed = [env["id"] for env in document["environments"] if env["error"]]
-    return EXIT_HARNESS if failed else EXIT_OK
+    if failed:
+        raise HarnessFailure(f"could not run {', '.join(failed)}: "
+                             + "; ".join(env["error"] for env in document["environments"] if env["error"]))
+    return EXIT_OK

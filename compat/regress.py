@@ -17,10 +17,10 @@ from collections import OrderedDict
 from pathlib import Path
 
 from compat import catalog, fixtures, matrixdoc, results, runner, summary
+from compat.errors import EXIT_OK, EXIT_REGRESSED, BadInput, choices
 from compat.verdicts import Verdict
 
 SCHEMA = "compat.regress/1"
-EXIT_OK, EXIT_REGRESSED, EXIT_BAD_INPUT, EXIT_HARNESS = 0, 1, 2, 3
 
 # What happened to one fixture between the two consumers.
 STOPPED_WORKING = "stopped_working"
@@ -36,7 +36,7 @@ CHANGES = (STOPPED_WORKING, NUMBERS_CHANGED, STARTED_WORKING, IMPROVED, UNCHANGE
 PASS, MISMATCH = Verdict.PASS.value, Verdict.MISMATCH.value
 
 
-class RegressError(Exception):
+class RegressError(BadInput):
     """Bad input to the regression check, in one line (exit status 2)."""
 
 
@@ -237,12 +237,7 @@ def fixture_plan(producers: list[str], variants, formats) -> dict[str, list[str]
 def fresh_run(consumer: str, plan: dict[str, list[str]], output: Path, log) -> dict:
     """One side measured now: a consumer run over the planned fixtures."""
     ids = sorted({fid for chosen in plan.values() for fid in chosen})
-    run = runner.Run(consumer, list(plan), fixture_ids=ids, output=output, log=log)
-    try:
-        document = run.execute()
-    except runner.HarnessError:
-        run._retire_worker(kill=True)
-        raise
+    document = runner.Run(consumer, list(plan), fixture_ids=ids, output=output, log=log).execute()
     wanted = {(p, fid) for p, chosen in plan.items() for fid in chosen}
     return {"attempts": [a for a in document["attempts"] if (a["producer"], a["fixture"]) in wanted],
             "order": summary.strategy_order(document["strategies"] or []),
@@ -270,18 +265,17 @@ def build_report(old: str, new: str, old_side: dict, new_side: dict, filters: di
     }
 
 
+def check_filters(variants, formats) -> None:
+    """Variant and format names exist in some producer's manifest; a typo is refused."""
+    manifests = [fixtures.load_manifest(p) for p in runner.resolve_producers(["all"])]
+    for kind, chosen, key in (("variant", variants, "variant"), ("format", formats, "format")):
+        known = sorted({f[key] for m in manifests for f in m["fixtures"]})
+        unknown = set(chosen or ()) - set(known)
+        if unknown:
+            raise RegressError(choices(kind, unknown, known))
+
+
 def main(args) -> int:
-    try:
-        return _main(args)
-    except (RegressError, catalog.UnknownEnvironment, fixtures.FixtureError) as exc:
-        print(f"compat regress: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except runner.HarnessError as exc:
-        print(f"compat regress: harness error: {exc}", file=sys.stderr)
-        return EXIT_HARNESS
-
-
-def _main(args) -> int:
     old, new = catalog.get(args.old).id, catalog.get(args.new).id
     for env_id in (old, new):
         if not catalog.get(env_id).consumes:
@@ -291,6 +285,7 @@ def _main(args) -> int:
     if producers:
         producers = [catalog.get(p).id for p in producers]
     filters = {"producers": producers, "variants": variants, "formats": formats}
+    check_filters(variants, formats)
 
     def log(message):  # progress on stderr: stdout is the summary
         print(message, file=sys.stderr)

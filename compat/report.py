@@ -17,7 +17,6 @@ The HTML and Markdown are functions of ``matrix.json`` alone, so re-rendering a 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import jinja2
@@ -25,6 +24,7 @@ from markupsafe import Markup
 
 from compat import advisories, catalog, cells, matrixdoc, results, summary
 from compat.envs import PROJECT_ROOT
+from compat.errors import BadInput
 
 SCHEMA = matrixdoc.SCHEMA
 REPORTS_DIR = PROJECT_ROOT / "reports"
@@ -34,7 +34,7 @@ FACENET_CASE = ("lambda", "h5")
 """The filter for the question this project started from: facenet_keras.h5."""
 
 
-class ReportError(RuntimeError):
+class ReportError(BadInput):
     """Results that cannot be merged or a matrix that cannot be rendered, in one line."""
 
 
@@ -75,10 +75,16 @@ def _describe(key: tuple) -> str:
 
 
 class _Merger:
-    """Accumulates results files; refuses any second word on an attempt or a setup."""
+    """Accumulates a published matrix and results files, later sources over earlier ones.
+
+    The same attempt measured twice with the same verdict counts once (the later
+    measurement is kept); with differing verdicts the later one is kept and the cell is
+    marked ``unstable`` with every verdict seen, a finding rather than an error. Two
+    sources that describe different setups (locks, runtimes, strategy lists) are refused.
+    """
 
     def __init__(self):
-        self.seen: dict[tuple, tuple[dict, str]] = {}
+        self.seen: dict[tuple, tuple[int, str]] = {}
         self.agreed: dict = {}
         self.consumers: dict[str, dict] = {}
         self.runs: list[dict] = []
@@ -95,23 +101,50 @@ class _Merger:
                         (part, consumer), source)
         block = self.consumers.setdefault(consumer, {})
         block.update({k: v for k, v in document["consumer"].items() if v is not None})
-        self.runs.append(dict(document["run"], source=source))
-        # A run's date is when it finished; an interrupted one only has its start.
-        stamp = document["run"].get("finished") or document["run"].get("started")
-        if stamp:
-            self.stamps.append(stamp)
+        self._add_run(dict(document["run"], source=source))
         for attempt in document["attempts"]:
             self.add_attempt(consumer, attempt, source)
+
+    def add_matrix(self, matrix: dict, source: str) -> None:
+        """A published ``matrix.json``: its runs, measured setups and attempts, as the base."""
+        _check_same("strategy lists", matrix.get("strategies"), self.agreed, "strategies", source)
+        _check_same("tolerances", matrix.get("tolerance"), self.agreed, "tolerance", source)
+        for entry in matrix.get("catalog") or []:
+            if entry.get("versions_from") != "run" or entry["id"] not in catalog.ids():
+                continue
+            for part in ("lock", "runtime"):
+                _check_same(f"{part}s of {entry['id']}", entry.get(part), self.agreed, (part, entry["id"]), source)
+            block = self.consumers.setdefault(entry["id"], {})
+            block.update({k: entry[k] for k in ("id", "python", "keras_api", "summary", "lock", "runtime")
+                          if entry.get(k) is not None})
+        for run in matrix.get("runs") or []:
+            self._add_run(run)
+        for attempt in matrix["attempts"]:
+            attempt = dict(attempt)
+            self.add_attempt(attempt.pop("consumer"), attempt, source)
+
+    def _add_run(self, run: dict) -> None:
+        self.runs = [r for r in self.runs if r["source"] != run["source"]] + [run]
+        # A run's date is when it finished; an interrupted one only has its start.
+        stamp = run.get("finished") or run.get("started")
+        if stamp:
+            self.stamps.append(stamp)
 
     def add_attempt(self, consumer: str, attempt: dict, source: str) -> None:
         _catalog_index(attempt["producer"], source, "producer")
         key = _attempt_id(consumer, attempt)
+        published = _published(dict(attempt, consumer=consumer))
         if key in self.seen:
-            first, first_source = self.seen[key]
-            what = "duplicate" if first == attempt else "conflicting"
-            raise ReportError(f"{what} results for {_describe(key)}: in {first_source} and {source}")
-        self.seen[key] = (attempt, source)
-        self.attempts.append(_published(dict(attempt, consumer=consumer)))
+            index, _ = self.seen[key]
+            earlier = self.attempts[index]
+            verdicts = set(earlier.get("unstable") or [earlier["verdict"]]) | {published["verdict"]}
+            published.pop("unstable", None)
+            if len(verdicts) > 1:
+                published["unstable"] = sorted(verdicts)
+            self.attempts[index] = published
+        else:
+            self.attempts.append(published)
+        self.seen[key] = (self.seen[key][0] if key in self.seen else len(self.attempts) - 1, source)
 
     def document(self) -> dict:
         strategies = self.agreed.get("strategies", (None,))[0] or []
@@ -147,9 +180,11 @@ def _published(attempt: dict) -> dict:
     return attempt
 
 
-def merge(paths: list[Path]) -> dict:
-    """One matrix document from many results files; duplicates and conflicts are refused."""
+def merge(paths: list[Path], base: dict | None = None, base_source: str = "matrix.json") -> dict:
+    """One matrix document from a published one (``base``) and results files, in that order."""
     merger = _Merger()
+    if base is not None:
+        merger.add_matrix(base, base_source)
     for path in paths:
         document = results.read(path)
         try:
@@ -304,9 +339,17 @@ def write_text(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def build(results_dir: Path, out: Path) -> dict:
-    """Merge, write matrix.json, and render from what was written (as a re-render would)."""
-    matrix = merge(results_files(results_dir))
+def build(results_dir: Path, out: Path, fresh: bool = False) -> dict:
+    """Merge into ``out/matrix.json`` (unless ``fresh``), write it, and render from what was
+    written (as a re-render would). Results never shrink a published matrix: an attempt
+    they hold replaces its published one, every other published attempt stays."""
+    published = out / "matrix.json"
+    base = None if fresh or not published.exists() else read_matrix(published)
+    if base is not None and not (results_dir.is_dir() and any(results_dir.glob("*.json"))):
+        paths = []
+    else:
+        paths = results_files(results_dir)
+    matrix = merge(paths, base, published.name)
     text = matrix_text(matrix)
     write_text(out / "matrix.json", text)
     return matrixdoc.expand(json.loads(text), ReportError, str(out / "matrix.json"))
@@ -322,16 +365,15 @@ def render_all(matrix: dict, out: Path) -> list[Path]:
 
 def main(args) -> int:
     out = Path(args.out) if args.out else REPORTS_DIR
-    try:
-        if args.from_json:
-            matrix = read_matrix(Path(args.from_json))
-        else:
-            matrix = build(Path(args.results) if args.results else REPORTS_DIR / "results", out)
-        written = render_all(matrix, out)
-    except (ReportError, results.ResultsError) as exc:
-        print(f"compat: error: {exc}", file=sys.stderr)
-        return 2
+    if args.from_json:
+        matrix = read_matrix(Path(args.from_json))
+    else:
+        matrix = build(Path(args.results) if args.results else REPORTS_DIR / "results", out,
+                       fresh=bool(getattr(args, "fresh", False)))
+    written = render_all(matrix, out)
     html_kb = written[0].stat().st_size / 1024
-    print(f"[compat] report: {len(matrix['attempts'])} attempts from {len(matrix['runs'])} results file(s) "
+    unstable = sum(1 for a in matrix["attempts"] if a.get("unstable"))
+    print(f"[compat] report: {len(matrix['attempts'])} attempts from {len(matrix['runs'])} run(s)"
+          f"{f', {unstable} unstable (measured with differing verdicts)' if unstable else ''} "
           f"-> {', '.join(str(p) for p in written)} ({html_kb:.0f} KiB HTML)")
     return 0

@@ -23,10 +23,12 @@ import os
 import tempfile
 from pathlib import Path
 
+from compat.errors import BadInput
+
 SCHEMA = "compat.results/1"
 
 
-class ResultsError(RuntimeError):
+class ResultsError(BadInput):
     """A results file that cannot be used, in one line."""
 
 

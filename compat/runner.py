@@ -1,172 +1,46 @@
-"""Host side of a consumer run: plan the attempts, supervise the worker, record every verdict.
+"""Host side of a consumer run: plan the attempts, drive the worker client, record every verdict.
 
 The host never imports TensorFlow. One worker process inside the consumer environment
-imports it once and runs the attempts one at a time; the host watches each with a
-timeout. When the worker dies or hangs, that attempt is recorded as ``crash`` /
-``timeout``, a fresh worker starts, and the run goes on.
+imports it once and runs the attempts one at a time (``compat.workerclient``); a worker
+that dies or hangs costs that attempt a ``crash`` / ``timeout`` verdict, and a fresh
+worker takes over.
 
-Nothing measured is lost: each verdict is appended to a journal (``<results>.journal``,
-one JSON line, flushed to disk) the moment it is known, and the results file itself is
-replaced atomically every couple of seconds and at the end, so it is never found
-half-written and rewriting it never grows quadratic with the run. ``--resume`` reads
-both and skips what they hold.
+Each consumer has one results file (``reports/results/<consumer>.json``) that every run
+of that consumer updates by attempt key: a run of some fixtures or strategies replaces
+those attempts and keeps the rest, so a subset run never loses or duplicates what a full
+one measured. Nothing measured is lost: each verdict is appended to a journal
+(``<results>.journal``, one JSON line, flushed to disk) the moment it is known, and the
+results file is replaced atomically every couple of seconds and at the end. A journal
+left by a killed run is folded in by the next run; ``--resume`` also skips what is there.
+
+Everything a run is asked for is checked before any environment starts: unknown
+producers, fixtures or strategies and a non-positive timeout are bad input (exit 2).
 """
 from __future__ import annotations
 
 import datetime
-import json
-import os
-import shutil
-import queue
-import signal
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-from compat import catalog, envs, fixtures, results
+from compat import catalog, fixtures, results, workerclient
 from compat.envs import PROJECT_ROOT
+from compat.errors import BadInput, HarnessFailure, choices
 from compat.verdicts import MIN_COSINE, RELATIVE_TOLERANCE, Verdict, compare
 
 RESULTS_DIR = PROJECT_ROOT / "reports" / "results"
-READY_TIMEOUT = 600.0
 SNAPSHOT_SECONDS = 2.0
-
-
-class WorkerDied(Exception):
-    def __init__(self, returncode, stderr_tail):
-        super().__init__(returncode)
-        self.returncode = returncode
-        self.stderr_tail = stderr_tail
-
-
-class HarnessError(RuntimeError):
-    """The harness itself cannot go on (not a finding about a model)."""
 
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class Sandbox:
-    """Limits for a worker that loads files nobody vouched for (``compat probe``).
-
-    Enforced: a memory cap (RLIMIT_AS) and, where the kernel lets this user make one, a
-    new network namespace with no interfaces but loopback (``unshare --net``). The
-    working folder and HOME are throwaway folders; time is capped per attempt by the host.
-    """
-
-    def __init__(self, memory_bytes: int = 12 * 1024 ** 3):
-        self.memory_bytes = memory_bytes
-        self.network_isolated = _can_unshare_network()
-
-    def command(self, command: list[str]) -> list[str]:
-        return (["unshare", "--net"] + command) if self.network_isolated else command
-
-    def limit(self):  # runs in the child, before exec
-        import resource
-        resource.setrlimit(resource.RLIMIT_AS, (self.memory_bytes, self.memory_bytes))
-
-
-def _can_unshare_network() -> bool:
-    try:
-        return subprocess.run(["unshare", "--net", "true"], capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
-class Worker:
-    """One ``compat.inside.worker`` process in a consumer environment."""
-
-    def __init__(self, env: catalog.Environment, python: Path, log_dir: Path, extra_env=None,
-                 sandbox: Sandbox | None = None):
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = log_dir / f"worker-{env.id}-{os.getpid()}-{time.time_ns()}.log"
-        self._log = open(self.log_path, "wb")
-        self.scratch = tempfile.mkdtemp(prefix=f"compat-{env.id}-")
-        command = [str(python), "-m", "compat.inside.worker"]
-        self.process = subprocess.Popen(
-            sandbox.command(command) if sandbox else command,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
-            env=envs.inside_env(env, extra_env), cwd=self.scratch,
-            preexec_fn=sandbox.limit if sandbox else None,
-        )
-        self._events: queue.Queue = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-        self.info = None
-
-    def _pump(self):
-        for line in self.process.stdout:
-            try:
-                self._events.put(json.loads(line))
-            except ValueError:
-                continue
-        self._events.put(None)
-
-    def next_event(self, timeout: float) -> dict:
-        try:
-            event = self._events.get(timeout=timeout)
-        except queue.Empty:
-            raise TimeoutError from None
-        if event is None:
-            self.process.wait()
-            raise WorkerDied(self.process.returncode, self.stderr_tail())
-        return event
-
-    def wait_ready(self, timeout: float = READY_TIMEOUT) -> dict:
-        try:
-            event = self.next_event(timeout)
-        except TimeoutError:
-            self.kill()
-            raise HarnessError(f"the worker did not start within {timeout:.0f}s") from None
-        except WorkerDied as died:
-            raise HarnessError(f"the worker failed to start (exit {died.returncode}): {died.stderr_tail}") from None
-        self.info = event
-        return event
-
-    def send(self, request: dict) -> None:
-        self.process.stdin.write((json.dumps(request) + "\n").encode())
-        self.process.stdin.flush()
-
-    def stderr_tail(self) -> str:
-        try:
-            lines = self.log_path.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return ""
-        return lines[-1][:300] if lines else ""
-
-    def kill(self):
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self._cleanup()
-
-    def close(self):
-        if self.process.poll() is None:
-            try:
-                self.send({"op": "exit"})
-                self.process.stdin.close()
-                self.process.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
-                self.kill()
-        self._cleanup()
-
-    def _cleanup(self):
-        self._log.close()
-        shutil.rmtree(self.scratch, ignore_errors=True)
-
-
-def signal_name(returncode: int) -> str | None:
-    if returncode is not None and returncode < 0:
-        try:
-            return signal.Signals(-returncode).name
-        except ValueError:
-            return f"signal {-returncode}"
-    return None
+def strategy_names() -> list[str]:
+    """The registry's names in order of preference; importing it needs numpy only, not TF."""
+    from compat.inside import strategies
+    return [strategy.name for strategy in strategies.STRATEGIES]
 
 
 def resolve_producers(names: list[str]) -> list[str]:
@@ -175,18 +49,42 @@ def resolve_producers(names: list[str]) -> list[str]:
     return [catalog.get(name).id for name in names]
 
 
-def default_output(consumer: str, producers: list[str], requested: list[str]) -> Path:
-    label = "all" if requested == ["all"] else "+".join(producers)
-    return RESULTS_DIR / f"{consumer}-load-{label}.json"
+def default_output(consumer: str) -> Path:
+    return RESULTS_DIR / f"{consumer}.json"
 
 
-def plan_attempts(producers: list[str], strategy_names: list[str], strategy_filter=None,
+def split_list(text: str | None) -> list[str] | None:
+    """``a,b`` -> ``["a", "b"]``; None or empty -> None (no filter)."""
+    items = [part.strip() for part in (text or "").split(",") if part.strip()]
+    return items or None
+
+
+def validate(consumer: str, producers: list[str], strategies=None, fixture_ids=None,
+             timeout: float = 300.0) -> catalog.Environment:
+    """Everything a run is asked for exists; raises ``BadInput`` naming the valid choices."""
+    env = catalog.get(consumer)
+    if not env.consumes:
+        raise BadInput(f"{consumer} is not a consumer environment; consumers: "
+                       f"{', '.join(e.id for e in catalog.consumers())}")
+    if not timeout or timeout <= 0:
+        raise BadInput(f"--timeout must be a positive number of seconds, not {timeout}")
+    known = strategy_names()
+    unknown = set(strategies or ()) - set(known)
+    if unknown:
+        raise BadInput(choices("strategy", unknown, known))
+    if fixture_ids:
+        available = []
+        for producer in producers:
+            available += [f["id"] for f in fixtures.load_manifest(producer)["fixtures"] if f["id"] not in available]
+        unknown = set(fixture_ids) - set(available)
+        if unknown:
+            raise BadInput(choices("fixture", unknown, available))
+    return env
+
+
+def plan_attempts(producers: list[str], names: list[str], strategy_filter=None,
                   fixture_filter=None) -> list[dict]:
     """Every (fixture, strategy) request of a run, in producer, fixture, strategy order."""
-    if strategy_filter:
-        unknown = set(strategy_filter) - set(strategy_names)
-        if unknown:
-            raise HarnessError(f"unknown strategies {sorted(unknown)}; known: {strategy_names}")
     requests = []
     for producer in producers:
         root = fixtures.unpacked(producer)
@@ -195,7 +93,7 @@ def plan_attempts(producers: list[str], strategy_names: list[str], strategy_filt
             if fixture_filter and fixture["id"] not in fixture_filter:
                 continue
             fixture = dict(fixture, size=manifest["size"])
-            for name in strategy_names:
+            for name in names:
                 if strategy_filter and name not in strategy_filter:
                     continue
                 requests.append({"op": "attempt", "producer": producer, "root": str(root),
@@ -206,49 +104,52 @@ def plan_attempts(producers: list[str], strategy_names: list[str], strategy_filt
 
 
 class Run:
-    """One consumer run: the plan, the worker(s) and the results document."""
+    """One consumer run: the plan, the worker client and the results document it updates."""
 
     def __init__(self, consumer: str, producers: list[str], *, strategies=None, fixture_ids=None,
                  isolate=False, resume=False, timeout=300.0, output: Path | None = None,
-                 log=print, extra_env=None, requested=None):
-        self.env = catalog.get(consumer)
+                 log=print, extra_env=None):
+        self.env = validate(consumer, producers, strategies, fixture_ids, timeout)
         self.producers = producers
         self.strategy_filter = set(strategies) if strategies else None
         self.fixture_filter = set(fixture_ids) if fixture_ids else None
         self.isolate = isolate
+        self.resume = resume
         self.timeout = timeout
         self.log = log
-        self.extra_env = extra_env or {}
-        self.output = Path(output) if output else default_output(consumer, producers, requested or producers)
-        self.log_dir = fixtures.cache_root() / "logs"
-        self.worker: Worker | None = None
+        self.output = Path(output) if output else default_output(consumer)
         self.journal = self.output.with_name(self.output.name + ".journal")
         self.last_snapshot = 0.0
-        self.document = self._start_document(resume)
+        self.document = self._start_document()
+        self.client = workerclient.Client(self.env, fixtures.cache_root() / "logs", extra_env=extra_env,
+                                          on_start=self._worker_started, log=log)
 
-    def _start_document(self, resume: bool) -> dict:
-        if resume and (self.output.exists() or self.journal.exists()):
-            document = results.read(self.output) if self.output.exists() else self._new_document()
-            if document["run"]["consumer"] != self.env.id:
-                raise HarnessError(f"{self.output} holds a run of {document['run']['consumer']}, not {self.env.id}")
-            known = {results.attempt_key(a) for a in document["attempts"]}
-            for attempt in results.read_journal(self.journal):
-                if results.attempt_key(attempt) not in known:
-                    document["attempts"].append(attempt)
-                    known.add(results.attempt_key(attempt))
-            document["run"]["complete"] = False
-            self.log(f"[compat] resuming {self.output.name}: {len(document['attempts'])} attempts already done")
-            return document
-        if self.journal.exists():
-            self.journal.unlink()
-        return self._new_document()
+    def _start_document(self) -> dict:
+        """The consumer's results so far (file, then a killed run's journal), or a new document."""
+        document = results.read(self.output) if self.output.exists() else self._new_document()
+        if document["run"]["consumer"] != self.env.id:
+            raise BadInput(f"{self.output} holds results of {document['run']['consumer']}, not {self.env.id}; "
+                           f"give another --output")
+        recorded_lock = document["consumer"].get("lock")
+        if recorded_lock and recorded_lock != self.env.locked_versions():
+            raise BadInput(f"{self.output} was measured with another lock of {self.env.id}; "
+                           f"move it away (or give another --output) so two setups are not mixed")
+        by_key = {results.attempt_key(a): a for a in document["attempts"]}
+        journaled = results.read_journal(self.journal)
+        for attempt in journaled:
+            by_key[results.attempt_key(attempt)] = attempt
+        document["attempts"] = list(by_key.values())
+        if journaled:
+            self.log(f"[compat] {self.output.name}: kept {len(journaled)} attempts a stopped run had journaled")
+        document["run"].update(started=_now(), finished=None, complete=False,
+                               mode="isolate" if self.isolate else "shared")
+        return document
 
     def _new_document(self) -> dict:
         return {
             "schema": results.SCHEMA,
-            "run": {"consumer": self.env.id, "producers": self.producers,
-                    "mode": "isolate" if self.isolate else "shared",
-                    "started": _now(), "finished": None, "complete": False,
+            "run": {"consumer": self.env.id, "producers": [], "mode": None,
+                    "started": None, "finished": None, "complete": False,
                     "workers_started": 0, "tensorflow_imports": 0},
             "consumer": {"id": self.env.id, "python": self.env.python, "keras_api": self.env.keras_api,
                          "summary": self.env.summary, "lock": self.env.locked_versions(), "runtime": None},
@@ -257,38 +158,45 @@ class Run:
             "attempts": [],
         }
 
-    # -- workers -------------------------------------------------------------------------
-    def _worker(self) -> Worker:
-        if self.worker is None or self.worker.process.poll() is not None:
-            python = envs.ensure_built(self.env)
-            self.worker = Worker(self.env, python, self.log_dir, self.extra_env)
-            info = self.worker.wait_ready()
-            self.document["consumer"]["runtime"] = info["runtime"]
-            self.document["strategies"] = info["strategies"]
-            run = self.document["run"]
-            run["workers_started"] = run.get("workers_started", 0) + 1
-            if info["runtime"].get("tensorflow"):
-                run["tensorflow_imports"] = run.get("tensorflow_imports", 0) + 1
-        return self.worker
-
-    def _retire_worker(self, kill=False):
-        if self.worker is not None:
-            self.worker.kill() if kill else self.worker.close()
-            self.worker = None
+    def _worker_started(self, info: dict) -> None:
+        self.document["consumer"]["runtime"] = info["runtime"]
+        self.document["strategies"] = info["strategies"]
+        run = self.document["run"]
+        run["workers_started"] = run.get("workers_started", 0) + 1
+        if info["runtime"].get("tensorflow"):
+            run["tensorflow_imports"] = run.get("tensorflow_imports", 0) + 1
 
     # -- planning ------------------------------------------------------------------------
     def plan(self) -> list[dict]:
-        strategy_names = [s["name"] for s in self.document["strategies"]]
-        return plan_attempts(self.producers, strategy_names, self.strategy_filter, self.fixture_filter)
+        names = [s["name"] for s in self.document["strategies"]]
+        return plan_attempts(self.producers, names, self.strategy_filter, self.fixture_filter)
 
     # -- running -------------------------------------------------------------------------
     def execute(self) -> dict:
-        self._worker()
-        done = {results.attempt_key(a) for a in self.document["attempts"]}
+        try:
+            return self._execute()
+        except BaseException:
+            self.client.retire(kill=True)
+            if self.document["attempts"]:
+                self._save()
+            raise
+
+    def _execute(self) -> dict:
+        self.output.parent.mkdir(parents=True, exist_ok=True)
+        self.client.start()
         plan = self.plan()
-        todo = [r for r in plan if (r["producer"], r["fixture"]["id"], r["strategy"]) not in done]
+        planned = {(r["producer"], r["fixture"]["id"], r["strategy"]) for r in plan}
+        if self.resume:
+            done = {results.attempt_key(a) for a in self.document["attempts"]}
+            todo = [r for r in plan if (r["producer"], r["fixture"]["id"], r["strategy"]) not in done]
+        else:  # measured again: the new verdicts replace these keys, every other key is kept
+            todo = plan
+            self.document["attempts"] = [a for a in self.document["attempts"]
+                                         if results.attempt_key(a) not in planned]
+        kept = len(self.document["attempts"])
         self.log(f"[compat] {self.env.id}: {len(todo)} attempts to run over {len(self.producers)} "
-                 f"producer(s){' (isolated)' if self.isolate else ''}; results -> {self.output}")
+                 f"producer(s){' (isolated)' if self.isolate else ''}"
+                 f"{f', {kept} kept from earlier runs' if kept else ''}; results -> {self.output}")
         with open(self.journal, "a") as journal:
             for number, request in enumerate(todo, 1):
                 request = dict(request, id=number)
@@ -298,11 +206,10 @@ class Run:
                 if time.time() - self.last_snapshot >= SNAPSHOT_SECONDS:
                     self._save()
                 if self.isolate and attempt["verdict"] != Verdict.NOT_APPLICABLE.value:
-                    self._retire_worker()  # a fresh process for every attempt that loads something
+                    self.client.retire()  # a fresh process for every attempt that loads something
                 self._progress(number, len(todo), attempt)
-        self._retire_worker()
-        run = self.document["run"]
-        run.update(finished=_now(), complete=True)
+        self.client.retire()
+        self.document["run"].update(finished=_now(), complete=True)
         self._save()
         self.journal.unlink()
         return self.document
@@ -311,49 +218,16 @@ class Run:
         fixture = request["fixture"]
         attempt = {"producer": request["producer"], "fixture": fixture["id"], "variant": fixture["variant"],
                    "format": fixture["format"], "strategy": request["strategy"]}
-        worker = self._worker()
-        started = time.time()
-        try:
-            worker.send({k: v for k, v in request.items() if k != "reference"})
-            while True:
-                event = worker.next_event(max(1.0, self.timeout - (time.time() - started)))
-                if event.get("event") == "result" and event.get("id") == request["id"]:
-                    break
-        except TimeoutError:
-            self._retire_worker(kill=True)
-            attempt.update(verdict=Verdict.TIMEOUT.value, seconds=round(time.time() - started, 2),
-                           reason=f"no result within {self.timeout:.0f}s; the worker was killed")
-            return attempt
-        except (WorkerDied, BrokenPipeError) as died:
-            returncode = died.returncode if isinstance(died, WorkerDied) else worker.process.wait()
-            tail = died.stderr_tail if isinstance(died, WorkerDied) else worker.stderr_tail()
-            self._retire_worker(kill=True)
-            attempt.update(verdict=Verdict.CRASH.value, signal=signal_name(returncode), exit_code=returncode,
-                           reason=f"the worker died ({signal_name(returncode) or f'exit {returncode}'})",
-                           worker_log_tail=tail)
-            return attempt
-        return self._judge(attempt, event, request["reference"])
-
-    @staticmethod
-    def _judge(attempt: dict, event: dict, reference_path: str) -> dict:
-        status = event["status"]
-        for key in ("load_seconds", "predict_seconds", "code_executed", "code_executed_by_predict",
-                    "recipe"):
-            if key in event:
-                attempt[key] = event[key]
-        if status == "not_applicable":
-            attempt.update(verdict=Verdict.NOT_APPLICABLE.value, reason=event["reason"])
-        elif status == "error":
-            attempt.update(verdict=Verdict.ERROR.value, error=event["error"])
-        else:
-            numbers = compare(np.load(reference_path), event["embeddings"])
-            attempt.update(verdict=numbers.pop("verdict").value, **numbers)
-        return attempt
+        outcome = self.client.attempt({k: v for k, v in request.items() if k != "reference"}, self.timeout)
+        return judge(attempt, outcome, request["reference"])
 
     def _save(self):
-        # A resumed run may add producers; it never forgets the ones measured before.
         known = set(self.document["run"].get("producers") or []) | set(self.producers)
         self.document["run"]["producers"] = [p for p in catalog.ids() if p in known]
+        order = {name: i for i, name in enumerate(strategy_names())}
+        ids = catalog.ids()
+        self.document["attempts"].sort(key=lambda a: (ids.index(a["producer"]), a["fixture"],
+                                                      order.get(a["strategy"], len(order))))
         results.write_atomically(self.output, self.document)
         self.last_snapshot = time.time()
 
@@ -365,20 +239,41 @@ class Run:
             self.log(f"[compat] {self.env.id}: {number}/{total} attempts done")
 
 
+RECORDED = ("load_seconds", "predict_seconds", "code_executed", "code_executed_by_predict", "recipe")
+
+
+def judge(attempt: dict, outcome: dict, reference_path: str) -> dict:
+    """The attempt record for a worker outcome, its numbers checked against the reference."""
+    status = outcome["status"]
+    for key in RECORDED:
+        if key in outcome:
+            attempt[key] = outcome[key]
+    if status == Verdict.NOT_APPLICABLE.value:
+        attempt.update(verdict=status, reason=outcome["reason"])
+    elif status == Verdict.ERROR.value:
+        attempt.update(verdict=status, error=outcome["error"])
+    elif status == Verdict.TIMEOUT.value:
+        attempt.update(verdict=status, seconds=outcome["seconds"], reason=outcome["reason"])
+    elif status == Verdict.CRASH.value:
+        attempt.update(verdict=status, signal=outcome["signal"], exit_code=outcome["exit_code"],
+                       reason=outcome["reason"], worker_log_tail=outcome["worker_log_tail"])
+    else:
+        numbers = compare(np.load(reference_path), outcome["embeddings"])
+        attempt.update(verdict=numbers.pop("verdict").value, **numbers)
+    return attempt
+
+
 def main(args) -> int:
     from compat import table
     producers = resolve_producers(args.producers)
     run = Run(args.consumer, producers,
-              strategies=args.strategies.split(",") if args.strategies else None,
-              fixture_ids=args.fixtures.split(",") if args.fixtures else None,
-              isolate=args.isolate, resume=args.resume, timeout=args.timeout,
-              output=args.output, requested=args.producers)
+              strategies=split_list(args.strategies), fixture_ids=split_list(args.fixtures),
+              isolate=args.isolate, resume=args.resume, timeout=args.timeout, output=args.output)
     try:
         document = run.execute()
-    except HarnessError as exc:
-        run._retire_worker(kill=True)
-        print(f"compat: harness error: {exc} (measured attempts are kept in {run.output})", file=sys.stderr)
-        return 3
+    except HarnessFailure as exc:
+        raise HarnessFailure(f"{exc} (what was measured is kept in {run.output})") from None
     if not args.quiet:
         print(table.render(document))
+        print(f"[compat] results: {run.output}; `compat report` merges them into reports/matrix.html")
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from compat import browser, cells, report
+from compat import cli, browser, cells, report
 
 pytestmark = pytest.mark.browser
 
@@ -31,7 +31,7 @@ def driver(tmp_path):
 
 
 def _render(results: Path, out: Path) -> dict:
-    assert report.main(argparse.Namespace(results=str(results), from_json=None, out=str(out))) == 0
+    assert cli.invoke(report.main, argparse.Namespace(results=str(results), from_json=None, out=str(out))) == 0
     return report.read_matrix(out / "matrix.json")
 
 

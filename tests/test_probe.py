@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from compat import catalog, fixtures, probe
+from compat import cli, catalog, fixtures, probe
 from compat.inside import facenet
 
 
@@ -24,33 +24,37 @@ def _args(path, **kwargs):
 def test_bad_file_is_one_line_and_exit_2(tmp_path, capsys):
     path = tmp_path / "facenet_keras.h5"
     path.write_text("<html><head><title>Sign in</title></head><body></body></html>")
-    assert probe.main(_args(path)) == 2
+    assert cli.invoke(probe.main, _args(path)) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "HTML web page" in err
     assert "Traceback" not in err
 
 
 def test_missing_file_is_exit_2(tmp_path, capsys):
-    assert probe.main(_args(tmp_path / "nothing.h5")) == 2
+    assert cli.invoke(probe.main, _args(tmp_path / "nothing.h5")) == 2
     assert "no such file or folder" in capsys.readouterr().err
 
 
 def test_json_without_weights_is_exit_2(tmp_path, capsys):
     shutil.copy(fixtures.unpacked("tf215") / "lambda.json", tmp_path / "model.json")
-    assert probe.main(_args(tmp_path / "model.json")) == 2
+    assert cli.invoke(probe.main, _args(tmp_path / "model.json")) == 2
     assert "no weights file beside it" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("options, message", [
     ({"loaders": "tf999"}, "unknown environment 'tf999'"),
     ({"input": "batch.npz"}, "must be a .npy file"),
-    ({"input_shape": "160,abc"}, "is not a list of integers"),
+    ({"input_shape": "160,abc"}, "must be positive whole sizes"),
+    ({"input_shape": "64,x"}, "must be positive whole sizes"),
+    ({"input_shape": "64,64,3"}, "but the file's model takes 160,160,3"),
+    ({"reference": "ref.npy"}, "--reference needs --input"),
+    ({"timeout": 0}, "--timeout must be a positive number"),
     ({"size": "huge"}, "--size must be full or tiny"),
 ])
 def test_bad_options_are_exit_2(tmp_path, capsys, options, message):
     path = tmp_path / "lambda.h5"
     shutil.copy(fixtures.unpacked("tf215") / "lambda.h5", path)
-    assert probe.main(_args(path, **options)) == 2
+    assert cli.invoke(probe.main, _args(path, **options)) == 2
     assert message in capsys.readouterr().err
 
 
@@ -140,7 +144,7 @@ def test_probe_tiny_keras212_model_under_tf215(tmp_path, capsys):
     path = tmp_path / "lambda.h5"
     shutil.copy(fixtures.unpacked("keras212") / "lambda.h5", path)
     out = tmp_path / "probe.json"
-    assert probe.main(_args(path, loaders="tf215", json_out=str(out))) == 0
+    assert cli.invoke(probe.main, _args(path, loaders="tf215", json_out=str(out))) == 0
     document = json.loads(out.read_text())
     [env] = document["environments"]
     verdicts = {a["strategy"]: a["verdict"] for a in env["attempts"]}
@@ -164,7 +168,7 @@ def test_probe_full_size_facenet_from_keras212(tmp_path, capsys):
     np.save(tmp_path / "input.npy", facenet.prewhiten_batch(images))
     out = tmp_path / "probe.json"
     started = time.time()
-    status = probe.main(_args(model, loaders="tf215,tf221", reference=str(raw / "reference" / "lambda.npy"),
+    status = cli.invoke(probe.main, _args(model, loaders="tf215,tf221", reference=str(raw / "reference" / "lambda.npy"),
                               input=str(tmp_path / "input.npy"), json_out=str(out)))
     probed = time.time() - started
     assert status == 0

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SIZE_LIMIT = 3 * 1024 * 1024
 
 
-def _args(results=None, from_json=None, out=None) -> argparse.Namespace:
-    return argparse.Namespace(results=str(results) if results else None,
+def _args(results=None, from_json=None, out=None, fresh=False) -> argparse.Namespace:
+    return argparse.Namespace(results=str(results) if results else None, fresh=fresh,
                               from_json=str(from_json) if from_json else None, out=str(out) if out else None)
 
 
@@ -108,29 +108,50 @@ def test_merge_does_not_depend_on_file_order(tmp_path):
     assert report.matrix_text(report.merge(paths)) == report.matrix_text(report.merge(list(reversed(paths))))
 
 
-def test_same_results_in_two_files_are_rejected(tmp_path, capsys):
+def test_the_same_results_in_two_files_count_once(tmp_path):
     folder = _copy_results(tmp_path, {"tf215-load-keras212.json"})
     shutil.copy(folder / "tf215-load-keras212.json", folder / "tf215-again.json")
-    with pytest.raises(report.ReportError, match=r"^duplicate results for consumer tf215, producer keras212, "
-                                                 r"fixture builtin-h5, strategy load_model: in tf215-again.json "
-                                                 r"and tf215-load-keras212.json$"):
-        report.merge(report.results_files(folder))
-    assert report.main(_args(folder, out=tmp_path / "out")) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("compat: error: duplicate results") and err.count("\n") == 1
-    assert not (tmp_path / "out" / "matrix.json").exists()
+    once = report.merge([folder / "tf215-load-keras212.json"])
+    twice = report.merge(report.results_files(folder))
+    assert len(twice["attempts"]) == len(once["attempts"]) > 0
+    assert not any(a.get("unstable") for a in twice["attempts"])
+    assert cli.invoke(report.main, _args(folder, out=tmp_path / "out")) == 0
 
 
-def test_conflicting_results_are_rejected(tmp_path):
+def test_differing_verdicts_are_kept_as_an_unstable_cell(tmp_path):
     folder = _copy_results(tmp_path, {"tf215-load-keras212.json"})
     other = _load("tf215-load-keras212.json")
     attempt = next(a for a in other["attempts"] if a["fixture"] == "lambda-h5" and a["strategy"] == "load_model")
+    before = attempt["verdict"]
     attempt.update(verdict="pass", max_abs_diff=0.0, cosine=1.0)
     other["attempts"] = [attempt]
     _write(folder / "tf215-rerun.json", other)
-    with pytest.raises(report.ReportError, match="^conflicting results for consumer tf215, producer keras212, "
-                                                 "fixture lambda-h5, strategy load_model"):
-        report.merge(report.results_files(folder))
+    merged = report.merge(report.results_files(folder))
+    assert len(merged["attempts"]) == len(report.merge([folder / "tf215-load-keras212.json"])["attempts"])
+    (kept,) = [a for a in merged["attempts"] if a["fixture"] == "lambda-h5" and a["strategy"] == "load_model"]
+    assert before != "pass" and kept["unstable"] == sorted({before, "pass"})
+    assert cells.detail_row(kept)["message"].startswith(f"unstable: runs measured {' and '.join(kept['unstable'])}")
+
+
+def test_a_partial_run_updates_the_published_matrix_without_shrinking_it(tmp_path):
+    out = tmp_path / "out"
+    assert cli.invoke(report.main, _args(DATA, out=out)) == 0
+    published = report.read_matrix(out / "matrix.json")
+    partial = _load("tf215-load-keras212.json")
+    changed = next(a for a in partial["attempts"] if a["verdict"] == "error")
+    changed.update(verdict="pass", max_abs_diff=0.0, cosine=1.0)
+    partial["attempts"] = [changed]
+    folder = tmp_path / "partial"
+    folder.mkdir()
+    _write(folder / "tf215.json", partial)
+    assert cli.invoke(report.main, _args(folder, out=out)) == 0
+    updated = report.read_matrix(out / "matrix.json")
+    assert len(updated["attempts"]) == len(published["attempts"])
+    (kept,) = [a for a in updated["attempts"] if a["consumer"] == "tf215" and a["producer"] == changed["producer"]
+               and a["fixture"] == changed["fixture"] and a["strategy"] == changed["strategy"]]
+    assert kept["verdict"] == "pass" and kept["unstable"] == ["error", "pass"]
+    assert cli.invoke(report.main, _args(folder, out=out, fresh=True)) == 0
+    assert len(report.read_matrix(out / "matrix.json")["attempts"]) == 1
 
 
 def test_one_consumer_split_over_files_merges_but_not_with_another_lock(tmp_path):
@@ -163,16 +184,16 @@ def test_unusable_results_are_one_line_errors(tmp_path, capsys, change, message)
     document = _load("tf26-load-keras212.json")
     change(document)
     _write(folder / "tf26.json", document)
-    assert report.main(_args(folder, out=tmp_path / "out")) == 2
+    assert cli.invoke(report.main, _args(folder, out=tmp_path / "out")) == 2
     err = capsys.readouterr().err
     assert err.startswith("compat: error: ") and message in err and err.count("\n") == 1
 
 
 def test_missing_or_empty_results_folder(tmp_path, capsys):
-    assert report.main(_args(tmp_path / "missing", out=tmp_path)) == 2
+    assert cli.invoke(report.main, _args(tmp_path / "missing", out=tmp_path)) == 2
     (tmp_path / "empty").mkdir()
-    assert report.main(_args(tmp_path / "empty", out=tmp_path)) == 2
-    assert report.main(_args(from_json=tmp_path / "none.json", out=tmp_path)) == 2
+    assert cli.invoke(report.main, _args(tmp_path / "empty", out=tmp_path)) == 2
+    assert cli.invoke(report.main, _args(from_json=tmp_path / "none.json", out=tmp_path)) == 2
     assert capsys.readouterr().err.count("compat: error: ") == 3
 
 
@@ -293,7 +314,7 @@ def test_embedded_json_cannot_close_its_script_tag():
 # -- rendering --------------------------------------------------------------------------
 def _render_to(tmp_path: Path, folder: Path = DATA) -> Path:
     out = tmp_path / "out"
-    assert report.main(_args(folder, out=out)) == 0
+    assert cli.invoke(report.main, _args(folder, out=out)) == 0
     return out
 
 
@@ -307,12 +328,12 @@ def test_cli_report_writes_json_html_and_markdown(tmp_path):
 def test_rerendering_matrix_json_reproduces_the_pages_byte_for_byte(tmp_path):
     out = _render_to(tmp_path)
     again = tmp_path / "again"
-    assert report.main(_args(from_json=out / "matrix.json", out=again)) == 0
+    assert cli.invoke(report.main, _args(from_json=out / "matrix.json", out=again)) == 0
     for name in ("matrix.html", "matrix.md"):
         assert (again / name).read_bytes() == (out / name).read_bytes()
     assert not (again / "matrix.json").exists()
     second = tmp_path / "second"
-    assert report.main(_args(DATA, out=second)) == 0
+    assert cli.invoke(report.main, _args(DATA, out=second)) == 0
     for name in ("matrix.json", "matrix.html", "matrix.md"):
         assert (second / name).read_bytes() == (out / name).read_bytes()
     text = (out / "matrix.json").read_text()
@@ -321,7 +342,7 @@ def test_rerendering_matrix_json_reproduces_the_pages_byte_for_byte(tmp_path):
 
 def test_the_committed_report_rerenders_byte_for_byte(tmp_path):
     published = Path(report.__file__).resolve().parent.parent / "reports"
-    assert report.main(_args(from_json=published / "matrix.json", out=tmp_path)) == 0
+    assert cli.invoke(report.main, _args(from_json=published / "matrix.json", out=tmp_path)) == 0
     for name in ("matrix.html", "matrix.md"):
         assert (tmp_path / name).read_bytes() == (published / name).read_bytes(), name
     assert (published / "matrix.html").stat().st_size < 3 * 1024 * 1024
@@ -432,9 +453,9 @@ def test_rendering_never_imports_tensorflow(tmp_path):
     out = tmp_path / "out"
     code = "\n".join([
         "import argparse, sys",
-        "from compat import report",
+        "from compat import cli, report",
         f"args = argparse.Namespace(results={str(DATA)!r}, from_json=None, out={str(out)!r})",
-        "assert report.main(args) == 0",
+        "assert cli.invoke(report.main, args) == 0",
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'jax'))",
         "assert not bad, bad",
     ])

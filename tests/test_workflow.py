@@ -140,7 +140,7 @@ def test_each_consumer_runs_its_load_all_and_uploads_its_results(wf, planned):
 
     upload = _step(job, uses="actions/upload-artifact")["with"]
     for entry in planned:
-        assert _render(upload["path"], entry) == f"reports/results/{entry['consumer']}-load-all.json"
+        assert _render(upload["path"], entry) == f"reports/results/{entry['consumer']}.json"
         assert _render(upload["name"], entry) == f"results-{entry['consumer']}"
     assert upload["if-no-files-found"] == "error"
 

@@ -60,9 +60,18 @@ def _inject_fault(request):
                     time.sleep(60)
 
 
+WRAPPER_HEADERS = ("in user code:", "in converted code:")
+
+
 def _first_line(exc):
-    text = str(exc).strip()
-    return (text.splitlines() or [""])[0][:500]
+    """The most informative line of an error: its first, unless TF wrapped the real error
+    in a trace ("in user code:" ... "ValueError: ..."), whose last line names it."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if lines[0] in WRAPPER_HEADERS and len(lines) > 1:
+        return lines[-1][:500]
+    return lines[0][:500]
 
 
 def stored_code_ran(marker):

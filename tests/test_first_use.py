@@ -1,0 +1,128 @@
+"""A new user's paths, run as the real ``compat`` command in a fresh copy of the project.
+
+The copy holds the tracked files only: no ``.venvs``, no ``.cache``, no results and no
+output folders, so every folder a command writes to must be made by the command itself.
+Typos must exit 2 with one line, before any environment starts, leaving every file as it was.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compat import cli, matrixdoc
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data" / "results"
+
+
+@pytest.fixture
+def fresh(tmp_path) -> Path:
+    """The tracked files of this work tree, as a clone of it would have them."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=str(ROOT), capture_output=True, check=True).stdout
+    copy = tmp_path / "clone"
+    for name in filter(None, listed.decode().split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            target = copy / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return copy
+
+
+def compat(clone: Path, *args: str, venvs: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPAT_")}
+    env["COMPAT_VENV_DIR"] = str(venvs or clone / ".venvs")
+    return subprocess.run([sys.executable, "-m", "compat", *args], cwd=str(clone), env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+TYPOS = [
+    (["load", "tf215", "tf210", "--fixtures", "nosuch-h5"], "unknown fixture 'nosuch-h5'; valid: builtin-h5"),
+    (["load", "tf215", "tf210", "--fixtures", "lambda-h5,lamda-json"], "unknown fixture 'lamda-json'; valid:"),
+    (["load", "tf215", "tf210", "--strategies", "nosuch"], "unknown strategy 'nosuch'; valid: load_model,"),
+    (["load", "tf215", "tf210", "--timeout", "0"], "--timeout must be a positive number of seconds"),
+    (["load", "tf999", "tf210"], "unknown environment 'tf999'; the catalog has: keras212"),
+    (["load", "tf215", "tf2l0"], "unknown environment 'tf2l0'"),
+    (["matrix", "tf215", "--fixtures", "nosuch-h5"], "unknown fixture 'nosuch-h5'"),
+    (["matrix", "tf215", "--jobs", "0"], "--jobs must be at least 1"),
+    (["regress", "--from", "tf215", "--to", "tf221", "--variants", "lamda"], "unknown variant 'lamda'; valid:"),
+    (["regress", "--from", "tf215", "--to", "tf221", "--formats", "hd5"], "unknown format 'hd5'; valid:"),
+    (["run-named", "tf215-load-tf999"], "unknown environment 'tf999'"),
+]
+
+
+@pytest.mark.parametrize("args, message", TYPOS, ids=[" ".join(a) for a, _ in TYPOS])
+def test_a_typo_exits_2_in_one_line_and_changes_nothing(fresh, tmp_path, args, message):
+    results = fresh / "reports" / "results"
+    shutil.copy(DATA / "tf215-load-keras212.json", results / "tf215.json")
+    shutil.copy(DATA / "tf215-load-keras212.json", results / "tf215-load-tf210.json")
+    before = snapshot(fresh)
+    venvs = tmp_path / "venvs"
+    done = compat(fresh, *args, venvs=venvs)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert snapshot(fresh) == before
+    assert not venvs.exists(), "an environment was started for a command that was refused"
+
+
+def test_the_regress_baseline_works_on_a_fresh_clone(fresh):
+    done = compat(fresh, "regress", "--from", "tf215", "--to", "tf221", "--baseline", "reports/matrix.json",
+                  "--json", "out/regress.json")
+    assert done.returncode == 1, done.stderr  # the published matrix holds regressions from tf215 to tf221
+    assert "regress tf215 -> tf221" in done.stdout
+    assert json.loads((fresh / "out" / "regress.json").read_text())["exit_status"] == 1
+
+
+def test_a_harness_bug_is_exit_3_never_1(capsys):
+    def broken(args):
+        raise KeyError("a bug")
+    assert cli.invoke(broken, None, "compat load") == 3
+    assert capsys.readouterr().err.splitlines()[-1] == "compat load: harness error: KeyError: 'a bug'"
+
+
+@pytest.mark.envs
+def test_regress_runs_on_a_fresh_clone(fresh):
+    done = compat(fresh, "regress", "--from", "tf215", "--to", "tf221", "--producers", "keras212",
+                  "--variants", "lambda", "--formats", "h5", "--json", "regress.json")
+    assert done.returncode in (0, 1), done.stderr
+    assert "Traceback" not in done.stderr
+    report = json.loads((fresh / "regress.json").read_text())
+    assert done.returncode == report["exit_status"]
+    [entry] = report["fixtures"]
+    assert (entry["producer"], entry["fixture"]) == ("keras212", "lambda-h5")
+    # Python 3.6 bytecode in the Lambdas defeats load_model under both: the weights route works in both.
+    assert entry["old_best"] == entry["new_best"] == "rebuild_weights"
+    assert "regress tf215 -> tf221: 1 fixtures compared; 0 regressed" in done.stdout
+
+
+@pytest.mark.envs
+def test_subset_then_bigger_runs_report_without_shrinking_the_matrix(fresh):
+    published = matrixdoc.read(fresh / "reports" / "matrix.json")
+    venvs = fresh.parent / "venvs"
+    first = compat(fresh, "load", "tf215", "keras212", "--fixtures", "builtin-h5", "--output",
+                   "new/folder/tf215.json", venvs=venvs)
+    assert first.returncode == 0, first.stderr
+    subset = compat(fresh, "load", "tf215", "keras212", "--fixtures", "builtin-h5", venvs=venvs)
+    bigger = compat(fresh, "load", "tf215", "keras212", "--fixtures", "builtin-h5,lambda-h5", venvs=venvs)
+    assert subset.returncode == bigger.returncode == 0, subset.stderr + bigger.stderr
+    assert "legend" in bigger.stdout.lower() and "compat report" in bigger.stdout
+    kept = json.loads((fresh / "reports" / "results" / "tf215.json").read_text())
+    keys = [(a["producer"], a["fixture"], a["strategy"]) for a in kept["attempts"]]
+    assert len(keys) == len(set(keys)) == 22  # 2 fixtures x 11 strategies, none twice
+    report = compat(fresh, "report")
+    assert report.returncode == 0, report.stderr
+    updated = matrixdoc.read(fresh / "reports" / "matrix.json")
+    assert len(updated["attempts"]) == len(published["attempts"])
