@@ -3,6 +3,7 @@
     nox -s tf215-load-tf210
     nox -s gen-tf210 -- --check
     nox -s matrix            # every consumer, then the report
+    nox                      # only `fast`: the tests that start no catalog environment
 """
 import os
 import sys
@@ -12,10 +13,10 @@ import nox
 ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
 
-from compat import frontends  # noqa: E402 - the catalog is the one source of names
+from compat import frontends  # after the path insert: the catalog is the one source of names
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["tests"]
+nox.options.sessions = ["fast"]
 HOST_DEPS = ("numpy", "packaging", "jinja2", "uv")
 
 
@@ -27,7 +28,7 @@ def _compat(session, *args):
 def _named_session(name):
     def run(session):
         _compat(session, "run-named", name)
-    run.__doc__ = f"compat run-named {name}"
+    run.__doc__ = frontends.describe(name)
     return run
 
 
@@ -41,8 +42,15 @@ def matrix(session):
     _compat(session, "matrix")
 
 
+@nox.session(name="fast")
+def fast(session):
+    """The tests that start no catalog environment (about 16 s)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "-m", "not envs", *session.posargs)
+
+
 @nox.session(name="tests")
 def tests(session):
-    """The test suite (unit tests and a real slice of the matrix)."""
+    """The whole test suite (unit tests and a real slice of the matrix)."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    session.run("python", "-m", "pytest", *session.posargs)

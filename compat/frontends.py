@@ -1,8 +1,7 @@
 """The tox and nox environment names, derived from the catalog.
 
-``tox.ini`` spells them out as generative lists (tox reads no Python); a test checks
-that what tox and nox list equals what this module derives, so the catalog stays the
-one source of truth.
+``toxfile.py`` and ``noxfile.py`` read them from here, so the catalog stays the one
+source of truth; a test checks that what tox and nox list equals what this module derives.
 """
 from __future__ import annotations
 
@@ -32,27 +31,16 @@ def env_names() -> list[str]:
     return gen_names() + load_names() + ["report"] + regress_names()
 
 
-def tox_env_list() -> str:
-    """The ``env_list`` block of tox.ini, for ``compat`` maintainers adding an environment."""
-    producers = ",".join(env.id for env in catalog.producers())
-    consumers = ",".join(env.id for env in catalog.consumers())
-    return "\n".join([
-        "env_list =",
-        f"    gen-{{{producers}}}",
-        f"    {{{consumers}}}-load-{{{producers},all}}",
-        "    report",
-        f"    regress-{{{consumers}}}-to-{{{consumers}}}",
-    ])
-
-
-def tox_labels() -> str:
-    return "\n".join([
-        "labels =",
-        "    load = " + ", ".join(load_all_names()),
-        "    gen = " + ", ".join(gen_names()),
-    ])
-
-
-if __name__ == "__main__":
-    print(tox_env_list())
-    print(tox_labels())
+def describe(name: str) -> str:
+    """One line saying what the environment ``name`` runs, for ``tox list`` and ``nox --list``."""
+    if name == "report":
+        return "merge every results file and render reports/"
+    if name.startswith("gen-"):
+        return f"write {name[4:]}'s fixtures (add `-- --check` to compare with the committed ones)"
+    if name.startswith("regress-"):
+        old, new = name[len("regress-"):].split("-to-")
+        return f"what loads under {old} but not under {new}"
+    consumer, producer = name.split("-load-")
+    if producer == "all":
+        return f"load every producer's fixtures under {consumer} with every strategy"
+    return f"load {producer}'s fixtures under {consumer} with every strategy"

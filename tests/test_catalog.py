@@ -35,30 +35,45 @@ def test_unknown_environment_names_the_catalog():
         catalog.get("tf999")
 
 
-def _tox_envs() -> set[str]:
-    out = subprocess.run([sys.executable, "-m", "tox", "-l"], capture_output=True, text=True,
-                         cwd=str(envs.PROJECT_ROOT), check=True).stdout
-    return {line.strip() for line in out.splitlines() if line.strip()}
+def _tox(*args: str) -> str:
+    return subprocess.run([sys.executable, "-m", "tox", *args], capture_output=True, text=True,
+                          cwd=str(envs.PROJECT_ROOT), check=True).stdout
 
 
-def _nox_sessions() -> set[str]:
+def _tox_list(*args: str) -> list[str]:
+    return [line.strip() for line in _tox("list", "--no-desc", *args).splitlines() if line.strip()]
+
+
+def _nox_sessions() -> dict[str, bool]:
+    """Every nox session, and whether bare `nox` runs it."""
     out = subprocess.run([sys.executable, "-m", "nox", "-l"], capture_output=True, text=True,
                          cwd=str(envs.PROJECT_ROOT), check=True).stdout
-    return {line[2:].split(" -> ")[0].strip() for line in out.splitlines() if line[:2] in ("* ", "- ")}
+    return {line[2:].split(" -> ")[0].strip(): line.startswith("* ")
+            for line in out.splitlines() if line[:2] in ("* ", "- ")}
 
 
-def test_tox_environments_equal_the_catalog():
-    assert _tox_envs() == set(frontends.env_names())
+def test_tox_environments_are_the_catalogs_and_bare_tox_runs_only_fast():
+    listed = _tox_list()
+    assert len(listed) == len(set(listed))
+    assert set(listed) == set(frontends.env_names()) | {"fast"}
+    assert _tox_list("-d") == ["fast"]
 
 
-def test_nox_sessions_equal_the_catalog():
-    assert _nox_sessions() - {"tests", "matrix"} == set(frontends.env_names())
+@pytest.mark.parametrize("label, names", [("load", frontends.load_all_names()), ("gen", frontends.gen_names())])
+def test_tox_labels_are_the_catalogs(label, names):
+    assert _tox_list("-m", label) == names
 
 
-def test_tox_ini_is_what_the_catalog_generates():
-    text = (envs.PROJECT_ROOT / "tox.ini").read_text()
-    assert frontends.tox_env_list() in text
-    assert frontends.tox_labels() in text
+def test_a_generated_tox_environment_runs_its_compat_command():
+    shown = _tox("config", "-e", "tf215-load-tf210", "-k", "commands", "description")
+    assert "commands = python -m compat run-named tf215-load-tf210" in shown
+    assert "description = load tf210's fixtures under tf215" in shown
+
+
+def test_nox_sessions_equal_the_catalog_and_bare_nox_runs_only_fast():
+    sessions = _nox_sessions()
+    assert set(sessions) - {"fast", "tests", "matrix"} == set(frontends.env_names())
+    assert [name for name, default in sessions.items() if default] == ["fast"]
 
 
 def test_every_interpreter_the_catalog_needs_is_found():
