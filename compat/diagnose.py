@@ -68,8 +68,8 @@ class Diagnosis:
     keras_version: str | None = None
 
     def line(self) -> str:
-        name = os.path.basename(self.path.rstrip(os.sep)) or self.path
-        text = f"{name}: {self.message}"
+        name = os.path.basename(self.path.rstrip(os.sep)) or self.path.strip()
+        text = f"{name}: {self.message}" if name else self.message
         return f"{text}; {self.advice}" if self.advice else text
 
     @property
@@ -83,7 +83,12 @@ def diagnose(path, expect: str = "any") -> Diagnosis:
     if expect not in ("any", "model"):
         raise ValueError(f"expect must be 'any' or 'model', not {expect!r}")
     path = os.fspath(path)
-    if not os.path.exists(path):
+    if not path.strip():
+        found = _bad(path, "missing", "no path given", "pass the model file or SavedModel folder to check")
+    elif os.path.islink(path) and not os.path.exists(path):
+        found = _bad(path, "missing", f"a symbolic link to {os.readlink(path)}, which does not exist",
+                     "point the link at the model file, or pass the file itself")
+    elif not os.path.exists(path):
         found = _bad(path, "missing", "no such file or folder",
                      _missing_advice(path))
     elif os.path.isdir(path):
@@ -177,8 +182,9 @@ def _text(path, size, head: str) -> Diagnosis:
                     "repository's web page)", nbytes=size)
     if start.startswith(("{", "[")):
         return _json_file(path, size)
-    first = " ".join(start.split())[:60]
-    return _bad(path, "text", f"a text file, not a model (it starts {first!r})",
+    words = " ".join(start.split())
+    first = words if len(words) <= 200 else words[:199] + "\u2026"
+    return _bad(path, "text", f"a text file, not a model (it reads {first!r})",
                 "this is not the model; find the real file (a note or error message was "
                 "saved under the model's name)", nbytes=size)
 
@@ -317,6 +323,12 @@ def _h5py():
     return h5py
 
 
+def _share(part: int, whole: int) -> str:
+    """``37%``, or ``under 1%`` rather than a misleading ``0%`` for a file that holds something."""
+    percent = 100.0 * part / whole
+    return "under 1%" if 0 < percent < 1 else f"{percent:.0f}%"
+
+
 def _hdf5(path, size) -> Diagnosis:
     try:
         _, end = hdf5_end_of_file(path)
@@ -328,7 +340,7 @@ def _hdf5(path, size) -> Diagnosis:
     if end is not None and size < end:
         return _bad(path, "truncated",
                     f"a truncated HDF5 file: {size:,} bytes of the {end:,} its header records "
-                    f"({100.0 * size / end:.0f}%)",
+                    f"({_share(size, end)})",
                     "the download or copy stopped early; " + _REDOWNLOAD, nbytes=size)
     h5py = _h5py()
     if h5py is None:

@@ -258,3 +258,21 @@ def test_json_without_weights_is_valid_but_says_so(tmp_path, tf215):
 def test_size_guess_full_for_large_files(tmp_path, tf215):
     found = diagnose(copy(tf215 / "lambda.h5", tmp_path))
     assert diagnose_module.Diagnosis(**{**found.__dict__, "nbytes": 92_000_000}).size_guess == "full"
+
+
+def test_small_slips_read_right(tmp_path):
+    assert diagnose("").line() == "no path given; pass the model file or SavedModel folder to check"
+    link = tmp_path / "facenet_keras.h5"
+    link.symlink_to(tmp_path / "gone.h5")
+    found = diagnose(link)
+    assert found.kind == "missing" and "symbolic link to" in found.message and "did you mean" not in found.line()
+    note = tmp_path / "model.h5"
+    sentence = "The model is too large for the mail server, so it is on the shared drive under models/2019/facenet."
+    note.write_text(sentence + "\n")
+    assert sentence in diagnose(note).message
+
+
+def test_a_file_holding_a_little_of_its_data_is_not_zero_percent():
+    from compat import diagnose as module
+    assert module._share(500, 100_000) == "under 1%"
+    assert module._share(50_000, 100_000) == "50%"

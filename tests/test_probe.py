@@ -181,3 +181,29 @@ def test_probe_full_size_facenet_from_keras212(tmp_path, capsys):
     timings = ", ".join(f"{env['id']} {env['seconds']}s" for env in document["environments"])
     with capsys.disabled():
         print(f"\n[timing] generate full lambda.h5 {generated:.0f}s; probe {probed:.0f}s ({timings})")
+
+
+@pytest.mark.envs
+def test_a_model_that_is_not_facenet_gets_no_facenet_rebuild(tmp_path, capsys):
+    from compat import envs
+    env = catalog.get("tf215")
+    model = tmp_path / "embedder.h5"
+    code = ("from tensorflow import keras\n"
+            "inputs = keras.Input((160, 160, 3))\n"
+            "x = keras.layers.Conv2D(4, 3, strides=4)(inputs)\n"
+            "x = keras.layers.GlobalAveragePooling2D()(x)\n"
+            "outputs = keras.layers.Dense(128)(x)\n"
+            f"keras.Model(inputs, outputs).save({str(model)!r})\n")
+    import subprocess
+    subprocess.run([str(envs.ensure_built(env)), "-c", code], env=envs.inside_env(env), check=True,
+                   capture_output=True, cwd=str(tmp_path))
+    out = tmp_path / "probe.json"
+    assert cli.invoke(probe.main, _args(model, loaders="tf215", json_out=str(out))) == 0
+    printed = capsys.readouterr().out
+    assert "[!]" not in printed and "use load_model" in printed
+    [env_result] = json.loads(out.read_text())["environments"]
+    weights = {a["strategy"]: a for a in env_result["attempts"]
+               if a["strategy"] in ("rebuild_weights", "rebuild_by_name", "h5_transplant")}
+    assert len(weights) == 3
+    for attempt in weights.values():
+        assert attempt["verdict"] == "not_applicable" and "not FaceNet's" in attempt["reason"]
