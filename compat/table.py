@@ -228,7 +228,8 @@ def _recipes(grouped, order: list[str], strategies: list[dict], label, width: in
     for (producer, fixture), row in grouped.items():
         best = summary.best_strategy(row, order)
         if best:
-            chosen.setdefault(best, []).append((label(producer, fixture), row[best].get("recipe")))
+            chosen.setdefault(best, []).append((label(producer, fixture), row[best].get("recipe"),
+                                                _failed(row)))
     if not chosen:
         return []
     tiers = {s["name"]: s.get("tier") for s in strategies}
@@ -236,8 +237,10 @@ def _recipes(grouped, order: list[str], strategies: list[dict], label, width: in
                   "attempts[].recipe):", width, indent="  ", first="")
     for name in sorted(chosen, key=order.index):
         found = chosen[name]
-        fixtures = _some([fixture for fixture, _ in found])
-        example = next(((fixture, recipe) for fixture, recipe in found if recipe), None)
+        fixtures = _some([fixture for fixture, _, _ in found])
+        # The example is a fixture that needed it: one where a preferred strategy failed.
+        ranked = sorted(found, key=lambda item: not item[2])
+        example = next(((fixture, recipe) for fixture, recipe, _ in ranked if recipe), None)
         if tiers.get(name) == summary.AS_IS or example is None:
             lines += _wrap(f"{name}, for {fixtures}: works as it is", width, indent="    ", first="  ")
             continue
@@ -245,6 +248,11 @@ def _recipes(grouped, order: list[str], strategies: list[dict], label, width: in
                        indent="    ", first="  ")
         lines += ["      " + line for line in example[1].splitlines()]
     return lines + [""]
+
+
+def _failed(row: dict) -> bool:
+    return any(a["verdict"] in (Verdict.ERROR.value, Verdict.CRASH.value, Verdict.TIMEOUT.value,
+                                Verdict.MISMATCH.value) for a in row.values())
 
 
 def _footer(document: dict, results_path, width: int) -> list[str]:
