@@ -256,13 +256,14 @@ def _failed(row: dict) -> bool:
 
 
 def _footer(document: dict, results_path, width: int) -> list[str]:
-    where = str(results_path) if results_path else "reports/results/ (its name is on the 'results ->' line above)"
+    consumer = (document.get("consumer") or {}).get("id") or document["run"]["consumer"]
+    where = str(results_path) if results_path else f"reports/results/{consumer}.json (unless --output named another)"
     counts: dict[str, int] = {}
     for attempt in document["attempts"]:
         counts[attempt["verdict"]] = counts.get(attempt["verdict"], 0) + 1
     lines = _wrap(f"results: {where}", width, indent="  ", first="")
-    lines += _wrap("report: `compat report` merges the results files into reports/matrix.html and "
-                   "reports/matrix.md, with every recipe and every error in full", width, indent="  ", first="")
+    lines += _wrap("report: `compat report` updates reports/matrix.json, matrix.html and matrix.md from the "
+                   "results files, with every recipe and every error in full", width, indent="  ", first="")
     lines += _wrap("verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), width,
                    indent="  ", first="")
     return lines

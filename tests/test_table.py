@@ -124,7 +124,8 @@ def test_recipes_results_file_and_report_are_pointed_to():
     assert "rebuild_weights, for lambda-h5; as written for lambda-h5:" in text
     assert "      model = facenet.build('lambda', size='tiny')" in text
     assert "results: reports/results/tf215-load-tf210.json" in text
-    assert "`compat report`" in text and "reports/matrix.html" in text
+    assert "`compat report`" in text and "matrix.html" in text
+    assert "results: reports/results/tf215.json (unless --output" in table.render(_document(), width=100)
     assert text.splitlines()[-1] == "verdicts: crash 1, error 3, mismatch 1, not_applicable 3, pass 5, timeout 1"
     assert table.render(_document(), width=200).count("Lambda bytecode from another Python") == 3
     assert "Python 3.11.7, Keras 2.15.0, TensorFlow 2.15.1" in text.splitlines()[0]
