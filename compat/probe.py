@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compat import catalog, fixtures, results, table, workerclient
+from compat import catalog, families, fixtures, results, table, workerclient
 from compat.diagnose import Diagnosis, diagnose
 from compat.errors import EXIT_OK, BadInput, HarnessFailure
 from compat.verdicts import Verdict, compare
@@ -214,7 +214,7 @@ def render(document: dict) -> str:
         lines.append(name.ljust(width) + "  " + "  ".join(c.ljust(w) for c, w in zip(cells, columns)))
     lines.append("")
     for env in environments:
-        lines.extend(_env_section(env))
+        lines.extend(_env_section(env, (document.get("fixture") or {}).get("format")))
     for flag in document["disagreements"]:
         lines.append(f"[!] {flag}")
     return "\n".join(lines)
@@ -228,7 +228,7 @@ def _symbol(attempt: dict | None) -> str:
     return table.SYMBOLS.get(attempt.get("verdict"), "?")
 
 
-def _env_section(env: dict) -> list[str]:
+def _env_section(env: dict, fmt: str | None = None) -> list[str]:
     runtime = env["runtime"] or {}
     stack = ", ".join(f"{name} {runtime[key]}" for key, name in
                       (("python", "Python"), ("tensorflow", "TF"), ("keras", "Keras"), ("jax", "JAX")) if runtime.get(key))
@@ -246,8 +246,23 @@ def _env_section(env: dict) -> list[str]:
             why = attempt.get("error") or {}
             text = f"{why.get('type')}: {why.get('message')}" if why else attempt.get("reason", "")
             lines.append(f"  {attempt['strategy']} {attempt['verdict']}: {text[:300]}")
+            family = _family(env, attempt, fmt)
+            if family:
+                lines.append(f"      ({family.label}: {family.action})")
     lines.append("")
     return lines
+
+
+def _family(env: dict, attempt: dict, fmt: str | None):
+    """The known failure family of an errored attempt, from its message and the reader's versions."""
+    error = attempt.get("error")
+    if not error:
+        return None
+    runtime = env.get("runtime") or {}
+    python = ".".join(str(runtime.get("python") or "").split(".")[:2]) or None
+    return families.classify(error.get("type") or "", error.get("message") or "", error.get("traceback") or "",
+                             strategy=attempt["strategy"], fmt=fmt,
+                             consumer_python=python, consumer_keras=runtime.get("keras"))
 
 
 def _disagreements(environments: list[dict], reference: dict, groups: list[list[str]]) -> list[str]:

@@ -274,6 +274,5 @@ def main(args) -> int:
     except HarnessFailure as exc:
         raise HarnessFailure(f"{exc} (what was measured is kept in {run.output})") from None
     if not args.quiet:
-        print(table.render(document))
-        print(f"[compat] results: {run.output}; `compat report` merges them into reports/matrix.html")
+        print(table.render(document, results_path=run.output))
     return 0
