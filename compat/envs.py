@@ -137,13 +137,9 @@ def ensure_built(env: Environment, log=print) -> Path:
     return venv_python(env)
 
 
-def inside_env(env: Environment, extra: dict | None = None) -> dict:
-    """Process environment for code run inside ``env``: the project on the path, quiet TF."""
-    child = {k: v for k, v in os.environ.items()
-             if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "KERAS_BACKEND",
-                          "TF_USE_LEGACY_KERAS")}
-    child.update({
-        "PYTHONPATH": str(PROJECT_ROOT),
+def worker_variables(env: Environment) -> dict:
+    """The variables code inside ``env`` needs, whatever else its process inherits."""
+    variables = {
         "COMPAT_ENV_ID": env.id,
         "COMPAT_KERAS_API": env.keras_api,
         "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -151,9 +147,17 @@ def inside_env(env: Environment, extra: dict | None = None) -> dict:
         "PYTHONHASHSEED": "0",
         "CUDA_VISIBLE_DEVICES": "",
         "PYTHONUNBUFFERED": "1",
-    })
-    child.update(dict(env.env_vars))
+    }
+    variables.update(dict(env.env_vars))
+    return variables
+
+
+def inside_env(env: Environment, extra: dict | None = None) -> dict:
+    """Process environment for code run inside ``env``: the project on the path, quiet TF."""
+    child = {k: v for k, v in os.environ.items()
+             if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "KERAS_BACKEND",
+                          "TF_USE_LEGACY_KERAS")}
+    child["PYTHONPATH"] = str(PROJECT_ROOT)
+    child.update(worker_variables(env))
     child.update(extra or {})
     return child
-
-

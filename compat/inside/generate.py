@@ -18,7 +18,7 @@ import traceback
 
 import numpy as np
 
-from compat.inside import facenet, kerasapi, savers
+from compat.inside import facenet, hostile, kerasapi, savers
 
 MANIFEST_SCHEMA = 1
 SEED = 0
@@ -79,6 +79,11 @@ def describe_files(paths, root):
 def build_variant(variant, size):
     kerasapi.clear_session()
     kerasapi.set_random_seed(SEED)
+    if variant in hostile.VARIANTS:
+        # The lambda model with the attacking function in its Lambdas: same weights, same numbers.
+        model = facenet.build("lambda", size, lambda_function=hostile.hostile_scaling)
+        facenet.seed_weights(model, "lambda", size, seed=SEED)
+        return model
     model = facenet.build(variant, size)
     facenet.seed_weights(model, variant, size, seed=SEED)
     if variant == "compiled":
@@ -117,7 +122,7 @@ def generate(out_dir, size="tiny", variants=None, log=sys.stderr):
         ref_path = os.path.join("reference", variant + ".npy")
         np.save(os.path.join(out_dir, ref_path), embeddings)
         manifest["reference"]["embeddings"][variant] = ref_path
-        for fmt in VARIANT_FORMATS[variant]:
+        for fmt in VARIANT_FORMATS.get(variant) or hostile.VARIANTS[variant]:
             try:
                 written = SPECIAL_WRITERS.get((variant, fmt), savers.WRITERS[fmt])(model, out_dir, variant)
             except savers.NotWritable as reason:
@@ -156,7 +161,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir")
     parser.add_argument("--size", default="tiny", choices=sorted(facenet.SIZES))
-    parser.add_argument("--variants", default=None, help="comma-separated subset")
+    parser.add_argument("--variants", default=None,
+                        help="comma-separated subset; `hostile` (the sandbox test's attacker) only when named")
     args = parser.parse_args(argv)
     variants = args.variants.split(",") if args.variants else None
     manifest = generate(args.out_dir, args.size, variants)
