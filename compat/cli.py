@@ -181,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="FaceNet variant the weights-level strategies rebuild (default: lambda)")
     p.add_argument("--json", dest="json_out", default=None, help="also write the probe's results to this JSON file")
     p.add_argument("--verbose", action="store_true", help="print the traceback of a refused file or option")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="load the file without the bubblewrap sandbox (its code, if any, runs as you)")
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("matrix", help="every consumer over every producer, in parallel, then the report")

@@ -2,13 +2,14 @@
 
 The file is diagnosed first (``compat.diagnose``), so a web page saved as ``.h5`` is
 reported in one line instead of as an ``OSError`` from every environment. Then each
-loader environment runs every strategy on the file, in a throwaway working folder with
-a throwaway ``HOME`` (Keras writes ``~/.keras`` on import, and a model file can run code
-when loaded). All outputs are compared against one reference: ``--reference`` when
+loader environment runs every strategy on the file in a bubblewrap sandbox
+(``compat.sandbox``: a model file can run code when loaded), which sees the file
+read-only and nothing of the user's; ``--no-sandbox`` opts out, and the output and the
+results say which isolation each attempt ran under. All outputs are compared against one reference: ``--reference`` when
 given, else the output of the first strategy that loads in the first loader.
 
-Exit status: 0 when the probe ran (strategies that fail are findings), 2 for a bad file
-or bad options, 3 when a loader environment could not be run at all.
+Exit status: 0 when the probe ran (strategies that fail are findings), 2 for a bad file,
+bad options or no usable bubblewrap, 3 when a loader environment could not be run at all.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compat import catalog, families, fixtures, results, table, workerclient
+from compat import catalog, families, fixtures, results, sandbox, table, workerclient
 from compat.diagnose import Diagnosis, diagnose
 from compat.errors import EXIT_OK, BadInput, HarnessFailure
 from compat.verdicts import Verdict, compare
@@ -241,6 +242,14 @@ def _env_section(env: dict, fmt: str | None = None) -> list[str]:
     else:
         lines = [f"{head}: use {best['strategy']}"]
         lines += ["    " + line for line in (best.get("recipe") or "").splitlines()]
+    isolation = env.get("isolation")
+    if isolation:
+        lines.append(f"  isolation: {isolation}")
+    contained = {sandbox.ISOLATION: "sandboxed", sandbox.NO_SANDBOX: "not sandboxed: --no-sandbox"}.get(
+        isolation, f"isolation {isolation}")
+    for attempt in env["attempts"]:
+        if attempt.get("code_executed") or attempt.get("code_executed_by_predict"):
+            lines.append(f"  {attempt['strategy']}: stored code ran ({contained})")
     for attempt in env["attempts"]:
         if attempt["verdict"] in (Verdict.ERROR.value, Verdict.CRASH.value, Verdict.TIMEOUT.value):
             why = attempt.get("error") or {}
@@ -310,8 +319,12 @@ def _loaders(text: str) -> list[catalog.Environment]:
 
 def probe(path: str, loaders: list[catalog.Environment], *, diagnosis: Diagnosis, size: str,
           variant: str = DEFAULT_VARIANT, batch=None, reference=None, input_description="",
-          timeout: float = 600.0, log=print) -> dict:
-    """Run the probe; the returned document is what ``render`` prints and ``--json`` writes."""
+          timeout: float = 600.0, sandboxed: bool = True, log=print) -> dict:
+    """Run the probe; the returned document is what ``render`` prints and ``--json`` writes.
+
+    ``sandboxed``: every worker runs in bubblewrap, seeing the file read-only and nothing
+    of the user's; without it (``--no-sandbox``), only the lighter limits apply.
+    """
     scratch = Path(tempfile.mkdtemp(prefix="compat-probe-"))
     try:
         home = scratch / "home"
@@ -319,12 +332,22 @@ def probe(path: str, loaders: list[catalog.Environment], *, diagnosis: Diagnosis
         input_path = scratch / "input.npy"
         np.save(input_path, np.asarray(batch))
         fixture = probe_fixture(diagnosis, size, variant)
-        root = str(Path(diagnosis.path).resolve().parent)
+        if sandboxed:
+            isolation = sandbox.Bubblewrap({**sandbox.model_paths(diagnosis.path, [diagnosis.weights]),
+                                            **sandbox.data_path(input_path)})
+            root, worker_input, label = sandbox.INPUT_DIR, isolation.inside(input_path), sandbox.ISOLATION
+        else:
+            isolation = workerclient.LightIsolation()
+            root, worker_input = str(Path(diagnosis.path).resolve().parent), str(input_path)
+            label = sandbox.NO_SANDBOX
         environments = []
         skip = None if has_facenet_layers(diagnosis.path) else _not_facenet
         for env in loaders:
-            outcome = run_environment(env, fixture, root, str(input_path), timeout=timeout,
-                                      extra_env={"HOME": str(home)}, log=log, skip=skip)
+            outcome = run_environment(env, fixture, root, worker_input, timeout=timeout,
+                                      extra_env={"HOME": str(home)}, log=log, isolation=isolation, skip=skip)
+            outcome["isolation"] = label
+            for attempt in outcome["attempts"]:
+                attempt["isolation"] = label
             environments.append(outcome)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -416,6 +439,9 @@ def main(args) -> int:
     reference = load_array(args.reference, "--reference") if getattr(args, "reference", None) else None
     if reference is not None and len(reference) != len(batch):
         raise ProbeError(f"--reference has {len(reference)} rows but --input has {len(batch)}")
+    sandboxed = not getattr(args, "no_sandbox", False)
+    if sandboxed:
+        sandbox.check()  # no bubblewrap: refuse before any environment starts
 
     def log(message):  # progress goes to stderr so stdout stays the report
         print(message, file=sys.stderr)
@@ -423,7 +449,8 @@ def main(args) -> int:
     print(f"compat probe: {diagnosis.line()}", file=sys.stderr)
     document = probe(args.path, loaders, diagnosis=diagnosis, size=size,
                      variant=getattr(args, "variant", None) or DEFAULT_VARIANT, batch=batch,
-                     reference=reference, input_description=described, timeout=timeout, log=log)
+                     reference=reference, input_description=described, timeout=timeout,
+                     sandboxed=sandboxed, log=log)
     print(render(document))
     json_out = getattr(args, "json_out", None)
     if json_out:

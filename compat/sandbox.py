@@ -31,6 +31,7 @@ from pathlib import Path
 
 from compat import catalog, envs
 from compat.envs import PROJECT_ROOT
+from compat.errors import BadInput
 
 ISOLATION = "bubblewrap"
 NO_SANDBOX = "none (--no-sandbox)"
@@ -54,10 +55,11 @@ ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/l
 # CPU topology, which TensorFlow reads to size its thread pools.
 SYS_PATHS = ("/sys/devices/system/cpu",)
 WORKER_CODE = ("compat/__init__.py", "compat/inside")
+PASSED_THROUGH = ("COMPAT_INJECT_FAULT",)  # the worker's test hook (crashes and hangs on request)
 COMMON = ("--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL")
 
 
-class SandboxUnavailable(Exception):
+class SandboxUnavailable(BadInput):
     """bwrap is missing or cannot start here: the command refuses (exit status 2)."""
 
     def __init__(self, why: str):
@@ -127,7 +129,7 @@ class Bubblewrap:
     (use ``model_paths`` and ``data_path``); ``inside`` translates a host path for requests.
     """
 
-    isolation = ISOLATION
+    name = ISOLATION
 
     def __init__(self, read_only: dict, memory_bytes: int = MEMORY_BYTES):
         self.binary = check()
@@ -203,6 +205,7 @@ def environment(env: catalog.Environment, extra_env: dict | None = None) -> dict
              "LANG": "C.UTF-8", "USER": "sandbox", "LOGNAME": "sandbox"}
     child.update(envs.worker_variables(env))
     child.update({k: v for k, v in (extra_env or {}).items() if k not in child or k.startswith("COMPAT_")})
+    child.update({k: os.environ[k] for k in PASSED_THROUGH if k in os.environ})
     child["PYTHONPATH"] = CODE_DIR
     return child
 

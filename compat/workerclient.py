@@ -54,6 +54,15 @@ class LightIsolation:
         import resource
         resource.setrlimit(resource.RLIMIT_AS, (self.memory_bytes, self.memory_bytes))
 
+    def start(self, env: catalog.Environment, python: Path, arguments: list[str], scratch: Path,
+              extra_env=None, **io) -> subprocess.Popen:
+        return subprocess.Popen(self.command([str(python), *arguments]), env=envs.inside_env(env, extra_env),
+                                cwd=str(scratch), preexec_fn=self.limit, **io)
+
+    @staticmethod
+    def exit_status(returncode: int | None) -> int | None:
+        return returncode
+
 
 def _can_unshare_network() -> bool:
     try:
@@ -80,13 +89,14 @@ class Worker:
         self.log_path = log_dir / f"worker-{env.id}-{os.getpid()}-{time.time_ns()}.log"
         self._log = open(self.log_path, "wb")
         self.scratch = tempfile.mkdtemp(prefix=f"compat-{env.id}-")
-        command = [str(python), "-m", "compat.inside.worker"]
-        self.process = subprocess.Popen(
-            isolation.command(command) if isolation else command,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
-            env=envs.inside_env(env, extra_env), cwd=self.scratch,
-            preexec_fn=isolation.limit if isolation else None,
-        )
+        self.isolation = isolation
+        arguments, io = ["-m", "compat.inside.worker"], dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                                               stderr=self._log)
+        if isolation is None:
+            self.process = subprocess.Popen([str(python), *arguments], env=envs.inside_env(env, extra_env),
+                                            cwd=self.scratch, **io)
+        else:  # the isolation builds the command line, the variables and the working folder
+            self.process = isolation.start(env, python, arguments, Path(self.scratch), extra_env, **io)
         self._events: queue.Queue = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
         self.info = None
@@ -105,8 +115,7 @@ class Worker:
         except queue.Empty:
             raise TimeoutError from None
         if event is None:
-            self.process.wait()
-            raise WorkerDied(self.process.returncode, self.stderr_tail())
+            raise WorkerDied(self.exit_status(), self.stderr_tail())
         return event
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> dict:
@@ -119,6 +128,11 @@ class Worker:
             raise HarnessFailure(f"the worker failed to start (exit {died.returncode}): {died.stderr_tail}") from None
         self.info = event
         return event
+
+    def exit_status(self) -> int:
+        """The worker's exit status once it has ended, a signal as Popen says it (-N)."""
+        self.process.wait()
+        return self.isolation.exit_status(self.process.returncode) if self.isolation else self.process.returncode
 
     def send(self, request: dict) -> None:
         self.process.stdin.write((json.dumps(request) + "\n").encode())
@@ -201,7 +215,7 @@ class Client:
             return {"status": Verdict.TIMEOUT.value, "seconds": round(time.time() - started, 2),
                     "reason": f"no result within {timeout:.0f}s; the worker was killed"}
         except (WorkerDied, BrokenPipeError) as died:
-            returncode = died.returncode if isinstance(died, WorkerDied) else worker.process.wait()
+            returncode = died.returncode if isinstance(died, WorkerDied) else worker.exit_status()
             tail = died.stderr_tail if isinstance(died, WorkerDied) else worker.stderr_tail()
             self.retire(kill=True)
             name = signal_name(returncode)
