@@ -6,8 +6,10 @@ predict calls bare (``compat.inside.bare``). The run is ``compat load`` end to e
 environment from a warm uv cache, measures the disk the environments use, and with
 ``--from-nothing`` creates every environment with an empty uv cache (downloads
 included) in a scratch folder, and times headless Chromium opening the committed
-``reports/matrix.html`` (against one second). Prints what it measured and writes ``reports/bench.json``
-(a measurement not repeated keeps its earlier figures). Targets are checked here, by
+``reports/matrix.html`` (against one second), and the probe of a normal file in the
+bubblewrap sandbox against the same probe with ``--no-sandbox`` (against 1.10x). Prints
+what it measured and writes ``reports/bench.json`` (a measurement not repeated keeps its
+earlier figures). Targets are checked here, by
 measurement, not by timed tests.
 """
 from __future__ import annotations
@@ -177,6 +179,79 @@ def time_page(page: Path, repeats: int = 3) -> dict:
             "target_ms": PAGE_TARGET_MS, "ratio": round(slowest / PAGE_TARGET_MS, 2)}
 
 
+SANDBOX_TARGET_RATIO = 1.10
+
+
+def time_probe(path: Path, loaders: str, sandboxed: bool, cwd: Path) -> float:
+    """Wall time of ``compat probe`` end to end, in bubblewrap or with ``--no-sandbox``.
+
+    (Not CPU time: the workers in bwrap's PID namespace are not reaped into the probe's.)
+    """
+    command = [sys.executable, "-m", "compat", "probe", str(path), "--loaders", loaders]
+    started = time.time()
+    done = subprocess.run(command + ([] if sandboxed else ["--no-sandbox"]), cwd=str(cwd),
+                          env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT)), capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the probe failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
+    return time.time() - started
+
+
+def time_interpreter_start(env_id: str, repeats: int = 11) -> dict:
+    """Median seconds to start and end the environment's bare interpreter, each way.
+
+    The sandbox's own cost (building the mount tree, copying the worker's code), without
+    the noise of TensorFlow and of whatever else the machine runs.
+    """
+    from compat import sandbox, workerclient
+    env = catalog.get(env_id)
+    python = envs.ensure_built(env)
+    ways = {"bubblewrap": sandbox.Bubblewrap({}), "none": workerclient.LightIsolation()}
+    seconds = {side: [] for side in ways}
+    for _ in range(repeats):
+        for side, isolation in ways.items():
+            scratch = Path(tempfile.mkdtemp(prefix="compat-bench-start-"))
+            try:
+                started = time.time()
+                isolation.start(env, python, ["-c", "pass"], scratch).wait()
+                seconds[side].append(time.time() - started)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+    median = {side: round(sorted(times)[len(times) // 2], 4) for side, times in seconds.items()}
+    return {"environment": env_id, "repeats": repeats, "bubblewrap_seconds": median["bubblewrap"],
+            "none_seconds": median["none"], "added_seconds": round(median["bubblewrap"] - median["none"], 4)}
+
+
+def time_sandbox(producer: str, fixture_path: str, loaders: str, repeats: int) -> dict:
+    """The probe of a committed fixture in the sandbox against without, alternating runs.
+
+    Each side's figure is its median run; the ratio is sandboxed over not. On a busy
+    machine the runs scatter far more than the sandbox costs, so the sandbox's own cost
+    is also measured alone (``interpreter_start``: what it adds to each worker's start).
+    """
+    from compat import fixtures
+    source = fixtures.unpacked(producer) / fixture_path
+    scratch = Path(tempfile.mkdtemp(prefix="compat-bench-sandbox-", dir=str(_scratch_root())))
+    runs = {"bubblewrap": [], "none": []}
+    load = os.getloadavg()[0]
+    try:
+        model = scratch / source.name
+        shutil.copy2(source, model)
+        for _ in range(repeats):
+            for side, times in runs.items():
+                times.append(round(time_probe(model, loaders, side == "bubblewrap", scratch), 2))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    median = {side: sorted(times)[repeats // 2] for side, times in runs.items()}
+    start = time_interpreter_start(loaders.split(",")[0])
+    return {"fixture": f"{producer}/{fixture_path}", "loaders": loaders, "repeats": repeats, "runs": runs,
+            "sandboxed_seconds": median["bubblewrap"], "unsandboxed_seconds": median["none"],
+            "ratio": round(median["bubblewrap"] / median["none"], 3), "target_ratio": SANDBOX_TARGET_RATIO,
+            "load_average": [round(load, 2), round(os.getloadavg()[0], 2)], "cores": os.cpu_count(),
+            "interpreter_start": start,
+            "added_share": round(start["added_seconds"] / median["none"], 4)}
+
+
 def _scratch_root() -> Path:
     """Beside the project's other caches: same disk as the environments, so uv can hard-link."""
     root = PROJECT_ROOT / ".cache"
@@ -197,7 +272,11 @@ def main(argv: list[str] | None = None) -> int:
                              "(`all`: the full matrix, hours on two cores)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="consumers at once (matrix)")
     parser.add_argument("--page", default=str(BENCH_FILE.parent / "matrix.html"), help="report page to open (page)")
-    parser.add_argument("--only", choices=("runs", "disk", "from-nothing", "matrix", "page"), default=None,
+    parser.add_argument("--sandbox-fixture", default="tf215/lambda.h5",
+                        help="committed fixture the sandbox bench probes (producer/file)")
+    parser.add_argument("--sandbox-loaders", default="tf215", help="loaders of the sandbox bench's probes")
+    parser.add_argument("--repeats", type=int, default=3, help="probes on each side (sandbox)")
+    parser.add_argument("--only", choices=("runs", "disk", "from-nothing", "matrix", "page", "sandbox"), default=None,
                         help="measure only this, keeping the other figures in bench.json")
     args = parser.parse_args(argv)
     if args.only == "matrix" and not args.matrix_fixtures:
@@ -235,6 +314,21 @@ def main(argv: list[str] | None = None) -> int:
                   f"{', '.join(str(r['dom_content_loaded_ms']) for r in report['page']['runs'])} ms, "
                   f"load {', '.join(str(r['load_ms']) for r in report['page']['runs'])} ms; slowest / "
                   f"{PAGE_TARGET_MS} ms target = {report['page']['ratio']}")
+    if args.only in (None, "sandbox"):
+        producer, _, fixture_path = args.sandbox_fixture.partition("/")
+        measured = time_sandbox(producer, fixture_path, args.sandbox_loaders, args.repeats)
+        report["sandbox"] = measured
+        verdict = "within" if measured["ratio"] <= SANDBOX_TARGET_RATIO else "OVER"
+        print(f"probe of {measured['fixture']} under {measured['loaders']}: bubblewrap "
+              f"{measured['sandboxed_seconds']}s, --no-sandbox {measured['unsandboxed_seconds']}s "
+              f"(medians of {args.repeats}, load average {measured['load_average'][0]} to "
+              f"{measured['load_average'][1]} on {measured['cores']} cores), ratio {measured['ratio']} "
+              f"({verdict} the {SANDBOX_TARGET_RATIO}x target)")
+        start = measured["interpreter_start"]
+        print(f"  the sandbox alone: {start['environment']}'s interpreter started and ended in "
+              f"{start['bubblewrap_seconds']}s in bubblewrap, {start['none_seconds']}s without (medians of "
+              f"{start['repeats']}): {start['added_seconds']}s added per worker, {measured['added_share']:.2%} "
+              f"of the probe")
     if args.only not in (None, "runs"):
         return _write(report)
     report["consumers"] = []

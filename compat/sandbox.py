@@ -75,12 +75,12 @@ def bwrap_binary() -> str:
     return found
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _works(binary: str) -> str | None:
     """Why ``binary`` cannot make a sandbox here, or None when it can."""
     try:
         done = subprocess.run([binary, *COMMON, *_system_args(), "--", "/usr/bin/true"],
-                              capture_output=True, text=True, timeout=30)
+                              capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
         return f"{binary} cannot be run ({exc})"
     if done.returncode != 0:

