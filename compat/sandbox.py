@@ -13,9 +13,11 @@ spoiling. Inside it sees:
   ``/data/<name>``;
 - one writable folder, ``/scratch`` (``HOME`` and the working folder are in it); results
   leave through the worker's stdout, which the host reads;
-- its own ``/proc`` and ``/dev``, and ``/tmp`` in the scratch folder; no network at all (its own loopback only),
-  its own PIDs, no capabilities, a new session (no typing into the user's terminal), and
-  it dies with the process that started it.
+- its own ``/proc`` and ``/dev``, ``/tmp`` inside the scratch folder, the CPU topology
+  (``/sys/devices/system/cpu``, read-only), and a root that is read-only too;
+- no network at all (its own loopback only), its own PIDs, no capabilities, a new
+  session (no typing into the user's terminal), and it dies with the process that
+  started it.
 
 The command line goes to bwrap through a pipe (``--args``), so the sandbox's PID 1 shows
 no host path in ``/proc/1/cmdline``. A missing or unusable bwrap is ``SandboxUnavailable``:
