@@ -48,9 +48,15 @@ def compare_consumers(old_attempts: list[dict], new_attempts: list[dict],
 
     ``*_order`` are strategy names in order of preference (the registry order).
     """
+    return compare_grouped(summary.group_by_fixture(old_attempts), summary.group_by_fixture(new_attempts),
+                           old_order, new_order)
+
+
+def compare_grouped(old_grouped: dict, new_grouped: dict, old_order: list[str],
+                    new_order: list[str] | None = None) -> dict:
+    """``compare_consumers`` on attempts already grouped by ``summary.group_by_fixture``
+    (the report compares every pair of consumers and groups each one once)."""
     new_order = new_order or old_order
-    old_grouped = summary.group_by_fixture(old_attempts)
-    new_grouped = summary.group_by_fixture(new_attempts)
     keys = list(old_grouped) + [key for key in new_grouped if key not in old_grouped]
     entries = [_fixture_change(key, old_grouped.get(key), new_grouped.get(key), old_order, new_order)
                for key in keys]

@@ -20,6 +20,9 @@ CATEGORY_LABELS = OrderedDict([
 ])
 
 
+PASS = Verdict.PASS.value  # read once: best_strategy runs for every fixture of every pair of consumers
+
+
 def strategy_order(strategies: list[dict]) -> list[str]:
     return [s["name"] for s in strategies]
 
@@ -35,7 +38,7 @@ def best_strategy(by_strategy: dict[str, dict], order: list[str]) -> str | None:
     """The first strategy, in order of preference, whose embeddings passed."""
     for name in order:
         attempt = by_strategy.get(name)
-        if attempt and attempt["verdict"] == Verdict.PASS.value:
+        if attempt and attempt["verdict"] == PASS:
             return name
     return None
 
