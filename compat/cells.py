@@ -3,17 +3,14 @@
 A *fixture outcome* is one (producer, consumer, fixture) with every strategy's attempt;
 ``compat.summary`` turns it into a category and a best strategy. A *cell* is a
 producer x consumer pair: the outcomes of its fixtures that match the variant / format
-filter, aggregated. The inline script in ``templates/matrix.js`` repeats ``aggregate``
-and ``cell_view`` for filters chosen in the browser; the browser test checks both agree.
+filter, aggregated. Every rule lives here: ``compat.pagedata`` applies them for every
+filter the page offers and the script in ``templates/matrix.js`` only lays out what it
+receives, by name; the browser test checks that the page shows what these functions say.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 from collections import Counter
-
-from markupsafe import Markup
 
 from compat import summary
 from compat.inside.generate import VARIANT_FORMATS
@@ -141,37 +138,83 @@ FLAG_TITLES = {
     "wrong": "a fixture here loads but gives wrong numbers with every strategy that loads it",
     "mismatch": "some strategy loads a fixture here and silently gives wrong numbers",
 }
+MARKS = {
+    summary.AS_IS: "\u2713",
+    summary.FLAG: "\u2691",
+    summary.WEIGHTS: "\u25d0",
+    summary.WRONG_NUMBERS: "\u26a0",
+    summary.NOTHING: "\u2717",
+    summary.NOT_TRIED: "\u00b7",
+}
+"""A mark per category beside its colour, so no reading depends on colour alone."""
+CELL_WORDS = {
+    summary.AS_IS: "as it is",
+    summary.FLAG: "flag",
+    summary.WEIGHTS: "weights",
+    summary.WRONG_NUMBERS: "WRONG",
+    summary.NOTHING: "nothing",
+    summary.NOT_TRIED: "not tried",
+}
+"""What a narrow cell says when the filter leaves one fixture in it."""
+STRATEGY_SHORT = {
+    "custom_objects": "custom_obj",
+    "savedmodel_inference": "sm_infer",
+    "json_weights": "json+objs",
+    "rebuild_weights": "rebuild",
+    "rebuild_by_name": "by_name",
+    "h5_transplant": "transplant",
+}
+"""Strategy names as a narrow cell prints them; the full name is in its title and panel."""
+
+
+def short_strategy(name: str) -> str:
+    return STRATEGY_SHORT.get(name, name)
 
 
 def cell_view(agg: dict, has_data: bool) -> dict:
-    """Texts, class and bar of one cell: what the template and the script print."""
+    """Everything one cell shows, by name: the template and the script only print it."""
+    category = agg["category"] if has_data and agg["total"] else "empty"
+    best = short = ""
     if not has_data:
-        best, count = "", "not run"
+        count = says = "not run"
     elif agg["total"] == 0:
-        best, count = "", "no fixture"
+        count = says = "no fixture"
     elif agg["tried"] == 0:
-        best, count = "", "not tried"
+        count = says = "not tried"
     else:
         best = agg["best"] or "none works"
-        count = SHORT_LABELS[agg["category"]] if agg["total"] == 1 else f"{agg['working']}/{agg['tried']} work"
-    category = agg["category"] if has_data and agg["total"] else "empty"
-    return {"category": category, "best": best, "works": bool(agg["best"]), "count": count, "flag": agg["flag"],
-            "has_data": has_data,
-            "flag_title": FLAG_TITLES.get(agg["flag"], ""),
+        short = short_strategy(agg["best"]) if agg["best"] else "none"
+        as_is = agg["counts"][summary.AS_IS]
+        if agg["total"] == 1:
+            count, says = CELL_WORDS[category], SHORT_LABELS[category]
+        else:
+            count = f"{as_is}/{agg['total']} as is"
+            says = (f"{agg['total']} fixtures, {as_is} load as they are, {agg['working']} load at all, "
+                    f"mostly {SHORT_LABELS[category]}")
+        if agg["best"]:
+            says += f", best strategy {best}"
+    if agg["flag"]:
+        says += ", warning: " + FLAG_TITLES[agg["flag"]]
+    return {"category": category, "mark": MARKS.get(category, ""), "best": best, "short": short,
+            "works": bool(agg["best"]), "count": count, "flag": agg["flag"],
+            "flag_mark": {"wrong": "\u26a0", "mismatch": "!"}.get(agg["flag"], ""),
+            "flag_title": FLAG_TITLES.get(agg["flag"], ""), "says": says,
             "segments": bar_segments(agg["counts"], agg["total"])}
 
 
-def bar_segments(counts: dict[str, int], total: int) -> list[tuple[str, str]]:
-    """(category, CSS width) for every category, so the script only changes widths."""
-    return [(c, f"{100.0 * counts.get(c, 0) / total:.2f}%" if total else "0.00%") for c in CATEGORIES]
+def bar_segments(counts: dict[str, int], total: int) -> list[dict]:
+    """Every category's share of the cell's fixtures, as a CSS width."""
+    return [{"category": c, "width": f"{100.0 * counts.get(c, 0) / total:.2f}%" if total else "0.00%"}
+            for c in CATEGORIES]
 
 
 def markdown_text(view: dict) -> str:
-    """One Markdown table cell: the strategy in code style, or what went wrong in bold."""
+    """One Markdown table cell: mark, the strategy in code style, the count; trouble in bold."""
     if view["works"]:
-        text = f"`{view['best']}` {view['count']}"
+        text = f"{view['mark']} `{view['best']}` {view['count']}"
     elif view["best"]:
-        text = f"**none works** ({view['count']})" if "/" in view["count"] else f"**{view['count']}**"
+        text = f"{view['mark']} **none works** ({view['count']})" if "/" in view["count"] \
+            else f"{view['mark']} **{view['count']}**"
     else:
         text = view["count"]
     marks = {"wrong": " \u26a0", "mismatch": " !"}
@@ -180,12 +223,25 @@ def markdown_text(view: dict) -> str:
 
 def cell_label(producer: str, consumer: str, view: dict) -> str:
     """What a screen reader says for a cell button."""
-    text = f"{consumer} loading models made by {producer}: {view['count']}"
-    if view["works"]:
-        text += f", best strategy {view['best']}"
-    if view["flag"]:
-        text += ", warning: " + FLAG_TITLES[view["flag"]]
-    return text
+    return f"{consumer} loading models made by {producer}: {view['says']}"
+
+
+def column_head(selected: list[Outcome]) -> dict:
+    """The headline of a consumer's column: the share of the selected fixtures that load as they are."""
+    total = len(selected)
+    as_is = sum(1 for o in selected if o.category == summary.AS_IS)
+    if not total:
+        return {"rate": "\u2013", "title": "no fixture matches the filter"}
+    return {"rate": f"{round(100.0 * as_is / total)}%",
+            "title": f"{as_is} of {total} fixture loads work as they are (plain load_model)"}
+
+
+def column_heads(found: list[Outcome], consumers: list[str], variant=None, fmt=None) -> list[dict]:
+    by_consumer: dict[str, list[Outcome]] = {c: [] for c in consumers}
+    for outcome in found:
+        if outcome.consumer in by_consumer and matches(outcome, variant, fmt):
+            by_consumer[outcome.consumer].append(outcome)
+    return [column_head(by_consumer[c]) for c in consumers]
 
 
 def grid(matrix: dict, producers: list[str], consumers: list[str], variant=None, fmt=None,
@@ -201,7 +257,7 @@ def grid(matrix: dict, producers: list[str], consumers: list[str], variant=None,
         for c_index, consumer in enumerate(consumers):
             pair = pairs.get((producer, consumer), [])
             view = cell_view(aggregate([o for o in pair if matches(o, variant, fmt)], order), bool(pair))
-            shown.append(dict(view, p=p_index, c=c_index, consumer=consumer,
+            shown.append(dict(view, p=p_index, c=c_index, consumer=consumer, has_data=bool(pair),
                               label=cell_label(producer, consumer, view), markdown=markdown_text(view)))
         rows.append({"producer": producer, "cells": shown})
     return rows
@@ -253,7 +309,9 @@ def detail_row(attempt: dict) -> dict:
             "max_abs_diff": attempt.get("max_abs_diff"), "cosine": attempt.get("cosine"),
             "load_seconds": attempt.get("load_seconds"), "predict_seconds": attempt.get("predict_seconds"),
             "code_executed": attempt.get("code_executed"),
-            "code_executed_by_predict": attempt.get("code_executed_by_predict"), "recipe": recipe_text(attempt)}
+            "code_executed_by_predict": attempt.get("code_executed_by_predict"),
+            "code_ran": code_ran_when(attempt) if isinstance(attempt.get("code_executed"), bool) else None,
+            "recipe": recipe_text(attempt)}
 
 
 def detail_rows(by_strategy: dict[str, dict], order: list[str]) -> list[dict]:
@@ -320,93 +378,32 @@ def env_label(entry: dict) -> str:
         parts.append("tf.keras")
     elif versions.get("keras"):
         parts.append(f"Keras {versions['keras']}")
-    if versions.get("jax"):
+    if versions.get("jax") and not versions.get("tensorflow"):
+        # TF 2.12's lock pulls JAX in as a dependency; only a JAX-backed Keras runs on it.
         parts.append(f"JAX {versions['jax']}")
     return " / ".join(parts)
 
 
-# -- data embedded in the HTML ----------------------------------------------------------
-class Interner:
-    """Repeated strings (recipes, error lines, reasons) stored once, referred to by index."""
-
-    def __init__(self):
-        self.strings: list[str] = []
-        self._index: dict[str, int] = {}
-
-    def __call__(self, value: str | None) -> int | None:
-        if value is None:
-            return None
-        if value not in self._index:
-            self._index[value] = len(self.strings)
-            self.strings.append(value)
-        return self._index[value]
+def _major_minor(version) -> str:
+    return ".".join(str(version or "").split(".")[:2])
 
 
-def _round(value, digits: int):
-    """Enough significant digits to read, few enough to keep 50k attempts small."""
-    if value is None or not math.isfinite(value):
-        return None
-    return float(f"{value:.{digits}g}")
+def env_head(entry: dict) -> dict:
+    """A column or row head: the id, the Python minor version and the stack, in a few characters.
 
-
-def _trim(row: list) -> list:
-    while row and row[-1] is None:
-        row.pop()
-    return row
-
-
-def compact_attempt(row: dict, order: list[str], intern: Interner) -> list:
-    """``[strategy, verdict, message, type, code ran, load s, predict s, max|diff|, cosine, recipe]``.
-
-    "code ran" is 0 (no), 1 (at load) or 2 (only at the first call).
-
-    Ordered so the fields a failed attempt lacks come last and are trimmed: half the
-    attempts are errors or not applicable, and a full matrix holds ~50k attempts.
+    The Python version is shown because bytecode stored in a file (a Lambda) only loads
+    under the minor version that wrote it.
     """
-    executed = row["code_executed"]
-    code = None if executed is None else (1 if executed else (2 if row.get("code_executed_by_predict") else 0))
-    return _trim([
-        order.index(row["strategy"]) if row["strategy"] in order else intern(row["strategy"]),
-        VERDICTS.index(row["verdict"]) if row["verdict"] in VERDICTS else intern(row["verdict"]),
-        intern(row["message"]), intern(row["type"]),
-        code,
-        _round(row["load_seconds"], 3), _round(row["predict_seconds"], 3),
-        _round(row["max_abs_diff"], 3), _round(row["cosine"], 10), intern(row["recipe"]),
-    ])
-
-
-def embedded_data(matrix: dict, producers: list[str], consumers: list[str], found: list[Outcome]) -> dict:
-    """Everything the script needs for filters and the detail panel, with strings interned."""
-    order = summary.strategy_order(matrix["strategies"])
-    intern = Interner()
-    variants = ordered_variants(o.variant for o in found)
-    formats = ordered_formats(o.format for o in found)
-    shown = [o for o in found if o.producer in producers and o.consumer in consumers]
-    shown.sort(key=lambda o: (producers.index(o.producer), consumers.index(o.consumer),
-                              variant_rank(o.variant), format_rank(o.format), o.fixture))
-    fixtures = []
-    for o in shown:
-        fixtures.append([
-            producers.index(o.producer), consumers.index(o.consumer), intern(o.fixture),
-            variants.index(o.variant), formats.index(o.format), CATEGORIES.index(o.category),
-            order.index(o.best) if o.best else -1, int(o.corrupt),
-            [compact_attempt(r, order, intern) for r in detail_rows(o.attempts, order)],
-        ])
-    return {
-        "categories": [{"id": c, "label": summary.CATEGORY_LABELS[c], "short": SHORT_LABELS[c]}
-                       for c in CATEGORIES],
-        "working": list(WORKING), "verdicts": list(VERDICTS),
-        "strategies": order, "producers": producers, "consumers": consumers,
-        "variants": variants, "formats": formats, "flags": FLAG_TITLES,
-        "strings": intern.strings, "fixtures": fixtures,
-    }
-
-
-def script_json(data) -> Markup:
-    """JSON safe inside ``<script type="application/json">``: no ``<``, ``>`` or ``&`` left raw."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    text = text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-    return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    versions = env_versions(entry)
+    python = _major_minor(versions.get("python") or entry.get("python"))
+    if versions.get("tensorflow"):
+        stack = f"TF {_major_minor(versions['tensorflow'])}"
+    elif versions.get("jax"):
+        stack = f"Keras {_major_minor(versions.get('keras'))}"  # the id says JAX
+    else:
+        stack = f"Keras {_major_minor(versions.get('keras'))}"
+    return {"id": entry["id"], "python": f"Py {python}" if python else "", "stack": stack,
+            "label": env_label(entry), "summary": entry.get("summary", "")}
 
 
 def format_labels() -> dict[str, str]:

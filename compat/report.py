@@ -22,7 +22,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from compat import advisories, catalog, cells, matrixdoc, results, summary
+from compat import advisories, catalog, cells, families, matrixdoc, pagedata, results, summary, upgrade
 from compat.envs import PROJECT_ROOT
 from compat.errors import BadInput
 
@@ -32,6 +32,10 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 VERSION_KEYS = ("python", "tensorflow", "keras", "h5py", "numpy")
 FACENET_CASE = ("lambda", "h5")
 """The filter for the question this project started from: facenet_keras.h5."""
+FACENET_PAIR = ("keras212", "tf221")
+"""Where facenet_keras.h5 was saved and where its users need it: the landing view's first link."""
+UPGRADE_EXAMPLE = ("tf215", "tf221")
+"""The last TF with Keras 2 inside to today's TF: the upgrade the landing view links to."""
 
 
 class ReportError(BadInput):
@@ -268,8 +272,25 @@ def generated_text(matrix: dict) -> str:
 
 
 def _environment(env_id: str, by_id: dict) -> dict:
-    entry = by_id[env_id]
-    return {"id": env_id, "label": cells.env_label(entry), "summary": entry.get("summary", "")}
+    return cells.env_head(by_id[env_id])
+
+
+def family_rows(census: families.Census) -> list[dict]:
+    """The census as the page and the Markdown print it, most errors first."""
+    return [{"id": name, "label": families.FAMILIES[name].label, "cause": families.FAMILIES[name].cause,
+             "action": families.FAMILIES[name].action, "attempts": attempts, "errors": errors}
+            for name, attempts, errors in census.families]
+
+
+def _pair(pair: tuple[str, str], first: list[str], second: list[str]) -> tuple[str, str] | None:
+    return pair if pair[0] in first and pair[1] in second else None
+
+
+def facenet_link(producers: list[str], consumers: list[str]) -> str | None:
+    pair = _pair(FACENET_PAIR, producers, consumers)
+    if pair is None:
+        return None
+    return f"#variant={FACENET_CASE[0]}&format={FACENET_CASE[1]}&cell={pair[0]},{pair[1]}"
 
 
 def context(matrix: dict) -> dict:
@@ -277,8 +298,10 @@ def context(matrix: dict) -> dict:
     producers, consumers = shown_environments(matrix)
     by_id = {entry["id"]: entry for entry in matrix["catalog"]}
     found = cells.outcomes(matrix)
-    data = cells.embedded_data(matrix, producers, consumers, found)
+    data = pagedata.page_data(matrix, producers, consumers, found)
     counts = cells.totals(found)
+    census = families.census(matrix)
+    example = _pair(UPGRADE_EXAMPLE, consumers, consumers) or (tuple(consumers[:2]) if len(consumers) > 1 else None)
     return {
         "generated": generated_text(matrix),
         "generated_iso": matrix.get("generated") or "",
@@ -288,21 +311,31 @@ def context(matrix: dict) -> dict:
         "incomplete": [r["source"] for r in matrix["runs"] if not r.get("complete")],
         "producers": [_environment(i, by_id) for i in producers],
         "consumers": [_environment(i, by_id) for i in consumers],
+        "heads": cells.column_heads(found, consumers),
         "rows": cells.grid(matrix, producers, consumers, found=found),
         "facenet_rows": cells.grid(matrix, producers, consumers, *FACENET_CASE, found=found),
         "facenet_case": FACENET_CASE,
+        "facenet_heads": cells.column_heads(found, consumers, *FACENET_CASE),
+        "facenet_link": facenet_link(producers, consumers),
+        "facenet_pair": FACENET_PAIR,
+        "upgrade_example": example,
+        "upgrade_rows": upgrade.summary_rows(
+            matrix, upgrade.neighbour_pairs(consumers, (UPGRADE_EXAMPLE,))) if len(consumers) > 1 else [],
+        "buckets": upgrade.BUCKETS,
         "categories": [{"id": c, "label": summary.CATEGORY_LABELS[c], "short": cells.SHORT_LABELS[c],
-                        "count": counts[c]} for c in cells.CATEGORIES],
+                        "mark": cells.MARKS[c], "count": counts[c]} for c in cells.CATEGORIES],
         "fixture_count": sum(counts.values()),
         "variants": [{"id": v, "label": cells.VARIANT_LABELS.get(v, v)} for v in data["variants"]],
         "formats": [{"id": f, "label": cells.format_labels().get(f, f)} for f in data["formats"]],
         "catalog": [dict(entry, versions=cells.env_versions(entry), shown=entry["id"] in producers + consumers)
                     for entry in matrix["catalog"]],
         "version_keys": VERSION_KEYS,
-        "strategies": matrix["strategies"],
+        "strategies": [dict(s, short=cells.short_strategy(s["name"])) for s in matrix["strategies"]],
         "security": cells.security_table(matrix, consumers),
         "advisories": advisories.view(advisories.compare(matrix, consumers)),
-        "data": cells.script_json(data),
+        "census": census,
+        "family_rows": family_rows(census),
+        "data": pagedata.script_json(data),
     }
 
 
@@ -319,14 +352,14 @@ def _inline(name: str) -> Markup:
     return Markup((TEMPLATES_DIR / name).read_text())
 
 
-def render_html(matrix: dict) -> str:
+def render_html(matrix: dict, computed: dict | None = None) -> str:
     template = _environment_for(True).get_template("matrix.html.j2")
-    return template.render(context(matrix), css=_inline("matrix.css"), script=_inline("matrix.js"))
+    return template.render(computed or context(matrix), css=_inline("matrix.css"), script=_inline("matrix.js"))
 
 
-def render_markdown(matrix: dict) -> str:
+def render_markdown(matrix: dict, computed: dict | None = None) -> str:
     template = _environment_for(False).get_template("matrix.md.j2")
-    return template.render(context(matrix), md=markdown_cell)
+    return template.render(computed or context(matrix), md=markdown_cell)
 
 
 def markdown_cell(text: str) -> str:
@@ -357,8 +390,9 @@ def build(results_dir: Path, out: Path, fresh: bool = False) -> dict:
 
 def render_all(matrix: dict, out: Path) -> list[Path]:
     written = []
+    computed = context(matrix)  # the upgrade view compares every pair of consumers: once for both pages
     for name, render in (("matrix.html", render_html), ("matrix.md", render_markdown)):
-        write_text(out / name, render(matrix))
+        write_text(out / name, render(matrix, computed))
         written.append(out / name)
     return written
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from compat import catalog, cells, cli, matrixdoc, report, summary
+from compat import catalog, cells, cli, matrixdoc, pagedata, report, summary
 
 DATA = Path(__file__).resolve().parent / "data" / "results"
 ROOT = Path(__file__).resolve().parent.parent
@@ -233,12 +233,17 @@ def test_a_pair_with_wrong_numbers_is_flagged(matrix, found):
     assert (agg["total"], agg["tried"], agg["working"]) == (4, 4, 2)
     assert agg["category"] == summary.NOTHING and agg["flag"] == "wrong"
     view = cells.cell_view(agg, True)
-    assert (view["best"], view["count"], view["flag"]) == ("load_model", "2/4 work", "wrong")
-    assert view["segments"][0] == ("as_is", "25.00%") and view["segments"][3] == ("wrong_numbers", "25.00%")
-    assert cells.markdown_text(view) == "`load_model` 2/4 work \u26a0"
+    assert (view["best"], view["short"], view["count"], view["flag"]) == ("load_model", "load_model", "1/4 as is", "wrong")
+    assert (view["category"], view["mark"], view["flag_mark"]) == (summary.NOTHING, "\u2717", "\u26a0")
+    assert view["says"] == ("4 fixtures, 1 load as they are, 2 load at all, mostly nothing works, best strategy "
+                            "load_model, warning: " + cells.FLAG_TITLES["wrong"])
+    assert view["segments"][0] == {"category": "as_is", "width": "25.00%"}
+    assert view["segments"][3] == {"category": "wrong_numbers", "width": "25.00%"}
+    assert cells.markdown_text(view) == "\u2717 `load_model` 1/4 as is \u26a0"
     # Silent corruption beside a working strategy is marked, less loudly.
     canary = cells.aggregate([o for o in pair if o.variant == "canary"], order)
-    assert canary["flag"] == "mismatch" and cells.cell_view(canary, True)["count"] == "flag / custom objects"
+    view = cells.cell_view(canary, True)
+    assert canary["flag"] == "mismatch" and (view["count"], view["mark"], view["flag_mark"]) == ("flag", "\u2691", "!")
 
 
 def test_cell_views_for_filters_and_missing_data(matrix, found):
@@ -246,15 +251,16 @@ def test_cell_views_for_filters_and_missing_data(matrix, found):
     assert producers == ["keras212", "tf215", "tf221"] and consumers == ["tf26", "tf215", "tf221"]
     rows = cells.grid(matrix, producers, consumers, "lambda", "h5", found=found)
     first = {c["consumer"]: c for c in rows[0]["cells"]}
-    assert (first["tf26"]["best"], first["tf26"]["count"], first["tf26"]["category"]) == (
-        "none works", "WRONG NUMBERS", summary.WRONG_NUMBERS)
-    assert cells.markdown_text(first["tf26"]) == "**WRONG NUMBERS** \u26a0"
-    assert (first["tf221"]["best"], first["tf221"]["count"]) == ("rebuild_weights", "weights only")
+    assert (first["tf26"]["best"], first["tf26"]["short"], first["tf26"]["count"], first["tf26"]["category"]) == (
+        "none works", "none", "WRONG", summary.WRONG_NUMBERS)
+    assert cells.markdown_text(first["tf26"]) == "\u26a0 **WRONG** \u26a0"
+    assert (first["tf221"]["best"], first["tf221"]["short"], first["tf221"]["count"]) == ("rebuild_weights", "rebuild", "weights")
+    assert first["tf221"]["says"] == "weights only, best strategy rebuild_weights"
     assert rows[1]["cells"][0]["count"] == "not run" and rows[1]["cells"][0]["category"] == "empty"
     savedmodel = cells.grid(matrix, producers, consumers, None, "savedmodel", found=found)
     assert savedmodel[0]["cells"][2]["count"] == "no fixture"
     everything = cells.grid(matrix, producers, consumers, found=found)
-    assert [c["count"] for c in everything[0]["cells"]] == ["2/4 work", "4/4 work", "4/4 work"]
+    assert [c["count"] for c in everything[0]["cells"]] == ["1/4 as is", "1/4 as is", "1/4 as is"]
     assert "tf221 loading models made by keras212" in everything[0]["cells"][2]["label"]
 
 
@@ -281,16 +287,43 @@ def test_detail_rows_keep_what_a_reader_needs(matrix, found):
     assert cells.first_line("x" * 500).endswith("\u2026") and len(cells.first_line("x" * 500)) == cells.MESSAGE_LIMIT
 
 
-def test_compact_attempts_drop_what_is_missing(matrix):
-    order = summary.strategy_order(matrix["strategies"])
-    intern = cells.Interner()
-    na = cells.detail_row({"strategy": "tf_keras", "verdict": "not_applicable", "reason": "r"})
-    assert cells.compact_attempt(na, order, intern) == [4, 5, 0]
-    passed = cells.detail_row({"strategy": "load_model", "verdict": "pass", "max_abs_diff": 6.103515625e-05,
-                               "cosine": 0.9999999999999679, "load_seconds": 0.3301, "predict_seconds": 0.42,
-                               "code_executed": False, "recipe": "r"})
-    assert cells.compact_attempt(passed, order, intern) == [0, 0, None, None, 0, 0.33, 0.42, 6.1e-05, 1.0, 0]
-    assert intern.strings == ["r"]
+def test_page_data_names_every_field_and_stores_repeats_once(matrix, found):
+    producers, consumers = report.shown_environments(matrix)
+    data = pagedata.page_data(matrix, producers, consumers, found)
+    loads, outcomes, measured = data["loads"], data["outcomes"], data["measured"]
+    assert set(loads) == {"producer", "consumer", "fixture", "variant", "format", "category", "best", "corrupt", "outcomes"}
+    assert len({len(column) for column in loads.values()}) == 1 and len(loads["fixture"]) == len(found)
+    assert len({len(column) for column in outcomes.values()}) == 1
+    # The FaceNet load: keras212's lambda-h5 under tf221, every strategy's outcome in preference order.
+    load = next(i for i in range(len(loads["fixture"]))
+                if (producers[loads["producer"][i]], consumers[loads["consumer"][i]],
+                    data["strings"][loads["fixture"][i]]) == ("keras212", "tf221", "lambda-h5"))
+    names = [s["name"] for s in data["strategies"]]
+    assert names[loads["best"][load]] == "rebuild_weights"
+    assert cells.CATEGORIES[loads["category"][load]] == summary.WEIGHTS
+    assert [names[outcomes["strategy"][o]] for o in loads["outcomes"][load]] == names
+    first = loads["outcomes"][load][0]
+    assert (outcomes["verdict"][first], outcomes["family"][first]) == ("error", "lambda_safe_mode")
+    rebuild = loads["outcomes"][load][names.index("rebuild_weights")]
+    assert data["strings"][outcomes["recipe"][rebuild]].startswith("from compat.inside import facenet")
+    row = measured["load"].index(load)
+    assert measured["strategy"][row] == names.index("rebuild_weights") and measured["cosine"][row] > 0.99999
+    # A not-applicable outcome is stored once, however many loads share it.
+    assert len(outcomes["verdict"]) < sum(len(o) for o in loads["outcomes"])
+    # Every filter state has every cell, by name, from compat.cells.
+    state = data["filters"]["lambda/h5"]
+    rows = cells.grid(matrix, producers, consumers, "lambda", "h5", found=found)
+    assert [data["views"][i]["count"] for i in state["cells"]] == [c["count"] for r in rows for c in r["cells"]]
+    assert state["counts"] == cells.totals(found, "lambda", "h5") and state["note"] == "lambda + h5: 5 fixture loads"
+    assert set(data["filters"]) == {f"{v}/{f}" for v in [""] + data["variants"] for f in [""] + data["formats"]}
+
+
+def test_page_tables_keep_equal_rows_once():
+    table = pagedata.Table("a", "b", distinct=True)
+    assert (table.add(a=1, b="x"), table.add(a=1, b="x"), table.add(a=2)) == (0, 0, 1)
+    assert table.columns == {"a": [1, 2], "b": ["x", None]}
+    with pytest.raises(KeyError, match="no such column: c"):
+        table.add(c=3)
 
 
 def test_security_table_reports_code_that_ran(matrix):
@@ -306,7 +339,7 @@ def test_security_table_reports_code_that_ran(matrix):
 
 
 def test_embedded_json_cannot_close_its_script_tag():
-    text = cells.script_json({"a": "</script><b>&", "b": "\u2028"})
+    text = pagedata.script_json({"a": "</script><b>&", "b": "\u2028"})
     assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
     assert json.loads(str(text)) == {"a": "</script><b>&", "b": "\u2028"}
 
@@ -363,6 +396,13 @@ def test_html_is_one_self_contained_accessible_page(tmp_path):
     for version in ("2.21.0", "3.15.1", "3.14.0", "2.5.5", "3.13.0", "1.3.0", "2.1.2", "2.7.1"):
         assert f'<td class="num">{version}</td>' in html
     assert 'id="security"' in html and "ran 1/1" in html
+    # Failure families: counted, explained, and the errors none explains shown raw, never hidden.
+    assert "<b>2 remain unclassified</b>" in html and html.count('<tr class="unclassified">') == 2
+    assert '<tr id="family-lambda_bytecode"><th scope="row">Lambda bytecode from another Python</th><td class="num">14</td>' in html
+    # The landing view links the FaceNet answer and the upgrade example.
+    assert 'id="go-facenet" href="#variant=lambda&amp;format=h5&amp;cell=keras212,tf221"' in html
+    assert 'id="go-upgrade" href="#upgrade=tf215,tf221"' in html
+    assert '<span class="ver">Py 3.13</span><span class="ver">TF 2.21</span>' in html
     # tf26 (Keras 2.6): the advisories say an .h5 Lambda runs, and the hand-written canary ran.
     assert re.search(r'<tr class="adv-agrees"><th scope="row">tf26</th><td>2\.6\.0</td><td><code>canary-h5</code>', html)
 
@@ -433,16 +473,27 @@ def test_markdown_tables(tmp_path):
     assert text.startswith("# Keras / TensorFlow saved-model compatibility matrix\n")
     assert "Generated 2026-11-24 22:08 UTC from 3 results file(s): 200 attempts over 20 fixture loads" in text
     lines = text.splitlines()
-    header = "| saved by ↓ / loaded by → | tf26 | tf215 | tf221 |"
+    header = "| saved by ↓ / loaded by → | tf26 (Py 3.9) | tf215 (Py 3.11) | tf221 (Py 3.13) |"
     assert lines.count(header) == 2
-    assert ("| **keras212** | `load_model` 2/4 work \u26a0 | `rebuild_weights` 4/4 work "
-            "| `rebuild_weights` 4/4 work |") in lines
-    assert "| **tf221** | not run | not run | `custom_objects` 4/4 work |" in lines
+    assert lines[lines.index(header) + 2] == "| *loads as it is* | 25% | 25% | 33% |"
+    assert ("| **keras212** | \u2717 `load_model` 1/4 as is \u26a0 | \u25d0 `rebuild_weights` 1/4 as is "
+            "| \u25d0 `rebuild_weights` 1/4 as is |") in lines
+    assert "| **tf221** | not run | not run | \u2691 `custom_objects` 2/4 as is |" in lines
     facenet = lines[lines.index("## The FaceNet case: `lambda` variant saved as `h5`"):]
-    assert ("| **keras212** | **WRONG NUMBERS** \u26a0 | `rebuild_weights` weights only "
-            "| `rebuild_weights` weights only |") in facenet
+    assert ("| **keras212** | \u26a0 **WRONG** \u26a0 | \u25d0 `rebuild_weights` weights "
+            "| \u25d0 `rebuild_weights` weights |") in facenet
+    # The upgrade summary: neighbouring consumers, then tf215 -> tf221, as compat.upgrade counts them.
+    assert "| tf26 → tf215 | 4 | 0 | 1 | 0 | 2 | 0 | 1 | 0 | 0 |" in lines
+    assert "| tf215 → tf221 | 4 | 0 | 0 | 0 | 0 | 0 | 4 | 0 | 8 |" in lines
+    assert "- **switch** `canary-h5` from keras212: `unsafe` → `rebuild_weights`" in lines
+    assert "- **starts working**: `lambda-h5` from keras212 with `rebuild_weights`" in lines
+    # Failure families, and the errors none explains, counted and shown raw.
+    assert ("52 attempts ended in an error (16 distinct error records); 50 fall in 7 known failure families. "
+            "**2 remain unclassified.**") in lines
+    assert any(line.startswith("| Lambda bytecode from another Python | 14 | a Lambda layer stores") for line in lines)
+    assert sum(line.startswith("| unclassified | | `") for line in lines) == 2
     assert "| tf221 | 3.13.0 | 2.21.0 | 3.15.1 | 3.14.0 | 2.5.5 | TF 2.21 + Keras 3.15 |" in lines
-    assert "| loads but gives wrong numbers | 1 |" in lines
+    assert "| \u26a0 loads but gives wrong numbers | 1 |" in lines
     assert "keras224" not in text  # environments with no results stay out of the compact page
     for block in re.split(r"\n(?!\|)", text):
         rows = [line for line in block.splitlines() if line.startswith("|")]
