@@ -1,20 +1,25 @@
-"""The report as a person uses it: headless Chromium filters the matrix, opens a cell and
-reads a recipe. The cell texts the page's script computes must equal ``compat.cells``'s.
+"""The report as a person uses it, in headless Chromium.
+
+On a page rendered from the test data: filters, cells, panels and their links show what
+``compat.cells`` says (the page's script only lays out what Python decided). On the
+committed ``reports/matrix.html``: the two readers' paths, the FaceNet file and the
+upgrade, end at the right answer in at most two interactions, and the upgrade view equals
+``compat regress --baseline reports/matrix.json`` fixture by fixture.
 """
 from __future__ import annotations
 
 import argparse
-import shutil
+import json
 from pathlib import Path
 
 import pytest
 
-from compat import cli, browser, cells, report
+from compat import browser, cells, cli, report, screenshots
 
 pytestmark = pytest.mark.browser
 
 DATA = Path(__file__).resolve().parent / "data" / "results"
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "reports" / "screenshots"
+PUBLISHED = Path(__file__).resolve().parent.parent / "reports"
 
 if browser.missing():
     pytest.skip(browser.missing(), allow_module_level=True)
@@ -43,74 +48,128 @@ def _counts(driver) -> dict[str, int]:
     return {c: int(driver.find_element(By.CSS_SELECTOR, f'[data-count="{c}"]').text) for c in cells.CATEGORIES}
 
 
-def _cell_texts(driver) -> list[tuple[str, str, str, str]]:
-    found = []
-    for button in driver.find_elements(By.CSS_SELECTOR, "#matrix button.cell"):
-        found.append((button.find_element(By.CLASS_NAME, "best").text, button.find_element(By.CLASS_NAME, "count").text,
-                      button.get_attribute("class"), button.get_attribute("aria-label")))
-    return found
+def _cell_texts(driver) -> list[tuple]:
+    return [tuple(row) for row in driver.execute_script("""
+        return Array.from(document.querySelectorAll('#matrix button.cell')).map(b => [
+          b.querySelector('.mark').textContent, b.querySelector('.best').textContent,
+          b.querySelector('.count').textContent, b.className, b.getAttribute('aria-label'), b.title]);""")]
 
 
-def _expected_cells(matrix: dict, variant=None, fmt=None) -> list[tuple[str, str, str, str]]:
-    """What compat.cells says every cell shows: the page's script must agree."""
+def _expected_cells(matrix: dict, variant=None, fmt=None) -> list[tuple]:
+    """What compat.cells says every cell shows: the page must show exactly that."""
     producers, consumers = report.shown_environments(matrix)
     rows = cells.grid(matrix, producers, consumers, variant, fmt)
-    return [(c["best"], c["count"], f"cell cat-{c['category']}" + (f" flag-{c['flag']}" if c["flag"] else ""),
-             c["label"]) for row in rows for c in row["cells"]]
+    return [(c["mark"], c["short"], c["count"], f"cell cat-{c['category']}" + (f" flag-{c['flag']}" if c["flag"] else ""),
+             c["label"], c["best"]) for row in rows for c in row["cells"]]
 
 
-def test_filter_open_a_cell_and_copy_a_recipe(driver, tmp_path):
+def _heads(driver) -> list[str]:
+    return [node.text for node in driver.find_elements(By.CSS_SELECTOR, "#matrix [data-head]")]
+
+
+def _open(driver, dialog) -> None:
+    WebDriverWait(driver, 5).until(lambda d: dialog.get_attribute("open") is not None)
+
+
+def _closed(driver, dialog) -> None:
+    WebDriverWait(driver, 5).until(lambda d: dialog.get_attribute("open") is None)
+
+
+def _recipe(matrix: dict, consumer: str, producer: str, fixture: str, strategy: str) -> str:
+    return next(a["recipe"] for a in matrix["attempts"]
+                if (a["consumer"], a["producer"], a["fixture"], a["strategy"]) == (consumer, producer, fixture, strategy))
+
+
+def _in_view(driver, element) -> bool:
+    """Whole inside the window and inside every scrolled box around it."""
+    return driver.execute_script("""
+        const r = arguments[0].getBoundingClientRect();
+        if (r.top < 0 || r.left < 0 || r.bottom > innerHeight || r.right > innerWidth) return false;
+        for (let box = arguments[0].parentElement; box; box = box.parentElement) {
+          const b = box.getBoundingClientRect();
+          if (getComputedStyle(box).overflowY !== 'visible' && (r.top < b.top || r.bottom > b.bottom)) return false;
+        }
+        return true;""", element)
+
+
+def test_filters_cells_and_panels_show_what_python_decided(driver, tmp_path):
     out = tmp_path / "report"
     matrix = _render(DATA, out)
     found = cells.outcomes(matrix)
-    driver.get((out / "matrix.html").as_uri())
+    _, consumers = report.shown_environments(matrix)
+    page = (out / "matrix.html").as_uri()
+    driver.get(page)
     assert _counts(driver) == cells.totals(found)
     assert _cell_texts(driver) == _expected_cells(matrix)
+    assert _heads(driver) == [h["rate"] for h in cells.column_heads(found, consumers)]
 
     Select(driver.find_element(By.ID, "filter-variant")).select_by_value("lambda")
     Select(driver.find_element(By.ID, "filter-format")).select_by_value("h5")
     expected = cells.totals(found, "lambda", "h5")
     assert _counts(driver) == expected and expected != cells.totals(found)
     assert _cell_texts(driver) == _expected_cells(matrix, "lambda", "h5")
+    assert _heads(driver) == [h["rate"] for h in cells.column_heads(found, consumers, "lambda", "h5")]
     assert driver.find_element(By.ID, "filter-note").text == "lambda + h5: 5 fixture loads"
     assert "active" in driver.find_element(By.ID, "filter-facenet").get_attribute("class")
     assert driver.execute_script("return location.hash") == "#variant=lambda&format=h5"
 
-    # Keyboard: the cell tf221 x keras212 is a focusable button that Enter opens.
+    # Keyboard: one cell is in the tab order, arrow keys move, Enter opens.
+    first = driver.find_element(By.CSS_SELECTOR, '#matrix button.cell[data-p="0"][data-c="0"]')
+    first.send_keys(Keys.ARROW_RIGHT)
+    driver.switch_to.active_element.send_keys(Keys.ARROW_RIGHT)
     cell = driver.find_element(By.CSS_SELECTOR, '#matrix button.cell[data-p="0"][data-c="2"]')
+    assert driver.switch_to.active_element == cell and cell.get_attribute("tabindex") == "0"
     cell.send_keys(Keys.ENTER)
     dialog = driver.find_element(By.ID, "detail")
-    WebDriverWait(driver, 5).until(lambda d: dialog.get_attribute("open") is not None)
+    _open(driver, dialog)
+    assert driver.execute_script("return location.hash") == "#variant=lambda&format=h5&cell=keras212,tf221"
     assert driver.find_element(By.ID, "detail-title").text == "tf221 loading models saved by keras212"
     fixtures = dialog.find_elements(By.CSS_SELECTOR, "section.fixture")
-    assert [f.find_element(By.TAG_NAME, "code").text for f in fixtures] == ["lambda-h5"]
-    strategies = [row.find_element(By.TAG_NAME, "th").text
-                  for row in dialog.find_elements(By.CSS_SELECTOR, "table.attempts tbody tr")]
+    assert [f.get_attribute("data-fixture") for f in fixtures] == ["lambda-h5"]
+    strategies = [row.get_attribute("data-strategy") for row in dialog.find_elements(By.CSS_SELECTOR, "table.attempts tbody tr")]
     assert strategies == [s["name"] for s in matrix["strategies"]]
-    recipe = dialog.find_element(By.CSS_SELECTOR, ".recipe pre").text
-    wanted = next(a["recipe"] for a in matrix["attempts"]
-                  if (a["consumer"], a["producer"], a["fixture"], a["strategy"]) ==
-                  ("tf221", "keras212", "lambda-h5", "rebuild_weights"))
-    assert recipe == wanted
-    copy = dialog.find_element(By.CSS_SELECTOR, ".recipe button.copy")
+    # The answer first: the strategy to use and its recipe, then why the simpler ones fail, by family.
+    answer = dialog.find_element(By.CSS_SELECTOR, "section.fixture .answer")
+    assert answer.find_element(By.CSS_SELECTOR, ".recipe-head span").text == "Load it with rebuild_weights:"
+    assert answer.find_element(By.TAG_NAME, "pre").text == _recipe(matrix, "tf221", "keras212", "lambda-h5", "rebuild_weights")
+    assert "Lambda refused by safe_mode" in dialog.find_element(By.CSS_SELECTOR, ".why").text
+    load_model = dialog.find_element(By.CSS_SELECTOR, 'table.attempts tr[data-strategy="load_model"]')
+    assert "Lambda refused by safe_mode" in load_model.find_element(By.CSS_SELECTOR, ".family").text
+    assert "Requested the deserialization of a `Lambda` layer" in load_model.text
+    copy = answer.find_element(By.CSS_SELECTOR, "button.copy")
     copy.click()
     WebDriverWait(driver, 5).until(lambda d: copy.text != "Copy")
-    driver.save_screenshot(str(tmp_path / "detail.png"))
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(tmp_path / "detail.png", SCREENSHOTS / "matrix-detail.png")
     dialog.send_keys(Keys.ESCAPE)
-    WebDriverWait(driver, 5).until(lambda d: dialog.get_attribute("open") is None)
+    _closed(driver, dialog)
     assert driver.switch_to.active_element == cell
+    assert driver.execute_script("return location.hash") == "#variant=lambda&format=h5"
+
+    # A link to a panel opens it; an unclassified error says so beside its raw message.
+    driver.get(page + "#cell=tf221,tf221")
+    _open(driver, dialog)
+    assert len(dialog.find_elements(By.CSS_SELECTOR, "section.fixture")) == 4
+    assert dialog.find_elements(By.CSS_SELECTOR, "table.fixtures-summary tbody tr")
+    unknown = dialog.find_elements(By.CSS_SELECTOR, ".family.unknown")
+    assert unknown and all(u.get_attribute("textContent").startswith("no known failure family") for u in unknown)
+    # ...and a panel opens at its top, whatever was scrolled before.
+    driver.execute_script("arguments[0].scrollTop = 800", dialog)
+    driver.find_element(By.ID, "detail-close").click()
+    _closed(driver, dialog)
+    driver.find_element(By.CSS_SELECTOR, '#matrix button.cell[data-p="0"][data-c="1"]').click()
+    _open(driver, dialog)
+    assert driver.execute_script("return arguments[0].scrollTop", dialog) == 0
+    driver.find_element(By.ID, "detail-close").click()
 
     # The wrong-numbers cell says so, with its own panel.
+    driver.get(page + "#variant=lambda&format=h5")
     wrong = driver.find_element(By.CSS_SELECTOR, '#matrix button.cell[data-p="0"][data-c="0"]')
     assert "flag-wrong" in wrong.get_attribute("class") and wrong.find_element(By.CLASS_NAME, "flag").text == "\u26a0"
     wrong.click()
-    WebDriverWait(driver, 5).until(lambda d: dialog.get_attribute("open") is not None)
-    assert "WRONG NUMBERS" in dialog.text and dialog.find_elements(By.CSS_SELECTOR, ".recipe") == []
+    _open(driver, dialog)
+    assert "WRONG NUMBERS" in dialog.text and dialog.find_elements(By.CSS_SELECTOR, ".answer .recipe") == []
     driver.find_element(By.ID, "detail-close").click()
 
-    # Every other filter: the script's cells and counts equal compat.cells's.
+    # Every other filter: the page shows what compat.cells says.
     for variant, fmt in (("", "json"), ("canary", ""), ("builtin", "json"), ("lambda", "")):
         Select(driver.find_element(By.ID, "filter-variant")).select_by_value(variant)
         Select(driver.find_element(By.ID, "filter-format")).select_by_value(fmt)
@@ -120,7 +179,6 @@ def test_filter_open_a_cell_and_copy_a_recipe(driver, tmp_path):
     driver.find_element(By.ID, "filter-reset").click()
     assert _counts(driver) == cells.totals(found)
     assert _cell_texts(driver) == _expected_cells(matrix)
-    driver.save_screenshot(str(SCREENSHOTS / "matrix.png"))
     assert _console_errors(driver) == []
 
 
@@ -133,4 +191,82 @@ def test_a_full_size_matrix_opens_and_filters(driver, tmp_path):
     driver.get((out / "matrix.html").as_uri())
     driver.find_element(By.ID, "filter-facenet").click()
     assert len(driver.find_elements(By.CSS_SELECTOR, "#matrix button.cell")) == 17 * 17
+    assert _console_errors(driver) == []
+
+
+# -- the committed page ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def published() -> dict:
+    return report.read_matrix(PUBLISHED / "matrix.json")
+
+
+@pytest.mark.parametrize("width, height", screenshots.SIZES)
+def test_facenet_file_is_one_click_from_the_landing_view(driver, published, width, height):
+    screenshots.set_viewport(driver, width, height)
+    page = PUBLISHED / "matrix.html"
+    recipe = _recipe(published, "tf221", "keras212", "lambda-h5", "rebuild_weights")
+
+    def check_answer(dialog):
+        assert driver.find_element(By.ID, "detail-title").text == "tf221 loading models saved by keras212"
+        assert [f.get_attribute("data-fixture") for f in dialog.find_elements(By.CSS_SELECTOR, "section.fixture")] == ["lambda-h5"]
+        answer = dialog.find_element(By.CSS_SELECTOR, "section.fixture .answer")
+        assert answer.find_element(By.CSS_SELECTOR, ".recipe-head span").text == "Load it with rebuild_weights:"
+        code = answer.find_element(By.TAG_NAME, "pre")
+        assert code.text == recipe
+        assert _in_view(driver, code), "the recipe is not visible at the panel's top"
+
+    # One interaction: the landing view's link.
+    dialog = screenshots.facenet_path(driver, page)
+    check_answer(dialog)
+    assert driver.execute_script("return location.hash") == "#variant=lambda&format=h5&cell=keras212,tf221"
+    # Two: the FaceNet filter, then the cell, reachable without scrolling sideways.
+    driver.get(page.resolve().as_uri())
+    assert driver.execute_script("return document.documentElement.scrollWidth <= innerWidth")
+    driver.find_element(By.ID, "filter-facenet").click()
+    cell = driver.find_element(By.CSS_SELECTOR, '#matrix button.cell[data-p="0"][data-c="14"]')
+    assert cell.get_attribute("aria-label").startswith("tf221 loading models made by keras212: weights only")
+    assert driver.execute_script("const r = arguments[0].getBoundingClientRect(); return r.right <= innerWidth", cell)
+    cell.click()
+    dialog = driver.find_element(By.ID, "detail")
+    _open(driver, dialog)
+    check_answer(dialog)
+    assert _console_errors(driver) == []
+
+
+UPGRADES = (("tf215", "tf221"), ("tf221", "tfkeras221"), ("tf115", "tf24"), ("tfkeras221", "keras315jax"))
+
+
+def _page_upgrade(driver) -> dict:
+    rows = driver.execute_script("""
+        return Array.from(document.querySelectorAll('#upgrade-body tr[data-fixture]')).map(tr => ({
+          producer: tr.dataset.producer, fixture: tr.dataset.fixture, change: tr.dataset.change,
+          bucket: tr.dataset.bucket, old_best: tr.dataset.oldBest || null, new_best: tr.dataset.newBest || null,
+          recipe: tr.querySelector('.recipe pre') ? tr.querySelector('.recipe pre').textContent : null}));""")
+    return {(r["producer"], r["fixture"]): r for r in rows}
+
+
+def test_the_upgrade_view_equals_compat_regress_fixture_by_fixture(driver, tmp_path):
+    page = PUBLISHED / "matrix.html"
+    screenshots.set_viewport(driver, 1280, 720)
+    for number, (old, new) in enumerate(UPGRADES):
+        # The example is the landing view's link (one click); the others are picked and shown.
+        section = screenshots.upgrade_path(driver, page, *((None, None) if number == 0 else (old, new)))
+        assert driver.execute_script("return location.hash") == f"#upgrade={old},{new}"
+        assert _in_view(driver, driver.find_element(By.ID, "upgrade-title"))
+        json_out = tmp_path / f"{old}-{new}.json"
+        cli.main(["regress", "--baseline", str(PUBLISHED / "matrix.json"), "--from", old, "--to", new,
+                  "--json", str(json_out)])
+        expected = json.loads(json_out.read_text())
+        shown = _page_upgrade(driver)
+        assert set(shown) == {(e["producer"], e["fixture"]) for e in expected["fixtures"]}, (old, new)
+        for entry in expected["fixtures"]:
+            row = shown[(entry["producer"], entry["fixture"])]
+            assert (row["change"], row["old_best"], row["new_best"]) == (
+                entry["change"], entry["old_best"], entry["new_best"]), (old, new, entry["producer"], entry["fixture"])
+            if row["bucket"] == "switch":
+                assert row["recipe"] == entry["switch_to"]["recipe"]
+        summary = section.find_element(By.CSS_SELECTOR, ".upgrade-summary b").text
+        compared = sum(n for change, n in expected["counts"].items() if change != "not_compared")
+        assert summary.startswith(f"{compared} fixtures compared, {len(expected['regressed'])} regressed")
+        assert f"compat regress --baseline reports/matrix.json --from {old} --to {new}" in section.text
     assert _console_errors(driver) == []
