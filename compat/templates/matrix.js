@@ -497,6 +497,7 @@
     event.preventDefault();
     var x = DATA.consumers.indexOf(document.getElementById("upgrade-from").value);
     var y = DATA.consumers.indexOf(document.getElementById("upgrade-to").value);
+    document.getElementById("upgrade-note").textContent = x === y ? "Pick two different environments." : "";
     if (x === y) return;
     upgradeShownFor = null;
     update({ upgrade: [x, y] });
