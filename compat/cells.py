@@ -27,7 +27,6 @@ SHORT_LABELS = {
     summary.NOTHING: "nothing works",
     summary.NOT_TRIED: "not tried",
 }
-VERDICTS = ("pass", "mismatch", "error", "crash", "timeout", "not_applicable")
 VARIANTS = tuple(VARIANT_FORMATS)
 VARIANT_LABELS = {
     "builtin": "built-in layers only",
@@ -398,9 +397,7 @@ def env_head(entry: dict) -> dict:
     python = _major_minor(versions.get("python") or entry.get("python"))
     if versions.get("tensorflow"):
         stack = f"TF {_major_minor(versions['tensorflow'])}"
-    elif versions.get("jax"):
-        stack = f"Keras {_major_minor(versions.get('keras'))}"  # the id says JAX
-    else:
+    else:  # standalone Keras (on JAX, the id says so)
         stack = f"Keras {_major_minor(versions.get('keras'))}"
     return {"id": entry["id"], "python": f"Py {python}" if python else "", "stack": stack,
             "label": env_label(entry), "summary": entry.get("summary", "")}

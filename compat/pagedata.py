@@ -112,24 +112,18 @@ def filter_states(matrix: dict, producers: list[str], consumers: list[str], foun
     return states, views.items, heads.items
 
 
-def page_data(matrix: dict, producers: list[str], consumers: list[str], found: list[cells.Outcome]) -> dict:
-    """Everything the script needs for filters, panels and the upgrade view."""
+def pack_loads(matrix: dict, shown: list[cells.Outcome], producers: list[str], consumers: list[str],
+               variants: list[str], formats: list[str], intern: Interner) -> dict[str, Table]:
+    """Every fixture load the panels show, each strategy's outcome (with its failure family)
+    and the numbers of the attempts that loaded, as three tables."""
     order = summary.strategy_order(matrix["strategies"])
-    intern = Interner()
-    variants = cells.ordered_variants(o.variant for o in found)
-    formats = cells.ordered_formats(o.format for o in found)
-    states, views, heads = filter_states(matrix, producers, consumers, found, variants, formats)
     outcomes = Table("strategy", "verdict", "type", "message", "family", "code_ran", "recipe", distinct=True)
     loads = Table("producer", "consumer", "fixture", "variant", "format", "category", "best", "corrupt", "outcomes")
     measured = Table("load", "strategy", "max_abs_diff", "cosine", "load_seconds", "predict_seconds")
-    shown = [o for o in found if o.producer in producers and o.consumer in consumers]
-    shown.sort(key=lambda o: (producers.index(o.producer), consumers.index(o.consumer),
-                              cells.variant_rank(o.variant), cells.format_rank(o.format), o.fixture))
     for outcome in shown:
-        rows = cells.detail_rows(outcome.attempts, order)
         load = loads.rows
         kept = []
-        for row in rows:
+        for row in cells.detail_rows(outcome.attempts, order):
             attempt = outcome.attempts[row["strategy"]]
             family = families.classify_attempt(matrix, attempt) if attempt.get("error") else None
             strategy = order.index(row["strategy"]) if row["strategy"] in order else intern(row["strategy"])
@@ -146,21 +140,32 @@ def page_data(matrix: dict, producers: list[str], consumers: list[str], found: l
                   format=formats.index(outcome.format), category=cells.CATEGORIES.index(outcome.category),
                   best=order.index(outcome.best) if outcome.best else None, corrupt=int(outcome.corrupt),
                   outcomes=kept)
+    return {"loads": loads, "outcomes": outcomes, "measured": measured}
+
+
+def page_data(matrix: dict, producers: list[str], consumers: list[str], found: list[cells.Outcome]) -> dict:
+    """Everything the script needs for filters, panels and the upgrade view."""
+    intern = Interner()
+    variants = cells.ordered_variants(o.variant for o in found)
+    formats = cells.ordered_formats(o.format for o in found)
+    states, views, heads = filter_states(matrix, producers, consumers, found, variants, formats)
+    shown = [o for o in found if o.producer in producers and o.consumer in consumers]
+    shown.sort(key=lambda o: (producers.index(o.producer), consumers.index(o.consumer),
+                              cells.variant_rank(o.variant), cells.format_rank(o.format), o.fixture))
+    tables = pack_loads(matrix, shown, producers, consumers, variants, formats, intern)
     view = upgrade.page_view(matrix, consumers, producers)
     view["keys"]["fixture"] = [intern(fixture) for fixture in view["keys"]["fixture"]]
     return {
         "categories": [{"id": c, "label": summary.CATEGORY_LABELS[c], "short": cells.SHORT_LABELS[c],
                         "mark": cells.MARKS[c]} for c in cells.CATEGORIES],
-        "strategies": [{"name": s["name"], "tier": s["tier"], "short": cells.short_strategy(s["name"])}
-                       for s in matrix["strategies"]],
+        "strategies": [{"name": s["name"]} for s in matrix["strategies"]],
         "verdicts": VERDICT_WORDS,
         "families": {f.id: {"label": f.label, "cause": f.cause, "action": f.action}
                      for f in families.FAMILIES.values()},
         "producers": producers, "consumers": consumers, "variants": variants, "formats": formats,
-        "flags": cells.FLAG_TITLES,
         "filters": states, "views": views, "heads": heads,
         "strings": intern.strings,
-        "loads": loads.columns, "outcomes": outcomes.columns, "measured": measured.columns,
+        **{name: table.columns for name, table in tables.items()},
         "upgrade": view,
     }
 
