@@ -4,7 +4,7 @@ Headless Chromium opens ``reports/matrix.html`` at 1400x1000 and at 1280x720 and
 each reader's path from the landing view: the FaceNet file (one click on the landing
 view's link opens the keras212 -> tf221 answer for Lambda layers in ``.h5``) and the
 upgrade (one click on the tf215 -> tf221 example). Each ends in a PNG in
-``reports/screenshots/``; the 1280x720 FaceNet one is also copied to ``docs/`` for the
+``reports/screenshots/``; the 1280x720 FaceNet one is also copied to ``reports/matrix-facenet.png`` for the
 README. The browser test follows the same paths (``facenet_path``, ``upgrade_path``).
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from compat.envs import PROJECT_ROOT
 SIZES = ((1400, 1000), (1280, 720))
 PAGE = PROJECT_ROOT / "reports" / "matrix.html"
 OUT = PROJECT_ROOT / "reports" / "screenshots"
-README_SHOT = PROJECT_ROOT / "docs" / "matrix-facenet.png"
+README_SHOT = PROJECT_ROOT / "reports" / "matrix-facenet.png"
 README_SOURCE = "facenet-1280x720.png"
 
 
