@@ -62,7 +62,7 @@ def run_generator(env: catalog.Environment, out_dir: Path, size: str = "tiny",
     if variants:
         cmd += ["--variants", ",".join(variants)]
     done = subprocess.run(cmd, env=envs.inside_env(env), cwd=str(out_dir.parent),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
         raise FixtureError(f"fixture generation failed in {env.id} (exit {done.returncode}):\n{tail}")

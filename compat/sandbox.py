@@ -171,7 +171,8 @@ class Bubblewrap:
         try:
             command = [self.binary, "--args", str(reader), "--", f"{VENV_DIR}/bin/python", *arguments]
             return subprocess.Popen(command, env=environment(env, extra_env),
-                                    cwd=str(scratch), pass_fds=(reader,), preexec_fn=self._limit, **popen)
+                                    cwd=str(scratch), pass_fds=(reader,),
+                                    preexec_fn=self._limit, **popen)  # noqa: PLW1509 - rlimits are set in the child
         finally:
             os.close(reader)
 

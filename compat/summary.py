@@ -27,7 +27,7 @@ def strategy_order(strategies: list[dict]) -> list[str]:
     return [s["name"] for s in strategies]
 
 
-def group_by_fixture(attempts: list[dict]) -> "OrderedDict[tuple[str, str], dict[str, dict]]":
+def group_by_fixture(attempts: list[dict]) -> OrderedDict[tuple[str, str], dict[str, dict]]:
     grouped: OrderedDict = OrderedDict()
     for attempt in attempts:
         grouped.setdefault((attempt["producer"], attempt["fixture"]), {})[attempt["strategy"]] = attempt

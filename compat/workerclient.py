@@ -57,7 +57,7 @@ class LightIsolation:
     def start(self, env: catalog.Environment, python: Path, arguments: list[str], scratch: Path,
               extra_env=None, **io) -> subprocess.Popen:
         return subprocess.Popen(self.command([str(python), *arguments]), env=envs.inside_env(env, extra_env),
-                                cwd=str(scratch), preexec_fn=self.limit, **io)
+                                cwd=str(scratch), preexec_fn=self.limit, **io)  # noqa: PLW1509 - rlimits are set in the child
 
     @staticmethod
     def exit_status(returncode: int | None) -> int | None:
@@ -66,7 +66,7 @@ class LightIsolation:
 
 def _can_unshare_network() -> bool:
     try:
-        return subprocess.run(["unshare", "--net", "true"], capture_output=True, timeout=10).returncode == 0
+        return subprocess.run(["unshare", "--net", "true"], capture_output=True, timeout=10, check=False).returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
 
@@ -87,7 +87,7 @@ class Worker:
                  isolation=None):
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"worker-{env.id}-{os.getpid()}-{time.time_ns()}.log"
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - open for the worker's life, closed in _cleanup
         self.scratch = tempfile.mkdtemp(prefix=f"compat-{env.id}-")
         self.isolation = isolation
         arguments = ["-m", "compat.inside.worker"]

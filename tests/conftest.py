@@ -18,7 +18,7 @@ def run_inside(env_id: str, module: str, *args: str, extra_env=None, timeout=900
     env = catalog.get(env_id)
     python = envs.ensure_built(env)
     done = subprocess.run([str(python), "-m", module, *args], env=envs.inside_env(env, extra_env),
-                          capture_output=True, text=True, timeout=timeout, cwd=str(ROOT))
+                          capture_output=True, text=True, timeout=timeout, cwd=str(ROOT), check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 

@@ -40,7 +40,7 @@ def compat(clone: Path, *args: str, venvs: Path | None = None, timeout: float = 
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPAT_")}
     env["COMPAT_VENV_DIR"] = str(venvs or clone / ".venvs")
     return subprocess.run([sys.executable, "-m", "compat", *args], cwd=str(clone), env=env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def snapshot(folder: Path) -> dict[str, str]:

@@ -25,7 +25,7 @@ def test_every_producer_has_a_manifest_with_provenance(producer):
         assert skipped["reason"]
     ids = {f["id"] for f in manifest["fixtures"]}
     assert {"lambda-h5", "builtin-h5", "custom-h5", "compiled-h5"} <= ids
-    for variant, path in manifest["reference"]["embeddings"].items():
+    for path in manifest["reference"]["embeddings"].values():
         embeddings = np.load(fixtures.fixture_dir(producer) / path)
         assert embeddings.shape == (3, 128) and np.all(np.isfinite(embeddings))
 

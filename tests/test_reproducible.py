@@ -1,7 +1,6 @@
 """The published matrix is reproducible: re-running a sample of its cells gives its verdicts."""
 from __future__ import annotations
 
-
 import pytest
 
 from compat import matrixdoc, results, runner

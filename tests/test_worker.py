@@ -87,7 +87,7 @@ def test_a_killed_run_resumes_without_redoing_work(shared, tmp_path):
     kept = len({results.attempt_key(a) for a in interrupted["attempts"] + results.read_journal(journal)})
     assert kept >= 8
 
-    resumed = subprocess.run(command + ["--resume"], cwd=str(PROJECT_ROOT), capture_output=True, text=True)
+    resumed = subprocess.run(command + ["--resume"], cwd=str(PROJECT_ROOT), capture_output=True, text=True, check=False)
     assert resumed.returncode == 0, resumed.stderr
     total = len(shared["attempts"])
     assert f"{total - kept} attempts to run" in resumed.stdout + resumed.stderr

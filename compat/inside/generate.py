@@ -106,7 +106,7 @@ def generate(out_dir, size="tiny", variants=None, log=sys.stderr):
         "keras_api": kerasapi.api_name(),
         "versions": package_versions(),
         "platform": platform.platform(),
-        "created": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "size": size,
         "seed": SEED,
         "parameters": None,
@@ -132,12 +132,12 @@ def generate(out_dir, size="tiny", variants=None, log=sys.stderr):
                 first = (str(exc).strip().splitlines() or [""])[0]
                 manifest["not_written"].append({
                     "variant": variant, "format": fmt,
-                    "reason": "saving failed: %s: %s" % (type(exc).__name__, first[:300]),
+                    "reason": f"saving failed: {type(exc).__name__}: {first[:300]}",
                 })
                 log.write(traceback.format_exc())
                 continue
             manifest["fixtures"].append({
-                "id": "%s-%s" % (variant, fmt),
+                "id": f"{variant}-{fmt}",
                 "variant": variant,
                 "format": fmt,
                 "path": os.path.relpath(written[0], out_dir),
@@ -150,7 +150,7 @@ def generate(out_dir, size="tiny", variants=None, log=sys.stderr):
             # no file refers to a reference, so none is kept.
             os.remove(os.path.join(out_dir, ref_path))
             del manifest["reference"]["embeddings"][variant]
-        log.write("[generate] %s done in %.1fs\n" % (variant, time.time() - started))
+        log.write(f"[generate] {variant} done in {time.time() - started:.1f}s\n")
     with open(os.path.join(out_dir, "manifest.json"), "w") as handle:
         json.dump(manifest, handle, indent=1, sort_keys=True)
         handle.write("\n")

@@ -43,7 +43,7 @@ def hostile_scaling(x, scale):
     parent = os.getppid()
     homes, places = [os.environ.get("HOME")], [os.environ.get("PWD")]
     try:
-        with open("/proc/%d/environ" % parent, "rb") as handle:
+        with open(f"/proc/{parent}/environ", "rb") as handle:
             for item in handle.read().split(b"\0"):
                 name, _, value = item.decode("utf-8", "replace").partition("=")
                 if name == "HOME":
@@ -53,7 +53,7 @@ def hostile_scaling(x, scale):
     except OSError:
         pass
     try:
-        places.append(os.readlink("/proc/%d/cwd" % parent))
+        places.append(os.readlink(f"/proc/{parent}/cwd"))
     except OSError:
         pass
     try:

@@ -84,9 +84,8 @@ def save_savedmodel(model, folder, variant):
 
 
 def save_keras(model, folder, variant):
-    if not kerasapi.is_keras3():
-        if kerasapi.api_name() == "keras" or _keras_minor() < (2, 12):
-            raise NotWritable("Keras %s has no .keras zip format (it came with 2.12)" % kerasapi.version())
+    if not kerasapi.is_keras3() and (kerasapi.api_name() == "keras" or _keras_minor() < (2, 12)):
+        raise NotWritable(f"Keras {kerasapi.version()} has no .keras zip format (it came with 2.12)")
     path = os.path.join(folder, variant + ".keras")
     if not kerasapi.is_keras3() and _keras_minor() < (2, 13):
         # 2.12 writes a SavedModel directory named x.keras unless told otherwise.
@@ -105,10 +104,11 @@ def save_keras_naming_module(model, folder, variant):
     """
     import json
     import zipfile
+
     from compat.inside import facenet
     if not kerasapi.is_keras3():
-        raise NotWritable("Keras %s stores a Lambda's function as bytecode; naming it by module is "
-                          "Keras 3's form" % kerasapi.version())
+        raise NotWritable(f"Keras {kerasapi.version()} stores a Lambda's function as bytecode; naming it by module is "
+                          "Keras 3's form")
     path = save_keras(model, folder, variant)[0]
     with zipfile.ZipFile(path) as source:
         entries = [(info, source.read(info.filename)) for info in source.infolist()]
@@ -133,14 +133,13 @@ def save_keras_naming_module(model, folder, variant):
                 data = json.dumps(config).encode("utf-8")
             target.writestr(info, data)
     if not renamed:
-        raise NotWritable("Keras %s wrote no Lambda function by name to point at a module" % kerasapi.version())
+        raise NotWritable(f"Keras {kerasapi.version()} wrote no Lambda function by name to point at a module")
     return [path]
 
 
 def save_weights_h5(model, folder, variant):
-    if not kerasapi.is_keras3():
-        if kerasapi.api_name() == "keras" or _keras_minor() < (2, 12):
-            raise NotWritable("Keras %s has no *.weights.h5 layout (it came with 2.12)" % kerasapi.version())
+    if not kerasapi.is_keras3() and (kerasapi.api_name() == "keras" or _keras_minor() < (2, 12)):
+        raise NotWritable(f"Keras {kerasapi.version()} has no *.weights.h5 layout (it came with 2.12)")
     path = os.path.join(folder, variant + ".weights.h5")
     if not os.path.exists(path):
         model.save_weights(path)
