@@ -33,10 +33,15 @@ class Environment:
     env_vars: tuple[tuple[str, str], ...] = ()
     overrides: tuple[str, ...] = ()
     """uv overrides, e.g. to keep tf-keras from pulling a second TensorFlow."""
+    spec: str = ""
+    """The ad-hoc spec (``py3.12:tensorflow-cpu==2.19.0,keras==3.9.2``) an environment
+    outside the catalog was made from (``compat.adhoc``); empty for catalog entries."""
+    lock_file: str = ""
+    """Where the lock of an ad-hoc environment is; catalog locks are ``locks/<id>.txt``."""
 
     @property
     def lock_path(self) -> Path:
-        return LOCK_DIR / f"{self.id}.txt"
+        return Path(self.lock_file) if self.lock_file else LOCK_DIR / f"{self.id}.txt"
 
     @property
     def produces(self) -> bool:
@@ -48,13 +53,18 @@ class Environment:
 
     def locked_versions(self) -> dict[str, str]:
         """``{distribution: version}`` read from the committed lock."""
-        pins = {}
-        for line in self.lock_path.read_text().splitlines():
-            line = line.split("#", 1)[0].strip()
-            if "==" in line:
-                name, version = line.split("==", 1)
-                pins[name.strip().lower()] = version.split(";")[0].strip()
-        return pins
+        return read_lock(self.lock_path)
+
+
+def read_lock(path: Path) -> dict[str, str]:
+    """``{distribution: version}`` of a lock file (``name==version`` lines)."""
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[name.strip().lower()] = version.split(";")[0].strip()
+    return pins
 
 
 # tf-keras beside Keras 3, so the `tf_keras` strategy is measured where users reach for it.

@@ -149,14 +149,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build only from the results files instead of updating the published matrix.json")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("regress", help="what stops working when moving from one environment to another")
-    p.add_argument("--from", dest="old", required=True)
-    p.add_argument("--to", dest="new", required=True)
+    p = sub.add_parser("regress", help="what stops working when moving from one environment to another",
+                       description="Compare two environments over the project's fixtures or, with --models, "
+                                   "over your own model files. An environment is a catalog id or a spec: "
+                                   "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2 or py3.11:requirements.txt.")
+    p.add_argument("--from", dest="old", required=True, help="the environment today: catalog id or spec")
+    p.add_argument("--to", dest="new", required=True, help="the environment to move to: catalog id or spec")
+    p.add_argument("--models", nargs="+", default=None, metavar="PATH",
+                   help="your model files or folders (searched for .h5, .hdf5, .keras, .json and SavedModels)")
+    p.add_argument("--input", default=None,
+                   help="with --models: a .npy batch fed to every model as it is (default: a seeded batch "
+                        "of each model's recorded input shape)")
+    p.add_argument("--timeout", type=float, default=600.0, help="with --models: seconds allowed per attempt")
     p.add_argument("--producers", default=None)
     p.add_argument("--variants", default=None)
     p.add_argument("--formats", default=None)
     p.add_argument("--baseline", default=None, help="matrix.json to read both sides from (default: fresh runs)")
     p.add_argument("--json", dest="json_out", default=None)
+    p.add_argument("--junit-xml", default=None, metavar="FILE", help="with --models: one JUnit test case per model")
+    p.add_argument("--markdown", default=None, metavar="FILE", help="with --models: a summary for a pull-request comment")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="with --models: load the files without the bubblewrap sandbox (their code, if any, runs as you)")
     p.set_defaults(func=cmd_regress)
 
     p = sub.add_parser("probe", help="try every applicable strategy on your own model file",
@@ -164,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "in each loader environment and print the one to use, with its recipe.")
     p.add_argument("path", help="a .h5 / .keras / .json (+ weights) file or a SavedModel folder")
     p.add_argument("--loaders", default="tf215,tf221",
-                   help="comma-separated consumer environments to load it in (default: tf215,tf221)")
+                   help="comma-separated consumer environments to load it in, catalog ids or specs such as "
+                        "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2 (default: tf215,tf221)")
     p.add_argument("--reference", default=None,
                    help="a .npy of the outputs the model should give on --input (needs --input); "
                         "default: the first environment that loads the file gives them")

@@ -489,7 +489,7 @@ def _folder(path) -> Diagnosis:
             what = "a Keras SavedModel folder"
         else:
             what = "a SavedModel folder without Keras metadata (an inference export)"
-        return _good(path, "savedmodel", what, nbytes=size)
+        return _good(path, "savedmodel", what, nbytes=size, input_shape=_savedmodel_input_shape(path))
     present = sorted(names & set(_SAVEDMODEL_PARTS))
     if present:
         return _bad(path, "savedmodel_no_pb",
@@ -503,6 +503,22 @@ def _folder(path) -> Diagnosis:
     return _bad(path, "unrelated_folder",
                 f"a folder with no model in it ({len(names)} entries, none a model file or SavedModel)",
                 "pass the model file (.h5, .keras, .json) or a SavedModel folder", nbytes=size)
+
+
+# keras_metadata.pb keeps each layer's config as JSON text; the first InputLayer's shape is
+# the model's, written as a list or, by TF 2.x, as a "__tuple__" object.
+_SAVEDMODEL_INPUT = re.compile(
+    rb'"class_name": "InputLayer", "config": \{"batch_input_shape": '
+    rb'(?:\{"class_name": "__tuple__", "items": )?\[null((?:, \d+)+)\]')
+
+
+def _savedmodel_input_shape(path) -> tuple | None:
+    try:
+        data = Path(path, "keras_metadata.pb").read_bytes()
+    except OSError:
+        return None
+    found = _SAVEDMODEL_INPUT.search(data)
+    return tuple(int(d) for d in found.group(1).split(b",")[1:]) if found else None
 
 
 def _model_like(path, names) -> list[str]:

@@ -94,22 +94,64 @@ def compile_lock(env: Environment) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         req = Path(tmp) / f"{env.id}.in"
         req.write_text("\n".join(env.requirements) + "\n")
-        # Relative names, run from the scratch folder, keep temp paths out of the lock.
-        cmd = [uv_executable(), "pip", "compile", "--quiet", "--python", python,
-               "--no-header", "--annotation-style", "line", req.name, "-o", str(env.lock_path)]
-        if env.overrides:
-            overrides = Path(tmp) / "overrides.txt"
-            overrides.write_text("\n".join(env.overrides) + "\n")
-            cmd += ["--override", overrides.name]
-        subprocess.run(cmd, check=True, cwd=tmp)
+        resolve(python, req, env.lock_path, env.overrides)
     header = (f"# Lock for the `{env.id}` environment (CPython {env.python}): {env.summary}.\n"
               f"# Regenerate with `python -m compat lock {env.id}`.\n")
     env.lock_path.write_text(header + env.lock_path.read_text())
     return env.lock_path
 
 
+def resolve(python: str, requirements: Path, output: Path, overrides=(), what: str = "") -> None:
+    """``uv pip compile`` of a requirements file into ``output`` for the interpreter ``python``.
+
+    Run from the requirements' folder with relative names, so no temporary path ends up
+    in the lock; ``overrides`` are written beside the requirements, so give them only for
+    a requirements file in a scratch folder. A requirement set that does not resolve is
+    bad input, in uv's own words.
+    """
+    folder = requirements.resolve().parent
+    cmd = [uv_executable(), "pip", "compile", "--quiet", "--python", python,
+           "--no-header", "--annotation-style", "line", requirements.name, "-o", str(output.resolve())]
+    if overrides:
+        (folder / "overrides.txt").write_text("\n".join(overrides) + "\n")
+        cmd += ["--override", "overrides.txt"]
+    # uv wraps its messages at $COLUMNS; unwrapped, each cause is one line to keep.
+    done = subprocess.run(cmd, cwd=str(folder), capture_output=True, text=True, check=False,
+                          env=dict(os.environ, COLUMNS="100000", NO_COLOR="1"))
+    if done.returncode != 0:
+        raise EnvironmentError_(f"uv cannot resolve {what or requirements.name}: {uv_reason(done.stderr)}")
+
+
+_UV_MARKS = "\u00d7\u2570\u2500\u25b6\u2502 "  # the box drawing uv prefixes its causes with
+
+
+def uv_reason(stderr: str) -> str:
+    """uv's error and its causes in one line, without the source excerpt under a parse error."""
+    kept = []
+    for line in stderr.splitlines():
+        text = line.strip()
+        marked = text[:1] in _UV_MARKS[:-1]
+        text = text.lstrip(_UV_MARKS).strip()
+        for prefix in ("error:", "cause:", "help:"):
+            if text.startswith(prefix):
+                text, marked = text[len(prefix):].strip(), True
+        if marked and text:
+            kept.append(text.rstrip(":"))
+    if not kept:
+        lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+        kept = lines[-1:] or ["no reason given"]
+    return ": ".join(kept)
+
+
 def lock_digest(env: Environment) -> str:
     return hashlib.sha256(env.lock_path.read_bytes()).hexdigest()[:16]
+
+
+def record(env: Environment) -> dict:
+    """What an output says about the environment it measured: for an ad-hoc one its spec and
+    everything its lock resolved to, so a result can be traced to the exact stack."""
+    return {"id": env.id, "summary": env.summary, "python": env.python, "spec": env.spec or None,
+            "lock_digest": lock_digest(env), "lock": env.locked_versions()}
 
 
 def is_built(env: Environment) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compat import catalog, families, fixtures, results, sandbox, table, workerclient
+from compat import adhoc, catalog, envs, families, fixtures, results, sandbox, table, workerclient
 from compat.diagnose import Diagnosis, diagnose
 from compat.errors import EXIT_OK, BadInput, HarnessFailure
 from compat.verdicts import Verdict, compare
@@ -84,41 +84,99 @@ def probe_fixture(diagnosis: Diagnosis, size: str, variant: str = DEFAULT_VARIAN
 
 # -- running -------------------------------------------------------------------------------
 
-def run_environment(env: catalog.Environment, fixture: dict, root: str, input_path: str, *,
-                    timeout: float, extra_env: dict, log=print, isolation=None, skip=None) -> dict:
-    """Every strategy on the user's file in ``env``: ``{"id", "runtime", "strategies", "attempts"}``.
+def isolation_for(sandboxed: bool, models: list[tuple], data: list) -> tuple:
+    """How the workers that load users' files are isolated (the probe's and the gate's), and
+    where they see those files: ``(isolation, label, roots, inside)``.
 
-    A worker that dies or hangs on one attempt is replaced, so the others still run.
-    Each attempt keeps its raw ``embeddings`` (an array) for judging afterwards.
-    ``skip(strategy) -> reason or None`` marks strategies not applicable without a load.
+    ``models`` are ``(path, companions)``: a model file or folder and the files read beside
+    it; ``data`` the other files a worker reads (the input batches). In the sandbox the
+    models are read-only at ``/input`` (one model) or ``/input/<n>`` (several, whose names
+    may repeat); without it (``--no-sandbox``) in their own folders. ``roots[i]`` is the
+    folder model ``i`` is read from as the worker sees it, ``inside(path)`` a data file's path.
+    """
+    if not sandboxed:
+        roots = [str(Path(path).resolve().parent) for path, _ in models]
+        return workerclient.LightIsolation(), sandbox.NO_SANDBOX, roots, str
+    read_only, roots = {}, []
+    for number, (path, companions) in enumerate(models):
+        folder = sandbox.INPUT_DIR if len(models) == 1 else f"{sandbox.INPUT_DIR}/{number}"
+        for host, inside in sandbox.model_paths(path, companions).items():
+            read_only[host] = folder + inside[len(sandbox.INPUT_DIR):]
+        roots.append(folder)
+    for path in data:
+        read_only.update(sandbox.data_path(path))
+    box = sandbox.Bubblewrap(read_only)
+    return box, sandbox.ISOLATION, roots, box.inside
+
+
+def run_models(env: catalog.Environment, models: list[dict], *, timeout: float, extra_env: dict,
+               log=print, isolation=None, on_attempt=None) -> dict:
+    """Every strategy on each of many files in ``env``, all through one worker client.
+
+    ``models`` are ``{"key", "fixture", "root", "input", "skip"}``: ``input`` a .npy batch
+    used as it is, ``skip(strategy) -> reason or None`` marks strategies not applicable
+    without a load. One worker (one TensorFlow import) serves every file; one that dies
+    or hangs on an attempt is replaced, so the rest still run. Returns the environment's
+    record with ``runtime``, ``strategies``, ``models`` (``{key: [attempts]}``, each
+    keeping its raw ``embeddings``), ``error``, ``seconds``, ``workers`` and
+    ``tensorflow_imports``.
     """
     started = time.time()
-    outcome = {"id": env.id, "summary": env.summary, "runtime": None, "strategies": None,
-               "attempts": [], "error": None}
+    outcome = dict(envs.record(env), runtime=None, strategies=None, models={}, model_seconds={},
+                   error=None, workers=0, tensorflow_imports=0)
 
     def worker_started(info):
         outcome["runtime"], outcome["strategies"] = info["runtime"], info["strategies"]
+        outcome["workers"] += 1
+        outcome["tensorflow_imports"] += 1 if info["runtime"].get("tensorflow") else 0
 
+    number = 0
     try:
         with workerclient.Client(env, fixtures.cache_root() / "logs", extra_env=extra_env,
                                  isolation=isolation or workerclient.LightIsolation(),
                                  on_start=worker_started, log=log) as client:
             client.start()
-            for number, strategy in enumerate(outcome["strategies"], 1):
-                reason = skip(strategy) if skip else None
-                if reason:
-                    attempt = {"strategy": strategy["name"], "status": Verdict.NOT_APPLICABLE.value,
-                               "reason": reason}
-                else:
-                    request = {"op": "attempt", "id": number, "producer": "probe", "root": root,
-                               "fixture": fixture, "strategy": strategy["name"], "input": input_path,
-                               "input_kind": "raw_npy"}
-                    attempt = _record(strategy["name"], client.attempt(request, timeout))
-                outcome["attempts"].append(attempt)
-                log(f"[probe] {env.id} {strategy['name']}: {attempt['status']}")
+            for model in models:
+                attempts = outcome["models"].setdefault(model["key"], [])
+                model_started = time.time()
+                for strategy in outcome["strategies"]:
+                    number += 1
+                    reason = model["skip"](strategy) if model.get("skip") else None
+                    if reason:
+                        attempt = {"strategy": strategy["name"], "status": Verdict.NOT_APPLICABLE.value,
+                                   "reason": reason}
+                    else:
+                        request = {"op": "attempt", "id": number, "producer": "probe", "root": model["root"],
+                                   "fixture": model["fixture"], "strategy": strategy["name"],
+                                   "input": model["input"], "input_kind": "raw_npy"}
+                        attempt = _record(strategy["name"], client.attempt(request, timeout))
+                    attempts.append(attempt)
+                    if on_attempt:
+                        on_attempt(model["key"], attempt)
+                outcome["model_seconds"][model["key"]] = round(time.time() - model_started, 2)
+                loaded = sum(a["status"] == "ok" for a in attempts)
+                log(f"[{env.id}] {model['key']}: {loaded} of {len(attempts)} strategies loaded "
+                    f"({outcome['model_seconds'][model['key']]:.1f}s)")
     except HarnessFailure as exc:
         outcome["error"] = str(exc)
     outcome["seconds"] = round(time.time() - started, 1)
+    return outcome
+
+
+def run_environment(env: catalog.Environment, fixture: dict, root: str, input_path: str, *,
+                    timeout: float, extra_env: dict, log=print, isolation=None, skip=None) -> dict:
+    """Every strategy on the user's file in ``env``: ``{"id", "runtime", "strategies", "attempts"}``.
+
+    Each attempt keeps its raw ``embeddings`` (an array) for judging afterwards.
+    """
+    def progress(_, attempt):
+        log(f"[probe] {env.id} {attempt['strategy']}: {attempt['status']}")
+
+    model = {"key": fixture["path"], "fixture": fixture, "root": root, "input": input_path, "skip": skip}
+    outcome = run_models(env, [model], timeout=timeout, extra_env=extra_env, log=log, isolation=isolation,
+                         on_attempt=progress)
+    outcome["attempts"] = outcome.pop("models").get(fixture["path"], [])
+    outcome.pop("model_seconds")
     return outcome
 
 
@@ -255,14 +313,14 @@ def _env_section(env: dict, fmt: str | None = None) -> list[str]:
             why = attempt.get("error") or {}
             text = f"{why.get('type')}: {why.get('message')}" if why else attempt.get("reason", "")
             lines.append(f"  {attempt['strategy']} {attempt['verdict']}: {text[:300]}")
-            family = _family(env, attempt, fmt)
+            family = error_family(env, attempt, fmt)
             if family:
                 lines.append(f"      ({family.label}: {family.action})")
     lines.append("")
     return lines
 
 
-def _family(env: dict, attempt: dict, fmt: str | None):
+def error_family(env: dict, attempt: dict, fmt: str | None):
     """The known failure family of an errored attempt, from its message and the reader's versions."""
     error = attempt.get("error")
     if not error:
@@ -303,18 +361,20 @@ def _public(environments: list[dict]) -> list[dict]:
 # -- command -------------------------------------------------------------------------------
 
 def _loaders(text: str) -> list[catalog.Environment]:
+    """Catalog ids and ad-hoc specs (``py3.12:tensorflow-cpu==2.19.0,keras==3.9.2``), comma-separated."""
     chosen = []
-    for name in filter(None, (part.strip() for part in text.split(","))):
-        try:
-            env = catalog.get(name)
-        except catalog.UnknownEnvironment as exc:
-            raise ProbeError(str(exc)) from None
+    for name in adhoc.split_environments(text):
+        env = adhoc.environment(name, log=_log)
         if not env.consumes:
             raise ProbeError(f"{name} is not a consumer environment")
         chosen.append(env)
     if not chosen:
         raise ProbeError("--loaders names no environment")
     return chosen
+
+
+def _log(message):  # progress goes to stderr so stdout stays the report
+    print(message, file=sys.stderr)
 
 
 def probe(path: str, loaders: list[catalog.Environment], *, diagnosis: Diagnosis, size: str,
@@ -332,16 +392,11 @@ def probe(path: str, loaders: list[catalog.Environment], *, diagnosis: Diagnosis
         input_path = scratch / "input.npy"
         np.save(input_path, np.asarray(batch))
         fixture = probe_fixture(diagnosis, size, variant)
-        if sandboxed:
-            isolation = sandbox.Bubblewrap({**sandbox.model_paths(diagnosis.path, [diagnosis.weights]),
-                                            **sandbox.data_path(input_path)})
-            root, worker_input, label = sandbox.INPUT_DIR, isolation.inside(input_path), sandbox.ISOLATION
-        else:
-            isolation = workerclient.LightIsolation()
-            root, worker_input = str(Path(diagnosis.path).resolve().parent), str(input_path)
-            label = sandbox.NO_SANDBOX
+        isolation, label, [root], inside = isolation_for(sandboxed, [(diagnosis.path, [diagnosis.weights])],
+                                                         [input_path])
+        worker_input = inside(input_path)
         environments = []
-        skip = None if has_facenet_layers(diagnosis.path) else _not_facenet
+        skip = facenet_skip(diagnosis.path)
         for env in loaders:
             outcome = run_environment(env, fixture, root, worker_input, timeout=timeout,
                                       extra_env={"HOME": str(home)}, log=log, isolation=isolation, skip=skip)
@@ -395,6 +450,11 @@ def has_facenet_layers(path: str) -> bool:
     return False
 
 
+def facenet_skip(path: str):
+    """The ``skip`` of a file: rebuilding FaceNet applies only to a file with FaceNet's layers."""
+    return None if has_facenet_layers(path) else _not_facenet
+
+
 def _not_facenet(strategy: dict) -> str | None:
     if strategy.get("kind") == "weights":
         return ("the file's layer names are not FaceNet's (no Conv2d_1a_3x3, Mixed_6a, Mixed_7a, "
@@ -443,9 +503,7 @@ def main(args) -> int:
     if sandboxed:
         sandbox.check()  # no bubblewrap: refuse before any environment starts
 
-    def log(message):  # progress goes to stderr so stdout stays the report
-        print(message, file=sys.stderr)
-
+    log = _log
     print(f"compat probe: {diagnosis.line()}", file=sys.stderr)
     document = probe(args.path, loaders, diagnosis=diagnosis, size=size,
                      variant=getattr(args, "variant", None) or DEFAULT_VARIANT, batch=batch,

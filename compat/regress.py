@@ -16,7 +16,7 @@ import sys
 from collections import OrderedDict
 from pathlib import Path
 
-from compat import catalog, fixtures, matrixdoc, results, runner, summary
+from compat import adhoc, catalog, fixtures, matrixdoc, results, runner, summary
 from compat.errors import EXIT_OK, EXIT_REGRESSED, BadInput, choices
 from compat.verdicts import Verdict
 
@@ -58,7 +58,7 @@ def compare_grouped(old_grouped: dict, new_grouped: dict, old_order: list[str],
     (the report compares every pair of consumers and groups each one once)."""
     new_order = new_order or old_order
     keys = list(old_grouped) + [key for key in new_grouped if key not in old_grouped]
-    entries = [_fixture_change(key, old_grouped.get(key), new_grouped.get(key), old_order, new_order)
+    entries = [fixture_change(key, old_grouped.get(key), new_grouped.get(key), old_order, new_order)
                for key in keys]
     counts = OrderedDict((change, 0) for change in CHANGES)
     for entry in entries:
@@ -73,7 +73,7 @@ def compare_grouped(old_grouped: dict, new_grouped: dict, old_order: list[str],
     }
 
 
-def _fixture_change(key, old: dict | None, new: dict | None, old_order, new_order) -> dict:
+def fixture_change(key, old: dict | None, new: dict | None, old_order, new_order) -> dict:
     producer, fixture = key
     sample = next(iter((old or new).values()))
     entry = {"producer": producer, "fixture": fixture, "variant": sample.get("variant"),
@@ -240,8 +240,8 @@ def fixture_plan(producers: list[str], variants, formats) -> dict[str, list[str]
     return plan
 
 
-def fresh_run(consumer: str, plan: dict[str, list[str]], output: Path, log) -> dict:
-    """One side measured now: a consumer run over the planned fixtures."""
+def fresh_run(consumer: catalog.Environment, plan: dict[str, list[str]], output: Path, log) -> dict:
+    """One side measured now: a consumer run over the planned fixtures (catalog or ad hoc)."""
     ids = sorted({fid for chosen in plan.values() for fid in chosen})
     document = runner.Run(consumer, list(plan), fixture_ids=ids, output=output, log=log).execute()
     wanted = {(p, fid) for p, chosen in plan.items() for fid in chosen}
@@ -282,33 +282,45 @@ def check_filters(variants, formats) -> None:
 
 
 def main(args) -> int:
-    old, new = catalog.get(args.old).id, catalog.get(args.new).id
-    for env_id in (old, new):
-        if not catalog.get(env_id).consumes:
-            raise RegressError(f"{env_id} is not a consumer environment")
+    if getattr(args, "models", None):
+        from compat import gate
+        return gate.main(args)
+    for option in ("input", "junit_xml", "markdown", "no_sandbox"):
+        if getattr(args, option, None):
+            raise RegressError(f"--{option.replace('_', '-')} goes with --models (the gate over your own models)")
+    old_env, new_env = adhoc.environment(args.old, log=_log), adhoc.environment(args.new, log=_log)
+    old, new = old_env.id, new_env.id
+    for env in (old_env, new_env):
+        if not env.consumes:
+            raise RegressError(f"{env.id} is not a consumer environment")
     producers = _split(getattr(args, "producers", None))
     variants, formats = _split(getattr(args, "variants", None)), _split(getattr(args, "formats", None))
     if producers:
         producers = [catalog.get(p).id for p in producers]
     filters = {"producers": producers, "variants": variants, "formats": formats}
     check_filters(variants, formats)
-
-    def log(message):  # progress on stderr: stdout is the summary
-        print(message, file=sys.stderr)
+    log = _log
 
     if getattr(args, "baseline", None):
         old_side = from_matrix(args.baseline, old, producers, variants, formats)
         new_side = from_matrix(args.baseline, new, producers, variants, formats)
     else:
         plan = fixture_plan(producers or runner.resolve_producers(["all"]), variants, formats)
-        old_side = fresh_run(old, plan, output_path(old, new, old), log)
-        new_side = fresh_run(new, plan, output_path(old, new, new), log)
+        old_side = fresh_run(old_env, plan, output_path(old, new, old), log)
+        new_side = fresh_run(new_env, plan, output_path(old, new, new), log)
     if not old_side["attempts"] and not new_side["attempts"]:
         raise RegressError(f"no attempts match producers {producers or 'any'}, variants {variants or 'any'} "
                            f"and formats {formats or 'any'}")
     report = build_report(old, new, old_side, new_side, filters)
+    for side, env in (("from", old_env), ("to", new_env)):
+        if env.spec:
+            report[side].update(spec=env.spec, lock=env.locked_versions())
     print(render(report))
     json_out = getattr(args, "json_out", None)
     if json_out:
         results.write_atomically(Path(json_out), report)
     return report["exit_status"]
+
+
+def _log(message):  # progress on stderr: stdout is the summary
+    print(message, file=sys.stderr)

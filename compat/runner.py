@@ -59,12 +59,15 @@ def split_list(text: str | None) -> list[str] | None:
     return items or None
 
 
-def validate(consumer: str, producers: list[str], strategies=None, fixture_ids=None,
+def validate(consumer: str | catalog.Environment, producers: list[str], strategies=None, fixture_ids=None,
              timeout: float = 300.0) -> catalog.Environment:
-    """Everything a run is asked for exists; raises ``BadInput`` naming the valid choices."""
-    env = catalog.get(consumer)
+    """Everything a run is asked for exists; raises ``BadInput`` naming the valid choices.
+
+    ``consumer`` is a catalog id or an environment already made (an ad-hoc one).
+    """
+    env = consumer if isinstance(consumer, catalog.Environment) else catalog.get(consumer)
     if not env.consumes:
-        raise BadInput(f"{consumer} is not a consumer environment; consumers: "
+        raise BadInput(f"{env.id} is not a consumer environment; consumers: "
                        f"{', '.join(e.id for e in catalog.consumers())}")
     if not timeout or timeout <= 0:
         raise BadInput(f"--timeout must be a positive number of seconds, not {timeout}")
@@ -106,7 +109,7 @@ def plan_attempts(producers: list[str], names: list[str], strategy_filter=None,
 class Run:
     """One consumer run: the plan, the worker client and the results document it updates."""
 
-    def __init__(self, consumer: str, producers: list[str], *, strategies=None, fixture_ids=None,
+    def __init__(self, consumer: str | catalog.Environment, producers: list[str], *, strategies=None, fixture_ids=None,
                  isolate=False, resume=False, timeout=300.0, output: Path | None = None,
                  log=print, extra_env=None):
         self.env = validate(consumer, producers, strategies, fixture_ids, timeout)
@@ -117,7 +120,7 @@ class Run:
         self.resume = resume
         self.timeout = timeout
         self.log = log
-        self.output = Path(output) if output else default_output(consumer)
+        self.output = Path(output) if output else default_output(self.env.id)
         self.journal = self.output.with_name(self.output.name + ".journal")
         self.last_snapshot = 0.0
         self.document = self._start_document()
@@ -152,7 +155,8 @@ class Run:
                     "started": None, "finished": None, "complete": False,
                     "workers_started": 0, "tensorflow_imports": 0},
             "consumer": {"id": self.env.id, "python": self.env.python, "keras_api": self.env.keras_api,
-                         "summary": self.env.summary, "lock": self.env.locked_versions(), "runtime": None},
+                         "summary": self.env.summary, "lock": self.env.locked_versions(), "runtime": None,
+                         **({"spec": self.env.spec} if self.env.spec else {})},
             "strategies": None,
             "tolerance": {"relative": RELATIVE_TOLERANCE, "min_cosine": MIN_COSINE},
             "attempts": [],

@@ -1,0 +1,235 @@
+"""``compat regress --models``: finding models, classifying each, the CI outputs; and real gates."""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from compat import cli, fixtures, gate, gatereport, regress
+
+RIGHT = [[1.0, 2.0, 3.0], [0.5, 0.1, 0.2]]
+WRONG = [[1.5, 2.0, 3.0], [0.5, 0.1, 0.9]]
+OTHER = [[9.0, 2.0, 3.0], [0.5, 7.1, 0.2]]
+
+
+def ok(strategy, values=RIGHT):
+    return {"strategy": strategy, "status": "ok", "embeddings": np.asarray(values, dtype=np.float64),
+            "recipe": f"# {strategy} recipe\nmodel = {strategy}()"}
+
+
+def failed(strategy, kind="ValueError", message="Unknown layer: Lambda", status="error"):
+    return {"strategy": strategy, "status": status, "error": {"type": kind, "message": message}}
+
+
+def skipped(strategy):
+    return {"strategy": strategy, "status": "not_applicable", "reason": "does not read this format"}
+
+
+# -- classification (pure) -------------------------------------------------------------------
+
+def test_same_way_same_numbers_is_unchanged():
+    entry = gate.compare_model([ok("load_model"), ok("rebuild_weights")], [ok("load_model"), ok("rebuild_weights")])
+    assert entry["change"] == gate.UNCHANGED and not entry["regressed"]
+    assert entry["old_best"] == entry["new_best"] == "load_model"
+
+
+def test_only_another_strategy_is_a_regression_naming_it_with_its_recipe():
+    entry = gate.compare_model([ok("load_model"), ok("rebuild_weights")],
+                               [failed("load_model"), ok("rebuild_weights")], "tf215", "tf221")
+    assert entry["change"] == gate.SWITCH and entry["regressed"]
+    assert entry["switch_to"] == {"strategy": "rebuild_weights", "recipe": "# rebuild_weights recipe\nmodel = rebuild_weights()"}
+    assert entry["old_best_under_new"]["error"] == "ValueError: Unknown layer: Lambda"
+    assert entry["reference"] == "tf215/load_model"
+
+
+def test_nothing_loading_is_stopped():
+    entry = gate.compare_model([ok("load_model"), skipped("h5_transplant")],
+                               [failed("load_model", status="crash"), skipped("h5_transplant")])
+    assert entry["change"] == gate.STOPPED and entry["regressed"] and entry["switch_to"] is None
+
+
+def test_the_way_of_today_giving_other_numbers_is_a_regression():
+    entry = gate.compare_model([ok("load_model"), ok("rebuild_weights")],
+                               [ok("load_model", WRONG), ok("rebuild_weights")])
+    assert entry["change"] == gate.NUMBERS and entry["regressed"]
+    assert entry["old_best_under_new"]["verdict"] == "mismatch"
+
+
+def test_another_way_that_matched_now_giving_other_numbers_is_a_regression_too():
+    entry = gate.compare_model([ok("load_model"), ok("rebuild_weights")],
+                               [ok("load_model"), ok("rebuild_weights", OTHER)])
+    assert entry["change"] == gate.NUMBERS and entry["wrong_numbers"] == ["rebuild_weights"]
+
+
+def test_started_improved_and_still_broken_are_not_regressions():
+    started = gate.compare_model([failed("load_model"), failed("rebuild_weights")],
+                                 [failed("load_model"), ok("rebuild_weights")])
+    improved = gate.compare_model([failed("load_model"), ok("rebuild_weights")],
+                                  [ok("load_model"), ok("rebuild_weights")])
+    broken = gate.compare_model([failed("load_model")], [failed("load_model")])
+    assert (started["change"], improved["change"], broken["change"]) == (gate.STARTED, gate.IMPROVED,
+                                                                          gate.STILL_BROKEN)
+    assert not any(e["regressed"] for e in (started, improved, broken))
+
+
+def test_judging_leaves_the_measurements_alone():
+    old, new = [ok("load_model")], [ok("load_model")]
+    gate.compare_model(old, new)
+    assert "verdict" not in old[0] and "verdict" not in new[0]
+
+
+# -- the document and its renderings (pure) ------------------------------------------------------
+
+def _outcome(env_id, models, spec=None):
+    return {"id": env_id, "summary": "", "python": "3.11", "spec": spec, "lock_digest": "0123456789abcdef",
+            "lock": {"tensorflow-cpu": "2.16.2", "keras": "3.5.0"},
+            "runtime": {"python": "3.11.7", "tensorflow": "2.16.2", "keras": "3.5.0"},
+            "seconds": 10.0, "workers": 1, "tensorflow_imports": 1, "error": None,
+            "models": models, "model_seconds": {key: 1.5 for key in models}}
+
+
+def _document():
+    from compat.diagnose import Diagnosis
+    found = [(name, Diagnosis(path=name, ok=True, kind="h5", format="h5", message="a whole Keras model"))
+             for name in ("models/a.h5", "models/b<1>.h5", "models/c.h5")]
+    broken = Diagnosis(path="models/x.h5", ok=False, kind="html", message="an HTML web page, not a model",
+                       advice="download it again")
+    old = _outcome("tf215", {"models/a.h5": [ok("load_model"), ok("rebuild_weights")],
+                             "models/b<1>.h5": [ok("load_model"), ok("rebuild_weights")],
+                             "models/c.h5": [ok("load_model", WRONG)]})
+    new = _outcome("adhoc-0123456789abcdef", {
+        "models/a.h5": [ok("load_model"), ok("rebuild_weights")],
+        "models/b<1>.h5": [failed("load_model", message="can't <load> & | pipe"), ok("rebuild_weights")],
+        "models/c.h5": [ok("load_model", WRONG)]}, spec="py3.11:tensorflow-cpu==2.16.2,keras==3.5.0")
+    inputs = {name: (None, "seeded batch [3, 160, 160, 3]") for name, _ in found}
+    return gate.build_document(old, new, found, [("models/x.h5", broken)], inputs, 42.0)
+
+
+def test_document_counts_and_exit_status():
+    document = _document()
+    assert document["regressed"] == ["models/b<1>.h5"] and document["exit_status"] == 1
+    assert document["counts"][gate.SWITCH] == 1 and document["counts"][gate.UNCHANGED] == 2
+    assert document["diagnosed"] == [{"path": "models/x.h5", "kind": "html",
+                                      "diagnosis": "an HTML web page, not a model; download it again",
+                                      "line": "models/x.h5: an HTML web page, not a model; download it again"}]
+    assert document["to"]["spec"] == "py3.11:tensorflow-cpu==2.16.2,keras==3.5.0"
+    assert document["timing"]["tensorflow_imports"] == 2 and document["timing"]["loads"] == 10
+    assert json.loads(json.dumps(document)) == document  # no arrays left in it
+
+
+def test_junit_has_one_case_per_model_and_the_regression_as_failure():
+    root = ET.fromstring(gatereport.junit(_document()))
+    suite = root.find("testsuite")
+    assert suite.get("tests") == "4" and suite.get("failures") == "1" and suite.get("skipped") == "1"
+    cases = {case.get("name"): case for case in suite.findall("testcase")}
+    assert list(cases) == ["models/a.h5", "models/b<1>.h5", "models/c.h5", "models/x.h5"]
+    failure = cases["models/b<1>.h5"].find("failure")
+    assert failure.get("type") == "switch_strategy"
+    assert failure.get("message") == ("load_model under tf215 -> rebuild_weights under adhoc-0123456789abcdef: "
+                                      "ValueError: can't <load> & | pipe")
+    assert "model = rebuild_weights()" in failure.text
+    assert cases["models/a.h5"].find("failure") is None
+    assert cases["models/x.h5"].find("skipped").get("message").startswith("models/x.h5: an HTML web page")
+    properties = {p.get("name"): p.get("value") for p in suite.find("properties")}
+    assert properties["to"] == ("adhoc-0123456789abcdef = py3.11:tensorflow-cpu==2.16.2,keras==3.5.0 "
+                                "(Python 3.11.7, TF 2.16.2, Keras 3.5.0)")
+
+
+def test_markdown_summary_for_a_pull_request():
+    text = gatereport.markdown(_document())
+    assert text.startswith("### compat regress tf215 → adhoc-0123456789abcdef: 1 of 3 models regressed")
+    assert "| `models/b<1>.h5` | load_model | rebuild_weights | **regressed**: loads only with another strategy |" in text
+    assert "| `models/a.h5` | load_model | load_model | still loads the way it does today |" in text
+    assert "can't &lt;load&gt; &amp; | pipe" in text  # inside <summary>, HTML-escaped
+    assert "```python\n# rebuild_weights recipe\nmodel = rebuild_weights()\n```" in text
+    assert "- `models/x.h5`: an HTML web page, not a model; download it again" in text
+
+
+def test_text_marks_each_model():
+    text = gatereport.text(_document())
+    assert "REGRESSED models/b<1>.h5" in text and "ok        models/a.h5" in text
+    assert "SKIPPED   models/x.h5: an HTML web page" in text
+
+
+# -- finding the models (no TensorFlow) ------------------------------------------------------
+
+def _model_folder(tmp_path):
+    source = fixtures.unpacked("tf215")
+    folder = tmp_path / "models"
+    (folder / "nested").mkdir(parents=True)
+    (folder / ".git").mkdir()
+    for name in ("builtin.h5", "lambda.json", "lambda_weights.h5"):
+        shutil.copy(source / name, folder / name)
+    shutil.copy(source / "custom.keras", folder / "nested" / "custom.keras")
+    shutil.copy(source / "builtin.h5", folder / ".git" / "hidden.h5")
+    shutil.copy(source / "lambda.weights.h5", folder / "only.weights.h5")
+    shutil.copytree(source / "builtin_savedmodel", folder / "exported")
+    (folder / "settings.json").write_text('{"threshold": 0.5}')
+    (folder / "notes.txt").write_text("not a model")
+    (folder / "broken.h5").write_text("<html><head><title>Sign in</title></head></html>")
+    return folder
+
+
+def test_a_folder_is_searched_for_models(tmp_path):
+    folder = _model_folder(tmp_path)
+    models, diagnosed = gate.find_models([str(folder)])
+    found = {shown[len(str(folder)) + 1:]: d.format for shown, d in models}
+    assert found == {"builtin.h5": "h5", "lambda.json": "json", "exported": "savedmodel",
+                     "nested/custom.keras": "keras"}
+    assert {shown[len(str(folder)) + 1:]: d.kind for shown, d in diagnosed} == {
+        "broken.h5": "html", "only.weights.h5": "weights_only"}
+    exported = dict(models)[str(folder / "exported")]
+    assert exported.input_shape == (160, 160, 3)  # read from keras_metadata.pb
+
+
+def test_a_path_given_twice_is_one_model_and_a_named_file_is_always_diagnosed(tmp_path):
+    folder = _model_folder(tmp_path)
+    models, diagnosed = gate.find_models([str(folder / "builtin.h5"), str(folder), str(folder / "settings.json")])
+    assert [shown for shown, _ in models].count(str(folder / "builtin.h5")) == 1
+    assert str(folder / "settings.json") in [shown for shown, _ in diagnosed]
+
+
+# -- bad input: exit 2, one line, before any environment starts ---------------------------------
+
+def _args(models, **kwargs):
+    defaults = {"old": "tf215", "new": "tf221", "models": models, "input": None, "timeout": 600.0,
+                "producers": None, "variants": None, "formats": None, "baseline": None, "json_out": None,
+                "junit_xml": None, "markdown": None}
+    return argparse.Namespace(**{**defaults, **kwargs})
+
+
+def test_no_loadable_model_is_exit_2(tmp_path, capsys):
+    (tmp_path / "broken.h5").write_text("<html><title>Quota exceeded</title></html>")
+    assert cli.invoke(regress.main, _args([str(tmp_path)])) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith(f"compat: error: no loadable model in {tmp_path} ({tmp_path}/broken.h5: an HTML")
+
+
+def test_a_batch_that_fits_no_model_is_exit_2(tmp_path, capsys):
+    shutil.copy(fixtures.unpacked("tf215") / "builtin.h5", tmp_path / "builtin.h5")
+    np.save(tmp_path / "batch.npy", np.zeros((2, 64, 64, 3), dtype=np.float32))
+    assert cli.invoke(regress.main, _args([str(tmp_path)], input=str(tmp_path / "batch.npy"))) == 2
+    err = capsys.readouterr().err
+    assert "has shape 64,64,3 per sample, which does not fit" in err and "builtin.h5 takes 160,160,3" in err
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"producers": "keras212"}, "--producers selects the project's fixtures"),
+    ({"baseline": "reports/matrix.json"}, "--baseline selects the project's fixtures"),
+    ({"timeout": 0}, "--timeout must be a positive number"),
+    ({"new": "tf999"}, "unknown environment 'tf999'"),
+    ({"new": "keras212x"}, "unknown environment"),
+])
+def test_bad_options_with_models_are_exit_2(tmp_path, capsys, options, message):
+    shutil.copy(fixtures.unpacked("tf215") / "builtin.h5", tmp_path / "builtin.h5")
+    assert cli.invoke(regress.main, _args([str(tmp_path)], **options)) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_ci_outputs_need_models(capsys):
+    assert cli.invoke(regress.main, _args(None, junit_xml="out.xml")) == 2
+    assert "--junit-xml goes with --models" in capsys.readouterr().err
