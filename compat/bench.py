@@ -6,10 +6,11 @@ predict calls bare (``compat.inside.bare``). The run is ``compat load`` end to e
 environment from a warm uv cache, measures the disk the environments use, and with
 ``--from-nothing`` creates every environment with an empty uv cache (downloads
 included) in a scratch folder, and times headless Chromium opening the committed
-``reports/matrix.html`` (against one second), and the probe of a normal file in the
-bubblewrap sandbox against the same probe with ``--no-sandbox`` (against 1.10x). Prints
-what it measured and writes ``reports/bench.json`` (a measurement not repeated keeps its
-earlier figures). Targets are checked here, by
+``reports/matrix.html`` (against one second), the probe of a normal file in the
+bubblewrap sandbox against the same probe with ``--no-sandbox`` (against 1.10x), and the
+pre-upgrade gate over ten small models against one TensorFlow import per environment plus
+its loads. Prints what it measured and writes ``reports/bench.json`` (a measurement not
+repeated keeps its earlier figures). Targets are checked here, by
 measurement, not by timed tests.
 """
 from __future__ import annotations
@@ -157,6 +158,53 @@ def time_matrix(fixture_ids: str | None, jobs: int, scratch: Path) -> dict:
             "tensorflow_imports": sum(d["run"]["tensorflow_imports"] for d in documents)}
 
 
+GATE_MODELS = ("builtin.h5", "lambda.h5", "custom.h5", "compiled.h5", "builtin_savedmodel", "lambda_savedmodel",
+               "custom_savedmodel", "builtin.keras", "custom.keras", "lambda.keras")
+
+
+def time_import(env_id: str) -> float:
+    """Seconds for a fresh interpreter in the environment to import TensorFlow."""
+    env = catalog.get(env_id)
+    python = envs.ensure_built(env)
+    started = time.time()
+    subprocess.run([str(python), "-c", "import tensorflow"], env=envs.inside_env(env), check=True,
+                   capture_output=True)
+    return time.time() - started
+
+
+def time_gate(old: str, new: str, scratch: Path) -> dict:
+    """``compat regress --models`` over ten small models saved by tf215, against its floor:
+    one TensorFlow import per environment plus the loads and predictions themselves."""
+    from compat import fixtures
+    source = fixtures.unpacked("tf215")
+    folder = scratch / "models"
+    folder.mkdir(parents=True)
+    for name in GATE_MODELS:
+        (shutil.copytree if (source / name).is_dir() else shutil.copy)(source / name, folder / name)
+    out = scratch / "gate.json"
+    try:
+        started = time.time()
+        done = subprocess.run([sys.executable, "-m", "compat", "regress", "--from", old, "--to", new,
+                               "--models", str(folder), "--json", str(out)], cwd=str(PROJECT_ROOT),
+                              capture_output=True, text=True, check=False)
+        seconds = time.time() - started
+        if done.returncode not in (0, 1):
+            raise RuntimeError(f"the gate failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
+        document = json.loads(out.read_text())
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    sides = ("from",) if document["same_environment"] else ("from", "to")
+    work = sum((a.get("load_seconds") or 0) + (a.get("predict_seconds") or 0)
+               for model in document["models"] for side in sides for a in model["attempts"][side])
+    imports = {env_id: round(time_import(env_id), 2) for env_id in dict.fromkeys((old, new))}
+    floor = sum(imports.values()) + work
+    return {"from": old, "to": new, "models": len(document["models"]), "seconds": round(seconds, 1),
+            "loads": document["timing"]["loads"], "tensorflow_imports": document["timing"]["tensorflow_imports"],
+            "load_and_predict_seconds": round(work, 1), "import_seconds": imports,
+            "floor_seconds": round(floor, 1), "ratio": round(seconds / floor, 3),
+            "regressed": len(document["regressed"])}
+
+
 PAGE_TARGET_MS = 1000
 
 
@@ -276,7 +324,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="committed fixture the sandbox bench probes (producer/file)")
     parser.add_argument("--sandbox-loaders", default="tf215", help="loaders of the sandbox bench's probes")
     parser.add_argument("--repeats", type=int, default=3, help="probes on each side (sandbox)")
-    parser.add_argument("--only", choices=("runs", "disk", "from-nothing", "matrix", "page", "sandbox"), default=None,
+    parser.add_argument("--gate", default="tf215,tf221", help="OLD,NEW environments of the gate (gate)")
+    parser.add_argument("--only", choices=("runs", "disk", "from-nothing", "matrix", "page", "sandbox", "gate"),
+                        default=None,
                         help="measure only this, keeping the other figures in bench.json")
     args = parser.parse_args(argv)
     if args.only == "matrix" and not args.matrix_fixtures:
@@ -304,6 +354,16 @@ def main(argv: list[str] | None = None) -> int:
               f"({measured['attempts_per_second']} attempts/s, {measured['tensorflow_imports']} TF imports)")
         if report.get("from_nothing"):
             print(f"  from nothing: + {report['from_nothing']['total_seconds']}s to create every environment")
+    if args.only in (None, "gate"):
+        old, new = args.gate.split(",")
+        scratch = Path(tempfile.mkdtemp(prefix="compat-bench-gate-", dir=str(_scratch_root())))
+        measured = time_gate(old, new, scratch)
+        report["gate"] = measured
+        imports = " + ".join(f"{env_id} {s}s" for env_id, s in measured["import_seconds"].items())
+        print(f"gate {old} -> {new} over {measured['models']} models: {measured['seconds']}s with "
+              f"{measured['tensorflow_imports']} TF imports and {measured['loads']} loads; floor "
+              f"{measured['floor_seconds']}s (imports {imports}, loads and predictions "
+              f"{measured['load_and_predict_seconds']}s), ratio {measured['ratio']}")
     if args.only in (None, "page"):
         from compat import browser
         if browser.missing():

@@ -233,3 +233,121 @@ def test_bad_options_with_models_are_exit_2(tmp_path, capsys, options, message):
 def test_ci_outputs_need_models(capsys):
     assert cli.invoke(regress.main, _args(None, junit_xml="out.xml")) == 2
     assert "--junit-xml goes with --models" in capsys.readouterr().err
+
+
+# -- real environments -----------------------------------------------------------------------
+
+TF215_MODELS = ("builtin.h5", "custom.h5", "lambda.h5", "builtin_savedmodel", "builtin.keras")
+
+
+def _tf215_folder(folder):
+    """The models a team on TF 2.15 holds, saved by tf215, and one file that is not a model."""
+    source = fixtures.unpacked("tf215")
+    folder.mkdir()
+    for name in TF215_MODELS:
+        (shutil.copytree if (source / name).is_dir() else shutil.copy)(source / name, folder / name)
+    (folder / "broken.h5").write_text("<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded"
+                                      "</title></head><body></body></html>")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def upgrade(tmp_path_factory):
+    """One real gate tf215 -> tf221 over the folder; the tests below read its outputs."""
+    import contextlib
+    import io
+    root = tmp_path_factory.mktemp("gate")
+    folder = _tf215_folder(root / "models")
+    outputs = {"json_out": root / "gate.json", "junit_xml": root / "junit.xml", "markdown": root / "pr.md"}
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = cli.invoke(regress.main, _args([str(folder)], new="tf221",
+                                                **{k: str(v) for k, v in outputs.items()}))
+    return {"status": status, "folder": folder, "out": out.getvalue(), "err": err.getvalue(),
+            "document": json.loads(outputs["json_out"].read_text()),
+            "junit": ET.parse(outputs["junit_xml"]).getroot(), "markdown": outputs["markdown"].read_text()}
+
+
+@pytest.mark.envs
+def test_upgrade_gate_exits_1_and_names_the_switches(upgrade):
+    assert upgrade["status"] == 1
+    entries = {e["path"].rsplit("/", 1)[1]: e for e in upgrade["document"]["models"]}
+    assert set(entries) == set(TF215_MODELS)
+    # Keras 3 refuses the Lambda's bytecode (and Python 3.13 could not run 3.11's anyway): the weights route.
+    assert entries["lambda.h5"]["change"] == gate.SWITCH and entries["lambda.h5"]["old_best"] == "load_model"
+    assert entries["lambda.h5"]["switch_to"]["strategy"] == "rebuild_weights"
+    # Keras 3's load_model reads no SavedModel: the Keras 2 package beside TF still does.
+    assert entries["builtin_savedmodel"]["change"] == gate.SWITCH
+    assert entries["builtin_savedmodel"]["switch_to"]["strategy"] == "tf_keras"
+    assert entries["builtin.h5"]["change"] == gate.UNCHANGED
+    assert entries["custom.h5"]["change"] == gate.UNCHANGED and entries["custom.h5"]["old_best"] == "custom_objects"
+    timing = upgrade["document"]["timing"]
+    assert timing["tensorflow_imports"] == 2  # one worker per environment for all five models
+    assert upgrade["document"]["to"]["runtime"]["keras"].startswith("3.")
+
+
+@pytest.mark.envs
+def test_upgrade_gate_junit_lists_every_model(upgrade):
+    suite = upgrade["junit"].find("testsuite")
+    cases = {case.get("name").rsplit("/", 1)[1]: case for case in suite.findall("testcase")}
+    assert set(cases) == set(TF215_MODELS) | {"broken.h5"}
+    lambda_failure = cases["lambda.h5"].find("failure")
+    assert lambda_failure.get("message").startswith("load_model under tf215 -> rebuild_weights under tf221: ")
+    assert "Lambda" in lambda_failure.get("message")  # the error that stopped load_model
+    assert cases["builtin_savedmodel"].find("failure").get("message").startswith(
+        "load_model under tf215 -> tf_keras under tf221: ")
+    assert cases["builtin.h5"].find("failure") is None
+    assert "HTML web page" in cases["broken.h5"].find("skipped").get("message")
+    assert int(suite.get("failures")) == len(upgrade["document"]["regressed"]) >= 2
+
+
+@pytest.mark.envs
+def test_upgrade_gate_diagnoses_the_broken_file_in_one_line(upgrade):
+    [item] = upgrade["document"]["diagnosed"]
+    assert item["kind"] == "html"
+    printed = [line for line in upgrade["out"].splitlines() if "broken.h5" in line]
+    assert printed == [f"SKIPPED   {item['line']}"]
+    assert "Quota exceeded" in item["line"]
+    assert "**regressed**: loads only with another strategy" in upgrade["markdown"]
+
+
+@pytest.mark.envs
+def test_no_upgrade_exits_0(tmp_path, capsys):
+    folder = _tf215_folder(tmp_path / "models")
+    out = tmp_path / "gate.json"
+    assert cli.invoke(regress.main, _args([str(folder)], new="tf215", json_out=str(out))) == 0
+    document = json.loads(out.read_text())
+    assert document["same_environment"] and not document["regressed"]
+    assert {e["change"] for e in document["models"]} == {gate.UNCHANGED}
+    assert document["timing"]["tensorflow_imports"] == 1
+    assert len(document["diagnosed"]) == 1
+
+
+ADHOC = "py3.11:tensorflow-cpu==2.16.2,keras==3.5.0"  # not a catalog stack: tf216 has Keras 3.3 and tf-keras
+
+
+@pytest.mark.envs
+def test_an_ad_hoc_stack_as_the_target(tmp_path, capsys):
+    from compat import adhoc, envs
+    source = fixtures.unpacked("tf215")
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shutil.copytree(source / "builtin_savedmodel", folder / "exported")
+    out, junit = tmp_path / "gate.json", tmp_path / "junit.xml"
+    status = cli.invoke(regress.main, _args([str(folder)], new=ADHOC, json_out=str(out), junit_xml=str(junit)))
+    document = json.loads(out.read_text())
+    target = document["to"]
+    env = adhoc.environment(ADHOC)
+    assert target["id"] == env.id and target["spec"] == ADHOC and envs.is_built(env)
+    assert target["lock"]["tensorflow-cpu"] == "2.16.2" and target["lock"]["keras"] == "3.5.0"
+    assert target["runtime"]["tensorflow"] == "2.16.2" and target["runtime"]["keras"] == "3.5.0"
+    [entry] = document["models"]
+    # Keras 3's load_model reads no SavedModel, and this stack has no tf-keras to fall back on:
+    # serving the SavedModel's signature (TFSMLayer) is what still gives tf215's numbers.
+    assert status == 1 and entry["change"] == gate.SWITCH
+    tried = {a["strategy"]: a for a in entry["attempts"]["to"]}
+    assert tried["tf_keras"]["verdict"] == "not_applicable" and "not installed" in tried["tf_keras"]["reason"]
+    assert entry["switch_to"]["strategy"] == "savedmodel_inference"
+    properties = {p.get("name"): p.get("value") for p in ET.parse(junit).getroot().iter("property")}
+    assert properties["to"].startswith(f"{env.id} = {ADHOC} (Python 3.11")
+    assert f"to   {env.id} = {ADHOC}" in capsys.readouterr().out
