@@ -202,7 +202,8 @@ def time_gate(old: str, new: str, scratch: Path) -> dict:
             "loads": document["timing"]["loads"], "tensorflow_imports": document["timing"]["tensorflow_imports"],
             "load_and_predict_seconds": round(work, 1), "import_seconds": imports,
             "floor_seconds": round(floor, 1), "ratio": round(seconds / floor, 3),
-            "regressed": len(document["regressed"])}
+            "regressed": len(document["regressed"]), "isolation": document.get("isolation"),
+            "cores": os.cpu_count(), "load_average": round(os.getloadavg()[0], 1)}
 
 
 PAGE_TARGET_MS = 1000
@@ -363,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gate {old} -> {new} over {measured['models']} models: {measured['seconds']}s with "
               f"{measured['tensorflow_imports']} TF imports and {measured['loads']} loads; floor "
               f"{measured['floor_seconds']}s (imports {imports}, loads and predictions "
-              f"{measured['load_and_predict_seconds']}s), ratio {measured['ratio']}")
+              f"{measured['load_and_predict_seconds']}s), ratio {measured['ratio']}; isolation "
+              f"{measured['isolation']}, load average {measured['load_average']} on {measured['cores']} cores")
     if args.only in (None, "page"):
         from compat import browser
         if browser.missing():

@@ -230,9 +230,33 @@ def test_bad_options_with_models_are_exit_2(tmp_path, capsys, options, message):
     assert message in capsys.readouterr().err
 
 
+def test_models_of_a_gate_are_each_in_their_own_folder_in_the_sandbox(tmp_path):
+    from compat import probe, sandbox
+    try:
+        sandbox.check()
+    except sandbox.SandboxUnavailable as exc:
+        pytest.skip(str(exc))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for path in (tmp_path / "a" / "model.h5", tmp_path / "b" / "model.json", tmp_path / "b" / "model_weights.h5",
+                 tmp_path / "input-0.npy"):
+        path.write_bytes(b"x")
+    box, label, roots, inside = probe.isolation_for(
+        True, [(tmp_path / "a" / "model.h5", [None]), (tmp_path / "b" / "model.json", ["model_weights.h5"])],
+        [tmp_path / "input-0.npy"])
+    assert label == sandbox.ISOLATION and roots == ["/input/0", "/input/1"]
+    assert sorted(box.read_only.values()) == ["/data/input-0.npy", "/input/0/model.h5", "/input/1/model.json",
+                                              "/input/1/model_weights.h5"]
+    assert inside(tmp_path / "input-0.npy") == "/data/input-0.npy"
+    _, label, roots, inside = probe.isolation_for(False, [(tmp_path / "a" / "model.h5", [None])], [])
+    assert label == sandbox.NO_SANDBOX and roots == [str(tmp_path / "a")] and inside("x") == "x"
+
+
 def test_ci_outputs_need_models(capsys):
     assert cli.invoke(regress.main, _args(None, junit_xml="out.xml")) == 2
     assert "--junit-xml goes with --models" in capsys.readouterr().err
+    assert cli.invoke(regress.main, _args(None, no_sandbox=True)) == 2
+    assert "--no-sandbox goes with --models" in capsys.readouterr().err
 
 
 # -- real environments -----------------------------------------------------------------------
@@ -284,6 +308,19 @@ def test_upgrade_gate_exits_1_and_names_the_switches(upgrade):
     timing = upgrade["document"]["timing"]
     assert timing["tensorflow_imports"] == 2  # one worker per environment for all five models
     assert upgrade["document"]["to"]["runtime"]["keras"].startswith("3.")
+    assert upgrade["document"]["isolation"] == "bubblewrap"
+
+
+@pytest.mark.envs
+def test_upgrade_gate_time(upgrade, capsys):
+    import os
+    timing = upgrade["document"]["timing"]
+    with capsys.disabled():
+        print(f"\n[timing] gate tf215 -> tf221 over the test folder ({len(TF215_MODELS)} models, 1 broken file): "
+              f"{timing['seconds']}s, {timing['loads']} loads, {timing['tensorflow_imports']} TensorFlow imports "
+              f"({', '.join(f'{k} {v}s' for k, v in timing['environments'].items())}); "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    assert timing["seconds"] >= sum(timing["environments"].values())
 
 
 @pytest.mark.envs
