@@ -92,47 +92,60 @@ def _outcome(env_id, models, spec=None):
             "models": models, "model_seconds": {key: 1.5 for key in models}}
 
 
+SAFE_MODE = ("Requested the deserialization of a `Lambda` layer whose `function` is a Python lambda. "
+             "This carries a potential risk of arbitrary code execution")
+
+
 def _document():
     from compat.diagnose import Diagnosis
     found = [(name, Diagnosis(path=name, ok=True, kind="h5", format="h5", message="a whole Keras model"))
-             for name in ("models/a.h5", "models/b<1>.h5", "models/c.h5")]
+             for name in ("models/a.h5", "models/b<1>.h5", "models/c.h5", "models/d.h5")]
     broken = Diagnosis(path="models/x.h5", ok=False, kind="html", message="an HTML web page, not a model",
                        advice="download it again")
     old = _outcome("tf215", {"models/a.h5": [ok("load_model"), ok("rebuild_weights")],
                              "models/b<1>.h5": [ok("load_model"), ok("rebuild_weights")],
-                             "models/c.h5": [ok("load_model", WRONG)]})
+                             "models/c.h5": [ok("load_model", WRONG)],
+                             "models/d.h5": [ok("load_model"), ok("rebuild_weights")]})
     new = _outcome("adhoc-0123456789abcdef", {
         "models/a.h5": [ok("load_model"), ok("rebuild_weights")],
         "models/b<1>.h5": [failed("load_model", message="can't <load> & | pipe"), ok("rebuild_weights")],
-        "models/c.h5": [ok("load_model", WRONG)]}, spec="py3.11:tensorflow-cpu==2.16.2,keras==3.5.0")
+        "models/c.h5": [ok("load_model", WRONG)],
+        "models/d.h5": [failed("load_model", message=SAFE_MODE), ok("rebuild_weights")]},
+        spec="py3.11:tensorflow-cpu==2.16.2,keras==3.5.0")
     inputs = {name: (None, "seeded batch [3, 160, 160, 3]") for name, _ in found}
     return gate.build_document(old, new, found, [("models/x.h5", broken)], inputs, 42.0)
 
 
 def test_document_counts_and_exit_status():
     document = _document()
-    assert document["regressed"] == ["models/b<1>.h5"] and document["exit_status"] == 1
-    assert document["counts"][gate.SWITCH] == 1 and document["counts"][gate.UNCHANGED] == 2
+    assert document["regressed"] == ["models/b<1>.h5", "models/d.h5"] and document["exit_status"] == 1
+    assert document["counts"][gate.SWITCH] == 2 and document["counts"][gate.UNCHANGED] == 2
     assert document["diagnosed"] == [{"path": "models/x.h5", "kind": "html",
                                       "diagnosis": "an HTML web page, not a model; download it again",
                                       "line": "models/x.h5: an HTML web page, not a model; download it again"}]
     assert document["to"]["spec"] == "py3.11:tensorflow-cpu==2.16.2,keras==3.5.0"
-    assert document["timing"]["tensorflow_imports"] == 2 and document["timing"]["loads"] == 10
+    assert document["timing"]["tensorflow_imports"] == 2 and document["timing"]["loads"] == 14
     assert json.loads(json.dumps(document)) == document  # no arrays left in it
 
 
 def test_junit_has_one_case_per_model_and_the_regression_as_failure():
     root = ET.fromstring(gatereport.junit(_document()))
     suite = root.find("testsuite")
-    assert suite.get("tests") == "4" and suite.get("failures") == "1" and suite.get("skipped") == "1"
+    assert suite.get("tests") == "5" and suite.get("failures") == "2" and suite.get("skipped") == "1"
     cases = {case.get("name"): case for case in suite.findall("testcase")}
-    assert list(cases) == ["models/a.h5", "models/b<1>.h5", "models/c.h5", "models/x.h5"]
+    assert list(cases) == ["models/a.h5", "models/b<1>.h5", "models/c.h5", "models/d.h5", "models/x.h5"]
     failure = cases["models/b<1>.h5"].find("failure")
     assert failure.get("type") == "switch_strategy"
     assert failure.get("message") == ("load_model under tf215 -> rebuild_weights under adhoc-0123456789abcdef: "
                                       "ValueError: can't <load> & | pipe")
     assert "model = rebuild_weights()" in failure.text
     assert cases["models/a.h5"].find("failure") is None
+    # A known cause is named by its family; the raw message and what to do are in the body.
+    family = cases["models/d.h5"].find("failure")
+    assert family.get("message") == ("load_model under tf215 -> rebuild_weights under adhoc-0123456789abcdef: "
+                                     "ValueError: Lambda refused by safe_mode")
+    assert f"load_model under adhoc-0123456789abcdef: ValueError: {SAFE_MODE}" in family.text
+    assert "what to do: if you trust the file, load_model(path, safe_mode=False)" in family.text
     assert cases["models/x.h5"].find("skipped").get("message").startswith("models/x.h5: an HTML web page")
     properties = {p.get("name"): p.get("value") for p in suite.find("properties")}
     assert properties["to"] == ("adhoc-0123456789abcdef = py3.11:tensorflow-cpu==2.16.2,keras==3.5.0 "
@@ -141,7 +154,7 @@ def test_junit_has_one_case_per_model_and_the_regression_as_failure():
 
 def test_markdown_summary_for_a_pull_request():
     text = gatereport.markdown(_document())
-    assert text.startswith("### compat regress tf215 → adhoc-0123456789abcdef: 1 of 3 models regressed")
+    assert text.startswith("### compat regress tf215 → adhoc-0123456789abcdef: 2 of 4 models regressed")
     assert "| `models/b<1>.h5` | load_model | rebuild_weights | **regressed**: loads only with another strategy |" in text
     assert "| `models/a.h5` | load_model | load_model | still loads the way it does today |" in text
     assert "can't &lt;load&gt; &amp; | pipe" in text  # inside <summary>, HTML-escaped
