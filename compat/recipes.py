@@ -10,6 +10,8 @@ matrix's own numeric check against the producer's reference.
 
 Recipes of ``canarymodule`` fixtures are counted apart and not run: those files name a
 function in this project's module on purpose, so they load only where it is importable.
+
+Exit status: 0 when every recipe reproduced the reference, 3 when one did not, 2 for bad input.
 """
 from __future__ import annotations
 
@@ -19,7 +21,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,15 +29,15 @@ from pathlib import Path
 import numpy as np
 
 from compat import catalog, envs, fixtures, matrixdoc, results
+from compat.errors import EXIT_HARNESS, EXIT_OK, BadInput, HarnessFailure
 from compat.verdicts import Verdict, compare
 
 ARCHITECTURE = Path(__file__).resolve().parent / "inside" / "facenet_arch.py"
 PATH_LINE = re.compile(r'^(?P<name>MODEL_PATH|WEIGHTS_PATH) = (?P<value>".*")$', re.MULTILINE)
 NEEDS_THIS_PROJECT = ("canarymodule",)
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
-class RecipeError(Exception):
+class RecipeError(BadInput):
     """Bad input to the recipe check, in one line (exit status 2)."""
 
 
@@ -155,7 +156,7 @@ def run_one(recipe: Recipe, timeout: float = 600.0) -> Outcome:
         np.save(io_dir / "input.npy", facenet.prewhiten_batch(images))
         try:
             done = subprocess.run([str(python), "-I", "recipe.py", str(io_dir / "input.npy"),
-                                   str(io_dir / "out.npy")], cwd=str(folder), env=_isolated_env(home),
+                                   str(io_dir / "out.npy")], check=False, cwd=str(folder), env=_isolated_env(home),
                                   capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return Outcome(recipe, False, f"no output within {timeout:.0f}s", time.time() - started)
@@ -176,7 +177,7 @@ def project_importable(consumer: str) -> bool:
     """Whether ``compat`` can be imported by an isolated interpreter of ``consumer`` (it must not)."""
     python = envs.ensure_built(catalog.get(consumer))
     with tempfile.TemporaryDirectory(prefix="compat-recipe-") as folder:
-        done = subprocess.run([str(python), "-I", "-c", "import compat"], cwd=folder,
+        done = subprocess.run([str(python), "-I", "-c", "import compat"], check=False, cwd=folder,
                               env=_isolated_env(Path(folder)), capture_output=True)
     return done.returncode == 0
 
@@ -185,7 +186,7 @@ def check(recipes: list[Recipe], jobs: int = 2, timeout: float = 600.0, log=prin
     """Run every recipe standalone, ``jobs`` at a time; outcomes in the recipes' order."""
     for consumer in sorted({r.consumer for r in recipes}):
         if project_importable(consumer):
-            raise RecipeError(f"this project is importable in {consumer} even under python -I; "
+            raise HarnessFailure(f"this project is importable in {consumer} even under python -I; "
                               f"a recipe run there would not be standalone")
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         outcomes = list(pool.map(lambda r: run_one(r, timeout), recipes))
@@ -207,14 +208,6 @@ def write_architecture(folder: Path) -> Path:
 
 
 def main(args) -> int:
-    try:
-        return _main(args)
-    except (RecipeError, fixtures.FixtureError, catalog.UnknownEnvironment) as exc:
-        print(f"compat recipes: {exc}", file=sys.stderr, flush=True)
-        return EXIT_BAD_INPUT
-
-
-def _main(args) -> int:
     sources = [Path(p) for p in args.sources] or [envs.PROJECT_ROOT / "reports" / "matrix.json"]
     attempts = read_attempts(sources)
     if args.consumers:
@@ -236,4 +229,4 @@ def _main(args) -> int:
     good = sum(o.passed for o in outcomes)
     print(f"{good} of {len(outcomes)} distinct recipes ran standalone and reproduced the reference "
           f"({time.time() - started:.0f}s)", flush=True)
-    return EXIT_OK if good == len(outcomes) else EXIT_FAILED
+    return EXIT_OK if good == len(outcomes) else EXIT_HARNESS

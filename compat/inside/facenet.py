@@ -17,8 +17,17 @@ import numpy as np
 
 from compat.inside import facenet_arch
 from compat.inside.facenet_arch import (  # noqa: F401 - the harness's names for them
-    DEFAULT_SCALES, EMBEDDING_SIZE, INPUT_SHAPE, SIZES, VARIANTS, custom_classes, custom_objects,
-    prewhiten, prewhiten_batch, scaling, triplet_loss,
+    DEFAULT_SCALES,
+    EMBEDDING_SIZE,
+    INPUT_SHAPE,
+    SIZES,
+    VARIANTS,
+    custom_classes,
+    custom_objects,
+    prewhiten,
+    prewhiten_batch,
+    scaling,
+    triplet_loss,
 )
 
 

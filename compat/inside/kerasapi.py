@@ -7,8 +7,16 @@ harness and a user's recipe build with the same Keras; session clearing and seed
 which only the harness needs, are added here.
 """
 from compat.inside.facenet_arch import (  # noqa: F401 - the harness's names for them
-    api_name, backend_ops, has_tensorflow, int_shape, is_keras3, keras, major, set_values,
-    tf_version, version,
+    api_name,
+    backend_ops,
+    has_tensorflow,
+    int_shape,
+    is_keras3,
+    keras,
+    major,
+    set_values,
+    tf_version,
+    version,
 )
 
 
@@ -25,6 +33,7 @@ def clear_session():
 def set_random_seed(seed):
     """Seed every generator a training step draws from (Dropout masks among them)."""
     import random
+
     import numpy as np
     random.seed(seed)
     np.random.seed(seed)
