@@ -87,6 +87,17 @@ def cmd_matrix(args) -> int:
     return matrix.main(args)
 
 
+def cmd_recipes(args) -> int:
+    from compat import recipes
+    return recipes.main(args)
+
+
+def cmd_architecture(args) -> int:
+    from compat import recipes
+    print(f"[compat] wrote {recipes.write_architecture(args.out)}")
+    return EXIT_OK
+
+
 # tox and nox environment names -> command lines, so both front ends run the same thing.
 _NAMED = [
     (re.compile(r"^gen-(?P<producer>\w+)$"), lambda m: ["gen", m["producer"]]),
@@ -206,6 +217,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fixtures", default=None, help="comma-separated fixture ids (variant-format) to run")
     p.add_argument("--no-report", action="store_true")
     p.set_defaults(func=cmd_matrix)
+
+    p = sub.add_parser("recipes", help="count the distinct recipes that passed; --check runs each standalone")
+    p.add_argument("sources", nargs="*", help="matrix.json or results files (default reports/matrix.json)")
+    p.add_argument("--check", action="store_true",
+                   help="run each distinct recipe as `python -I recipe.py` beside only its fixture and "
+                        "facenet_arch.py, in a consumer where it passed, and compare with the reference")
+    p.add_argument("--consumers", default=None, help="comma-separated consumer ids to keep")
+    p.add_argument("--jobs", type=int, default=2, help="recipes run at once")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per recipe")
+    p.set_defaults(func=cmd_recipes)
+
+    p = sub.add_parser("architecture", help="write facenet_arch.py, the file the recipes import")
+    p.add_argument("-o", "--out", default=".", help="folder to write it into (default: here)")
+    p.set_defaults(func=cmd_architecture)
 
     p = sub.add_parser("run-named", help="run what a tox / nox environment name stands for")
     p.add_argument("name")

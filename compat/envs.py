@@ -191,6 +191,8 @@ def worker_variables(env: Environment) -> dict:
         "PYTHONUNBUFFERED": "1",
     }
     variables.update(dict(env.env_vars))
+    # Which of these a recipe must set itself: the worker sees only their values.
+    variables["COMPAT_CATALOG_ENV_VARS"] = ",".join(name for name, _ in env.env_vars)
     return variables
 
 

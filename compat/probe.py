@@ -79,7 +79,8 @@ def load_array(path: str, what: str) -> np.ndarray:
 def probe_fixture(diagnosis: Diagnosis, size: str, variant: str = DEFAULT_VARIANT) -> dict:
     """The fixture dict the strategies read, for the user's file."""
     return {"id": "probe", "variant": variant, "format": diagnosis.format,
-            "path": Path(diagnosis.path).name, "weights": diagnosis.weights, "size": size}
+            "path": Path(diagnosis.path).name, "weights": diagnosis.weights, "size": size,
+            "saved_by_keras": diagnosis.keras_version}
 
 
 # -- running -------------------------------------------------------------------------------

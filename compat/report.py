@@ -16,6 +16,7 @@ The HTML and Markdown are functions of ``matrix.json`` alone, so re-rendering a 
 """
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -336,7 +337,15 @@ def context(matrix: dict) -> dict:
         "census": census,
         "family_rows": family_rows(census),
         "data": pagedata.script_json(data),
+        "architecture": architecture_link(),
     }
+
+
+def architecture_link() -> dict:
+    """The architecture file the recipes import, embedded in the page as a download (no network)."""
+    from compat.recipes import ARCHITECTURE
+    encoded = base64.b64encode(ARCHITECTURE.read_bytes()).decode("ascii")
+    return {"name": ARCHITECTURE.name, "href": "data:text/x-python;charset=utf-8;base64," + encoded}
 
 
 # -- rendering --------------------------------------------------------------------------

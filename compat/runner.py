@@ -95,7 +95,7 @@ def plan_attempts(producers: list[str], names: list[str], strategy_filter=None,
         for fixture in manifest["fixtures"]:
             if fixture_filter and fixture["id"] not in fixture_filter:
                 continue
-            fixture = dict(fixture, size=manifest["size"])
+            fixture = dict(fixture, size=manifest["size"], saved_by_keras=manifest["versions"].get("keras"))
             for name in names:
                 if strategy_filter and name not in strategy_filter:
                     continue

@@ -2,90 +2,22 @@
 
 The catalog tells each environment which module it calls Keras through
 (``COMPAT_KERAS_API``): standalone ``keras`` (2.x before TF 2, 3.x after), ``tf.keras``
-or the legacy ``tf_keras`` package.
+or the legacy ``tf_keras`` package. The resolver is the architecture file's, so the
+harness and a user's recipe build with the same Keras; session clearing and seeding,
+which only the harness needs, are added here.
 """
-import os
-
-_cache = {}
-
-
-def api_name():
-    return os.environ.get("COMPAT_KERAS_API", "keras")
-
-
-def keras():
-    if "keras" not in _cache:
-        api = api_name()
-        if api == "tf.keras":
-            import tensorflow as tf
-            module = tf.keras
-        elif api == "tf_keras":
-            import tf_keras as module
-        else:
-            import keras as module
-        _cache["keras"] = module
-    return _cache["keras"]
-
-
-def version():
-    """Version string of the Keras in use (tf.keras 2.13+ has no ``__version__``)."""
-    k = keras()
-    found = getattr(k, "__version__", None)
-    if found:
-        return found
-    try:
-        from importlib import metadata
-        return metadata.version("keras")
-    except Exception:  # noqa: BLE001 - Python 3.6/3.7 lack importlib.metadata
-        return "unknown"
-
-
-def major():
-    return int(version().split(".")[0])
-
-
-def is_keras3():
-    return major() >= 3
-
-
-def has_tensorflow():
-    try:
-        import tensorflow  # noqa: F401
-        return True
-    except ImportError:
-        return False
-
-
-def tf_version():
-    try:
-        import tensorflow as tf
-    except ImportError:
-        return None
-    return getattr(tf, "__version__", None) or tf.VERSION
-
-
-def backend_ops():
-    """Tensor maths for custom code: ``keras.ops`` in Keras 3, the backend module before."""
-    k = keras()
-    return k.ops if hasattr(k, "ops") else k.backend
-
-
-def int_shape(tensor):
-    """Static shape as a tuple of ints / None (Keras 3 dropped ``backend.int_shape``)."""
-    backend = keras().backend
-    if hasattr(backend, "int_shape"):
-        return backend.int_shape(tensor)
-    return tuple(tensor.shape)
-
-
-def set_values(pairs):
-    """Assign ``(variable, array)`` pairs at once: one session run under graph-mode Keras."""
-    backend = keras().backend
-    if hasattr(backend, "batch_set_value"):
-        backend.batch_set_value(pairs)
-    else:  # Keras 3 has no batch_set_value; its variables assign eagerly
-        for variable, value in pairs:
-            variable.assign(value)
+from compat.inside.facenet_arch import (  # noqa: F401 - the harness's names for them
+    api_name,
+    backend_ops,
+    has_tensorflow,
+    int_shape,
+    is_keras3,
+    keras,
+    major,
+    set_values,
+    tf_version,
+    version,
+)
 
 
 def clear_session():
@@ -101,6 +33,7 @@ def clear_session():
 def set_random_seed(seed):
     """Seed every generator a training step draws from (Dropout masks among them)."""
     import random
+
     import numpy as np
     random.seed(seed)
     np.random.seed(seed)

@@ -2,8 +2,11 @@
 
 Each strategy is a small object with
 - ``applies(ctx, fixture)``: ``None`` when it applies, else the reason it does not;
-- ``load(ctx, fixture)``: does exactly what its ``recipe`` shows a user typing, and
-  returns a function from an input batch to embeddings.
+- ``load(ctx, fixture)``: does exactly what its recipe shows a user typing, and
+  returns a function from an input batch to embeddings;
+- ``render_recipe(ctx, fixture)``: that recipe, a whole program for this environment
+  (``python recipe.py INPUT.npy OUTPUT.npy``) whose only import from outside the
+  environment is the architecture file, ``facenet_arch.py``.
 
 The registry order is the order of preference the report uses: plain loading first,
 weights-level strategies last. Adding a technique is adding one class here.
@@ -12,11 +15,12 @@ import os
 
 import numpy as np
 
-from compat.inside import facenet, kerasapi
+from compat.inside import facenet, facenet_arch, kerasapi
 
 MODEL_FORMATS = ("h5", "savedmodel", "keras", "export")
 WEIGHTS_FORMATS = ("h5_weights", "weights_h5")
 SAVEDMODEL_FORMATS = ("savedmodel", "export")
+LAMBDA_VARIANTS = ("lambda", "compiled", "canary", "canarymodule")
 
 
 class Context(object):
@@ -31,6 +35,10 @@ class Context(object):
         self.keras3 = self.keras_minor[0] >= 3
         self.tf_version = kerasapi.tf_version()
         self.tf2 = bool(self.tf_version) and int(self.tf_version.split(".")[0]) >= 2
+        # The catalog's environment variables for this environment (KERAS_BACKEND=jax...):
+        # a recipe sets them itself, before Keras is imported.
+        names = [n for n in os.environ.get("COMPAT_CATALOG_ENV_VARS", "").split(",") if n]
+        self.env_vars = [(name, os.environ[name]) for name in names if name in os.environ]
 
     @property
     def module_line(self):
@@ -49,13 +57,105 @@ def _predictor(ctx, model):
     return predict
 
 
+def _objects(fixture):
+    """What the custom_objects strategies hand over; a canary file names its function canary_scaling."""
+    objects = facenet_arch.custom_objects()
+    if fixture["variant"] == "canary":
+        objects["canary_scaling"] = facenet_arch.scaling
+    return objects
+
+
+# -- recipes: whole programs -------------------------------------------------------------
+ARCH_IMPORT = ("import facenet_arch  # the architecture file: `compat architecture -o .` writes it, "
+               "or download it from reports/matrix.html")
+ARCH_PATH = ("sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  "
+             "# facenet_arch.py sits beside this script")
+ENV_VAR_NOTES = {
+    "KERAS_BACKEND": "before Keras is imported: Keras 3 on this backend",
+    "TF_USE_LEGACY_KERAS": "before TensorFlow is imported: tf.keras is then tf_keras (Keras 2)",
+}
+FACENET_INPUT = (
+    "INPUT.npy: float32, shape (N, 160, 160, 3): RGB face crops (values 0-255), each prewhitened\n"
+    "    (facenet_arch.prewhiten_batch: minus the image's mean, over its standard deviation).\n"
+    "    The reference embeddings were computed on %d seeded images prewhitened this way."
+    % facenet.REFERENCE_COUNT)
+FACENET_OUTPUT = "OUTPUT.npy: the embeddings, float32 (N, 128)."
+
+
+def _stored_code_note(strategy, fixture):
+    """The comment a recipe carries when loading runs code the file holds, else None."""
+    if strategy.kind != "model" or strategy.name == "savedmodel_inference":
+        return None
+    if fixture["variant"] == "canarymodule":
+        return ("# Can run code the file points at: its Lambda names its function by module, and a\n"
+                "# loader that imports that module runs it. Load only files you trust.")
+    if fixture["variant"] not in LAMBDA_VARIANTS:
+        return None
+    saved_by = str(fixture.get("saved_by_keras") or "")
+    if saved_by[:1].isdigit() and int(saved_by.split(".")[0]) >= 3:
+        return None  # Keras 3 stores a Lambda's function by name, handed over in custom_objects
+    verb = "Can run" if fixture["format"] == "savedmodel" else "Runs"
+    return ("# %s code stored in the file: Keras rebuilds its Lambda layers from the Python\n"
+            "# bytecode saved in it. Load only files you trust." % verb)
+
+
+def _size_comment(size):
+    if size == "full":
+        return "# the real 22.8M-parameter FaceNet; size=\"tiny\" is the small test model"
+    return "# size=\"full\" for the real 22.8M-parameter facenet_keras.h5; these test files are \"tiny\""
+
+
+def program(ctx, fixture, strategy, body, imports=(), arch=False, paths=None):
+    """A whole script for ``python recipe.py INPUT.npy OUTPUT.npy``.
+
+    ``body`` computes the output from ``images`` and names it ``{out}``; ``paths`` are the
+    ``(NAME, file)`` constants it reads (``MODEL_PATH`` first: the one line a user edits).
+    """
+    out = fixture.get("outputs") or "embeddings"
+    lines = ['"""Loading strategy %s: %s.' % (strategy.name, strategy.summary), "",
+             "Usage: python %s INPUT.npy OUTPUT.npy" % (fixture.get("script") or "recipe.py")]
+    lines += (fixture.get("input_note") or FACENET_INPUT).splitlines()
+    lines += [fixture.get("output_note") or FACENET_OUTPUT.replace("embeddings", out, 1), '"""',
+              "import os"]
+    for name, value in ctx.env_vars:
+        lines.append("os.environ[%s] = %s  # %s" % (_quote(name), _quote(value),
+                                                    ENV_VAR_NOTES.get(name, "as this environment sets it")))
+    lines += ["import sys", "", "import numpy as np"]
+    lines += list(imports)
+    if arch:
+        lines += ["", ARCH_PATH, ARCH_IMPORT]
+    lines.append("")
+    for name, value in paths or [("MODEL_PATH", fixture["path"])]:
+        lines.append("%s = %s" % (name, _quote(value)))
+    lines += ["", "images = np.load(sys.argv[1])"]
+    note = _stored_code_note(strategy, fixture)
+    if note:
+        lines += note.splitlines()
+    lines += [line.format(out=out) for line in body]
+    lines.append("np.save(sys.argv[2], np.asarray(%s))" % out)
+    return "\n".join(lines)
+
+
+def _quote(text):
+    return '"%s"' % str(text).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _custom_objects_lines(ctx, fixture):
+    """Imports and the lines that make ``custom_objects`` (what ``_objects`` hands over)."""
+    lines = ["facenet_arch.use(keras)  # the custom classes subclass this Keras's Layer",
+             "custom_objects = facenet_arch.custom_objects()  # ScaleLayer, L2Normalize, scaling, triplet_loss"]
+    if fixture["variant"] == "canary":
+        lines.append('custom_objects["canary_scaling"] = facenet_arch.scaling  # the name this test file gives it')
+    return lines
+
+
 class Strategy(object):
     name = ""
     summary = ""
     formats = MODEL_FORMATS
     kind = "model"  # "model": Keras deserialises the file; "weights": only the numbers are read
     tier = "flag"  # how the report colours a cell this strategy makes work: as_is | flag | weights
-    recipe = ""
+    load_line = ""
 
     def applies(self, ctx, fixture):
         if fixture["format"] not in self.formats:
@@ -66,21 +166,15 @@ class Strategy(object):
         raise NotImplementedError
 
     def render_recipe(self, ctx, fixture):
-        return self.recipe.format(
-            keras=ctx.module_line, path=fixture["path"], weights=fixture.get("weights") or "",
-            variant=fixture["variant"], size=fixture.get("size", "tiny"),
-        ).strip()
-
-
-def _custom_objects_recipe():
-    return ("from compat.inside.facenet import custom_objects  # ScaleLayer, L2Normalize, scaling, triplet_loss\n")
+        return program(ctx, fixture, self, [self.load_line, "{out} = model.predict(images, verbose=0)"],
+                       imports=[ctx.module_line])
 
 
 class LoadModel(Strategy):
     name = "load_model"
     summary = "load_model(path) as it is"
     tier = "as_is"
-    recipe = "{keras}\nmodel = keras.models.load_model({path!r})\nembeddings = model.predict(images)"
+    load_line = "model = keras.models.load_model(MODEL_PATH)"
 
     def load(self, ctx, root, fixture):
         return _predictor(ctx, ctx.keras.models.load_model(_path(root, fixture)))
@@ -89,7 +183,7 @@ class LoadModel(Strategy):
 class NoCompile(Strategy):
     name = "no_compile"
     summary = "load_model(path, compile=False)"
-    recipe = "{keras}\nmodel = keras.models.load_model({path!r}, compile=False)\nembeddings = model.predict(images)"
+    load_line = "model = keras.models.load_model(MODEL_PATH, compile=False)"
 
     def load(self, ctx, root, fixture):
         return _predictor(ctx, ctx.keras.models.load_model(_path(root, fixture), compile=False))
@@ -103,21 +197,19 @@ def _needs_scope(ctx, fixture):
 class CustomObjects(Strategy):
     name = "custom_objects"
     summary = "load_model with the model's custom classes, loss and Lambda functions"
-    recipe = (_custom_objects_recipe() +
-              "{keras}\nmodel = keras.models.load_model({path!r}, custom_objects=custom_objects())\n"
-              "embeddings = model.predict(images)")
-    scoped_recipe = (_custom_objects_recipe() +
-                     "{keras}\nwith keras.utils.custom_object_scope(custom_objects()):\n"
-                     "    model = keras.models.load_model({path!r}, custom_objects=custom_objects())\n"
-                     "embeddings = model.predict(images)")
 
     def render_recipe(self, ctx, fixture):
+        body = _custom_objects_lines(ctx, fixture)
         if _needs_scope(ctx, fixture):
-            return self.scoped_recipe.format(keras=ctx.module_line, path=fixture["path"]).strip()
-        return Strategy.render_recipe(self, ctx, fixture)
+            body += ["with keras.utils.custom_object_scope(custom_objects):  # Keras 3.0-3.2 need it for .h5",
+                     "    model = keras.models.load_model(MODEL_PATH, custom_objects=custom_objects)"]
+        else:
+            body.append("model = keras.models.load_model(MODEL_PATH, custom_objects=custom_objects)")
+        body.append("{out} = model.predict(images, verbose=0)")
+        return program(ctx, fixture, self, body, imports=[ctx.module_line], arch=True)
 
     def load(self, ctx, root, fixture):
-        objects = facenet.custom_objects()
+        objects = _objects(fixture)
         if _needs_scope(ctx, fixture):
             with ctx.keras.utils.custom_object_scope(objects):
                 model = ctx.keras.models.load_model(_path(root, fixture), custom_objects=objects)
@@ -129,9 +221,13 @@ class CustomObjects(Strategy):
 class Unsafe(Strategy):
     name = "unsafe"
     summary = "load_model(..., custom_objects=..., safe_mode=False): allow code stored in the file"
-    recipe = (_custom_objects_recipe() +
-              "{keras}\nmodel = keras.models.load_model({path!r}, custom_objects=custom_objects(), safe_mode=False)\n"
-              "embeddings = model.predict(images)")
+
+    def render_recipe(self, ctx, fixture):
+        body = _custom_objects_lines(ctx, fixture) + [
+            "# safe_mode=False: Keras may deserialise Lambda bytecode stored in the file (and run it)",
+            "model = keras.models.load_model(MODEL_PATH, custom_objects=custom_objects, safe_mode=False)",
+            "{out} = model.predict(images, verbose=0)"]
+        return program(ctx, fixture, self, body, imports=[ctx.module_line], arch=True)
 
     def applies(self, ctx, fixture):
         reason = Strategy.applies(self, ctx, fixture)
@@ -142,17 +238,20 @@ class Unsafe(Strategy):
         return None
 
     def load(self, ctx, root, fixture):
-        objects = facenet.custom_objects()
-        model = ctx.keras.models.load_model(_path(root, fixture), custom_objects=objects, safe_mode=False)
+        model = ctx.keras.models.load_model(_path(root, fixture), custom_objects=_objects(fixture),
+                                            safe_mode=False)
         return _predictor(ctx, model)
 
 
 class TfKeras(Strategy):
     name = "tf_keras"
     summary = "the legacy Keras 2 package (tf_keras) beside TF >= 2.16"
-    recipe = (_custom_objects_recipe() +
-              "import tf_keras\nmodel = tf_keras.models.load_model({path!r}, custom_objects=custom_objects())\n"
-              "embeddings = model.predict(images)")
+
+    def render_recipe(self, ctx, fixture):
+        body = _custom_objects_lines(ctx, fixture) + [
+            "model = tf_keras.models.load_model(MODEL_PATH, custom_objects=custom_objects)",
+            "{out} = model.predict(images, verbose=0)"]
+        return program(ctx, fixture, self, body, imports=[ctx.module_line, "import tf_keras"], arch=True)
 
     def applies(self, ctx, fixture):
         reason = Strategy.applies(self, ctx, fixture)
@@ -170,7 +269,7 @@ class TfKeras(Strategy):
 
     def load(self, ctx, root, fixture):
         import tf_keras
-        model = tf_keras.models.load_model(_path(root, fixture), custom_objects=facenet.custom_objects())
+        model = tf_keras.models.load_model(_path(root, fixture), custom_objects=_objects(fixture))
         return _predictor(ctx, model)
 
 
@@ -178,17 +277,20 @@ class SavedModelInference(Strategy):
     name = "savedmodel_inference"
     summary = "serve the SavedModel's signature: TFSMLayer in Keras 3, tf.saved_model.load elsewhere"
     formats = SAVEDMODEL_FORMATS
-    keras3_recipe = ("import keras\nlayer = keras.layers.TFSMLayer({path!r}, call_endpoint=\"serving_default\")\n"
-                     "outputs = layer(images)  # a dict when the signature names its outputs\n"
-                     "embeddings = list(outputs.values())[0] if isinstance(outputs, dict) else outputs")
-    tf2_recipe = ("import tensorflow as tf\nserve = tf.saved_model.load({path!r}).signatures[\"serving_default\"]\n"
-                  "outputs = serve(tf.constant(images))\nembeddings = list(outputs.values())[0].numpy()")
-    tf1_recipe = ("import tensorflow as tf\nwith tf.Session(graph=tf.Graph()) as sess:\n"
-                  "    meta = tf.saved_model.loader.load(sess, [\"serve\"], {path!r})\n"
-                  "    signature = meta.signature_def[\"serving_default\"]\n"
-                  "    feed = list(signature.inputs.values())[0].name\n"
-                  "    fetch = list(signature.outputs.values())[0].name\n"
-                  "    embeddings = sess.run(fetch, {{feed: images}})")
+    keras3_body = ["layer = keras.layers.TFSMLayer(MODEL_PATH, call_endpoint=\"serving_default\")",
+                   "outputs = layer(images)  # a dict when the signature names its outputs",
+                   "{out} = list(outputs.values())[0] if isinstance(outputs, dict) else outputs"]
+    tf2_body = ["serve = tf.saved_model.load(MODEL_PATH).signatures[\"serving_default\"]",
+                "name = list(serve.structured_input_signature[1].keys())[0]  # the signature's input",
+                "outputs = serve(**{{name: tf.constant(images)}})",
+                "{out} = list(outputs.values())[0]"]
+    tf1_body = ["session = tf.Session(graph=tf.Graph())",
+                "with session.graph.as_default():",
+                "    meta = tf.saved_model.loader.load(session, [\"serve\"], MODEL_PATH)",
+                "signature = meta.signature_def[\"serving_default\"]",
+                "feed = list(signature.inputs.values())[0].name",
+                "fetch = list(signature.outputs.values())[0].name",
+                "{out} = session.run(fetch, {{feed: images}})"]
 
     def applies(self, ctx, fixture):
         reason = Strategy.applies(self, ctx, fixture)
@@ -200,10 +302,9 @@ class SavedModelInference(Strategy):
 
     def render_recipe(self, ctx, fixture):
         if ctx.keras3:
-            template = self.keras3_recipe
-        else:
-            template = self.tf2_recipe if ctx.tf2 else self.tf1_recipe
-        return template.format(path=fixture["path"]).strip()
+            return program(ctx, fixture, self, self.keras3_body, imports=["import keras"])
+        body = self.tf2_body if ctx.tf2 else self.tf1_body
+        return program(ctx, fixture, self, body, imports=["import tensorflow as tf"])
 
     def load(self, ctx, root, fixture):
         path = _path(root, fixture)
@@ -225,9 +326,8 @@ class SavedModelInference(Strategy):
                 outputs = serve(**{names[0]: tf.constant(batch)})
                 return np.asarray(list(outputs.values())[0])
             return predict
-        graph = tf.Graph()
-        session = tf.Session(graph=graph)
-        with graph.as_default():
+        session = tf.Session(graph=tf.Graph())
+        with session.graph.as_default():
             meta = tf.saved_model.loader.load(session, ["serve"], path)
         signature = meta.signature_def["serving_default"]
         feed = list(signature.inputs.values())[0].name
@@ -244,12 +344,19 @@ class JsonPlain(Strategy):
     formats = ("json",)
     tier = "as_is"
     hands_over = False
-    recipe = ("{keras}\nwith open({path!r}) as f:\n"
-              "    model = keras.models.model_from_json(f.read())\n"
-              "model.load_weights({weights!r})\nembeddings = model.predict(images)")
+
+    def render_recipe(self, ctx, fixture):
+        body = _custom_objects_lines(ctx, fixture) if self.hands_over else []
+        handed = ", custom_objects=custom_objects" if self.hands_over else ""
+        body += ["with open(MODEL_PATH) as f:",
+                 "    model = keras.models.model_from_json(f.read()%s)" % handed,
+                 "model.load_weights(WEIGHTS_PATH)",
+                 "{out} = model.predict(images, verbose=0)"]
+        return program(ctx, fixture, self, body, imports=[ctx.module_line], arch=self.hands_over,
+                       paths=[("MODEL_PATH", fixture["path"]), ("WEIGHTS_PATH", fixture["weights"])])
 
     def load(self, ctx, root, fixture):
-        objects = facenet.custom_objects() if self.hands_over else None
+        objects = _objects(fixture) if self.hands_over else None
         with open(_path(root, fixture)) as handle:
             model = ctx.keras.models.model_from_json(handle.read(), custom_objects=objects)
         model.load_weights(_path(root, fixture, "weights"))
@@ -261,12 +368,23 @@ class JsonWeights(JsonPlain):
     summary = "model_from_json(architecture, custom_objects=...) + load_weights(weights)"
     tier = "flag"
     hands_over = True
-    recipe = (_custom_objects_recipe() + JsonPlain.recipe.replace(
-        "f.read())", "f.read(), custom_objects=custom_objects())"))
 
 
 def _weights_file(fixture):
     return "weights" if fixture["format"] == "json" else "path"
+
+
+def _build_variant(fixture):
+    # A compiled model's architecture is the lambda one; the canary's is too.
+    return {"compiled": "lambda", "canary": "lambda", "canarymodule": "lambda"}.get(
+        fixture["variant"], fixture["variant"])
+
+
+def _rebuild_lines(fixture):
+    size = fixture.get("size", "tiny")
+    return ["facenet_arch.use(keras)",
+            "model = facenet_arch.build(%s, size=%s)  %s" % (_quote(_build_variant(fixture)), _quote(size),
+                                                             _size_comment(size))]
 
 
 class RebuildWeights(Strategy):
@@ -276,17 +394,12 @@ class RebuildWeights(Strategy):
     kind = "weights"
     tier = "weights"
     by_name = False
-    recipe = ("from compat.inside import facenet  # the architecture, rebuilt in code\n"
-              "model = facenet.build({variant!r}, size={size!r})\n"
-              "model.load_weights({file!r})\nembeddings = model.predict(images)")
 
     def render_recipe(self, ctx, fixture):
-        recipe = self.recipe.format(variant=_build_variant(fixture), size=fixture.get("size", "tiny"),
-                                    file=fixture[_weights_file(fixture)])
-        if self.by_name:
-            recipe = recipe.replace(".load_weights(%r)" % fixture[_weights_file(fixture)],
-                                    ".load_weights(%r, by_name=True)" % fixture[_weights_file(fixture)])
-        return recipe
+        load = "model.load_weights(MODEL_PATH, by_name=True)" if self.by_name else "model.load_weights(MODEL_PATH)"
+        body = _rebuild_lines(fixture) + [load, "{out} = model.predict(images, verbose=0)"]
+        return program(ctx, fixture, self, body, imports=[ctx.module_line], arch=True,
+                       paths=[("MODEL_PATH", fixture[_weights_file(fixture)])])
 
     def applies(self, ctx, fixture):
         reason = Strategy.applies(self, ctx, fixture)
@@ -299,7 +412,7 @@ class RebuildWeights(Strategy):
         return None
 
     def load(self, ctx, root, fixture):
-        model = facenet.build(_build_variant(fixture), fixture.get("size", "tiny"))
+        model = facenet_arch.build(_build_variant(fixture), fixture.get("size", "tiny"))
         path = _path(root, fixture, _weights_file(fixture))
         if self.by_name:
             model.load_weights(path, by_name=True)
@@ -315,26 +428,19 @@ class RebuildWeightsByName(RebuildWeights):
     by_name = True
 
 
-def _build_variant(fixture):
-    # A compiled model's architecture is the lambda one; the canary's is too.
-    return {"compiled": "lambda", "canary": "lambda", "canarymodule": "lambda"}.get(
-        fixture["variant"], fixture["variant"])
-
-
 class H5Transplant(Strategy):
     name = "h5_transplant"
     summary = "read the weights from the HDF5 data with h5py, by layer name, and set_weights"
     formats = ("h5", "h5_weights", "json", "keras", "weights_h5")
     kind = "weights"
     tier = "weights"
-    recipe = ("from compat.inside import facenet, transplant\n"
-              "model = facenet.build({variant!r}, size={size!r})\n"
-              "transplant.set_weights_from_file(model, {file!r})  # h5py, layer by layer, by name\n"
-              "embeddings = model.predict(images)")
 
     def render_recipe(self, ctx, fixture):
-        return self.recipe.format(variant=_build_variant(fixture), size=fixture.get("size", "tiny"),
-                                  file=fixture[_weights_file(fixture)]).strip()
+        body = _rebuild_lines(fixture) + [
+            "facenet_arch.set_weights_from_file(model, MODEL_PATH)  # h5py, layer by layer",
+            "{out} = model.predict(images, verbose=0)"]
+        return program(ctx, fixture, self, body, imports=[ctx.module_line], arch=True,
+                       paths=[("MODEL_PATH", fixture[_weights_file(fixture)])])
 
     def applies(self, ctx, fixture):
         reason = Strategy.applies(self, ctx, fixture)
@@ -347,9 +453,8 @@ class H5Transplant(Strategy):
         return None
 
     def load(self, ctx, root, fixture):
-        from compat.inside import transplant
-        model = facenet.build(_build_variant(fixture), fixture.get("size", "tiny"))
-        transplant.set_weights_from_file(model, _path(root, fixture, _weights_file(fixture)))
+        model = facenet_arch.build(_build_variant(fixture), fixture.get("size", "tiny"))
+        facenet_arch.set_weights_from_file(model, _path(root, fixture, _weights_file(fixture)))
         return _predictor(ctx, model)
 
 
