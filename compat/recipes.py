@@ -131,8 +131,14 @@ def standalone_script(text: str, folder: Path) -> str:
 
 
 def _isolated_env(home: Path) -> dict:
-    # What a user's shell would hand over: no PYTHONPATH, no KERAS_BACKEND, nothing of ours.
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8"}
+    """What a user's shell would hand over: no PYTHONPATH, no KERAS_BACKEND, nothing of ours.
+
+    Plus JAX's compilation cache, which changes no number: Keras 3 on JAX compiles one
+    weight initialiser per kernel shape when it builds a model, 25 s of every cold run here.
+    """
+    cache = fixtures.cache_root() / "jax-compilation-cache"
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
+            "JAX_COMPILATION_CACHE_DIR": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
 
 
 def run_one(recipe: Recipe, timeout: float = 600.0) -> Outcome:

@@ -204,7 +204,7 @@ def test_counting_the_recipes_of_results_files(capsys):
 # once: builtin files need no custom object, lambda files carry the stored-code comment.
 SLICE = {
     "keras212": (["keras212"], "lambda-h5,lambda-json"),
-    "tf215": (["tf215"], "builtin-h5,builtin-json,builtin-savedmodel"),
+    "tf215": (["tf215"], "builtin-json,builtin-savedmodel"),
     "tf221": (["tf215", "tf221"], "builtin-h5,builtin-json,builtin-savedmodel"),
     "keras315jax": (["keras315jax"], "builtin-h5,builtin-json"),
 }
