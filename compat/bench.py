@@ -33,7 +33,7 @@ BENCH_FILE = PROJECT_ROOT / "reports" / "bench.json"
 
 def time_run(consumer: str, producers: list[str], output: Path) -> float:
     started = time.time()
-    done = subprocess.run([sys.executable, "-m", "compat", "load", consumer, *producers, "--quiet",
+    done = subprocess.run([sys.executable, "-m", "compat", "load", consumer, *producers, "--quiet", "--rerun",
                            "--output", str(output)], cwd=str(PROJECT_ROOT))
     if done.returncode != 0:
         raise RuntimeError(f"the run of {consumer} failed (exit {done.returncode})")
@@ -46,7 +46,7 @@ def bare_plan(document: dict, producers: list[str]) -> list[dict]:
                   if a["verdict"] not in ("not_applicable", "crash", "timeout")}
     names = [s["name"] for s in document["strategies"]]
     return [{k: r[k] for k in ("root", "fixture", "strategy", "input")}
-            for r in runner.plan_attempts(producers, names)
+            for r in map(runner.locate, runner.plan_attempts(producers, names))
             if (r["producer"], r["fixture"]["id"], r["strategy"]) in applicable]
 
 
@@ -143,7 +143,7 @@ def time_matrix(fixture_ids: str | None, jobs: int, scratch: Path) -> dict:
     consumers = [env.id for env in catalog.consumers()]
     started = time.time()
     try:
-        finished = matrix.run_consumers(consumers, jobs, resume=False, fixture_ids=fixture_ids,
+        finished = matrix.run_consumers(consumers, jobs, rerun=True, fixture_ids=fixture_ids,
                                         log=lambda *_: None, results_dir=scratch)
         seconds = time.time() - started
         documents = [results.read(path) for path in sorted(scratch.glob("*.json"))]
