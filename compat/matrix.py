@@ -46,11 +46,12 @@ class Pass:
 
 
 def plan_passes(consumer_ids: list[str], outputs: dict[str, Path], fixture_ids: str | None = None,
-                rerun: bool = False, published: Path | None = runner.PUBLISHED) -> list[Pass]:
+                rerun: bool = False, published: Path | None = runner.PUBLISHED, settle: bool = True) -> list[Pass]:
     """Every consumer's pass, largest first, with what it has to run.
 
     A consumer with nothing to run is settled here (a stopped run's journal kept, superseded
-    attempts dropped from its results file), as its own ``compat load`` would.
+    attempts dropped from its results file), as its own ``compat load`` would, unless
+    ``settle`` is false (a dry run writes nothing).
     """
     codes = codedigest.code_digests(envs.PROJECT_ROOT)
     producers = runner.resolve_producers(["all"])
@@ -66,7 +67,7 @@ def plan_passes(consumer_ids: list[str], outputs: dict[str, Path], fixture_ids: 
                         for a in run.document["attempts"]})
         plan = runner.keyed_plan(run.env, producers, fixture_filter=set(wanted or ()) or None, codes=codes)
         todo = run.pending(plan)
-        if not todo:
+        if not todo and settle:
             run.settle()
         known = [v for v in seconds.values() if v]
         typical = statistics.mean(known) if known else UNKNOWN_ATTEMPT_SECONDS
@@ -137,9 +138,16 @@ def main(args) -> int:
     for consumer in consumers:
         runner.validate(consumer, runner.resolve_producers(["all"]), fixture_ids=runner.split_list(fixture_ids))
     started = time.time()
-    passes = plan_passes(consumers, default_outputs(consumers), fixture_ids, rerun=args.rerun)
+    dry_run = getattr(args, "dry_run", False)
+    passes = plan_passes(consumers, default_outputs(consumers), fixture_ids, rerun=args.rerun, settle=not dry_run)
     work = [p for p in passes if p.todo]
     planned = sum(p.planned for p in passes)
+    if dry_run:
+        print(f"[matrix] planned in {time.time() - started:.1f}s: {sum(p.todo for p in work)} of {planned} "
+              f"attempts to run, about {_minutes(sum(p.estimated_seconds for p in work) / jobs)} on {jobs} core(s)")
+        for p in passes:
+            print(f"  {p.consumer:<12} {p.todo:>6} of {p.planned:<6} about {_minutes(p.estimated_seconds)}")
+        return 0
     if not work:
         print(f"[matrix] nothing to do: all {planned} attempts of {len(consumers)} consumer(s) are recorded "
               f"with their current keys ({time.time() - started:.1f}s)")
