@@ -218,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="measure every attempt again, also those recorded with their current key")
     p.add_argument("--fixtures", default=None, help="comma-separated fixture ids (variant-format) to run")
     p.add_argument("--no-report", action="store_true")
+    p.add_argument("--results", default=None,
+                   help="folder of the consumers' results files (default reports/results/)")
     p.add_argument("--dry-run", action="store_true",
                    help="print what each consumer has to run and an estimate of how long, then stop")
     p.set_defaults(func=cmd_matrix)

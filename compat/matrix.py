@@ -139,7 +139,9 @@ def main(args) -> int:
         runner.validate(consumer, runner.resolve_producers(["all"]), fixture_ids=runner.split_list(fixture_ids))
     started = time.time()
     dry_run = getattr(args, "dry_run", False)
-    passes = plan_passes(consumers, default_outputs(consumers), fixture_ids, rerun=args.rerun, settle=not dry_run)
+    results_dir = Path(args.results) if getattr(args, "results", None) else None
+    passes = plan_passes(consumers, default_outputs(consumers, results_dir), fixture_ids, rerun=args.rerun,
+                         settle=not dry_run)
     work = [p for p in passes if p.todo]
     planned = sum(p.planned for p in passes)
     if dry_run:
@@ -157,12 +159,13 @@ def main(args) -> int:
               f"{len(consumers)} consumer(s), about {_minutes(sum(p.estimated_seconds for p in work) / jobs)} "
               f"on {jobs} core(s); largest first: "
               + ", ".join(f"{p.consumer} {p.todo}" for p in work))
-        finished = run_consumers([p.consumer for p in work], jobs, args.rerun, fixture_ids)
+        finished = run_consumers([p.consumer for p in work], jobs, args.rerun, fixture_ids,
+                                 results_dir=results_dir)
         print(f"[matrix] {len(work)} consumers in {time.time() - started:.0f}s")
     failed = [c for c, code in finished.items() if code != 0]
     if not args.no_report:
         from compat import report
-        report.main(argparse.Namespace(results=None, from_json=None, out=None, fresh=False))
+        report.main(argparse.Namespace(results=results_dir, from_json=None, out=None, fresh=False))
     if failed:
         raise HarnessFailure(f"the harness failed for {', '.join(failed)} (what they measured is kept)")
     return 0
