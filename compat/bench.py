@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from compat import catalog, envs, results, runner
+from compat import benchspeed, catalog, envs, results, runner
 from compat.envs import PROJECT_ROOT
 
 TARGET_RATIO = 1.3
@@ -33,7 +33,7 @@ BENCH_FILE = PROJECT_ROOT / "reports" / "bench.json"
 
 def time_run(consumer: str, producers: list[str], output: Path) -> float:
     started = time.time()
-    done = subprocess.run([sys.executable, "-m", "compat", "load", consumer, *producers, "--quiet",
+    done = subprocess.run([sys.executable, "-m", "compat", "load", consumer, *producers, "--quiet", "--rerun",
                            "--output", str(output)], cwd=str(PROJECT_ROOT))
     if done.returncode != 0:
         raise RuntimeError(f"the run of {consumer} failed (exit {done.returncode})")
@@ -46,7 +46,7 @@ def bare_plan(document: dict, producers: list[str]) -> list[dict]:
                   if a["verdict"] not in ("not_applicable", "crash", "timeout")}
     names = [s["name"] for s in document["strategies"]]
     return [{k: r[k] for k in ("root", "fixture", "strategy", "input")}
-            for r in runner.plan_attempts(producers, names)
+            for r in map(runner.locate, runner.plan_attempts(producers, names))
             if (r["producer"], r["fixture"]["id"], r["strategy"]) in applicable]
 
 
@@ -143,7 +143,7 @@ def time_matrix(fixture_ids: str | None, jobs: int, scratch: Path) -> dict:
     consumers = [env.id for env in catalog.consumers()]
     started = time.time()
     try:
-        finished = matrix.run_consumers(consumers, jobs, resume=False, fixture_ids=fixture_ids,
+        finished = matrix.run_consumers(consumers, jobs, rerun=True, fixture_ids=fixture_ids,
                                         log=lambda *_: None, results_dir=scratch)
         seconds = time.time() - started
         documents = [results.read(path) for path in sorted(scratch.glob("*.json"))]
@@ -326,7 +326,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sandbox-loaders", default="tf215", help="loaders of the sandbox bench's probes")
     parser.add_argument("--repeats", type=int, default=3, help="probes on each side (sandbox)")
     parser.add_argument("--gate", default="tf215,tf221", help="OLD,NEW environments of the gate (gate)")
-    parser.add_argument("--only", choices=("runs", "disk", "from-nothing", "matrix", "page", "sandbox", "gate"),
+    parser.add_argument("--old-tree", default=str(PROJECT_ROOT.parent / f"old-{benchspeed.OLD_COMMIT}"),
+                        help=f"worktree of the earlier release {benchspeed.OLD_COMMIT} (made when missing) (speed)")
+    parser.add_argument("--speed-pairs", default="tf221:tf210,tf215:tf210",
+                        help="consumer:producer runs compared with the earlier release (speed)")
+    parser.add_argument("--speed-rounds", type=int, default=2, help="old-then-new rounds per pair (speed)")
+    parser.add_argument("--speed-fixtures", default="lambda-h5,custom-savedmodel",
+                        help="fixture ids of the matrix subset compared with the earlier release (speed)")
+    parser.add_argument("--only", choices=("runs", "disk", "from-nothing", "matrix", "page", "sandbox", "gate",
+                                           "speed"),
                         default=None,
                         help="measure only this, keeping the other figures in bench.json")
     args = parser.parse_args(argv)
@@ -391,6 +399,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{start['bubblewrap_seconds']}s in bubblewrap, {start['none_seconds']}s without (medians of "
               f"{start['repeats']}): {start['added_seconds']}s added per worker, {measured['added_share']:.2%} "
               f"of the probe")
+    if args.only in (None, "speed"):
+        pairs = [tuple(pair.split(":")) for pair in args.speed_pairs.split(",")]
+        report["speed"] = benchspeed.run(Path(args.old_tree), pairs, args.speed_rounds, args.speed_fixtures,
+                                         args.jobs)
     if args.only not in (None, "runs"):
         return _write(report)
     report["consumers"] = []

@@ -146,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategies", default=None, help="comma-separated subset of strategies")
     p.add_argument("--fixtures", default=None, help="comma-separated fixture ids (variant-format)")
     p.add_argument("--isolate", action="store_true", help="one process per attempt")
-    p.add_argument("--resume", action="store_true", help="keep attempts already in the results file")
+    p.add_argument("--rerun", action="store_true",
+                   help="measure every planned attempt again, also those recorded with their current key")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per attempt")
     p.add_argument("--output", default=None, help="results file that this run updates (default reports/results/<consumer>.json)")
     p.add_argument("--quiet", action="store_true")
@@ -213,9 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("matrix", help="every consumer over every producer, in parallel, then the report")
     p.add_argument("consumers", nargs="*", help="consumer ids (default: the whole catalog)")
     p.add_argument("--jobs", type=int, default=None, help="consumers run at once (default: the cores)")
-    p.add_argument("--resume", action="store_true", help="keep attempts already in results files")
+    p.add_argument("--rerun", action="store_true",
+                   help="measure every attempt again, also those recorded with their current key")
     p.add_argument("--fixtures", default=None, help="comma-separated fixture ids (variant-format) to run")
     p.add_argument("--no-report", action="store_true")
+    p.add_argument("--results", default=None,
+                   help="folder of the consumers' results files (default reports/results/)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print what each consumer has to run and an estimate of how long, then stop")
     p.set_defaults(func=cmd_matrix)
 
     p = sub.add_parser("recipes", help="count the distinct recipes that passed; --check runs each standalone")

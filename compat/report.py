@@ -1,6 +1,6 @@
 """The published report: merge every results file into ``matrix.json``, render HTML and Markdown.
 
-``matrix.json`` (``schema: "compat.matrix/3"``, keys sorted; on disk, repeated strings are
+``matrix.json`` (``schema: "compat.matrix/4"``, keys sorted; on disk, repeated strings are
 stored once: see ``compat.matrixdoc``)::
 
     {"schema", "generated": latest "finished" of the merged runs (never the clock),
@@ -9,7 +9,7 @@ stored once: see ``compat.matrixdoc``)::
                   "versions_from": "run" | "lock"}],       # every catalog environment, in order
      "strategies": [...], "tolerance": {...},                # as in the results files
      "runs": [{"source": file name, ...the results file's "run"}],
-     "attempts": [{"consumer", ...the results file's attempt}]}
+     "attempts": [{"consumer", ...the results file's attempt, "key" included}]}
 
 The HTML and Markdown are functions of ``matrix.json`` alone, so re-rendering a committed
 ``matrix.json`` reproduces the committed pages byte for byte. Nothing here imports TensorFlow.
@@ -82,10 +82,13 @@ def _describe(key: tuple) -> str:
 class _Merger:
     """Accumulates a published matrix and results files, later sources over earlier ones.
 
-    The same attempt measured twice with the same verdict counts once (the later
-    measurement is kept); with differing verdicts the later one is kept and the cell is
-    marked ``unstable`` with every verdict seen, a finding rather than an error. Two
-    sources that describe different setups (locks, runtimes, strategy lists) are refused.
+    The same attempt measured twice with the same key (``compat.attemptkey``) and the same
+    verdict counts once (the later measurement is kept); with differing verdicts the later
+    one is kept and the cell is marked ``unstable`` with every verdict seen, a finding
+    rather than an error. A later measurement under another key (other code, fixture or
+    reference; or the earlier one had no key) replaces the earlier one: it measured
+    something else. Two sources that describe different setups (locks, runtimes, strategy
+    lists) are refused.
     """
 
     def __init__(self):
@@ -104,6 +107,8 @@ class _Merger:
         for part in ("lock", "runtime"):
             _check_same(f"{part}s of {consumer}", document["consumer"].get(part), self.agreed,
                         (part, consumer), source)
+        if not document["attempts"]:
+            return  # a run that measured nothing adds nothing, not even a run entry
         block = self.consumers.setdefault(consumer, {})
         block.update({k: v for k, v in document["consumer"].items() if v is not None})
         self._add_run(dict(document["run"], source=source))
@@ -142,10 +147,11 @@ class _Merger:
         if key in self.seen:
             index, _ = self.seen[key]
             earlier = self.attempts[index]
-            verdicts = set(earlier.get("unstable") or [earlier["verdict"]]) | {published["verdict"]}
             published.pop("unstable", None)
-            if len(verdicts) > 1:
-                published["unstable"] = sorted(verdicts)
+            if earlier.get("key") == published.get("key"):
+                verdicts = set(earlier.get("unstable") or [earlier["verdict"]]) | {published["verdict"]}
+                if len(verdicts) > 1:
+                    published["unstable"] = sorted(verdicts)
             self.attempts[index] = published
         else:
             self.attempts.append(published)

@@ -10,11 +10,13 @@ Layout (``schema: "compat.results/1"``)::
      "attempts": [{"producer", "fixture", "variant", "format", "strategy", "verdict",
                    "reason"?, "error"?: {"type", "message", "traceback"}, "signal"?,
                    "max_abs_diff"?, "cosine"?, "load_seconds"?, "predict_seconds"?,
-                   "code_executed"?, "code_executed_by_predict"?, "recipe"?}]}
+                   "code_executed"?, "code_executed_by_predict"?, "recipe"?,
+                   "key": {"lock", "fixture", "reference", "code"}}]}
 
 ``code_executed`` is whether code stored in the file (a canary Lambda's bytecode) had run
 when loading returned; ``code_executed_by_predict`` whether it had run by the end of the
-first predict, which is when Keras 3 first calls a Lambda.
+first predict, which is when Keras 3 first calls a Lambda. ``key`` is the attempt's content
+key (``compat.attemptkey``); attempts recorded before keys existed have none.
 """
 from __future__ import annotations
 
@@ -53,9 +55,13 @@ def write_atomically(path: Path, document: dict) -> None:
         raise
 
 
-def read_document(path, schema: str, error=None, label: str = "") -> dict:
-    """A versioned JSON document, or one line saying why it cannot be used."""
+def read_document(path, schema, error=None, label: str = "") -> dict:
+    """A versioned JSON document, or one line saying why it cannot be used.
+
+    ``schema`` is the one accepted, or a tuple of those accepted with the current one last.
+    """
     error = error or ResultsError
+    accepted = (schema,) if isinstance(schema, str) else tuple(schema)
     where = f"{label}{path}"
     try:
         document = json.loads(Path(path).read_text())
@@ -63,9 +69,9 @@ def read_document(path, schema: str, error=None, label: str = "") -> dict:
         raise error(f"{where}: no such file") from None
     except ValueError as exc:
         raise error(f"{where}: not valid JSON ({exc})") from None
-    if not isinstance(document, dict) or document.get("schema") != schema:
+    if not isinstance(document, dict) or document.get("schema") not in accepted:
         found = document.get("schema") if isinstance(document, dict) else type(document).__name__
-        raise error(f"{where}: schema {found!r}, expected {schema!r}")
+        raise error(f"{where}: schema {found!r}, expected {accepted[-1]!r}")
     return document
 
 

@@ -11,7 +11,13 @@ those attempts and keeps the rest, so a subset run never loses or duplicates wha
 one measured. Nothing measured is lost: each verdict is appended to a journal
 (``<results>.journal``, one JSON line, flushed to disk) the moment it is known, and the
 results file is replaced atomically every couple of seconds and at the end. A journal
-left by a killed run is folded in by the next run; ``--resume`` also skips what is there.
+left by a killed run is folded in by the next run.
+
+Every attempt carries its content key (``compat.attemptkey``). ``compat load`` runs only
+the planned attempts whose key is recorded neither in the results file nor in the
+published ``reports/matrix.json``; with nothing left it says so without starting a worker.
+``--rerun`` measures every planned attempt again. Planning reads manifests and reference
+files only; a producer's model files are unpacked when one of its attempts runs.
 
 Everything a run is asked for is checked before any environment starts: unknown
 producers, fixtures or strategies and a non-positive timeout are bad input (exit 2).
@@ -19,17 +25,19 @@ producers, fixtures or strategies and a non-positive timeout are bad input (exit
 from __future__ import annotations
 
 import datetime
+import functools
 import time
 from pathlib import Path
 
 import numpy as np
 
-from compat import catalog, fixtures, results, workerclient
+from compat import attemptkey, catalog, codedigest, fixtures, matrixdoc, results, workerclient
 from compat.envs import PROJECT_ROOT
 from compat.errors import BadInput, HarnessFailure, choices
 from compat.verdicts import MIN_COSINE, RELATIVE_TOLERANCE, Verdict, compare
 
 RESULTS_DIR = PROJECT_ROOT / "reports" / "results"
+PUBLISHED = PROJECT_ROOT / "reports" / "matrix.json"
 SNAPSHOT_SECONDS = 2.0
 
 
@@ -87,10 +95,14 @@ def validate(consumer: str | catalog.Environment, producers: list[str], strategi
 
 def plan_attempts(producers: list[str], names: list[str], strategy_filter=None,
                   fixture_filter=None) -> list[dict]:
-    """Every (fixture, strategy) request of a run, in producer, fixture, strategy order."""
+    """Every (fixture, strategy) request of a run, in producer, fixture, strategy order.
+
+    The input batch and reference are the committed ones; the folder of model files
+    (``root``) is added by ``locate`` when the attempt runs.
+    """
     requests = []
     for producer in producers:
-        root = fixtures.unpacked(producer)
+        folder = fixtures.fixture_dir(producer)
         manifest = fixtures.load_manifest(producer)
         for fixture in manifest["fixtures"]:
             if fixture_filter and fixture["id"] not in fixture_filter:
@@ -99,25 +111,65 @@ def plan_attempts(producers: list[str], names: list[str], strategy_filter=None,
             for name in names:
                 if strategy_filter and name not in strategy_filter:
                     continue
-                requests.append({"op": "attempt", "producer": producer, "root": str(root),
-                                 "fixture": fixture, "strategy": name,
-                                 "input": str(root / manifest["reference"]["input"]),
-                                 "reference": str(root / manifest["reference"]["embeddings"][fixture["variant"]])})
+                requests.append({"op": "attempt", "producer": producer, "fixture": fixture, "strategy": name,
+                                 "input": str(folder / manifest["reference"]["input"]),
+                                 "reference": str(folder / manifest["reference"]["embeddings"][fixture["variant"]])})
     return requests
+
+
+def locate(request: dict) -> dict:
+    """The request with ``root``, the verified, unpacked model files of its producer."""
+    return dict(request, root=str(fixtures.unpacked(request["producer"])))
+
+
+def keyed_plan(env: catalog.Environment, producers: list[str], strategy_filter=None, fixture_filter=None,
+               codes: codedigest.CodeDigests | None = None) -> list[dict]:
+    """``plan_attempts`` for every strategy of the registry, each request with its content key."""
+    codes = codes or codedigest.code_digests(PROJECT_ROOT)
+    keyer = attemptkey.Keyer(env, codes)
+    requests = plan_attempts(producers, list(codes.by_strategy), strategy_filter, fixture_filter)
+    for request in requests:
+        request["key"] = keyer.key(request)
+    return requests
+
+
+def published_matrix(path: Path = PUBLISHED) -> dict | None:
+    """The published ``matrix.json`` as stored (attempts not expanded), if there is one."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    stat = path.stat()
+    return _read_published(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_published(path: str, size: int, mtime_ns: int) -> dict:
+    return results.read_document(path, matrixdoc.READABLE)
+
+
+def published_keys(consumer: str, document: dict | None) -> dict:
+    """(producer, fixture, strategy) -> key of what the published matrix holds for a consumer."""
+    if document is None:
+        return {}
+    return {found[1:]: key for found, (key, _) in matrixdoc.recorded(document, consumer).items()}
 
 
 class Run:
     """One consumer run: the plan, the worker client and the results document it updates."""
 
     def __init__(self, consumer: str | catalog.Environment, producers: list[str], *, strategies=None, fixture_ids=None,
-                 isolate=False, resume=False, timeout=300.0, output: Path | None = None,
-                 log=print, extra_env=None):
+                 isolate=False, reuse=False, timeout=300.0, output: Path | None = None,
+                 log=print, extra_env=None, published: Path | None = PUBLISHED):
         self.env = validate(consumer, producers, strategies, fixture_ids, timeout)
         self.producers = producers
         self.strategy_filter = set(strategies) if strategies else None
         self.fixture_filter = set(fixture_ids) if fixture_ids else None
         self.isolate = isolate
-        self.resume = resume
+        self.reuse = reuse
+        self.published = published
+        self.journaled = 0
+        self.dropped = 0
+        self.roots: dict[str, str] = {}
         self.timeout = timeout
         self.log = log
         self.output = Path(output) if output else default_output(self.env.id)
@@ -143,6 +195,7 @@ class Run:
             by_key[results.attempt_key(attempt)] = attempt
         document["attempts"] = list(by_key.values())
         if journaled:
+            self.journaled = len(journaled)
             self.log(f"[compat] {self.output.name}: kept {len(journaled)} attempts a stopped run had journaled")
         document["run"].update(started=_now(), finished=None, complete=False,
                                mode="isolate" if self.isolate else "shared")
@@ -172,8 +225,40 @@ class Run:
 
     # -- planning ------------------------------------------------------------------------
     def plan(self) -> list[dict]:
-        names = [s["name"] for s in self.document["strategies"]]
-        return plan_attempts(self.producers, names, self.strategy_filter, self.fixture_filter)
+        return keyed_plan(self.env, self.producers, self.strategy_filter, self.fixture_filter)
+
+    def pending(self, plan: list[dict]) -> list[dict]:
+        """What to run: everything planned, or (``reuse``) what no recorded key covers.
+
+        The attempts to run leave the results file (their new measurements replace them). So
+        does an attempt that the published matrix knows under its current key while the
+        results file holds another measurement of it, which would otherwise override the
+        published one when the report merges them.
+        """
+        recorded = attemptkey.recorded(self.document["attempts"])
+        if self.reuse:
+            published = published_keys(self.env.id, published_matrix(self.published) if self.published else None)
+            todo = attemptkey.pending(plan, recorded, published)
+        else:
+            todo = plan
+        replaced = {attemptkey.attempt_id(r) for r in todo}
+        replaced |= {attemptkey.attempt_id(r) for r in plan
+                     if attemptkey.attempt_id(r) in recorded and recorded[attemptkey.attempt_id(r)] != r["key"]}
+        before = len(self.document["attempts"])
+        self.document["attempts"] = [a for a in self.document["attempts"]
+                                     if attemptkey.attempt_id(a) not in replaced]
+        self.dropped += before - len(self.document["attempts"])
+        return todo
+
+    def settle(self) -> None:
+        """With nothing to run: keep what a stopped run journaled and drop what ``pending``
+        found superseded. Nothing else is written, so a run that measured nothing leaves
+        the results file (or its absence) as it was."""
+        if self.dropped or self.journaled:
+            self.document["run"].update(finished=_now(), complete=True)
+            self._save()
+        if self.journal.exists():
+            self.journal.unlink()
 
     # -- running -------------------------------------------------------------------------
     def execute(self) -> dict:
@@ -187,20 +272,19 @@ class Run:
 
     def _execute(self) -> dict:
         self.output.parent.mkdir(parents=True, exist_ok=True)
-        self.client.start()
         plan = self.plan()
-        planned = {(r["producer"], r["fixture"]["id"], r["strategy"]) for r in plan}
-        if self.resume:
-            done = {results.attempt_key(a) for a in self.document["attempts"]}
-            todo = [r for r in plan if (r["producer"], r["fixture"]["id"], r["strategy"]) not in done]
-        else:  # measured again: the new verdicts replace these keys, every other key is kept
-            todo = plan
-            self.document["attempts"] = [a for a in self.document["attempts"]
-                                         if results.attempt_key(a) not in planned]
+        todo = self.pending(plan)
         kept = len(self.document["attempts"])
+        if not todo:
+            self.log(f"[compat] {self.env.id}: nothing to do: the {len(plan)} planned attempts are recorded "
+                     f"with their current keys")
+            self.settle()
+            return self.document
         self.log(f"[compat] {self.env.id}: {len(todo)} attempts to run over {len(self.producers)} "
                  f"producer(s){' (isolated)' if self.isolate else ''}"
-                 f"{f', {kept} kept from earlier runs' if kept else ''}; results -> {self.output}")
+                 f"{f', {len(plan) - len(todo)} known by their keys' if len(plan) > len(todo) else ''}"
+                 f"{f', {kept} kept in the results file' if kept else ''}; results -> {self.output}")
+        self.client.start()
         with open(self.journal, "a") as journal:
             for number, request in enumerate(todo, 1):
                 request = dict(request, id=number)
@@ -221,8 +305,12 @@ class Run:
     def _attempt(self, request: dict) -> dict:
         fixture = request["fixture"]
         attempt = {"producer": request["producer"], "fixture": fixture["id"], "variant": fixture["variant"],
-                   "format": fixture["format"], "strategy": request["strategy"]}
-        outcome = self.client.attempt({k: v for k, v in request.items() if k != "reference"}, self.timeout)
+                   "format": fixture["format"], "strategy": request["strategy"], "key": request["key"]}
+        producer = request["producer"]
+        if producer not in self.roots:
+            self.roots[producer] = locate(request)["root"]
+        sent = {k: v for k, v in request.items() if k not in ("reference", "key")}
+        outcome = self.client.attempt(dict(sent, root=self.roots[producer]), self.timeout)
         return judge(attempt, outcome, request["reference"])
 
     def _save(self):
@@ -272,11 +360,11 @@ def main(args) -> int:
     producers = resolve_producers(args.producers)
     run = Run(args.consumer, producers,
               strategies=split_list(args.strategies), fixture_ids=split_list(args.fixtures),
-              isolate=args.isolate, resume=args.resume, timeout=args.timeout, output=args.output)
+              isolate=args.isolate, reuse=not args.rerun, timeout=args.timeout, output=args.output)
     try:
         document = run.execute()
     except HarnessFailure as exc:
         raise HarnessFailure(f"{exc} (what was measured is kept in {run.output})") from None
-    if not args.quiet:
+    if not args.quiet and document["attempts"]:
         print(table.render(document, results_path=run.output))
     return 0

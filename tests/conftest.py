@@ -30,3 +30,28 @@ def root() -> Path:
 
 def load_json(path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def tracked_copy(target: Path, drop: tuple[str, ...] = ()) -> Path:
+    """The tracked files of this work tree, as a clone of it would have them, minus ``drop``."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=str(ROOT), capture_output=True, check=True).stdout
+    for name in filter(None, listed.decode().split("\0")):
+        source = ROOT / name
+        if source.is_file() and name not in drop:
+            destination = target / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_bytes(source.read_bytes())
+    return target
+
+
+def compat_in(folder: Path, *args: str, venvs: Path | None = None, timeout: float = 900,
+              extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    """``python -m compat ARGS`` run from ``folder``, so the copy's own package is imported."""
+    import os
+
+    from compat import envs
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPAT_")}
+    env["COMPAT_VENV_DIR"] = str(venvs or envs.venv_root())
+    env.update(extra_env or {})
+    return subprocess.run([sys.executable, "-m", "compat", *args], cwd=str(folder), env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)

@@ -189,7 +189,7 @@ def test_baseline_with_another_schema_is_bad_input(tmp_path, capsys):
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"schema": "compat.results/1", "attempts": []}))
     assert cli.invoke(regress.main, _args(baseline=str(path))) == 2
-    assert "expected 'compat.matrix/3'" in capsys.readouterr().err
+    assert "expected 'compat.matrix/4'" in capsys.readouterr().err
 
 
 def test_unknown_environment_is_bad_input(capsys):

@@ -64,7 +64,7 @@ def _outcome(found, consumer, producer, fixture):
 # -- merging ----------------------------------------------------------------------------
 def test_merge_keeps_every_attempt_and_adds_its_consumer(matrix):
     files = {p.name: json.loads(p.read_text()) for p in DATA.glob("*.json")}
-    assert matrix["schema"] == "compat.matrix/3"
+    assert matrix["schema"] == "compat.matrix/4"
     assert len(matrix["attempts"]) == sum(len(d["attempts"]) for d in files.values())
     for document in files.values():
         mine = [a for a in matrix["attempts"] if a["consumer"] == document["run"]["consumer"]]

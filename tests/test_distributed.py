@@ -1,0 +1,114 @@
+"""The distributed run, proven here: the workflow's per-consumer job and report job, run
+locally exactly as CI runs them, give the same matrix as ``compat matrix``.
+
+The consumer job's command is read from .github/workflows/matrix.yml and run with bash in a
+separate clean copy per consumer, with ``CONSUMER`` and ``FIXTURES`` set as the workflow
+sets them (``FIXTURES``: a small slice, as a run started by hand may give). Each job's
+artifact (the file its upload step names) goes where the report job's download step puts
+it, and the report job's command merges them in another clean copy. ``compat matrix`` runs
+the same consumers and slice in a third. Every copy starts without the published matrix, so
+both ways measure the whole slice.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from compat import envs, matrixdoc
+from tests.conftest import compat_in, tracked_copy
+from tests.test_workflow import WORKFLOW, _render, _step, consumer_command, report_command, yaml
+
+pytestmark = pytest.mark.envs
+
+CONSUMERS = ("tf215", "tf221")
+SLICE = "builtin-export,lambda-export"
+PUBLISHED = "reports/matrix.json"
+
+
+def _bash(folder: Path, script: str, env: dict, tmp: Path) -> subprocess.CompletedProcess:
+    """A workflow step's script, as the runner's bash runs it, with ``python`` this interpreter."""
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    if not (bin_dir / "python").exists():
+        (bin_dir / "python").symlink_to(sys.executable)
+    child = {k: v for k, v in os.environ.items() if not k.startswith("COMPAT_")}
+    child.update(env, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", COMPAT_VENV_DIR=str(envs.venv_root()))
+    return subprocess.run(["bash", "-e", "-c", script], cwd=str(folder), env=child, capture_output=True,
+                          text=True, timeout=1800, check=False)
+
+
+def _attempts(path: Path) -> dict:
+    return {(a["consumer"], a["producer"], a["fixture"], a["strategy"]): a for a in matrixdoc.read(path)["attempts"]}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("distributed")
+    wf = yaml.safe_load(WORKFLOW.read_text())
+    job = wf["jobs"]["consumer"]
+    upload = _step(job, uses="actions/upload-artifact")["with"]
+    download = _step(wf["jobs"]["report"], uses="actions/download-artifact")["with"]
+
+    merged = tracked_copy(tmp / "report-job", drop=(PUBLISHED,))
+    artifacts = merged / download["path"]
+    artifacts.mkdir(parents=True)
+    jobs = {}
+    for consumer in CONSUMERS:
+        folder = tracked_copy(tmp / f"job-{consumer}", drop=(PUBLISHED,))
+        done = _bash(folder, consumer_command(wf), {"CONSUMER": consumer, "FIXTURES": SLICE}, tmp)
+        assert done.returncode == 0, done.stderr
+        jobs[consumer] = done.stdout + done.stderr
+        # merge-multiple puts every artifact's file straight into the download path.
+        artifact = folder / _render(upload["path"], {"consumer": consumer})
+        shutil.copy(artifact, artifacts / artifact.name)
+    done = _bash(merged, report_command(wf), {}, tmp)
+    assert done.returncode == 0, done.stderr
+
+    local = tracked_copy(tmp / "matrix", drop=(PUBLISHED,))
+    matrix = compat_in(local, "matrix", *CONSUMERS, "--fixtures", SLICE, "--jobs", "2")
+    assert matrix.returncode == 0, matrix.stderr
+    return {"tmp": tmp, "jobs": jobs, "merged": merged / PUBLISHED, "matrix": local / PUBLISHED,
+            "matrix_output": matrix.stdout}
+
+
+def test_merged_job_artifacts_equal_compat_matrix_attempt_by_attempt(runs):
+    merged, local = _attempts(runs["merged"]), _attempts(runs["matrix"])
+    assert set(merged) == set(local)
+    assert {consumer for consumer, *_ in merged} == set(CONSUMERS)
+    assert len(merged) == sum(int(text.split(" attempts to run")[0].split()[-1]) for text in runs["jobs"].values())
+    for attempt_id in merged:
+        assert merged[attempt_id]["verdict"] == local[attempt_id]["verdict"], attempt_id
+        assert merged[attempt_id]["key"] == local[attempt_id]["key"], attempt_id
+        assert "unstable" not in merged[attempt_id] and "unstable" not in local[attempt_id]
+    loaded = [a for a in merged.values() if a["verdict"] != "not_applicable"]
+    assert loaded and {a["verdict"] for a in loaded} >= {"pass"}
+
+
+def test_nothing_to_do_from_a_fresh_copy_holding_only_the_matrix(runs):
+    tmp = runs["tmp"]
+    fresh = tracked_copy(tmp / "fresh", drop=(PUBLISHED,))
+    shutil.copy(runs["matrix"], fresh / PUBLISHED)
+    before = (fresh / PUBLISHED).read_bytes()
+    empty = tmp / "no-environments"
+    empty.mkdir()
+    started = time.time()
+    done = compat_in(fresh, "matrix", *CONSUMERS, "--fixtures", SLICE, venvs=empty)
+    seconds = time.time() - started
+    assert done.returncode == 0, done.stderr
+    assert "[matrix] nothing to do" in done.stdout, done.stdout
+    assert seconds < 60, f"{seconds:.1f}s"
+    assert not any(empty.iterdir()), "no environment may be built when there is nothing to do"
+    assert (fresh / PUBLISHED).read_bytes() == before, "re-rendering an unchanged matrix changes nothing"
+
+    # The CI job on a checkout whose committed matrix holds every key: nothing to do, no artifact.
+    wf = yaml.safe_load(WORKFLOW.read_text())
+    job = _bash(fresh, consumer_command(wf), {"CONSUMER": CONSUMERS[0], "FIXTURES": SLICE}, tmp)
+    assert job.returncode == 0, job.stderr
+    assert "nothing to do" in job.stdout
+    assert not (fresh / "reports" / "results" / f"{CONSUMERS[0]}.json").exists()
