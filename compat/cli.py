@@ -262,7 +262,7 @@ def invoke(command, args, prog: str = "compat") -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted (what was measured is kept)", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as exc:  # a bug in the harness: never exit 1, which means "regressed"
+    except Exception as exc:  # noqa: BLE001 - a bug in the harness: never exit 1, which means "regressed"
         traceback.print_exc()
         print(f"{prog}: harness error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_HARNESS

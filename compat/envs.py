@@ -39,7 +39,7 @@ def _reports_version(candidate: str, minor: str) -> bool:
     try:
         out = subprocess.run(
             [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True, text=True, timeout=30,
+            capture_output=True, text=True, timeout=30, check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return False
@@ -59,7 +59,7 @@ def _candidates(minor: str):
         yield os.path.join(folder, "bin", f"python{minor}")
     uv = shutil.which("uv")
     if uv:
-        found = subprocess.run([uv, "python", "find", minor], capture_output=True, text=True)
+        found = subprocess.run([uv, "python", "find", minor], capture_output=True, text=True, check=False)
         if found.returncode == 0 and found.stdout.strip():
             yield found.stdout.strip()
 
@@ -172,6 +172,7 @@ def ensure_built(env: Environment, log=print) -> Path:
     subprocess.run([uv, "venv", "--quiet", "--clear", "--python", python, str(path)], check=True)
     result = subprocess.run(
         [uv, "pip", "sync", "--quiet", "--python", str(venv_python(env)), str(env.lock_path)],
+        check=False,
     )
     if result.returncode != 0:
         raise EnvironmentError_(f"installing the lock of {env.id} failed (uv exit {result.returncode})")

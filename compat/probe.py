@@ -256,8 +256,8 @@ def agreement_groups(environments: list[dict]) -> list[list[str]]:
 def render(document: dict) -> str:
     environments = document["environments"]
     lines = [f"probe {document['path']}: {document['diagnosis']['message']}",
-             f"size {document['size']}, input {document['input']['description']}, "
-             f"reference {document['reference']['label'] or '(nothing loaded)'}", ""]
+             (f"size {document['size']}, input {document['input']['description']}, "
+             f"reference {document['reference']['label'] or '(nothing loaded)'}"), ""]
     order = []
     for env in environments:
         for s in env["strategies"] or []:
@@ -343,8 +343,8 @@ def _disagreements(environments: list[dict], reference: dict, groups: list[list[
                 flags.append(f"{env['id']}/{attempt['strategy']} loads but its numbers differ from "
                              f"{reference['label']} ({detail})")
     if len(groups) > 1:
-        flags.append("the outputs that loaded fall into %d groups that disagree: %s"
-                     % (len(groups), "; ".join("{" + ", ".join(g) + "}" for g in groups)))
+        listed = "; ".join("{" + ", ".join(g) + "}" for g in groups)
+        flags.append(f"the outputs that loaded fall into {len(groups)} groups that disagree: {listed}")
     return flags
 
 

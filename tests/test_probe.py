@@ -9,13 +9,13 @@ import time
 import numpy as np
 import pytest
 
-from compat import cli, catalog, fixtures, probe
+from compat import catalog, cli, fixtures, probe
 from compat.inside import facenet
 
 
 def _args(path, **kwargs):
-    defaults = dict(path=str(path), loaders="tf215", reference=None, input=None, input_shape=None,
-                    timeout=600.0, verbose=False, json_out=None, size=None)
+    defaults = {"path": str(path), "loaders": "tf215", "reference": None, "input": None, "input_shape": None,
+                    "timeout": 600.0, "verbose": False, "json_out": None, "size": None}
     return argparse.Namespace(**dict(defaults, **kwargs))
 
 

@@ -137,8 +137,8 @@ def test_render_names_the_switch_and_its_recipe():
 
 
 def _args(**kwargs):
-    defaults = dict(old="tf215", new="tf221", producers=None, variants=None, formats=None,
-                    baseline=None, json_out=None)
+    defaults = {"old": "tf215", "new": "tf221", "producers": None, "variants": None, "formats": None,
+                    "baseline": None, "json_out": None}
     return argparse.Namespace(**dict(defaults, **kwargs))
 
 

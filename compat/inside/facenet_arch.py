@@ -195,7 +195,7 @@ def custom_classes():
 
         class ScaleLayer(k.layers.Layer):
             def __init__(self, scale=1.0, **kwargs):
-                super(ScaleLayer, self).__init__(**kwargs)
+                super().__init__(**kwargs)
                 self.scale = float(scale)
 
             def call(self, inputs):
@@ -205,13 +205,13 @@ def custom_classes():
                 return input_shape
 
             def get_config(self):
-                config = super(ScaleLayer, self).get_config()
+                config = super().get_config()
                 config["scale"] = self.scale
                 return config
 
         class L2Normalize(k.layers.Layer):
             def __init__(self, epsilon=1e-10, **kwargs):
-                super(L2Normalize, self).__init__(**kwargs)
+                super().__init__(**kwargs)
                 self.epsilon = float(epsilon)
 
             def call(self, inputs):
@@ -222,7 +222,7 @@ def custom_classes():
                 return input_shape
 
             def get_config(self):
-                config = super(L2Normalize, self).get_config()
+                config = super().get_config()
                 config["epsilon"] = self.epsilon
                 return config
 
@@ -238,12 +238,12 @@ def custom_objects():
 
 
 # -- the architecture --------------------------------------------------------------------
-class _Builder(object):
+class _Builder:
     def __init__(self, variant, size, scales, lambda_function):
         if variant not in VARIANTS:
-            raise ValueError("unknown variant %r (known: %s)" % (variant, ", ".join(VARIANTS)))
+            raise ValueError("unknown variant {!r} (known: {})".format(variant, ", ".join(VARIANTS)))
         if size not in SIZES:
-            raise ValueError("unknown size %r (known: %s)" % (size, ", ".join(sorted(SIZES))))
+            raise ValueError("unknown size {!r} (known: {})".format(size, ", ".join(sorted(SIZES))))
         self.keras = keras()
         self.layers = self.keras.layers
         self.variant = variant
@@ -269,10 +269,10 @@ class _Builder(object):
 
     def residual(self, x, scale, block_type, index, activation="relu"):
         L = self.layers
-        prefix = "%s_%d" % (block_type, index)
+        prefix = f"{block_type}_{index}"
 
         def branch(i, name):
-            return "%s_Branch_%d_%s" % (prefix, i, name)
+            return f"{prefix}_Branch_{i}_{name}"
 
         if block_type == "Block35":
             b0 = self.conv_bn(x, 32, 1, branch(0, "Conv2d_1x1"))
@@ -326,7 +326,7 @@ class _Builder(object):
             x = self.residual(x, self.scales["Block35"], "Block35", i)
 
         def mixed(name, i, part):
-            return "%s_Branch_%d_%s" % (name, i, part)
+            return f"{name}_Branch_{i}_{part}"
 
         b0 = self.conv_bn(x, 384, 3, mixed("Mixed_6a", 0, "Conv2d_1a_3x3"), strides=2, padding="valid")
         b1 = self.conv_bn(x, 192, 1, mixed("Mixed_6a", 1, "Conv2d_0a_1x1"))
@@ -443,7 +443,7 @@ def new_layout_keys(model, file_keys):
     for key in file_keys:
         base, number = _split_key(key)
         by_class.setdefault(base, []).append((number, key))
-    ranked = dict((base, [key for _, key in sorted(keys)]) for base, keys in by_class.items())
+    ranked = {base: [key for _, key in sorted(keys)] for base, keys in by_class.items()}
     counts, keys = {}, {}
     for layer in model.layers:
         base = _snake_case(layer.__class__.__name__)
@@ -458,14 +458,14 @@ def weights_by_layer(path, model=None):
     """``{layer name: [arrays in get_weights order]}`` read from an HDF5 weights source."""
     import h5py
     with h5py.File(path, "r") as handle:
-        root = handle["model_weights"] if "model_weights" in handle else handle
+        root = handle.get("model_weights", handle)
         if "layer_names" in root.attrs:
             return _legacy_layers(root)
         by_key, all_keys = _new_layout_layers(handle)
     if model is None:
         return by_key
-    return dict((name, by_key[key]) for name, key in new_layout_keys(model, all_keys).items()
-                if key in by_key)
+    return {name: by_key[key] for name, key in new_layout_keys(model, all_keys).items()
+                if key in by_key}
 
 
 def set_weights_from_file(model, path):
@@ -491,12 +491,11 @@ def set_weights_from_file(model, path):
         if not expected:
             continue
         if layer.name not in source:
-            raise KeyError("layer %r has no weights in the file (it has %d weighted layers)"
-                           % (layer.name, len(source)))
+            raise KeyError(f"layer {layer.name!r} has no weights in the file "
+                           f"(it has {len(source)} weighted layers)")
         shapes = [tuple(a.shape) for a in source[layer.name]]
         if shapes != expected:
-            raise ValueError("layer %r: the file has shapes %s, the model wants %s"
-                             % (layer.name, shapes, expected))
+            raise ValueError(f"layer {layer.name!r}: the file has shapes {shapes}, the model wants {expected}")
         pairs.extend(zip(layer.weights, source[layer.name]))
         copied += 1
     set_values(pairs)

@@ -23,7 +23,7 @@ SAVEDMODEL_FORMATS = ("savedmodel", "export")
 LAMBDA_VARIANTS = ("lambda", "compiled", "canary", "canarymodule")
 
 
-class Context(object):
+class Context:
     """What the consumer environment is, worked out once per worker."""
 
     def __init__(self):
@@ -149,7 +149,7 @@ def _custom_objects_lines(ctx, fixture):
     return lines
 
 
-class Strategy(object):
+class Strategy:
     name = ""
     summary = ""
     formats = MODEL_FORMATS

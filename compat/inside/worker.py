@@ -37,7 +37,7 @@ def _send(channel, message):
 
 
 def runtime_versions(ctx):
-    versions = {"python": "%d.%d.%d" % sys.version_info[:3], "keras": ctx.version,
+    versions = {"python": "{}.{}.{}".format(*sys.version_info[:3]), "keras": ctx.version,
                 "tensorflow": ctx.tf_version, "numpy": np.__version__, "keras_api": ctx.api}
     try:
         import h5py
@@ -82,7 +82,7 @@ def stored_code_ran(marker):
     try:
         with open(marker) as handle:
             lines = [line.strip() for line in handle]
-    except (IOError, OSError):
+    except OSError:
         return False
     return not any(lines) or any(line != "module" for line in lines if line)
 
