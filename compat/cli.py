@@ -209,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="print the traceback of a refused file or option")
     p.add_argument("--no-sandbox", action="store_true",
                    help="load the file without the bubblewrap sandbox (its code, if any, runs as you)")
+    p.add_argument("--write-loader", default=None, metavar="DIR",
+                   help="write each loader environment's recommended recipe to DIR/load_<env>.py "
+                        "(run as `python load_<env>.py INPUT.npy OUTPUT.npy`; it names the model by its "
+                        "absolute path), plus facenet_arch.py when it imports it, then run each script "
+                        "standalone (python -I, from DIR, sandboxed unless --no-sandbox) and print "
+                        "`standalone: verified` or why not")
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("matrix", help="every consumer over every producer, in parallel, then the report")
