@@ -393,13 +393,16 @@ def _log(message):  # progress goes to stderr so stdout stays the report
 
 def probe(path: str, loaders: list[catalog.Environment], *, diagnosis: Diagnosis, size: str,
           variant: str = DEFAULT_VARIANT, batch=None, reference=None, input_description="",
-          timeout: float = 600.0, sandboxed: bool = True, log=print, write_loader=None) -> dict:
+          timeout: float = 600.0, sandboxed: bool = True, log=print, write_loader=None,
+          keep_reference: bool = False) -> dict:
     """Run the probe; the returned document is what ``render`` prints and ``--json`` writes.
 
     ``sandboxed``: every worker runs in bubblewrap, seeing the file read-only and nothing
     of the user's; without it (``--no-sandbox``), only the lighter limits apply.
     ``write_loader``: a folder that gets each environment's recommended recipe as
     ``load_<env>.py``, each then run there standalone (``compat.loaders``).
+    ``keep_reference``: the document also holds the reference output itself, as an array
+    (or None), under ``reference_values`` (not JSON: take it out before writing).
     """
     scratch = Path(tempfile.mkdtemp(prefix="compat-probe-"))
     try:
@@ -424,8 +427,8 @@ def probe(path: str, loaders: list[catalog.Environment], *, diagnosis: Diagnosis
         source = judge(environments, reference)
         for env in environments:
             env["recommended"] = recommended(env)
+        reference = reference if reference is not None else _reference_output(environments)
         if write_loader:
-            reference = reference if reference is not None else _reference_output(environments)
             models = [Path(diagnosis.path)] + ([Path(diagnosis.path).parent / diagnosis.weights]
                                                if diagnosis.weights else [])
             for env, outcome in zip(loaders, environments):
@@ -434,7 +437,8 @@ def probe(path: str, loaders: list[catalog.Environment], *, diagnosis: Diagnosis
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     groups = agreement_groups(environments)
-    return {"schema": SCHEMA, "path": str(path), "diagnosis": _diagnosis_dict(diagnosis),
+    kept = {"reference_values": reference} if keep_reference else {}
+    return {**kept, "schema": SCHEMA, "path": str(path), "diagnosis": _diagnosis_dict(diagnosis),
             "fixture": fixture, "size": size,
             "input": {"description": input_description, "shape": list(np.shape(batch))},
             "reference": source, "environments": _public(environments),
@@ -458,10 +462,11 @@ def _write_loader(env: catalog.Environment, outcome: dict, folder: Path, models:
         return {"path": None, "verified": False, "detail": f"no script written: {why}"}
     script = loaders_.write(folder, env.id, best["recipe"], models[0], outcome["runtime"] or {})
     log(f"[probe] {env.id}: wrote {script}; running it standalone")
+    started = time.time()
     verified, detail = loaders_.verify(env, script, models, batch_path, reference, sandboxed=sandboxed,
                                        timeout=timeout)
     loaders_.note_result(script, verified, detail)
-    return {"path": str(script), "verified": verified, "detail": detail}
+    return {"path": str(script), "verified": verified, "detail": detail, "seconds": round(time.time() - started, 1)}
 
 
 def _diagnosis_dict(diagnosis: Diagnosis) -> dict:
