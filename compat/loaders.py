@@ -39,7 +39,7 @@ class Loader:
 
 
 def script_name(env_id: str) -> str:
-    return "load_%s.py" % re.sub(r"[^A-Za-z0-9_.-]", "_", env_id)
+    return f"load_{re.sub(r'[^A-Za-z0-9_.-]', '_', env_id)}.py"
 
 
 def needs_architecture(recipe: str) -> bool:

@@ -103,7 +103,7 @@ def main():
         request = json.load(handle)
     try:
         result = convert(request)
-    except Exception as exc:  # the host reports it in one line
+    except Exception as exc:  # noqa: BLE001 - the host reports any failure in one line
         result = {"status": "error", "error": "%s: %s" % (type(exc).__name__, exc),
                   "traceback": traceback.format_exc()}
     sys.stdout.write("\n" + json.dumps(result) + "\n")
