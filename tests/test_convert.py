@@ -52,7 +52,8 @@ def test_target_format_follows_the_environments_keras():
 
 
 def test_shown_load_is_the_programs_imports_and_load():
-    program = "\n".join([  # noqa: FLY002 - one line of the program per item'"""doc', 'import keras here', '"""', "import os", 'os.environ["KERAS_BACKEND"] = "jax"',
+    program = "\n".join([  # noqa: FLY002 - one line of the program per item
+        '"""doc', 'import keras here', '"""', "import os", 'os.environ["KERAS_BACKEND"] = "jax"',
                          "import sys", "import numpy as np", "import keras", "sys.path.insert(0, '.')",
                          "import facenet_arch", 'MODEL_PATH = "m.keras"', "images = np.load(sys.argv[1])",
                          "facenet_arch.use(keras)", "model = keras.models.load_model(MODEL_PATH)",
