@@ -82,6 +82,11 @@ def cmd_probe(args) -> int:
     return probe.main(args)
 
 
+def cmd_convert(args) -> int:
+    from compat import convert
+    return convert.main(args)
+
+
 def cmd_matrix(args) -> int:
     from compat import matrix
     return matrix.main(args)
@@ -209,7 +214,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="print the traceback of a refused file or option")
     p.add_argument("--no-sandbox", action="store_true",
                    help="load the file without the bubblewrap sandbox (its code, if any, runs as you)")
+    p.add_argument("--write-loader", default=None, metavar="DIR",
+                   help="write each loader environment's recommended recipe to DIR/load_<env>.py "
+                        "(run as `python load_<env>.py INPUT.npy OUTPUT.npy`; it names the model by its "
+                        "absolute path), plus facenet_arch.py when it imports it, then run each script "
+                        "standalone (python -I, from DIR, sandboxed unless --no-sandbox) and print "
+                        "`standalone: verified` or why not")
     p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("convert", help="save your model in an environment's own format, proven by a plain load",
+                       description="Load a model file in ENV with the strategy the probe recommends there, save "
+                                   "it in ENV's own format (.keras for Keras 3; .h5 or a SavedModel for Keras 2), "
+                                   "then prove in a fresh ENV process that a plain load_model of the result "
+                                   "(default safe_mode) reproduces the reference. FaceNet Lambda layers holding "
+                                   "bytecode are carried over to facenet_arch's ScaleLayer. Exit 0 only when the "
+                                   "proof passed.")
+    p.add_argument("path", help="the model file to convert: .h5 / .keras / .json (+ weights) or a SavedModel folder")
+    p.add_argument("--to", required=True, metavar="ENV",
+                   help="the consumer environment to convert for: a catalog id or a spec such as "
+                        "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2")
+    p.add_argument("-o", "--out", required=True, metavar="OUT",
+                   help="the file (or SavedModel folder) to write; it must not exist. The proof script "
+                        "load_<name>.py and, when the model needs it, facenet_arch.py are written beside it")
+    p.add_argument("--format", choices=["h5", "savedmodel"], default=None,
+                   help="for a Keras 2 ENV: write a .h5 file (default) or a SavedModel folder; "
+                        "a Keras 3 ENV always writes .keras")
+    p.add_argument("--reference", default=None,
+                   help="a .npy of the outputs the model should give on --input (needs --input); default: "
+                        "the first of --loaders that loads the file gives them")
+    p.add_argument("--input", default=None,
+                   help="a .npy batch to feed the model, used as it is (default: a seeded batch of the "
+                        "file's input shape, prewhitened)")
+    p.add_argument("--input-shape", default=None,
+                   help="per-sample input shape for the seeded batch, e.g. 160,160,3 (default: the shape the file records)")
+    p.add_argument("--loaders", default=None,
+                   help="comma-separated environments probed for the reference before ENV, catalog ids or specs "
+                        "(default: tf215,tf221; ENV is always probed)")
+    p.add_argument("--size", choices=["full", "tiny"], default=None,
+                   help="FaceNet size the weights-level strategies rebuild (default: guessed from the file size)")
+    p.add_argument("--variant", default=None,
+                   help="FaceNet variant the weights-level strategies rebuild (default: lambda)")
+    p.add_argument("--timeout", type=float, default=600.0,
+                   help="seconds allowed per attempt, for the conversion and for the proof (default 600)")
+    p.add_argument("--verbose", action="store_true", help="print the traceback of a refused file or option")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="load and prove without the bubblewrap sandbox (code stored in the file, if any, runs as you)")
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("matrix", help="every consumer over every producer, in parallel, then the report")
     p.add_argument("consumers", nargs="*", help="consumer ids (default: the whole catalog)")

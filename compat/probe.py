@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from compat import adhoc, catalog, envs, families, fixtures, results, sandbox, table, workerclient
+from compat import loaders as loaders_
 from compat.diagnose import Diagnosis, diagnose
 from compat.errors import EXIT_OK, BadInput, HarnessFailure
 from compat.verdicts import Verdict, compare
@@ -277,7 +278,19 @@ def render(document: dict) -> str:
         lines.extend(_env_section(env, (document.get("fixture") or {}).get("format")))
     for flag in document["disagreements"]:
         lines.append(f"[!] {flag}")
+    for env in environments:
+        loader = env.get("loader")
+        if loader:
+            lines.append(_loader_line(env["id"], loader))
     return "\n".join(lines)
+
+
+def _loader_line(env_id: str, loader: dict) -> str:
+    if loader["path"] is None:
+        return f"[{env_id}] standalone: {loader['detail']}"
+    state = "verified" if loader["verified"] else "NOT verified:"
+    shown = f"({loader['detail']})" if loader["verified"] else loader["detail"]
+    return f"[{env_id}] {loader['path']}: standalone: {state} {shown}"
 
 
 def _symbol(attempt: dict | None) -> str:
@@ -380,11 +393,16 @@ def _log(message):  # progress goes to stderr so stdout stays the report
 
 def probe(path: str, loaders: list[catalog.Environment], *, diagnosis: Diagnosis, size: str,
           variant: str = DEFAULT_VARIANT, batch=None, reference=None, input_description="",
-          timeout: float = 600.0, sandboxed: bool = True, log=print) -> dict:
+          timeout: float = 600.0, sandboxed: bool = True, log=print, write_loader=None,
+          keep_reference: bool = False) -> dict:
     """Run the probe; the returned document is what ``render`` prints and ``--json`` writes.
 
     ``sandboxed``: every worker runs in bubblewrap, seeing the file read-only and nothing
     of the user's; without it (``--no-sandbox``), only the lighter limits apply.
+    ``write_loader``: a folder that gets each environment's recommended recipe as
+    ``load_<env>.py``, each then run there standalone (``compat.loaders``).
+    ``keep_reference``: the document also holds the reference output itself, as an array
+    (or None), under ``reference_values`` (not JSON: take it out before writing).
     """
     scratch = Path(tempfile.mkdtemp(prefix="compat-probe-"))
     try:
@@ -399,23 +417,56 @@ def probe(path: str, loaders: list[catalog.Environment], *, diagnosis: Diagnosis
         environments = []
         skip = facenet_skip(diagnosis.path)
         for env in loaders:
-            outcome = run_environment(env, fixture, root, worker_input, timeout=timeout,
+            named = dict(fixture, script=loaders_.script_name(env.id)) if write_loader else fixture
+            outcome = run_environment(env, named, root, worker_input, timeout=timeout,
                                       extra_env={"HOME": str(home)}, log=log, isolation=isolation, skip=skip)
             outcome["isolation"] = label
             for attempt in outcome["attempts"]:
                 attempt["isolation"] = label
             environments.append(outcome)
+        source = judge(environments, reference)
+        for env in environments:
+            env["recommended"] = recommended(env)
+        reference = reference if reference is not None else _reference_output(environments)
+        if write_loader:
+            models = [Path(diagnosis.path)] + ([Path(diagnosis.path).parent / diagnosis.weights]
+                                               if diagnosis.weights else [])
+            for env, outcome in zip(loaders, environments):
+                outcome["loader"] = _write_loader(env, outcome, Path(write_loader), models, input_path,
+                                                  reference, sandboxed, timeout, log)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    source = judge(environments, reference)
-    for env in environments:
-        env["recommended"] = recommended(env)
     groups = agreement_groups(environments)
-    return {"schema": SCHEMA, "path": str(path), "diagnosis": _diagnosis_dict(diagnosis),
+    kept = {"reference_values": reference} if keep_reference else {}
+    return {**kept, "schema": SCHEMA, "path": str(path), "diagnosis": _diagnosis_dict(diagnosis),
             "fixture": fixture, "size": size,
             "input": {"description": input_description, "shape": list(np.shape(batch))},
             "reference": source, "environments": _public(environments),
             "disagreements": _disagreements(environments, source, groups), "groups": groups}
+
+
+def _reference_output(environments: list[dict]):
+    for env in environments:
+        for attempt in env["attempts"]:
+            if attempt.get("is_reference"):
+                return attempt["embeddings"]
+    return None
+
+
+def _write_loader(env: catalog.Environment, outcome: dict, folder: Path, models: list[Path], batch_path: Path,
+                  reference, sandboxed: bool, timeout: float, log) -> dict:
+    """Write and verify one environment's ``load_<env>.py``; what the document records of it."""
+    best = outcome["recommended"]
+    if outcome["error"] or best is None or not best.get("recipe"):
+        why = outcome["error"] or "no strategy gives the reference numbers"
+        return {"path": None, "verified": False, "detail": f"no script written: {why}"}
+    script = loaders_.write(folder, env.id, best["recipe"], models[0], outcome["runtime"] or {})
+    log(f"[probe] {env.id}: wrote {script}; running it standalone")
+    started = time.time()
+    verified, detail = loaders_.verify(env, script, models, batch_path, reference, sandboxed=sandboxed,
+                                       timeout=timeout)
+    loaders_.note_result(script, verified, detail)
+    return {"path": str(script), "verified": verified, "detail": detail, "seconds": round(time.time() - started, 1)}
 
 
 def _diagnosis_dict(diagnosis: Diagnosis) -> dict:
@@ -463,16 +514,54 @@ def _not_facenet(strategy: dict) -> str | None:
     return None
 
 
-def main(args) -> int:
-    verbose = bool(getattr(args, "verbose", False))
+def loadable(args, command: str = "probe") -> Diagnosis:
+    """The diagnosis of ``args.path``, or the one line that says why it cannot be loaded."""
     diagnosis = diagnose(args.path)
     if not diagnosis.ok:
-        if verbose:
-            print(f"compat probe: diagnosis {_diagnosis_dict(diagnosis)}", file=sys.stderr)
+        if getattr(args, "verbose", False):
+            print(f"compat {command}: diagnosis {_diagnosis_dict(diagnosis)}", file=sys.stderr)
         raise ProbeError(diagnosis.line())
     if diagnosis.format == "json" and not diagnosis.weights:
         raise ProbeError(diagnosis.line())
+    return diagnosis
+
+
+def main(args) -> int:
+    diagnosis = loadable(args)
     loaders = _loaders(getattr(args, "loaders", None) or "tf215,tf221")
+    size, timeout, batch, described, reference = read_options(args, diagnosis)
+    sandboxed = not getattr(args, "no_sandbox", False)
+    write_loader = getattr(args, "write_loader", None)
+    if write_loader:
+        write_loader = loaders_.prepare(write_loader)
+    if sandboxed:
+        sandbox.check()  # no bubblewrap: refuse before any environment starts
+
+    log = _log
+    print(f"compat probe: {diagnosis.line()}", file=sys.stderr)
+    document = probe(args.path, loaders, diagnosis=diagnosis, size=size,
+                     variant=getattr(args, "variant", None) or DEFAULT_VARIANT, batch=batch,
+                     reference=reference, input_description=described, timeout=timeout,
+                     sandboxed=sandboxed, log=log, write_loader=write_loader)
+    print(render(document))
+    json_out = getattr(args, "json_out", None)
+    if json_out:
+        results.write_atomically(Path(json_out), document)
+    failed = [env["id"] for env in document["environments"] if env["error"]]
+    if failed:
+        raise HarnessFailure(f"could not run {', '.join(failed)}: "
+                             + "; ".join(env["error"] for env in document["environments"] if env["error"]))
+    unproven = [env["id"] for env in document["environments"]
+                if env.get("loader") and env["loader"]["path"] and not env["loader"]["verified"]]
+    if unproven:
+        # the same recipe passed in the worker: a script that does not is the harness's fault
+        raise HarnessFailure(f"the written loader for {', '.join(unproven)} did not reproduce the reference "
+                             f"standalone (see its standalone: line)")
+    return EXIT_OK
+
+
+def read_options(args, diagnosis: Diagnosis) -> tuple:
+    """``(size, timeout, batch, input description, reference or None)`` from the options."""
     size = getattr(args, "size", None) or diagnosis.size_guess
     if size not in ("full", "tiny"):
         raise ProbeError(f"--size must be full or tiny, not {size!r}")
@@ -500,22 +589,4 @@ def main(args) -> int:
     reference = load_array(args.reference, "--reference") if getattr(args, "reference", None) else None
     if reference is not None and len(reference) != len(batch):
         raise ProbeError(f"--reference has {len(reference)} rows but --input has {len(batch)}")
-    sandboxed = not getattr(args, "no_sandbox", False)
-    if sandboxed:
-        sandbox.check()  # no bubblewrap: refuse before any environment starts
-
-    log = _log
-    print(f"compat probe: {diagnosis.line()}", file=sys.stderr)
-    document = probe(args.path, loaders, diagnosis=diagnosis, size=size,
-                     variant=getattr(args, "variant", None) or DEFAULT_VARIANT, batch=batch,
-                     reference=reference, input_description=described, timeout=timeout,
-                     sandboxed=sandboxed, log=log)
-    print(render(document))
-    json_out = getattr(args, "json_out", None)
-    if json_out:
-        results.write_atomically(Path(json_out), document)
-    failed = [env["id"] for env in document["environments"] if env["error"]]
-    if failed:
-        raise HarnessFailure(f"could not run {', '.join(failed)}: "
-                             + "; ".join(env["error"] for env in document["environments"] if env["error"]))
-    return EXIT_OK
+    return size, timeout, batch, described, reference

@@ -130,15 +130,44 @@ def standalone_script(text: str, folder: Path) -> str:
     return PATH_LINE.sub(point, text)
 
 
-def _isolated_env(home: Path) -> dict:
+def isolated_env(home, path: str | None = None, jax_cache: bool = True) -> dict:
     """What a user's shell would hand over: no PYTHONPATH, no KERAS_BACKEND, nothing of ours.
 
     Plus JAX's compilation cache, which changes no number: Keras 3 on JAX compiles one
     weight initialiser per kernel shape when it builds a model, 25 s of every cold run here.
+    (``jax_cache=False`` where the project's cache folder is out of sight, as in the sandbox.)
     """
-    cache = fixtures.cache_root() / "jax-compilation-cache"
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
-            "JAX_COMPILATION_CACHE_DIR": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    variables = {"PATH": path or os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8"}
+    if jax_cache:
+        cache = fixtures.cache_root() / "jax-compilation-cache"
+        variables.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    return variables
+
+
+def finished(process: subprocess.Popen, timeout: float) -> str | None:
+    """Wait for a standalone script; why it gave no output, or None when it exited 0."""
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        return f"no output within {timeout:.0f}s"
+    if process.returncode != 0:
+        lines = stderr.decode(errors="replace").strip().splitlines()
+        return f"exit {process.returncode}: {lines[-1] if lines else ''}"[:300]
+    return None
+
+
+def judged(reference, output: Path) -> tuple[bool, str]:
+    """The matrix's numeric check of a script's OUTPUT.npy: ``(passed, detail)``."""
+    try:
+        produced = np.load(output, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        return False, f"its OUTPUT.npy cannot be read ({exc})"
+    numbers = compare(reference, produced)
+    passed = numbers["verdict"] is Verdict.PASS
+    detail = numbers.get("detail") or f"max |diff| {numbers['max_abs_diff']:.2g}, cosine {numbers['cosine']:.7f}"
+    return passed, detail
 
 
 def run_one(recipe: Recipe, timeout: float = 600.0) -> Outcome:
@@ -160,20 +189,14 @@ def run_one(recipe: Recipe, timeout: float = 600.0) -> Outcome:
         from compat.inside import facenet  # numpy only: safe on the host
         images = np.load(root / manifest["reference"]["input"])["images"]
         np.save(io_dir / "input.npy", facenet.prewhiten_batch(images))
-        try:
-            done = subprocess.run([str(python), "-I", "recipe.py", str(io_dir / "input.npy"),
-                                   str(io_dir / "out.npy")], check=False, cwd=str(folder), env=_isolated_env(home),
-                                  capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return Outcome(recipe, False, f"no output within {timeout:.0f}s", time.time() - started)
-        if done.returncode != 0:
-            lines = done.stderr.strip().splitlines()
-            return Outcome(recipe, False, f"exit {done.returncode}: {lines[-1] if lines else ''}"[:300],
-                           time.time() - started)
+        process = subprocess.Popen([str(python), "-I", "recipe.py", str(io_dir / "input.npy"),
+                                    str(io_dir / "out.npy")], cwd=str(folder), env=isolated_env(home),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        failed = finished(process, timeout)
+        if failed:
+            return Outcome(recipe, False, failed, time.time() - started)
         reference = np.load(root / manifest["reference"]["embeddings"][fixture["variant"]])
-        numbers = compare(reference, np.load(io_dir / "out.npy"))
-        passed = numbers["verdict"] is Verdict.PASS
-        detail = numbers.get("detail") or f"max |diff| {numbers['max_abs_diff']:.2g}, cosine {numbers['cosine']:.7f}"
+        passed, detail = judged(reference, io_dir / "out.npy")
         return Outcome(recipe, passed, detail, time.time() - started)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -184,7 +207,7 @@ def project_importable(consumer: str) -> bool:
     python = envs.ensure_built(catalog.get(consumer))
     with tempfile.TemporaryDirectory(prefix="compat-recipe-") as folder:
         done = subprocess.run([str(python), "-I", "-c", "import compat"], check=False, cwd=folder,
-                              env=_isolated_env(Path(folder)), capture_output=True)
+                              env=isolated_env(Path(folder)), capture_output=True)
     return done.returncode == 0
 
 

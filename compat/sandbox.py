@@ -148,8 +148,13 @@ class Bubblewrap:
         raise ValueError(f"{host_path} is not visible inside the sandbox")
 
     def start(self, env: catalog.Environment, python: Path, arguments: list[str], scratch: Path,
-              extra_env: dict | None = None, **popen) -> subprocess.Popen:
-        """Start ``python *arguments`` in the sandbox; ``scratch`` is a fresh host folder."""
+              extra_env: dict | None = None, *, chdir: str = WORK_DIR, variables: dict | None = None,
+              **popen) -> subprocess.Popen:
+        """Start ``python *arguments`` in the sandbox; ``scratch`` is a fresh host folder.
+
+        ``chdir`` is the working folder inside; ``variables``, when given, are the whole
+        process environment instead of the worker's (a user's script gets nothing of ours).
+        """
         venv = Path(python).parent.parent
         prefix = interpreter_prefix(venv)
         code, writable = _stage(Path(scratch))
@@ -164,13 +169,13 @@ class Bubblewrap:
                  "--ro-bind", str(code / "etc" / "group"), "/etc/group"]
         for host, inside in self.read_only.items():
             args += ["--ro-bind", str(host), inside]
-        args += ["--remount-ro", "/", "--chdir", WORK_DIR]  # the root bwrap builds in memory, too
+        args += ["--remount-ro", "/", "--chdir", chdir]  # the root bwrap builds in memory, too
         reader, writer = os.pipe()
         with os.fdopen(writer, "wb") as pipe:
             pipe.write(b"".join(arg.encode() + b"\0" for arg in args))
         try:
             command = [self.binary, "--args", str(reader), "--", f"{VENV_DIR}/bin/python", *arguments]
-            return subprocess.Popen(command, env=environment(env, extra_env),
+            return subprocess.Popen(command, env=environment(env, extra_env) if variables is None else variables,
                                     cwd=str(scratch), pass_fds=(reader,),
                                     preexec_fn=self._limit, **popen)  # noqa: PLW1509 - rlimits are set in the child
         finally:

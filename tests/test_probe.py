@@ -167,9 +167,10 @@ def test_probe_full_size_facenet_from_keras212(tmp_path, capsys):
     images = np.load(raw / "reference" / "input.npz")["images"]
     np.save(tmp_path / "input.npy", facenet.prewhiten_batch(images))
     out = tmp_path / "probe.json"
+    reference, batch = str(raw / "reference" / "lambda.npy"), str(tmp_path / "input.npy")
     started = time.time()
-    status = cli.invoke(probe.main, _args(model, loaders="tf215,tf221", reference=str(raw / "reference" / "lambda.npy"),
-                              input=str(tmp_path / "input.npy"), json_out=str(out)))
+    status = cli.invoke(probe.main, _args(model, loaders="tf215,tf221", reference=reference, input=batch,
+                                          json_out=str(out), write_loader=str(tmp_path / "loaders")))
     probed = time.time() - started
     assert status == 0
     document = json.loads(out.read_text())
@@ -178,9 +179,23 @@ def test_probe_full_size_facenet_from_keras212(tmp_path, capsys):
         verdicts = {a["strategy"]: a["verdict"] for a in env["attempts"]}
         assert verdicts["rebuild_weights"] == "pass", env["id"]
         assert verdicts["h5_transplant"] == "pass", env["id"]
-    timings = ", ".join(f"{env['id']} {env['seconds']}s" for env in document["environments"])
+        assert env["loader"]["verified"], env["loader"]
+    timings = ", ".join(f"{env['id']} {env['seconds']}s, its load_{env['id']}.py standalone "
+                        f"{env['loader']['seconds']}s ({env['loader']['detail']})" for env in document["environments"])
     with capsys.disabled():
-        print(f"\n[timing] generate full lambda.h5 {generated:.0f}s; probe {probed:.0f}s ({timings})")
+        print(f"\n[timing] generate full lambda.h5 {generated:.0f}s; probe --write-loader {probed:.0f}s ({timings})")
+    for to, name in (("tf221", "facenet.keras"), ("tf215", "facenet.h5")):
+        converted = tmp_path / f"convert-{to}" / name
+        converted.parent.mkdir()
+        started = time.time()
+        status = cli.main(["convert", str(model), "--to", to, "-o", str(converted), "--loaders", to,
+                           "--reference", reference, "--input", batch])
+        printed = capsys.readouterr().out
+        assert status == 0, printed
+        assert f"proof: passed: a fresh {to} process" in printed
+        proof = next(line for line in printed.splitlines() if line.startswith("proof:"))
+        with capsys.disabled():
+            print(f"[timing] convert --to {to} {time.time() - started:.0f}s; {proof}")
 
 
 @pytest.mark.envs

@@ -230,6 +230,15 @@ def custom_classes():
     return dict(_classes[id(k)])
 
 
+def register():
+    """Make ``ScaleLayer`` and ``L2Normalize`` known to this Keras by name, for a plain
+    ``load_model(path)`` of a file that holds them (such as one ``compat convert`` wrote)."""
+    k = keras()
+    registry = k.saving.get_custom_objects() if hasattr(k, "saving") and hasattr(
+        k.saving, "get_custom_objects") else k.utils.get_custom_objects()
+    registry.update(custom_classes())
+
+
 def custom_objects():
     """What ``load_model`` / ``model_from_json`` must be handed to rebuild any variant."""
     objects = custom_classes()
@@ -239,7 +248,7 @@ def custom_objects():
 
 # -- the architecture --------------------------------------------------------------------
 class _Builder:
-    def __init__(self, variant, size, scales, lambda_function):
+    def __init__(self, variant, size, scales, lambda_function, scale_layers=False):
         if variant not in VARIANTS:
             raise ValueError("unknown variant {!r} (known: {})".format(variant, ", ".join(VARIANTS)))
         if size not in SIZES:
@@ -250,6 +259,7 @@ class _Builder:
         self.divisor, self.repeats = SIZES[size]
         self.scales = dict(DEFAULT_SCALES, **(scales or {}))
         self.lambda_function = lambda_function
+        self.scale_layers = scale_layers
 
     def width(self, filters):
         return max(2, filters // self.divisor)
@@ -300,7 +310,7 @@ class _Builder:
                           use_bias=True, exact_filters=True)
         if self.variant == "builtin":
             pass  # the scale lives in the up-projection's weights
-        elif self.variant == "custom":
+        elif self.variant == "custom" or self.scale_layers:
             up = custom_classes()["ScaleLayer"](scale, name=prefix + "_ScaleSum")(up)
         else:
             # Unnamed, as in the original: Keras names it lambda_N itself.
@@ -360,13 +370,15 @@ class _Builder:
         return self.keras.models.Model(inputs, x, name="inception_resnet_v1")
 
 
-def build(variant="lambda", size="full", scales=None, lambda_function=None):
+def build(variant="lambda", size="full", scales=None, lambda_function=None, scale_layers=False):
     """The architecture with fresh weights: load the saved ones into it next.
 
     ``scales`` overrides the residual scales per block type; ``lambda_function`` replaces
     ``scaling`` in the Lambda layers (its name is what a Keras 3 file records).
+    ``scale_layers``: a ``ScaleLayer`` where the variant has a ``Lambda``; the same weights
+    and numbers, in a model that saves no code (a safe load accepts it).
     """
-    model = _Builder(variant, size, scales, lambda_function or scaling).build()
+    model = _Builder(variant, size, scales, lambda_function or scaling, scale_layers).build()
     if variant == "compiled":
         model.compile(optimizer="adam", loss=triplet_loss)
     return model

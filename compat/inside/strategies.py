@@ -54,6 +54,7 @@ def _path(root, fixture, key="path"):
 def _predictor(ctx, model):
     def predict(batch):
         return np.asarray(model.predict(batch, verbose=0))
+    predict.model = model  # what convert re-saves
     return predict
 
 

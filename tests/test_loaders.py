@@ -1,0 +1,89 @@
+"""``compat probe --write-loader``: the written script is the recipe with only its paths changed, and
+a real probe's scripts reproduce the reference standalone."""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+
+import pytest
+
+from compat import cli, fixtures, loaders, probe
+
+RECIPE = '''"""Loading strategy rebuild_weights: rebuild, then load_weights.
+
+Usage: python load_tf215.py INPUT.npy OUTPUT.npy
+"""
+import os
+import sys
+
+import numpy as np
+from tensorflow import keras
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # facenet_arch.py sits beside this script
+import facenet_arch  # the architecture file
+
+MODEL_PATH = "lambda.h5"
+
+images = np.load(sys.argv[1])
+model = facenet_arch.build("lambda", size="tiny")
+model.load_weights(MODEL_PATH)
+embeddings = model.predict(images, verbose=0)
+np.save(sys.argv[2], np.asarray(embeddings))'''
+
+
+def test_script_is_the_recipe_with_only_the_model_path_made_absolute(tmp_path):
+    model = tmp_path / "models" / "lambda.h5"
+    text = loaders.script_text(RECIPE, model, "tf215", {"python": "3.11.7", "tensorflow": "2.15.1"})
+    head, body = text.splitlines()[:loaders.HEAD_LINES], text.splitlines()[loaders.HEAD_LINES:]
+    assert head[0] == "# Verified in tf215 (Python 3.11.7, TensorFlow 2.15.1)."
+    changed = [(a, b) for a, b in zip(RECIPE.splitlines(), body) if a != b]
+    assert changed == [('MODEL_PATH = "lambda.h5"', f'MODEL_PATH = "{model.resolve()}"')]
+    assert len(body) == len(RECIPE.splitlines())
+
+
+def test_the_outcome_goes_under_the_opening_comment(tmp_path):
+    script = tmp_path / "load_tf215.py"
+    script.write_text(loaders.script_text(RECIPE, tmp_path / "lambda.h5", "tf215", {}))
+    loaders.note_result(script, True, "max |diff| 0")
+    lines = script.read_text().splitlines()
+    assert lines[loaders.HEAD_LINES] == "# standalone: verified (max |diff| 0)"
+    assert lines[loaders.HEAD_LINES + 1].startswith('"""Loading strategy')
+
+
+def test_architecture_file_only_where_the_recipe_imports_it():
+    assert loaders.needs_architecture(RECIPE)
+    assert not loaders.needs_architecture(RECIPE.replace("import facenet_arch", "import keras_arch"))
+    assert loaders.script_name("adhoc-1a2b") == "load_adhoc-1a2b.py"
+    assert loaders.script_name("py3.12:tf==2") == "load_py3.12_tf__2.py"
+
+
+def test_write_loader_into_a_file_is_exit_2(tmp_path, capsys):
+    model = tmp_path / "lambda.h5"
+    shutil.copy(fixtures.unpacked("keras212") / "lambda.h5", model)
+    (tmp_path / "taken").write_text("")
+    args = argparse.Namespace(path=str(model), loaders="tf215", reference=None, input=None, input_shape=None,
+                              timeout=600.0, verbose=False, json_out=None, size=None,
+                              write_loader=str(tmp_path / "taken"))
+    assert cli.invoke(probe.main, args) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+@pytest.mark.envs
+def test_probe_writes_loaders_verified_standalone_under_tf215_and_tf221(tmp_path, capsys):
+    model = tmp_path / "models" / "lambda.h5"
+    model.parent.mkdir()
+    shutil.copy(fixtures.unpacked("keras212") / "lambda.h5", model)
+    folder, out = tmp_path / "loaders", tmp_path / "probe.json"
+    assert cli.main(["probe", str(model), "--loaders", "tf215,tf221", "--write-loader", str(folder),
+                     "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for env_id in ("tf215", "tf221"):
+        script = folder / f"load_{env_id}.py"
+        assert f"{script}: standalone: verified (max |diff|" in printed
+        text = script.read_text()
+        assert text.startswith(f"# Verified in {env_id} (")
+        assert f'MODEL_PATH = "{model.resolve()}"' in text
+    assert (folder / "facenet_arch.py").exists()
+    document = json.loads(out.read_text())
+    assert all(env["loader"]["verified"] for env in document["environments"])
