@@ -43,8 +43,7 @@ def save(ctx, model, out, fmt):
         model.save(out)
     elif fmt == "savedmodel":
         if not ctx.tf2:
-            raise ValueError("Keras %s on TensorFlow %s writes no SavedModel from Keras; use --format h5"
-                             % (ctx.version, ctx.tf_version))
+            raise ValueError(f"Keras {ctx.version} on TensorFlow {ctx.tf_version} writes no SavedModel from Keras; use --format h5")
         model.save(out, save_format="tf")
     else:
         model.save(out)
@@ -76,13 +75,14 @@ def convert(request):
     predict = strategy.load(ctx, request["root"], fixture)
     model = getattr(predict, "model", None)
     if model is None:
-        raise ValueError("%s gives no Keras model to save" % strategy.name)
+        raise ValueError(f"{strategy.name} gives no Keras model to save")
     lambdas = lambda_layers(model)
     carried = False
     if lambdas:
         if not request.get("facenet"):
-            raise ValueError("the model has %d Lambda layers (%s): their code would be saved again, and "
-                             "only FaceNet's are known well enough to carry over" % (len(lambdas), ", ".join(lambdas[:3])))
+            raise ValueError("the model has {} Lambda layers ({}): their code would be saved again, and "
+                             "only FaceNet's are known well enough to carry over"
+                             .format(len(lambdas), ", ".join(lambdas[:3])))
         model, carried = carry_over(model, fixture), True
     model = uncompiled(ctx, model)
     out = request["out"]
@@ -94,7 +94,7 @@ def convert(request):
             "uses_architecture": uses_arch, "module_line": ctx.module_line,
             "program": proof_program(ctx, fixture, os.path.basename(out), request.get("script"), uses_arch,
                                      request.get("facenet")),
-            "runtime": {"python": "%d.%d.%d" % sys.version_info[:3], "keras": ctx.version,
+            "runtime": {"python": "{}.{}.{}".format(*sys.version_info[:3]), "keras": ctx.version,
                         "tensorflow": ctx.tf_version}}
 
 
@@ -104,7 +104,7 @@ def main():
     try:
         result = convert(request)
     except Exception as exc:  # noqa: BLE001 - the host reports any failure in one line
-        result = {"status": "error", "error": "%s: %s" % (type(exc).__name__, exc),
+        result = {"status": "error", "error": f"{type(exc).__name__}: {exc}",
                   "traceback": traceback.format_exc()}
     sys.stdout.write("\n" + json.dumps(result) + "\n")
     sys.stdout.flush()

@@ -78,8 +78,8 @@ ENV_VAR_NOTES = {
 FACENET_INPUT = (
     "INPUT.npy: float32, shape (N, 160, 160, 3): RGB face crops (values 0-255), each prewhitened\n"
     "    (facenet_arch.prewhiten_batch: minus the image's mean, over its standard deviation).\n"
-    "    The reference embeddings were computed on %d seeded images prewhitened this way."
-    % facenet.REFERENCE_COUNT)
+    f"    The reference embeddings were computed on {facenet.REFERENCE_COUNT} seeded images prewhitened this way."
+    )
 FACENET_OUTPUT = "OUTPUT.npy: the embeddings, float32 (N, 128)."
 
 
@@ -96,8 +96,8 @@ def _stored_code_note(strategy, fixture):
     if saved_by[:1].isdigit() and int(saved_by.split(".")[0]) >= 3:
         return None  # Keras 3 stores a Lambda's function by name, handed over in custom_objects
     verb = "Can run" if fixture["format"] == "savedmodel" else "Runs"
-    return ("# %s code stored in the file: Keras rebuilds its Lambda layers from the Python\n"
-            "# bytecode saved in it. Load only files you trust." % verb)
+    return (f"# {verb} code stored in the file: Keras rebuilds its Lambda layers from the Python\n"
+            "# bytecode saved in it. Load only files you trust.")
 
 
 def _size_comment(size):
@@ -113,13 +113,13 @@ def program(ctx, fixture, strategy, body, imports=(), arch=False, paths=None):
     ``(NAME, file)`` constants it reads (``MODEL_PATH`` first: the one line a user edits).
     """
     out = fixture.get("outputs") or "embeddings"
-    lines = ['"""Loading strategy %s: %s.' % (strategy.name, strategy.summary), "",
+    lines = [f'"""Loading strategy {strategy.name}: {strategy.summary}.', "",
              "Usage: python %s INPUT.npy OUTPUT.npy" % (fixture.get("script") or "recipe.py")]
     lines += (fixture.get("input_note") or FACENET_INPUT).splitlines()
     lines += [fixture.get("output_note") or FACENET_OUTPUT.replace("embeddings", out, 1), '"""',
               "import os"]
     for name, value in ctx.env_vars:
-        lines.append("os.environ[%s] = %s  # %s" % (_quote(name), _quote(value),
+        lines.append("os.environ[{}] = {}  # {}".format(_quote(name), _quote(value),
                                                     ENV_VAR_NOTES.get(name, "as this environment sets it")))
     lines += ["import sys", "", "import numpy as np"]
     lines += list(imports)
@@ -127,18 +127,18 @@ def program(ctx, fixture, strategy, body, imports=(), arch=False, paths=None):
         lines += ["", ARCH_PATH, ARCH_IMPORT]
     lines.append("")
     for name, value in paths or [("MODEL_PATH", fixture["path"])]:
-        lines.append("%s = %s" % (name, _quote(value)))
+        lines.append(f"{name} = {_quote(value)}")
     lines += ["", "images = np.load(sys.argv[1])"]
     note = _stored_code_note(strategy, fixture)
     if note:
         lines += note.splitlines()
     lines += [line.format(out=out) for line in body]
-    lines.append("np.save(sys.argv[2], np.asarray(%s))" % out)
+    lines.append(f"np.save(sys.argv[2], np.asarray({out}))")
     return "\n".join(lines)
 
 
 def _quote(text):
-    return '"%s"' % str(text).replace("\\", "\\\\").replace('"', '\\"')
+    return '"{}"'.format(str(text).replace("\\", "\\\\").replace('"', '\\"'))
 
 
 def _custom_objects_lines(ctx, fixture):
@@ -160,7 +160,7 @@ class Strategy:
 
     def applies(self, ctx, fixture):
         if fixture["format"] not in self.formats:
-            return "%s does not read %s files" % (self.name, fixture["format"])
+            return "{} does not read {} files".format(self.name, fixture["format"])
         return None
 
     def load(self, ctx, root, fixture):
@@ -235,7 +235,7 @@ class Unsafe(Strategy):
         if reason:
             return reason
         if not ctx.keras3 and ctx.keras_minor < (2, 12):
-            return "Keras %s has no safe_mode (it came with 2.12); Lambdas load without it" % ctx.version
+            return f"Keras {ctx.version} has no safe_mode (it came with 2.12); Lambdas load without it"
         return None
 
     def load(self, ctx, root, fixture):
@@ -278,20 +278,20 @@ class SavedModelInference(Strategy):
     name = "savedmodel_inference"
     summary = "serve the SavedModel's signature: TFSMLayer in Keras 3, tf.saved_model.load elsewhere"
     formats = SAVEDMODEL_FORMATS
-    keras3_body = ["layer = keras.layers.TFSMLayer(MODEL_PATH, call_endpoint=\"serving_default\")",
+    keras3_body = ("layer = keras.layers.TFSMLayer(MODEL_PATH, call_endpoint=\"serving_default\")",
                    "outputs = layer(images)  # a dict when the signature names its outputs",
-                   "{out} = list(outputs.values())[0] if isinstance(outputs, dict) else outputs"]
-    tf2_body = ["serve = tf.saved_model.load(MODEL_PATH).signatures[\"serving_default\"]",
+                   "{out} = list(outputs.values())[0] if isinstance(outputs, dict) else outputs")
+    tf2_body = ("serve = tf.saved_model.load(MODEL_PATH).signatures[\"serving_default\"]",
                 "name = list(serve.structured_input_signature[1].keys())[0]  # the signature's input",
                 "outputs = serve(**{{name: tf.constant(images)}})",
-                "{out} = list(outputs.values())[0]"]
-    tf1_body = ["session = tf.Session(graph=tf.Graph())",
+                "{out} = list(outputs.values())[0]")
+    tf1_body = ("session = tf.Session(graph=tf.Graph())",
                 "with session.graph.as_default():",
                 "    meta = tf.saved_model.loader.load(session, [\"serve\"], MODEL_PATH)",
                 "signature = meta.signature_def[\"serving_default\"]",
                 "feed = list(signature.inputs.values())[0].name",
                 "fetch = list(signature.outputs.values())[0].name",
-                "{out} = session.run(fetch, {{feed: images}})"]
+                "{out} = session.run(fetch, {{feed: images}})")
 
     def applies(self, ctx, fixture):
         reason = Strategy.applies(self, ctx, fixture)
@@ -316,7 +316,7 @@ class SavedModelInference(Strategy):
             def predict(batch):
                 outputs = layer(batch)
                 if isinstance(outputs, dict):
-                    outputs = list(outputs.values())[0]
+                    outputs = next(iter(outputs.values()))
                 return np.asarray(outputs)
             return predict
         if ctx.tf2:
@@ -325,14 +325,14 @@ class SavedModelInference(Strategy):
 
             def predict(batch):
                 outputs = serve(**{names[0]: tf.constant(batch)})
-                return np.asarray(list(outputs.values())[0])
+                return np.asarray(next(iter(outputs.values())))
             return predict
         session = tf.Session(graph=tf.Graph())
         with session.graph.as_default():
             meta = tf.saved_model.loader.load(session, ["serve"], path)
         signature = meta.signature_def["serving_default"]
-        feed = list(signature.inputs.values())[0].name
-        fetch = list(signature.outputs.values())[0].name
+        feed = next(iter(signature.inputs.values())).name
+        fetch = next(iter(signature.outputs.values())).name
 
         def predict(batch):
             return np.asarray(session.run(fetch, {feed: batch}))
@@ -350,7 +350,7 @@ class JsonPlain(Strategy):
         body = _custom_objects_lines(ctx, fixture) if self.hands_over else []
         handed = ", custom_objects=custom_objects" if self.hands_over else ""
         body += ["with open(MODEL_PATH) as f:",
-                 "    model = keras.models.model_from_json(f.read()%s)" % handed,
+                 f"    model = keras.models.model_from_json(f.read(){handed})",
                  "model.load_weights(WEIGHTS_PATH)",
                  "{out} = model.predict(images, verbose=0)"]
         return program(ctx, fixture, self, body, imports=[ctx.module_line], arch=self.hands_over,
@@ -384,8 +384,7 @@ def _build_variant(fixture):
 def _rebuild_lines(fixture):
     size = fixture.get("size", "tiny")
     return ["facenet_arch.use(keras)",
-            "model = facenet_arch.build(%s, size=%s)  %s" % (_quote(_build_variant(fixture)), _quote(size),
-                                                             _size_comment(size))]
+            f"model = facenet_arch.build({_quote(_build_variant(fixture))}, size={_quote(size)})  {_size_comment(size)}"]
 
 
 class RebuildWeights(Strategy):
@@ -409,7 +408,7 @@ class RebuildWeights(Strategy):
         if self.by_name and fixture[_weights_file(fixture)].endswith((".keras", ".weights.h5")):
             return "by_name loading exists only for legacy HDF5 weights"
         if not ctx.keras3 and fixture["format"] == "keras" and ctx.keras_minor < (2, 13):
-            return "Keras %s cannot read a .keras zip" % ctx.version
+            return f"Keras {ctx.version} cannot read a .keras zip"
         return None
 
     def load(self, ctx, root, fixture):
@@ -463,7 +462,7 @@ STRATEGIES = (
     LoadModel(), NoCompile(), CustomObjects(), Unsafe(), TfKeras(), SavedModelInference(),
     JsonPlain(), JsonWeights(), RebuildWeights(), RebuildWeightsByName(), H5Transplant(),
 )
-BY_NAME = dict((s.name, s) for s in STRATEGIES)
+BY_NAME = {s.name: s for s in STRATEGIES}
 
 
 def describe():
