@@ -222,3 +222,28 @@ def test_a_model_that_is_not_facenet_gets_no_facenet_rebuild(tmp_path, capsys):
     assert len(weights) == 3
     for attempt in weights.values():
         assert attempt["verdict"] == "not_applicable" and "not FaceNet's" in attempt["reason"]
+
+
+def test_an_error_shows_its_message_not_tensorflows_header():
+    from compat.inside import worker
+    wrapped = ValueError('in user code:\n\n    File "training.py", line 2440, in predict_function  *\n'
+                         '        return step_function(self, iterator)\n\n'
+                         '    ValueError: Input 0 of layer "model" is incompatible with the layer')
+    assert worker._first_line(wrapped) == 'ValueError: Input 0 of layer "model" is incompatible with the layer'
+    assert worker._first_line(ValueError("Unknown layer: ScaleLayer\nmore")) == "Unknown layer: ScaleLayer"
+
+
+def test_an_environment_without_tensorflow_is_not_called_tf_none():
+    env = {"id": "keras315jax", "runtime": {"python": "3.12.1", "keras": "3.15.1", "tensorflow": None},
+           "seconds": 3.0, "error": None, "recommended": None, "attempts": []}
+    head = probe._env_section(env)[0]
+    assert head.startswith("keras315jax (Python 3.12.1, Keras 3.15.1, 3.0s)") and "None" not in head
+
+
+def test_every_probe_and_convert_option_has_help():
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    for name in ("probe", "convert"):
+        for action in commands[name]._actions:
+            if action.dest != "help":
+                assert action.help, f"{name} {action.option_strings or action.dest} has no help"
