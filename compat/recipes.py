@@ -139,9 +139,14 @@ def isolated_env(home, path: str | None = None, jax_cache: bool = True) -> dict:
     """
     variables = {"PATH": path or os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8"}
     if jax_cache:
-        cache = fixtures.cache_root() / "jax-compilation-cache"
-        variables.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+        variables.update(jax_cache_variables())
     return variables
+
+
+def jax_cache_variables() -> dict:
+    """The variables that point JAX at the project's compilation cache (workers may share it)."""
+    return {"JAX_COMPILATION_CACHE_DIR": str(fixtures.cache_root() / "jax-compilation-cache"),
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
 
 
 def finished(process: subprocess.Popen, timeout: float) -> str | None:
