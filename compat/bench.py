@@ -1,8 +1,10 @@
 """Benchmark: a consumer run's wall time against its floor, environments, disk.
 
-The floor is one interpreter that imports TensorFlow once and makes the same load and
-predict calls bare (``compat.inside.bare``). The run is ``compat load`` end to end
-(host start, worker start, every attempt, results written). It also times creating an
+The floor is the honest lower bound of the same attempts: one interpreter that imports
+TensorFlow once and, per attempt, makes the strategy's load, one forward pass and the
+numeric check, bare (``compat.inside.bare``). The run is ``compat load`` end to end (host
+start, worker start, every attempt, results written). ``--only speed`` compares this code
+with the release before the speed work (``compat.benchspeed``). It also times creating an
 environment from a warm uv cache, measures the disk the environments use, and with
 ``--from-nothing`` creates every environment with an empty uv cache (downloads
 included) in a scratch folder, and times headless Chromium opening the committed
@@ -45,7 +47,7 @@ def bare_plan(document: dict, producers: list[str]) -> list[dict]:
     applicable = {results.attempt_key(a) for a in document["attempts"]
                   if a["verdict"] not in ("not_applicable", "crash", "timeout")}
     names = [s["name"] for s in document["strategies"]]
-    return [{k: r[k] for k in ("root", "fixture", "strategy", "input")}
+    return [{k: r[k] for k in ("root", "fixture", "strategy", "input", "reference")}
             for r in map(runner.locate, runner.plan_attempts(producers, names))
             if (r["producer"], r["fixture"]["id"], r["strategy"]) in applicable]
 

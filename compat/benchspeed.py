@@ -234,6 +234,8 @@ def worker_start_seconds(env_id: str = "tf215", repeats: int = 3) -> float:
 def run(old_path: Path, pairs: list[tuple[str, str]], rounds: int, fixture_ids: str | None, jobs: int) -> dict:
     old = old_tree(old_path)
     producers = sorted({p for _, p in pairs})
+    if fixture_ids:
+        producers = runner.resolve_producers(["all"])
     warm(old, producers)
     warm(PROJECT_ROOT, producers)
     measured = {"old_commit": OLD_COMMIT, "cores": os.cpu_count(), "pairs": []}

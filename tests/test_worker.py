@@ -99,3 +99,38 @@ def test_a_killed_run_resumes_without_redoing_work(shared, tmp_path):
     assert len(final["attempts"]) == total
     assert len({results.attempt_key(a) for a in final["attempts"]}) == total
     assert _verdicts(final) == _verdicts(shared)
+
+
+# What an attempt loads into the architecture a worker keeps must not reach the next one.
+_REUSE_CHECK = """
+import json, sys
+import numpy as np
+from compat.inside import facenet_arch, kerasapi, strategies
+ctx = strategies.Context()
+kerasapi.clear_session()
+model = ctx.architecture("lambda", "tiny")
+first = [w.copy() for w in model.get_weights()]
+names = [layer.name for layer in model.layers]
+model.load_weights(sys.argv[1])
+loaded = any(not np.array_equal(a, b) for a, b in zip(first, model.get_weights()))
+kerasapi.clear_session()
+again = ctx.architecture("lambda", "tiny")
+restored = all(np.array_equal(a, b) for a, b in zip(first, again.get_weights()))
+kerasapi.clear_session()
+fresh = [layer.name for layer in facenet_arch.build("lambda", "tiny").layers]
+print(json.dumps({"eager": ctx.eager, "same": again is model, "loaded": loaded, "restored": restored,
+                  "names": names == fresh}))
+"""
+
+
+@pytest.mark.parametrize("consumer", ["tf215", "tf221"])
+def test_the_architecture_a_worker_keeps_is_a_fresh_build_every_time(consumer):
+    from compat import catalog, envs, fixtures
+    env = catalog.get(consumer)
+    python = envs.ensure_built(env)
+    weights = fixtures.unpacked("tf215") / "lambda_weights.h5"
+    done = subprocess.run([str(python), "-c", _REUSE_CHECK, str(weights)], env=envs.inside_env(env),
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == {"eager": True, "same": True, "loaded": True, "restored": True, "names": True}

@@ -1,15 +1,26 @@
-"""The floor a consumer run is measured against: the same loads, made bare.
+"""The floor a consumer run is measured against: the honest lower bound of its attempts.
 
-``python -m compat.inside.bare PLAN.json`` imports TensorFlow once and makes exactly
-the load and predict calls a run's applicable attempts made, in one process, with no
-protocol, no timeouts, no session clearing and no result records. It prints the
-seconds it took from interpreter start, TensorFlow import included.
+``python -m compat.inside.bare PLAN.json`` imports TensorFlow once, then for each of a
+run's applicable attempts makes that strategy's load, one forward pass (the strategy's
+own, as in a run) and the numeric check against the reference, in one process, with no
+protocol, no timeouts, no session clearing, no canary folder and no result records. It
+prints the seconds it took from interpreter start, TensorFlow import included.
 """
 import json
 import sys
 import time
 
 STARTED = time.time()
+
+
+def check(reference, actual):
+    """What the host's check computes: max |difference| and the lowest row cosine."""
+    import numpy as np
+    actual = np.asarray(actual, dtype=np.float64)
+    difference = float(np.max(np.abs(actual - reference)))
+    norms = np.linalg.norm(actual, axis=1) * np.linalg.norm(reference, axis=1)
+    cosine = float(np.min(np.sum(actual * reference, axis=1) / np.where(norms == 0, 1.0, norms)))
+    return difference, cosine
 
 
 def main(plan_path):
@@ -21,13 +32,16 @@ def main(plan_path):
         import tensorflow  # noqa: F401
     with open(plan_path) as handle:
         plan = json.load(handle)
-    inputs = {}
+    inputs, references = {}, {}
     for item in plan:
         if item["input"] not in inputs:
             inputs[item["input"]] = facenet.prewhiten_batch(np.load(item["input"])["images"])
+        if item["reference"] not in references:
+            references[item["reference"]] = np.load(item["reference"]).astype(np.float64)
         strategy = strategies.BY_NAME[item["strategy"]]
         try:
-            strategy.load(ctx, item["root"], item["fixture"])(inputs[item["input"]])
+            embeddings = strategy.load(ctx, item["root"], item["fixture"])(inputs[item["input"]])
+            check(references[item["reference"]], embeddings)
         except Exception:  # noqa: BLE001, S110 - failing loads cost time in the run too
             pass
     kerasapi.keras()

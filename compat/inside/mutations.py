@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from compat.inside import facenet, kerasapi
+from compat.inside import facenet, kerasapi, strategies
 
 SWAPPED = ("Block35_1_Branch_1_Conv2d_0b_3x3", "Block35_1_Branch_2_Conv2d_0b_3x3")
 
@@ -53,9 +53,11 @@ def main():
         "swapped_layers": lambda: _swap(_model()),
         "batchnorm_reset": lambda: _reset_batchnorm(_model()),
     }
+    ctx = strategies.Context()
     out = {}
     for name, make in models.items():
-        out[name] = np.asarray(make().predict(batch, verbose=0), dtype=np.float64).tolist()
+        # The forward pass every attempt's check uses.
+        out[name] = np.asarray(ctx.forward(make())(batch), dtype=np.float64).tolist()
     sys.stdout.write(json.dumps(out) + "\n")
 
 

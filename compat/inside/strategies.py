@@ -39,6 +39,42 @@ class Context:
         # a recipe sets them itself, before Keras is imported.
         names = [n for n in os.environ.get("COMPAT_CATALOG_ENV_VARS", "").split(",") if n]
         self.env_vars = [(name, os.environ[name]) for name in names if name in os.environ]
+        # TF 1 Keras builds graphs that every clear_session discards; the rest runs eagerly.
+        self.eager = not self.tf_version or self.tf2
+        self._architectures = {}
+
+    def forward(self, model):
+        """The embeddings of a batch by the cheapest correct call: one forward pass in
+        inference mode where Keras runs eagerly (``predict`` would first trace a function,
+        optimise it and set up a data pipeline for three images), the model's compiled
+        predict function on one batch under TF 1's graph-mode Keras. Recipes keep
+        ``predict``, which the standalone recipe check runs."""
+        if not self.eager:
+            return lambda batch: np.asarray(model.predict_on_batch(batch))
+        if self.tf_version:
+            import tensorflow as tf
+            return lambda batch: np.asarray(model(tf.constant(batch), training=False))
+        return lambda batch: np.asarray(model(batch, training=False))
+
+    def architecture(self, variant, size):
+        """``facenet_arch.build(variant, size)``, built once per worker where Keras is eager.
+
+        Every later call restores the weights it was built with, so the model is what a
+        fresh build gives: nothing an earlier attempt loaded into it remains (a by-name or
+        partial load that skips a layer leaves that layer's first weights, as a fresh build
+        would). It is built in its first attempt, right after that attempt cleared the
+        session, so its automatic layer names (``lambda_1``...) are a fresh build's too.
+        Graph-mode Keras builds it each time: clearing the session discards its graph.
+        """
+        if not self.eager:
+            return facenet_arch.build(variant, size)
+        key = (variant, size)
+        if key not in self._architectures:
+            model = facenet_arch.build(variant, size)
+            self._architectures[key] = (model, [np.array(w, copy=True) for w in model.get_weights()])
+        model, weights = self._architectures[key]
+        model.set_weights(weights)
+        return model
 
     @property
     def module_line(self):
@@ -52,8 +88,7 @@ def _path(root, fixture, key="path"):
 
 
 def _predictor(ctx, model):
-    def predict(batch):
-        return np.asarray(model.predict(batch, verbose=0))
+    predict = ctx.forward(model)
     predict.model = model  # what convert re-saves
     return predict
 
@@ -412,7 +447,7 @@ class RebuildWeights(Strategy):
         return None
 
     def load(self, ctx, root, fixture):
-        model = facenet_arch.build(_build_variant(fixture), fixture.get("size", "tiny"))
+        model = ctx.architecture(_build_variant(fixture), fixture.get("size", "tiny"))
         path = _path(root, fixture, _weights_file(fixture))
         if self.by_name:
             model.load_weights(path, by_name=True)
@@ -453,7 +488,7 @@ class H5Transplant(Strategy):
         return None
 
     def load(self, ctx, root, fixture):
-        model = facenet_arch.build(_build_variant(fixture), fixture.get("size", "tiny"))
+        model = ctx.architecture(_build_variant(fixture), fixture.get("size", "tiny"))
         facenet_arch.set_weights_from_file(model, _path(root, fixture, _weights_file(fixture)))
         return _predictor(ctx, model)
 
