@@ -44,6 +44,8 @@ def main(plan_path):
             check(references[item["reference"]], embeddings)
         except Exception:  # noqa: BLE001, S110 - failing loads cost time in the run too
             pass
+        finally:
+            ctx.end_attempt()
     kerasapi.keras()
     print(json.dumps({"seconds": time.time() - STARTED, "attempts": len(plan)}))
 

@@ -11,6 +11,7 @@ Each strategy is a small object with
 The registry order is the order of preference the report uses: plain loading first,
 weights-level strategies last. Adding a technique is adding one class here.
 """
+import contextlib
 import os
 
 import numpy as np
@@ -39,9 +40,10 @@ class Context:
         # a recipe sets them itself, before Keras is imported.
         names = [n for n in os.environ.get("COMPAT_CATALOG_ENV_VARS", "").split(",") if n]
         self.env_vars = [(name, os.environ[name]) for name in names if name in os.environ]
-        # TF 1 Keras builds graphs that every clear_session discards; the rest runs eagerly.
+        # TF 1 Keras runs graphs (and clear_session discards the default one); the rest is eager.
         self.eager = not self.tf_version or self.tf2
         self._architectures = {}
+        self._scope = contextlib.ExitStack()
 
     def forward(self, model):
         """The embeddings of a batch by the cheapest correct call: one forward pass in
@@ -57,24 +59,44 @@ class Context:
         return lambda batch: np.asarray(model(batch, training=False))
 
     def architecture(self, variant, size):
-        """``facenet_arch.build(variant, size)``, built once per worker where Keras is eager.
+        """``facenet_arch.build(variant, size)``, built once per worker.
 
         Every later call restores the weights it was built with, so the model is what a
         fresh build gives: nothing an earlier attempt loaded into it remains (a by-name or
         partial load that skips a layer leaves that layer's first weights, as a fresh build
-        would). It is built in its first attempt, right after that attempt cleared the
-        session, so its automatic layer names (``lambda_1``...) are a fresh build's too.
-        Graph-mode Keras builds it each time: clearing the session discards its graph.
+        would). It is built right after its first attempt cleared the session, so its
+        automatic layer names (``lambda_1``...) are a fresh build's too. Under graph-mode
+        Keras it lives in a graph and session of its own, which stay the defaults until
+        ``end_attempt``: clearing the session resets only the global graph.
         """
-        if not self.eager:
-            return facenet_arch.build(variant, size)
         key = (variant, size)
         if key not in self._architectures:
-            model = facenet_arch.build(variant, size)
-            self._architectures[key] = (model, [np.array(w, copy=True) for w in model.get_weights()])
-        model, weights = self._architectures[key]
+            self._architectures[key] = self._build(variant, size)
+        model, weights, scope = self._architectures[key]
+        for manager in scope():
+            self._scope.enter_context(manager)
         model.set_weights(weights)
         return model
+
+    def _build(self, variant, size):
+        if self.eager:
+            model = facenet_arch.build(variant, size)
+            return model, [np.array(w, copy=True) for w in model.get_weights()], lambda: ()
+        import tensorflow as tf
+        graph = tf.Graph()
+        session = tf.Session(graph=graph, config=tf.ConfigProto(allow_soft_placement=True))
+        with graph.as_default(), session.as_default():
+            model = facenet_arch.build(variant, size)
+            weights = [np.array(w, copy=True) for w in model.get_weights()]
+            # Its predict function is made now, while Keras still knows this graph's
+            # learning phase (clear_session forgets every graph's).
+            model.predict_on_batch(np.zeros((1,) + facenet_arch.INPUT_SHAPE, dtype="float32"))
+        return model, weights, lambda: (graph.as_default(), session.as_default())
+
+    def end_attempt(self):
+        """Leave the graph and session an attempt's kept architecture made the defaults."""
+        self._scope.close()
+        self._scope = contextlib.ExitStack()
 
     @property
     def module_line(self):

@@ -127,6 +127,7 @@ def run_attempt(ctx, request, images):
     finally:
         # No gc.collect() here: at ~0.25 s an attempt it was a quarter of a run's time, and
         # clear_session() already drops what Keras holds; Python collects the rest itself.
+        ctx.end_attempt()
         os.environ.pop("COMPAT_CANARY_DIR", None)
         shutil.rmtree(canary_dir, ignore_errors=True)
 
