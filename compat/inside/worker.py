@@ -9,8 +9,12 @@ answers on its private copy of stdout with ``{"event": "ready", ...}`` once, the
 Everything TensorFlow and Keras print goes to stderr, so it can never corrupt the protocol.
 
 Attempts must not leak into each other: each one starts from a cleared session, custom
-objects are passed per call (never registered globally) and the canary folder is
-per attempt. ``--isolate`` on the host runs one worker per attempt to prove it.
+objects are passed per call (never registered globally), the canary folder is per
+attempt, and the one FaceNet build the weights-level strategies share gets its first
+weights back before every use (``strategies.Context.architecture``). What is paid once
+per worker: the TensorFlow import, that build, and the op kernels TensorFlow
+instantiates (clearing the session keeps them). ``--isolate`` on the host runs one
+worker per attempt to prove that verdicts do not depend on it.
 """
 import json
 import os
