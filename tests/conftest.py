@@ -28,6 +28,22 @@ def root() -> Path:
     return ROOT
 
 
+@pytest.fixture(scope="session")
+def full_size_report(tmp_path_factory) -> tuple[Path, int]:
+    """The report of synthetic results for the whole catalog, and its attempt count.
+
+    Rendered once per test session: the page and the browser tests read the same files.
+    """
+    from test_report import synthesize_full
+
+    from compat import cli
+    folder = tmp_path_factory.mktemp("full-size")
+    attempts = synthesize_full(folder / "results")
+    out = folder / "report"
+    assert cli.main(["report", "--results", str(folder / "results"), "--out", str(out)]) == 0
+    return out, attempts
+
+
 def load_json(path) -> dict:
     return json.loads(Path(path).read_text())
 

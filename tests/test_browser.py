@@ -28,11 +28,21 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 
-@pytest.fixture
-def driver(tmp_path):
-    started = browser.start(tmp_path / "profile")
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    # One browser for the module: starting one takes a second or two.
+    started = browser.start(tmp_path_factory.mktemp("profile"))
     yield started
     started.quit()
+
+
+@pytest.fixture
+def driver(chromium):
+    """The module's browser as a fresh one would be: blank, default viewport, no console lines."""
+    chromium.get("about:blank")
+    chromium.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    chromium.get_log("browser")
+    return chromium
 
 
 def _render(results: Path, out: Path) -> dict:
@@ -182,12 +192,9 @@ def test_filters_cells_and_panels_show_what_python_decided(driver, tmp_path):
     assert _console_errors(driver) == []
 
 
-def test_a_full_size_matrix_opens_and_filters(driver, tmp_path):
+def test_a_full_size_matrix_opens_and_filters(driver, full_size_report):
     # How fast it opens is the bench's to measure (python -m compat.bench --only page).
-    from test_report import synthesize_full
-    synthesize_full(tmp_path / "results")
-    out = tmp_path / "report"
-    _render(tmp_path / "results", out)
+    out, _ = full_size_report
     driver.get((out / "matrix.html").as_uri())
     driver.find_element(By.ID, "filter-facenet").click()
     assert len(driver.find_elements(By.CSS_SELECTOR, "#matrix button.cell")) == 17 * 17

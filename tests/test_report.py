@@ -459,10 +459,9 @@ def synthesize_full(folder: Path, fixtures_per_pair: int = 18) -> int:
     return total
 
 
-def test_full_matrix_html_stays_small(tmp_path):
-    attempts = synthesize_full(tmp_path / "results")
+def test_full_matrix_html_stays_small(full_size_report):
+    out, attempts = full_size_report
     assert attempts >= 50_000
-    out = _render_to(tmp_path, tmp_path / "results")
     size = (out / "matrix.html").stat().st_size
     assert size < SIZE_LIMIT, f"matrix.html is {size / 1024 / 1024:.2f} MiB for {attempts} attempts"
     assert len(re.findall(r'<button type="button" class="cell ', (out / "matrix.html").read_text())) == 17 * 17
