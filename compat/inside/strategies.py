@@ -198,9 +198,9 @@ def _quote(text):
     return '"{}"'.format(str(text).replace("\\", "\\\\").replace('"', '\\"'))
 
 
-def _custom_objects_lines(ctx, fixture):
+def _custom_objects_lines(ctx, fixture, module="keras"):
     """Imports and the lines that make ``custom_objects`` (what ``_objects`` hands over)."""
-    lines = ["facenet_arch.use(keras)  # the custom classes subclass this Keras's Layer",
+    lines = ["facenet_arch.use({})  # the custom classes subclass this Keras's Layer".format(module),
              "custom_objects = facenet_arch.custom_objects()  # ScaleLayer, L2Normalize, scaling, triplet_loss"]
     if fixture["variant"] == "canary":
         lines.append('custom_objects["canary_scaling"] = facenet_arch.scaling  # the name this test file gives it')
@@ -306,10 +306,10 @@ class TfKeras(Strategy):
     summary = "the legacy Keras 2 package (tf_keras) beside TF >= 2.16"
 
     def render_recipe(self, ctx, fixture):
-        body = _custom_objects_lines(ctx, fixture) + [
+        body = _custom_objects_lines(ctx, fixture, "tf_keras") + [
             "model = tf_keras.models.load_model(MODEL_PATH, custom_objects=custom_objects)",
             "{out} = model.predict(images, verbose=0)"]
-        return program(ctx, fixture, self, body, imports=[ctx.module_line, "import tf_keras"], arch=True)
+        return program(ctx, fixture, self, body, imports=["import tf_keras"], arch=True)
 
     def applies(self, ctx, fixture):
         reason = Strategy.applies(self, ctx, fixture)
@@ -327,7 +327,14 @@ class TfKeras(Strategy):
 
     def load(self, ctx, root, fixture):
         import tf_keras
-        model = tf_keras.models.load_model(_path(root, fixture), custom_objects=_objects(fixture))
+        # The custom classes must subclass tf_keras's Layer, not the environment's Keras 3 one.
+        current = facenet_arch.keras()
+        facenet_arch.use(tf_keras)
+        try:
+            objects = _objects(fixture)
+        finally:
+            facenet_arch.use(current)
+        model = tf_keras.models.load_model(_path(root, fixture), custom_objects=objects)
         return _predictor(ctx, model)
 
 
