@@ -200,7 +200,7 @@ def _quote(text):
 
 def _custom_objects_lines(ctx, fixture, module="keras"):
     """Imports and the lines that make ``custom_objects`` (what ``_objects`` hands over)."""
-    lines = ["facenet_arch.use({})  # the custom classes subclass this Keras's Layer".format(module),
+    lines = [f"facenet_arch.use({module})  # the custom classes subclass this Keras's Layer",
              "custom_objects = facenet_arch.custom_objects()  # ScaleLayer, L2Normalize, scaling, triplet_loss"]
     if fixture["variant"] == "canary":
         lines.append('custom_objects["canary_scaling"] = facenet_arch.scaling  # the name this test file gives it')
