@@ -16,6 +16,7 @@ per worker: the TensorFlow import, that build, and the op kernels TensorFlow
 instantiates (clearing the session keeps them). ``--isolate`` on the host runs one
 worker per attempt to prove that verdicts do not depend on it.
 """
+import gc
 import json
 import os
 import shutil
@@ -136,12 +137,27 @@ def run_attempt(ctx, request, images):
         shutil.rmtree(canary_dir, ignore_errors=True)
 
 
+def _collect_less():
+    """Python's cycle collector, tuned for a process that makes and drops TF graphs all day.
+
+    A SavedModel load allocates hundreds of thousands of objects, so with the default
+    thresholds the collector ran many full passes per attempt over everything TensorFlow
+    holds; it took about a sixth of a SavedModel attempt. What was imported is moved out of
+    its sight (``gc.freeze``, Python 3.7+), and it runs after 50,000 new objects instead
+    of 700. It still runs: memory stays bounded. What a strategy does is unchanged.
+    """
+    if hasattr(gc, "freeze"):
+        gc.freeze()
+    gc.set_threshold(50000, 20, 20)
+
+
 def main():
     channel = _open_protocol_channel()
     from compat.inside import facenet, strategies
     ctx = strategies.Context()
     if ctx.tf_version:
         import tensorflow  # noqa: F401 - imported once here, not per attempt
+    _collect_less()
     _send(channel, {"event": "ready", "pid": os.getpid(), "runtime": runtime_versions(ctx),
                     "strategies": strategies.describe()})
     inputs = {}
