@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed-fixtures", default="lambda-h5,custom-savedmodel",
                         help="fixture ids of the matrix subset compared with the earlier release (speed)")
     parser.add_argument("--only", choices=("runs", "disk", "from-nothing", "matrix", "page", "sandbox", "gate",
-                                           "speed"),
+                                           "speed", "no-change"),
                         default=None,
                         help="measure only this, keeping the other figures in bench.json")
     args = parser.parse_args(argv)
@@ -405,6 +405,10 @@ def main(argv: list[str] | None = None) -> int:
         pairs = [tuple(pair.split(":")) for pair in args.speed_pairs.split(",")]
         report["speed"] = benchspeed.run(Path(args.old_tree), pairs, args.speed_rounds, args.speed_fixtures,
                                          args.jobs)
+    if args.only == "no-change":
+        with tempfile.TemporaryDirectory(prefix="compat-bench-no-change-", dir=str(_scratch_root())) as tmp:
+            report.setdefault("speed", {})["no_change_whole"] = benchspeed.no_change_whole(Path(tmp))
+        print(benchspeed.no_change_line(report["speed"]["no_change_whole"]))
     if args.only not in (None, "runs"):
         return _write(report)
     report["consumers"] = []
