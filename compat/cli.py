@@ -8,6 +8,7 @@ that turns an error into its line and exit status.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -311,6 +312,11 @@ def invoke(command, args, prog: str = "compat") -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted (what was measured is kept)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of our output went away (`compat regress ... | head`): stop quietly. Python
+        # would complain again when it flushes stdout at exit, so that goes to /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - a bug in the harness: never exit 1, which means "regressed"
         traceback.print_exc()

@@ -128,3 +128,16 @@ def test_subset_then_bigger_runs_report_without_shrinking_the_matrix(fresh):
     assert report.returncode == 0, report.stderr
     updated = matrixdoc.read(fresh / "reports" / "matrix.json")
     assert len(updated["attempts"]) == len(published["attempts"])
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    # `compat regress ... | head`: the pipe closes under a command still printing.
+    code = ("import sys\nfrom compat import cli\n"
+            "def talk(args):\n    for i in range(200000):\n        print('line', i)\n    return 0\n"
+            "sys.exit(cli.invoke(talk, None))\n")
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=str(ROOT), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    assert process.stdout.readline() == b"line 0\n"
+    process.stdout.close()
+    assert process.wait(timeout=60) == 130
+    assert process.stderr.read() == b""
