@@ -345,7 +345,8 @@ class SavedModelInference(Strategy):
     keras3_body = ("layer = keras.layers.TFSMLayer(MODEL_PATH, call_endpoint=\"serving_default\")",
                    "outputs = layer(images)  # a dict when the signature names its outputs",
                    "{out} = list(outputs.values())[0] if isinstance(outputs, dict) else outputs")
-    tf2_body = ("serve = tf.saved_model.load(MODEL_PATH).signatures[\"serving_default\"]",
+    tf2_body = ("loaded = tf.saved_model.load(MODEL_PATH, tags=[\"serve\"])  # keep it: the signature only borrows its variables",
+                "serve = loaded.signatures[\"serving_default\"]",
                 "name = list(serve.structured_input_signature[1].keys())[0]  # the signature's input",
                 "outputs = serve(**{{name: tf.constant(images)}})",
                 "{out} = list(outputs.values())[0]")
@@ -384,12 +385,16 @@ class SavedModelInference(Strategy):
                 return np.asarray(outputs)
             return predict
         if ctx.tf2:
-            serve = tf.saved_model.load(path).signatures["serving_default"]
+            # The loaded object is kept while the signature runs: TF 2.4-2.6 free the variables
+            # of a loaded object nothing refers to, and its signature then reads freed ones.
+            loaded = tf.saved_model.load(path, tags=["serve"])
+            serve = loaded.signatures["serving_default"]
             names = list(serve.structured_input_signature[1].keys())
 
             def predict(batch):
                 outputs = serve(**{names[0]: tf.constant(batch)})
                 return np.asarray(next(iter(outputs.values())))
+            predict.loaded = loaded
             return predict
         session = tf.Session(graph=tf.Graph())
         with session.graph.as_default():
