@@ -9,7 +9,10 @@ grouped under ``loads``, one line per fixture in one consumer (``consumer``, ``p
 order they ran), so a rebuilt matrix diffs line by line. What the line already says is
 not repeated: an attempt's variant and format are its fixture id (``variant-format``), and
 a not-applicable attempt, which holds nothing but its reason, is that reason's index
-alone. ``read`` gives back the document with every attempt whole, which is all the rest
+alone. Recipes of different fixtures differ only in the lines naming their files
+(``compat.recipetext``), so each distinct rest is stored once too, in
+``strings.recipe_templates``, and a recipe is ``[template index, [path values]]``
+(``compat.matrix/3`` stored whole texts, and still reads). ``read`` gives back the document with every attempt whole, which is all the rest
 of the project ever sees.
 
 Content keys (``compat.attemptkey``) are stored per load line, not per attempt: a line's
@@ -25,7 +28,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from compat import attemptkey, results
+from compat import attemptkey, recipetext, results
 from compat.verdicts import Verdict
 
 SCHEMA = "compat.matrix/4"
@@ -66,11 +69,15 @@ def _line_inputs(key) -> tuple | None:
 def text(matrix: dict) -> str:
     """The on-disk text of a whole matrix document (deterministic for equal input)."""
     tables = {field: _Interned() for field in INTERNED}
+    templates = _Interned()
     groups: list[dict] = []
     for attempt in matrix["attempts"]:
         packed = dict(attempt)
         if packed.get("fixture") == f"{packed.get('variant')}-{packed.get('format')}":
             del packed["variant"], packed["format"]  # the fixture id says both
+        if "recipe" in packed:
+            template, paths = recipetext.split(packed["recipe"])
+            packed["recipe"] = [templates.add(template), paths]
         for field in INTERNED:
             if field in packed:
                 packed[field] = tables[field].add(packed[field])
@@ -99,6 +106,7 @@ def text(matrix: dict) -> str:
     rest = {key: value for key, value in matrix.items() if key != "attempts"}
     rest["schema"] = SCHEMA
     rest["strings"] = {f"{field}s": tables[field].values for field in INTERNED}
+    rest["strings"]["recipe_templates"] = templates.values
     if keys["locks"].values:
         rest["keys"] = {name: table.values for name, table in keys.items()}
     head = json.dumps(rest, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False)
@@ -167,6 +175,9 @@ def expand(document: dict, error=results.ResultsError, where: str = "") -> dict:
                 for field in INTERNED:
                     if field in attempt:
                         attempt[field] = tables[f"{field}s"][attempt[field]]
+                if isinstance(attempt.get("recipe"), list):
+                    template, paths = attempt["recipe"]
+                    attempt["recipe"] = recipetext.join(tables["recipe_templates"][template], paths)
                 if strategy in keys:
                     attempt["key"] = keys[strategy]
                 attempts.append(attempt)

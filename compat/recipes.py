@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -30,10 +29,10 @@ import numpy as np
 
 from compat import catalog, envs, fixtures, matrixdoc, results
 from compat.errors import EXIT_HARNESS, EXIT_OK, BadInput, HarnessFailure
+from compat.recipetext import PATH_LINE, normalized
 from compat.verdicts import Verdict, compare
 
 ARCHITECTURE = Path(__file__).resolve().parent / "inside" / "facenet_arch.py"
-PATH_LINE = re.compile(r'^(?P<name>MODEL_PATH|WEIGHTS_PATH) = (?P<value>".*")$', re.MULTILINE)
 NEEDS_THIS_PROJECT = ("canarymodule",)
 
 
@@ -62,11 +61,6 @@ class Outcome:
     passed: bool
     detail: str
     seconds: float
-
-
-def normalized(text: str) -> str:
-    """The recipe with its path lines blanked: what stays the same between fixtures."""
-    return PATH_LINE.sub(lambda m: f'{m["name"]} = "..."', text)
 
 
 def read_attempts(paths: list[Path]) -> list[dict]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from compat import catalog, cells, cli, matrixdoc, pagedata, report, summary
+from compat import catalog, cells, cli, matrixdoc, pagedata, recipetext, report, summary
 
 DATA = Path(__file__).resolve().parent / "data" / "results"
 ROOT = Path(__file__).resolve().parent.parent
@@ -517,9 +517,13 @@ def test_matrix_document_round_trips_and_names_what_is_missing(matrix, tmp_path)
     text = matrixdoc.text(matrix)
     document = json.loads(text)
     assert matrixdoc.expand(document) == dict(matrix, schema=matrixdoc.SCHEMA)
-    # Every distinct recipe is stored once, and one line holds one fixture in one consumer.
+    # Every distinct recipe is stored once, as its text without the path lines (stored once
+    # too) and those lines' values; one line holds one fixture in one consumer.
     recipes = {a["recipe"] for a in matrix["attempts"] if "recipe" in a}
-    assert sorted(document["strings"]["recipes"]) == sorted(recipes)
+    templates = document["strings"]["recipe_templates"]
+    assert sorted(templates) == sorted({recipetext.normalized(r) for r in recipes})
+    assert len(templates) <= len(recipes) == len(document["strings"]["recipes"])
+    assert {recipetext.join(templates[t], paths) for t, paths in document["strings"]["recipes"]} == recipes
     assert len(document["loads"]) == len({(a["consumer"], a["producer"], a["fixture"]) for a in matrix["attempts"]})
     # A not-applicable attempt is its reason's index alone; every other attempt keeps its verdict.
     packed = [value for load in document["loads"] for value in load["attempts"].values()]
@@ -528,6 +532,13 @@ def test_matrix_document_round_trips_and_names_what_is_missing(matrix, tmp_path)
     first = dict(matrix["attempts"][0], fixture="hand-made", variant="lambda", format="h5")
     odd = dict(matrix, attempts=[first, dict(first, verdict="error"), dict(not_applicable[0], note="kept")])
     assert matrixdoc.expand(json.loads(matrixdoc.text(odd)))["attempts"] == odd["attempts"]
+    program = 'import x\n\nMODEL_PATH = "{}"\nWEIGHTS_PATH = "{}"\n\nx.load(MODEL_PATH)\n'
+    two = dict(matrix, attempts=[dict(first, recipe=program.format("a.json", "a.h5")),
+                                 dict(first, fixture="other", recipe=program.format("b.json", "b.h5"))])
+    stored = json.loads(matrixdoc.text(two))
+    assert stored["strings"]["recipe_templates"] == [program.format("...", "...")]
+    assert stored["strings"]["recipes"] == [[0, ['"a.json"', '"a.h5"']], [0, ['"b.json"', '"b.h5"']]]
+    assert matrixdoc.expand(stored)["attempts"] == two["attempts"]
     with_recipe = next(value for load in document["loads"] for value in load["attempts"].values()
                        if isinstance(value, dict) and "recipe" in value)
     with_recipe["recipe"] = 10 ** 6
