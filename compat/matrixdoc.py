@@ -12,7 +12,10 @@ a not-applicable attempt, which holds nothing but its reason, is that reason's i
 alone. Recipes of different fixtures differ only in the lines naming their files
 (``compat.recipetext``), so each distinct rest is stored once too, in
 ``strings.recipe_templates``, and a recipe is ``[template index, [path values]]``
-(``compat.matrix/3`` stored whole texts, and still reads). ``read`` gives back the document with every attempt whole, which is all the rest
+(``compat.matrix/3`` stored whole texts, and still reads). The fields every measured
+attempt carries are stored under short names (``STORED_NAMES``: ``v`` verdict, ``d`` max
+|difference|, ``tl``/``tp`` load and predict seconds, ...); at tens of thousands of
+attempts their full names were a fifth of the file. ``read`` gives back the document with every attempt whole, which is all the rest
 of the project ever sees.
 
 Content keys (``compat.attemptkey``) are stored per load line, not per attempt: a line's
@@ -41,6 +44,10 @@ def _compact(value) -> str:
 
 
 GROUP_KEYS = ("consumer", "producer", "fixture")
+STORED_NAMES = {"verdict": "v", "max_abs_diff": "d", "cosine": "cos", "load_seconds": "tl",
+                "predict_seconds": "tp", "recipe": "r", "error": "e", "code_executed": "ran",
+                "code_executed_by_predict": "ran_by_predict"}
+FULL_NAMES = {short: name for name, short in STORED_NAMES.items()}
 NOT_APPLICABLE = Verdict.NOT_APPLICABLE.value
 
 
@@ -87,6 +94,8 @@ def text(matrix: dict) -> str:
         inputs = _line_inputs(key)
         if set(packed) == {"verdict", "reason"} and packed["verdict"] == NOT_APPLICABLE:
             packed = packed["reason"]
+        else:
+            packed = {STORED_NAMES.get(name, name): value for name, value in packed.items()}
         # A strategy seen twice in one load (never in a merged matrix), or other inputs, starts
         # a new line.
         last = groups[-1] if groups else None
@@ -149,6 +158,7 @@ def recorded(document: dict, consumer: str | None = None) -> dict:
         for strategy, packed in group["attempts"].items():
             seconds = 0.0
             if isinstance(packed, dict):
+                packed = {FULL_NAMES.get(name, name): value for name, value in packed.items()}
                 seconds = (packed.get("load_seconds") or 0.0) + (packed.get("predict_seconds") or 0.0)
             found[(group["consumer"], group["producer"], group["fixture"], strategy)] = \
                 (keys.get(strategy), seconds)
@@ -166,7 +176,8 @@ def expand(document: dict, error=results.ResultsError, where: str = "") -> dict:
             for strategy, packed in group["attempts"].items():
                 if isinstance(packed, int):
                     packed = {"verdict": NOT_APPLICABLE, "reason": packed}
-                attempt = dict(packed, strategy=strategy)
+                attempt = {FULL_NAMES.get(name, name): value for name, value in packed.items()}
+                attempt["strategy"] = strategy
                 for key in GROUP_KEYS:
                     if group.get(key) is not None:
                         attempt[key] = group[key]

@@ -525,6 +525,8 @@ def test_matrix_document_round_trips_and_names_what_is_missing(matrix, tmp_path)
     assert len(templates) <= len(recipes) == len(document["strings"]["recipes"])
     assert {recipetext.join(templates[t], paths) for t, paths in document["strings"]["recipes"]} == recipes
     assert len(document["loads"]) == len({(a["consumer"], a["producer"], a["fixture"]) for a in matrix["attempts"]})
+    # The fields of a measured attempt go under their short names.
+    assert '"max_abs_diff"' not in text and '"verdict"' not in text and '"v":"pass"' in text
     # A not-applicable attempt is its reason's index alone; every other attempt keeps its verdict.
     packed = [value for load in document["loads"] for value in load["attempts"].values()]
     not_applicable = [a for a in matrix["attempts"] if a["verdict"] == "not_applicable"]
@@ -540,8 +542,8 @@ def test_matrix_document_round_trips_and_names_what_is_missing(matrix, tmp_path)
     assert stored["strings"]["recipes"] == [[0, ['"a.json"', '"a.h5"']], [0, ['"b.json"', '"b.h5"']]]
     assert matrixdoc.expand(stored)["attempts"] == two["attempts"]
     with_recipe = next(value for load in document["loads"] for value in load["attempts"].values()
-                       if isinstance(value, dict) and "recipe" in value)
-    with_recipe["recipe"] = 10 ** 6
+                       if isinstance(value, dict) and matrixdoc.STORED_NAMES["recipe"] in value)
+    with_recipe[matrixdoc.STORED_NAMES["recipe"]] = 10 ** 6
     path = tmp_path / "matrix.json"
     path.write_text(json.dumps(document))
     with pytest.raises(report.ReportError, match="a load refers to something the document lacks"):
