@@ -117,8 +117,8 @@ FAMILIES = OrderedDict((family.id, family) for family in (
            "run its serving signature with TensorFlow (the savedmodel_inference strategy), or "
            "load an .h5 copy"),
     Family("savedmodel_without_keras_model", "SavedModel without a Keras model to revive",
-           "load_model gave back a plain TensorFlow object with no predict: the SavedModel has "
-           "no Keras metadata this Keras can use (an inference export, or a TF 1 SavedModel)",
+           "load_model gave back a plain TensorFlow object, neither callable nor with a predict: the "
+           "SavedModel has no Keras metadata this Keras can use (an inference export, or a TF 1 SavedModel)",
            "call its serving signature (the savedmodel_inference strategy)"),
     Family("tf1_savedmodel", "TF 1 SavedModel under the TF 2 Keras loader",
            "a TF 1.x SavedModel has no object graph, and the TF 2 Keras loader indexes into one",
@@ -274,7 +274,7 @@ _SIGNATURES = (
     ("savedmodel_under_keras3", (), r"Keras 3 only supports V3 `\.keras` files", None),
     ("savedmodel_under_standalone_keras", (), r"Unable to open file \(file read failed",
      _format("savedmodel", "export")),
-    ("savedmodel_without_keras_model", (), r"'(_UserObject|AutoTrackable)' object has no attribute", None),
+    ("savedmodel_without_keras_model", (), r"'(_UserObject|AutoTrackable)' object (has no attribute|is not callable)", None),
     ("tf1_savedmodel", ("IndexError",), r"_generate_object_paths", None),
     ("savedmodel_keras_metadata", ("JSONDecodeError",), r"Expecting value: line 1 column 1 \(char 0\)",
      _format("savedmodel")),

@@ -15,7 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 UNCLASSIFIED_IN_COMMITTED_MATRIX = 0
 
 # Known from users' files, never produced by the catalog's pinned stacks.
-NOT_IN_MATRIX = {"h5py_strings", "weights_only"}
+# Signatures of mistakes in a loader's own code. The harness once made the last two itself
+# (tf_keras handed Keras 3 classes; a SavedModel's signature outlived its loaded object);
+# a user's code still can, so the families stay.
+NOT_IN_MATRIX = {"h5py_strings", "weights_only", "custom_classes_other_keras", "savedmodel_object_freed"}
 
 # (producer, consumer, fixture, strategy) cells of the committed matrix, read from it.
 EXAMPLES = {
@@ -59,8 +62,6 @@ EXAMPLES = {
                                ("tf24", "tf24", "compiled-h5", "load_model"),
                                ("keras212", "tf213", "custom-json", "json_plain"),
                                ("tf216", "tf216", "custom-json", "json_plain")],
-    "custom_classes_other_keras": [("keras212", "tf216", "custom-h5", "tf_keras"),
-                                   ("tf24", "tf216", "custom-savedmodel", "tf_keras")],
     "keras_zip_old_keras": [("tf212", "keras212", "builtin-keras", "load_model"),
                             ("tf212", "tf115", "builtin-keras", "load_model"),
                             ("tf212", "tf210", "builtin-keras", "load_model")],
@@ -73,14 +74,13 @@ EXAMPLES = {
     "tf1_savedmodel": [("tf115", "tf24", "builtin-savedmodel", "load_model"),
                        ("tf115", "tf212", "builtin-savedmodel", "load_model")],
     "savedmodel_keras_metadata": [("tf26", "tf24", "builtin-savedmodel", "load_model")],
-    "savedmodel_tags": [("tf115", "tf210", "compiled-savedmodel", "savedmodel_inference")],
+    "savedmodel_tags": [("tf115", "tf216", "compiled-savedmodel", "savedmodel_inference"),  # TFSMLayer
+                        ("tf115", "tf115", "compiled-savedmodel", "load_model")],
     "graph_newer_than_tf": [("tf212", "keras224", "builtin-savedmodel", "savedmodel_inference"),
                             ("tf212", "tf24", "custom-savedmodel", "savedmodel_inference"),
                             ("tf24", "keras212", "builtin-savedmodel", "savedmodel_inference"),
                             ("tf220", "keras224", "custom-export", "savedmodel_inference"),
                             ("tf216", "keras212", "builtin-export", "savedmodel_inference")],
-    "savedmodel_object_freed": [("tf24", "tf24", "builtin-savedmodel", "savedmodel_inference"),
-                                ("tf24", "tf26", "builtin-savedmodel", "savedmodel_inference")],
     "weights_new_layout": [("tf212", "keras212", "builtin-weights_h5", "rebuild_weights"),
                            ("tf212", "keras224", "builtin-weights_h5", "rebuild_weights"),
                            ("tf216", "tf210", "builtin-json", "rebuild_weights")],
