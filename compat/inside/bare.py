@@ -3,7 +3,9 @@
 ``python -m compat.inside.bare PLAN.json`` imports TensorFlow once, then for each of a
 run's applicable attempts makes that strategy's load, one forward pass (the strategy's
 own, as in a run) and the numeric check against the reference, in one process, with no
-protocol, no timeouts, no session clearing, no canary folder and no result records. It
+protocol, no timeouts, no canary folder and no result records. It keeps what any long
+process of loads needs, as the worker does: the session cleared between loads (Keras'
+global state otherwise grows and every later load slows) and the collector tuned. It
 prints the seconds it took from interpreter start, TensorFlow import included.
 """
 import json
@@ -27,9 +29,11 @@ def main(plan_path):
     import numpy as np
 
     from compat.inside import facenet, kerasapi, strategies
+    from compat.inside.worker import _collect_less
     ctx = strategies.Context()
     if ctx.tf_version:
         import tensorflow  # noqa: F401
+    _collect_less()
     with open(plan_path) as handle:
         plan = json.load(handle)
     inputs, references = {}, {}
@@ -39,6 +43,7 @@ def main(plan_path):
         if item["reference"] not in references:
             references[item["reference"]] = np.load(item["reference"]).astype(np.float64)
         strategy = strategies.BY_NAME[item["strategy"]]
+        kerasapi.clear_session()
         try:
             embeddings = strategy.load(ctx, item["root"], item["fixture"])(inputs[item["input"]])
             check(references[item["reference"]], embeddings)
