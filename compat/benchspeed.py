@@ -30,6 +30,7 @@ from pathlib import Path
 
 from compat import catalog, matrixdoc, results, runner
 from compat.envs import PROJECT_ROOT
+from compat.trackedcopy import tracked_copy
 
 OLD_COMMIT = "7a28f38"
 TARGETS = {"tf221": 2.0, "tf215": 1.5}
@@ -204,13 +205,7 @@ def no_change_whole(scratch: Path) -> dict:
     re-renders the report, as every ``compat matrix`` does.
     """
     clone, venvs = scratch / "clone", scratch / "venvs"
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=str(PROJECT_ROOT), capture_output=True,
-                            check=True).stdout
-    for name in filter(None, listed.decode().split("\0")):
-        source = PROJECT_ROOT / name
-        if source.is_file():
-            (clone / name).parent.mkdir(parents=True, exist_ok=True)
-            (clone / name).write_bytes(source.read_bytes())
+    tracked_copy(clone)
     venvs.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPAT_")}
     env["COMPAT_VENV_DIR"] = str(venvs)

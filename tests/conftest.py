@@ -50,14 +50,8 @@ def load_json(path) -> dict:
 
 def tracked_copy(target: Path, drop: tuple[str, ...] = ()) -> Path:
     """The tracked files of this work tree, as a clone of it would have them, minus ``drop``."""
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=str(ROOT), capture_output=True, check=True).stdout
-    for name in filter(None, listed.decode().split("\0")):
-        source = ROOT / name
-        if source.is_file() and name not in drop:
-            destination = target / name
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            destination.write_bytes(source.read_bytes())
-    return target
+    from compat.trackedcopy import tracked_copy as copy
+    return copy(target, drop, ROOT)
 
 
 def compat_in(folder: Path, *args: str, venvs: Path | None = None, timeout: float = 900,

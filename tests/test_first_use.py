@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from compat import cli, matrixdoc
+from compat.trackedcopy import tracked_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "results"
@@ -25,15 +26,7 @@ DATA = ROOT / "tests" / "data" / "results"
 @pytest.fixture
 def fresh(tmp_path) -> Path:
     """The tracked files of this work tree, as a clone of it would have them."""
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=str(ROOT), capture_output=True, check=True).stdout
-    copy = tmp_path / "clone"
-    for name in filter(None, listed.decode().split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            target = copy / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    return copy
+    return tracked_copy(tmp_path / "clone", root=ROOT)
 
 
 def compat(clone: Path, *args: str, venvs: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
