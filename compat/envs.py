@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from compat.catalog import Environment
@@ -159,11 +160,34 @@ def is_built(env: Environment) -> bool:
     return venv_python(env).exists() and stamp.exists() and stamp.read_text() == lock_digest(env)
 
 
+BYTECODE_STAMP = ".compat-bytecode"
+
+
+def compile_bytecode(env: Environment, log=print) -> None:
+    """Compile the environment's packages to bytecode once, where none was compiled yet.
+
+    Workers run with ``PYTHONDONTWRITEBYTECODE`` (they never write into the project or an
+    environment), so without this every worker start compiled TensorFlow's Python from
+    source again: 8 s of a 9 s ``import tensorflow`` on this machine, 3 s with bytecode.
+    The environment's own interpreter compiles (uv's ``--compile-bytecode`` fails on 3.6).
+    A file that does not compile is left alone: importing it fails the same way.
+    """
+    stamp = venv_path(env) / BYTECODE_STAMP
+    if stamp.exists():
+        return
+    started = time.time()
+    subprocess.run([str(venv_python(env)), "-m", "compileall", "-q", "-j", "0", str(venv_path(env) / "lib")],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    stamp.write_text(lock_digest(env))
+    log(f"[compat] {env.id}: packages compiled to bytecode ({time.time() - started:.1f}s)")
+
+
 def ensure_built(env: Environment, log=print) -> Path:
     """Create (or repair) the environment from its lock; cheap when it is up to date."""
     if not env.lock_path.exists():
         raise EnvironmentError_(f"environment {env.id} has no lock; run `python -m compat lock {env.id}`")
     if is_built(env):
+        compile_bytecode(env, log)
         return venv_python(env)
     python = find_interpreter(env.python, env.id)
     uv = uv_executable()
@@ -177,6 +201,7 @@ def ensure_built(env: Environment, log=print) -> Path:
     if result.returncode != 0:
         raise EnvironmentError_(f"installing the lock of {env.id} failed (uv exit {result.returncode})")
     (path / ".compat-lock").write_text(lock_digest(env))
+    compile_bytecode(env, log)
     return venv_python(env)
 
 

@@ -144,3 +144,19 @@ def test_the_architecture_a_worker_keeps_is_a_fresh_build_every_time(consumer):
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found == {"same": True, "loaded": True, "restored": True, "names": True,
                      "same_output": True, "fresh_output": True}
+
+
+@pytest.mark.parametrize("consumer", ["tf215", "keras212"])
+def test_a_worker_imports_its_stack_from_bytecode_compiled_once(consumer):
+    """Workers never write bytecode, so an environment without it would compile TensorFlow
+    from source at every worker start; building an environment compiles it once."""
+    from compat import catalog, envs
+    env = catalog.get(consumer)
+    python = envs.ensure_built(env)
+    module = "tensorflow" if consumer == "tf215" else "keras"
+    code = (f"import os, sys, {module} as m; "
+            f"print(sys.dont_write_bytecode, os.path.exists(m.__cached__))")
+    done = subprocess.run([str(python), "-c", code], env=envs.inside_env(env), capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["True", "True"]
