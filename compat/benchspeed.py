@@ -61,10 +61,9 @@ def warm(tree: Path, producers: list[str]) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=str(tree), env=_child_env(), check=True)
 
 
-def timed_load(tree: Path, consumer: str, producer: str, output: Path, new: bool) -> float:
-    command = [sys.executable, "-m", "compat", "load", consumer, producer, "--quiet", "--output", str(output)]
-    if new:
-        command.append("--rerun")  # measured, whatever is recorded
+def timed_load(tree: Path, consumer: str, producer: str, output: Path, options: list[str]) -> float:
+    command = [sys.executable, "-m", "compat", "load", consumer, producer, "--quiet", "--output", str(output),
+               *options]
     started = time.time()
     done = subprocess.run(command, cwd=str(tree), env=_child_env(), capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -93,25 +92,42 @@ def differing_verdicts(old: list[dict], new: list[dict]) -> list[str]:
                   for key in set(before) | set(after) if before.get(key) != after.get(key))
 
 
+SIDES = {
+    "old": [],  # the earlier release: one worker, which was all it had
+    "new": ["--rerun"],  # what a user's `compat load` does: a worker per core (up to four)
+    "new_one_worker": ["--rerun", "--workers", "1"],  # the same code on one core, attempt for attempt
+}
+"""How each side runs ``compat load``; ``--rerun`` measures whatever is recorded."""
+
+
 def compare_load(old: Path, consumer: str, producer: str, rounds: int, scratch: Path) -> dict:
-    runs = {"old": [], "new": []}
+    runs: dict[str, list[float]] = {side: [] for side in SIDES}
     documents = {}
     loads = []
     for number in range(rounds):
         before = _load_average()
-        for side, tree in (("old", old), ("new", PROJECT_ROOT)):
+        for side, options in SIDES.items():
             output = scratch / f"{consumer}-{producer}-{side}-{number}.json"
-            runs[side].append(round(timed_load(tree, consumer, producer, output, side == "new"), 2))
+            tree = old if side == "old" else PROJECT_ROOT
+            runs[side].append(round(timed_load(tree, consumer, producer, output, options), 2))
             documents[side] = results.read(output)
         loads.append([before, _load_average()])
         print(f"  {consumer} <- {producer} round {number + 1}: old {runs['old'][-1]}s, new {runs['new'][-1]}s "
-              f"(load average {loads[-1][0]} -> {loads[-1][1]})")
-    old_median, new_median = statistics.median(runs["old"]), statistics.median(runs["new"])
+              f"({documents['new']['run']['workers_started']} workers), new on one worker "
+              f"{runs['new_one_worker'][-1]}s (load average {loads[-1][0]} -> {loads[-1][1]})")
+    old_median = statistics.median(runs["old"])
     return {"consumer": consumer, "producer": producer, "attempts": len(documents["new"]["attempts"]),
-            "old_seconds": runs["old"], "new_seconds": runs["new"], "load_average": loads,
-            "ratio": round(old_median / new_median, 2), "target": TARGETS.get(consumer),
-            "strategies": {"old": per_strategy(documents["old"]), "new": per_strategy(documents["new"])},
-            "differing_verdicts": differing_verdicts(documents["old"]["attempts"], documents["new"]["attempts"])}
+            "old_seconds": runs["old"], "new_seconds": runs["new"],
+            "new_workers": documents["new"]["run"]["workers_started"],
+            "new_one_worker_seconds": runs["new_one_worker"], "load_average": loads,
+            "ratio": round(old_median / statistics.median(runs["new"]), 2),
+            "ratio_one_worker": round(old_median / statistics.median(runs["new_one_worker"]), 2),
+            "target": TARGETS.get(consumer),
+            "strategies": {"old": per_strategy(documents["old"]), "new": per_strategy(documents["new"]),
+                           "new_one_worker": per_strategy(documents["new_one_worker"])},
+            "differing_verdicts": differing_verdicts(documents["old"]["attempts"], documents["new"]["attempts"]),
+            "differing_verdicts_one_worker": differing_verdicts(documents["new"]["attempts"],
+                                                                documents["new_one_worker"]["attempts"])}
 
 
 _OLD_MATRIX = """
@@ -256,8 +272,10 @@ def run(old_path: Path, pairs: list[tuple[str, str]], rounds: int, fixture_ids: 
             pair = compare_load(old, consumer, producer, rounds, scratch)
             measured["pairs"].append(pair)
             target = f" (target >= {pair['target']}x)" if pair["target"] else ""
-            print(f"compat load {consumer} {producer}: {pair['ratio']}x faster{target}; "
-                  f"{len(pair['differing_verdicts'])} verdicts differ")
+            print(f"compat load {consumer} {producer}: {pair['ratio']}x faster{target} with "
+                  f"{pair['new_workers']} workers, {pair['ratio_one_worker']}x on one; "
+                  f"{len(pair['differing_verdicts'])} verdicts differ from the old release's, "
+                  f"{len(pair['differing_verdicts_one_worker'])} between the new runs")
         if fixture_ids:
             start = worker_start_seconds()
             subset = compare_matrix(old, fixture_ids, jobs, scratch, start)

@@ -155,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rerun", action="store_true",
                    help="measure every planned attempt again, also those recorded with their current key")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per attempt")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes sharing the attempts (default: one per core, at most 4)")
     p.add_argument("--output", default=None, help="results file that this run updates (default reports/results/<consumer>.json)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_load)

@@ -104,8 +104,8 @@ def run_consumers(consumer_ids: list[str], jobs: int, rerun: bool = False, fixtu
     while pending or running:
         while pending and len(running) < jobs:
             consumer = pending.pop(0)
-            command = [sys.executable, "-m", "compat", "load", consumer, "all", "--quiet",
-                       "--output", str(outputs[consumer])]
+            command = [sys.executable, "-m", "compat", "load", consumer, "all", "--quiet", "--workers", "1",
+                       "--output", str(outputs[consumer])]  # the consumers share the cores, one worker each
             if rerun:
                 command.append("--rerun")
             if fixture_ids:

@@ -1,9 +1,12 @@
 """Host side of a consumer run: plan the attempts, drive the worker client, record every verdict.
 
-The host never imports TensorFlow. One worker process inside the consumer environment
-imports it once and runs the attempts one at a time (``compat.workerclient``); a worker
-that dies or hangs costs that attempt a ``crash`` / ``timeout`` verdict, and a fresh
-worker takes over.
+The host never imports TensorFlow. Worker processes inside the consumer environment
+(``compat.workerclient``; ``--workers``, one per core up to four by default, one per
+consumer in ``compat matrix``, which runs consumers side by side instead) each import it
+once and take the planned attempts one at a time, in plan order; a worker that dies or
+hangs costs that attempt a ``crash`` / ``timeout`` verdict, and a fresh worker takes over.
+Only the main thread records: each worker's thread hands its verdicts over, so a run
+stopped by Ctrl-C (which reaches the workers too) never records the deaths it caused.
 
 Each consumer has one results file (``reports/results/<consumer>.json``) that every run
 of that consumer updates by attempt key: a run of some fixtures or strategies replaces
@@ -24,8 +27,12 @@ producers, fixtures or strategies and a non-positive timeout are bad input (exit
 """
 from __future__ import annotations
 
+import collections
 import datetime
 import functools
+import os
+import queue
+import threading
 import time
 from pathlib import Path
 
@@ -67,8 +74,17 @@ def split_list(text: str | None) -> list[str] | None:
     return items or None
 
 
+MAX_DEFAULT_WORKERS = 4
+"""Each worker holds a TensorFlow runtime (1-3 GB while it loads a SavedModel)."""
+
+
+def default_workers() -> int:
+    """Workers of one consumer run: one per core, at most ``MAX_DEFAULT_WORKERS``."""
+    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
+
+
 def validate(consumer: str | catalog.Environment, producers: list[str], strategies=None, fixture_ids=None,
-             timeout: float = 300.0) -> catalog.Environment:
+             timeout: float = 300.0, workers: int = 1) -> catalog.Environment:
     """Everything a run is asked for exists; raises ``BadInput`` naming the valid choices.
 
     ``consumer`` is a catalog id or an environment already made (an ad-hoc one).
@@ -79,6 +95,8 @@ def validate(consumer: str | catalog.Environment, producers: list[str], strategi
                        f"{', '.join(e.id for e in catalog.consumers())}")
     if not timeout or timeout <= 0:
         raise BadInput(f"--timeout must be a positive number of seconds, not {timeout}")
+    if workers < 1:
+        raise BadInput(f"--workers must be at least 1, not {workers}")
     known = strategy_names()
     unknown = set(strategies or ()) - set(known)
     if unknown:
@@ -155,12 +173,13 @@ def published_keys(consumer: str, document: dict | None) -> dict:
 
 
 class Run:
-    """One consumer run: the plan, the worker client and the results document it updates."""
+    """One consumer run: the plan, the worker clients and the results document it updates."""
 
     def __init__(self, consumer: str | catalog.Environment, producers: list[str], *, strategies=None, fixture_ids=None,
                  isolate=False, reuse=False, timeout=300.0, output: Path | None = None,
-                 log=print, extra_env=None, published: Path | None = PUBLISHED):
-        self.env = validate(consumer, producers, strategies, fixture_ids, timeout)
+                 log=print, extra_env=None, published: Path | None = PUBLISHED, workers: int = 1):
+        self.env = validate(consumer, producers, strategies, fixture_ids, timeout, workers)
+        self.workers = workers
         self.producers = producers
         self.strategy_filter = set(strategies) if strategies else None
         self.fixture_filter = set(fixture_ids) if fixture_ids else None
@@ -176,8 +195,9 @@ class Run:
         self.journal = self.output.with_name(self.output.name + ".journal")
         self.last_snapshot = 0.0
         self.document = self._start_document()
-        self.client = workerclient.Client(self.env, fixtures.cache_root() / "logs", extra_env=extra_env,
-                                          on_start=self._worker_started, log=log)
+        self.extra_env = extra_env
+        self.clients: list[workerclient.Client] = []
+        self._roots_lock = threading.Lock()
 
     def _start_document(self) -> dict:
         """The consumer's results so far (file, then a killed run's journal), or a new document."""
@@ -265,7 +285,8 @@ class Run:
         try:
             return self._execute()
         except BaseException:
-            self.client.retire(kill=True)
+            for client in self.clients:
+                client.retire(kill=True)
             if self.document["attempts"]:
                 self._save()
             raise
@@ -284,33 +305,69 @@ class Run:
                  f"producer(s){' (isolated)' if self.isolate else ''}"
                  f"{f', {len(plan) - len(todo)} known by their keys' if len(plan) > len(todo) else ''}"
                  f"{f', {kept} kept in the results file' if kept else ''}; results -> {self.output}")
-        self.client.start()
+        requests = collections.deque(dict(request, id=number) for number, request in enumerate(todo, 1))
+        events: queue.Queue = queue.Queue()
+        log_dir = fixtures.cache_root() / "logs"
+        self.clients = [workerclient.Client(self.env, log_dir, extra_env=self.extra_env, log=self.log,
+                                            on_start=lambda info: events.put(("started", info)))
+                        for _ in range(min(self.workers, len(todo)))]
+        self.clients[0].start()  # a worker that cannot start says so before anything is shared out
+        threads = [threading.Thread(target=self._drive, args=(client, requests, events), daemon=True)
+                   for client in self.clients]
+        for thread in threads:
+            thread.start()
         with open(self.journal, "a") as journal:
-            for number, request in enumerate(todo, 1):
-                request = dict(request, id=number)
-                attempt = self._attempt(request)
+            for number in range(1, len(todo) + 1):
+                attempt = self._next_attempt(events)
                 self.document["attempts"].append(attempt)
                 results.append_journal(journal, attempt)
                 if time.time() - self.last_snapshot >= SNAPSHOT_SECONDS:
                     self._save()
-                if self.isolate and attempt["verdict"] != Verdict.NOT_APPLICABLE.value:
-                    self.client.retire()  # a fresh process for every attempt that loads something
                 self._progress(number, len(todo), attempt)
-        self.client.retire()
+        for thread, client in zip(threads, self.clients):
+            thread.join()  # it has handed over its last verdict and found nothing left to take
+            client.retire()
         self.document["run"].update(finished=_now(), complete=True)
         self._save()
         self.journal.unlink()
         return self.document
 
-    def _attempt(self, request: dict) -> dict:
+    def _next_attempt(self, events: queue.Queue) -> dict:
+        """The next verdict a worker's thread hands over; what else they report on the way."""
+        while True:
+            kind, value = events.get()
+            if kind == "started":
+                self._worker_started(value)
+            elif kind == "failed":
+                raise value
+            else:
+                return value
+
+    def _drive(self, client: workerclient.Client, requests: collections.deque, events: queue.Queue) -> None:
+        """One worker's thread: take the next planned attempt until none is left."""
+        try:
+            while True:
+                try:
+                    request = requests.popleft()
+                except IndexError:
+                    return
+                attempt = self._attempt(client, request)
+                if self.isolate and attempt["verdict"] != Verdict.NOT_APPLICABLE.value:
+                    client.retire()  # a fresh process for every attempt that loads something
+                events.put(("attempt", attempt))  # last: the main thread may retire the client next
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
+            events.put(("failed", exc))
+
+    def _attempt(self, client: workerclient.Client, request: dict) -> dict:
         fixture = request["fixture"]
         attempt = {"producer": request["producer"], "fixture": fixture["id"], "variant": fixture["variant"],
                    "format": fixture["format"], "strategy": request["strategy"], "key": request["key"]}
         producer = request["producer"]
-        if producer not in self.roots:
-            self.roots[producer] = locate(request)["root"]
+        with self._roots_lock:  # unpacked once, by the first worker to need it
+            if producer not in self.roots:
+                self.roots[producer] = locate(request)["root"]
         sent = {k: v for k, v in request.items() if k not in ("reference", "key")}
-        outcome = self.client.attempt(dict(sent, root=self.roots[producer]), self.timeout)
+        outcome = client.attempt(dict(sent, root=self.roots[producer]), self.timeout)
         return judge(attempt, outcome, request["reference"])
 
     def _save(self):
@@ -360,7 +417,8 @@ def main(args) -> int:
     producers = resolve_producers(args.producers)
     run = Run(args.consumer, producers,
               strategies=split_list(args.strategies), fixture_ids=split_list(args.fixtures),
-              isolate=args.isolate, reuse=not args.rerun, timeout=args.timeout, output=args.output)
+              isolate=args.isolate, reuse=not args.rerun, timeout=args.timeout, output=args.output,
+              workers=default_workers() if args.workers is None else args.workers)
     try:
         document = run.execute()
     except HarnessFailure as exc:

@@ -46,6 +46,7 @@ TYPOS = [
     (["load", "tf215", "tf210", "--fixtures", "lambda-h5,lamda-json"], "unknown fixture 'lamda-json'; valid:"),
     (["load", "tf215", "tf210", "--strategies", "nosuch"], "unknown strategy 'nosuch'; valid: load_model,"),
     (["load", "tf215", "tf210", "--timeout", "0"], "--timeout must be a positive number of seconds"),
+    (["load", "tf215", "tf210", "--workers", "0"], "--workers must be at least 1, not 0"),
     (["load", "tf999", "tf210"], "unknown environment 'tf999'; the catalog has: keras212"),
     (["load", "tf215", "tf2l0"], "unknown environment 'tf2l0'"),
     (["matrix", "tf215", "--fixtures", "nosuch-h5"], "unknown fixture 'nosuch-h5'"),
