@@ -186,9 +186,14 @@ def ensure_built(env: Environment, log=print) -> Path:
     """Create (or repair) the environment from its lock; cheap when it is up to date."""
     if not env.lock_path.exists():
         raise EnvironmentError_(f"environment {env.id} has no lock; run `python -m compat lock {env.id}`")
-    if is_built(env):
-        compile_bytecode(env, log)
-        return venv_python(env)
+    if not is_built(env):
+        create(env, log)
+    compile_bytecode(env, log)
+    return venv_python(env)
+
+
+def create(env: Environment, log=print) -> None:
+    """The environment made afresh from its lock by uv (links from uv's cache)."""
     python = find_interpreter(env.python, env.id)
     uv = uv_executable()
     path = venv_path(env)
@@ -201,8 +206,6 @@ def ensure_built(env: Environment, log=print) -> Path:
     if result.returncode != 0:
         raise EnvironmentError_(f"installing the lock of {env.id} failed (uv exit {result.returncode})")
     (path / ".compat-lock").write_text(lock_digest(env))
-    compile_bytecode(env, log)
-    return venv_python(env)
 
 
 def worker_variables(env: Environment) -> dict:
@@ -211,7 +214,7 @@ def worker_variables(env: Environment) -> dict:
         "COMPAT_ENV_ID": env.id,
         "COMPAT_KERAS_API": env.keras_api,
         "TF_CPP_MIN_LOG_LEVEL": "2",
-        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",  # nothing written into the project; environments: compile_bytecode
         "PYTHONHASHSEED": "0",
         "CUDA_VISIBLE_DEVICES": "",
         "PYTHONUNBUFFERED": "1",
