@@ -32,7 +32,7 @@ def set_viewport(driver, width: int, height: int) -> None:
 
 def _wait(driver, condition, seconds: float = 10):
     from selenium.webdriver.support.ui import WebDriverWait
-    return WebDriverWait(driver, seconds).until(condition)
+    return WebDriverWait(driver, seconds, poll_frequency=0.05).until(condition)  # the default polls every 0.5 s
 
 
 def facenet_path(driver, page: Path):

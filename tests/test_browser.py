@@ -78,11 +78,11 @@ def _heads(driver) -> list[str]:
 
 
 def _open(driver, dialog) -> None:
-    WebDriverWait(driver, 5).until(lambda d: dialog.get_attribute("open") is not None)
+    WebDriverWait(driver, 5, poll_frequency=0.05).until(lambda d: dialog.get_attribute("open") is not None)
 
 
 def _closed(driver, dialog) -> None:
-    WebDriverWait(driver, 5).until(lambda d: dialog.get_attribute("open") is None)
+    WebDriverWait(driver, 5, poll_frequency=0.05).until(lambda d: dialog.get_attribute("open") is None)
 
 
 def _recipe(matrix: dict, consumer: str, producer: str, fixture: str, strategy: str) -> str:
@@ -148,7 +148,7 @@ def test_filters_cells_and_panels_show_what_python_decided(driver, tmp_path):
     assert "Requested the deserialization of a `Lambda` layer" in load_model.text
     copy = answer.find_element(By.CSS_SELECTOR, "button.copy")
     copy.click()
-    WebDriverWait(driver, 5).until(lambda d: copy.text != "Copy")
+    WebDriverWait(driver, 5, poll_frequency=0.05).until(lambda d: copy.text != "Copy")
     dialog.send_keys(Keys.ESCAPE)
     _closed(driver, dialog)
     assert driver.switch_to.active_element == cell
