@@ -178,7 +178,7 @@ def compile_bytecode(env: Environment, log=print) -> None:
     started = time.time()
     subprocess.run([str(venv_python(env)), "-m", "compileall", "-q", "-j", "0", str(venv_path(env) / "lib")],
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    stamp.write_text(lock_digest(env))
+    stamp.touch()  # `create` starts from an empty folder, so a rebuilt environment compiles again
     log(f"[compat] {env.id}: packages compiled to bytecode ({time.time() - started:.1f}s)")
 
 

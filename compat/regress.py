@@ -12,7 +12,6 @@ runs. Exit status: 1 when anything regressed, 0 when nothing did, 2 for bad inpu
 """
 from __future__ import annotations
 
-import functools
 import sys
 from collections import OrderedDict
 from pathlib import Path
@@ -202,19 +201,8 @@ def _wanted(attempt: dict, producers, variants, formats) -> bool:
             and (formats is None or attempt.get("format") in formats))
 
 
-def _baseline(path: str) -> dict:
-    """The ``--baseline`` matrix, read and expanded once per version of the file (both sides
-    of a comparison come from it). Shared: callers only read it."""
-    try:
-        stat = Path(path).stat()
-    except OSError:
-        return matrixdoc.read(path, RegressError, "--baseline ")  # says in one line why it cannot be read
-    return _read_baseline(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=2)
-def _read_baseline(path: str, size: int, mtime_ns: int) -> dict:
-    return matrixdoc.read(path, RegressError, "--baseline ")
+# Both sides of a comparison come from the one --baseline file: read and expanded once.
+_baseline = results.once_per_version(lambda path: matrixdoc.read(path, RegressError, "--baseline "))
 
 
 def from_matrix(path: str, consumer: str, producers, variants, formats) -> dict:

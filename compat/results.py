@@ -20,6 +20,7 @@ key (``compat.attemptkey``); attempts recorded before keys existed have none.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -99,3 +100,18 @@ def read_journal(path: Path) -> list[dict]:
         except ValueError:
             continue
     return attempts
+
+
+def once_per_version(read):
+    """``read(path)``, computed once per version of the file (its size and mtime) and then
+    shared: callers only read what it returns. A path that cannot be looked at is read
+    directly, so ``read`` says in one line why."""
+    cached = functools.lru_cache(maxsize=2)(lambda path, size, mtime_ns: read(path))
+
+    def reader(path):
+        try:
+            stat = Path(path).stat()
+        except OSError:
+            return read(path)
+        return cached(str(path), stat.st_size, stat.st_mtime_ns)
+    return reader

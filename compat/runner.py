@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import collections
 import datetime
-import functools
 import os
 import queue
 import threading
@@ -154,15 +153,10 @@ def keyed_plan(env: catalog.Environment, producers: list[str], strategy_filter=N
 def published_matrix(path: Path = PUBLISHED) -> dict | None:
     """The published ``matrix.json`` as stored (attempts not expanded), if there is one."""
     path = Path(path)
-    if not path.exists():
-        return None
-    stat = path.stat()
-    return _read_published(str(path), stat.st_size, stat.st_mtime_ns)
+    return _read_published(path) if path.exists() else None
 
 
-@functools.lru_cache(maxsize=2)
-def _read_published(path: str, size: int, mtime_ns: int) -> dict:
-    return results.read_document(path, matrixdoc.READABLE)
+_read_published = results.once_per_version(lambda path: results.read_document(path, matrixdoc.READABLE))
 
 
 def published_keys(consumer: str, document: dict | None) -> dict:
