@@ -13,7 +13,7 @@ import nox
 ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
 
-from compat import frontends  # after the path insert: the catalog is the one source of names
+from compat.environments import frontends  # after the path insert: the catalog is the one source of names
 
 nox.options.default_venv_backend = "uv"
 nox.options.sessions = ["fast"]

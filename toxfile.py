@@ -2,7 +2,7 @@
 
 tox.ini holds only what is the same for every name (the ``[testenv]`` that runs
 ``compat run-named {env_name}``) and the small default; the names themselves come from
-``compat.frontends``, so adding an environment to the catalog adds its tox environments.
+``compat.environments.frontends``, so adding an environment to the catalog adds its tox environments.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tox.config.types import EnvList
 from tox.plugin import impl
 
 # tox imports this file with the project root on sys.path, so this is the project's own package.
-from compat import frontends
+from compat.environments import frontends
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -35,7 +35,7 @@ class Environment:
     """uv overrides, e.g. to keep tf-keras from pulling a second TensorFlow."""
     spec: str = ""
     """The ad-hoc spec (``py3.12:tensorflow-cpu==2.19.0,keras==3.9.2``) an environment
-    outside the catalog was made from (``compat.adhoc``); empty for catalog entries."""
+    outside the catalog was made from (``compat.environments.adhoc``); empty for catalog entries."""
     lock_file: str = ""
     """Where the lock of an ad-hoc environment is; catalog locks are ``locks/<id>.txt``."""
 

@@ -14,8 +14,10 @@ import sys
 import time
 import traceback
 
-from compat import catalog, envs, fixtures
+from compat import catalog
+from compat.environments import envs
 from compat.errors import EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK, BadInput, CompatError
+from compat.harness import fixtures
 
 
 class UsageError(BadInput):
@@ -64,43 +66,43 @@ def cmd_gen(args) -> int:
 
 
 def cmd_load(args) -> int:
-    from compat import runner  # host-side orchestration; never imports TensorFlow
+    from compat.harness import runner  # host-side orchestration; never imports TensorFlow
     return runner.main(args)
 
 
 def cmd_report(args) -> int:
-    from compat import report
+    from compat.publish import report
     return report.main(args)
 
 
 def cmd_regress(args) -> int:
-    from compat import regress
+    from compat.harness import regress
     return regress.main(args)
 
 
 def cmd_probe(args) -> int:
-    from compat import probe
+    from compat.userfiles import probe
     return probe.main(args)
 
 
 def cmd_convert(args) -> int:
-    from compat import convert
+    from compat.userfiles import convert
     return convert.main(args)
 
 
 def cmd_matrix(args) -> int:
-    from compat import matrix
+    from compat.harness import matrix
     return matrix.main(args)
 
 
 def cmd_recipes(args) -> int:
-    from compat import recipes
+    from compat.harness import recipes
     return recipes.main(args)
 
 
 def cmd_architecture(args) -> int:
-    from compat import recipes
-    print(f"[compat] wrote {recipes.write_architecture(args.out)}")
+    from compat.environments import standalone
+    print(f"[compat] wrote {standalone.write_architecture(args.out)}")
     return EXIT_OK
 
 

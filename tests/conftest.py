@@ -14,7 +14,8 @@ sys.path.insert(0, str(ROOT))
 
 def run_inside(env_id: str, module: str, *args: str, extra_env=None, timeout=900) -> str:
     """Run ``python -m module`` inside a catalog environment; return its stdout."""
-    from compat import catalog, envs
+    from compat import catalog
+    from compat.environments import envs
     env = catalog.get(env_id)
     python = envs.ensure_built(env)
     done = subprocess.run([str(python), "-m", module, *args], env=envs.inside_env(env, extra_env),
@@ -50,7 +51,7 @@ def load_json(path) -> dict:
 
 def tracked_copy(target: Path, drop: tuple[str, ...] = ()) -> Path:
     """The tracked files of this work tree, as a clone of it would have them, minus ``drop``."""
-    from compat.trackedcopy import tracked_copy as copy
+    from compat.devtools.trackedcopy import tracked_copy as copy
     return copy(target, drop, ROOT)
 
 
@@ -59,7 +60,7 @@ def compat_in(folder: Path, *args: str, venvs: Path | None = None, timeout: floa
     """``python -m compat ARGS`` run from ``folder``, so the copy's own package is imported."""
     import os
 
-    from compat import envs
+    from compat.environments import envs
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPAT_")}
     env["COMPAT_VENV_DIR"] = str(venvs or envs.venv_root())
     env.update(extra_env or {})

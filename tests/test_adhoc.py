@@ -5,7 +5,10 @@ import argparse
 
 import pytest
 
-from compat import adhoc, catalog, cli, envs, probe, regress
+from compat import catalog, cli
+from compat.environments import adhoc, envs
+from compat.harness import regress
+from compat.userfiles import probe
 
 # -- parsing (pure) ------------------------------------------------------------------------
 

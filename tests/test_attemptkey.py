@@ -13,17 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from compat import attemptkey, catalog, codedigest, matrixdoc, report, results
+from compat import catalog
+from compat.publish import report
+from compat.records import attemptkey, codedigest, matrixdoc, results
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def copy_code(target: Path) -> Path:
     """The files a code digest reads, and the rest of compat/inside, under ``target``."""
-    (target / "compat").mkdir(parents=True)
+    (target / "compat" / "records").mkdir(parents=True)
     shutil.copytree(ROOT / "compat" / "inside", target / "compat" / "inside",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "compat" / "verdicts.py", target / "compat" / "verdicts.py")
+    shutil.copy(ROOT.joinpath(*codedigest.CHECK), target.joinpath(*codedigest.CHECK))
     return target
 
 
@@ -75,7 +77,7 @@ def test_every_registered_strategy_has_its_own_code_digest(project):
     from compat.inside import strategies
     assert list(digests.by_strategy) == [s.name for s in strategies.STRATEGIES]
     assert len(set(digests.by_strategy.values())) == len(digests.by_strategy)
-    assert "compat/inside/worker.py" in digests.files and "compat/verdicts.py" in digests.files
+    assert "compat/inside/worker.py" in digests.files and "compat/records/verdicts.py" in digests.files
     assert codedigest.code_digests(project) == digests
 
 
@@ -94,7 +96,7 @@ def test_editing_one_strategy_changes_its_digest_and_its_subclasses_only(project
     ("kerasapi.py", "\nCHANGED = 1\n"),
     ("facenet.py", "\nCHANGED = 1\n"),
     ("strategies.py", "\ndef _a_shared_helper():\n    return 1\n"),
-    ("../verdicts.py", "\nCHANGED = 1\n"),
+    ("../records/verdicts.py", "\nCHANGED = 1\n"),
 ])
 def test_editing_what_every_strategy_shares_changes_every_digest(project, edit):
     name, text = edit
@@ -125,6 +127,28 @@ def test_reordering_the_registry_changes_nothing(project):
     after = codedigest.code_digests(project)
     assert after.by_strategy == before.by_strategy
     assert list(after.by_strategy) == list(reversed(list(before.by_strategy)))
+
+
+def test_moving_the_digested_files_unchanged_keeps_every_key(project, tmp_path, monkeypatch):
+    """Keys follow the text, not the path: the house can be rearranged without re-measuring."""
+    before = codedigest.code_digests(project)
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(project / "compat" / "inside", moved / "src" / "worker_side")
+    (moved / "rules").mkdir()
+    shutil.copy(project.joinpath(*codedigest.CHECK), moved / "rules" / "numeric_check.py")
+    monkeypatch.setattr(codedigest, "INSIDE", ("src", "worker_side"))
+    monkeypatch.setattr(codedigest, "CHECK", ("rules", "numeric_check.py"))
+    after = codedigest.code_digests(moved)
+    assert after.by_strategy == before.by_strategy and after.shared == before.shared
+    assert after.files != before.files
+
+
+def test_the_published_matrix_is_keyed_by_the_current_code():
+    """Every code digest in reports/matrix.json is today's: a fresh clone has nothing to re-run."""
+    document = json.loads((ROOT / "reports" / "matrix.json").read_text())
+    current = codedigest.code_digests(ROOT).by_strategy
+    for table in document["keys"]["codes"]:
+        assert table == {name: current[name] for name in table}
 
 
 def test_a_registry_that_cannot_be_read_is_a_harness_failure(project):

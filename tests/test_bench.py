@@ -1,9 +1,9 @@
-"""The benchmark's own arithmetic (its figures come from real runs: ``python -m compat.bench``)."""
+"""The benchmark's own arithmetic (its figures come from real runs: ``python -m compat.devtools.bench``)."""
 from __future__ import annotations
 
 import os
 
-from compat import bench
+from compat.devtools import bench
 
 
 def test_tree_bytes_counts_hard_linked_files_once(tmp_path):
@@ -23,7 +23,7 @@ def test_tree_bytes_of_nothing(tmp_path):
 
 
 def test_per_strategy_time_counts_loads_only():
-    from compat import benchspeed
+    from compat.devtools import benchspeed
     document = {"attempts": [
         {"strategy": "load_model", "verdict": "pass", "load_seconds": 1.0, "predict_seconds": 0.25},
         {"strategy": "load_model", "verdict": "error", "load_seconds": 0.5},
@@ -33,7 +33,7 @@ def test_per_strategy_time_counts_loads_only():
 
 
 def test_differing_verdicts_names_each_attempt_once():
-    from compat import benchspeed
+    from compat.devtools import benchspeed
     old = [{"producer": "tf210", "fixture": "lambda-h5", "strategy": "load_model", "verdict": "error"},
            {"producer": "tf210", "fixture": "lambda-h5", "strategy": "no_compile", "verdict": "pass"}]
     new = [dict(old[0], verdict="pass"), dict(old[1])]

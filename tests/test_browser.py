@@ -1,7 +1,7 @@
 """The report as a person uses it, in headless Chromium.
 
 On a page rendered from the test data: filters, cells, panels and their links show what
-``compat.cells`` says (the page's script only lays out what Python decided). On the
+``compat.publish.cells`` says (the page's script only lays out what Python decided). On the
 committed ``reports/matrix.html``: the two readers' paths, the FaceNet file and the
 upgrade, end at the right answer in at most two interactions, and the upgrade view equals
 ``compat regress --baseline reports/matrix.json`` fixture by fixture.
@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from compat import browser, cells, cli, report, screenshots
+from compat import cli
+from compat.devtools import browser, screenshots
+from compat.publish import cells, report
 
 pytestmark = pytest.mark.browser
 
@@ -66,7 +68,7 @@ def _cell_texts(driver) -> list[tuple]:
 
 
 def _expected_cells(matrix: dict, variant=None, fmt=None) -> list[tuple]:
-    """What compat.cells says every cell shows: the page must show exactly that."""
+    """What compat.publish.cells says every cell shows: the page must show exactly that."""
     producers, consumers = report.shown_environments(matrix)
     rows = cells.grid(matrix, producers, consumers, variant, fmt)
     return [(c["mark"], c["short"], c["count"], f"cell cat-{c['category']}" + (f" flag-{c['flag']}" if c["flag"] else ""),
@@ -179,7 +181,7 @@ def test_filters_cells_and_panels_show_what_python_decided(driver, tmp_path):
     assert "WRONG NUMBERS" in dialog.text and dialog.find_elements(By.CSS_SELECTOR, ".answer .recipe") == []
     driver.find_element(By.ID, "detail-close").click()
 
-    # Every other filter: the page shows what compat.cells says.
+    # Every other filter: the page shows what compat.publish.cells says.
     for variant, fmt in (("", "json"), ("canary", ""), ("builtin", "json"), ("lambda", "")):
         Select(driver.find_element(By.ID, "filter-variant")).select_by_value(variant)
         Select(driver.find_element(By.ID, "filter-format")).select_by_value(fmt)
@@ -193,7 +195,7 @@ def test_filters_cells_and_panels_show_what_python_decided(driver, tmp_path):
 
 
 def test_a_full_size_matrix_opens_and_filters(driver, full_size_report):
-    # How fast it opens is the bench's to measure (python -m compat.bench --only page).
+    # How fast it opens is the bench's to measure (python -m compat.devtools.bench --only page).
     out, _ = full_size_report
     driver.get((out / "matrix.html").as_uri())
     driver.find_element(By.ID, "filter-facenet").click()

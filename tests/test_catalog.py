@@ -7,7 +7,9 @@ import sys
 
 import pytest
 
-from compat import catalog, envs, frontends
+from compat import catalog
+from compat.environments import envs, frontends
+from compat.paths import PROJECT_ROOT
 
 
 def test_ids_are_unique_and_every_environment_has_a_lock():
@@ -37,7 +39,7 @@ def test_unknown_environment_names_the_catalog():
 
 def _tox(*args: str) -> str:
     return subprocess.run([sys.executable, "-m", "tox", *args], capture_output=True, text=True,
-                          cwd=str(envs.PROJECT_ROOT), check=True).stdout
+                          cwd=str(PROJECT_ROOT), check=True).stdout
 
 
 def _tox_list(*args: str) -> list[str]:
@@ -47,7 +49,7 @@ def _tox_list(*args: str) -> list[str]:
 def _nox_sessions() -> dict[str, bool]:
     """Every nox session, and whether bare `nox` runs it."""
     out = subprocess.run([sys.executable, "-m", "nox", "-l"], capture_output=True, text=True,
-                         cwd=str(envs.PROJECT_ROOT), check=True).stdout
+                         cwd=str(PROJECT_ROOT), check=True).stdout
     return {line[2:].split(" -> ")[0].strip(): line.startswith("* ")
             for line in out.splitlines() if line[:2] in ("* ", "- ")}
 

@@ -7,7 +7,10 @@ import subprocess
 
 import pytest
 
-from compat import catalog, cli, convert, envs, fixtures
+from compat import catalog, cli
+from compat.environments import envs
+from compat.harness import fixtures
+from compat.userfiles import convert
 
 
 @pytest.fixture

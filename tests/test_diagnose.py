@@ -1,4 +1,4 @@
-"""``compat.diagnose``: each bad file is built here, each valid one copied from a real fixture."""
+"""``compat.userfiles.diagnose``: each bad file is built here, each valid one copied from a real fixture."""
 from __future__ import annotations
 
 import json
@@ -8,9 +8,9 @@ import zipfile
 
 import pytest
 
-from compat import diagnose as diagnose_module
-from compat import fixtures
-from compat.diagnose import diagnose, hdf5_end_of_file
+from compat.harness import fixtures
+from compat.userfiles import diagnose as diagnose_module
+from compat.userfiles.diagnose import diagnose, hdf5_end_of_file
 
 
 @pytest.fixture(scope="module")
@@ -273,6 +273,6 @@ def test_small_slips_read_right(tmp_path):
 
 
 def test_a_file_holding_a_little_of_its_data_is_not_zero_percent():
-    from compat import diagnose as module
+    from compat.userfiles import diagnose as module
     assert module._share(500, 100_000) == "under 1%"
     assert module._share(50_000, 100_000) == "50%"

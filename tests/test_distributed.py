@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from compat import envs, matrixdoc
+from compat.environments import envs
+from compat.records import matrixdoc
 from tests.conftest import compat_in, tracked_copy
 from tests.test_workflow import WORKFLOW, _render, _step, consumer_command, report_command, yaml
 

@@ -1,12 +1,12 @@
-"""``compat.families``: the committed matrix's errors, each explained by the family it shows."""
+"""``compat.records.families``: the committed matrix's errors, each explained by the family it shows."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from compat import families, matrixdoc
-from compat.families import FAMILIES, census, classify, classify_attempt
+from compat.records import families, matrixdoc
+from compat.records.families import FAMILIES, census, classify, classify_attempt
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from compat import cli, matrixdoc
-from compat.trackedcopy import tracked_copy
+from compat import cli
+from compat.devtools.trackedcopy import tracked_copy
+from compat.records import matrixdoc
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "results"

@@ -6,7 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from compat import catalog, fixtures
+from compat import catalog
+from compat.harness import fixtures
+from compat.paths import PROJECT_ROOT
 
 REQUIRED_VERSIONS = ("python", "tensorflow", "keras", "h5py", "numpy")
 
@@ -47,7 +49,7 @@ def test_a_tampered_archive_is_refused(tmp_path, monkeypatch):
     import shutil
     monkeypatch.setattr(fixtures, "FIXTURES_DIR", tmp_path / "fixtures")
     monkeypatch.setenv("COMPAT_CACHE_DIR", str(tmp_path / "cache"))
-    shutil.copytree(fixtures.PROJECT_ROOT / "fixtures" / "keras212", tmp_path / "fixtures" / "keras212")
+    shutil.copytree(PROJECT_ROOT / "fixtures" / "keras212", tmp_path / "fixtures" / "keras212")
     manifest_path = tmp_path / "fixtures" / "keras212" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["fixtures"][0]["files"][0]["sha256"] = "0" * 64

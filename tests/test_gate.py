@@ -9,7 +9,9 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from compat import cli, fixtures, gate, gatereport, regress
+from compat import cli
+from compat.harness import fixtures, regress
+from compat.userfiles import gate, gatereport
 
 RIGHT = [[1.0, 2.0, 3.0], [0.5, 0.1, 0.2]]
 WRONG = [[1.5, 2.0, 3.0], [0.5, 0.1, 0.9]]
@@ -97,7 +99,7 @@ SAFE_MODE = ("Requested the deserialization of a `Lambda` layer whose `function`
 
 
 def _document():
-    from compat.diagnose import Diagnosis
+    from compat.userfiles.diagnose import Diagnosis
     found = [(name, Diagnosis(path=name, ok=True, kind="h5", format="h5", message="a whole Keras model"))
              for name in ("models/a.h5", "models/b<1>.h5", "models/c.h5", "models/d.h5")]
     broken = Diagnosis(path="models/x.h5", ok=False, kind="html", message="an HTML web page, not a model",
@@ -244,7 +246,8 @@ def test_bad_options_with_models_are_exit_2(tmp_path, capsys, options, message):
 
 
 def test_models_of_a_gate_are_each_in_their_own_folder_in_the_sandbox(tmp_path):
-    from compat import probe, sandbox
+    from compat.environments import sandbox
+    from compat.userfiles import probe
     try:
         sandbox.check()
     except sandbox.SandboxUnavailable as exc:
@@ -378,7 +381,7 @@ ADHOC = "py3.11:tensorflow-cpu==2.16.2,keras==3.5.0"  # not a catalog stack: tf2
 
 @pytest.mark.envs
 def test_an_ad_hoc_stack_as_the_target(tmp_path, capsys):
-    from compat import adhoc, envs
+    from compat.environments import adhoc, envs
     source = fixtures.unpacked("tf215")
     folder = tmp_path / "models"
     folder.mkdir()

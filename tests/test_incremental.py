@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from compat import results
+from compat.records import results
 from tests.conftest import compat_in, tracked_copy
 from tests.test_attemptkey import _subclasses, edit_strategy
 

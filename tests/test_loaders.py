@@ -8,7 +8,9 @@ import shutil
 
 import pytest
 
-from compat import cli, fixtures, loaders, probe
+from compat import cli
+from compat.harness import fixtures
+from compat.userfiles import loaders, probe
 
 RECIPE = '''"""Loading strategy rebuild_weights: rebuild, then load_weights.
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from compat import results, runner, summary
-from compat.verdicts import MIN_COSINE, RELATIVE_TOLERANCE
+from compat.harness import runner
+from compat.records import results, summary
+from compat.records.verdicts import MIN_COSINE, RELATIVE_TOLERANCE
 
 pytestmark = pytest.mark.envs
 PRODUCERS = ["keras212", "tf215", "tf221"]

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from compat import fixtures
-from compat.verdicts import Verdict, compare
+from compat.harness import fixtures
+from compat.records.verdicts import Verdict, compare
 from tests.conftest import run_inside
 
 pytestmark = pytest.mark.envs

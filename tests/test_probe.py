@@ -9,8 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from compat import catalog, cli, fixtures, probe
+from compat import catalog, cli
+from compat.harness import fixtures
 from compat.inside import facenet
+from compat.userfiles import probe
 
 
 def _args(path, **kwargs):
@@ -200,7 +202,7 @@ def test_probe_full_size_facenet_from_keras212(tmp_path, capsys):
 
 @pytest.mark.envs
 def test_a_model_that_is_not_facenet_gets_no_facenet_rebuild(tmp_path, capsys):
-    from compat import envs
+    from compat.environments import envs
     env = catalog.get("tf215")
     model = tmp_path / "embedder.h5"
     code = ("from tensorflow import keras\n"

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from compat import catalog, cli, envs, recipes
+from compat import catalog, cli
+from compat.environments import envs, standalone
+from compat.harness import recipes
 from compat.inside import facenet, facenet_arch, kerasapi, strategies, transplant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +31,7 @@ ALLOWED_IMPORTS = {"os", "re", "shutil", "tempfile", "zipfile", "numpy", "h5py",
 
 # -- the architecture file ----------------------------------------------------------------
 def test_the_architecture_file_imports_nothing_of_this_project():
-    tree = ast.parse(recipes.ARCHITECTURE.read_text())
+    tree = ast.parse(standalone.ARCHITECTURE.read_text())
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -51,7 +53,7 @@ def test_the_harness_builds_with_the_architecture_file_itself():
 
 def test_cli_writes_the_architecture_file(tmp_path, capsys):
     assert cli.main(["architecture", "-o", str(tmp_path / "out")]) == 0
-    assert (tmp_path / "out" / "facenet_arch.py").read_bytes() == recipes.ARCHITECTURE.read_bytes()
+    assert (tmp_path / "out" / "facenet_arch.py").read_bytes() == standalone.ARCHITECTURE.read_bytes()
     (tmp_path / "file").write_text("x")
     assert cli.main(["architecture", "-o", str(tmp_path / "file")]) == 2
     assert "is a file" in capsys.readouterr().err
@@ -64,7 +66,7 @@ def test_the_page_embeds_the_architecture_file_as_a_download(tmp_path):
     [href] = re.findall(r'<a id="architecture" download="facenet_arch.py" href="([^"]+)"', html)
     prefix = "data:text/x-python;charset=utf-8;base64,"
     assert href.startswith(prefix)
-    assert base64.b64decode(href[len(prefix):]) == recipes.ARCHITECTURE.read_bytes()
+    assert base64.b64decode(href[len(prefix):]) == standalone.ARCHITECTURE.read_bytes()
 
 
 # -- rendered recipes ---------------------------------------------------------------------
@@ -182,7 +184,7 @@ def test_a_recipe_runs_for_a_file_that_needs_nothing_of_this_project():
 
 def test_only_the_path_lines_change_when_run_standalone(tmp_path):
     text = strategies.BY_NAME["json_weights"].render_recipe(CONTEXTS["tf221"], _fixture("lambda", "json"))
-    script = recipes.standalone_script(text, tmp_path)
+    script = standalone.standalone_script(text, tmp_path)
     changed = [(a, b) for a, b in zip(text.splitlines(), script.splitlines()) if a != b]
     assert changed == [('MODEL_PATH = "lambda.json"', f'MODEL_PATH = "{tmp_path}/lambda.json"'),
                        ('WEIGHTS_PATH = "lambda_weights.h5"', f'WEIGHTS_PATH = "{tmp_path}/lambda_weights.h5"')]
@@ -223,7 +225,7 @@ def _load(number: int, folder: Path) -> Path:
     if strategy_names:
         command += ["--strategies", strategy_names]
     # The check's JAX compilation cache, shared with the workers: it changes no number.
-    variables = dict(os.environ, **recipes.jax_cache_variables())
+    variables = dict(os.environ, **standalone.jax_cache_variables())
     done = subprocess.run(command, check=False, cwd=str(ROOT), env=variables, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     return output
@@ -253,7 +255,7 @@ def test_every_distinct_recipe_of_a_slice_runs_standalone(tmp_path, capsys):
 @pytest.mark.parametrize("env_id", ["keras212", "tf115", "tf215", "tfkeras221", "keras315jax"])
 def test_left_to_itself_the_architecture_file_finds_the_catalogs_keras(env_id, tmp_path):
     env = catalog.get(env_id)
-    (tmp_path / "facenet_arch.py").write_bytes(recipes.ARCHITECTURE.read_bytes())
+    (tmp_path / "facenet_arch.py").write_bytes(standalone.ARCHITECTURE.read_bytes())
     probe = (f"import os, sys\n"
              f"for name, value in {list(env.env_vars)!r}: os.environ[name] = value\n"
              f"sys.path.insert(0, {str(tmp_path)!r})\n"

@@ -1,4 +1,4 @@
-"""``compat.regress``: the comparison on small canned attempts, and one real run."""
+"""``compat.harness.regress``: the comparison on small canned attempts, and one real run."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from compat import cli, matrixdoc, regress
+from compat import cli
+from compat.harness import regress
+from compat.records import matrixdoc
 
 ORDER = ["load_model", "no_compile", "custom_objects", "rebuild_weights", "h5_transplant"]
 

@@ -18,7 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from compat import catalog, cells, cli, matrixdoc, pagedata, recipetext, report, summary
+from compat import catalog, cli
+from compat.paths import PROJECT_ROOT
+from compat.publish import cells, pagedata, report
+from compat.records import matrixdoc, recipetext, summary
 
 DATA = Path(__file__).resolve().parent / "data" / "results"
 ROOT = Path(__file__).resolve().parent.parent
@@ -310,7 +313,7 @@ def test_page_data_names_every_field_and_stores_repeats_once(matrix, found):
     assert measured["strategy"][row] == names.index("rebuild_weights") and measured["cosine"][row] > 0.99999
     # A not-applicable outcome is stored once, however many loads share it.
     assert len(outcomes["verdict"]) < sum(len(o) for o in loads["outcomes"])
-    # Every filter state has every cell, by name, from compat.cells.
+    # Every filter state has every cell, by name, from compat.publish.cells.
     state = data["filters"]["lambda/h5"]
     rows = cells.grid(matrix, producers, consumers, "lambda", "h5", found=found)
     assert [data["views"][i]["count"] for i in state["cells"]] == [c["count"] for r in rows for c in r["cells"]]
@@ -374,7 +377,7 @@ def test_rerendering_matrix_json_reproduces_the_pages_byte_for_byte(tmp_path):
 
 
 def test_the_committed_report_rerenders_byte_for_byte(tmp_path):
-    published = Path(report.__file__).resolve().parent.parent / "reports"
+    published = PROJECT_ROOT / "reports"
     assert cli.invoke(report.main, _args(from_json=published / "matrix.json", out=tmp_path)) == 0
     for name in ("matrix.html", "matrix.md"):
         assert (tmp_path / name).read_bytes() == (published / name).read_bytes(), name
@@ -481,7 +484,7 @@ def test_markdown_tables(tmp_path):
     facenet = lines[lines.index("## The FaceNet case: `lambda` variant saved as `h5`"):]
     assert ("| **keras212** | \u26a0 **WRONG** \u26a0 | \u25d0 `rebuild_weights` weights "
             "| \u25d0 `rebuild_weights` weights |") in facenet
-    # The upgrade summary: neighbouring consumers, then tf215 -> tf221, as compat.upgrade counts them.
+    # The upgrade summary: neighbouring consumers, then tf215 -> tf221, as compat.publish.upgrade counts them.
     assert "| tf26 → tf215 | 4 | 0 | 1 | 0 | 2 | 0 | 1 | 0 | 0 |" in lines
     assert "| tf215 → tf221 | 4 | 0 | 0 | 0 | 0 | 0 | 4 | 0 | 8 |" in lines
     assert "- **switch** `canary-h5` from keras212: `unsafe` → `rebuild_weights`" in lines
@@ -503,7 +506,7 @@ def test_rendering_never_imports_tensorflow(tmp_path):
     out = tmp_path / "out"
     code = "\n".join([
         "import argparse, sys",
-        "from compat import cli, report",
+        "from compat import cli; from compat.publish import report",
         f"args = argparse.Namespace(results={str(DATA)!r}, from_json=None, out={str(out)!r})",
         "assert cli.invoke(report.main, args) == 0",
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'jax'))",

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from compat import matrixdoc, results, runner
-from compat.envs import PROJECT_ROOT
+from compat.harness import runner
+from compat.paths import PROJECT_ROOT
+from compat.records import matrixdoc, results
 
 pytestmark = pytest.mark.envs
 MATRIX = PROJECT_ROOT / "reports" / "matrix.json"

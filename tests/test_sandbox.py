@@ -21,8 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from compat import catalog, envs, fixtures, sandbox
+from compat import catalog
+from compat.environments import envs, sandbox
+from compat.harness import fixtures
 from compat.inside import hostile
+from compat.paths import cache_root
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -217,7 +220,7 @@ def test_inside_the_sandbox_only_the_scratch_folder_is_writable(tmp_path, listen
     model.write_text("weights")
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    hidden = [str(ROOT), str(tmp_path), str(envs.venv_root()), str(fixtures.cache_root())]
+    hidden = [str(ROOT), str(tmp_path), str(envs.venv_root()), str(cache_root())]
     hidden += _beside(sandbox.interpreter_prefix(python.parent.parent), Path(os.path.expanduser("~")))
     socket.create_connection(("127.0.0.1", hostile.PORT), 5).close()  # from the host, it is reachable
     for _ in range(50):

@@ -11,9 +11,10 @@ import types
 import pytest
 from packaging.version import Version
 
-from compat import advisories, cells, matrixdoc
-from compat.envs import PROJECT_ROOT
 from compat.inside import facenet, worker
+from compat.paths import PROJECT_ROOT
+from compat.publish import advisories, cells
+from compat.records import matrixdoc
 
 MATRIX = PROJECT_ROOT / "reports" / "matrix.json"
 

@@ -1,12 +1,12 @@
-"""``compat.table``: the text ``compat load`` prints, from a small canned results document."""
+"""``compat.publish.table``: the text ``compat load`` prints, from a small canned results document."""
 from __future__ import annotations
 
 import re
 
 import pytest
 
-from compat import table
-from compat.families import FAMILIES
+from compat.publish import table
+from compat.records.families import FAMILIES
 
 STRATEGIES = [
     {"name": "load_model", "tier": "as_is", "kind": "model", "formats": ["h5"], "summary": ""},

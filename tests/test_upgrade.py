@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from compat import cells, cli, pagedata, regress, report, upgrade
+from compat import cli
+from compat.harness import regress
+from compat.publish import cells, pagedata, report, upgrade
 
 DATA = Path(__file__).resolve().parent / "data" / "results"
 

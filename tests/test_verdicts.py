@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compat.verdicts import Verdict, compare
+from compat.records.verdicts import Verdict, compare
 
 REFERENCE = np.array([[20.0, -26.0, 7.0], [1.0, 2.0, 3.0]])
 

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from compat import results, runner
+from compat.harness import runner
+from compat.records import results
 from tests.conftest import tracked_copy
 
 pytestmark = pytest.mark.envs
@@ -166,7 +167,9 @@ print(json.dumps({"same": again is model, "loaded": loaded, "restored": restored
 
 @pytest.mark.parametrize("consumer", ["tf215", "tf221", "keras224", "keras212"])
 def test_the_architecture_a_worker_keeps_is_a_fresh_build_every_time(consumer):
-    from compat import catalog, envs, fixtures
+    from compat import catalog
+    from compat.environments import envs
+    from compat.harness import fixtures
     env = catalog.get(consumer)
     python = envs.ensure_built(env)
     weights = fixtures.unpacked("keras212") / "lambda_weights.h5"  # legacy HDF5: every Keras reads it
@@ -182,7 +185,8 @@ def test_the_architecture_a_worker_keeps_is_a_fresh_build_every_time(consumer):
 def test_a_worker_imports_its_stack_from_bytecode_compiled_once(consumer):
     """Workers never write bytecode, so an environment without it would compile TensorFlow
     from source at every worker start; building an environment compiles it once."""
-    from compat import catalog, envs
+    from compat import catalog
+    from compat.environments import envs
     env = catalog.get(consumer)
     python = envs.ensure_built(env)
     module = "tensorflow" if consumer == "tf215" else "keras"

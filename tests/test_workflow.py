@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from compat import catalog, workflow
+from compat import catalog
+from compat.harness import workflow
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is not installed (pip install pyyaml; it belongs in the `test` extra)")
 
@@ -99,7 +100,7 @@ def test_plan_command_prints_the_catalog_consumers(planned):
 
 def test_plan_command_needs_nothing_installed():
     # The plan job runs it before installing anything.
-    code = ("import sys, compat.workflow; "
+    code = ("import sys, compat.harness.workflow; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'jinja2', 'packaging', 'yaml'}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT), timeout=60, check=False)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr

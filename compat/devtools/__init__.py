@@ -1,0 +1,2 @@
+"""Developer tools: benchmarks, screenshots, the browser driver. Nothing in the product imports them.
+"""

@@ -1,0 +1,187 @@
+"""The committed fixture sets: generating, packing, unpacking and checking them.
+
+``fixtures/<producer>/`` holds ``manifest.json``, ``reference/`` (the input batch and
+the embeddings the producer computed) and ``models.tar.xz``: the model files, packed
+because Keras' HDF5 and SavedModel layouts spend most of their bytes on structure that
+compresses 5-15x. Consumers read an unpacked copy under ``.cache/fixtures/``, verified
+file by file against the manifest's sha256.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import lzma
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from compat import catalog
+from compat.environments import envs
+from compat.errors import BadInput
+from compat.paths import PROJECT_ROOT, cache_root
+
+FIXTURES_DIR = PROJECT_ROOT / "fixtures"
+ARCHIVE = "models.tar.xz"
+CHECK_TOLERANCE = 1e-6
+
+
+class FixtureError(BadInput):
+    """A one-line reason a fixture set cannot be used."""
+
+
+def fixture_dir(producer: str) -> Path:
+    return FIXTURES_DIR / producer
+
+
+def load_manifest(producer: str) -> dict:
+    path = fixture_dir(producer) / "manifest.json"
+    if not path.exists():
+        raise FixtureError(f"no fixtures for producer {producer}: {path} is missing "
+                           f"(generate them with `tox -e gen-{producer}`)")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise FixtureError(f"{path} is not valid JSON: {exc}") from None
+
+
+def run_generator(env: catalog.Environment, out_dir: Path, size: str = "tiny",
+                  variants: list[str] | None = None) -> None:
+    """Run ``compat.inside.generate`` inside ``env``, writing raw files to ``out_dir``."""
+    python = envs.ensure_built(env)
+    cmd = [str(python), "-m", "compat.inside.generate", str(out_dir), "--size", size]
+    if variants:
+        cmd += ["--variants", ",".join(variants)]
+    done = subprocess.run(cmd, env=envs.inside_env(env), cwd=str(out_dir.parent),
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        raise FixtureError(f"fixture generation failed in {env.id} (exit {done.returncode}):\n{tail}")
+
+
+def _model_files(manifest: dict) -> list[str]:
+    return sorted({f["path"] for fixture in manifest["fixtures"] for f in fixture["files"]})
+
+
+def pack(raw_dir: Path, dest: Path) -> None:
+    """Turn a generator's output into the committed layout, reproducibly (no mtimes, sorted)."""
+    manifest = json.loads((raw_dir / "manifest.json").read_text())
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=str(dest.parent)))
+    try:
+        shutil.copytree(raw_dir / "reference", staging / "reference")
+        shutil.copy2(raw_dir / "manifest.json", staging / "manifest.json")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for rel in _model_files(manifest):
+                info = tar.gettarinfo(str(raw_dir / rel), arcname=rel)
+                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+                info.mode = 0o644
+                with open(raw_dir / rel, "rb") as handle:
+                    tar.addfile(info, handle)
+        (staging / ARCHIVE).write_bytes(lzma.compress(buffer.getvalue(), preset=9 | lzma.PRESET_EXTREME))
+        staging.chmod(0o755)  # mkdtemp makes it private; the committed folder is not
+        if dest.exists():
+            shutil.rmtree(dest)
+        staging.rename(dest)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def unpacked(producer: str) -> Path:
+    """A verified, unpacked copy of one producer's fixture set (made once, then reused)."""
+    source = fixture_dir(producer)
+    manifest = load_manifest(producer)
+    archive = source / ARCHIVE
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:16]
+    target = cache_root() / "fixtures" / producer / digest
+    if (target / ".verified").exists():
+        return target
+    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=str(_ensure(target.parent))))
+    try:
+        with tarfile.open(archive, mode="r:xz") as tar:
+            for member in tar.getmembers():
+                if member.name.startswith(("/", "..")) or ".." in Path(member.name).parts:
+                    raise FixtureError(f"{archive} holds an unsafe path: {member.name}")
+            tar.extractall(staging)
+        for fixture in manifest["fixtures"]:
+            for entry in fixture["files"]:
+                data = (staging / entry["path"]).read_bytes()
+                if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                    raise FixtureError(f"{producer}/{entry['path']} does not match its sha256 in the manifest")
+        shutil.copytree(source / "reference", staging / "reference")
+        shutil.copy2(source / "manifest.json", staging / "manifest.json")
+        (staging / ".verified").write_text(digest)
+        try:
+            staging.rename(target)
+        except OSError:
+            # Another consumer run (``tox p``) unpacked the same archive first: use theirs.
+            if not (target / ".verified").exists():
+                raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return target
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def reference_embeddings(folder: Path, manifest: dict) -> dict[str, np.ndarray]:
+    return {variant: np.load(folder / rel) for variant, rel in manifest["reference"]["embeddings"].items()}
+
+
+def generate(env: catalog.Environment, log=print) -> Path:
+    """Regenerate ``fixtures/<env.id>`` from the environment's lock."""
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix=f"gen-{env.id}-") as tmp:
+        raw = Path(tmp) / "raw"
+        run_generator(env, raw)
+        FIXTURES_DIR.mkdir(exist_ok=True)
+        pack(raw, fixture_dir(env.id))
+    manifest = load_manifest(env.id)
+    log(f"[compat] {env.id}: {len(manifest['fixtures'])} fixtures, "
+        f"{len(manifest['not_written'])} formats not writable, "
+        f"{tree_bytes(fixture_dir(env.id)) / 1e6:.2f} MB, {time.time() - started:.0f}s")
+    return fixture_dir(env.id)
+
+
+def check(env: catalog.Environment, log=print) -> list[str]:
+    """Regenerate into a temporary folder; the reference embeddings must equal the committed ones."""
+    committed_manifest = load_manifest(env.id)
+    committed = reference_embeddings(fixture_dir(env.id), committed_manifest)
+    problems = []
+    with tempfile.TemporaryDirectory(prefix=f"check-{env.id}-") as tmp:
+        raw = Path(tmp) / "raw"
+        run_generator(env, raw)
+        fresh_manifest = json.loads((raw / "manifest.json").read_text())
+        fresh = reference_embeddings(raw, fresh_manifest)
+        committed_input = np.load(fixture_dir(env.id) / committed_manifest["reference"]["input"])["images"]
+        fresh_input = np.load(raw / fresh_manifest["reference"]["input"])["images"]
+        if not np.array_equal(committed_input, fresh_input):
+            problems.append("the reference input batch differs")
+    for variant in sorted(set(committed) | set(fresh)):
+        if variant not in committed or variant not in fresh:
+            problems.append(f"{variant}: present in only one of committed / regenerated")
+            continue
+        diff = float(np.max(np.abs(committed[variant].astype(np.float64) - fresh[variant])))
+        status = "ok" if diff <= CHECK_TOLERANCE else "DIFFERS"
+        log(f"[compat] {env.id} {variant}: max |committed - regenerated| = {diff:.3g} ({status})")
+        if diff > CHECK_TOLERANCE:
+            problems.append(f"{variant}: max abs difference {diff:.3g} > {CHECK_TOLERANCE}")
+    committed_ids = {f["id"] for f in committed_manifest["fixtures"]}
+    fresh_ids = {f["id"] for f in fresh_manifest["fixtures"]}
+    if committed_ids != fresh_ids:
+        problems.append(f"fixture lists differ: {sorted(committed_ids ^ fresh_ids)}")
+    return problems
+
+
+def tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

@@ -1,0 +1,12 @@
+"""Where the project's own folders are: its root, and the cache that runs share."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def cache_root() -> Path:
+    """Unpacked fixtures, worker logs, JAX's compilation cache (``$COMPAT_CACHE_DIR`` overrides)."""
+    return Path(os.environ.get("COMPAT_CACHE_DIR", PROJECT_ROOT / ".cache"))

@@ -1,0 +1,61 @@
+"""What a set of attempts says about one fixture: the pure logic the table, the report
+and the regression check share.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from compat.records.verdicts import Verdict
+
+# Cell categories, best first; the report colours cells by these.
+AS_IS, FLAG, WEIGHTS, WRONG_NUMBERS, NOTHING, NOT_TRIED = (
+    "as_is", "flag", "weights", "wrong_numbers", "nothing", "not_tried")
+CATEGORY_LABELS = OrderedDict([
+    (AS_IS, "works as it is"),
+    (FLAG, "works with a flag, custom objects or another API"),
+    (WEIGHTS, "works only through the weights (rebuild, transplant)"),
+    (WRONG_NUMBERS, "loads but gives wrong numbers"),
+    (NOTHING, "nothing works"),
+    (NOT_TRIED, "not tried"),
+])
+
+
+PASS = Verdict.PASS.value  # read once: best_strategy runs for every fixture of every pair of consumers
+
+
+def strategy_order(strategies: list[dict]) -> list[str]:
+    return [s["name"] for s in strategies]
+
+
+def group_by_fixture(attempts: list[dict]) -> OrderedDict[tuple[str, str], dict[str, dict]]:
+    grouped: OrderedDict = OrderedDict()
+    for attempt in attempts:
+        grouped.setdefault((attempt["producer"], attempt["fixture"]), {})[attempt["strategy"]] = attempt
+    return grouped
+
+
+def best_strategy(by_strategy: dict[str, dict], order: list[str]) -> str | None:
+    """The first strategy, in order of preference, whose embeddings passed."""
+    for name in order:
+        attempt = by_strategy.get(name)
+        if attempt and attempt["verdict"] == PASS:
+            return name
+    return None
+
+
+def category(by_strategy: dict[str, dict], strategies: list[dict]) -> str:
+    """How a reader should see this fixture: the best tier that works, else what went wrong."""
+    tiers = {s["name"]: s["tier"] for s in strategies}
+    best = best_strategy(by_strategy, strategy_order(strategies))
+    if best:
+        return tiers[best]
+    verdicts = {a["verdict"] for a in by_strategy.values()}
+    if Verdict.MISMATCH.value in verdicts:
+        return WRONG_NUMBERS
+    if verdicts <= {Verdict.NOT_APPLICABLE.value} or not verdicts:
+        return NOT_TRIED
+    return NOTHING
+
+
+def has_silent_corruption(by_strategy: dict[str, dict]) -> bool:
+    return any(a["verdict"] == Verdict.MISMATCH.value for a in by_strategy.values())

@@ -1,0 +1,120 @@
+"""``compat probe --write-loader DIR``: the recommended recipe as a script the user keeps, proven.
+
+Each environment's script is its recommended strategy's recipe with only the model's path
+changed (to the file's absolute path, so it runs from any folder), under one opening
+comment naming the environment. It is then run as a user would run it,
+``python -I load_<env>.py INPUT.npy OUTPUT.npy`` from DIR, in that environment: in the
+sandbox it sees DIR and the model read-only at their own paths and writes OUTPUT in its
+scratch folder. Its output must pass the matrix's numeric check against the probe's
+reference (``compat.harness.standalone.judged``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from compat import catalog
+from compat.environments import envs, sandbox, standalone
+from compat.errors import BadInput
+
+ARCH_IMPORT = re.compile(r"^import facenet_arch\b", re.MULTILINE)
+HEAD_LINES = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Loader:
+    """One written script and what running it standalone showed."""
+    env: str
+    path: Path
+    verified: bool
+    detail: str
+
+    def line(self) -> str:
+        if self.verified:
+            return f"[{self.env}] {self.path}: standalone: verified ({self.detail})"
+        return f"[{self.env}] {self.path}: standalone: NOT verified: {self.detail}"
+
+
+def script_name(env_id: str) -> str:
+    return f"load_{re.sub(r'[^A-Za-z0-9_.-]', '_', env_id)}.py"
+
+
+def needs_architecture(recipe: str) -> bool:
+    return bool(ARCH_IMPORT.search(recipe))
+
+
+def stack(runtime: dict) -> str:
+    return ", ".join(f"{name} {runtime[key]}" for key, name in
+                     (("python", "Python"), ("tensorflow", "TensorFlow"), ("keras", "Keras"), ("jax", "JAX"))
+                     if runtime.get(key))
+
+
+def script_text(recipe: str, model: Path, env_id: str, runtime: dict) -> str:
+    """The recipe with its path lines pointing at the model's folder, under the opening comment."""
+    head = (f"# Verified in {env_id} ({stack(runtime)}).\n"
+            f"# `compat probe --write-loader` ran this script there standalone (python -I, beside\n"
+            f"# only facenet_arch.py) and compared its output with the probe's reference.\n")
+    return head + standalone.standalone_script(recipe, Path(model).resolve().parent) + "\n"
+
+
+def prepare(folder) -> Path:
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise BadInput(f"--write-loader {folder} is a file, not a folder to write the scripts into")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder.resolve()
+
+
+def write(folder: Path, env_id: str, recipe: str, model: Path, runtime: dict) -> Path:
+    """Write ``load_<env>.py`` (and facenet_arch.py when it imports it) into ``folder``."""
+    target = folder / script_name(env_id)
+    target.write_text(script_text(recipe, model, env_id, runtime))
+    if needs_architecture(recipe):
+        standalone.write_architecture(folder)
+    return target
+
+
+def verify(env: catalog.Environment, script: Path, model_files: list[Path], batch_path: Path, reference, *,
+           sandboxed: bool, timeout: float = 600.0) -> tuple[bool, str]:
+    """Run ``script`` standalone in ``env`` from its folder and judge its output."""
+    python = envs.ensure_built(env)
+    scratch = Path(tempfile.mkdtemp(prefix="compat-loader-"))
+    folder = script.parent
+    try:
+        if sandboxed:
+            # The script names the model by its absolute path: the sandbox shows it there.
+            read_only = {folder: str(folder)}
+            read_only.update({Path(p).resolve(): str(Path(p).resolve()) for p in model_files})
+            read_only.update(sandbox.data_path(batch_path))
+            box = sandbox.Bubblewrap(read_only)
+            output = f"{sandbox.WORK_DIR}/output.npy"
+            process = box.start(env, python, ["-I", script.name, box.inside(batch_path), output], scratch,
+                                chdir=str(folder), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                variables=standalone.isolated_env(sandbox.HOME_DIR, f"{sandbox.VENV_DIR}/bin:/usr/bin:/bin",
+                                                               jax_cache=False))
+            produced = scratch / "rw" / "work" / "output.npy"
+        else:
+            home = scratch / "home"
+            home.mkdir()
+            produced = scratch / "output.npy"
+            process = subprocess.Popen([str(python), "-I", script.name, str(batch_path), str(produced)],
+                                       cwd=str(folder), env=standalone.isolated_env(home),
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        failed = standalone.finished(process, timeout)
+        if failed:
+            return False, failed
+        return standalone.judged(reference, produced)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def note_result(script: Path, verified: bool, detail: str) -> None:
+    """Add the verification's outcome under the opening comment (comments only)."""
+    lines = script.read_text().splitlines(keepends=True)
+    said = (f"# standalone: verified ({detail})\n" if verified
+            else f"# standalone: NOT verified ({detail}); do not rely on this script\n")
+    script.write_text("".join(lines[:HEAD_LINES] + [said] + lines[HEAD_LINES:]))
