@@ -76,6 +76,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_regress(args) -> int:
+    if args.models:  # the gate over the user's own models, not the project's fixtures
+        from compat.userfiles import gate
+        return gate.main(args)
     from compat.harness import regress
     return regress.main(args)
 

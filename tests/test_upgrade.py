@@ -9,6 +9,7 @@ import pytest
 from compat import cli
 from compat.harness import regress
 from compat.publish import cells, pagedata, report, upgrade
+from compat.records.change import Change
 
 DATA = Path(__file__).resolve().parent / "data" / "results"
 
@@ -52,18 +53,17 @@ def test_every_pair_of_the_page_equals_compat_regress(published, tmp_path):
             assert bucket["change"] == entry["change"], (old, new, key)
             assert bucket["id"] == upgrade.bucket(entry).id
             # What the page shows beside the code: each side's best strategy, and the switch.
-            assert best.get((old,) + key) == entry["old_best"] or entry["change"] == regress.NOT_COMPARED
-            assert best.get((new,) + key) == entry["new_best"] or entry["change"] == regress.NOT_COMPARED
+            assert best.get((old,) + key) == entry["old_best"] or entry["change"] == Change.NOT_COMPARED
+            assert best.get((new,) + key) == entry["new_best"] or entry["change"] == Change.NOT_COMPARED
             assert (entry["switch_to"] or {}).get("strategy") == entry["new_best"]
 
 
-def test_buckets_split_regress_changes_without_overlap():
+def test_buckets_are_the_changes_one_to_one():
     assert [b.id for b in upgrade.BUCKETS if b.regression] == ["stops", "switch", "wrong_numbers"]
-    assert {b.change for b in upgrade.BUCKETS} == set(regress.CHANGES)
-    stopped = {"change": regress.STOPPED_WORKING, "switch_to": None}
-    assert upgrade.bucket(stopped).id == "stops"
-    assert upgrade.bucket(dict(stopped, switch_to={"strategy": "rebuild_weights", "recipe": "r"})).id == "switch"
-    assert upgrade.bucket({"change": regress.IMPROVED, "switch_to": None}).id == "improved"
+    assert {b.change for b in upgrade.BUCKETS} == set(Change)
+    assert upgrade.bucket({"change": "stopped_working", "switch_to": None}).id == "stops"
+    assert upgrade.bucket({"change": "switch_strategy", "switch_to": {"strategy": "rebuild_weights"}}).id == "switch"
+    assert upgrade.bucket({"change": Change.IMPROVED, "switch_to": None}).id == "improved"
 
 
 def test_markdown_pairs_are_catalog_neighbours_and_the_example():
@@ -78,6 +78,6 @@ def test_summary_rows_count_what_regress_counts(published):
     row = upgrade.summary_rows(matrix, [("tf26", "tf215")])[0]
     comparison = upgrade.compare(matrix, "tf26", "tf215")
     assert row["regressed"] == len(comparison["regressed"]) == row["counts"]["switch"] + row["counts"]["stops"]
-    assert row["counts"]["starts"] == comparison["counts"][regress.STARTED_WORKING] == 2
+    assert row["counts"]["starts"] == comparison["counts"][Change.STARTED] == 2
     assert row["groups"][0] == {"bucket": "switch", "old_best": "unsafe", "switch_to": "rebuild_weights",
                                 "fixture": "canary-h5", "producers": ["keras212"]}

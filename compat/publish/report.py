@@ -351,7 +351,7 @@ def context(matrix: dict) -> dict:
 
 def architecture_link() -> dict:
     """The architecture file the recipes import, embedded in the page as a download (no network)."""
-    from compat.environments.standalone import ARCHITECTURE
+    from compat.paths import ARCHITECTURE
     encoded = base64.b64encode(ARCHITECTURE.read_bytes()).decode("ascii")
     return {"name": ARCHITECTURE.name, "href": "data:text/x-python;charset=utf-8;base64," + encoded}
 

@@ -9,7 +9,7 @@ model's recorded input shape. Per model the gate says whether it
 - still loads the way it does today (``unchanged``, or ``improved`` when a simpler way
   now works too);
 - loads only with another strategy (``switch_strategy``: which one, with its recipe);
-- stops loading (``stopped_loading``);
+- stops loading (``stopped_working``);
 - gives other numbers (``numbers_changed``: the way that loads today, or any way that
   gave OLD's numbers, now loads different ones).
 
@@ -34,39 +34,14 @@ import numpy as np
 from compat import catalog
 from compat.environments import adhoc, sandbox
 from compat.errors import EXIT_OK, EXIT_REGRESSED, BadInput, HarnessFailure
-from compat.harness import regress
-from compat.records import results
+from compat.records import change, results
+from compat.records.change import Change
 from compat.userfiles import gatereport, probe
 from compat.userfiles.diagnose import Diagnosis, diagnose
 
 SCHEMA = "compat.regress.models/1"
 MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".json")
 SAVEDMODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
-
-UNCHANGED = "unchanged"
-IMPROVED = "improved"
-SWITCH = "switch_strategy"
-STOPPED = "stopped_loading"
-NUMBERS = "numbers_changed"
-STARTED = "started_loading"
-STILL_BROKEN = "still_broken"
-NOT_COMPARED = "not_compared"
-REGRESSIONS = (SWITCH, STOPPED, NUMBERS)
-CHANGES = (SWITCH, STOPPED, NUMBERS, UNCHANGED, IMPROVED, STARTED, STILL_BROKEN, NOT_COMPARED)
-LABELS = {
-    UNCHANGED: "still loads the way it does today",
-    IMPROVED: "still loads, and a simpler way works too",
-    SWITCH: "loads only with another strategy",
-    STOPPED: "stops loading",
-    NUMBERS: "numbers change",
-    STARTED: "starts loading",
-    STILL_BROKEN: "does not load today either",
-    NOT_COMPARED: "not compared",
-}
-_FROM_REGRESS = {regress.UNCHANGED: UNCHANGED, regress.IMPROVED: IMPROVED, regress.NUMBERS_CHANGED: NUMBERS,
-                 regress.STARTED_WORKING: STARTED, regress.STILL_BROKEN: STILL_BROKEN,
-                 regress.NOT_COMPARED: NOT_COMPARED}
-
 
 class GateError(BadInput):
     """Bad input to the gate, in one line (exit status 2)."""
@@ -210,35 +185,19 @@ def compare_model(old_attempts: list[dict], new_attempts: list[dict], old_id: st
                                             {b["strategy"] for b in old}]
     by_old = {a["strategy"]: a for a in old}
     by_new = {a["strategy"]: a for a in new}
-    found = regress.fixture_change(("", ""), by_old or None, by_new or None, order, order)
-    change = found["change"]
-    if change == regress.STOPPED_WORKING:
-        change = SWITCH if found["switch_to"] else STOPPED
-    else:
-        change = _FROM_REGRESS[change]
+    found = change.fixture_change(("", ""), by_old or None, by_new or None, order, order)
+    meaning = change.meaning(found["change"])
     best_under_new = by_new.get(found["old_best"]) if found["old_best"] else None
     return {
-        "change": change, "label": LABELS[change], "regressed": change in REGRESSIONS,
+        "change": meaning.change.value, "label": meaning.one, "regressed": meaning.regression,
         "reference": source["label"], "old_best": found["old_best"], "new_best": found["new_best"],
         "old_recipe": by_old[found["old_best"]].get("recipe") if found["old_best"] else None,
         "switch_to": found["switch_to"],
-        "old_best_under_new": _outcome(best_under_new) if best_under_new else None,
+        "old_best_under_new": change.outcome(best_under_new) if best_under_new else None,
         "wrong_numbers": found["wrong_numbers"], "also_stopped": found["also_stopped"],
         "detail": found.get("detail"),
         "attempts": {"from": _public(old), "to": _public(new)},
     }
-
-
-def _outcome(attempt: dict) -> dict:
-    outcome = {"verdict": attempt.get("verdict")}
-    error = attempt.get("error")
-    if error:
-        outcome["error"] = f"{error.get('type')}: {error.get('message')}"
-        outcome["error_type"] = error.get("type")
-    for key in ("reason", "max_abs_diff", "cosine", "detail"):
-        if attempt.get(key) is not None:
-            outcome[key] = attempt[key]
-    return outcome
 
 
 def _public(attempts: list[dict]) -> list[dict]:
@@ -265,7 +224,7 @@ def build_document(old: dict, new: dict, models: list[tuple[str, Diagnosis]], di
         entry.update(compare_model(old["models"].get(shown, []), new["models"].get(shown, []), old["id"], new["id"]))
         _name_family(entry, new, found.format)
         entries.append(entry)
-    counts = {change: sum(e["change"] == change for e in entries) for change in CHANGES}
+    counts = {c.value: sum(e["change"] == c for e in entries) for c in Change}
     regressed = [e["path"] for e in entries if e["regressed"]]
     loads = sum(1 for side in ((old,) if same else (old, new)) for attempts in side["models"].values()
                 for a in attempts if a["status"] not in ("not_applicable",))
