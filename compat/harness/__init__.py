@@ -1,0 +1,3 @@
+"""The project's own matrix: fixture sets, consumer runs, the whole-matrix pass, regress over
+the matrix, and the recipe check.
+"""
