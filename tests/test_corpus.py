@@ -202,6 +202,37 @@ def test_unpacking_checks_the_digests(tmp_path, monkeypatch):
         corpus.unpacked(SET, "tf215")
 
 
+def test_an_unknown_set_is_bad_input_before_any_environment_starts(capsys):
+    from compat import cli
+    assert cli.main(["gen", "tf221", "--corpus", "no_such_set"]) == 2
+    assert "the sets are: foreign" in capsys.readouterr().err
+
+
+def _write_set(folder: Path, outputs: dict[str, np.ndarray], tokens: np.ndarray) -> dict:
+    (folder / "reference").mkdir(parents=True)
+    np.savez(folder / "reference" / "m-h5.npz", **{"input:tokens": tokens},
+             **{f"output:{name}": value for name, value in outputs.items()})
+    return {"models": [{"id": "m-h5", "reference": "reference/m-h5.npz",
+                        "files": [{"path": "m.h5", "bytes": 1, "sha256": "a" * 64}]}], "skipped": []}
+
+
+def test_the_check_catches_changed_numbers_inputs_and_lists(tmp_path):
+    tokens = np.arange(12, dtype=np.int32).reshape(1, 12)
+    score = np.array([[0.25, 0.75]], np.float32)
+    committed = _write_set(tmp_path / "a", {"score": score}, tokens)
+    same = _write_set(tmp_path / "b", {"score": score + 1e-8}, tokens)
+    assert corpus.compare(tmp_path / "a", committed, tmp_path / "b", same, log=lambda *_: None) == []
+    drifted = _write_set(tmp_path / "c", {"score": score + 1e-3}, tokens)
+    assert "outputs differ" in " ".join(corpus.compare(tmp_path / "a", committed, tmp_path / "c", drifted,
+                                                       log=lambda *_: None))
+    other_input = _write_set(tmp_path / "d", {"score": score}, tokens[:, ::-1].copy())
+    assert "input differs" in " ".join(corpus.compare(tmp_path / "a", committed, tmp_path / "d", other_input,
+                                                      log=lambda *_: None))
+    fewer = dict(committed, models=[], skipped=[{"id": "m-h5", "reason": "gone"}])
+    problems = corpus.compare(tmp_path / "a", committed, tmp_path / "a", fewer, log=lambda *_: None)
+    assert any("model lists differ" in p for p in problems) and any("skipped lists differ" in p for p in problems)
+
+
 def test_the_corpus_stays_small():
     total = fixtures.tree_bytes(corpus.CORPUS_DIR)
     assert total < CORPUS_BUDGET, f"fixtures/corpus holds {total / 1e6:.2f} MB"
