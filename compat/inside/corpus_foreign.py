@@ -277,7 +277,6 @@ def write_keras_model(name, out_dir, log):
     seed_weights(model)
     input_specs, output_specs = describe(model)
     inputs = reference_inputs(name, input_specs)
-    outputs = predict(model, inputs, input_specs)
     entries = []
     for fmt in KERAS_FORMATS:
         model_id = f"{name}-{fmt}"
@@ -293,7 +292,8 @@ def write_keras_model(name, out_dir, log):
         note = f"{summary} ({model.count_params()} parameters): {FORMAT_NOTES[fmt].format(model=name)}"
         if fmt in ("savedmodel", "savedmodel_nometa", "export"):
             note += "; " + savedmodel_metadata_note(written[0])
-        corpus.write_reference(out_dir, model_id, inputs, outputs)
+        # Computed after this save, from the model just saved: a writer that changed it shows.
+        corpus.write_reference(out_dir, model_id, inputs, predict(model, inputs, input_specs))
         relative = _relative(written, out_dir)
         entries.append({
             "id": model_id, "path": relative[0], "format": fmt, "files": relative,
