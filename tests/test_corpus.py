@@ -147,6 +147,39 @@ def test_a_weights_only_file_never_passes_as_a_model(corpus_oracle_verdicts):
         assert line["verdict"] != "pass", key
 
 
+@pytest.mark.envs
+def test_the_oracle_reports_changed_numbers_as_a_mismatch(tmp_path):
+    # The oracle must be able to say no: the same files against references it was not made with.
+    import shutil
+    folder = tmp_path / "tf221"
+    shutil.copytree(corpus.unpacked(SET, "tf221"), folder)
+    path = folder / "reference" / "multi_input-keras.npz"
+    with np.load(path) as data:
+        arrays = {key: data[key] for key in data.files}
+    arrays["output:prediction"] = arrays["output:prediction"] + 0.01
+    np.savez(path, **arrays)
+    path = folder / "reference" / "dict_output-keras.npz"
+    with np.load(path) as data:
+        arrays = {key: data[key] for key in data.files}
+    arrays["output:score"], arrays["output:probs"] = arrays["output:probs"], arrays["output:score"]
+    np.savez(path, **arrays)
+    consumer = catalog.get("tf221")
+    lines, how = _run_oracle(envs.ensure_built(consumer), folder, consumer,
+                             ["multi_input-keras", "dict_output-keras", "nested-keras"])
+    assert {i: line["verdict"] for i, line in lines.items()} == {
+        "multi_input-keras": "mismatch", "dict_output-keras": "mismatch", "nested-keras": "pass"}, how
+
+
+def test_the_oracle_imports_nothing_of_the_project():
+    import ast
+    tree = ast.parse(ORACLE.read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module}
+    assert imported <= {"json", "os", "re", "sys", "numpy", "keras", "tensorflow"}, imported
+
+
 # -- the committed sets, without TensorFlow --------------------------------------------------
 @pytest.mark.parametrize("producer", PRODUCERS)
 def test_manifest_and_references_agree(producer):
