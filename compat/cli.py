@@ -51,6 +51,10 @@ def cmd_build(args) -> int:
 
 
 def cmd_gen(args) -> int:
+    if args.corpus:
+        from compat.harness import corpus
+        failed = corpus.cmd_gen(_environments(args.ids, catalog.PRODUCER), args.corpus, args.check)
+        return EXIT_HARNESS if failed else EXIT_OK
     failed = []
     for env in _environments(args.ids, catalog.PRODUCER):
         if args.check:
@@ -149,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ids", nargs="*")
     p.add_argument("--check", action="store_true",
                    help="regenerate into a temporary folder and compare reference embeddings")
+    p.add_argument("--corpus", default=None, metavar="SET",
+                   help="write (or --check) the corpus set SET into fixtures/corpus/SET/<producer>/ instead")
     p.set_defaults(func=cmd_gen)
 
     p = sub.add_parser("load", help="load producers' fixtures under a consumer with every strategy")

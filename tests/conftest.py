@@ -45,6 +45,17 @@ def full_size_report(tmp_path_factory) -> tuple[Path, int]:
     return out, attempts
 
 
+@pytest.fixture(scope="session")
+def corpus_oracle_verdicts() -> dict:
+    """The independent oracle's line for every file of the foreign corpus under tf215 and tf221.
+
+    ``{(consumer, producer, model id): {"verdict", "error_type", "message", ...}}``, run once per
+    session: the truth the probe, gate and convert tests compare the project's loaders against.
+    """
+    from test_corpus import oracle_verdicts
+    return oracle_verdicts()
+
+
 def load_json(path) -> dict:
     return json.loads(Path(path).read_text())
 
