@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compat import catalog, envs, fixtures
-from compat.harness import corpus
+from compat import catalog
+from compat.environments import envs
+from compat.harness import corpus, fixtures
+from compat.paths import cache_root
 
 SET = "foreign"
 PRODUCERS = ("keras212", "tf24", "tf215", "tf221", "keras315jax")
@@ -120,7 +122,7 @@ def test_the_oracle_judges_every_file_of_every_producer(corpus_oracle_verdicts):
             assert line["error_type"] and line["message"] is not None, where
         if line["verdict"] == "pass":
             assert line["max_diff"] is not None, where
-    table = fixtures.cache_root() / "corpus" / f"{SET}-oracle.md"
+    table = cache_root() / "corpus" / f"{SET}-oracle.md"
     table.parent.mkdir(parents=True, exist_ok=True)
     table.write_text(verdict_table(corpus_oracle_verdicts))
     print(f"\n{verdict_table(corpus_oracle_verdicts)}(also in {table})")

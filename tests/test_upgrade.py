@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from compat import cli
-from compat.harness import regress
 from compat.publish import cells, pagedata, report, upgrade
 from compat.records.change import Change
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from compat import catalog, fixtures
-from compat.envs import PROJECT_ROOT
+from compat import catalog
+from compat.harness import fixtures
+from compat.paths import PROJECT_ROOT, cache_root
 
 CORPUS_DIR = fixtures.FIXTURES_DIR / "corpus"
 SET_MODULE_PREFIX = "corpus_"
@@ -92,7 +93,7 @@ def unpacked(set_name: str, producer: str) -> Path:
     """A verified, unpacked copy of one producer's set (made once, then reused)."""
     manifest = load_manifest(set_name, producer)
     return fixtures.unpack_verified(set_dir(set_name, producer),
-                                    fixtures.cache_root() / "corpus" / set_name / producer,
+                                    cache_root() / "corpus" / set_name / producer,
                                     model_files(manifest), f"{set_name}/{producer}")
 
 
