@@ -191,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", default=None,
                    help="with --models: a .npy batch fed to every model as it is (default: a seeded batch "
                         "of each model's recorded input shape)")
+    p.add_argument("--input-shape", action="append", default=None, metavar="[NAME=]SHAPE",
+                   help="with --models: per-sample shape for the seeded batches' open dimensions, e.g. 43844,1 "
+                        "or NAME=SHAPE; repeat it for each input")
     p.add_argument("--timeout", type=float, default=600.0, help="with --models: seconds allowed per attempt")
     p.add_argument("--producers", default=None)
     p.add_argument("--variants", default=None)
@@ -216,9 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", default=None,
                    help="a .npy batch to feed the model, used as it is (default: a seeded batch "
                         "of the file's input shape, prewhitened)")
-    p.add_argument("--input-shape", default=None,
-                   help="per-sample input shape for the seeded batch, e.g. 160,160,3 "
-                        "(default: the shape the file records)")
+    p.add_argument("--input-shape", action="append", default=None, metavar="[NAME=]SHAPE",
+                   help="per-sample input shape for the seeded batch, e.g. 43844,1, or NAME=SHAPE for one of "
+                        "several inputs; repeat it for each (default: the shape the file records, open "
+                        "dimensions set to 16)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per attempt (default 600)")
     p.add_argument("--size", choices=["full", "tiny"], default=None,
                    help="FaceNet size the weights-level strategies rebuild (default: guessed from the file size)")
@@ -259,8 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", default=None,
                    help="a .npy batch to feed the model, used as it is (default: a seeded batch of the "
                         "file's input shape, prewhitened)")
-    p.add_argument("--input-shape", default=None,
-                   help="per-sample input shape for the seeded batch, e.g. 160,160,3 (default: the shape the file records)")
+    p.add_argument("--input-shape", action="append", default=None, metavar="[NAME=]SHAPE",
+                   help="per-sample input shape for the seeded batch, e.g. 43844,1, or NAME=SHAPE for one of "
+                        "several inputs; repeat it for each (default: the shape the file records, open "
+                        "dimensions set to 16)")
     p.add_argument("--loaders", default=None,
                    help="comma-separated environments probed for the reference before ENV, catalog ids or specs "
                         "(default: tf215,tf221; ENV is always probed)")

@@ -29,14 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from compat import catalog
 from compat.environments import adhoc, sandbox
 from compat.errors import EXIT_OK, EXIT_REGRESSED, BadInput, HarnessFailure
 from compat.records import change, results
 from compat.records.change import Change
-from compat.userfiles import gatereport, probe
+from compat.userfiles import engine, gatereport
 from compat.userfiles.diagnose import Diagnosis, diagnose
 
 SCHEMA = "compat.regress.models/1"
@@ -114,59 +112,68 @@ def _json_companions(files: list[str]) -> set[str]:
 
 # -- inputs --------------------------------------------------------------------------------
 
-def batches(models: list[tuple[str, Diagnosis]], input_path: str | None) -> dict[str, tuple[np.ndarray, str]]:
-    """``{shown path: (batch, description)}``: ``--input`` for every model, else a seeded batch
-    of each model's recorded input shape. A given batch that does not fit a model is refused."""
-    chosen = {}
-    if input_path:
-        batch = probe.load_array(input_path, "--input")
-        if batch.ndim < 2:
-            raise GateError(f"--input {input_path} has shape {list(batch.shape)}: a batch needs a first axis")
-        misfits = []
-        for shown, found in models:
-            try:
-                probe.check_shape(tuple(batch.shape[1:]), found.input_shape, f"--input {input_path}")
-            except BadInput:
-                misfits.append(f"{shown} takes {','.join('any' if d is None else str(d) for d in found.input_shape)}")
-            chosen[shown] = (batch, f"{input_path} {list(batch.shape)} as it is")
-        if misfits:
-            raise GateError(f"--input {input_path} has shape {','.join(map(str, batch.shape[1:]))} per sample, "
-                            f"which does not fit {'; '.join(misfits)}: gate those models in another run")
-        return chosen
-    for shown, found in models:
-        shape = found.input_shape or probe.DEFAULT_INPUT_SHAPE
-        batch = probe.seeded_batch(shape)
-        recorded = "" if found.input_shape else ", the file records no input shape"
-        chosen[shown] = (batch, f"seeded batch {list(batch.shape)} (prewhitened{recorded})")
-    return chosen
+def batches(models: list[tuple[str, engine.ModelFile]], given: str | None, shapes: dict) -> tuple[dict, list]:
+    """``({shown path: Batch}, [(shown path, why)])``: ``--input`` for every model, else a seeded
+    batch of each model's own inputs. A model whose inputs are not known gets its reason;
+    a given batch that does not fit a model is refused."""
+    chosen, unknown, misfits = {}, [], []
+    for shown, model in models:
+        try:
+            chosen[shown] = engine.make_batch(model, given, shapes)
+        except BadInput as exc:
+            (misfits if given else unknown).append((shown, str(exc)))
+    if misfits:
+        raise GateError(f"--input {given} does not fit {'; '.join(why for _, why in misfits)}: "
+                        f"gate those models in another run")
+    return chosen, unknown
+
+
+def learn_interfaces(env: catalog.Environment, models: list[tuple[str, engine.ModelFile]], *, sandboxed: bool,
+                     timeout: float, log) -> list[tuple[str, engine.ModelFile]]:
+    """The models with their interfaces: read from the files, else as ``env`` loads each
+    (a SavedModel's serving signature), all through one worker."""
+    unknown = [(shown, model) for shown, model in models if model.interface is None]
+    if not unknown:
+        return models
+    scratch = Path(tempfile.mkdtemp(prefix="compat-describe-"))
+    try:
+        isolation, _, roots, _ = engine.isolation_for(
+            sandboxed, [(m.path, [m.diagnosis.weights]) for _, m in unknown], [])
+        log(f"[regress] {env.id}: reading the inputs and outputs of {len(unknown)} models where they load")
+        found = engine.describe_many(env, [(shown, m, root) for (shown, m), root in zip(unknown, roots)],
+                                     isolation=isolation, extra_env={"HOME": str(scratch)}, timeout=timeout, log=log)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    learnt = {shown: engine.interface_from(found[shown]["interface"], env.id)
+              for shown, _ in unknown if "interface" in found[shown]}
+    return [(shown, dataclasses.replace(m, interface=learnt[shown]) if shown in learnt else m) for shown, m in models]
 
 
 # -- running -------------------------------------------------------------------------------
 
-def plan(models: list[tuple[str, Diagnosis]], inputs: dict, scratch: Path, sandboxed: bool) -> tuple:
-    """``(planned, isolation, label)``: what ``probe.run_models`` runs, the batches written
+def plan(models: list[tuple[str, engine.ModelFile]], inputs: dict, scratch: Path, sandboxed: bool) -> tuple:
+    """``(planned, isolation, label)``: what ``engine.run_models`` runs, the batches written
     into ``scratch``, under the probe's isolation (the sandbox unless ``--no-sandbox``)."""
     paths: dict = {}
     batch_of = {}
     for shown, _ in models:
-        batch, _ = inputs[shown]
-        key = (batch.shape, batch.tobytes())
+        batch = inputs[shown]
+        key = tuple((name, a.dtype.str, a.shape, a.tobytes()) for name, a in batch.arrays.items())
         if key not in paths:  # the worker reads each distinct batch once
-            paths[key] = scratch / f"input-{len(paths)}.npy"
-            np.save(paths[key], batch)
+            paths[key] = batch.save(scratch / f"input-{len(paths)}.npz")
         batch_of[shown] = paths[key]
-    isolation, label, roots, inside = probe.isolation_for(
-        sandboxed, [(found.path, [found.weights]) for _, found in models], list(paths.values()))
-    planned = [{"key": shown, "fixture": dict(probe.probe_fixture(found, found.size_guess), id=shown),
-                "root": root, "input": inside(batch_of[shown]), "skip": probe.facenet_skip(found.path)}
-               for (shown, found), root in zip(models, roots)]
+    isolation, label, roots, inside = engine.isolation_for(
+        sandboxed, [(m.path, [m.diagnosis.weights]) for _, m in models], list(paths.values()))
+    planned = [{"key": shown, "fixture": model.fixture(shown, model.diagnosis.size_guess, "lambda"),
+                "root": root, "input": inside(batch_of[shown]), "spec": inputs[shown].spec}
+               for (shown, model), root in zip(models, roots)]
     return planned, isolation, label
 
 
 def measure(env: catalog.Environment, planned: list[dict], isolation, home: Path, *, timeout: float, log) -> dict:
-    """Every model under ``env`` through one worker client (``probe.run_models``)."""
-    return probe.run_models(env, planned, timeout=timeout, extra_env={"HOME": str(home)}, log=log,
-                            isolation=isolation)
+    """Every model under ``env`` through one worker client (``engine.run_models``)."""
+    return engine.run_models(env, planned, timeout=timeout, extra_env={"HOME": str(home)}, log=log,
+                             isolation=isolation)
 
 
 # -- judging (pure) ------------------------------------------------------------------------
@@ -175,12 +182,12 @@ def compare_model(old_attempts: list[dict], new_attempts: list[dict], old_id: st
                   new_id: str = "new") -> dict:
     """What happened to one model between the environments; see the module docstring.
 
-    Attempts are ``probe`` attempts in registry order (``status`` and, when loaded, raw
-    ``embeddings``); they are judged here against OLD's first loading output.
+    Attempts are the engine's, in registry order (``status`` and, when loaded, raw
+    ``outputs``); they are judged here against OLD's first loading output.
     """
     old = [dict(a) for a in old_attempts]
     new = [dict(a) for a in new_attempts]
-    source = probe.judge([{"id": old_id, "attempts": old}, {"id": new_id, "attempts": new}])
+    source = engine.judge([{"id": old_id, "attempts": old}, {"id": new_id, "attempts": new}])
     order = [a["strategy"] for a in old] + [a["strategy"] for a in new if a["strategy"] not in
                                             {b["strategy"] for b in old}]
     by_old = {a["strategy"]: a for a in old}
@@ -212,14 +219,15 @@ def _public(attempts: list[dict]) -> list[dict]:
     return out
 
 
-def build_document(old: dict, new: dict, models: list[tuple[str, Diagnosis]], diagnosed, inputs: dict,
+def build_document(old: dict, new: dict, models: list[tuple[str, engine.ModelFile]], diagnosed, inputs: dict,
                    seconds: float) -> dict:
     """The gate's result: what every output (text, JSON, JUnit, Markdown) is rendered from."""
     same = old["id"] == new["id"]
     entries = []
-    for shown, found in models:
+    for shown, model in models:
+        found = model.diagnosis
         entry = {"path": shown, "format": found.format, "what": found.message,
-                 "input": inputs[shown][1],
+                 "input": inputs[shown].described,
                  "seconds": round(old["model_seconds"].get(shown, 0) + (0 if same else new["model_seconds"].get(shown, 0)), 2)}
         entry.update(compare_model(old["models"].get(shown, []), new["models"].get(shown, []), old["id"], new["id"]))
         _name_family(entry, new, found.format)
@@ -249,7 +257,7 @@ def _name_family(entry: dict, new: dict, fmt: str | None) -> None:
     if not outcome or "error" not in outcome:
         return
     attempt = next(a for a in new["models"][entry["path"]] if a["strategy"] == entry["old_best"])
-    family = probe.error_family(new, attempt, fmt)
+    family = engine.error_family(new, attempt, fmt)
     if family:
         outcome["family"] = {"id": family.id, "label": family.label, "action": family.action}
 
@@ -278,8 +286,7 @@ def main(args) -> int:
     for option in REFUSED_WITH_MODELS:
         if getattr(args, option, None):
             raise GateError(f"--{option} selects the project's fixtures; it does not go with --models")
-    timeout = getattr(args, "timeout", None)
-    timeout = 600.0 if timeout is None else float(timeout)
+    timeout = float(args.timeout)
     if timeout <= 0:
         raise GateError(f"--timeout must be a positive number of seconds, not {timeout:g}")
     old_env = adhoc.environment(args.old, log=_log)
@@ -293,10 +300,24 @@ def main(args) -> int:
     if not models:
         lines = "; ".join(diagnosed_line(shown, found) for shown, found in diagnosed[:3]) + ("; ..." if len(diagnosed) > 3 else "")
         raise GateError(f"no loadable model in {', '.join(args.models)}" + (f" ({lines})" if lines else ""))
-    inputs = batches(models, getattr(args, "input", None))
-    sandboxed = not getattr(args, "no_sandbox", False)
+    shapes = engine.parse_shapes(args.input_shape)
+    if args.input:
+        engine.read_arrays(args.input, "--input")
+    sandboxed = not args.no_sandbox
     if sandboxed:
         sandbox.check()  # no bubblewrap: refuse before any environment starts
+    models = [(shown, engine.open_model(found)) for shown, found in models]
+    if not args.input:
+        models = learn_interfaces(old_env, models, sandboxed=sandboxed, timeout=timeout, log=_log)
+    inputs, unknown = batches(models, args.input, shapes)
+    for shown, why in unknown:
+        _log(f"[regress] not gated: {shown}: {why}")
+    why_of = dict(unknown)
+    diagnosed += [(shown, dataclasses.replace(model.diagnosis, ok=False, kind="inputs_unknown", message=why_of[shown],
+                                              advice="")) for shown, model in models if shown in why_of]
+    models = [(shown, model) for shown, model in models if shown in inputs]
+    if not models:
+        raise GateError("no model whose inputs are known: " + "; ".join(why for _, why in unknown))
 
     scratch = Path(tempfile.mkdtemp(prefix="compat-gate-"))
     try:
