@@ -291,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", default=".", help="folder to write it into (default: here)")
     p.set_defaults(func=cmd_architecture)
 
+    from compat.userfiles import scan
+    scan.add_parser(sub)
+
     p = sub.add_parser("run-named", help="run what a tox / nox environment name stands for")
     p.add_argument("name")
     p.add_argument("rest", nargs=argparse.REMAINDER)
