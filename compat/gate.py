@@ -34,6 +34,7 @@ import numpy as np
 from compat import adhoc, catalog, gatereport, probe, regress, results, sandbox
 from compat.diagnose import Diagnosis, diagnose
 from compat.errors import EXIT_OK, EXIT_REGRESSED, BadInput, HarnessFailure
+from compat.userfiles import scan
 
 SCHEMA = "compat.regress.models/1"
 MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".json")
@@ -255,7 +256,7 @@ def build_document(old: dict, new: dict, models: list[tuple[str, Diagnosis]], di
     same = old["id"] == new["id"]
     entries = []
     for shown, found in models:
-        entry = {"path": shown, "format": found.format, "what": found.message,
+        entry = {"path": shown, "format": found.format, "code": scan.summary(shown), "what": found.message,
                  "input": inputs[shown][1],
                  "seconds": round(old["model_seconds"].get(shown, 0) + (0 if same else new["model_seconds"].get(shown, 0)), 2)}
         entry.update(compare_model(old["models"].get(shown, []), new["models"].get(shown, []), old["id"], new["id"]))

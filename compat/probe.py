@@ -25,6 +25,7 @@ from compat import adhoc, catalog, envs, families, fixtures, results, sandbox, t
 from compat import loaders as loaders_
 from compat.diagnose import Diagnosis, diagnose
 from compat.errors import EXIT_OK, BadInput, HarnessFailure
+from compat.userfiles import scan
 from compat.verdicts import Verdict, compare
 
 SCHEMA = "compat.probe/1"
@@ -538,6 +539,7 @@ def main(args) -> int:
         sandbox.check()  # no bubblewrap: refuse before any environment starts
 
     log = _log
+    print(f"compat probe: {scan.summary(args.path)}", file=sys.stderr)
     print(f"compat probe: {diagnosis.line()}", file=sys.stderr)
     document = probe(args.path, loaders, diagnosis=diagnosis, size=size,
                      variant=getattr(args, "variant", None) or DEFAULT_VARIANT, batch=batch,

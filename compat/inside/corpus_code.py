@@ -24,22 +24,23 @@ from compat.inside import kerasapi
 # The marker line: anything but "module" counts as the file's code (worker.stored_code_ran).
 MARKER = "file"
 
-# Each canary is one expression: (leave the marker, then the value the layer needs)[1].
-canary_identity = lambda x: (  # noqa: E731 - a lambda on purpose: Keras 3 stores only lambdas' bytecode
-    [open(__import__("os").path.join(d, "canary-ran"), "a").write("file\n")
+# Each canary is one expression: (leave the marker, then the value the layer needs)[1]. CPython
+# closes the unnamed file as soon as the write returns.
+canary_identity = lambda x: (
+    [open(__import__("os").path.join(d, "canary-ran"), "a").write("file\n")  # noqa: SIM115 - no `with` in a lambda
      for d in [__import__("os").environ.get("COMPAT_CANARY_DIR")] if d], x)[1]
 
-canary_loss = lambda y_true, y_pred: (  # noqa: E731
-    [open(__import__("os").path.join(d, "canary-ran"), "a").write("file\n")
+canary_loss = lambda y_true, y_pred: (
+    [open(__import__("os").path.join(d, "canary-ran"), "a").write("file\n")  # noqa: SIM115 - no `with` in a lambda
      for d in [__import__("os").environ.get("COMPAT_CANARY_DIR")] if d], (y_true - y_pred) * (y_true - y_pred))[1]
 
-canary_initializer = lambda shape, dtype=None, **kwargs: (  # noqa: E731
-    [open(__import__("os").path.join(d, "canary-ran"), "a").write("file\n")
+canary_initializer = lambda shape, dtype=None, **kwargs: (
+    [open(__import__("os").path.join(d, "canary-ran"), "a").write("file\n")  # noqa: SIM115 - no `with` in a lambda
      for d in [__import__("os").environ.get("COMPAT_CANARY_DIR")] if d],
     __import__("numpy").full(tuple(shape), 0.01, dtype="float32"))[1]
 
-canary_regularizer = lambda weight: (  # noqa: E731
-    [open(__import__("os").path.join(d, "canary-ran"), "a").write("file\n")
+canary_regularizer = lambda weight: (
+    [open(__import__("os").path.join(d, "canary-ran"), "a").write("file\n")  # noqa: SIM115 - no `with` in a lambda
      for d in [__import__("os").environ.get("COMPAT_CANARY_DIR")] if d], 0.0 * weight)[1]
 
 
@@ -71,7 +72,7 @@ def _keras2_minor():
 
 def _needs_keras_zip():
     if not _keras3() and (kerasapi.api_name() == "keras" or _keras2_minor() < (2, 13)):
-        raise NotWritable("Keras {} has no .keras writer used here (it came with 2.13)".format(kerasapi.version()))
+        raise NotWritable(f"Keras {kerasapi.version()} has no .keras writer used here (it came with 2.13)")
 
 
 def _needs_savedmodel():
@@ -260,7 +261,7 @@ def _save_keras_naming_module(model, folder, name):
                 data = json.dumps(config).encode("utf-8")
             target.writestr(info, data)
     if not renamed:
-        raise NotWritable("Keras {} wrote no function by name to point at a module".format(kerasapi.version()))
+        raise NotWritable(f"Keras {kerasapi.version()} wrote no function by name to point at a module")
     return [path]
 
 

@@ -50,16 +50,16 @@ KINDS = {
     LAMBDA_BYTECODE: ("error", "Lambda layer with Python bytecode stored in the file",
                       "Keras 2 marshals a Lambda's function into the file; loaders that revive it run it."),
     LAMBDA_NAMED: ("error", "Lambda layer whose function the file names",
-                   "Keras 3 stores a Lambda's named function by module and name; a loader that resolves the "
-                   "name (custom_objects, its registry or, before Keras 3.9, any importable module) calls it."),
+                   ("Keras 3 stores a Lambda's named function by module and name; a loader that resolves the "
+                   "name (custom_objects, its registry or, before Keras 3.9, any importable module) calls it.")),
     SERIALIZED_LAMBDA: ("error", "lambda stored as bytecode in a config (__lambda__)",
-                        "Keras >= 2.13 and 3 store a lambda given as loss, metric, initializer, regularizer, "
-                        "constraint, activation or schedule as marshalled bytecode."),
+                        ("Keras >= 2.13 and 3 store a lambda given as loss, metric, initializer, regularizer, "
+                        "constraint, activation or schedule as marshalled bytecode.")),
     BYTECODE: ("error", "marshalled Python bytecode in a config value",
                "A base64 string that decodes to a marshalled code object, outside the places Keras puts it."),
     MODULE_FUNCTION: ("error", "function named by a module outside Keras",
-                      "The config names a function by module (e.g. os.system); Keras 3 before 3.9 imports "
-                      "any module a .keras config names (CVE-2025-1550)."),
+                      ("The config names a function by module (e.g. os.system); Keras 3 before 3.9 imports "
+                      "any module a .keras config names (CVE-2025-1550).")),
     BUILTIN_FUNCTION: ("error", "Python builtin named as a function",
                        "The config names a function of Python's builtins (e.g. eval, exec, open)."),
     MODULE_CLASS: ("error", "class named by a system module",
@@ -421,7 +421,8 @@ class _Unreadable(Exception):
 
 
 def _parse_proto(name: str, data: bytes, text: bool = False):
-    from google.protobuf import message as message_, text_format
+    from google.protobuf import message as message_
+    from google.protobuf import text_format
     msg = _messages()[name]()
     try:
         if text:
@@ -602,11 +603,19 @@ def summary(path) -> str:
         return f"not scanned: {type(exc).__name__}: {exc}"
 
 
+def savedmodel_summary(folder) -> str:
+    """The summary of a SavedModel folder, read without diagnosing it first (the diagnosis asks)."""
+    findings, _, _ = _scan_savedmodel(Path(folder))
+    return summary_text(_dedupe(findings))
+
+
 def find_files(paths: list[str]) -> list[str]:
     """Every model file and SavedModel folder under ``paths``; a named path is always kept."""
     found, seen = [], set()
     for given in paths:
         for candidate in _candidates(given):
+            if os.path.basename(candidate) in SAVEDMODEL_FILES + ("keras_metadata.pb",):
+                candidate = os.path.dirname(candidate) or "."  # one SavedModel, however many of its files
             real = os.path.realpath(candidate)
             if real not in seen:
                 seen.add(real)
@@ -831,7 +840,8 @@ def main(args) -> int:
     if not files:
         raise ScanInputError(f"no model file in {', '.join(paths)} (.h5, .hdf5, .keras, Keras .json, "
                              f"SavedModel folders)")
-    named = {os.path.realpath(p) for p in paths}
+    named = {os.path.realpath(os.path.dirname(p) or ".") if os.path.basename(p) in SAVEDMODEL_FILES +
+             ("keras_metadata.pb",) else os.path.realpath(p) for p in paths}
     scans, skipped = [], []
     for path in files:
         try:
