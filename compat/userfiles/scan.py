@@ -43,6 +43,7 @@ MODULE_FUNCTION = "module_function"
 BUILTIN_FUNCTION = "builtin_function"
 MODULE_CLASS = "module_class"
 GRAPH_OP = "graph_op"
+CHECKPOINT_OP = "checkpoint_op"  # a note: checkpoint I/O outside the SavedModel's own saver
 CUSTOM_CLASS = "custom_class"  # a note: the loader must supply it; the file holds no code for it
 CUSTOM_FUNCTION = "custom_function"  # a note, likewise
 
@@ -66,6 +67,9 @@ KINDS = {
                    "The config names a class in a module of the standard library that acts on the system."),
     GRAPH_OP: ("error", "graph op that acts on the world when the graph runs",
                "A SavedModel's graph holds an op that reads, writes or lists files, or calls into Python."),
+    CHECKPOINT_OP: ("note", "checkpoint op outside the SavedModel's saver",
+                    ("TF 1's Keras export leaves a second checkpoint saver (SaveV2, RestoreV2, MergeV2Checkpoints) "
+                     "in every graph it writes; such ops read or write checkpoint files only when run by name.")),
     CUSTOM_CLASS: ("note", "custom class the loader must supply",
                    "The file names a class outside Keras; it holds no code for it."),
     CUSTOM_FUNCTION: ("note", "custom function the loader must supply",
@@ -390,7 +394,7 @@ def _messages() -> dict:
 
     S, I64, I32, M = F.TYPE_STRING, F.TYPE_INT64, F.TYPE_INT32, F.TYPE_MESSAGE
     message("OpDef", ("name", 1, S, None, False))
-    message("NodeDef", ("name", 1, S, None, False), ("op", 2, S, None, False))
+    message("NodeDef", ("name", 1, S, None, False), ("op", 2, S, None, False), ("input", 3, S, None, True))
     message("FunctionDef", ("signature", 1, M, "OpDef", False), ("node_def", 3, M, "NodeDef", True))
     message("FunctionDefLibrary", ("function", 1, M, "FunctionDef", True))
     message("GraphDef", ("node", 1, M, "NodeDef", True), ("library", 2, M, "FunctionDefLibrary", False))
@@ -450,20 +454,40 @@ def _keras_metadata_findings(metadata_objects, source: str):
     return findings, notes
 
 
+def _saver_nodes(meta) -> set[str]:
+    """The graph nodes that TF 1's saver runs: the save and restore ops its SaverDef names and
+    everything they read from (their inputs, transitively)."""
+    nodes = {node.name: node for node in meta.graph_def.node}
+    wanted = [name.split(":")[0] for name in (meta.saver_def.save_tensor_name, meta.saver_def.restore_op_name)
+              if name]
+    seen: set[str] = set()
+    while wanted:
+        name = wanted.pop().lstrip("^").split(":")[0]
+        if name in seen or name not in nodes:
+            continue
+        seen.add(name)
+        wanted.extend(nodes[name].input)
+    return seen
+
+
 def _graph_findings(saved_model, source: str) -> list[Finding]:
     found = []
     for number, meta in enumerate(saved_model.meta_graphs):
         graph = meta.graph_def
+        saver = _saver_nodes(meta)
         for node in graph.node:
-            if node.op in WORLD_OPS and not (node.op in CHECKPOINT_OPS and node.name.startswith(SAVER_SCOPES)):
-                found.append(Finding(GRAPH_OP, f"graph/{node.name}", f"{source}$.meta_graphs[{number}].graph_def",
-                                     f"{node.op}: {WORLD_OPS[node.op]}"))
+            if node.op in CHECKPOINT_OPS and (node.name in saver or node.name.startswith(SAVER_SCOPES)):
+                continue
+            if node.op in WORLD_OPS:
+                found.append(Finding(CHECKPOINT_OP if node.op in CHECKPOINT_OPS else GRAPH_OP, f"graph/{node.name}",
+                                     f"{source}$.meta_graphs[{number}].graph_def", f"{node.op}: {WORLD_OPS[node.op]}"))
         for function in graph.library.function:
             fname = function.signature.name
-            saver = fname.startswith(SAVER_FUNCTION_PREFIXES)
+            in_saver = fname.startswith(SAVER_FUNCTION_PREFIXES)
             for node in function.node_def:
-                if node.op in WORLD_OPS and not (saver and node.op in CHECKPOINT_OPS):
-                    found.append(Finding(GRAPH_OP, f"function/{fname}/{node.name}",
+                if node.op in WORLD_OPS and not (in_saver and node.op in CHECKPOINT_OPS):
+                    kind = CHECKPOINT_OP if node.op in CHECKPOINT_OPS else GRAPH_OP
+                    found.append(Finding(kind, f"function/{fname}/{node.name}",
                                          f"{source}$.meta_graphs[{number}].graph_def.library",
                                          f"{node.op}: {WORLD_OPS[node.op]}"))
     return found
@@ -497,6 +521,14 @@ def _scan_savedmodel(folder: Path) -> tuple[list, list, list]:
                                                 "keras_metadata.pb")
         findings += found
         notes += noted
+    # TF 1's tf.keras.experimental.export_saved_model keeps the model's JSON in assets/.
+    for asset in sorted((folder / "assets").glob("*.json")) if (folder / "assets").is_dir() else []:
+        document = _parse_json(asset.read_bytes(), asset.name)
+        if document is not None:
+            sources.append(f"assets/{asset.name}")
+            got, noted = scan_config(document, f"assets/{asset.name}")
+            findings += got
+            notes += noted
     graph_file = next((folder / name for name in SAVEDMODEL_FILES if (folder / name).is_file()), None)
     if graph_file is not None:
         sources.append(graph_file.name)
@@ -513,7 +545,8 @@ def _scan_savedmodel(folder: Path) -> tuple[list, list, list]:
             found, noted = _keras_metadata_findings(user, graph_file.name + ":object_graph")
             findings += found
             notes += noted
-        findings += _graph_findings(saved, graph_file.name)
+        for finding in _graph_findings(saved, graph_file.name):
+            (findings if finding.is_code else notes).append(finding)
     return findings, notes, sources
 
 
