@@ -97,7 +97,9 @@ def run_modelscan(executable: Path, folder: Path, out: Path) -> dict:
     report = json.loads(out.read_text())
     flagged = set()
     for issue in report.get("issues") or []:
-        source = Path(folder, issue["source"])
+        # "x.keras:config.json" names the member of a zip; "x_savedmodel/keras_metadata.pb" a
+        # SavedModel's file
+        source = Path(folder, issue["source"].split(":", 1)[0])
         flagged.add(str(source.parent if source.name.endswith(".pb") else source))
     scanned = (report.get("summary") or {}).get("scanned", {}).get("total_scanned", 0)
     return {"seconds": seconds, "scanned": scanned, "flagged": flagged}
@@ -163,7 +165,8 @@ def run(scratch: Path, log=print) -> dict:
         "compat_cli": cli,
         "modelscan": {"version": MODELSCAN, "seconds": round(modelscan_seconds, 2),
                       "per_file_ms_mean": round(1000 * modelscan_seconds / len(paths), 1),
-                      "files_it_scanned": modelscan_scanned, "flagged": len(modelscan_flagged),
+                      "files_it_scanned": modelscan_scanned,
+                      "flagged": sum(str(path) in modelscan_flagged for path in paths),
                       "runs": len({path.parent for path in paths})},
         "by_variant": variants,
         "corpus": corpus,

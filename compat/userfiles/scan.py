@@ -855,8 +855,7 @@ def sarif(doc: dict, base: str | None = None) -> dict:
                 "properties": {"json_path": finding["json_path"]},
             })
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [{
-        "tool": {"driver": {"name": "compat scan", "informationUri": "https://github.com/compat/compat",
-                            "semanticVersion": "0.1.0", "rules": rules}},
+        "tool": {"driver": {"name": "compat scan", "semanticVersion": "0.1.0", "rules": rules}},
         "originalUriBaseIds": {"%SRCROOT%": {"uri": Path(base).as_uri() + "/"}},
         "results": results_,
     }]}
