@@ -12,9 +12,11 @@ time_distributed/lambda`` and the JSON path), its kind and, from the published m
 canary fixtures, which environments run such code at load, which at the first call, which
 refuse it and which loading strategies avoid it.
 
-Host side: h5py for HDF5, protobuf for the SavedModel protos (message descriptors built
-here with the field numbers of TensorFlow's and Keras' .proto files, so no TensorFlow and
-no generated module of another project is needed).
+Host side: h5py for HDF5, protobuf for the SavedModel protos. The message descriptors are
+built here with the field numbers of TensorFlow's and Keras' .proto files: the one PyPI
+package of TF's compiled protos (tensorflow-protobuf 2.11.0, 2022, not TensorFlow's own)
+installs them as a top-level ``tensorflow`` package, which would shadow a real TensorFlow
+and put ``tensorflow`` modules on a host that must have none.
 """
 from __future__ import annotations
 
