@@ -1,7 +1,8 @@
 """The ``compat`` command: one entry point that tox, nox, CI and users share.
 
 Exit status (``compat.errors``): 0 when the harness did its job (failing cells are
-findings, not failures), 1 when a regression check found regressions, 2 for bad input
+findings, not failures), 1 when a regression check found regressions (or ``compat scan``
+found code in a file), 2 for bad input
 (a clear one-line message), 3 when the harness itself failed. ``main`` is the one place
 that turns an error into its line and exit status.
 """
@@ -307,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("architecture", help="write facenet_arch.py, the file the recipes import")
     p.add_argument("-o", "--out", default=".", help="folder to write it into (default: here)")
     p.set_defaults(func=cmd_architecture)
+
+    from compat.userfiles import scan
+    scan.add_parser(sub)
 
     p = sub.add_parser("run-named", help="run what a tox / nox environment name stands for")
     p.add_argument("name")

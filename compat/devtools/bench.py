@@ -11,7 +11,7 @@ included) in a scratch folder, and times headless Chromium opening the committed
 ``reports/matrix.html`` (against one second), the probe of a normal file in the
 bubblewrap sandbox against the same probe with ``--no-sandbox`` (against 1.10x), and the
 pre-upgrade gate over ten small models against one TensorFlow import per environment plus
-its loads. Prints what it measured and writes ``reports/bench.json`` (a measurement not
+its loads, and ``compat scan`` per file beside modelscan (``compat.devtools.benchscan``). Prints what it measured and writes ``reports/bench.json`` (a measurement not
 repeated keeps its earlier figures). Targets are checked here, by
 measurement, not by timed tests.
 """
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed-fixtures", default="lambda-h5,custom-savedmodel",
                         help="fixture ids of the matrix subset compared with the earlier release (speed)")
     parser.add_argument("--only", choices=("runs", "disk", "from-nothing", "matrix", "page", "sandbox", "gate",
-                                           "speed", "no-change"),
+                                           "speed", "no-change", "scan"),
                         default=None,
                         help="measure only this, keeping the other figures in bench.json")
     args = parser.parse_args(argv)
@@ -421,6 +421,11 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="compat-bench-no-change-", dir=str(_scratch_root())) as tmp:
             report.setdefault("speed", {})["no_change_whole"] = benchspeed.no_change_whole(Path(tmp))
         print(benchspeed.no_change_line(report["speed"]["no_change_whole"]))
+    if args.only in (None, "scan"):
+        from compat.devtools import benchscan
+        with tempfile.TemporaryDirectory(prefix="compat-bench-scan-", dir=str(_scratch_root())) as tmp:
+            report["scan"] = benchscan.run(Path(tmp))
+        print(benchscan.line(report["scan"]))
     if args.only not in (None, "runs"):
         return _write(report)
     wanted = args.consumers.split(",")

@@ -34,7 +34,7 @@ from compat.environments import adhoc, sandbox
 from compat.errors import EXIT_OK, EXIT_REGRESSED, BadInput, HarnessFailure
 from compat.records import change, results
 from compat.records.change import Change
-from compat.userfiles import engine, gatereport
+from compat.userfiles import engine, gatereport, scan
 from compat.userfiles.diagnose import Diagnosis, diagnose
 
 SCHEMA = "compat.regress.models/1"
@@ -226,7 +226,7 @@ def build_document(old: dict, new: dict, models: list[tuple[str, engine.ModelFil
     entries = []
     for shown, model in models:
         found = model.diagnosis
-        entry = {"path": shown, "format": found.format, "what": found.message,
+        entry = {"path": shown, "format": found.format, "code": scan.summary(shown), "what": found.message,
                  "input": inputs[shown].described,
                  "seconds": round(old["model_seconds"].get(shown, 0) + (0 if same else new["model_seconds"].get(shown, 0)), 2)}
         entry.update(compare_model(old["models"].get(shown, []), new["models"].get(shown, []), old["id"], new["id"]))

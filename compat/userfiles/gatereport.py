@@ -97,6 +97,7 @@ def text(document: dict) -> str:
     for entry in models:
         mark = "REGRESSED" if entry["regressed"] else "ok"
         lines.append(f"{mark:9} {entry['path'].ljust(width)}  {entry['label']}: {headline(entry, old, new)}")
+        lines.append(f"{'':9} {''.ljust(width)}  code: {entry.get('code', 'not scanned')}")
         if entry["change"] == Change.SWITCH:
             lines.extend("          " + line for line in _recipe(entry).splitlines())
     for item in document["diagnosed"]:
@@ -129,6 +130,7 @@ def junit(document: dict) -> str:
     for entry in models:
         case = ET.SubElement(suite, "testcase", classname=classname, name=entry["path"],
                              time=f"{entry.get('seconds', 0):.2f}")
+        ET.SubElement(ET.SubElement(case, "properties"), "property", name="code", value=entry.get("code", ""))
         if entry["regressed"]:
             failure = ET.SubElement(case, "failure", type=entry["change"], message=headline(entry, old, new))
             failure.text = _failure_body(entry, old, new)
@@ -175,6 +177,7 @@ def markdown(document: dict) -> str:
         mark = "**regressed**: " if entry["regressed"] else ""
         lines.append(f"| `{_cell(entry['path'])}` | {entry['old_best'] or 'nothing'} | {after} | "
                      f"{mark}{entry['label']} |")
+    lines += ["", "Stored code (`compat scan`):", ""] + [f"- `{_cell(e['path'])}`: {_cell(e.get('code', ''))}" for e in models]
     for entry in models:
         if not entry["regressed"]:
             continue

@@ -28,7 +28,7 @@ from compat.errors import EXIT_OK, BadInput, HarnessFailure
 from compat.publish import table
 from compat.records import results
 from compat.records.verdicts import Verdict
-from compat.userfiles import engine
+from compat.userfiles import engine, scan
 from compat.userfiles import loaders as loaders_
 from compat.userfiles.diagnose import Diagnosis, diagnose
 
@@ -307,6 +307,7 @@ def main(args) -> int:
     write_loader = loaders_.prepare(args.write_loader) if args.write_loader else None
     if sandboxed:
         sandbox.check()  # no bubblewrap: refuse before any environment starts
+    print(f"compat probe: {scan.summary(args.path)}", file=sys.stderr)
     print(f"compat probe: {diagnosis.line()}", file=sys.stderr)
     model, batch, reference = prepare(diagnosis, loaders, options, sandboxed=sandboxed, log=_log)
     document = probe(model, loaders, batch=batch, size=options.size or diagnosis.size_guess,
