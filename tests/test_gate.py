@@ -1,10 +1,10 @@
 """``compat regress --models``: finding models, classifying each, the CI outputs; and real gates."""
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import xml.etree.ElementTree as ET
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -12,7 +12,7 @@ import pytest
 from compat import cli
 from compat.harness import fixtures
 from compat.records.change import Change
-from compat.userfiles import gate, gatereport
+from compat.userfiles import engine, gate, gatereport
 
 RIGHT = [[1.0, 2.0, 3.0], [0.5, 0.1, 0.2]]
 WRONG = [[1.5, 2.0, 3.0], [0.5, 0.1, 0.9]]
@@ -20,7 +20,7 @@ OTHER = [[9.0, 2.0, 3.0], [0.5, 7.1, 0.2]]
 
 
 def ok(strategy, values=RIGHT):
-    return {"strategy": strategy, "status": "ok", "embeddings": np.asarray(values, dtype=np.float64),
+    return {"strategy": strategy, "status": "ok", "outputs": [("output", np.asarray(values, dtype=np.float64))],
             "recipe": f"# {strategy} recipe\nmodel = {strategy}()"}
 
 
@@ -101,7 +101,8 @@ SAFE_MODE = ("Requested the deserialization of a `Lambda` layer whose `function`
 
 def _document():
     from compat.userfiles.diagnose import Diagnosis
-    found = [(name, Diagnosis(path=name, ok=True, kind="h5", format="h5", message="a whole Keras model"))
+    found = [(name, engine.ModelFile(Diagnosis(path=name, ok=True, kind="h5", format="h5",
+                                               message="a whole Keras model"), False, None))
              for name in ("models/a.h5", "models/b<1>.h5", "models/c.h5", "models/d.h5")]
     broken = Diagnosis(path="models/x.h5", ok=False, kind="html", message="an HTML web page, not a model",
                        advice="download it again")
@@ -115,7 +116,7 @@ def _document():
         "models/c.h5": [ok("load_model", WRONG)],
         "models/d.h5": [failed("load_model", message=SAFE_MODE), ok("rebuild_weights")]},
         spec="py3.11:tensorflow-cpu==2.16.2,keras==3.5.0")
-    inputs = {name: (None, "seeded batch [3, 160, 160, 3]") for name, _ in found}
+    inputs = {name: engine.Batch(OrderedDict(), "seeded batch [3, 160, 160, 3]", {}) for name, _ in found}
     return gate.build_document(old, new, found, [("models/x.h5", broken)], inputs, 42.0)
 
 
@@ -211,11 +212,15 @@ def test_a_path_given_twice_is_one_model_and_a_named_file_is_always_diagnosed(tm
 
 # -- bad input: exit 2, one line, before any environment starts ---------------------------------
 
-def _args(models, **kwargs):
-    defaults = {"old": "tf215", "new": "tf221", "models": models, "input": None, "timeout": 600.0,
-                "producers": None, "variants": None, "formats": None, "baseline": None, "json_out": None,
-                "junit_xml": None, "markdown": None}
-    return argparse.Namespace(**{**defaults, **kwargs})
+def _args(models, **options):
+    """``compat regress`` arguments as its own parser reads them (tf215 -> tf221 by default)."""
+    options = {"from": "tf215", "to": "tf221", **{({"old": "from", "new": "to"}).get(k, k): v
+                                                   for k, v in options.items()}}
+    argv = ["regress"] + (["--models", *models] if models else [])
+    for name, value in options.items():
+        flag = "--" + {"json_out": "json"}.get(name, name).replace("_", "-")
+        argv += [flag] if value is True else [] if value is False or value is None else [flag, str(value)]
+    return cli.build_parser().parse_args(argv)
 
 
 def test_no_loadable_model_is_exit_2(tmp_path, capsys):
@@ -230,7 +235,7 @@ def test_a_batch_that_fits_no_model_is_exit_2(tmp_path, capsys):
     np.save(tmp_path / "batch.npy", np.zeros((2, 64, 64, 3), dtype=np.float32))
     assert cli.invoke(cli.cmd_regress, _args([str(tmp_path)], input=str(tmp_path / "batch.npy"))) == 2
     err = capsys.readouterr().err
-    assert "has shape 64,64,3 per sample, which does not fit" in err and "builtin.h5 takes 160,160,3" in err
+    assert "does not fit" in err and "input_1 has shape 64,64,3 per sample, but the model takes 160,160,3" in err
 
 
 @pytest.mark.parametrize("options, message", [
@@ -248,7 +253,6 @@ def test_bad_options_with_models_are_exit_2(tmp_path, capsys, options, message):
 
 def test_models_of_a_gate_are_each_in_their_own_folder_in_the_sandbox(tmp_path):
     from compat.environments import sandbox
-    from compat.userfiles import probe
     try:
         sandbox.check()
     except sandbox.SandboxUnavailable as exc:
@@ -258,14 +262,14 @@ def test_models_of_a_gate_are_each_in_their_own_folder_in_the_sandbox(tmp_path):
     for path in (tmp_path / "a" / "model.h5", tmp_path / "b" / "model.json", tmp_path / "b" / "model_weights.h5",
                  tmp_path / "input-0.npy"):
         path.write_bytes(b"x")
-    box, label, roots, inside = probe.isolation_for(
+    box, label, roots, inside = engine.isolation_for(
         True, [(tmp_path / "a" / "model.h5", [None]), (tmp_path / "b" / "model.json", ["model_weights.h5"])],
         [tmp_path / "input-0.npy"])
     assert label == sandbox.ISOLATION and roots == ["/input/0", "/input/1"]
     assert sorted(box.read_only.values()) == ["/data/input-0.npy", "/input/0/model.h5", "/input/1/model.json",
                                               "/input/1/model_weights.h5"]
     assert inside(tmp_path / "input-0.npy") == "/data/input-0.npy"
-    _, label, roots, inside = probe.isolation_for(False, [(tmp_path / "a" / "model.h5", [None])], [])
+    _, label, roots, inside = engine.isolation_for(False, [(tmp_path / "a" / "model.h5", [None])], [])
     assert label == sandbox.NO_SANDBOX and roots == [str(tmp_path / "a")] and inside("x") == "x"
 
 

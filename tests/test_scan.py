@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from compat import cli
-from compat.userfiles import scan
+from compat.userfiles import savedmodelpb, scan
 
 ROOT = Path(__file__).resolve().parent.parent
 SARIF_SCHEMA = ROOT / "tests" / "data" / "sarif-schema-2.1.0.json"
@@ -84,7 +84,7 @@ def _keras_zip(path: Path, config: dict) -> Path:
 def _savedmodel(folder: Path, metadata: list[tuple[str, dict]] = (), ops=(), function_ops=()) -> Path:
     """A SavedModel folder built with the scan's own messages: Keras metadata per object, graph
     ops at the top level and in functions (``(function name, op)``)."""
-    messages = scan._messages()
+    messages = savedmodelpb.messages()
     folder.mkdir()
     if metadata:
         keras = messages["SavedMetadata"]()

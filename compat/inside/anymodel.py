@@ -337,8 +337,8 @@ def recipe(ctx, strategy_name, fixture, spec):
     read, fed = _read_lines(spec)
     lines += [""] + read
     if fixture.get("stored_code") and strategy_name in KERAS_LOADS:
-        lines += ["# Runs code stored in the file ({}): Keras rebuilds it when it loads the model.".format(
-            fixture["stored_code"]), "# Load only files you trust."]
+        lines += ["# Can run code stored in the file ({}):".format(fixture["stored_code"]),
+                  "# Keras rebuilds it when it loads or first calls the model. Load only files you trust."]
     result = body[-1].replace(FED, fed)
     lines += [line.replace(FED, fed) for line in body[:-1]]
     lines += [line for line in _save_lines(spec, result) if line]

@@ -4,8 +4,8 @@ A model's interface is read, never assumed. The Keras config that ``.h5`` (``mod
 ``.keras`` (``config.json``) and JSON architecture files carry names every input layer
 with its shape and dtype, the output layers, and what each layer is; an ``Embedding``
 fed straight from an input says the ids it takes are below its ``input_dim``. A
-SavedModel's serving signature is read where it loads (``describe`` in the first
-environment): the host holds no TensorFlow.
+SavedModel's serving signature is read from its ``saved_model.pb`` with the protobuf
+package (``savedmodelpb``): the host holds no TensorFlow.
 
 Where the file does not tell, ``read`` returns None and says so; nothing is guessed.
 Host side: stdlib and h5py.
@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 from compat.errors import BadInput
+from compat.userfiles import savedmodelpb
 
 SEQUENTIAL = ("Sequential",)
 FUNCTIONAL = ("Model", "Functional")
@@ -62,10 +63,27 @@ class Interface:
 
 def read(path: str, fmt: str) -> Interface | None:
     """The interface recorded in the file, or None where the file keeps none the host can read."""
+    if fmt in ("savedmodel", "export"):
+        return _signature(path)
     config = model_config(path, fmt)
     if config is None:
         return None
     return from_config(config, source=_SOURCES[fmt])
+
+
+def _signature(folder: str) -> Interface | None:
+    """A SavedModel's serving signature, read from its ``saved_model.pb`` (names, shapes, dtypes)."""
+    try:
+        found = savedmodelpb.signature(folder)
+    except savedmodelpb.Unreadable:
+        return None
+    if not found or not found["inputs"]:
+        return None
+
+    def tensor(item):
+        return Tensor(item["name"], tuple(item["shape"]) if item["shape"] is not None else None, item["dtype"])
+    return Interface(tuple(tensor(i) for i in found["inputs"]), tuple(tensor(o) for o in found["outputs"]),
+                     source="the SavedModel's serving signature")
 
 
 _SOURCES = {"h5": "the file's model config", "keras": "the .keras file's config.json",

@@ -264,7 +264,7 @@ def _disagreements(environments: list[dict], reference: dict, groups: list[list[
 
 # -- command -------------------------------------------------------------------------------
 
-def _loaders(text: str) -> list[catalog.Environment]:
+def loader_environments(text: str) -> list[catalog.Environment]:
     """Catalog ids and ad-hoc specs (``py3.12:tensorflow-cpu==2.19.0,keras==3.9.2``), comma-separated."""
     chosen = []
     for name in adhoc.split_environments(text):
@@ -301,7 +301,7 @@ def loadable(args, command: str = "probe") -> Diagnosis:
 
 def main(args) -> int:
     diagnosis = loadable(args)
-    loaders = _loaders(args.loaders or "tf215,tf221")
+    loaders = loader_environments(args.loaders or "tf215,tf221")
     options = read_options(args)
     sandboxed = not args.no_sandbox
     write_loader = loaders_.prepare(args.write_loader) if args.write_loader else None

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from compat.errors import EXIT_OK, BadInput
 from compat.userfiles import diagnose as diagnose_
+from compat.userfiles import savedmodelpb
 
 EXIT_FOUND = 1  # code found: the scan's own meaning of 1, as `compat regress` has "regressed"
 
@@ -366,80 +367,6 @@ def _parse_json(text, source: str):
 
 # -- protobuf ----------------------------------------------------------------------------------
 
-_MESSAGES: dict = {}
-
-
-def _messages() -> dict:
-    """SavedModel and Keras metadata message classes, built from descriptors declared here.
-
-    Field numbers are those of tensorflow/core/protobuf/saved_model.proto, meta_graph.proto,
-    saved_object_graph.proto, trackable_object_graph.proto, saver.proto,
-    tensorflow/core/framework/graph.proto, node_def.proto, function.proto, op_def.proto and
-    Keras' protobuf/saved_metadata.proto. Only the fields the scan reads are declared;
-    protobuf keeps the others as unknown fields, so the messages still parse whole.
-    """
-    if _MESSAGES:
-        return _MESSAGES
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    F = descriptor_pb2.FieldDescriptorProto
-    proto = descriptor_pb2.FileDescriptorProto(name="compat_scan_savedmodel.proto", package="compat_scan",
-                                               syntax="proto3")
-
-    def message(name, *fields):
-        msg = proto.message_type.add(name=name)
-        for field_name, number, kind, type_name, repeated in fields:
-            field = msg.field.add(name=field_name, number=number, type=kind,
-                                  label=F.LABEL_REPEATED if repeated else F.LABEL_OPTIONAL)
-            if type_name:
-                field.type_name = f".compat_scan.{type_name}"
-
-    S, I64, I32, M = F.TYPE_STRING, F.TYPE_INT64, F.TYPE_INT32, F.TYPE_MESSAGE
-    message("OpDef", ("name", 1, S, None, False))
-    message("NodeDef", ("name", 1, S, None, False), ("op", 2, S, None, False), ("input", 3, S, None, True))
-    message("FunctionDef", ("signature", 1, M, "OpDef", False), ("node_def", 3, M, "NodeDef", True))
-    message("FunctionDefLibrary", ("function", 1, M, "FunctionDef", True))
-    message("GraphDef", ("node", 1, M, "NodeDef", True), ("library", 2, M, "FunctionDefLibrary", False))
-    message("ObjectReference", ("node_id", 1, I32, None, False), ("local_name", 2, S, None, False))
-    message("SavedUserObject", ("identifier", 1, S, None, False), ("metadata", 3, S, None, False))
-    message("SavedObject", ("children", 1, M, "ObjectReference", True),
-            ("user_object", 4, M, "SavedUserObject", False), ("registered_name", 13, S, None, False))
-    message("SavedObjectGraph", ("nodes", 1, M, "SavedObject", True))
-    message("SaverDef", ("filename_tensor_name", 1, S, None, False), ("save_tensor_name", 2, S, None, False),
-            ("restore_op_name", 3, S, None, False))
-    message("MetaGraphDef", ("graph_def", 2, M, "GraphDef", False), ("saver_def", 3, M, "SaverDef", False),
-            ("object_graph_def", 7, M, "SavedObjectGraph", False))
-    message("SavedModel", ("saved_model_schema_version", 1, I64, None, False),
-            ("meta_graphs", 2, M, "MetaGraphDef", True))
-    message("KerasSavedObject", ("node_id", 2, I32, None, False), ("node_path", 3, S, None, False),
-            ("identifier", 4, S, None, False), ("metadata", 5, S, None, False))
-    message("SavedMetadata", ("nodes", 1, M, "KerasSavedObject", True))
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(proto)
-    for name in ("SavedModel", "SavedMetadata"):
-        descriptor = pool.FindMessageTypeByName(f"compat_scan.{name}")
-        _MESSAGES[name] = message_factory.GetMessageClass(descriptor)
-    return _MESSAGES
-
-
-class _Unreadable(Exception):
-    pass
-
-
-def _parse_proto(name: str, data: bytes, text: bool = False):
-    from google.protobuf import message as message_
-    from google.protobuf import text_format
-    msg = _messages()[name]()
-    try:
-        if text:
-            text_format.Parse(data.decode("utf-8", "replace"), msg, allow_unknown_field=True)
-        else:
-            msg.ParseFromString(data)
-    except (message_.DecodeError, text_format.ParseError, UnicodeDecodeError) as exc:
-        raise _Unreadable(f"{exc}") from None
-    return msg
-
-
 def _keras_metadata_findings(metadata_objects, source: str):
     """Findings of Keras objects' JSON metadata: ``[(node path, metadata text)]``."""
     findings, notes = [], []
@@ -516,8 +443,8 @@ def _scan_savedmodel(folder: Path) -> tuple[list, list, list]:
     if metadata.is_file():
         sources.append("keras_metadata.pb")
         try:
-            parsed = _parse_proto("SavedMetadata", metadata.read_bytes())
-        except _Unreadable as exc:
+            parsed = savedmodelpb.parse("SavedMetadata", metadata.read_bytes())
+        except savedmodelpb.Unreadable as exc:
             raise ScanInputError(f"{folder.name}: keras_metadata.pb does not parse ({exc})") from None
         found, noted = _keras_metadata_findings([(n.node_path, n.metadata) for n in parsed.nodes],
                                                 "keras_metadata.pb")
@@ -535,8 +462,8 @@ def _scan_savedmodel(folder: Path) -> tuple[list, list, list]:
     if graph_file is not None:
         sources.append(graph_file.name)
         try:
-            saved = _parse_proto("SavedModel", graph_file.read_bytes(), text=graph_file.suffix == ".pbtxt")
-        except _Unreadable as exc:
+            saved = savedmodelpb.parse("SavedModel", graph_file.read_bytes(), text=graph_file.suffix == ".pbtxt")
+        except savedmodelpb.Unreadable as exc:
             raise ScanInputError(f"{folder.name}: {graph_file.name} does not parse ({exc})") from None
         for meta in saved.meta_graphs:
             objects = meta.object_graph_def
