@@ -8,7 +8,6 @@ upgrade, end at the right answer in at most two interactions, and the upgrade vi
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -48,7 +47,7 @@ def driver(chromium):
 
 
 def _render(results: Path, out: Path) -> dict:
-    assert cli.invoke(report.main, argparse.Namespace(results=str(results), from_json=None, out=str(out))) == 0
+    assert cli.main(["report", "--results", str(results), "--out", str(out)]) == 0
     return report.read_matrix(out / "matrix.json")
 
 

@@ -15,7 +15,6 @@ which consumer is on which attempt, read from the results files each run keeps u
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -138,12 +137,12 @@ def main(args) -> int:
     jobs = (os.cpu_count() or 1) if args.jobs is None else args.jobs
     if jobs < 1:
         raise BadInput(f"--jobs must be at least 1, not {jobs}")
-    fixture_ids = getattr(args, "fixtures", None)
+    fixture_ids = args.fixtures
     for consumer in consumers:
         runner.validate(consumer, runner.resolve_producers(["all"]), fixture_ids=runner.split_list(fixture_ids))
     started = time.time()
-    dry_run = getattr(args, "dry_run", False)
-    results_dir = Path(args.results) if getattr(args, "results", None) else None
+    dry_run = args.dry_run
+    results_dir = Path(args.results) if args.results else None
     passes = plan_passes(consumers, default_outputs(consumers, results_dir), fixture_ids, rerun=args.rerun,
                          settle=not dry_run)
     work = [p for p in passes if p.todo]
@@ -169,7 +168,22 @@ def main(args) -> int:
     failed = [c for c, code in finished.items() if code != 0]
     if not args.no_report:
         from compat.publish import report
-        report.main(argparse.Namespace(results=results_dir, from_json=None, out=None, fresh=False))
+        report.publish(results=results_dir)
     if failed:
         raise HarnessFailure(f"the harness failed for {', '.join(failed)} (what they measured is kept)")
     return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("matrix", help="every consumer over every producer, in parallel, then the report")
+    p.add_argument("consumers", nargs="*", help="consumer ids (default: the whole catalog)")
+    p.add_argument("--jobs", type=int, default=None, help="consumers run at once (default: the cores)")
+    p.add_argument("--rerun", action="store_true",
+                   help="measure every attempt again, also those recorded with their current key")
+    p.add_argument("--fixtures", default=None, help="comma-separated fixture ids (variant-format) to run")
+    p.add_argument("--no-report", action="store_true")
+    p.add_argument("--results", default=None,
+                   help="folder of the consumers' results files (default reports/results/)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print what each consumer has to run and an estimate of how long, then stop")
+    p.set_defaults(func=main)

@@ -93,11 +93,6 @@ def _regression_lines(entry: dict, old: str, new: str) -> list[str]:
 
 # -- sources -------------------------------------------------------------------------------
 
-def _split(text: str | None) -> list[str] | None:
-    items = [part.strip() for part in (text or "").split(",") if part.strip()]
-    return items or None
-
-
 def _wanted(attempt: dict, producers, variants, formats) -> bool:
     return ((producers is None or attempt["producer"] in producers)
             and (variants is None or attempt.get("variant") in variants)
@@ -197,15 +192,15 @@ def main(args) -> int:
     for env in (old_env, new_env):
         if not env.consumes:
             raise RegressError(f"{env.id} is not a consumer environment")
-    producers = _split(getattr(args, "producers", None))
-    variants, formats = _split(getattr(args, "variants", None)), _split(getattr(args, "formats", None))
+    producers = runner.split_list(args.producers)
+    variants, formats = runner.split_list(args.variants), runner.split_list(args.formats)
     if producers:
         producers = [catalog.get(p).id for p in producers]
     filters = {"producers": producers, "variants": variants, "formats": formats}
     check_filters(variants, formats)
     log = _log
 
-    if getattr(args, "baseline", None):
+    if args.baseline:
         old_side = from_matrix(args.baseline, old, producers, variants, formats)
         new_side = from_matrix(args.baseline, new, producers, variants, formats)
     else:
@@ -220,11 +215,26 @@ def main(args) -> int:
         if env.spec:
             report[side].update(spec=env.spec, lock=env.locked_versions())
     print(render(report))
-    json_out = getattr(args, "json_out", None)
-    if json_out:
-        results.write_atomically(Path(json_out), report)
+    if args.json_out:
+        results.write_atomically(Path(args.json_out), report)
     return report["exit_status"]
 
 
 def _log(message):  # progress on stderr: stdout is the summary
     print(message, file=sys.stderr)
+
+
+def add_parser(sub):
+    """``compat regress``: its options over the project's fixtures (the gate adds those of ``--models``)."""
+    p = sub.add_parser("regress", help="what stops working when moving from one environment to another",
+                       description="Compare two environments over the project's fixtures or, with --models, "
+                                   "over your own model files. An environment is a catalog id or a spec: "
+                                   "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2 or py3.11:requirements.txt.")
+    p.add_argument("--from", dest="old", required=True, help="the environment today: catalog id or spec")
+    p.add_argument("--to", dest="new", required=True, help="the environment to move to: catalog id or spec")
+    p.add_argument("--producers", default=None)
+    p.add_argument("--variants", default=None)
+    p.add_argument("--formats", default=None)
+    p.add_argument("--baseline", default=None, help="matrix.json to read both sides from (default: fresh runs)")
+    p.add_argument("--json", dest="json_out", default=None)
+    return p

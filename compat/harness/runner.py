@@ -423,3 +423,21 @@ def main(args) -> int:
     if not args.quiet and document["attempts"]:
         print(table.render(document, results_path=run.output))
     return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("load", help="load producers' fixtures under a consumer with every strategy")
+    p.add_argument("consumer")
+    p.add_argument("producers", nargs="+", help="producer ids, or `all`")
+    p.add_argument("--strategies", default=None, help="comma-separated subset of strategies")
+    p.add_argument("--fixtures", default=None, help="comma-separated fixture ids (variant-format)")
+    p.add_argument("--isolate", action="store_true", help="one process per attempt")
+    p.add_argument("--rerun", action="store_true",
+                   help="measure every planned attempt again, also those recorded with their current key")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per attempt")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes sharing the attempts (default: one per core, at most 4)")
+    p.add_argument("--output", default=None,
+                   help="results file that this run updates (default reports/results/<consumer>.json)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=main)

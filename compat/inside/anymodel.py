@@ -138,8 +138,8 @@ def named(result, names):
 
 def call_keras(ctx, model, batch):
     if not hasattr(model, "inputs"):
-        # load_model gave no Keras model (a SavedModel without one): call it as a user would
-        return named(model(next(iter(batch.values()))), [])
+        # load_model gave no Keras model (a SavedModel without one): what the recipe's call meets
+        return named(model.predict(next(iter(batch.values()))), [])
     names = input_names(model)
     feed = _ordered(batch, names)
     feed = feed[0] if len(feed) == 1 else feed

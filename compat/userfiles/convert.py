@@ -200,3 +200,27 @@ def main(args) -> int:
 
 def _log(message):  # progress on stderr: stdout is the result
     print(message, file=sys.stderr)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("convert", help="save your model in an environment's own format, proven by a plain load",
+                       description="Load a model file in ENV with the strategy the probe recommends there, save "
+                                   "it in ENV's own format (.keras for Keras 3; .h5 or a SavedModel for Keras 2), "
+                                   "then prove in a fresh ENV process that a plain load_model of the result "
+                                   "(default safe_mode) reproduces the reference. FaceNet Lambda layers holding "
+                                   "bytecode are carried over to facenet_arch's ScaleLayer. Exit 0 only when the "
+                                   "proof passed.")
+    probe.add_file_options(p, "to convert")
+    p.add_argument("--to", required=True, metavar="ENV",
+                   help="the consumer environment to convert for: a catalog id or a spec such as "
+                        "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2")
+    p.add_argument("-o", "--out", required=True, metavar="OUT",
+                   help="the file (or SavedModel folder) to write; it must not exist. The proof script "
+                        "load_<name>.py and, when the model needs it, facenet_arch.py are written beside it")
+    p.add_argument("--format", choices=["h5", "savedmodel"], default=None,
+                   help="for a Keras 2 ENV: write a .h5 file (default) or a SavedModel folder; "
+                        "a Keras 3 ENV always writes .keras")
+    p.add_argument("--loaders", default=None,
+                   help="comma-separated environments probed for the reference before ENV, catalog ids or specs "
+                        "(default: tf215,tf221; ENV is always probed)")
+    p.set_defaults(func=main)

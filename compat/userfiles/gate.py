@@ -284,7 +284,7 @@ REFUSED_WITH_MODELS = ("producers", "variants", "formats", "baseline")
 def main(args) -> int:
     started = time.time()
     for option in REFUSED_WITH_MODELS:
-        if getattr(args, option, None):
+        if getattr(args, option):  # the regress command's own options, set on the same parser
             raise GateError(f"--{option} selects the project's fixtures; it does not go with --models")
     timeout = float(args.timeout)
     if timeout <= 0:
@@ -338,7 +338,7 @@ def main(args) -> int:
     document["isolation"] = label
     print(gatereport.text(document))
     for option, render in (("json_out", None), ("junit_xml", gatereport.junit), ("markdown", gatereport.markdown)):
-        target = getattr(args, option, None)
+        target = getattr(args, option)
         if not target:
             continue
         Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -351,3 +351,21 @@ def main(args) -> int:
 
 def _log(message):  # progress on stderr: stdout is the summary
     print(message, file=sys.stderr)
+
+
+def add_options(p) -> None:
+    """The options of ``compat regress --models``, on the ``regress`` command's parser."""
+    p.add_argument("--models", nargs="+", default=None, metavar="PATH",
+                   help="your model files or folders (searched for .h5, .hdf5, .keras, .json and SavedModels)")
+    p.add_argument("--input", default=None,
+                   help="with --models: a .npy (one input) or .npz (inputs by name) batch fed to every model as it "
+                        "is (default: a seeded batch of each model's own inputs)")
+    p.add_argument("--input-shape", action="append", default=None, metavar="[NAME=]SHAPE",
+                   help="with --models: per-sample shape for the seeded batches' open dimensions, e.g. 43844,1 "
+                        "or NAME=SHAPE; repeat it for each input")
+    p.add_argument("--timeout", type=float, default=600.0, help="with --models: seconds allowed per attempt")
+    p.add_argument("--junit-xml", default=None, metavar="FILE", help="with --models: one JUnit test case per model")
+    p.add_argument("--markdown", default=None, metavar="FILE",
+                   help="with --models: a summary for a pull-request comment")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="with --models: load the files without the bubblewrap sandbox (their code, if any, runs as you)")

@@ -366,3 +366,45 @@ def prepare(diagnosis: Diagnosis, loaders: list[catalog.Environment], options: O
     batch = engine.make_batch(model, options.input, options.shapes)
     reference = engine.given_reference(options.reference, batch) if options.reference else None
     return model, batch, reference
+
+
+def add_file_options(p, what: str) -> None:
+    """What probe and convert share: the file, its batch and reference, the loaders, the limits."""
+    p.add_argument("path", help=f"the model file {what}: .h5 / .keras / .json (+ weights) or a SavedModel folder")
+    p.add_argument("--reference", default=None,
+                   help="the outputs the model should give on --input: a .npy (one output) or .npz (outputs by "
+                        "name); needs --input. Default: the first environment that loads the file gives them")
+    p.add_argument("--input", default=None,
+                   help="a batch to feed the model, used as it is: a .npy (one input) or .npz (inputs by name). "
+                        "Default: a seeded batch of the model's own inputs, in each input's valid range")
+    p.add_argument("--input-shape", action="append", default=None, metavar="[NAME=]SHAPE",
+                   help="per-sample input shape for the seeded batch, e.g. 43844,1, or NAME=SHAPE for one of "
+                        "several inputs; repeat it for each (default: the shape the file records, open "
+                        f"dimensions set to {engine.OPEN_DIMENSION})")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per attempt (default 600)")
+    p.add_argument("--size", choices=["full", "tiny"], default=None,
+                   help="for a FaceNet file: the size the weights-level strategies rebuild (default: guessed "
+                        "from the file size)")
+    p.add_argument("--variant", default=None,
+                   help="for a FaceNet file: the variant the weights-level strategies rebuild (default: lambda)")
+    p.add_argument("--verbose", action="store_true", help="print the traceback of a refused file or option")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="load the file without the bubblewrap sandbox (code stored in it, if any, runs as you)")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("probe", help="try every applicable strategy on your own model file",
+                       description="Diagnose a model file, read what it takes and returns, then load it with every "
+                                   "applicable strategy in each loader environment and print the one to use, with "
+                                   "its recipe.")
+    add_file_options(p, "to probe")
+    p.add_argument("--loaders", default="tf215,tf221",
+                   help="comma-separated consumer environments to load it in, catalog ids or specs such as "
+                        "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2 (default: tf215,tf221)")
+    p.add_argument("--json", dest="json_out", default=None, help="also write the probe's results to this JSON file")
+    p.add_argument("--write-loader", default=None, metavar="DIR",
+                   help="write each loader environment's recommended recipe to DIR/load_<env>.py (run as "
+                        "`python load_<env>.py INPUT OUTPUT`; it names the model by its absolute path), plus "
+                        "facenet_arch.py when it imports it, then run each script standalone (python -I, from DIR, "
+                        "sandboxed unless --no-sandbox) and print `standalone: verified` or why not")
+    p.set_defaults(func=main)

@@ -7,7 +7,9 @@ consumer environment's own interpreter, isolated from everything else::
 
 It prints one JSON line per model file, as soon as that file is done:
 ``{"id", "file", "loader", "verdict": "pass" | "mismatch" | "error", "error_type", "message",
-"max_diff"}``. It is the truth the project's own loaders are checked against, so it imports
+"max_diff", "loaders"}``: the plainest loader's outcome, and under ``loaders`` the outcome of
+every plain loader this stack has for such a file (a SavedModel folder: ``load_model`` and
+the serving signature; the others: their one loader), each judged the same way. It is the truth the project's own loaders are checked against, so it imports
 nothing of the project: only numpy and the Keras / TensorFlow it finds.
 
 The plainest way, as a user of this stack would load the file:
@@ -120,6 +122,14 @@ def loader_for(path):
     return FROM_JSON if path.endswith(".json") else LOAD_MODEL
 
 
+def loaders_for(path):
+    """Every plain loader of this stack for such a file, the plainest first."""
+    if os.path.isdir(path):
+        return [loader_for(path)] + [other for other in (LOAD_MODEL, TFSM if KERAS_MAJOR >= 3 else SIGNATURE)
+                                     if other != loader_for(path)]
+    return [loader_for(path)]
+
+
 def load_and_run(loader, model, inputs):
     """``{output name: array}`` of one corpus entry loaded with ``loader``."""
     path = model["path"]
@@ -160,17 +170,25 @@ def compare(outputs, reference):
     return worst
 
 
-def judge(model):
-    line = {"id": model["id"], "file": model["path"], "loader": loader_for(model["path"]), "verdict": "pass",
-            "error_type": None, "message": None, "max_diff": None}
+def judge_with(model, loader):
+    line = {"verdict": "pass", "error_type": None, "message": None, "max_diff": None}
     try:
         inputs, reference = reference_of(model)
-        outputs = load_and_run(line["loader"], model, inputs)
+        outputs = load_and_run(loader, model, inputs)
         line["max_diff"] = compare(outputs, reference)
     except Mismatch as exc:
         line.update(verdict="mismatch", message=first_line(exc))
     except Exception as exc:  # noqa: BLE001 - every failure to load or run is this file's verdict
         line.update(verdict="error", error_type=type(exc).__name__, message=first_line(exc))
+    KERAS.backend.clear_session()  # each load starts from a fresh Keras state, as in its own program
+    return line
+
+
+def judge(model):
+    outcomes = {loader: judge_with(model, loader) for loader in loaders_for(model["path"])}
+    line = {"id": model["id"], "file": model["path"], "loader": loader_for(model["path"])}
+    line.update(outcomes[line["loader"]])
+    line["loaders"] = outcomes
     return line
 
 
@@ -182,7 +200,6 @@ def main(argv):
         if wanted and model["id"] not in wanted:
             continue
         print(json.dumps(judge(model), sort_keys=True), flush=True)
-        KERAS.backend.clear_session()  # each file starts from a fresh Keras state, as in its own program
 
 
 if __name__ == "__main__":
