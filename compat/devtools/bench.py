@@ -322,7 +322,7 @@ def _scratch_root() -> Path:
     return root
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser():
     import argparse
     parser = argparse.ArgumentParser(prog="python -m compat.devtools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--consumers", default="tf215,tf221")
@@ -351,43 +351,10 @@ def main(argv: list[str] | None = None) -> int:
                                            "speed", "no-change", "scan"),
                         default=None,
                         help="measure only this, keeping the other figures in bench.json")
-    args = parser.parse_args(argv)
-    if args.only == "matrix" and not args.matrix_fixtures:
-        parser.error("--only matrix needs --matrix-fixtures (fixture ids, or `all`)")
-    producers = args.producers.split(",")
-    report = json.loads(BENCH_FILE.read_text()) if BENCH_FILE.exists() else {}
-    report["target_ratio"] = TARGET_RATIO
-    if args.only in (None, "disk"):
-        report["disk"] = disk_use()
-        print(f"disk: {report['disk']['total_mb']} MB in {len(report['disk']['environments_mb'])} "
-              f"environments under {report['disk']['folder']}")
-    if args.from_nothing or args.only == "from-nothing":
-        scratch = Path(tempfile.mkdtemp(prefix="compat-bench-", dir=str(_scratch_root())))
-        report["from_nothing"] = time_from_nothing(catalog.ids(), scratch)
-        print(f"every environment from nothing: {report['from_nothing']['total_seconds']}s; "
-              f"the new uv cache holds {report['from_nothing']['uv_cache_mb']} MB "
-              "(unpacked, linked into the environments)")
-    if args.matrix_fixtures and args.only in (None, "matrix"):
-        scratch = Path(tempfile.mkdtemp(prefix="compat-bench-matrix-", dir=str(_scratch_root())))
-        wanted = None if args.matrix_fixtures == "all" else args.matrix_fixtures
-        measured = time_matrix(wanted, args.jobs, scratch)
-        report.setdefault("matrix", {})[measured["fixtures"]] = measured
-        print(f"matrix over {measured['fixtures']}: {measured['attempts']} attempts by {measured['consumers']} "
-              f"consumers in {measured['seconds']}s with {measured['jobs']} at once "
-              f"({measured['attempts_per_second']} attempts/s, {measured['tensorflow_imports']} TF imports)")
-        if report.get("from_nothing"):
-            print(f"  from nothing: + {report['from_nothing']['total_seconds']}s to create every environment")
-    if args.only in (None, "gate"):
-        old, new = args.gate.split(",")
-        scratch = Path(tempfile.mkdtemp(prefix="compat-bench-gate-", dir=str(_scratch_root())))
-        measured = time_gate(old, new, scratch)
-        report["gate"] = measured
-        imports = " + ".join(f"{env_id} {s}s" for env_id, s in measured["import_seconds"].items())
-        print(f"gate {old} -> {new} over {measured['models']} models: {measured['seconds']}s with "
-              f"{measured['tensorflow_imports']} TF imports and {measured['loads']} loads; floor "
-              f"{measured['floor_seconds']}s (imports {imports}, loads and predictions "
-              f"{measured['load_and_predict_seconds']}s), ratio {measured['ratio']}; isolation "
-              f"{measured['isolation']}, load average {measured['load_average']} on {measured['cores']} cores")
+    return parser
+
+
+def _measure_page_sandbox_speed_scan(args, report: dict) -> None:
     if args.only in (None, "page"):
         from compat.devtools import browser
         if browser.missing():
@@ -426,6 +393,48 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="compat-bench-scan-", dir=str(_scratch_root())) as tmp:
             report["scan"] = benchscan.run(Path(tmp))
         print(benchscan.line(report["scan"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.only == "matrix" and not args.matrix_fixtures:
+        parser.error("--only matrix needs --matrix-fixtures (fixture ids, or `all`)")
+    producers = args.producers.split(",")
+    report = json.loads(BENCH_FILE.read_text()) if BENCH_FILE.exists() else {}
+    report["target_ratio"] = TARGET_RATIO
+    if args.only in (None, "disk"):
+        report["disk"] = disk_use()
+        print(f"disk: {report['disk']['total_mb']} MB in {len(report['disk']['environments_mb'])} "
+              f"environments under {report['disk']['folder']}")
+    if args.from_nothing or args.only == "from-nothing":
+        scratch = Path(tempfile.mkdtemp(prefix="compat-bench-", dir=str(_scratch_root())))
+        report["from_nothing"] = time_from_nothing(catalog.ids(), scratch)
+        print(f"every environment from nothing: {report['from_nothing']['total_seconds']}s; "
+              f"the new uv cache holds {report['from_nothing']['uv_cache_mb']} MB "
+              "(unpacked, linked into the environments)")
+    if args.matrix_fixtures and args.only in (None, "matrix"):
+        scratch = Path(tempfile.mkdtemp(prefix="compat-bench-matrix-", dir=str(_scratch_root())))
+        wanted = None if args.matrix_fixtures == "all" else args.matrix_fixtures
+        measured = time_matrix(wanted, args.jobs, scratch)
+        report.setdefault("matrix", {})[measured["fixtures"]] = measured
+        print(f"matrix over {measured['fixtures']}: {measured['attempts']} attempts by {measured['consumers']} "
+              f"consumers in {measured['seconds']}s with {measured['jobs']} at once "
+              f"({measured['attempts_per_second']} attempts/s, {measured['tensorflow_imports']} TF imports)")
+        if report.get("from_nothing"):
+            print(f"  from nothing: + {report['from_nothing']['total_seconds']}s to create every environment")
+    if args.only in (None, "gate"):
+        old, new = args.gate.split(",")
+        scratch = Path(tempfile.mkdtemp(prefix="compat-bench-gate-", dir=str(_scratch_root())))
+        measured = time_gate(old, new, scratch)
+        report["gate"] = measured
+        imports = " + ".join(f"{env_id} {s}s" for env_id, s in measured["import_seconds"].items())
+        print(f"gate {old} -> {new} over {measured['models']} models: {measured['seconds']}s with "
+              f"{measured['tensorflow_imports']} TF imports and {measured['loads']} loads; floor "
+              f"{measured['floor_seconds']}s (imports {imports}, loads and predictions "
+              f"{measured['load_and_predict_seconds']}s), ratio {measured['ratio']}; isolation "
+              f"{measured['isolation']}, load average {measured['load_average']} on {measured['cores']} cores")
+    _measure_page_sandbox_speed_scan(args, report)
     if args.only not in (None, "runs"):
         return _write(report)
     wanted = args.consumers.split(",")

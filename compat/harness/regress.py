@@ -12,13 +12,12 @@ runs. Exit status: 1 when anything regressed, 0 when nothing did, 2 for bad inpu
 """
 from __future__ import annotations
 
-import sys
 from collections import OrderedDict
 from pathlib import Path
 
 from compat import catalog
 from compat.environments import adhoc
-from compat.errors import EXIT_OK, EXIT_REGRESSED, BadInput, choices
+from compat.errors import EXIT_OK, EXIT_REGRESSED, BadInput, choices, progress
 from compat.harness import fixtures, runner
 from compat.records import matrixdoc, results, summary
 from compat.records.change import Change, compare_consumers
@@ -187,18 +186,18 @@ def main(args) -> int:
     for option in ("input", "junit_xml", "markdown", "no_sandbox"):
         if getattr(args, option, None):
             raise RegressError(f"--{option.replace('_', '-')} goes with --models (the gate over your own models)")
-    old_env, new_env = adhoc.environment(args.old, log=_log), adhoc.environment(args.new, log=_log)
+    old_env, new_env = adhoc.environment(args.old, log=progress), adhoc.environment(args.new, log=progress)
     old, new = old_env.id, new_env.id
     for env in (old_env, new_env):
         if not env.consumes:
-            raise RegressError(f"{env.id} is not a consumer environment")
+            catalog.require_consumer(env)
     producers = runner.split_list(args.producers)
     variants, formats = runner.split_list(args.variants), runner.split_list(args.formats)
     if producers:
         producers = [catalog.get(p).id for p in producers]
     filters = {"producers": producers, "variants": variants, "formats": formats}
     check_filters(variants, formats)
-    log = _log
+    log = progress
 
     if args.baseline:
         old_side = from_matrix(args.baseline, old, producers, variants, formats)
@@ -218,10 +217,6 @@ def main(args) -> int:
     if args.json_out:
         results.write_atomically(Path(args.json_out), report)
     return report["exit_status"]
-
-
-def _log(message):  # progress on stderr: stdout is the summary
-    print(message, file=sys.stderr)
 
 
 def add_parser(sub):

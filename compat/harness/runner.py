@@ -39,7 +39,7 @@ import numpy as np
 
 from compat import catalog
 from compat.environments import workerclient
-from compat.errors import BadInput, HarnessFailure, choices
+from compat.errors import BadInput, HarnessFailure, choices, positive_seconds
 from compat.harness import fixtures
 from compat.paths import PROJECT_ROOT, cache_root
 from compat.records import attemptkey, codedigest, matrixdoc, results
@@ -92,11 +92,8 @@ def validate(consumer: str | catalog.Environment, producers: list[str], strategi
     ``consumer`` is a catalog id or an environment already made (an ad-hoc one).
     """
     env = consumer if isinstance(consumer, catalog.Environment) else catalog.get(consumer)
-    if not env.consumes:
-        raise BadInput(f"{env.id} is not a consumer environment; consumers: "
-                       f"{', '.join(e.id for e in catalog.consumers())}")
-    if not timeout or timeout <= 0:
-        raise BadInput(f"--timeout must be a positive number of seconds, not {timeout}")
+    catalog.require_consumer(env)
+    positive_seconds(timeout)
     if workers < 1:
         raise BadInput(f"--workers must be at least 1, not {workers}")
     known = strategy_names()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from compat import catalog
 from compat.environments import adhoc, envs, sandbox, standalone
-from compat.errors import EXIT_OK, BadInput, HarnessFailure
+from compat.errors import EXIT_OK, BadInput, HarnessFailure, progress
 from compat.userfiles import engine, loaders, probe
 
 FORMATS = ("h5", "savedmodel")
@@ -146,9 +146,8 @@ def load_lines(program: str, model: Path) -> list[str]:
 
 def main(args) -> int:
     diagnosis = probe.loadable(args, "convert")
-    env = adhoc.environment(args.to, log=_log)
-    if not env.consumes:
-        raise ConvertError(f"{args.to} is not a consumer environment")
+    env = adhoc.environment(args.to, log=progress)
+    catalog.require_consumer(env)
     aim = target(args.out, env, args.format)
     options = probe.read_options(args)
     references = probe.loader_environments(args.loaders or DEFAULT_LOADERS)
@@ -157,10 +156,10 @@ def main(args) -> int:
     if sandboxed:
         sandbox.check()
     print(f"compat convert: {diagnosis.line()}", file=sys.stderr)
-    model, batch, reference = probe.prepare(diagnosis, chosen, options, sandboxed=sandboxed, log=_log)
+    model, batch, reference = probe.prepare(diagnosis, chosen, options, sandboxed=sandboxed, log=progress)
     size = options.size or diagnosis.size_guess
     document = probe.probe(model, chosen, batch=batch, size=size, variant=options.variant, reference=reference,
-                           timeout=options.timeout, sandboxed=sandboxed, log=_log, keep_reference=True)
+                           timeout=options.timeout, sandboxed=sandboxed, log=progress, keep_reference=True)
     reference = document.pop("reference_values")
     broken = [e for e in document["environments"] if e["error"]]
     if broken:
@@ -196,10 +195,6 @@ def main(args) -> int:
         raise HarnessFailure(f"the converted file did not reproduce the reference in {env.id}: {detail}")
     print(f"proof: passed: a fresh {env.id} process ran {aim.script} (python -I, {where}): {detail}")
     return EXIT_OK
-
-
-def _log(message):  # progress on stderr: stdout is the result
-    print(message, file=sys.stderr)
 
 
 def add_parser(sub) -> None:

@@ -23,6 +23,8 @@ import struct
 import zipfile
 from pathlib import Path
 
+from compat.userfiles import storedcode
+
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 UNDEFINED_ADDRESS = 0xFFFFFFFFFFFFFFFF
@@ -234,10 +236,9 @@ def _is_keras_config(config) -> bool:
 def _code_note(*configs) -> str:
     """``compat scan``'s summary of the code these config documents store or name (Lambda layers
     at any depth, lambdas in compile or layer configs, functions named outside Keras)."""
-    from compat.userfiles import scan  # here, not at the top: scan reads its paths through diagnose
     findings = [f for number, config in enumerate(configs) if config is not None
-                for f in scan.scan_config(config, f"[{number}]")[0]]
-    return f", {scan.summary_text(findings)}" if findings else ""
+                for f in storedcode.scan_config(config, f"[{number}]")[0]]
+    return f", {storedcode.summary_text(findings)}" if findings else ""
 
 
 def _input_shape(config) -> tuple | None:
@@ -514,10 +515,9 @@ def _folder(path) -> Diagnosis:
 
 
 def _savedmodel_code_note(path) -> str:
-    from compat.userfiles import scan
     try:
-        found = scan.savedmodel_summary(path)
-    except scan.ScanInputError as exc:
+        found = storedcode.savedmodel_summary(path)
+    except storedcode.ScanInputError as exc:
         return f" ({exc})"
     return f" ({found})" if found.startswith("stored code") else ""
 

@@ -24,14 +24,13 @@ import copy
 import dataclasses
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from compat import catalog
 from compat.environments import adhoc, sandbox
-from compat.errors import EXIT_OK, EXIT_REGRESSED, BadInput, HarnessFailure
+from compat.errors import EXIT_OK, EXIT_REGRESSED, BadInput, HarnessFailure, positive_seconds, progress
 from compat.records import change, results
 from compat.records.change import Change
 from compat.userfiles import engine, gatereport, scan
@@ -286,17 +285,15 @@ def main(args) -> int:
     for option in REFUSED_WITH_MODELS:
         if getattr(args, option):  # the regress command's own options, set on the same parser
             raise GateError(f"--{option} selects the project's fixtures; it does not go with --models")
-    timeout = float(args.timeout)
-    if timeout <= 0:
-        raise GateError(f"--timeout must be a positive number of seconds, not {timeout:g}")
-    old_env = adhoc.environment(args.old, log=_log)
-    new_env = adhoc.environment(args.new, log=_log)
+    timeout = positive_seconds(args.timeout)
+    old_env = adhoc.environment(args.old, log=progress)
+    new_env = adhoc.environment(args.new, log=progress)
     for env in (old_env, new_env):
         if not env.consumes:
-            raise GateError(f"{env.id} is not a consumer environment")
+            catalog.require_consumer(env)
     models, diagnosed = find_models(list(args.models))
     for shown, found in diagnosed:
-        _log(f"[regress] not gated: {diagnosed_line(shown, found)}")
+        progress(f"[regress] not gated: {diagnosed_line(shown, found)}")
     if not models:
         lines = "; ".join(diagnosed_line(shown, found) for shown, found in diagnosed[:3]) + ("; ..." if len(diagnosed) > 3 else "")
         raise GateError(f"no loadable model in {', '.join(args.models)}" + (f" ({lines})" if lines else ""))
@@ -308,10 +305,10 @@ def main(args) -> int:
         sandbox.check()  # no bubblewrap: refuse before any environment starts
     models = [(shown, engine.open_model(found)) for shown, found in models]
     if not args.input:
-        models = learn_interfaces(old_env, models, sandboxed=sandboxed, timeout=timeout, log=_log)
+        models = learn_interfaces(old_env, models, sandboxed=sandboxed, timeout=timeout, log=progress)
     inputs, unknown = batches(models, args.input, shapes)
     for shown, why in unknown:
-        _log(f"[regress] not gated: {shown}: {why}")
+        progress(f"[regress] not gated: {shown}: {why}")
     why_of = dict(unknown)
     diagnosed += [(shown, dataclasses.replace(model.diagnosis, ok=False, kind="inputs_unknown", message=why_of[shown],
                                               advice="")) for shown, model in models if shown in why_of]
@@ -323,10 +320,10 @@ def main(args) -> int:
     try:
         planned, isolation, label = plan(models, inputs, scratch, sandboxed)
         (scratch / "home").mkdir()
-        _log(f"[regress] {len(models)} models, {old_env.id} -> {new_env.id}, isolation: {label}")
-        old = measure(old_env, planned, isolation, scratch / "home", timeout=timeout, log=_log)
+        progress(f"[regress] {len(models)} models, {old_env.id} -> {new_env.id}, isolation: {label}")
+        old = measure(old_env, planned, isolation, scratch / "home", timeout=timeout, log=progress)
         new = old if new_env.id == old_env.id else measure(new_env, planned, isolation, scratch / "home",
-                                                            timeout=timeout, log=_log)
+                                                            timeout=timeout, log=progress)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     failed = [side for side in (old, new) if side["error"]]
@@ -347,10 +344,6 @@ def main(args) -> int:
         else:
             Path(target).write_text(render(document))
     return document["exit_status"]
-
-
-def _log(message):  # progress on stderr: stdout is the summary
-    print(message, file=sys.stderr)
 
 
 def add_options(p) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from compat import catalog
 from compat.environments import adhoc, sandbox
-from compat.errors import EXIT_OK, BadInput, HarnessFailure
+from compat.errors import EXIT_OK, BadInput, HarnessFailure, positive_seconds, progress
 from compat.publish import table
 from compat.records import results
 from compat.records.verdicts import Verdict
@@ -48,12 +48,12 @@ def run_environment(env: catalog.Environment, fixture: dict, root: str, input_pa
 
     Each attempt keeps its raw ``outputs`` (``[(name, array)]``) for judging afterwards.
     """
-    def progress(_, attempt):
+    def said(_, attempt):
         log(f"[probe] {env.id} {attempt['strategy']}: {attempt['status']}")
 
     model = {"key": fixture["path"], "fixture": fixture, "root": root, "input": input_path, "spec": spec}
     outcome = engine.run_models(env, [model], timeout=timeout, extra_env=extra_env, log=log, isolation=isolation,
-                                on_attempt=progress)
+                                on_attempt=said)
     outcome["attempts"] = outcome.pop("models").get(fixture["path"], [])
     outcome.pop("model_seconds")
     return outcome
@@ -268,17 +268,12 @@ def loader_environments(text: str) -> list[catalog.Environment]:
     """Catalog ids and ad-hoc specs (``py3.12:tensorflow-cpu==2.19.0,keras==3.9.2``), comma-separated."""
     chosen = []
     for name in adhoc.split_environments(text):
-        env = adhoc.environment(name, log=_log)
-        if not env.consumes:
-            raise ProbeError(f"{name} is not a consumer environment")
+        env = adhoc.environment(name, log=progress)
+        catalog.require_consumer(env)
         chosen.append(env)
     if not chosen:
         raise ProbeError("--loaders names no environment")
     return chosen
-
-
-def _log(message):  # progress goes to stderr so stdout stays the report
-    print(message, file=sys.stderr)
 
 
 def _diagnosis_dict(diagnosis: Diagnosis) -> dict:
@@ -309,10 +304,10 @@ def main(args) -> int:
         sandbox.check()  # no bubblewrap: refuse before any environment starts
     print(f"compat probe: {scan.summary(args.path)}", file=sys.stderr)
     print(f"compat probe: {diagnosis.line()}", file=sys.stderr)
-    model, batch, reference = prepare(diagnosis, loaders, options, sandboxed=sandboxed, log=_log)
+    model, batch, reference = prepare(diagnosis, loaders, options, sandboxed=sandboxed, log=progress)
     document = probe(model, loaders, batch=batch, size=options.size or diagnosis.size_guess,
                      variant=options.variant, reference=reference, timeout=options.timeout,
-                     sandboxed=sandboxed, log=_log, write_loader=write_loader)
+                     sandboxed=sandboxed, log=progress, write_loader=write_loader)
     print(render(document))
     if args.json_out:
         results.write_atomically(Path(args.json_out), document)
@@ -341,8 +336,7 @@ class Options:
 
 
 def read_options(args) -> Options:
-    if args.timeout <= 0:
-        raise ProbeError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
+    positive_seconds(args.timeout)
     if args.reference and not args.input:
         raise ProbeError("--reference needs --input: the batch its numbers were computed on "
                          "(without it the probe would compare them with its own batch)")
