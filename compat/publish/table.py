@@ -40,8 +40,9 @@ EXAMPLES = 3
 """Fixtures named in a line before "+N more"."""
 
 
-def render(document: dict, width: int | None = None, results_path=None) -> str:
-    """The whole text; ``width`` defaults to the terminal's."""
+def render(document: dict, width: int | None = None, results_path=None, notes: list[str] | None = None) -> str:
+    """The whole text; ``width`` defaults to the terminal's. ``notes`` go under the heading
+    (which attempts were measured now and which are recorded, and when)."""
     if width is None:
         width = shutil.get_terminal_size((FALLBACK_WIDTH, 24)).columns
     width = max(width, MIN_WIDTH)
@@ -51,7 +52,10 @@ def render(document: dict, width: int | None = None, results_path=None) -> str:
     producers = list(OrderedDict.fromkeys(producer for producer, _ in grouped))
     label = _labeller(producers)
     shown, hidden = _columns(order, grouped)
-    lines = _wrap(_header(document, grouped, producers, shown), width, indent="  ", first="") + [""]
+    lines = _wrap(_header(document, grouped, producers, shown), width, indent="  ", first="")
+    for note in notes or []:
+        lines += _wrap(note, width, indent="  ", first="")
+    lines += [""]
     lines += _grid(grouped, shown, order, strategies, label, width)
     lines += _legend(shown, hidden, width)
     lines += _failures(document, grouped, order, label, width)
