@@ -236,3 +236,52 @@ def test_a_run_piped_to_a_file_prints_progress_lines_with_the_time_left(overlapp
     assert lines[0].startswith(f"[compat] tf215: 1/{total} ") and "; now " in lines[0]
     assert lines[-1].startswith(f"[compat] tf215: {total}/{total} attempts (100%)")
     assert "\x1b[" not in out, "a pipe gets plain lines, not a terminal's bar"
+
+
+@pytest.mark.envs
+def test_matrix_shows_each_consumers_progress_and_the_time_left_in_all(fresh, tmp_path):
+    """`compat matrix` piped to a file: plain lines with each running consumer's attempts and
+    time left, and the time left for the whole run. `builtin-export` is a small slice (six
+    producers write it)."""
+    done = compat_in(fresh, "matrix", "tf215", "--rerun", "--fixtures", "builtin-export", "--no-report",
+                     "--results", str(tmp_path / "results"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    todo = int(re.search(r"\[matrix\] (\d+) of \d+ attempts to run", done.stdout).group(1))
+    lines = [line for line in done.stdout.splitlines() if re.match(r"\[matrix\] \d+/1 consumers done", line)]
+    assert re.fullmatch(rf"\[matrix\] 0/1 consumers done, \d+/{todo} attempts, \d+ s elapsed, about \d+ (s|min) "
+                        rf"left in all; running: tf215 \d+/{todo} \(about \d+ (s|min) left\)", lines[0]), lines
+    assert re.fullmatch(rf"\[matrix\] 1/1 consumers done, {todo}/{todo} attempts, \d+ (s|min) elapsed, "
+                        r"about 0 s left in all; running: none", lines[-1]), lines
+    assert "[matrix] tf215 finished (exit 0)" in done.stdout
+    assert len(results.read(tmp_path / "results" / "tf215.json")["attempts"]) == todo
+
+
+def test_the_time_left_follows_the_recorded_times_then_this_runs_pace():
+    from compat.harness import progress
+    estimate = progress.Estimate({"a": 1.0, "b": 1.0, "c": 4.0}, parallel=2, start_seconds=10.0)
+    assert estimate.left(0.0) == 10.0 + 6.0 / 2  # before any attempt: workers' start, then the work spread
+    estimate.finished("a", elapsed=12.0)
+    assert estimate.left(12.0) == pytest.approx(5.0 * 12.0)  # one figure only: the pace so far
+    estimate.finished("b", elapsed=14.0)
+    assert estimate.left(14.0) == pytest.approx(4.0 * 2.0)  # from the first done on: 2 s for 1 s recorded
+    assert progress.finish_time([5.0], [10.0, 1.0], slots=2) == 10.0  # the 10 s one starts on the free core
+    assert progress.finish_time([5.0], [10.0, 1.0], slots=1) == 16.0
+    assert progress.finish_time([], [3.0, 3.0, 3.0], slots=2) == 6.0
+
+
+def test_plain_progress_lines_come_first_last_and_at_a_bounded_rate(capsys):
+    import io
+
+    from compat.harness import progress
+    stream = io.StringIO()
+    reporter = progress.Reporter("tf215", 100, progress.Estimate({i: 1.0 for i in range(100)}), stream=stream,
+                                 plain_seconds=3600)
+    with reporter:
+        for number in range(100):
+            reporter.now(f"attempt {number}")
+            reporter.advance(number)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("[compat] tf215: 1/100 attempts (1%), ") and "; now attempt 0" in lines[0]
+    assert lines[1].startswith("[compat] tf215: 100/100 attempts (100%), ") and "about 0 s left" in lines[1]

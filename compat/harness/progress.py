@@ -39,9 +39,10 @@ class Estimate:
     """Seconds left of a run whose attempts each have an expected duration.
 
     ``expected`` holds one figure per attempt to run, by its id; ``parallel`` is how many
-    run at once. Once attempts are done, the rest is scaled by the ratio of the time this
-    run has taken to what the done attempts were expected to take, which absorbs both the
-    machine's pace and the parallelism.
+    run at once. Once attempts are done, the rest is scaled by this run's pace: the time
+    it took over what the done attempts were expected to take, which absorbs both the
+    machine's speed and the parallelism. The pace is taken from the first attempt done on,
+    so the workers' start (a TensorFlow import) does not count as attempts' time.
     """
 
     def __init__(self, expected: dict, parallel: int = 1, start_seconds: float = WORKER_START_SECONDS):
@@ -50,14 +51,20 @@ class Estimate:
         self.start_seconds = start_seconds
         self.total = sum(self.expected.values())
         self.done = 0.0
+        self.first: tuple[float, float] | None = None
+        """(elapsed, expected seconds done) when the first attempt was done."""
 
-    def finished(self, attempt_id) -> None:
+    def finished(self, attempt_id, elapsed: float | None = None) -> None:
         self.done += self.expected.get(attempt_id, 0.0)
+        if self.first is None and elapsed is not None:
+            self.first = (elapsed, self.done)
 
     def left(self, elapsed: float) -> float:
         remaining = max(self.total - self.done, 0.0)
         if self.done <= 0.0:
             return max(self.start_seconds - elapsed, 0.0) + remaining / self.parallel
+        if self.first is not None and self.done > self.first[1] and elapsed > self.first[0]:
+            return remaining * (elapsed - self.first[0]) / (self.done - self.first[1])
         return remaining * elapsed / self.done
 
 
@@ -163,7 +170,7 @@ class Reporter:
 
     def advance(self, attempt_id) -> None:
         self.done += 1
-        self.estimate.finished(attempt_id)
+        self.estimate.finished(attempt_id, self.elapsed())
         first_or_last = self.done == 1 or self.done == self.total
         self.tick(force=first_or_last)
 
