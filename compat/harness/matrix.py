@@ -106,7 +106,7 @@ class MatrixProgress:
         if self.live:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-            self._bar = Progress(TextColumn("[matrix] {task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+            self._bar = Progress(TextColumn("[matrix] {task.description:<12}", markup=False), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TextColumn("about {task.fields[left]} left"),
                                  console=Console(file=self.stream), refresh_per_second=2)
             self._tasks["all"] = self._bar.add_task("all", total=self.total, left="?")

@@ -141,7 +141,7 @@ class Reporter:
         if self.show and self.live:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-            self._bar = Progress(TextColumn("[compat] {task.description}"), BarColumn(), MofNCompleteColumn(),
+            self._bar = Progress(TextColumn("[compat] {task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
                                  TextColumn("about {task.fields[left]} left"), TextColumn("{task.fields[now]}"),
                                  console=Console(file=self.stream), refresh_per_second=4)
