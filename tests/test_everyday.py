@@ -262,7 +262,10 @@ def test_the_time_left_follows_the_recorded_times_then_this_runs_pace():
     estimate = progress.Estimate({"a": 1.0, "b": 1.0, "c": 4.0}, parallel=2, start_seconds=10.0)
     assert estimate.left(0.0) == 10.0 + 6.0 / 2  # before any attempt: workers' start, then the work spread
     estimate.finished("a", elapsed=12.0)
-    assert estimate.left(12.0) == pytest.approx(5.0 * 12.0)  # one figure only: the pace so far
+    assert estimate.left(12.0) == pytest.approx(5.0 / 2)  # the first includes the start: the recorded pace
+    untimed = progress.Estimate({"a": 1.0, "b": 3.0})
+    untimed.finished("a")  # done, without when: the pace is the whole elapsed time over the recorded
+    assert untimed.left(2.0) == pytest.approx(3.0 * 2.0)
     estimate.finished("b", elapsed=14.0)
     assert estimate.left(14.0) == pytest.approx(4.0 * 2.0)  # from the first done on: 2 s for 1 s recorded
     assert progress.finish_time([5.0], [10.0, 1.0], slots=2) == 10.0  # the 10 s one starts on the free core

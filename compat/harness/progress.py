@@ -63,9 +63,12 @@ class Estimate:
         remaining = max(self.total - self.done, 0.0)
         if self.done <= 0.0:
             return max(self.start_seconds - elapsed, 0.0) + remaining / self.parallel
-        if self.first is not None and self.done > self.first[1] and elapsed > self.first[0]:
+        if self.first is None:
+            return remaining * elapsed / self.done
+        if self.done > self.first[1] and elapsed > self.first[0]:
             return remaining * (elapsed - self.first[0]) / (self.done - self.first[1])
-        return remaining * elapsed / self.done
+        # Only the first attempts' figures, which include the workers' start: the recorded pace.
+        return remaining / self.parallel
 
 
 def expected_seconds(todo_ids, recorded: dict) -> dict:

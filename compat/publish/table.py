@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import textwrap
 from collections import OrderedDict
+from pathlib import Path
 
 from compat.records import families, summary
 from compat.records.verdicts import Verdict
@@ -262,6 +263,8 @@ def _failed(row: dict) -> bool:
 def _footer(document: dict, results_path, width: int) -> list[str]:
     consumer = (document.get("consumer") or {}).get("id") or document["run"]["consumer"]
     where = str(results_path) if results_path else f"reports/results/{consumer}.json (unless --output named another)"
+    if results_path and not Path(results_path).exists():
+        where += " (not written: nothing was measured)"
     counts: dict[str, int] = {}
     for attempt in document["attempts"]:
         counts[attempt["verdict"]] = counts.get(attempt["verdict"], 0) + 1
