@@ -107,7 +107,7 @@ class Reporter:
     for a line that must not tear the bar. ``tick`` refreshes the figures between attempts."""
 
     def __init__(self, label: str, total: int, estimate: Estimate, *, stream=None, live: bool | None = None,
-                 plain_seconds: float = PLAIN_SECONDS, show: bool = True):
+                 plain_seconds: float = PLAIN_SECONDS, show: bool = True, say=None):
         self.label = label
         self.total = total
         self.estimate = estimate
@@ -115,6 +115,8 @@ class Reporter:
         self.live = is_terminal(self.stream) if live is None else live
         self.show = show
         self.plain_seconds = plain_seconds
+        self.say = say or (lambda line: print(line, file=self.stream, flush=True))
+        """Where plain lines go (the caller's log, which may be silent)."""
         self.started = time.monotonic()
         self.done = 0
         self.current = ""
@@ -165,7 +167,7 @@ class Reporter:
         if self._bar is not None:
             self._bar.console.print(line, markup=False, highlight=False)
         else:
-            print(line, file=self.stream, flush=True)
+            self.say(line)
 
     def now(self, text: str) -> None:
         self.current = text
@@ -190,7 +192,7 @@ class Reporter:
     def _plain(self) -> None:
         self._plain_at = time.monotonic()
         self.last_line = self.done
-        print(f"[compat] {self.label}: {self.figures()}", file=self.stream, flush=True)
+        self.say(f"[compat] {self.label}: {self.figures()}")
 
     def _refresh(self) -> None:
         self._bar.update(self._task, completed=self.done, rate=self.rate(), left=duration(self.left()),

@@ -399,7 +399,10 @@ class Run:
         workers = min(self.workers, len(todo))
         estimate = progress.Estimate(progress.expected_seconds([attemptkey.attempt_id(r) for r in todo], seconds),
                                      parallel=workers)
-        reporter = progress.Reporter(self.env.id, len(todo), estimate, show=self.show_progress)
+        # The live bar only where lines would go to a terminal as they are; a caller's own log
+        # (regress, the tests) gets the plain lines.
+        reporter = progress.Reporter(self.env.id, len(todo), estimate, show=self.show_progress, say=self.log,
+                                     live=None if self.log is print else False)
         self._reporter = reporter
         self.clients = [workerclient.Client(self.env, log_dir, extra_env=self.extra_env, log=self._say,
                                             on_start=lambda info: events.put(("started", info)))
