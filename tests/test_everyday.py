@@ -288,3 +288,25 @@ def test_plain_progress_lines_come_first_last_and_at_a_bounded_rate(capsys):
     assert len(lines) == 2, lines
     assert lines[0].startswith("[compat] tf215: 1/100 attempts (1%), ") and "; now attempt 0" in lines[0]
     assert lines[1].startswith("[compat] tf215: 100/100 attempts (100%), ") and "about 0 s left" in lines[1]
+
+
+@pytest.mark.envs
+def test_a_run_measuring_part_shows_every_planned_attempt_and_says_which_it_measured(fresh, tmp_path):
+    """After an edit to one strategy only its attempts run; the table still covers every
+    planned attempt, the rest from the published matrix, and says which is which."""
+    from tests.test_attemptkey import _subclasses, edit_strategy
+    edited = "h5_transplant"
+    edit_strategy(fresh, edited)
+    done = compat_in(fresh, "load", "tf215", "tf210", "--fixtures", "builtin-h5,lambda-h5")
+    assert done.returncode == 0, done.stderr
+    strategies = runner.strategy_names()
+    planned, rerun = 2 * len(strategies), 2 * len(_subclasses(edited))
+    flat = " ".join(done.stdout.split())
+    each = f"({len(_subclasses(edited))} of {len(strategies)} strategies)"
+    assert f"measured now: {rerun} of the {planned} planned attempts (builtin-h5 {each}, lambda-h5 {each})" in flat
+    assert re.search(rf"recorded, not measured now: {planned - rerun} attempts, with their current keys: "
+                     rf"{planned - rerun} in the published reports/matrix\.json \(measured on [\d-]+\); "
+                     r"`--rerun` measures them again", flat), flat
+    assert set(_rows(done.stdout)) == {"builtin-h5", "lambda-h5"}
+    assert _rows(done.stdout) == {k: v for k, v in _published_best(fresh, "tf215", "tf210").items()
+                                  if k in ("builtin-h5", "lambda-h5")}
