@@ -12,8 +12,10 @@ import argparse
 import os
 import re
 import sys
+import tempfile
 import time
 import traceback
+from pathlib import Path
 
 from compat import catalog
 from compat.environments import envs
@@ -108,9 +110,30 @@ def cmd_named(args) -> int:
     return main(named_command(args.name) + list(args.rest))
 
 
+def version_text() -> str:
+    """``compat 0.1.0 (catalog 1a2b3c4d5e6f)``: the package and the catalog it measures, as one
+    digest of every environment's id and lock digest (what the attempts' keys are made of)."""
+    import compat
+    from compat.records import attemptkey, codedigest
+    entries = [f"{env.id}={attemptkey.lock_digest(env)}" for env in catalog.ENVIRONMENTS]
+    return f"compat {compat.__version__} (catalog {codedigest.digest(entries)}, {len(entries)} environments)"
+
+
+class _Version(argparse.Action):
+    """``--version``, computed only when asked (the catalog digest reads every lock)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the version and the catalog's digest")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Every command with its options: each command module declares its own (``add_parser``)."""
     parser = argparse.ArgumentParser(prog="compat", description="Keras / TensorFlow model compatibility matrix")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_environment_commands(sub)
     runner.add_parser(sub)
@@ -130,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_named)
+    for name, command in sub.choices.items():
+        if name != "run-named" and "--verbose" not in command._option_string_actions:
+            command.add_argument("--verbose", action="store_true",
+                                 help="print a harness failure's traceback here too (it is always written to a file)")
     return parser
 
 
@@ -172,9 +199,29 @@ def invoke(command, args, prog: str = "compat") -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - a bug in the harness: never exit 1, which means "regressed"
-        traceback.print_exc()
-        print(f"{prog}: harness error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if getattr(args, "verbose", False):
+            traceback.print_exc()
+        where = _write_traceback(prog)
+        first = " ".join(str(exc).split())
+        print(f"{prog}: harness error: {type(exc).__name__}: {first} (full traceback: {where}"
+              f"{'' if getattr(args, 'verbose', False) else '; --verbose prints it here'})", file=sys.stderr)
         return EXIT_HARNESS
+
+
+def _write_traceback(prog: str) -> str:
+    """The current exception's traceback in a file of the cache's log folder (the temporary
+    folder when that cannot be written): the one line on the terminal names it."""
+    from compat.paths import cache_root
+    text = f"{prog} ({' '.join(sys.argv[1:])})\n{traceback.format_exc()}"
+    name = f"harness-error-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.txt"
+    for folder in (cache_root() / "logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text)
+            return str(folder / name)
+        except OSError:
+            continue
+    return "nowhere: no writable folder"
 
 
 def main_entry() -> None:
