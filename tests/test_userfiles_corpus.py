@@ -46,9 +46,10 @@ def _model(producer: str, model_id: str) -> dict:
 
 
 def _normal(message: str | None) -> str:
-    """An error's message without the paths it names (the oracle and the sandbox see other paths)."""
+    """An error's message without the folders of the paths it names (the oracle runs beside the
+    file, the sandbox sees it under /input/N/)."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", message or "")
-    return re.sub(r"filepath=\S+", "filepath=", text)[:60]
+    return re.sub(r"(?<![\w.])/?(?:[\w.-]+/)+(?=[\w.-])", "", text)[:60]
 
 
 def _agrees(attempt: dict, oracle: dict) -> str | None:

@@ -362,7 +362,10 @@ def _body(ctx, strategy_name, spec):
     predict = "model.predict(<FED>, verbose=0)"
     if strategy_name == "savedmodel_inference":
         if ctx.keras3:
-            return (['layer = keras.layers.TFSMLayer(MODEL_PATH, call_endpoint="serving_default")', "layer(<FED>)"],
+            result = ("list(outputs.values())[0] if isinstance(outputs, dict) else outputs"
+                      if len(spec["outputs"]) == 1 else "outputs")
+            return (['layer = keras.layers.TFSMLayer(MODEL_PATH, call_endpoint="serving_default")',
+                     "outputs = layer(<FED>)  # a dict when the signature names its outputs", result],
                     ["import keras"])
         if ctx.tf2:
             feed = ("{name: tf.constant(value) for name, value in <FED>.items()}" if several

@@ -56,7 +56,9 @@ def find_models(paths: list[str]) -> tuple[list[tuple[str, Diagnosis]], list[tup
     """
     models, diagnosed, seen = [], [], set()
     for given in paths:
-        for shown, named in _candidates(given):
+        candidates = list(_candidates(given))
+        seen |= _weights_of_json_models([shown for shown, _ in candidates])
+        for shown, named in candidates:
             real = os.path.realpath(shown)
             if real in seen:
                 continue
@@ -86,9 +88,8 @@ def _candidates(given: str):
                 if not sub.startswith("."):
                     saved.append(sub)
         subfolders.sort()
-        companions = _json_companions(files)
         for name in sorted(files):
-            if name.lower().endswith(MODEL_SUFFIXES) and name not in companions and not name.startswith("."):
+            if name.lower().endswith(MODEL_SUFFIXES) and not name.startswith("."):
                 yield os.path.join(folder, name), False
         for name in saved:
             yield os.path.join(folder, name), False
@@ -98,15 +99,16 @@ def _is_savedmodel(path: str) -> bool:
     return os.path.isdir(path) and any(os.path.exists(os.path.join(path, f)) for f in SAVEDMODEL_FILES)
 
 
-def _json_companions(files: list[str]) -> set[str]:
-    """The weights files saved beside ``x.json`` (they belong to it, they are not models)."""
-    names = set(files)
-    companions = set()
-    for name in files:
-        if name.endswith(".json"):
-            stem = name[:-len(".json")]
-            companions |= {f"{stem}_weights.h5", f"{stem}.weights.h5", f"{stem}_weights.hdf5"} & names
-    return companions
+def _weights_of_json_models(paths: list[str]) -> set[str]:
+    """The real paths of the weights files that JSON architectures among ``paths`` load (the
+    one each JSON's diagnosis names beside it): parts of those models, not models of their own."""
+    taken = set()
+    for path in paths:
+        if path.lower().endswith(".json"):
+            found = diagnose(path, expect="model")
+            if found.weights:
+                taken.add(os.path.realpath(os.path.join(os.path.dirname(path), found.weights)))
+    return taken
 
 
 # -- inputs --------------------------------------------------------------------------------
