@@ -166,7 +166,20 @@ def _batch_and_reference(producer: str, model: dict, folder: Path) -> tuple[Path
     return folder / "input.npz", folder / "reference.npz"
 
 
-@pytest.mark.parametrize("producer, model_id", ONE_OF_EACH)
+def _every_file(chosen) -> list:
+    """Every whole-model file of every producer: those in ``chosen`` as they are, the rest
+    marked slow (the full sweep: ``pytest -m slow tests/test_userfiles_corpus.py``)."""
+    found = []
+    for producer in PRODUCERS:
+        for model in manifest(producer)["models"]:
+            if model["format"] in ("h5_weights", "weights_h5"):
+                continue
+            key = (producer, model["id"])
+            found.append(key if key in chosen else pytest.param(*key, marks=pytest.mark.slow))
+    return found
+
+
+@pytest.mark.parametrize("producer, model_id", _every_file(ONE_OF_EACH))
 def test_the_probe_agrees_with_the_oracle_and_its_loaders_reproduce_the_reference(
         producer, model_id, tmp_path, corpus_oracle_verdicts):
     model = _model(producer, model_id)
@@ -197,8 +210,10 @@ def test_the_probe_agrees_with_the_oracle_and_its_loaders_reproduce_the_referenc
 
 # -- convert to Keras 3 -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("producer, model_id", [("tf215", "dict_output-h5"), ("keras212", "multi_input-h5"),
-                                                ("tf215", "scorer_module-tf_saved_model")])
+CONVERTED = [("tf215", "dict_output-h5"), ("keras212", "multi_input-h5"), ("tf215", "scorer_module-tf_saved_model")]
+
+
+@pytest.mark.parametrize("producer, model_id", _every_file(CONVERTED))
 def test_convert_to_tf221_proves_what_keras3_holds_and_says_why_not_in_one_line(producer, model_id, tmp_path,
                                                                              corpus_oracle_verdicts):
     model = _model(producer, model_id)
@@ -215,6 +230,10 @@ def test_convert_to_tf221_proves_what_keras3_holds_and_says_why_not_in_one_line(
     else:
         assert done.returncode == 3, done.stderr[-1000:]
         assert done.stderr.strip().splitlines()[-1].startswith("compat convert: error: ")
-    # A file that is no Keras model anywhere (a tf.Module export) cannot be held by Keras 3
-    holds = model_id != "scorer_module-tf_saved_model"
-    assert (done.returncode == 0) == holds, done.stderr[-1000:]
+    # What Keras 3 loads plainly it can hold; a file that is no Keras model anywhere (a tf.Module
+    # export) it cannot. The rest (held only through tf_keras) may go either way, said in one line.
+    plain = corpus_oracle_verdicts[("tf221", producer, model_id)]["loaders"].get("load_model", {})
+    if plain.get("verdict") == "pass":
+        assert done.returncode == 0, done.stderr[-1000:]
+    if model_id.startswith("scorer_module"):
+        assert done.returncode == 3, done.stderr[-1000:]
