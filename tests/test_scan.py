@@ -432,13 +432,13 @@ def test_corpus_every_shape_is_flagged_at_its_place(code_corpus):
 def _isolation(paths: list[tuple[Path, list]], batches: list[Path]):
     """The bubblewrap sandbox where it works here, else the lighter limits."""
     from compat.environments import sandbox
-    from compat.userfiles import probe
+    from compat.userfiles import engine
     try:
         sandbox.check()
         usable = True
     except Exception:  # noqa: BLE001 - no usable bwrap on this machine: the light isolation
         usable = False
-    return probe.isolation_for(usable, [(str(p), w) for p, w in paths], batches)
+    return engine.isolation_for(usable, [(str(p), w) for p, w in paths], batches)
 
 
 @pytest.mark.envs
@@ -448,29 +448,33 @@ def test_corpus_every_file_whose_code_ran_was_flagged(code_corpus, tmp_path):
     import numpy as np
 
     from compat import catalog
-    from compat.userfiles import probe
+    from compat.userfiles import engine
     files, batches = [], []
     for env_id, (folder, entries) in code_corpus.items():
         for entry in entries:
             if "skipped" in entry:
                 continue
-            shape = [2 if d is None else d for d in entry["inputs"][0]["shape"]]
-            batch = tmp_path / f"{env_id}-{entry['id']}.npy"
-            np.save(batch, np.random.RandomState(0).normal(size=shape).astype("float32"))
+            # the inputs the producer recorded, not the scan's or the engine's reading of the file
+            arrays = {i["name"]: np.random.RandomState(0).normal(size=[2 if d is None else d for d in i["shape"]])
+                      .astype(i.get("dtype") or "float32") for i in entry["inputs"]}
+            batch = tmp_path / f"{env_id}-{entry['id']}.npz"
+            np.savez(batch, **arrays)
             weights = [entry["weights"]] if entry.get("weights") else []
             files.append((env_id, entry, folder / entry["path"], weights, batch))
             batches.append(batch)
     isolation, label, roots, inside = _isolation([(f[2], f[3]) for f in files], batches)
     models = []
     for (env_id, entry, path, weights, batch), root in zip(files, roots):
-        fixture = {"id": "scan", "variant": "corpus", "format": entry["format"], "path": path.name,
-                   "weights": weights[0] if weights else None, "size": "tiny", "saved_by_keras": None}
+        # stored_code is set for every file, so safe_mode=False is tried whatever the scan says
+        fixture = {"id": "scan", "variant": "user", "format": entry["format"], "path": path.name,
+                   "weights": weights[0] if weights else None, "size": "tiny", "saved_by_keras": None,
+                   "facenet": False, "custom_classes": [], "stored_code": "the canary under test"}
         models.append({"key": f"{env_id}/{entry['id']}", "fixture": fixture, "root": root, "input": inside(batch),
-                       "skip": probe.facenet_skip(str(path))})
+                       "spec": {"inputs": entry["inputs"], "outputs": entry["outputs"]}})
     ran: dict[str, list[str]] = {}
     for consumer in CORPUS_ENVS:
-        outcome = probe.run_models(catalog.get(consumer), models, timeout=300, extra_env={"HOME": str(tmp_path)},
-                                   isolation=isolation, log=lambda message: None)
+        outcome = engine.run_models(catalog.get(consumer), models, timeout=300, extra_env={"HOME": str(tmp_path)},
+                                    isolation=isolation, log=lambda message: None)
         assert outcome["error"] is None, outcome["error"]
         for key, attempts in outcome["models"].items():
             for attempt in attempts:
