@@ -221,3 +221,11 @@ def test_a_reference_names_its_outputs_or_takes_the_only_one(tmp_path):
     np.save(tmp_path / "short.npy", np.zeros((3, 1)))
     with pytest.raises(engine.EngineError, match="--reference has 3 rows but the input has 2"):
         engine.given_reference(str(tmp_path / "short.npy"), batch)
+
+
+def test_a_missing_reader_is_said_not_guessed(tmp_path, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "h5py", None)  # as on a host where h5py is not installed
+    (tmp_path / "m.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
+    with pytest.raises(interface.InterfaceError, match="cannot read an HDF5 file's model config: h5py is not installed"):
+        interface.read(str(tmp_path / "m.h5"), "h5")

@@ -73,6 +73,7 @@ def read(path: str, fmt: str) -> Interface | None:
 
 def _signature(folder: str) -> Interface | None:
     """A SavedModel's serving signature, read from its ``saved_model.pb`` (names, shapes, dtypes)."""
+    _reader("google.protobuf", "a SavedModel's serving signature", package="protobuf")
     try:
         found = savedmodelpb.signature(folder)
     except savedmodelpb.Unreadable:
@@ -90,11 +91,22 @@ _SOURCES = {"h5": "the file's model config", "keras": "the .keras file's config.
             "json": "the JSON architecture"}
 
 
+def _reader(module: str, what: str, package: str | None = None):
+    """A module the host reads files with; without it, the one line saying what cannot be read
+    (never a guess in its place)."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise InterfaceError(f"cannot read {what}: {package or module} is not installed "
+                             f"(`pip install -e .` installs it)") from None
+
+
 def model_config(path: str, fmt: str) -> dict | None:
     """The Keras model config a file carries: ``{"class_name", "config"}``."""
     try:
         if fmt == "h5":
-            import h5py
+            h5py = _reader("h5py", "an HDF5 file's model config")
             with h5py.File(path, "r") as handle:
                 text = handle.attrs.get("model_config")
             text = text.decode() if isinstance(text, bytes) else text
