@@ -1,9 +1,12 @@
 """Shared test helpers. Tests marked `envs` run real catalog environments (TensorFlow)."""
 from __future__ import annotations
 
+import functools
 import json
+import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,28 @@ def run_inside(env_id: str, module: str, *args: str, extra_env=None, timeout=900
                           capture_output=True, text=True, timeout=timeout, cwd=str(ROOT), check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
+
+
+@functools.lru_cache(maxsize=1)
+def package_index_problem() -> str | None:
+    """Why the package index uv resolves against cannot be reached, or None when it can."""
+    index = (os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL")
+             or os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple/")
+    url = index.rstrip("/") + "/uv/"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            answer.read(1)
+    except (OSError, ValueError) as exc:
+        return f"the package index {index} is unreachable ({exc.__class__.__name__}: {exc})"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _needs_package_index(request):
+    # A test marked `network` asks uv to resolve against the index: without one it cannot say
+    # anything about the product, so it is skipped with the reason rather than failed.
+    if request.node.get_closest_marker("network") and package_index_problem():
+        pytest.skip(package_index_problem())
 
 
 @pytest.fixture(scope="session")

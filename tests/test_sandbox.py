@@ -33,12 +33,21 @@ ROOT = Path(__file__).resolve().parent.parent
 # -- a user's machine, a listener, the probe -------------------------------------------------
 
 class Listener:
-    """A TCP listener on 127.0.0.1:PORT that records every connection and what it was sent."""
+    """A TCP listener on 127.0.0.1 that records every connection and what it was sent.
 
-    def __init__(self, port: int):
+    Port 0 lets the OS choose a free port (``self.port``).
+    """
+
+    def __init__(self, port: int = 0):
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind(("127.0.0.1", port))
+        try:
+            self.socket.bind(("127.0.0.1", port))
+        except OSError as exc:
+            self.socket.close()
+            raise AssertionError(f"127.0.0.1:{port} is taken by another process ({exc}); the hostile "
+                                 f"file's stored code names that port, so this test needs it") from None
+        self.port = self.socket.getsockname()[1]
         self.socket.listen(16)
         self.received: list[bytes] = []
         self.thread = threading.Thread(target=self._accept, daemon=True)
@@ -110,7 +119,16 @@ def hostile_model(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def listener():
+    """The port the hostile file's stored code connects to: fixed in that code, so fixed here."""
     opened = Listener(hostile.PORT)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def free_listener():
+    """A listener on whatever port the OS gives, for code that is told the port."""
+    opened = Listener()
     yield opened
     opened.close()
 
@@ -212,7 +230,8 @@ def _beside(prefix: Path, home: Path) -> list[str]:
 
 
 @pytest.mark.envs
-def test_inside_the_sandbox_only_the_scratch_folder_is_writable(tmp_path, listener, monkeypatch):
+def test_inside_the_sandbox_only_the_scratch_folder_is_writable(tmp_path, free_listener, monkeypatch):
+    listener = free_listener
     monkeypatch.setenv("COMPAT_TEST_TOKEN", "a variable of the user's")
     env = catalog.get("tf215")
     python = envs.ensure_built(env)
@@ -222,7 +241,7 @@ def test_inside_the_sandbox_only_the_scratch_folder_is_writable(tmp_path, listen
     scratch.mkdir()
     hidden = [str(ROOT), str(tmp_path), str(envs.venv_root()), str(cache_root())]
     hidden += _beside(sandbox.interpreter_prefix(python.parent.parent), Path(os.path.expanduser("~")))
-    socket.create_connection(("127.0.0.1", hostile.PORT), 5).close()  # from the host, it is reachable
+    socket.create_connection(("127.0.0.1", listener.port), 5).close()  # from the host, it is reachable
     for _ in range(50):
         if listener.received:
             break
@@ -230,7 +249,7 @@ def test_inside_the_sandbox_only_the_scratch_folder_is_writable(tmp_path, listen
     assert listener.received == [b""]
     listener.received.clear()
     box = sandbox.Bubblewrap(sandbox.model_paths(model))
-    process = box.start(env, python, ["-c", LOOK_AROUND, str(hostile.PORT), model.name, *hidden], scratch,
+    process = box.start(env, python, ["-c", LOOK_AROUND, str(listener.port), model.name, *hidden], scratch,
                         {"HOME": str(tmp_path)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err.decode()[-2000:]
