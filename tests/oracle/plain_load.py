@@ -24,7 +24,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402 - after the logging variable TensorFlow reads at import
+import numpy as np
 
 TOLERANCE = 1e-4  # max |diff| <= TOLERANCE * max(1, max |reference|)
 
@@ -59,7 +59,7 @@ def judge(reference, output):
     output = np.asarray(output, dtype=np.float64)
     if output.shape != reference.shape:
         return {"verdict": "mismatch", "max_abs_diff": None,
-                "detail": "shape {} against {}".format(list(output.shape), list(reference.shape))}
+                "detail": f"shape {list(output.shape)} against {list(reference.shape)}"}
     if not np.all(np.isfinite(output)):
         return {"verdict": "mismatch", "max_abs_diff": None, "detail": "NaN or infinity"}
     worst = float(np.max(np.abs(output - reference)))
@@ -72,7 +72,7 @@ def load(keras, mode, path):
         return keras.models.load_model(path)
     if mode == "no_compile":
         return keras.models.load_model(path, compile=False)
-    raise SystemExit("unknown mode {!r}".format(mode))
+    raise SystemExit(f"unknown mode {mode!r}")
 
 
 def main():
