@@ -26,6 +26,7 @@ from compat.environments import envs, sandbox
 from compat.harness import fixtures
 from compat.inside import hostile
 from compat.paths import cache_root
+from tests.conftest import producer_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -144,7 +145,9 @@ def _attempts(machine: Machine) -> dict:
 @pytest.mark.envs
 def test_hostile_file_in_the_sandbox_touches_nothing(tmp_path, hostile_model, listener):
     machine = Machine(tmp_path, hostile_model)
-    done = machine.probe()
+    # The generator's own numbers for the hostile model, so a pass is against them.
+    reference, batch = producer_reference(hostile_model.parent, "hostile", tmp_path)
+    done = machine.probe("--reference", reference, "--input", batch)
     assert done.returncode == 0, done.stderr[-3000:]
     assert machine.listing() == machine.before  # no write in the start folder, the home or beside the model
     assert not any(path.exists() for path in machine.planted())
@@ -152,6 +155,7 @@ def test_hostile_file_in_the_sandbox_touches_nothing(tmp_path, hostile_model, li
     results = (machine.out / "probe.json").read_text()
     for text in (done.stdout, done.stderr, results):
         assert machine.secret not in text
+    assert json.loads((machine.out / "probe.json").read_text())["reference"]["source"] == "file"
     attempts = _attempts(machine)
     assert attempts["load_model"]["code_executed"] is True  # the attack did run: Keras 2 revived it
     assert attempts["load_model"]["verdict"] == "pass"
@@ -178,7 +182,10 @@ def test_the_same_file_without_the_sandbox_writes_everywhere(tmp_path, hostile_m
 @pytest.mark.envs
 def test_a_crash_and_a_hang_in_the_sandbox_cost_one_attempt_each(tmp_path):
     machine = Machine(tmp_path, fixtures.unpacked("tf215") / "lambda.h5")
-    done = machine.probe("--timeout", "60", extra_env={
+    # tf215's own numbers: with load_model and no_compile gone, custom_objects would otherwise
+    # be the probe's reference and pass against itself.
+    reference, batch = producer_reference(fixtures.fixture_dir("tf215"), "lambda", tmp_path)
+    done = machine.probe("--timeout", "60", "--reference", reference, "--input", batch, extra_env={
         "COMPAT_INJECT_FAULT": "segfault:load_model:probe;hang:no_compile:probe"})
     assert done.returncode == 0, done.stderr[-3000:]
     attempts = _attempts(machine)
