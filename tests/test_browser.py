@@ -9,7 +9,6 @@ upgrade, end at the right answer in at most two interactions, and the upgrade vi
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from compat import cli
 from compat.devtools import browser, screenshots
 from compat.publish import cells, report
+from tests import canned_upgrade
 
 pytestmark = pytest.mark.browser
 
@@ -242,9 +242,6 @@ def test_facenet_file_is_one_click_from_the_landing_view(driver, published, widt
     assert _console_errors(driver) == []
 
 
-UPGRADES = (("tf215", "tf221"), ("tf221", "tfkeras221"), ("tf115", "tf24"), ("tfkeras221", "keras315jax"))
-
-
 def _page_upgrade(driver) -> dict:
     rows = driver.execute_script("""
         return Array.from(document.querySelectorAll('#upgrade-body tr[data-fixture]')).map(tr => ({
@@ -254,28 +251,36 @@ def _page_upgrade(driver) -> dict:
     return {(r["producer"], r["fixture"]): r for r in rows}
 
 
-def test_the_upgrade_view_equals_compat_regress_fixture_by_fixture(driver, tmp_path):
-    page = PUBLISHED / "matrix.html"
+def test_the_upgrade_view_shows_the_hand_derived_changes(driver, tmp_path):
+    """On a page of the canned matrix, each pair's rows are what tests/canned_upgrade.py worked
+    out by hand, and a switch shows the recipe of the strategy to switch to."""
+    out = tmp_path / "report"
+    matrix = _render(canned_upgrade.write(tmp_path / "results"), out)
     screenshots.set_viewport(driver, 1280, 720)
-    for number, (old, new) in enumerate(UPGRADES):
-        # The example is the landing view's link (one click); the others are picked and shown.
-        section = screenshots.upgrade_path(driver, page, *((None, None) if number == 0 else (old, new)))
+    for old, new in canned_upgrade.EXPECTED:
+        section = screenshots.upgrade_path(driver, out / "matrix.html", old, new)
         assert driver.execute_script("return location.hash") == f"#upgrade={old},{new}"
         assert _in_view(driver, driver.find_element(By.ID, "upgrade-title"))
-        json_out = tmp_path / f"{old}-{new}.json"
-        cli.main(["regress", "--baseline", str(PUBLISHED / "matrix.json"), "--from", old, "--to", new,
-                  "--json", str(json_out)])
-        expected = json.loads(json_out.read_text())
+        expected = canned_upgrade.page_rows(old, new)
         shown = _page_upgrade(driver)
-        assert set(shown) == {(e["producer"], e["fixture"]) for e in expected["fixtures"]}, (old, new)
-        for entry in expected["fixtures"]:
-            row = shown[(entry["producer"], entry["fixture"])]
-            assert (row["change"], row["old_best"], row["new_best"]) == (
-                entry["change"], entry["old_best"], entry["new_best"]), (old, new, entry["producer"], entry["fixture"])
+        assert {key: (r["change"], r["old_best"], r["new_best"], r["bucket"]) for key, r in shown.items()} == expected
+        for key, row in shown.items():
             if row["bucket"] == "switch":
-                assert row["recipe"] == entry["switch_to"]["recipe"]
+                assert row["recipe"] == _recipe(matrix, new, *key, expected[key][2])
+        regressed = sum(want[0] in ("stopped_working", "numbers_changed") for want in expected.values())
+        compared = sum(want[0] != "not_compared" for want in expected.values())
         summary = section.find_element(By.CSS_SELECTOR, ".upgrade-summary b").text
-        compared = sum(n for change, n in expected["counts"].items() if change != "not_compared")
-        assert summary.startswith(f"{compared} fixtures compared, {len(expected['regressed'])} regressed")
+        assert summary.startswith(f"{compared} fixtures compared, {regressed} regressed")
         assert f"compat regress --baseline reports/matrix.json --from {old} --to {new}" in section.text
+    assert _console_errors(driver) == []
+
+
+def test_the_published_pages_upgrade_example_is_one_click_away(driver):
+    page = PUBLISHED / "matrix.html"
+    screenshots.set_viewport(driver, 1280, 720)
+    section = screenshots.upgrade_path(driver, page)
+    assert driver.execute_script("return location.hash") == "#upgrade=tf215,tf221"
+    assert _in_view(driver, driver.find_element(By.ID, "upgrade-title"))
+    assert _page_upgrade(driver), "the example pair shows no fixture"
+    assert "compat regress --baseline reports/matrix.json --from tf215 --to tf221" in section.text
     assert _console_errors(driver) == []
