@@ -53,9 +53,12 @@ def test_the_loading_tests_assertion_fails_on_it(broken):
     # test_loading's check that a model loads as it is where it was made, fed the broken run.
     with pytest.raises(AssertionError, match="mismatch"):
         test_loading.test_a_model_loads_as_it_is_where_it_was_made(broken, broken)
-    with pytest.raises(AssertionError):
+    # Had the broken attempt been called a pass, the tolerance re-check against the reference file
+    # is the assertion that stops it.
+    with pytest.raises(AssertionError) as failed:
         test_loading.test_every_pass_is_within_tolerance_and_every_attempt_is_accounted_for(
             dict(broken, attempts=[dict(a, verdict="pass") for a in broken["attempts"]]), broken)
+    assert 'attempt["max_abs_diff"] <=' in str(failed.traceback[-1].statement)
 
 
 def test_the_oracle_disagrees_with_it(broken, tmp_path):
