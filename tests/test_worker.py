@@ -41,7 +41,7 @@ def shared(tmp_path_factory):
 
 # A per-attempt timeout for the fault test: a SavedModel revival takes 9-11 s on a quiet
 # machine and several times that on cores other jobs share; only the injected hang may reach it.
-ATTEMPT_TIMEOUT = 180
+ATTEMPT_TIMEOUT = 120
 # The timeout of runs that a test stops itself: longer than any test waits.
 NEVER = 3600
 

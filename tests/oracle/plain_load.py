@@ -14,7 +14,9 @@ computed from it. Several cases may share one process (one TensorFlow import); t
 session is cleared between them, as a user loading several files in one script would.
 Each case prints one JSON line: ``{"path", "mode", "verdict": "pass" | "mismatch" |
 "error", "max_abs_diff", "stage": "load" | "predict", "error": {"type", "message"}}``
-(the message's first line; ``stage`` says whether ``load_model`` returned).
+(the message's first line; ``stage`` says whether ``load_model`` returned). With
+``--canary-dir``, also ``code_ran_at_load`` and ``code_ran`` (by the end of the case): the
+fixtures' canary Lambda appends to ``canary-ran`` in that folder whenever it runs.
 Written for CPython 3.6 and up.
 """
 import argparse
@@ -80,21 +82,34 @@ def main():
     parser.add_argument("--input", required=True)
     parser.add_argument("--reference", required=True)
     parser.add_argument("--mode", nargs=2, action="append", metavar=("MODE", "PATH"), required=True)
+    parser.add_argument("--canary-dir", default=None,
+                        help="a folder for the marker the fixtures' canary Lambda leaves when it runs "
+                             "(it reads COMPAT_CANARY_DIR); each case then says when stored code ran")
     args = parser.parse_args()
+    if args.canary_dir:
+        os.environ["COMPAT_CANARY_DIR"] = args.canary_dir
     batch = standardised(np.load(args.input)["images"])
     reference = np.asarray(np.load(args.reference), dtype=np.float64)
     keras = keras_module()
     for mode, path in args.mode:
         case = {"path": path, "mode": mode, "stage": "load"}
+        marker = os.path.join(args.canary_dir, "canary-ran") if args.canary_dir else None
+        if marker and os.path.exists(marker):
+            os.remove(marker)
         try:
             keras.backend.clear_session()
             model = load(keras, mode, path)
             case["stage"] = "predict"
+            if marker:
+                case["code_ran_at_load"] = os.path.exists(marker)
             output = model.predict(batch, verbose=0)
             case.update(judge(reference, output))
         except Exception as exc:  # noqa: BLE001 - a failed load is the answer
             case.update(verdict="error", max_abs_diff=None,
                         error={"type": type(exc).__name__, "message": first_line(exc)})
+        if marker:
+            case.setdefault("code_ran_at_load", os.path.exists(marker))
+            case["code_ran"] = os.path.exists(marker)
         sys.stdout.write(json.dumps(case) + "\n")
         sys.stdout.flush()
 
