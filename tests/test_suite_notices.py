@@ -1,6 +1,7 @@
 """The suite notices a broken strategy: a copy of the project whose load_model hands back
-zeros instead of the model's output, run through the real worker in tf215, fails the
-assertions that guard load_model, and the oracle disagrees with it.
+wrong numbers (the model's output with its components reversed: finite, the right shape and
+norm, so only a comparison with a reference can tell), run through the real worker in
+tf215, fails the assertions that guard load_model, and the oracle disagrees with it.
 
 The copy is the tracked files with one line of ``compat/inside/strategies.py`` changed; its
 worker imports that copy (the worker's PYTHONPATH is the project it was started from).
@@ -17,13 +18,13 @@ from compat.environments import envs
 from compat.harness import fixtures
 from compat.records import results
 from tests import test_loading, test_oracle_facenet
-from tests.conftest import compat_in, tracked_copy
+from tests.conftest import compat_in, producer_reference, tracked_copy
 
 pytestmark = pytest.mark.envs
 
 ORIGINAL = "        return _predictor(ctx, ctx.keras.models.load_model(_path(root, fixture)))\n"
 BROKEN = ("        predict = _predictor(ctx, ctx.keras.models.load_model(_path(root, fixture)))\n"
-          "        return lambda batch: predict(batch) * 0.0  # deliberately broken: zeros\n")
+          "        return lambda batch: predict(batch)[:, ::-1]  # deliberately broken: components reversed\n")
 
 
 def _break_load_model(project) -> None:
@@ -34,9 +35,14 @@ def _break_load_model(project) -> None:
 
 
 @pytest.fixture(scope="module")
-def broken(tmp_path_factory) -> dict:
+def project(tmp_path_factory):
     project = tracked_copy(tmp_path_factory.mktemp("broken") / "project", drop=("reports/matrix.json",))
     _break_load_model(project)
+    return project
+
+
+@pytest.fixture(scope="module")
+def broken(project) -> dict:
     output = project / "broken.json"
     done = compat_in(project, "load", "tf215", "tf215", "--fixtures", "lambda-h5", "--strategies",
                      "load_model,rebuild_weights", "--output", str(output), "--quiet")
@@ -76,3 +82,26 @@ def test_the_oracle_disagrees_with_it(broken, tmp_path):
     assert case["verdict"] == "pass"  # the file itself is fine
     [attempt] = [a for a in broken["attempts"] if a["strategy"] == "load_model"]
     assert not test_oracle_facenet._agrees(attempt, case)
+
+
+def _probe(project, tmp_path, *options) -> dict:
+    model = tmp_path / "lambda.h5"
+    if not model.exists():
+        model.write_bytes((fixtures.unpacked("tf215") / "lambda.h5").read_bytes())
+    out = tmp_path / f"probe{len(options)}.json"
+    done = compat_in(project, "probe", str(model), "--loaders", "tf215", "--json", str(out), *options)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [env] = json.loads(out.read_text())["environments"]
+    return {a["strategy"]: a for a in env["attempts"]}
+
+
+def test_the_probe_notices_it_against_the_producers_reference_and_not_against_itself(project, tmp_path):
+    reference, batch = producer_reference(fixtures.fixture_dir("tf215"), "lambda", tmp_path)
+    judged = _probe(project, tmp_path, "--reference", reference, "--input", batch)
+    assert judged["load_model"]["verdict"] == "mismatch"
+    assert judged["rebuild_weights"]["verdict"] == "pass"
+    # Why the probe tests pass a reference: without one the broken attempt, the first that
+    # loads, becomes the reference, passes against itself, and the correct loads "mismatch".
+    alone = _probe(project, tmp_path)
+    assert alone["load_model"]["verdict"] == "pass" and alone["load_model"].get("is_reference")
+    assert alone["rebuild_weights"]["verdict"] == "mismatch"
