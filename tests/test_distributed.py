@@ -24,7 +24,7 @@ from compat.records import matrixdoc
 from tests.conftest import compat_in, tracked_copy
 from tests.test_workflow import WORKFLOW, _render, _step, consumer_command, report_command, yaml
 
-pytestmark = pytest.mark.envs
+pytestmark = [pytest.mark.envs, pytest.mark.network]  # the install step fetches the host packages
 
 CONSUMERS = ("tf215", "tf221")
 SLICE = "builtin-json"  # every producer writes it; its loads are quick, and json_plain passes
