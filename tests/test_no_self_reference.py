@@ -24,13 +24,20 @@ GIVEN = re.compile(r'"--reference"|\breference=|producer_reference\(|plain_refer
 
 
 def offenders(source: str, name: str) -> list[str]:
-    found = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-            body = ast.get_source_segment(source, node) or ""
-            if RUNS.search(body) and CLAIMS.search(body) and not GIVEN.search(body):
-                found.append(f"{name}::{node.name}")
-    return found
+    functions = [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.FunctionDef)]
+    bodies = {node.name: ast.get_source_segment(source, node) or "" for node in functions}
+    # A module's own helper that runs the probe (Machine.probe, _probe...) counts as a run where
+    # it is called; helpers calling helpers are followed until nothing new is found.
+    runners: set[str] = set()
+    while True:
+        calls = re.compile("|".join([RUNS.pattern] + [rf"\b{re.escape(n)}\(" for n in sorted(runners)]))
+        found = {n for n, body in bodies.items()
+                 if not n.startswith("test_") and calls.search(body.split("\n", 1)[-1])}
+        if found <= runners:
+            break
+        runners |= found
+    return [f"{name}::{n}" for n, body in bodies.items()
+            if n.startswith("test_") and calls.search(body) and CLAIMS.search(body) and not GIVEN.search(body)]
 
 
 def test_every_probe_or_convert_that_asserts_a_pass_is_given_a_reference():
@@ -59,3 +66,13 @@ def test_y(tmp_path):
     assert "proof: passed" in capsys.readouterr().out
 '''
     assert offenders(converted, "t") == ["t::test_y"]
+    helper = """
+def _run_probe(path):
+    return cli.main(["probe", str(path), "--loaders", "tf215"])
+
+
+def test_z(tmp_path):
+    _run_probe(tmp_path / "m.h5")
+    assert attempts["load_model"]["verdict"] == "pass"
+"""
+    assert offenders(helper, "t") == ["t::test_z"]
