@@ -17,7 +17,7 @@ from compat.environments import frontends  # after the path insert: the catalog 
 
 nox.options.default_venv_backend = "uv"
 nox.options.sessions = ["fast"]
-HOST_DEPS = ("numpy", "packaging", "jinja2", "uv")
+HOST_DEPS = ("numpy", "packaging", "jinja2", "uv", "filelock", "rich")
 
 
 def _compat(session, *args):

@@ -176,3 +176,10 @@ def producers() -> list[Environment]:
 
 def consumers() -> list[Environment]:
     return [env for env in ENVIRONMENTS if env.consumes]
+
+
+def require_consumer(env: Environment) -> Environment:
+    """``env``, or the one line saying it loads nothing (a producer-only or unknown role)."""
+    if not env.consumes:
+        raise BadInput(f"{env.id} is not a consumer environment; consumers: {', '.join(e.id for e in consumers())}")
+    return env

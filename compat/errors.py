@@ -40,3 +40,17 @@ def choices(kind: str, unknown, valid) -> str:
     unknown = sorted(set(unknown))
     listed = ", ".join(repr(u) for u in unknown)
     return f"unknown {kind}{'s' if len(unknown) > 1 else ''} {listed}; valid: {', '.join(valid)}"
+
+
+def positive_seconds(value, option: str = "--timeout") -> float:
+    """A time limit the user gave, refused in one line unless it is a positive number of seconds."""
+    if value is None or float(value) <= 0:
+        raise BadInput(f"{option} must be a positive number of seconds, not {value:g}"
+                       if isinstance(value, (int, float)) else f"{option} must be a positive number of seconds")
+    return float(value)
+
+
+def progress(message: str) -> None:
+    """Progress goes to stderr, so each command's stdout stays its result."""
+    import sys
+    print(message, file=sys.stderr)

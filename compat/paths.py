@@ -10,3 +10,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def cache_root() -> Path:
     """Unpacked fixtures, worker logs, JAX's compilation cache (``$COMPAT_CACHE_DIR`` overrides)."""
     return Path(os.environ.get("COMPAT_CACHE_DIR", PROJECT_ROOT / ".cache"))
+
+
+ARCHITECTURE = Path(__file__).resolve().parent / "inside" / "facenet_arch.py"
+"""The architecture file weights-level recipes import: written beside them, embedded in the page."""

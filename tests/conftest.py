@@ -112,6 +112,17 @@ def plain_reference(env_id: str, model: Path, batch: Path, out: Path, keras_impo
     return str(out)
 
 
+@pytest.fixture(scope="session")
+def corpus_oracle_verdicts() -> dict:
+    """The independent oracle's line for every file of the foreign corpus under tf215 and tf221.
+
+    ``{(consumer, producer, model id): {"verdict", "error_type", "message", ...}}``, run once per
+    session: the truth the probe, gate and convert tests compare the project's loaders against.
+    """
+    from test_corpus import oracle_verdicts
+    return oracle_verdicts()
+
+
 def load_json(path) -> dict:
     return json.loads(Path(path).read_text())
 

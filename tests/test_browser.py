@@ -8,7 +8,6 @@ upgrade, end at the right answer in at most two interactions, and the upgrade vi
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
@@ -48,7 +47,7 @@ def driver(chromium):
 
 
 def _render(results: Path, out: Path) -> dict:
-    assert cli.invoke(report.main, argparse.Namespace(results=str(results), from_json=None, out=str(out))) == 0
+    assert cli.main(["report", "--results", str(results), "--out", str(out)]) == 0
     return report.read_matrix(out / "matrix.json")
 
 
@@ -267,7 +266,7 @@ def test_the_upgrade_view_shows_the_hand_derived_changes(driver, tmp_path):
         for key, row in shown.items():
             if row["bucket"] == "switch":
                 assert row["recipe"] == _recipe(matrix, new, *key, expected[key][2])
-        regressed = sum(want[0] in ("stopped_working", "numbers_changed") for want in expected.values())
+        regressed = sum(want[0] in canned_upgrade.REGRESSIONS for want in expected.values())
         compared = sum(want[0] != "not_compared" for want in expected.values())
         summary = section.find_element(By.CSS_SELECTOR, ".upgrade-summary b").text
         assert summary.startswith(f"{compared} fixtures compared, {regressed} regressed")

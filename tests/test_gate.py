@@ -1,17 +1,18 @@
 """``compat regress --models``: finding models, classifying each, the CI outputs; and real gates."""
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import xml.etree.ElementTree as ET
+from collections import OrderedDict
 
 import numpy as np
 import pytest
 
 from compat import cli
-from compat.harness import fixtures, regress
-from compat.userfiles import gate, gatereport
+from compat.harness import fixtures
+from compat.records.change import Change
+from compat.userfiles import engine, gate, gatereport
 
 RIGHT = [[1.0, 2.0, 3.0], [0.5, 0.1, 0.2]]
 WRONG = [[1.5, 2.0, 3.0], [0.5, 0.1, 0.9]]
@@ -19,7 +20,7 @@ OTHER = [[9.0, 2.0, 3.0], [0.5, 7.1, 0.2]]
 
 
 def ok(strategy, values=RIGHT):
-    return {"strategy": strategy, "status": "ok", "embeddings": np.asarray(values, dtype=np.float64),
+    return {"strategy": strategy, "status": "ok", "outputs": [("output", np.asarray(values, dtype=np.float64))],
             "recipe": f"# {strategy} recipe\nmodel = {strategy}()"}
 
 
@@ -35,14 +36,14 @@ def skipped(strategy):
 
 def test_same_way_same_numbers_is_unchanged():
     entry = gate.compare_model([ok("load_model"), ok("rebuild_weights")], [ok("load_model"), ok("rebuild_weights")])
-    assert entry["change"] == gate.UNCHANGED and not entry["regressed"]
+    assert entry["change"] == Change.UNCHANGED and not entry["regressed"]
     assert entry["old_best"] == entry["new_best"] == "load_model"
 
 
 def test_only_another_strategy_is_a_regression_naming_it_with_its_recipe():
     entry = gate.compare_model([ok("load_model"), ok("rebuild_weights")],
                                [failed("load_model"), ok("rebuild_weights")], "tf215", "tf221")
-    assert entry["change"] == gate.SWITCH and entry["regressed"]
+    assert entry["change"] == Change.SWITCH and entry["regressed"]
     assert entry["switch_to"] == {"strategy": "rebuild_weights", "recipe": "# rebuild_weights recipe\nmodel = rebuild_weights()"}
     assert entry["old_best_under_new"]["error"] == "ValueError: Unknown layer: Lambda"
     assert entry["reference"] == "tf215/load_model"
@@ -51,20 +52,20 @@ def test_only_another_strategy_is_a_regression_naming_it_with_its_recipe():
 def test_nothing_loading_is_stopped():
     entry = gate.compare_model([ok("load_model"), skipped("h5_transplant")],
                                [failed("load_model", status="crash"), skipped("h5_transplant")])
-    assert entry["change"] == gate.STOPPED and entry["regressed"] and entry["switch_to"] is None
+    assert entry["change"] == Change.STOPPED and entry["regressed"] and entry["switch_to"] is None
 
 
 def test_the_way_of_today_giving_other_numbers_is_a_regression():
     entry = gate.compare_model([ok("load_model"), ok("rebuild_weights")],
                                [ok("load_model", WRONG), ok("rebuild_weights")])
-    assert entry["change"] == gate.NUMBERS and entry["regressed"]
+    assert entry["change"] == Change.NUMBERS and entry["regressed"]
     assert entry["old_best_under_new"]["verdict"] == "mismatch"
 
 
 def test_another_way_that_matched_now_giving_other_numbers_is_a_regression_too():
     entry = gate.compare_model([ok("load_model"), ok("rebuild_weights")],
                                [ok("load_model"), ok("rebuild_weights", OTHER)])
-    assert entry["change"] == gate.NUMBERS and entry["wrong_numbers"] == ["rebuild_weights"]
+    assert entry["change"] == Change.NUMBERS and entry["wrong_numbers"] == ["rebuild_weights"]
 
 
 def test_started_improved_and_still_broken_are_not_regressions():
@@ -73,8 +74,8 @@ def test_started_improved_and_still_broken_are_not_regressions():
     improved = gate.compare_model([failed("load_model"), ok("rebuild_weights")],
                                   [ok("load_model"), ok("rebuild_weights")])
     broken = gate.compare_model([failed("load_model")], [failed("load_model")])
-    assert (started["change"], improved["change"], broken["change"]) == (gate.STARTED, gate.IMPROVED,
-                                                                          gate.STILL_BROKEN)
+    assert (started["change"], improved["change"], broken["change"]) == (Change.STARTED, Change.IMPROVED,
+                                                                          Change.STILL_BROKEN)
     assert not any(e["regressed"] for e in (started, improved, broken))
 
 
@@ -100,7 +101,8 @@ SAFE_MODE = ("Requested the deserialization of a `Lambda` layer whose `function`
 
 def _document():
     from compat.userfiles.diagnose import Diagnosis
-    found = [(name, Diagnosis(path=name, ok=True, kind="h5", format="h5", message="a whole Keras model"))
+    found = [(name, engine.ModelFile(Diagnosis(path=name, ok=True, kind="h5", format="h5",
+                                               message="a whole Keras model"), False, None))
              for name in ("models/a.h5", "models/b<1>.h5", "models/c.h5", "models/d.h5")]
     broken = Diagnosis(path="models/x.h5", ok=False, kind="html", message="an HTML web page, not a model",
                        advice="download it again")
@@ -114,14 +116,14 @@ def _document():
         "models/c.h5": [ok("load_model", WRONG)],
         "models/d.h5": [failed("load_model", message=SAFE_MODE), ok("rebuild_weights")]},
         spec="py3.11:tensorflow-cpu==2.16.2,keras==3.5.0")
-    inputs = {name: (None, "seeded batch [3, 160, 160, 3]") for name, _ in found}
+    inputs = {name: engine.Batch(OrderedDict(), "seeded batch [3, 160, 160, 3]", {}) for name, _ in found}
     return gate.build_document(old, new, found, [("models/x.h5", broken)], inputs, 42.0)
 
 
 def test_document_counts_and_exit_status():
     document = _document()
     assert document["regressed"] == ["models/b<1>.h5", "models/d.h5"] and document["exit_status"] == 1
-    assert document["counts"][gate.SWITCH] == 2 and document["counts"][gate.UNCHANGED] == 2
+    assert document["counts"][Change.SWITCH] == 2 and document["counts"][Change.UNCHANGED] == 2
     assert document["diagnosed"] == [{"path": "models/x.h5", "kind": "html",
                                       "diagnosis": "an HTML web page, not a model; download it again",
                                       "line": "models/x.h5: an HTML web page, not a model; download it again"}]
@@ -210,16 +212,20 @@ def test_a_path_given_twice_is_one_model_and_a_named_file_is_always_diagnosed(tm
 
 # -- bad input: exit 2, one line, before any environment starts ---------------------------------
 
-def _args(models, **kwargs):
-    defaults = {"old": "tf215", "new": "tf221", "models": models, "input": None, "timeout": 600.0,
-                "producers": None, "variants": None, "formats": None, "baseline": None, "json_out": None,
-                "junit_xml": None, "markdown": None}
-    return argparse.Namespace(**{**defaults, **kwargs})
+def _args(models, **options):
+    """``compat regress`` arguments as its own parser reads them (tf215 -> tf221 by default)."""
+    options = {"from": "tf215", "to": "tf221", **{({"old": "from", "new": "to"}).get(k, k): v
+                                                   for k, v in options.items()}}
+    argv = ["regress"] + (["--models", *models] if models else [])
+    for name, value in options.items():
+        flag = "--" + {"json_out": "json"}.get(name, name).replace("_", "-")
+        argv += [flag] if value is True else [] if value is False or value is None else [flag, str(value)]
+    return cli.build_parser().parse_args(argv)
 
 
 def test_no_loadable_model_is_exit_2(tmp_path, capsys):
     (tmp_path / "broken.h5").write_text("<html><title>Quota exceeded</title></html>")
-    assert cli.invoke(regress.main, _args([str(tmp_path)])) == 2
+    assert cli.invoke(cli.cmd_regress, _args([str(tmp_path)])) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[-1].startswith(f"compat: error: no loadable model in {tmp_path} ({tmp_path}/broken.h5: an HTML")
 
@@ -227,9 +233,9 @@ def test_no_loadable_model_is_exit_2(tmp_path, capsys):
 def test_a_batch_that_fits_no_model_is_exit_2(tmp_path, capsys):
     shutil.copy(fixtures.unpacked("tf215") / "builtin.h5", tmp_path / "builtin.h5")
     np.save(tmp_path / "batch.npy", np.zeros((2, 64, 64, 3), dtype=np.float32))
-    assert cli.invoke(regress.main, _args([str(tmp_path)], input=str(tmp_path / "batch.npy"))) == 2
+    assert cli.invoke(cli.cmd_regress, _args([str(tmp_path)], input=str(tmp_path / "batch.npy"))) == 2
     err = capsys.readouterr().err
-    assert "has shape 64,64,3 per sample, which does not fit" in err and "builtin.h5 takes 160,160,3" in err
+    assert "does not fit" in err and "input_1 has shape 64,64,3 per sample, but the model takes 160,160,3" in err
 
 
 @pytest.mark.parametrize("options, message", [
@@ -241,13 +247,12 @@ def test_a_batch_that_fits_no_model_is_exit_2(tmp_path, capsys):
 ])
 def test_bad_options_with_models_are_exit_2(tmp_path, capsys, options, message):
     shutil.copy(fixtures.unpacked("tf215") / "builtin.h5", tmp_path / "builtin.h5")
-    assert cli.invoke(regress.main, _args([str(tmp_path)], **options)) == 2
+    assert cli.invoke(cli.cmd_regress, _args([str(tmp_path)], **options)) == 2
     assert message in capsys.readouterr().err
 
 
 def test_models_of_a_gate_are_each_in_their_own_folder_in_the_sandbox(tmp_path, monkeypatch):
     from compat.environments import sandbox
-    from compat.userfiles import probe
     # Only the mapping of paths is checked: no sandbox starts, so bubblewrap need not be usable.
     monkeypatch.setattr(sandbox, "check", lambda: "/usr/bin/bwrap")
     (tmp_path / "a").mkdir()
@@ -255,21 +260,21 @@ def test_models_of_a_gate_are_each_in_their_own_folder_in_the_sandbox(tmp_path, 
     for path in (tmp_path / "a" / "model.h5", tmp_path / "b" / "model.json", tmp_path / "b" / "model_weights.h5",
                  tmp_path / "input-0.npy"):
         path.write_bytes(b"x")
-    box, label, roots, inside = probe.isolation_for(
+    box, label, roots, inside = engine.isolation_for(
         True, [(tmp_path / "a" / "model.h5", [None]), (tmp_path / "b" / "model.json", ["model_weights.h5"])],
         [tmp_path / "input-0.npy"])
     assert label == sandbox.ISOLATION and roots == ["/input/0", "/input/1"]
     assert sorted(box.read_only.values()) == ["/data/input-0.npy", "/input/0/model.h5", "/input/1/model.json",
                                               "/input/1/model_weights.h5"]
     assert inside(tmp_path / "input-0.npy") == "/data/input-0.npy"
-    _, label, roots, inside = probe.isolation_for(False, [(tmp_path / "a" / "model.h5", [None])], [])
+    _, label, roots, inside = engine.isolation_for(False, [(tmp_path / "a" / "model.h5", [None])], [])
     assert label == sandbox.NO_SANDBOX and roots == [str(tmp_path / "a")] and inside("x") == "x"
 
 
 def test_ci_outputs_need_models(capsys):
-    assert cli.invoke(regress.main, _args(None, junit_xml="out.xml")) == 2
+    assert cli.invoke(cli.cmd_regress, _args(None, junit_xml="out.xml")) == 2
     assert "--junit-xml goes with --models" in capsys.readouterr().err
-    assert cli.invoke(regress.main, _args(None, no_sandbox=True)) == 2
+    assert cli.invoke(cli.cmd_regress, _args(None, no_sandbox=True)) == 2
     assert "--no-sandbox goes with --models" in capsys.readouterr().err
 
 
@@ -299,7 +304,7 @@ def upgrade(tmp_path_factory):
     outputs = {"json_out": root / "gate.json", "junit_xml": root / "junit.xml", "markdown": root / "pr.md"}
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = cli.invoke(regress.main, _args([str(folder)], new="tf221",
+        status = cli.invoke(cli.cmd_regress, _args([str(folder)], new="tf221",
                                                 **{k: str(v) for k, v in outputs.items()}))
     return {"status": status, "folder": folder, "out": out.getvalue(), "err": err.getvalue(),
             "document": json.loads(outputs["json_out"].read_text()),
@@ -312,13 +317,13 @@ def test_upgrade_gate_exits_1_and_names_the_switches(upgrade):
     entries = {e["path"].rsplit("/", 1)[1]: e for e in upgrade["document"]["models"]}
     assert set(entries) == set(TF215_MODELS)
     # Keras 3 refuses the Lambda's bytecode (and Python 3.13 could not run 3.11's anyway): the weights route.
-    assert entries["lambda.h5"]["change"] == gate.SWITCH and entries["lambda.h5"]["old_best"] == "load_model"
+    assert entries["lambda.h5"]["change"] == Change.SWITCH and entries["lambda.h5"]["old_best"] == "load_model"
     assert entries["lambda.h5"]["switch_to"]["strategy"] == "rebuild_weights"
     # Keras 3's load_model reads no SavedModel: the Keras 2 package beside TF still does.
-    assert entries["builtin_savedmodel"]["change"] == gate.SWITCH
+    assert entries["builtin_savedmodel"]["change"] == Change.SWITCH
     assert entries["builtin_savedmodel"]["switch_to"]["strategy"] == "tf_keras"
-    assert entries["builtin.h5"]["change"] == gate.UNCHANGED
-    assert entries["custom.h5"]["change"] == gate.UNCHANGED and entries["custom.h5"]["old_best"] == "custom_objects"
+    assert entries["builtin.h5"]["change"] == Change.UNCHANGED
+    assert entries["custom.h5"]["change"] == Change.UNCHANGED and entries["custom.h5"]["old_best"] == "custom_objects"
     timing = upgrade["document"]["timing"]
     assert timing["tensorflow_imports"] == 2  # one worker per environment for all five models
     assert upgrade["document"]["to"]["runtime"]["keras"].startswith("3.")
@@ -369,10 +374,10 @@ def test_upgrade_gate_diagnoses_the_broken_file_in_one_line(upgrade):
 def test_no_upgrade_exits_0(tmp_path, capsys):
     folder = _tf215_folder(tmp_path / "models")
     out = tmp_path / "gate.json"
-    assert cli.invoke(regress.main, _args([str(folder)], new="tf215", json_out=str(out))) == 0
+    assert cli.invoke(cli.cmd_regress, _args([str(folder)], new="tf215", json_out=str(out))) == 0
     document = json.loads(out.read_text())
     assert document["same_environment"] and not document["regressed"]
-    assert {e["change"] for e in document["models"]} == {gate.UNCHANGED}
+    assert {e["change"] for e in document["models"]} == {Change.UNCHANGED}
     assert document["timing"]["tensorflow_imports"] == 1
     assert len(document["diagnosed"]) == 1
 
@@ -389,7 +394,7 @@ def test_an_ad_hoc_stack_as_the_target(tmp_path, capsys):
     folder.mkdir()
     shutil.copytree(source / "builtin_savedmodel", folder / "exported")
     out, junit = tmp_path / "gate.json", tmp_path / "junit.xml"
-    status = cli.invoke(regress.main, _args([str(folder)], new=ADHOC, json_out=str(out), junit_xml=str(junit)))
+    status = cli.invoke(cli.cmd_regress, _args([str(folder)], new=ADHOC, json_out=str(out), junit_xml=str(junit)))
     document = json.loads(out.read_text())
     target = document["to"]
     env = adhoc.environment(ADHOC)
@@ -399,7 +404,7 @@ def test_an_ad_hoc_stack_as_the_target(tmp_path, capsys):
     [entry] = document["models"]
     # Keras 3's load_model reads no SavedModel, and this stack has no tf-keras to fall back on:
     # serving the SavedModel's signature (TFSMLayer) is what still gives tf215's numbers.
-    assert status == 1 and entry["change"] == gate.SWITCH
+    assert status == 1 and entry["change"] == Change.SWITCH
     tried = {a["strategy"]: a for a in entry["attempts"]["to"]}
     assert tried["tf_keras"]["verdict"] == "not_applicable" and "not installed" in tried["tf_keras"]["reason"]
     assert entry["switch_to"]["strategy"] == "savedmodel_inference"

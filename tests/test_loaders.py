@@ -2,7 +2,6 @@
 a real probe's scripts reproduce the reference standalone."""
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 
@@ -65,9 +64,8 @@ def test_write_loader_into_a_file_is_exit_2(tmp_path, capsys):
     model = tmp_path / "lambda.h5"
     shutil.copy(fixtures.unpacked("keras212") / "lambda.h5", model)
     (tmp_path / "taken").write_text("")
-    args = argparse.Namespace(path=str(model), loaders="tf215", reference=None, input=None, input_shape=None,
-                              timeout=600.0, verbose=False, json_out=None, size=None,
-                              write_loader=str(tmp_path / "taken"))
+    args = cli.build_parser().parse_args(["probe", str(model), "--loaders", "tf215",
+                                          "--write-loader", str(tmp_path / "taken")])
     assert cli.invoke(probe.main, args) == 2
     assert "is a file" in capsys.readouterr().err
 

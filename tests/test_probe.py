@@ -1,7 +1,6 @@
 """``compat probe``: bad files stop early; judging is pure; real environments load real files."""
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import time
@@ -16,10 +15,14 @@ from compat.userfiles import probe
 from tests.conftest import plain_reference, producer_reference
 
 
-def _args(path, **kwargs):
-    defaults = {"path": str(path), "loaders": "tf215", "reference": None, "input": None, "input_shape": None,
-                    "timeout": 600.0, "verbose": False, "json_out": None, "size": None}
-    return argparse.Namespace(**dict(defaults, **kwargs))
+def _args(path, **options):
+    """The probe's arguments as its own parser reads them (``loaders`` defaults to tf215)."""
+    options.setdefault("loaders", "tf215")
+    argv = ["probe", str(path)]
+    for name, value in options.items():
+        flag = "--" + {"json_out": "json"}.get(name, name).replace("_", "-")
+        argv += [flag] if value is True else [] if value is False or value is None else [flag, str(value)]
+    return cli.build_parser().parse_args(argv)
 
 
 # -- bad input: exit 2, one line, no traceback -----------------------------------------------
@@ -46,98 +49,21 @@ def test_json_without_weights_is_exit_2(tmp_path, capsys):
 
 @pytest.mark.parametrize("options, message", [
     ({"loaders": "tf999"}, "unknown environment 'tf999'"),
-    ({"input": "batch.npz"}, "must be a .npy file"),
+    ({"input": "batch.txt"}, "must be a .npy (one array) or .npz (arrays by name) file"),
+    ({"input": "missing.npz"}, "cannot be read as a numpy file"),
     ({"input_shape": "160,abc"}, "must be positive whole sizes"),
     ({"input_shape": "64,x"}, "must be positive whole sizes"),
-    ({"input_shape": "64,64,3"}, "but the file's model takes 160,160,3"),
+    ({"input_shape": "64,64,3"}, "does not fit the model's input input_1, which takes 160,160,3"),
+    ({"input_shape": "64,64"}, "has 2 dimensions, but the model's input input_1 has 3"),
     ({"reference": "ref.npy"}, "--reference needs --input"),
     ({"timeout": 0}, "--timeout must be a positive number"),
-    ({"size": "huge"}, "--size must be full or tiny"),
 ])
-def test_bad_options_are_exit_2(tmp_path, capsys, options, message):
+def test_bad_options_are_exit_2(tmp_path, capsys, options, message, monkeypatch):
     path = tmp_path / "lambda.h5"
     shutil.copy(fixtures.unpacked("tf215") / "lambda.h5", path)
-    assert cli.invoke(probe.main, _args(path, **options)) == 2
+    monkeypatch.chdir(tmp_path)
+    assert cli.invoke(probe.main, _args(path, no_sandbox=True, **options)) == 2
     assert message in capsys.readouterr().err
-
-
-# -- judging (no TensorFlow) -----------------------------------------------------------------
-
-def _env(env_id, *attempts):
-    return {"id": env_id, "summary": "", "runtime": {"tensorflow": "2.x", "keras": "x"},
-            "strategies": [{"name": a["strategy"]} for a in attempts], "attempts": list(attempts),
-            "error": None, "seconds": 1.0}
-
-
-def _ok(strategy, values):
-    return {"strategy": strategy, "status": "ok", "embeddings": np.asarray(values, dtype=np.float64),
-            "recipe": f"# {strategy}"}
-
-
-def _failed(strategy, status="error"):
-    return {"strategy": strategy, "status": status, "error": {"type": "ValueError", "message": "no"}}
-
-
-RIGHT = [[1.0, 2.0, 3.0], [0.5, 0.1, 0.2]]
-WRONG = [[1.5, 2.0, 3.0], [0.5, 0.1, 0.9]]
-
-
-def test_first_working_load_of_the_first_loader_is_the_reference():
-    environments = [
-        _env("tf215", _failed("load_model"), _ok("rebuild_weights", RIGHT), _ok("h5_transplant", RIGHT)),
-        _env("tf221", _ok("load_model", WRONG), _ok("rebuild_weights", RIGHT), _failed("tf_keras", "crash")),
-    ]
-    source = probe.judge(environments)
-    assert source == {"source": "attempt", "label": "tf215/rebuild_weights"}
-    tf215, tf221 = environments
-    assert [a["verdict"] for a in tf215["attempts"]] == ["error", "pass", "pass"]
-    assert tf215["attempts"][1]["is_reference"]
-    assert [a["verdict"] for a in tf221["attempts"]] == ["mismatch", "pass", "crash"]
-    assert probe.recommended(tf221)["strategy"] == "rebuild_weights"  # load_model loads wrong numbers
-    assert probe.agreement_groups(environments) == [
-        ["tf215/rebuild_weights", "tf215/h5_transplant", "tf221/rebuild_weights"], ["tf221/load_model"]]
-
-
-def test_given_reference_judges_every_attempt():
-    environments = [_env("tf215", _ok("load_model", WRONG), _ok("rebuild_weights", RIGHT))]
-    source = probe.judge(environments, np.asarray(RIGHT))
-    assert source["source"] == "file"
-    assert [a["verdict"] for a in environments[0]["attempts"]] == ["mismatch", "pass"]
-    assert not any(a.get("is_reference") for a in environments[0]["attempts"])
-
-
-def test_nothing_loads_means_no_reference():
-    environments = [_env("tf215", _failed("load_model"))]
-    assert probe.judge(environments) == {"source": None, "label": None}
-    assert probe.recommended(environments[0]) is None
-
-
-def test_render_flags_disagreement_and_shows_recipes():
-    environments = [
-        _env("tf215", _ok("load_model", RIGHT)),
-        _env("tf221", _ok("load_model", WRONG)),
-    ]
-    source = probe.judge(environments)
-    for env in environments:
-        env["recommended"] = probe.recommended(env)
-    groups = probe.agreement_groups(environments)
-    document = {"path": "m.h5", "diagnosis": {"message": "a whole Keras model"}, "size": "tiny",
-                "input": {"description": "seeded"}, "reference": source,
-                "environments": probe._public(environments),
-                "disagreements": probe._disagreements(environments, source, groups)}
-    text = probe.render(document)
-    assert "tf215 (TF 2.x, Keras x, 1.0s): use load_model\n    # load_model" in text
-    assert "tf221 (TF 2.x, Keras x, 1.0s): no strategy gives the reference numbers" in text
-    assert "[!] tf221/load_model loads but its numbers differ from tf215/load_model" in text
-    assert "fall into 2 groups" in text
-    json.dumps(document)  # the --json document holds no arrays
-
-
-def test_seeded_batch_is_the_fixtures_batch_for_facenet_shape():
-    np.testing.assert_array_equal(probe.seeded_batch((160, 160, 3)), facenet.reference_input(0))
-    other = probe.seeded_batch((32, 32, 1))
-    assert other.shape == (3, 32, 32, 1) and other.dtype == np.float32
-    np.testing.assert_array_equal(other, probe.seeded_batch((32, 32, 1)))
 
 
 # -- real environments -----------------------------------------------------------------------

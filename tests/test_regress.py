@@ -8,7 +8,8 @@ import pytest
 
 from compat import cli
 from compat.harness import regress
-from compat.records import matrixdoc
+from compat.records import change, matrixdoc
+from compat.records.change import Change
 
 ORDER = ["load_model", "no_compile", "custom_objects", "rebuild_weights", "h5_transplant"]
 
@@ -39,11 +40,12 @@ def test_best_strategy_stops_working_names_the_replacement():
     old = row("lambda-h5", ["pass", "pass", "pass", "pass", "pass"])
     new = row("lambda-h5", ["error", "error", "error", "pass", "pass"])
     new[0].update(error())
-    result = regress.compare_consumers(old, new, ORDER)
+    result = change.compare_consumers(old, new, ORDER)
     [entry] = result["regressed"]
-    assert entry["change"] == regress.STOPPED_WORKING
+    assert entry["change"] == Change.SWITCH
     assert entry["old_best"] == "load_model" and entry["new_best"] == "rebuild_weights"
-    assert entry["old_best_under_new"] == {"verdict": "error", "error": "ValueError: Unknown layer: Lambda"}
+    assert entry["old_best_under_new"] == {"verdict": "error", "error": "ValueError: Unknown layer: Lambda",
+                                           "error_type": "ValueError"}
     assert entry["switch_to"]["strategy"] == "rebuild_weights"
     assert entry["switch_to"]["recipe"].startswith("# rebuild_weights recipe")
     assert entry["also_stopped"] == ["no_compile", "custom_objects"]
@@ -53,8 +55,8 @@ def test_best_strategy_loading_wrong_numbers_is_a_regression():
     old = row("lambda-h5", ["pass", "pass", "pass", "pass", "pass"])
     new = row("lambda-h5", ["mismatch", "mismatch", "pass", "pass", "pass"])
     new[0].update(max_abs_diff=0.3, cosine=0.91)
-    [entry] = regress.compare_consumers(old, new, ORDER)["regressed"]
-    assert entry["change"] == regress.NUMBERS_CHANGED
+    [entry] = change.compare_consumers(old, new, ORDER)["regressed"]
+    assert entry["change"] == Change.NUMBERS
     assert entry["wrong_numbers"] == ["load_model", "no_compile"]
     assert entry["old_best_under_new"]["max_abs_diff"] == 0.3
     assert entry["switch_to"]["strategy"] == "custom_objects"
@@ -63,8 +65,8 @@ def test_best_strategy_loading_wrong_numbers_is_a_regression():
 def test_other_strategy_turning_to_wrong_numbers_is_a_regression_too():
     old = row("lambda-h5", ["pass", "pass", "error", "pass", "pass"])
     new = row("lambda-h5", ["pass", "mismatch", "error", "pass", "pass"])
-    [entry] = regress.compare_consumers(old, new, ORDER)["regressed"]
-    assert entry["change"] == regress.NUMBERS_CHANGED
+    [entry] = change.compare_consumers(old, new, ORDER)["regressed"]
+    assert entry["change"] == Change.NUMBERS
     assert entry["wrong_numbers"] == ["no_compile"]
     assert entry["switch_to"]["strategy"] == "load_model"
 
@@ -72,8 +74,8 @@ def test_other_strategy_turning_to_wrong_numbers_is_a_regression_too():
 def test_nothing_works_under_the_new_consumer():
     old = row("custom-keras", ["error", "error", "pass", "pass", "pass"])
     new = row("custom-keras", ["error", "error", "crash", "error", "timeout"])
-    [entry] = regress.compare_consumers(old, new, ORDER)["regressed"]
-    assert entry["change"] == regress.STOPPED_WORKING and entry["switch_to"] is None
+    [entry] = change.compare_consumers(old, new, ORDER)["regressed"]
+    assert entry["change"] == Change.STOPPED and entry["switch_to"] is None
     assert entry["old_best_under_new"]["verdict"] == "crash"
 
 
@@ -81,7 +83,7 @@ def test_not_applicable_under_the_new_consumer_counts_as_stopped():
     old = row("lambda-h5", ["error", "error", "error", "pass", "pass"])
     new = row("lambda-h5", ["error", "error", "error", "not_applicable", "pass"])
     new[3]["reason"] = "rebuild_weights does not read h5 files"
-    [entry] = regress.compare_consumers(old, new, ORDER)["regressed"]
+    [entry] = change.compare_consumers(old, new, ORDER)["regressed"]
     assert entry["old_best_under_new"] == {"verdict": "not_applicable",
                                            "reason": "rebuild_weights does not read h5 files"}
     assert entry["switch_to"]["strategy"] == "h5_transplant"
@@ -92,19 +94,19 @@ def test_started_working_improved_unchanged_still_broken():
            + row("c-h5", ["pass"] * 5) + row("d-h5", ["error"] * 5))
     new = (row("a-h5", ["error", "error", "error", "pass", "pass"]) + row("b-h5", ["pass"] * 5)
            + row("c-h5", ["pass"] * 5) + row("d-h5", ["mismatch"] + ["error"] * 4))
-    result = regress.compare_consumers(old, new, ORDER)
+    result = change.compare_consumers(old, new, ORDER)
     assert result["regressed"] == []
     assert [e["fixture"] for e in result["started_working"]] == ["a-h5"]
     assert only(result["started_working"], "a-h5")["switch_to"]["strategy"] == "rebuild_weights"
     assert [e["fixture"] for e in result["improved"]] == ["b-h5"]
-    assert result["counts"][regress.UNCHANGED] == 1
-    assert result["counts"][regress.STILL_BROKEN] == 1
+    assert result["counts"][Change.UNCHANGED] == 1
+    assert result["counts"][Change.STILL_BROKEN] == 1
 
 
 def test_fixtures_on_one_side_only_are_not_compared():
     old = row("a-h5", ["pass"] * 5)
     new = row("b-h5", ["pass"] * 5)
-    result = regress.compare_consumers(old, new, ORDER)
+    result = change.compare_consumers(old, new, ORDER)
     assert result["regressed"] == []
     assert sorted(e["detail"] for e in result["not_compared"]) == [
         "only measured under the new consumer", "only measured under the old consumer"]
@@ -113,14 +115,14 @@ def test_fixtures_on_one_side_only_are_not_compared():
 def test_best_strategy_not_tried_under_the_new_consumer_is_not_compared():
     old = row("a-h5", ["pass"] * 5)
     new = row("a-h5", ["pass"] * 5)[1:]
-    [entry] = regress.compare_consumers(old, new, ORDER)["not_compared"]
+    [entry] = change.compare_consumers(old, new, ORDER)["not_compared"]
     assert "load_model was not tried" in entry["detail"]
 
 
 def test_same_fixture_id_from_two_producers_is_two_fixtures():
     old = row("lambda-h5", ["pass"] * 5) + row("lambda-h5", ["pass"] * 5, producer="tf215")
     new = row("lambda-h5", ["pass"] * 5) + row("lambda-h5", ["error"] * 3 + ["pass"] * 2, producer="tf215")
-    [entry] = regress.compare_consumers(old, new, ORDER)["regressed"]
+    [entry] = change.compare_consumers(old, new, ORDER)["regressed"]
     assert entry["producer"] == "tf215"
 
 
@@ -218,7 +220,7 @@ def test_regress_for_real(tmp_path, capsys, monkeypatch):
     assert (entry["producer"], entry["fixture"]) == ("keras212", "lambda-h5")
     # Python 3.6 bytecode in the Lambdas defeats load_model under both: the weights route works in both.
     assert entry["old_best"] == entry["new_best"] == "rebuild_weights"
-    assert status == 0 and entry["change"] == regress.UNCHANGED
+    assert status == 0 and entry["change"] == Change.UNCHANGED
     assert report["from"]["runtime"]["tensorflow"].startswith("2.15")
     assert report["to"]["runtime"]["keras"].startswith("3.")
     assert "regress tf215 -> tf221: 1 fixtures compared; 0 regressed" in capsys.readouterr().out

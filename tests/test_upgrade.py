@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from compat import cli
-from compat.harness import regress
 from compat.publish import cells, pagedata, report, upgrade
+from compat.records.change import Change
 from tests import canned_upgrade
 
 DATA = Path(__file__).resolve().parent / "data" / "results"
@@ -53,17 +53,16 @@ def test_the_page_and_compat_regress_give_the_hand_derived_upgrade(tmp_path, old
     said = {(e["producer"], e["fixture"]): (e["change"], e["old_best"], e["new_best"]) for e in document["fixtures"]}
     assert said == {key: want[:3] for key, want in expected.items()}
     assert _page_view(matrix, old, new) == {key: (want[0], want[3]) for key, want in expected.items()}
-    regressed = sum(want[0] in (regress.STOPPED_WORKING, regress.NUMBERS_CHANGED) for want in expected.values())
+    regressed = sum(want[0] in canned_upgrade.REGRESSIONS for want in expected.values())
     assert len(document["regressed"]) == regressed and document["exit_status"] == (1 if regressed else 0)
 
 
-def test_buckets_split_regress_changes_without_overlap():
+def test_buckets_are_the_changes_one_to_one():
     assert [b.id for b in upgrade.BUCKETS if b.regression] == ["stops", "switch", "wrong_numbers"]
-    assert {b.change for b in upgrade.BUCKETS} == set(regress.CHANGES)
-    stopped = {"change": regress.STOPPED_WORKING, "switch_to": None}
-    assert upgrade.bucket(stopped).id == "stops"
-    assert upgrade.bucket(dict(stopped, switch_to={"strategy": "rebuild_weights", "recipe": "r"})).id == "switch"
-    assert upgrade.bucket({"change": regress.IMPROVED, "switch_to": None}).id == "improved"
+    assert {b.change for b in upgrade.BUCKETS} == set(Change)
+    assert upgrade.bucket({"change": "stopped_working", "switch_to": None}).id == "stops"
+    assert upgrade.bucket({"change": "switch_strategy", "switch_to": {"strategy": "rebuild_weights"}}).id == "switch"
+    assert upgrade.bucket({"change": Change.IMPROVED, "switch_to": None}).id == "improved"
 
 
 def test_markdown_pairs_are_catalog_neighbours_and_the_example():
@@ -78,6 +77,6 @@ def test_summary_rows_count_what_regress_counts(published):
     row = upgrade.summary_rows(matrix, [("tf26", "tf215")])[0]
     comparison = upgrade.compare(matrix, "tf26", "tf215")
     assert row["regressed"] == len(comparison["regressed"]) == row["counts"]["switch"] + row["counts"]["stops"]
-    assert row["counts"]["starts"] == comparison["counts"][regress.STARTED_WORKING] == 2
+    assert row["counts"]["starts"] == comparison["counts"][Change.STARTED] == 2
     assert row["groups"][0] == {"bucket": "switch", "old_best": "unsafe", "switch_to": "rebuild_weights",
                                 "fixture": "canary-h5", "producers": ["keras212"]}

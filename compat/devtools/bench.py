@@ -11,7 +11,7 @@ included) in a scratch folder, and times headless Chromium opening the committed
 ``reports/matrix.html`` (against one second), the probe of a normal file in the
 bubblewrap sandbox against the same probe with ``--no-sandbox`` (against 1.10x), and the
 pre-upgrade gate over ten small models against one TensorFlow import per environment plus
-its loads. Prints what it measured and writes ``reports/bench.json`` (a measurement not
+its loads, and ``compat scan`` per file beside modelscan (``compat.devtools.benchscan``). Prints what it measured and writes ``reports/bench.json`` (a measurement not
 repeated keeps its earlier figures). Targets are checked here, by
 measurement, not by timed tests.
 """
@@ -28,6 +28,7 @@ from pathlib import Path
 
 from compat import catalog
 from compat.devtools import benchspeed
+from compat.devtools.trackedcopy import tracked_copy
 from compat.environments import envs
 from compat.harness import runner
 from compat.paths import PROJECT_ROOT
@@ -315,6 +316,32 @@ def time_sandbox(producer: str, fixture_path: str, loaders: str, repeats: int) -
             "added_share": round(start["added_seconds"] / median["none"], 4)}
 
 
+def time_recorded_table(scratch: Path, name: str = "tf215-load-tf210") -> dict:
+    """README's main job on a fresh clone, through tox: every attempt is recorded, so the
+    table comes from the committed matrix. Timed twice: the first run includes tox making
+    its own environment; no catalog environment may be built by either."""
+    tox = shutil.which("tox")
+    if tox is None:
+        raise RuntimeError("tox is not installed (a core dependency: pip install -e .)")
+    clone, venvs = scratch / "clone", scratch / "venvs"
+    tracked_copy(clone)
+    venvs.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPAT_", "TOX_", "PYTHONPATH"))}
+    env["COMPAT_VENV_DIR"] = str(venvs)
+    seconds = []
+    for _ in range(2):
+        started = time.time()
+        done = subprocess.run([tox, "-e", name], cwd=str(clone), env=env, capture_output=True, text=True, check=False)
+        seconds.append(round(time.time() - started, 2))
+        if done.returncode != 0 or "recorded, not measured now" not in done.stdout:
+            raise RuntimeError(f"tox -e {name} did not print the recorded table: {done.stdout[-500:]} "
+                               f"{done.stderr[-500:]}")
+    if any(venvs.iterdir()):
+        raise RuntimeError(f"tox -e {name} built an environment with nothing to measure")
+    return {"command": f"tox -e {name}", "first_seconds": seconds[0], "again_seconds": seconds[1],
+            "environments_built": 0, "table_lines": done.stdout.count("\n")}
+
+
 def _scratch_root() -> Path:
     """Beside the project's other caches: same disk as the environments, so uv can hard-link."""
     root = PROJECT_ROOT / ".cache"
@@ -322,7 +349,7 @@ def _scratch_root() -> Path:
     return root
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser():
     import argparse
     parser = argparse.ArgumentParser(prog="python -m compat.devtools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--consumers", default="tf215,tf221")
@@ -348,9 +375,55 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed-fixtures", default="lambda-h5,custom-savedmodel",
                         help="fixture ids of the matrix subset compared with the earlier release (speed)")
     parser.add_argument("--only", choices=("runs", "disk", "from-nothing", "matrix", "page", "sandbox", "gate",
-                                           "speed", "no-change"),
+                                           "speed", "no-change", "scan", "recorded-table"),
                         default=None,
                         help="measure only this, keeping the other figures in bench.json")
+    return parser
+
+
+def _measure_page_sandbox_speed_scan(args, report: dict) -> None:
+    if args.only in (None, "page"):
+        from compat.devtools import browser
+        if browser.missing():
+            print(f"page: not measured: {browser.missing()}")
+        else:
+            report["page"] = time_page(Path(args.page))
+            print(f"page {args.page} ({report['page']['bytes'] // 1024} KiB): DOMContentLoaded "
+                  f"{', '.join(str(r['dom_content_loaded_ms']) for r in report['page']['runs'])} ms, "
+                  f"load {', '.join(str(r['load_ms']) for r in report['page']['runs'])} ms; slowest / "
+                  f"{PAGE_TARGET_MS} ms target = {report['page']['ratio']}")
+    if args.only in (None, "sandbox"):
+        producer, _, fixture_path = args.sandbox_fixture.partition("/")
+        measured = time_sandbox(producer, fixture_path, args.sandbox_loaders, args.repeats)
+        report["sandbox"] = measured
+        verdict = "within" if measured["ratio"] <= SANDBOX_TARGET_RATIO else "OVER"
+        print(f"probe of {measured['fixture']} under {measured['loaders']}: bubblewrap "
+              f"{measured['sandboxed_seconds']}s, --no-sandbox {measured['unsandboxed_seconds']}s "
+              f"(medians of {args.repeats}, load average {measured['load_average'][0]} to "
+              f"{measured['load_average'][1]} on {measured['cores']} cores), ratio {measured['ratio']} "
+              f"({verdict} the {SANDBOX_TARGET_RATIO}x target)")
+        start = measured["interpreter_start"]
+        print(f"  the sandbox alone: {start['environment']}'s interpreter started and ended in "
+              f"{start['bubblewrap_seconds']}s in bubblewrap, {start['none_seconds']}s without (medians of "
+              f"{start['repeats']}): {start['added_seconds']}s added per worker, {measured['added_share']:.2%} "
+              f"of the probe")
+    if args.only in (None, "speed"):
+        pairs = [tuple(pair.split(":")) for pair in args.speed_pairs.split(",")]
+        report["speed"] = benchspeed.run(Path(args.old_tree), pairs, args.speed_rounds, args.speed_fixtures,
+                                         args.jobs)
+    if args.only == "no-change":
+        with tempfile.TemporaryDirectory(prefix="compat-bench-no-change-", dir=str(_scratch_root())) as tmp:
+            report.setdefault("speed", {})["no_change_whole"] = benchspeed.no_change_whole(Path(tmp))
+        print(benchspeed.no_change_line(report["speed"]["no_change_whole"]))
+    if args.only in (None, "scan"):
+        from compat.devtools import benchscan
+        with tempfile.TemporaryDirectory(prefix="compat-bench-scan-", dir=str(_scratch_root())) as tmp:
+            report["scan"] = benchscan.run(Path(tmp))
+        print(benchscan.line(report["scan"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.only == "matrix" and not args.matrix_fixtures:
         parser.error("--only matrix needs --matrix-fixtures (fixture ids, or `all`)")
@@ -388,39 +461,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{measured['floor_seconds']}s (imports {imports}, loads and predictions "
               f"{measured['load_and_predict_seconds']}s), ratio {measured['ratio']}; isolation "
               f"{measured['isolation']}, load average {measured['load_average']} on {measured['cores']} cores")
-    if args.only in (None, "page"):
-        from compat.devtools import browser
-        if browser.missing():
-            print(f"page: not measured: {browser.missing()}")
-        else:
-            report["page"] = time_page(Path(args.page))
-            print(f"page {args.page} ({report['page']['bytes'] // 1024} KiB): DOMContentLoaded "
-                  f"{', '.join(str(r['dom_content_loaded_ms']) for r in report['page']['runs'])} ms, "
-                  f"load {', '.join(str(r['load_ms']) for r in report['page']['runs'])} ms; slowest / "
-                  f"{PAGE_TARGET_MS} ms target = {report['page']['ratio']}")
-    if args.only in (None, "sandbox"):
-        producer, _, fixture_path = args.sandbox_fixture.partition("/")
-        measured = time_sandbox(producer, fixture_path, args.sandbox_loaders, args.repeats)
-        report["sandbox"] = measured
-        verdict = "within" if measured["ratio"] <= SANDBOX_TARGET_RATIO else "OVER"
-        print(f"probe of {measured['fixture']} under {measured['loaders']}: bubblewrap "
-              f"{measured['sandboxed_seconds']}s, --no-sandbox {measured['unsandboxed_seconds']}s "
-              f"(medians of {args.repeats}, load average {measured['load_average'][0]} to "
-              f"{measured['load_average'][1]} on {measured['cores']} cores), ratio {measured['ratio']} "
-              f"({verdict} the {SANDBOX_TARGET_RATIO}x target)")
-        start = measured["interpreter_start"]
-        print(f"  the sandbox alone: {start['environment']}'s interpreter started and ended in "
-              f"{start['bubblewrap_seconds']}s in bubblewrap, {start['none_seconds']}s without (medians of "
-              f"{start['repeats']}): {start['added_seconds']}s added per worker, {measured['added_share']:.2%} "
-              f"of the probe")
-    if args.only in (None, "speed"):
-        pairs = [tuple(pair.split(":")) for pair in args.speed_pairs.split(",")]
-        report["speed"] = benchspeed.run(Path(args.old_tree), pairs, args.speed_rounds, args.speed_fixtures,
-                                         args.jobs)
-    if args.only == "no-change":
-        with tempfile.TemporaryDirectory(prefix="compat-bench-no-change-", dir=str(_scratch_root())) as tmp:
-            report.setdefault("speed", {})["no_change_whole"] = benchspeed.no_change_whole(Path(tmp))
-        print(benchspeed.no_change_line(report["speed"]["no_change_whole"]))
+    _measure_page_sandbox_speed_scan(args, report)
+    if args.only == "recorded-table":
+        with tempfile.TemporaryDirectory(prefix="compat-bench-table-", dir=str(_scratch_root())) as tmp:
+            report["recorded_table"] = measured = time_recorded_table(Path(tmp))
+        print(f"{measured['command']} on a fresh clone, nothing to measure: {measured['first_seconds']}s "
+              f"(tox making its environment), then {measured['again_seconds']}s; no environment built")
     if args.only not in (None, "runs"):
         return _write(report)
     wanted = args.consumers.split(",")

@@ -16,11 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from compat.errors import BadInput
-from compat.paths import cache_root
+from compat.paths import ARCHITECTURE, cache_root
 from compat.records.recipetext import PATH_LINE
 from compat.records.verdicts import Verdict, compare
-
-ARCHITECTURE = Path(__file__).resolve().parent.parent / "inside" / "facenet_arch.py"
 
 
 class StandaloneError(BadInput):

@@ -85,13 +85,13 @@ class Worker:
     """One ``compat.inside.worker`` process in a consumer environment."""
 
     def __init__(self, env: catalog.Environment, python: Path, log_dir: Path, extra_env=None,
-                 isolation=None):
+                 isolation=None, module: str = "compat.inside.worker"):
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"worker-{env.id}-{os.getpid()}-{time.time_ns()}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - open for the worker's life, closed in _cleanup
         self.scratch = tempfile.mkdtemp(prefix=f"compat-{env.id}-")
         self.isolation = isolation
-        arguments = ["-m", "compat.inside.worker"]
+        arguments = ["-m", module]
         io = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": self._log}
         if isolation is None:
             self.process = subprocess.Popen([str(python), *arguments], env=envs.inside_env(env, extra_env),
@@ -175,13 +175,15 @@ class Client:
     """
 
     def __init__(self, env: catalog.Environment, log_dir: Path, *, extra_env=None, isolation=None,
-                 on_start=None, log=print):
+                 on_start=None, log=print, module: str = "compat.inside.worker"):
         self.env = env
         self.log_dir = log_dir
         self.extra_env = extra_env or {}
         self.isolation = isolation
         self.on_start = on_start
         self.log = log
+        self.module = module
+        """The worker's module: the fixtures' (``compat.inside.worker``) or the user files' one."""
         self.worker: Worker | None = None
         self.info: dict | None = None
 
@@ -189,7 +191,7 @@ class Client:
         """The running worker's ready message, starting a worker if none is alive."""
         if self.worker is None or self.worker.process.poll() is not None:
             python = envs.ensure_built(self.env, log=self.log)
-            self.worker = Worker(self.env, python, self.log_dir, self.extra_env, self.isolation)
+            self.worker = Worker(self.env, python, self.log_dir, self.extra_env, self.isolation, self.module)
             self.info = self.worker.wait_ready()
             if self.on_start:
                 self.on_start(self.info)

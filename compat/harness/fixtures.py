@@ -53,31 +53,40 @@ def load_manifest(producer: str) -> dict:
 def run_generator(env: catalog.Environment, out_dir: Path, size: str = "tiny",
                   variants: list[str] | None = None) -> None:
     """Run ``compat.inside.generate`` inside ``env``, writing raw files to ``out_dir``."""
-    python = envs.ensure_built(env)
-    cmd = [str(python), "-m", "compat.inside.generate", str(out_dir), "--size", size]
+    args = [str(out_dir), "--size", size]
     if variants:
-        cmd += ["--variants", ",".join(variants)]
-    done = subprocess.run(cmd, env=envs.inside_env(env), cwd=str(out_dir.parent),
+        args += ["--variants", ",".join(variants)]
+    run_inside(env, "compat.inside.generate", args, out_dir.parent, "fixture generation")
+
+
+def run_inside(env: catalog.Environment, module: str, args: list[str], cwd: Path, what: str) -> None:
+    """``python -m module ARGS`` inside ``env``; its stderr's tail in the error when it fails."""
+    python = envs.ensure_built(env)
+    done = subprocess.run([str(python), "-m", module, *args], env=envs.inside_env(env), cwd=str(cwd),
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise FixtureError(f"fixture generation failed in {env.id} (exit {done.returncode}):\n{tail}")
+        raise FixtureError(f"{what} failed in {env.id} (exit {done.returncode}):\n{tail}")
 
 
 def _model_files(manifest: dict) -> list[str]:
     return sorted({f["path"] for fixture in manifest["fixtures"] for f in fixture["files"]})
 
 
-def pack(raw_dir: Path, dest: Path) -> None:
-    """Turn a generator's output into the committed layout, reproducibly (no mtimes, sorted)."""
-    manifest = json.loads((raw_dir / "manifest.json").read_text())
+def pack(raw_dir: Path, dest: Path, model_files: list[str] | None = None) -> None:
+    """Turn a generator's output into the committed layout, reproducibly (no mtimes, sorted).
+
+    ``model_files`` (relative paths) go into the archive; by default the manifest's fixtures'.
+    """
+    if model_files is None:
+        model_files = _model_files(json.loads((raw_dir / "manifest.json").read_text()))
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=str(dest.parent)))
     try:
         shutil.copytree(raw_dir / "reference", staging / "reference")
         shutil.copy2(raw_dir / "manifest.json", staging / "manifest.json")
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for rel in _model_files(manifest):
+            for rel in sorted(set(model_files)):
                 info = tar.gettarinfo(str(raw_dir / rel), arcname=rel)
                 info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
                 info.mode = 0o644
@@ -95,11 +104,19 @@ def pack(raw_dir: Path, dest: Path) -> None:
 
 def unpacked(producer: str) -> Path:
     """A verified, unpacked copy of one producer's fixture set (made once, then reused)."""
-    source = fixture_dir(producer)
     manifest = load_manifest(producer)
+    files = [entry for fixture in manifest["fixtures"] for entry in fixture["files"]]
+    return unpack_verified(fixture_dir(producer), cache_root() / "fixtures" / producer, files, producer)
+
+
+def unpack_verified(source: Path, cache_parent: Path, files: list[dict], label: str) -> Path:
+    """``source``'s archive, manifest and reference/ unpacked under ``cache_parent/<archive digest>``.
+
+    Every file in ``files`` (``{"path", "sha256"}``) must match its digest; made once, then reused.
+    """
     archive = source / ARCHIVE
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:16]
-    target = cache_root() / "fixtures" / producer / digest
+    target = cache_parent / digest
     if (target / ".verified").exists():
         return target
     staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=str(_ensure(target.parent))))
@@ -109,11 +126,10 @@ def unpacked(producer: str) -> Path:
                 if member.name.startswith(("/", "..")) or ".." in Path(member.name).parts:
                     raise FixtureError(f"{archive} holds an unsafe path: {member.name}")
             tar.extractall(staging)
-        for fixture in manifest["fixtures"]:
-            for entry in fixture["files"]:
-                data = (staging / entry["path"]).read_bytes()
-                if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-                    raise FixtureError(f"{producer}/{entry['path']} does not match its sha256 in the manifest")
+        for entry in files:
+            data = (staging / entry["path"]).read_bytes()
+            if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                raise FixtureError(f"{label}/{entry['path']} does not match its sha256 in the manifest")
         shutil.copytree(source / "reference", staging / "reference")
         shutil.copy2(source / "manifest.json", staging / "manifest.json")
         (staging / ".verified").write_text(digest)

@@ -10,16 +10,15 @@ says "nothing to do" without starting an environment (``--rerun`` measures every
 Consumers with attempts to run then run in parallel, one ``compat load <consumer> all``
 process each, as many at once as there are cores, the largest first (estimated from the
 recorded times of the same attempts) so the cores finish together. Missing environments
-are built first, one at a time (uv is I/O bound). A progress line every few seconds shows
-which consumer is on which attempt, read from the results files each run keeps up to date.
+are built first, one at a time (uv is I/O bound). Progress shows each running consumer's
+attempts done of its share and time left, and the time left for the whole matrix, read
+from the journals the runs write as each verdict comes (a live bar in a terminal, a plain
+line every ``progress.PLAIN_SECONDS`` elsewhere).
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -28,15 +27,12 @@ from pathlib import Path
 from compat import catalog
 from compat.environments import envs
 from compat.errors import BadInput, HarnessFailure
-from compat.harness import runner
+from compat.harness import progress, runner
+from compat.harness.progress import WORKER_START_SECONDS
 from compat.paths import PROJECT_ROOT
-from compat.records import attemptkey, codedigest, matrixdoc, results
+from compat.records import attemptkey, codedigest, results
 
-POLL_SECONDS = 10.0
-WORKER_START_SECONDS = 10.0
-"""Starting a worker (interpreter, TensorFlow import): what a pass costs before its first attempt."""
-UNKNOWN_ATTEMPT_SECONDS = 0.5
-"""An attempt never timed anywhere (a new environment or fixture): about a typical load."""
+POLL_SECONDS = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +43,8 @@ class Pass:
     planned: int
     todo: int
     estimated_seconds: float
+    expected: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    """Attempt id -> seconds it is expected to take, for each attempt to run."""
 
 
 def plan_passes(consumer_ids: list[str], outputs: dict[str, Path], fixture_ids: str | None = None,
@@ -61,31 +59,122 @@ def plan_passes(consumer_ids: list[str], outputs: dict[str, Path], fixture_ids: 
     producers = runner.resolve_producers(["all"])
     wanted = runner.split_list(fixture_ids)
     matrix = runner.published_matrix(published) if published else None
-    timed = matrixdoc.recorded(matrix) if matrix else {}
     passes = []
     for consumer in consumer_ids:
         run = runner.Run(consumer, producers, fixture_ids=wanted, reuse=not rerun, output=outputs[consumer],
                          log=lambda *_: None, published=published)
-        seconds = {found[1:]: spent for found, (_, spent) in timed.items() if found[0] == consumer}
-        seconds.update({results.attempt_key(a): (a.get("load_seconds") or 0.0) + (a.get("predict_seconds") or 0.0)
-                        for a in run.document["attempts"]})
+        seconds = runner.recorded_seconds(consumer, run.document["attempts"], matrix)
         plan = runner.keyed_plan(run.env, producers, fixture_filter=set(wanted or ()) or None, codes=codes)
         todo = run.pending(plan)
         if not todo and settle:
             run.settle()
-        known = [v for v in seconds.values() if v]
-        typical = statistics.mean(known) if known else UNKNOWN_ATTEMPT_SECONDS
-        estimate = sum(seconds.get(attemptkey.attempt_id(r), typical) for r in todo)
+        expected = progress.expected_seconds([attemptkey.attempt_id(r) for r in todo], seconds)
         passes.append(Pass(consumer, len(plan), len(todo),
-                           round(estimate + (WORKER_START_SECONDS if todo else 0.0), 1)))
+                           round(sum(expected.values()) + (WORKER_START_SECONDS if todo else 0.0), 1), expected))
     return sorted(passes, key=lambda p: -p.estimated_seconds)
 
 
-def _progress(output) -> int:
-    try:
-        return len(json.loads(output.read_text())["attempts"])
-    except (OSError, ValueError, KeyError):
-        return 0
+def _journaled(output: Path) -> list[tuple]:
+    """Ids of the attempts the runs of a results file have journaled so far."""
+    return [results.attempt_key(a) for journal in results.journals(output) for a in results.read_journal(journal)]
+
+
+class MatrixProgress:
+    """Each running consumer's attempts done and time left, and the time left for all of them:
+    running consumers end after their time left, queued ones start as cores free up."""
+
+    def __init__(self, passes: list[Pass], outputs: dict[str, Path], jobs: int, log=print, stream=None):
+        self.passes = {p.consumer: p for p in passes}
+        self.outputs = outputs
+        self.jobs = jobs
+        self.log = log
+        self.stream = stream or sys.stdout
+        self.live = progress.is_terminal(self.stream)
+        self.started = time.monotonic()
+        self.begun: dict[str, float] = {}
+        self.estimates: dict[str, progress.Estimate] = {}
+        self.seen: dict[str, set] = {}
+        self.done: dict[str, int] = {}
+        self.finished: set[str] = set()
+        self.last_line = float("-inf")
+        self.total = sum(p.todo for p in passes)
+        self._bar = None
+        self._tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        if self.live:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            self._bar = Progress(TextColumn("[matrix] {task.description:<12}", markup=False), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("about {task.fields[left]} left"),
+                                 console=Console(file=self.stream), refresh_per_second=2)
+            self._tasks["all"] = self._bar.add_task("all", total=self.total, left="?")
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.stop()
+        elif exc[0] is None:
+            self.last_line = float("-inf")  # the closing figures, whenever the last line was
+            self.update([], [])
+        return False
+
+    def say(self, line: str) -> None:
+        if self._bar is not None:
+            self._bar.console.print(line, markup=False, highlight=False)
+        else:
+            self.log(line)
+
+    def begin(self, consumer: str) -> None:
+        self.begun[consumer] = time.monotonic()
+        self.estimates[consumer] = progress.Estimate(self.passes[consumer].expected)
+        self.seen[consumer] = set()
+        if self._bar is not None:
+            self._tasks[consumer] = self._bar.add_task(consumer, total=self.passes[consumer].todo, left="?")
+
+    def end(self, consumer: str) -> None:
+        self.finished.add(consumer)
+        self.done[consumer] = self.passes[consumer].todo
+        if self._bar is not None and consumer in self._tasks:
+            self._bar.remove_task(self._tasks.pop(consumer))
+
+    def _left(self, consumer: str) -> tuple[float, float | None]:
+        """(seconds left, pace: this run's time over the recorded time of what it has done)."""
+        chosen, estimate, seen = self.passes[consumer], self.estimates[consumer], self.seen[consumer]
+        elapsed = time.monotonic() - self.begun[consumer]
+        for found in _journaled(self.outputs[consumer]):
+            if found not in seen:
+                seen.add(found)
+                estimate.finished(found, elapsed)
+        self.done[consumer] = min(len(seen), chosen.todo) if chosen.todo else len(seen)
+        pace = elapsed / estimate.done if estimate.done > 0 else None
+        return estimate.left(elapsed), pace
+
+    def update(self, running: list[str], queued: list[str]) -> None:
+        lefts, paces = {}, []
+        for consumer in running:
+            lefts[consumer], pace = self._left(consumer)
+            if pace:
+                paces.append(pace)
+        pace = sum(paces) / len(paces) if paces else 1.0
+        overall = progress.finish_time(list(lefts.values()),
+                                       [self.passes[c].estimated_seconds * pace for c in queued], self.jobs)
+        done = sum(self.done.values())
+        if self._bar is not None:
+            for consumer, left in lefts.items():
+                self._bar.update(self._tasks[consumer], completed=self.done[consumer], left=progress.duration(left))
+            self._bar.update(self._tasks["all"], completed=done, left=progress.duration(overall))
+            return
+        if time.monotonic() - self.last_line < progress.PLAIN_SECONDS:
+            return
+        self.last_line = time.monotonic()
+        elapsed = time.monotonic() - self.started
+        states = ", ".join(f"{c} {self.done[c]}/{self.passes[c].todo} (about {progress.duration(lefts[c])} left)"
+                           for c in running)
+        self.log(f"[matrix] {len(self.finished)}/{len(self.passes)} consumers done, {done}/{self.total} attempts, "
+                 f"{progress.duration(elapsed)} elapsed, about {progress.duration(overall)} left in all; "
+                 f"running: {states or 'none'}")
 
 
 def default_outputs(consumer_ids: list[str], results_dir: Path | None = None) -> dict[str, Path]:
@@ -95,37 +184,42 @@ def default_outputs(consumer_ids: list[str], results_dir: Path | None = None) ->
     return outputs
 
 
-def run_consumers(consumer_ids: list[str], jobs: int, rerun: bool = False, fixture_ids: str | None = None,
+def run_consumers(passes: list[Pass | str], jobs: int, rerun: bool = False, fixture_ids: str | None = None,
                   log=print, results_dir: Path | None = None) -> dict[str, int]:
-    """Run the consumers' passes in this order, ``jobs`` at once; their exit statuses."""
+    """Run the consumers' passes in this order, ``jobs`` at once; their exit statuses.
+
+    A consumer given by its id alone (the bench's callers) runs unplanned: its progress shows
+    the attempts done, without a share or a time left.
+    """
+    passes = [p if isinstance(p, Pass) else Pass(p, 0, 0, 0.0) for p in passes]
+    consumer_ids = [p.consumer for p in passes]
     for env_id in consumer_ids:
         envs.ensure_built(catalog.get(env_id), log=log)
     pending = list(consumer_ids)
     running: dict[str, subprocess.Popen] = {}
     finished: dict[str, int] = {}
     outputs = default_outputs(consumer_ids, results_dir)
-    last_report = 0.0
-    while pending or running:
-        while pending and len(running) < jobs:
-            consumer = pending.pop(0)
-            command = [sys.executable, "-m", "compat", "load", consumer, "all", "--quiet", "--workers", "1",
-                       "--output", str(outputs[consumer])]  # the consumers share the cores, one worker each
-            if rerun:
-                command.append("--rerun")
-            if fixture_ids:
-                command += ["--fixtures", fixture_ids]
-            running[consumer] = subprocess.Popen(command, cwd=str(PROJECT_ROOT))
-        for consumer, process in list(running.items()):
-            if process.poll() is not None:
-                finished[consumer] = process.returncode
-                del running[consumer]
-                log(f"[matrix] {consumer} finished (exit {process.returncode}, "
-                    f"{_progress(outputs[consumer])} attempts in its results file)")
-        if time.time() - last_report >= POLL_SECONDS and running:
-            last_report = time.time()
-            states = ", ".join(f"{c} at attempt {_progress(outputs[c])}" for c in running)
-            log(f"[matrix] {len(finished)}/{len(consumer_ids)} done; running: {states}")
-        time.sleep(0.5)
+    with MatrixProgress(passes, outputs, jobs, log=log) as shown:
+        while pending or running:
+            while pending and len(running) < jobs:
+                consumer = pending.pop(0)
+                # The consumers share the cores, one worker each; this process shows their progress.
+                command = [sys.executable, "-m", "compat", "load", consumer, "all", "--quiet", "--workers", "1",
+                           "--output", str(outputs[consumer])]
+                if rerun:
+                    command.append("--rerun")
+                if fixture_ids:
+                    command += ["--fixtures", fixture_ids]
+                running[consumer] = subprocess.Popen(command, cwd=str(PROJECT_ROOT))
+                shown.begin(consumer)
+            for consumer, process in list(running.items()):
+                if process.poll() is not None:
+                    finished[consumer] = process.returncode
+                    del running[consumer]
+                    shown.end(consumer)
+                    shown.say(f"[matrix] {consumer} finished (exit {process.returncode})")
+            shown.update(list(running), pending)
+            time.sleep(POLL_SECONDS if running else 0)
     return finished
 
 
@@ -138,12 +232,12 @@ def main(args) -> int:
     jobs = (os.cpu_count() or 1) if args.jobs is None else args.jobs
     if jobs < 1:
         raise BadInput(f"--jobs must be at least 1, not {jobs}")
-    fixture_ids = getattr(args, "fixtures", None)
+    fixture_ids = args.fixtures
     for consumer in consumers:
         runner.validate(consumer, runner.resolve_producers(["all"]), fixture_ids=runner.split_list(fixture_ids))
     started = time.time()
-    dry_run = getattr(args, "dry_run", False)
-    results_dir = Path(args.results) if getattr(args, "results", None) else None
+    dry_run = args.dry_run
+    results_dir = Path(args.results) if args.results else None
     passes = plan_passes(consumers, default_outputs(consumers, results_dir), fixture_ids, rerun=args.rerun,
                          settle=not dry_run)
     work = [p for p in passes if p.todo]
@@ -163,13 +257,27 @@ def main(args) -> int:
               f"{len(consumers)} consumer(s), about {_minutes(sum(p.estimated_seconds for p in work) / jobs)} "
               f"on {jobs} core(s); largest first: "
               + ", ".join(f"{p.consumer} {p.todo}" for p in work))
-        finished = run_consumers([p.consumer for p in work], jobs, args.rerun, fixture_ids,
-                                 results_dir=results_dir)
+        finished = run_consumers(work, jobs, args.rerun, fixture_ids, results_dir=results_dir)
         print(f"[matrix] {len(work)} consumers in {time.time() - started:.0f}s")
     failed = [c for c, code in finished.items() if code != 0]
     if not args.no_report:
         from compat.publish import report
-        report.main(argparse.Namespace(results=results_dir, from_json=None, out=None, fresh=False))
+        report.publish(results=results_dir)
     if failed:
         raise HarnessFailure(f"the harness failed for {', '.join(failed)} (what they measured is kept)")
     return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("matrix", help="every consumer over every producer, in parallel, then the report")
+    p.add_argument("consumers", nargs="*", help="consumer ids (default: the whole catalog)")
+    p.add_argument("--jobs", type=int, default=None, help="consumers run at once (default: the cores)")
+    p.add_argument("--rerun", action="store_true",
+                   help="measure every attempt again, also those recorded with their current key")
+    p.add_argument("--fixtures", default=None, help="comma-separated fixture ids (variant-format) to run")
+    p.add_argument("--no-report", action="store_true")
+    p.add_argument("--results", default=None,
+                   help="folder of the consumers' results files (default reports/results/)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print what each consumer has to run and an estimate of how long, then stop")
+    p.set_defaults(func=main)

@@ -196,3 +196,15 @@ def main(args) -> int:
     print(f"{good} of {len(outcomes)} distinct recipes ran standalone and reproduced the reference "
           f"({time.time() - started:.0f}s)", flush=True)
     return EXIT_OK if good == len(outcomes) else EXIT_HARNESS
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("recipes", help="count the distinct recipes that passed; --check runs each standalone")
+    p.add_argument("sources", nargs="*", help="matrix.json or results files (default reports/matrix.json)")
+    p.add_argument("--check", action="store_true",
+                   help="run each distinct recipe as `python -I recipe.py` beside only its fixture and "
+                        "facenet_arch.py, in a consumer where it passed, and compare with the reference")
+    p.add_argument("--consumers", default=None, help="comma-separated consumer ids to keep")
+    p.add_argument("--jobs", type=int, default=2, help="recipes run at once")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per recipe")
+    p.set_defaults(func=main)

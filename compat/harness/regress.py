@@ -12,29 +12,18 @@ runs. Exit status: 1 when anything regressed, 0 when nothing did, 2 for bad inpu
 """
 from __future__ import annotations
 
-import sys
 from collections import OrderedDict
 from pathlib import Path
 
 from compat import catalog
 from compat.environments import adhoc
-from compat.errors import EXIT_OK, EXIT_REGRESSED, BadInput, choices
+from compat.errors import EXIT_OK, EXIT_REGRESSED, BadInput, choices, progress
 from compat.harness import fixtures, runner
 from compat.records import matrixdoc, results, summary
+from compat.records.change import Change, compare_consumers
 from compat.records.verdicts import Verdict
 
 SCHEMA = "compat.regress/1"
-
-# What happened to one fixture between the two consumers.
-STOPPED_WORKING = "stopped_working"
-NUMBERS_CHANGED = "numbers_changed"
-STARTED_WORKING = "started_working"
-IMPROVED = "improved"
-UNCHANGED = "unchanged"
-STILL_BROKEN = "still_broken"
-NOT_COMPARED = "not_compared"
-REGRESSIONS = (STOPPED_WORKING, NUMBERS_CHANGED)
-CHANGES = (STOPPED_WORKING, NUMBERS_CHANGED, STARTED_WORKING, IMPROVED, UNCHANGED, STILL_BROKEN, NOT_COMPARED)
 
 PASS, MISMATCH = Verdict.PASS.value, Verdict.MISMATCH.value
 
@@ -43,106 +32,16 @@ class RegressError(BadInput):
     """Bad input to the regression check, in one line (exit status 2)."""
 
 
-# -- the comparison (pure) -----------------------------------------------------------------
-
-def compare_consumers(old_attempts: list[dict], new_attempts: list[dict],
-                      old_order: list[str], new_order: list[str] | None = None) -> dict:
-    """Classify every fixture seen on either side; see the module docstring for the rules.
-
-    ``*_order`` are strategy names in order of preference (the registry order).
-    """
-    return compare_grouped(summary.group_by_fixture(old_attempts), summary.group_by_fixture(new_attempts),
-                           old_order, new_order)
-
-
-def compare_grouped(old_grouped: dict, new_grouped: dict, old_order: list[str],
-                    new_order: list[str] | None = None) -> dict:
-    """``compare_consumers`` on attempts already grouped by ``summary.group_by_fixture``
-    (the report compares every pair of consumers and groups each one once)."""
-    new_order = new_order or old_order
-    keys = list(old_grouped) + [key for key in new_grouped if key not in old_grouped]
-    entries = [fixture_change(key, old_grouped.get(key), new_grouped.get(key), old_order, new_order)
-               for key in keys]
-    counts = OrderedDict((change, 0) for change in CHANGES)
-    for entry in entries:
-        counts[entry["change"]] += 1
-    return {
-        "fixtures": entries,
-        "regressed": [e for e in entries if e["change"] in REGRESSIONS],
-        "started_working": [e for e in entries if e["change"] == STARTED_WORKING],
-        "improved": [e for e in entries if e["change"] == IMPROVED],
-        "not_compared": [e for e in entries if e["change"] == NOT_COMPARED],
-        "counts": dict(counts),
-    }
-
-
-def fixture_change(key, old: dict | None, new: dict | None, old_order, new_order) -> dict:
-    producer, fixture = key
-    sample = next(iter((old or new).values()))
-    entry = {"producer": producer, "fixture": fixture, "variant": sample.get("variant"),
-             "format": sample.get("format"), "change": None, "old_best": None, "new_best": None,
-             "old_best_under_new": None, "switch_to": None, "wrong_numbers": [], "also_stopped": []}
-    if old is None or new is None:
-        entry.update(change=NOT_COMPARED, detail="only measured under the " + ("new" if old is None else "old")
-                     + " consumer")
-        return entry
-    old_best = summary.best_strategy(old, old_order)
-    new_best = summary.best_strategy(new, new_order)
-    entry.update(old_best=old_best, new_best=new_best, switch_to=_switch_to(new, new_best))
-    was_passing = [name for name in old_order if old.get(name, {}).get("verdict") == PASS]
-    entry["wrong_numbers"] = [n for n in was_passing if new.get(n, {}).get("verdict") == MISMATCH]
-    entry["also_stopped"] = [n for n in was_passing if n != old_best and n in new
-                             and new[n]["verdict"] not in (PASS, MISMATCH)]
-    if old_best is None:
-        entry["change"] = STARTED_WORKING if new_best else STILL_BROKEN
-        return entry
-    if old_best not in new:
-        entry.update(change=NOT_COMPARED, detail=f"{old_best} was not tried under the new consumer")
-        return entry
-    now = new[old_best]
-    entry["old_best_under_new"] = _outcome(now)
-    if now["verdict"] == MISMATCH or entry["wrong_numbers"]:
-        entry["change"] = NUMBERS_CHANGED
-    elif now["verdict"] != PASS:
-        entry["change"] = STOPPED_WORKING
-    elif _rank(new_order, new_best) < _rank(new_order, old_best):
-        entry["change"] = IMPROVED
-    else:
-        entry["change"] = UNCHANGED
-    return entry
-
-
-def _rank(order: list[str], name: str) -> int:
-    return order.index(name) if name in order else len(order)
-
-
-def _switch_to(by_strategy: dict, best: str | None) -> dict | None:
-    if best is None:
-        return None
-    return {"strategy": best, "recipe": by_strategy[best].get("recipe")}
-
-
-def _outcome(attempt: dict) -> dict:
-    """The verdict of one attempt and the one line that explains it."""
-    outcome = {"verdict": attempt["verdict"]}
-    if attempt.get("error"):
-        outcome["error"] = f"{attempt['error'].get('type')}: {attempt['error'].get('message')}"
-    for key in ("reason", "max_abs_diff", "cosine", "detail"):
-        if attempt.get(key) is not None:
-            outcome[key] = attempt[key]
-    return outcome
-
-
 # -- the human summary ---------------------------------------------------------------------
 
 def render(report: dict) -> str:
     old, new = report["from"]["consumer"], report["to"]["consumer"]
     counts = report["counts"]
-    compared = sum(n for change, n in counts.items() if change != NOT_COMPARED)
+    compared = sum(n for change, n in counts.items() if change != Change.NOT_COMPARED)
     lines = [f"regress {old} -> {new}: {compared} fixtures compared; {len(report['regressed'])} regressed, "
-             f"{counts[STARTED_WORKING]} started working, {counts[IMPROVED]} improved, "
-             f"{counts[UNCHANGED]} unchanged, {counts[STILL_BROKEN]} still broken"
-             + (f", {counts[NOT_COMPARED]} not compared" if counts[NOT_COMPARED] else "")]
+             f"{counts[Change.STARTED]} started working, {counts[Change.IMPROVED]} improved, "
+             f"{counts[Change.UNCHANGED]} unchanged, {counts[Change.STILL_BROKEN]} still broken"
+             + (f", {counts[Change.NOT_COMPARED]} not compared" if counts[Change.NOT_COMPARED] else "")]
     for entry in report["regressed"]:
         lines.extend(_regression_lines(entry, old, new))
     for entry in report["started_working"]:
@@ -173,7 +72,7 @@ def _label(entry: dict) -> str:
 def _regression_lines(entry: dict, old: str, new: str) -> list[str]:
     best = entry["old_best"]
     under_new = entry["old_best_under_new"] or {}
-    if entry["change"] == NUMBERS_CHANGED and under_new.get("verdict") == PASS:
+    if entry["change"] == Change.NUMBERS and under_new.get("verdict") == PASS:
         what = f"{', '.join(entry['wrong_numbers'])} now load wrong numbers ({best} still passes)"
     elif under_new.get("verdict") == MISMATCH:
         what = (f"{best} passed under {old}, loads WRONG numbers under {new} "
@@ -192,11 +91,6 @@ def _regression_lines(entry: dict, old: str, new: str) -> list[str]:
 
 
 # -- sources -------------------------------------------------------------------------------
-
-def _split(text: str | None) -> list[str] | None:
-    items = [part.strip() for part in (text or "").split(",") if part.strip()]
-    return items or None
-
 
 def _wanted(attempt: dict, producers, variants, formats) -> bool:
     return ((producers is None or attempt["producer"] in producers)
@@ -289,26 +183,23 @@ def check_filters(variants, formats) -> None:
 
 
 def main(args) -> int:
-    if getattr(args, "models", None):
-        from compat.userfiles import gate
-        return gate.main(args)
     for option in ("input", "junit_xml", "markdown", "no_sandbox"):
         if getattr(args, option, None):
             raise RegressError(f"--{option.replace('_', '-')} goes with --models (the gate over your own models)")
-    old_env, new_env = adhoc.environment(args.old, log=_log), adhoc.environment(args.new, log=_log)
+    old_env, new_env = adhoc.environment(args.old, log=progress), adhoc.environment(args.new, log=progress)
     old, new = old_env.id, new_env.id
     for env in (old_env, new_env):
         if not env.consumes:
-            raise RegressError(f"{env.id} is not a consumer environment")
-    producers = _split(getattr(args, "producers", None))
-    variants, formats = _split(getattr(args, "variants", None)), _split(getattr(args, "formats", None))
+            catalog.require_consumer(env)
+    producers = runner.split_list(args.producers)
+    variants, formats = runner.split_list(args.variants), runner.split_list(args.formats)
     if producers:
         producers = [catalog.get(p).id for p in producers]
     filters = {"producers": producers, "variants": variants, "formats": formats}
     check_filters(variants, formats)
-    log = _log
+    log = progress
 
-    if getattr(args, "baseline", None):
+    if args.baseline:
         old_side = from_matrix(args.baseline, old, producers, variants, formats)
         new_side = from_matrix(args.baseline, new, producers, variants, formats)
     else:
@@ -323,11 +214,22 @@ def main(args) -> int:
         if env.spec:
             report[side].update(spec=env.spec, lock=env.locked_versions())
     print(render(report))
-    json_out = getattr(args, "json_out", None)
-    if json_out:
-        results.write_atomically(Path(json_out), report)
+    if args.json_out:
+        results.write_atomically(Path(args.json_out), report)
     return report["exit_status"]
 
 
-def _log(message):  # progress on stderr: stdout is the summary
-    print(message, file=sys.stderr)
+def add_parser(sub):
+    """``compat regress``: its options over the project's fixtures (the gate adds those of ``--models``)."""
+    p = sub.add_parser("regress", help="what stops working when moving from one environment to another",
+                       description="Compare two environments over the project's fixtures or, with --models, "
+                                   "over your own model files. An environment is a catalog id or a spec: "
+                                   "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2 or py3.11:requirements.txt.")
+    p.add_argument("--from", dest="old", required=True, help="the environment today: catalog id or spec")
+    p.add_argument("--to", dest="new", required=True, help="the environment to move to: catalog id or spec")
+    p.add_argument("--producers", default=None)
+    p.add_argument("--variants", default=None)
+    p.add_argument("--formats", default=None)
+    p.add_argument("--baseline", default=None, help="matrix.json to read both sides from (default: fresh runs)")
+    p.add_argument("--json", dest="json_out", default=None)
+    return p

@@ -11,10 +11,17 @@ stopped by Ctrl-C (which reaches the workers too) never records the deaths it ca
 Each consumer has one results file (``reports/results/<consumer>.json``) that every run
 of that consumer updates by attempt key: a run of some fixtures or strategies replaces
 those attempts and keeps the rest, so a subset run never loses or duplicates what a full
-one measured. Nothing measured is lost: each verdict is appended to a journal
-(``<results>.journal``, one JSON line, flushed to disk) the moment it is known, and the
-results file is replaced atomically every couple of seconds and at the end. A journal
-left by a killed run is folded in by the next run.
+one measured. Nothing measured is lost: each verdict is appended to the run's own journal
+(``<results>.<run>.journal``, one JSON line, flushed to disk) the moment it is known, and
+the results file is replaced atomically every couple of seconds and at the end. A journal
+whose run is gone (its ``.lock`` is free) is folded in by the next run.
+
+Runs of one consumer may overlap (two loads on different producers, a load and a
+``compat regress`` fresh run, ``compat report`` reading): every write holds the results
+file's lock (``<results>.lock``), re-reads what is on disk and lays this run's
+measurements over it, so neither run overwrites the other's. An attempt both measured
+keeps the later measurement, as ``compat report`` resolves it. Readers need no lock: the
+file is only ever replaced whole.
 
 Every attempt carries its content key (``compat.records.attemptkey``). ``compat load`` runs only
 the planned attempts whose key is recorded neither in the results file nor in the
@@ -31,16 +38,18 @@ import collections
 import datetime
 import os
 import queue
+import secrets
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from compat import catalog
 from compat.environments import workerclient
-from compat.errors import BadInput, HarnessFailure, choices
-from compat.harness import fixtures
+from compat.errors import BadInput, HarnessFailure, choices, positive_seconds
+from compat.harness import fixtures, progress
 from compat.paths import PROJECT_ROOT, cache_root
 from compat.records import attemptkey, codedigest, matrixdoc, results
 from compat.records.verdicts import MIN_COSINE, RELATIVE_TOLERANCE, Verdict, compare
@@ -92,11 +101,8 @@ def validate(consumer: str | catalog.Environment, producers: list[str], strategi
     ``consumer`` is a catalog id or an environment already made (an ad-hoc one).
     """
     env = consumer if isinstance(consumer, catalog.Environment) else catalog.get(consumer)
-    if not env.consumes:
-        raise BadInput(f"{env.id} is not a consumer environment; consumers: "
-                       f"{', '.join(e.id for e in catalog.consumers())}")
-    if not timeout or timeout <= 0:
-        raise BadInput(f"--timeout must be a positive number of seconds, not {timeout}")
+    catalog.require_consumer(env)
+    positive_seconds(timeout)
     if workers < 1:
         raise BadInput(f"--workers must be at least 1, not {workers}")
     known = strategy_names()
@@ -169,12 +175,41 @@ def published_keys(consumer: str, document: dict | None) -> dict:
     return {found[1:]: key for found, (key, _) in matrixdoc.recorded(document, consumer).items()}
 
 
+def results_lock(output: Path) -> FileLock:
+    """Held by every run of a consumer while it reads, merges and replaces its results file."""
+    return FileLock(str(output) + ".lock")
+
+
+def _journal_owner_gone(journal: Path) -> bool:
+    """A journal's run holds ``<journal>.lock`` from before its first line to its end; a
+    journal without one was left by a release in which all runs shared one journal."""
+    owner = Path(str(journal) + ".lock")
+    if not owner.exists():
+        return True
+    try:
+        FileLock(str(owner), timeout=0).acquire().lock.release()
+    except Timeout:
+        return False
+    return True
+
+
+def recorded_seconds(consumer: str, attempts: list[dict], published: dict | None) -> dict:
+    """(producer, fixture, strategy) -> load + predict seconds last recorded, from the published
+    matrix and then the results file's attempts."""
+    seconds = {found[1:]: spent for found, (_, spent) in
+               (matrixdoc.recorded(published, consumer) if published else {}).items()}
+    seconds.update({results.attempt_key(a): (a.get("load_seconds") or 0.0) + (a.get("predict_seconds") or 0.0)
+                    for a in attempts})
+    return seconds
+
+
 class Run:
     """One consumer run: the plan, the worker clients and the results document it updates."""
 
     def __init__(self, consumer: str | catalog.Environment, producers: list[str], *, strategies=None, fixture_ids=None,
                  isolate=False, reuse=False, timeout=300.0, output: Path | None = None,
-                 log=print, extra_env=None, published: Path | None = PUBLISHED, workers: int = 1):
+                 log=print, extra_env=None, published: Path | None = PUBLISHED, workers: int = 1,
+                 show_progress: bool = True):
         self.env = validate(consumer, producers, strategies, fixture_ids, timeout, workers)
         self.workers = workers
         self.producers = producers
@@ -183,22 +218,41 @@ class Run:
         self.isolate = isolate
         self.reuse = reuse
         self.published = published
-        self.journaled = 0
-        self.dropped = 0
+        self.show_progress = show_progress
         self.roots: dict[str, str] = {}
         self.timeout = timeout
         self.log = log
         self.output = Path(output) if output else default_output(self.env.id)
-        self.journal = self.output.with_name(self.output.name + ".journal")
+        # Each run journals on its own, so overlapping runs never append to or delete each other's.
+        self.journal = self.output.with_name(f"{self.output.name}.{os.getpid()}-{secrets.token_hex(4)}.journal")
+        self.lock = results_lock(self.output)
+        self.measured: dict[tuple, dict] = {}
+        """What this run knows that the results file may not: its own verdicts and those of
+        journals left by stopped runs. Every save lays them over what is on disk."""
+        self.superseded: dict[tuple, dict] = {}
+        """Attempt id -> current key, for records under another key that this run drops."""
+        self.adopted: list[Path] = []
+        self.measured_now: set[tuple] = set()
+        self.on_disk: tuple | None = None
         self.last_snapshot = 0.0
+        self.planned: list[dict] = []
         self.document = self._start_document()
         self.extra_env = extra_env
         self.clients: list[workerclient.Client] = []
         self._roots_lock = threading.Lock()
+        self._reporter: progress.Reporter | None = None
+
+    @property
+    def dropped(self) -> int:
+        return len(self.superseded)
 
     def _start_document(self) -> dict:
-        """The consumer's results so far (file, then a killed run's journal), or a new document."""
-        document = results.read(self.output) if self.output.exists() else self._new_document()
+        """The consumer's results so far (file, then stopped runs' journals), or a new document.
+
+        Nothing is written here (a dry run of ``compat matrix`` reads only); the journals
+        folded in are deleted once a save holds what they held.
+        """
+        document = self._read_disk() or self._new_document()
         if document["run"]["consumer"] != self.env.id:
             raise BadInput(f"{self.output} holds results of {document['run']['consumer']}, not {self.env.id}; "
                            f"give another --output")
@@ -206,17 +260,38 @@ class Run:
         if recorded_lock and recorded_lock != self.env.locked_versions():
             raise BadInput(f"{self.output} was measured with another lock of {self.env.id}; "
                            f"move it away (or give another --output) so two setups are not mixed")
-        by_key = {results.attempt_key(a): a for a in document["attempts"]}
-        journaled = results.read_journal(self.journal)
-        for attempt in journaled:
-            by_key[results.attempt_key(attempt)] = attempt
-        document["attempts"] = list(by_key.values())
-        if journaled:
-            self.journaled = len(journaled)
-            self.log(f"[compat] {self.output.name}: kept {len(journaled)} attempts a stopped run had journaled")
+        for journal in results.journals(self.output):
+            if journal != self.journal and _journal_owner_gone(journal):
+                found = results.read_journal(journal)
+                self.adopted.append(journal)
+                self.measured.update((results.attempt_key(a), a) for a in found)
+        if self.measured:
+            self.log(f"[compat] {self.output.name}: kept {len(self.measured)} attempts a stopped run had journaled")
+        document["attempts"] = self._overlay(document["attempts"])
         document["run"].update(started=_now(), finished=None, complete=False,
                                mode="isolate" if self.isolate else "shared")
         return document
+
+    def _read_disk(self) -> dict | None:
+        try:
+            stat = self.output.stat()
+        except FileNotFoundError:
+            self.on_disk = None
+            return None
+        document = results.read(self.output)
+        self.on_disk = (stat.st_size, stat.st_mtime_ns)
+        return document
+
+    def _overlay(self, attempts: list[dict]) -> list[dict]:
+        """``attempts`` (what a results file holds) with the superseded records dropped and this
+        run's measurements laid over them by attempt id; an id both hold keeps this run's,
+        the later measurement."""
+        by_id = {results.attempt_key(a): a for a in attempts}
+        for found, current in self.superseded.items():
+            if found in by_id and by_id[found].get("key") != current:
+                del by_id[found]
+        by_id.update(self.measured)
+        return list(by_id.values())
 
     def _new_document(self) -> dict:
         return {
@@ -247,49 +322,60 @@ class Run:
     def pending(self, plan: list[dict]) -> list[dict]:
         """What to run: everything planned, or (``reuse``) what no recorded key covers.
 
-        The attempts to run leave the results file (their new measurements replace them). So
-        does an attempt that the published matrix knows under its current key while the
-        results file holds another measurement of it, which would otherwise override the
-        published one when the report merges them.
+        A record under another key than the planned one is superseded and leaves the results
+        file: it is measured again, or the published matrix knows the attempt under its
+        current key and the stale record would otherwise override it when the report merges
+        them. A record under the current key stays until this run's measurement replaces it,
+        so a ``--rerun`` stopped half-way loses nothing.
         """
+        self.planned = plan
         recorded = attemptkey.recorded(self.document["attempts"])
         if self.reuse:
             published = published_keys(self.env.id, published_matrix(self.published) if self.published else None)
             todo = attemptkey.pending(plan, recorded, published)
         else:
             todo = plan
-        replaced = {attemptkey.attempt_id(r) for r in todo}
-        replaced |= {attemptkey.attempt_id(r) for r in plan
-                     if attemptkey.attempt_id(r) in recorded and recorded[attemptkey.attempt_id(r)] != r["key"]}
-        before = len(self.document["attempts"])
-        self.document["attempts"] = [a for a in self.document["attempts"]
-                                     if attemptkey.attempt_id(a) not in replaced]
-        self.dropped += before - len(self.document["attempts"])
+        self.superseded = {attemptkey.attempt_id(r): r["key"] for r in plan
+                           if attemptkey.attempt_id(r) in recorded
+                           and recorded[attemptkey.attempt_id(r)] != r["key"]}
+        self.document["attempts"] = self._overlay(self.document["attempts"])
         return todo
 
     def settle(self) -> None:
-        """With nothing to run: keep what a stopped run journaled and drop what ``pending``
+        """With nothing to run: keep what stopped runs journaled and drop what ``pending``
         found superseded. Nothing else is written, so a run that measured nothing leaves
         the results file (or its absence) as it was."""
-        if self.dropped or self.journaled:
+        if self.superseded or self.measured:
             self.document["run"].update(finished=_now(), complete=True)
             self._save()
-        if self.journal.exists():
-            self.journal.unlink()
+        self._forget_adopted()
+
+    def _forget_adopted(self) -> None:
+        """The stopped runs' journals, once a saved results file holds what they held."""
+        for journal in self.adopted:
+            journal.unlink(missing_ok=True)
+            Path(str(journal) + ".lock").unlink(missing_ok=True)
+        self.adopted = []
 
     # -- running -------------------------------------------------------------------------
     def execute(self) -> dict:
+        owner = FileLock(str(self.journal) + ".lock")
         try:
-            return self._execute()
+            self.output.parent.mkdir(parents=True, exist_ok=True)
+            with owner:
+                document = self._execute()
+            return document
         except BaseException:
             for client in self.clients:
                 client.retire(kill=True)
-            if self.document["attempts"]:
-                self._save()
+            if self.measured:
+                self._save()  # the journal stays: the next run finds it free and folds it in
             raise
+        finally:
+            if not self.journal.exists():
+                Path(owner.lock_file).unlink(missing_ok=True)
 
     def _execute(self) -> dict:
-        self.output.parent.mkdir(parents=True, exist_ok=True)
         plan = self.plan()
         todo = self.pending(plan)
         kept = len(self.document["attempts"])
@@ -305,36 +391,65 @@ class Run:
         requests = collections.deque(dict(request, id=number) for number, request in enumerate(todo, 1))
         events: queue.Queue = queue.Queue()
         log_dir = cache_root() / "logs"
-        self.clients = [workerclient.Client(self.env, log_dir, extra_env=self.extra_env, log=self.log,
+        published = published_matrix(self.published) if self.published else None
+        seconds = recorded_seconds(self.env.id, self.document["attempts"], published)
+        workers = min(self.workers, len(todo))
+        estimate = progress.Estimate(progress.expected_seconds([attemptkey.attempt_id(r) for r in todo], seconds),
+                                     parallel=workers)
+        # The live bar only where lines would go to a terminal as they are; a caller's own log
+        # (regress, the tests) gets the plain lines.
+        reporter = progress.Reporter(self.env.id, len(todo), estimate, show=self.show_progress, say=self.log,
+                                     live=None if self.log is print else False)
+        self._reporter = reporter
+        self.clients = [workerclient.Client(self.env, log_dir, extra_env=self.extra_env, log=self._say,
                                             on_start=lambda info: events.put(("started", info)))
-                        for _ in range(min(self.workers, len(todo)))]
-        self.clients[0].start()  # a worker that cannot start says so before anything is shared out
-        threads = [threading.Thread(target=self._drive, args=(client, requests, events), daemon=True)
-                   for client in self.clients]
-        for thread in threads:
-            thread.start()
-        with open(self.journal, "a") as journal:
-            for number in range(1, len(todo) + 1):
-                attempt = self._next_attempt(events)
-                self.document["attempts"].append(attempt)
-                results.append_journal(journal, attempt)
-                if time.time() - self.last_snapshot >= SNAPSHOT_SECONDS:
-                    self._save()
-                self._progress(number, len(todo), attempt)
-        for thread, client in zip(threads, self.clients):
-            thread.join()  # it has handed over its last verdict and found nothing left to take
-            client.retire()
+                        for _ in range(workers)]
+        with reporter:
+            reporter.now(f"starting {workers} worker(s) in {self.env.id}")
+            self.clients[0].start()  # a worker that cannot start says so before anything is shared out
+            threads = [threading.Thread(target=self._drive, args=(client, requests, events), daemon=True)
+                       for client in self.clients]
+            for thread in threads:
+                thread.start()
+            with open(self.journal, "a") as journal:
+                for _ in range(len(todo)):
+                    attempt = self._next_attempt(events, reporter)
+                    found = results.attempt_key(attempt)
+                    self.measured[found] = attempt
+                    self.measured_now.add(found)
+                    results.append_journal(journal, attempt)
+                    if time.time() - self.last_snapshot >= SNAPSHOT_SECONDS:
+                        self._save()
+                    self._progress(attempt)
+                    reporter.advance(found)
+            for thread, client in zip(threads, self.clients):
+                thread.join()  # it has handed over its last verdict and found nothing left to take
+                client.retire()
+        self._reporter = None
         self.document["run"].update(finished=_now(), complete=True)
         self._save()
         self.journal.unlink()
         return self.document
 
-    def _next_attempt(self, events: queue.Queue) -> dict:
+    def _say(self, line: str) -> None:
+        """A line that must not tear the progress bar."""
+        if self._reporter is not None and self.show_progress:
+            self._reporter.log(line)
+        else:
+            self.log(line)
+
+    def _next_attempt(self, events: queue.Queue, reporter: progress.Reporter) -> dict:
         """The next verdict a worker's thread hands over; what else they report on the way."""
         while True:
-            kind, value = events.get()
+            try:
+                kind, value = events.get(timeout=1.0)
+            except queue.Empty:
+                reporter.tick()  # elapsed and time left move on during a long attempt
+                continue
             if kind == "started":
                 self._worker_started(value)
+            elif kind == "running":
+                reporter.now(f"{value['producer']} {value['fixture']['id']} {value['strategy']}")
             elif kind == "failed":
                 raise value
             else:
@@ -348,6 +463,7 @@ class Run:
                     request = requests.popleft()
                 except IndexError:
                     return
+                events.put(("running", request))
                 attempt = self._attempt(client, request)
                 if self.isolate and attempt["verdict"] != Verdict.NOT_APPLICABLE.value:
                     client.retire()  # a fresh process for every attempt that loads something
@@ -368,21 +484,42 @@ class Run:
         return judge(attempt, outcome, request["reference"])
 
     def _save(self):
-        known = set(self.document["run"].get("producers") or []) | set(self.producers)
-        self.document["run"]["producers"] = [p for p in catalog.ids() if p in known]
-        order = {name: i for i, name in enumerate(strategy_names())}
-        ids = catalog.ids()
-        self.document["attempts"].sort(key=lambda a: (ids.index(a["producer"]), a["fixture"],
-                                                      order.get(a["strategy"], len(order))))
-        results.write_atomically(self.output, self.document)
+        """Under the results file's lock: what is on disk now (another run may have written
+        since), this run's changes laid over it, written back atomically."""
+        with self.lock:
+            disk = None
+            try:
+                stat = self.output.stat()
+                if (stat.st_size, stat.st_mtime_ns) != self.on_disk:
+                    disk = results.read(self.output)  # written by another run since this one's last save
+            except FileNotFoundError:
+                pass
+            document = self.document
+            if disk is not None:
+                document["attempts"] = disk["attempts"]
+                for field in ("strategies",):
+                    document[field] = document[field] or disk.get(field)
+                if not document["consumer"].get("runtime"):
+                    document["consumer"]["runtime"] = disk["consumer"].get("runtime")
+                document["run"]["producers"] = sorted(set(document["run"].get("producers") or [])
+                                                      | set(disk["run"].get("producers") or []))
+            document["attempts"] = self._overlay(document["attempts"])
+            known = set(document["run"].get("producers") or []) | set(self.producers)
+            document["run"]["producers"] = [p for p in catalog.ids() if p in known]
+            order = {name: i for i, name in enumerate(strategy_names())}
+            ids = catalog.ids()
+            document["attempts"].sort(key=lambda a: (ids.index(a["producer"]), a["fixture"],
+                                                     order.get(a["strategy"], len(order))))
+            results.write_atomically(self.output, document)
+            stat = self.output.stat()
+            self.on_disk = (stat.st_size, stat.st_mtime_ns)
         self.last_snapshot = time.time()
+        self._forget_adopted()
 
-    def _progress(self, number: int, total: int, attempt: dict):
+    def _progress(self, attempt: dict):
         if attempt["verdict"] in (Verdict.CRASH.value, Verdict.TIMEOUT.value):
-            self.log(f"[compat] {self.env.id} <- {attempt['producer']} {attempt['fixture']} "
-                     f"{attempt['strategy']}: {attempt['verdict']} ({attempt['reason']})")
-        elif number % 50 == 0 or number == total:
-            self.log(f"[compat] {self.env.id}: {number}/{total} attempts done")
+            self._say(f"[compat] {self.env.id} <- {attempt['producer']} {attempt['fixture']} "
+                      f"{attempt['strategy']}: {attempt['verdict']} ({attempt['reason']})")
 
 
 RECORDED = ("load_seconds", "predict_seconds", "code_executed", "code_executed_by_predict", "recipe")
@@ -409,17 +546,125 @@ def judge(attempt: dict, outcome: dict, reference_path: str) -> dict:
     return attempt
 
 
+def published_attempts(consumer: str, producers: list[str], document: dict | None) -> list[dict]:
+    """The published matrix's attempts of one consumer over some producers, whole (only their
+    load lines are expanded, not the 62,832 attempts of the file)."""
+    if document is None:
+        return []
+    wanted = set(producers)
+    lines = [g for g in document.get("loads") or [] if g.get("consumer") == consumer and g.get("producer") in wanted]
+    return [dict(a) for a in matrixdoc.expand(dict(document, loads=lines))["attempts"]]
+
+
+def _day(stamp: str | None) -> str | None:
+    return stamp[:10] if stamp else None
+
+
+def _days(stamps) -> str:
+    days = sorted({d for d in map(_day, stamps) if d})
+    if not days:
+        return "at an unrecorded date"
+    return f"on {days[0]}" if len(days) == 1 else f"from {days[0]} to {days[-1]}"
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def planned_view(run: Run) -> tuple[dict, list[str]]:
+    """What the table shows after a run: every planned attempt, measured now or recorded with
+    its current key (results file first, then the published matrix), and lines saying which
+    is which and when the recorded ones were measured."""
+    document = run.document
+    current = {attemptkey.attempt_id(r): r["key"] for r in run.planned}
+    own = {results.attempt_key(a): a for a in document["attempts"]}
+    published = published_matrix(run.published) if run.published else None
+    from_matrix = {results.attempt_key(a): a for a in published_attempts(run.env.id, run.producers, published)}
+    shown, now, in_file, in_matrix = [], [], [], []
+    for found, key in current.items():
+        if found in run.measured_now:
+            shown.append(run.measured[found])
+            now.append(found)
+        elif found in own and own[found].get("key") == key:
+            shown.append(own[found])
+            in_file.append(found)
+        elif found in from_matrix and from_matrix[found].get("key") == key:
+            shown.append(from_matrix[found])
+            in_matrix.append(found)
+    view = dict(document, attempts=shown)
+    if not view.get("strategies") and published:
+        view["strategies"] = published.get("strategies")
+    entry = next((e for e in (published or {}).get("catalog") or [] if e.get("id") == run.env.id), None)
+    if entry and not (view["consumer"] or {}).get("runtime"):
+        view["consumer"] = dict(view["consumer"], runtime=entry.get("runtime"))
+    return view, _provenance(run, published, len(current), now, in_file, in_matrix)
+
+
+def _provenance(run: Run, published: dict | None, planned: int, now: list, in_file: list,
+                in_matrix: list) -> list[str]:
+    sources = []
+    if in_file:
+        sources.append(f"{len(in_file)} in {run.output} (last written {_days([run.document['run'].get('finished')])})")
+    if in_matrix:
+        stamps = [r.get("finished") or r.get("started") for r in (published or {}).get("runs") or []
+                  if r.get("consumer") == run.env.id]
+        sources.append(f"{len(in_matrix)} in the published {_shown_path(run.published)} (measured {_days(stamps)})")
+    recorded = len(in_file) + len(in_matrix)
+    lines = []
+    if now:
+        fixtures = collections.OrderedDict()
+        for producer, fixture, _ in now:
+            fixtures[(producer, fixture)] = fixtures.get((producer, fixture), 0) + 1
+        per_fixture = collections.Counter(found[:2] for found in map(attemptkey.attempt_id, run.planned))
+        named = [(f"{p}/{f}" if len(run.producers) > 1 else f)
+                 + (f" ({n} of {per_fixture[(p, f)]} strategies)" if n < per_fixture[(p, f)] else "")
+                 for (p, f), n in fixtures.items()]
+        shown = ", ".join(named[:8]) + (f" +{len(named) - 8} more" if len(named) > 8 else "")
+        lines.append(f"measured now: {len(now)} of the {planned} planned attempts ({shown})")
+    if recorded:
+        lead = (f"recorded, not measured now: all {planned} planned attempts" if not now and recorded == planned
+                else f"recorded, not measured now: {recorded} attempts")
+        lines.append(f"{lead}, with their current keys: " + "; ".join(sources) + "; `--rerun` measures them again")
+    missing = planned - len(now) - recorded
+    if missing:
+        lines.append(f"not shown: {missing} planned attempts with no verdict (the run stopped before them)")
+    return lines
+
+
 def main(args) -> int:
     from compat.publish import table
     producers = resolve_producers(args.producers)
     run = Run(args.consumer, producers,
               strategies=split_list(args.strategies), fixture_ids=split_list(args.fixtures),
               isolate=args.isolate, reuse=not args.rerun, timeout=args.timeout, output=args.output,
-              workers=default_workers() if args.workers is None else args.workers)
+              workers=default_workers() if args.workers is None else args.workers, show_progress=not args.quiet)
     try:
-        document = run.execute()
+        run.execute()
     except HarnessFailure as exc:
         raise HarnessFailure(f"{exc} (what was measured is kept in {run.output})") from None
-    if not args.quiet and document["attempts"]:
-        print(table.render(document, results_path=run.output))
+    if not args.quiet:
+        view, notes = planned_view(run)
+        if view["attempts"]:
+            print(table.render(view, results_path=run.output, notes=notes))
     return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("load", help="load producers' fixtures under a consumer with every strategy")
+    p.add_argument("consumer")
+    p.add_argument("producers", nargs="+", help="producer ids, or `all`")
+    p.add_argument("--strategies", default=None, help="comma-separated subset of strategies")
+    p.add_argument("--fixtures", default=None, help="comma-separated fixture ids (variant-format)")
+    p.add_argument("--isolate", action="store_true", help="one process per attempt")
+    p.add_argument("--rerun", action="store_true",
+                   help="measure every planned attempt again, also those recorded with their current key")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per attempt")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes sharing the attempts (default: one per core, at most 4)")
+    p.add_argument("--output", default=None,
+                   help="results file that this run updates (default reports/results/<consumer>.json)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=main)

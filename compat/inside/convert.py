@@ -15,7 +15,7 @@ import os
 import sys
 import traceback
 
-from compat.inside import facenet_arch, strategies
+from compat.inside import anymodel, facenet_arch, strategies
 
 
 def lambda_layers(model):
@@ -49,8 +49,12 @@ def save(ctx, model, out, fmt):
         model.save(out)
 
 
-def proof_program(ctx, fixture, out_name, script, uses_arch, facenet):
+def proof_program(ctx, fixture, out_name, script, uses_arch, facenet, spec):
     """The script whose load line the host shows and runs in a fresh process."""
+    if not facenet:
+        target = dict(fixture, path=out_name, script=script or "load_converted.py", stored_code="")
+        return anymodel.recipe(ctx, "load_model", target, spec).replace(
+            "load_model(path) as it is", "load_model(path) of the converted file", 1)
     body = []
     if uses_arch:
         body += ["facenet_arch.use(keras)",
@@ -59,10 +63,6 @@ def proof_program(ctx, fixture, out_name, script, uses_arch, facenet):
              "{out} = model.predict(images, verbose=0)"]
     target = {"path": out_name, "variant": "converted", "format": "converted",
               "script": script or "load_converted.py"}
-    if not facenet:
-        target.update(outputs="outputs",
-                      input_note="INPUT.npy: a batch of what the model takes, first axis N (as given to convert).",
-                      output_note="OUTPUT.npy: what the model returns for it.")
     summary = strategies.LoadModel()
     summary.summary = "load_model(path) of the converted file"
     return strategies.program(ctx, target, summary, body, imports=[ctx.module_line], arch=uses_arch)
@@ -72,14 +72,13 @@ def convert(request):
     ctx = strategies.Context()
     fixture = request["fixture"]
     strategy = strategies.BY_NAME[request["strategy"]]
-    predict = strategy.load(ctx, request["root"], fixture)
-    model = getattr(predict, "model", None)
+    model = anymodel.load(ctx, strategy.name, request["root"], fixture).model
     if model is None:
         raise ValueError(f"{strategy.name} gives no Keras model to save")
     lambdas = lambda_layers(model)
     carried = False
     if lambdas:
-        if not request.get("facenet"):
+        if not fixture.get("facenet"):
             raise ValueError("the model has {} Lambda layers ({}): their code would be saved again, and "
                              "only FaceNet's are known well enough to carry over"
                              .format(len(lambdas), ", ".join(lambdas[:3])))
@@ -93,7 +92,7 @@ def convert(request):
     return {"status": "ok", "strategy": strategy.name, "lambda_layers": len(lambdas), "carried_over": carried,
             "uses_architecture": uses_arch, "module_line": ctx.module_line,
             "program": proof_program(ctx, fixture, os.path.basename(out), request.get("script"), uses_arch,
-                                     request.get("facenet")),
+                                     fixture.get("facenet"), request.get("spec")),
             "runtime": {"python": "{}.{}.{}".format(*sys.version_info[:3]), "keras": ctx.version,
                         "tensorflow": ctx.tf_version}}
 

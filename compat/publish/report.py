@@ -351,7 +351,7 @@ def context(matrix: dict) -> dict:
 
 def architecture_link() -> dict:
     """The architecture file the recipes import, embedded in the page as a download (no network)."""
-    from compat.environments.standalone import ARCHITECTURE
+    from compat.paths import ARCHITECTURE
     encoded = base64.b64encode(ARCHITECTURE.read_bytes()).decode("ascii")
     return {"name": ARCHITECTURE.name, "href": "data:text/x-python;charset=utf-8;base64," + encoded}
 
@@ -415,12 +415,16 @@ def render_all(matrix: dict, out: Path) -> list[Path]:
 
 
 def main(args) -> int:
-    out = Path(args.out) if args.out else REPORTS_DIR
-    if args.from_json:
-        matrix = read_matrix(Path(args.from_json))
+    return publish(results=args.results, from_json=args.from_json, out=args.out, fresh=args.fresh)
+
+
+def publish(results=None, from_json=None, out=None, fresh: bool = False) -> int:
+    """Merge the results files (or read a matrix.json) and render the report into ``out``."""
+    out = Path(out) if out else REPORTS_DIR
+    if from_json:
+        matrix = read_matrix(Path(from_json))
     else:
-        matrix = build(Path(args.results) if args.results else REPORTS_DIR / "results", out,
-                       fresh=bool(getattr(args, "fresh", False)))
+        matrix = build(Path(results) if results else REPORTS_DIR / "results", out, fresh=fresh)
     written = render_all(matrix, out)
     html_kb = written[0].stat().st_size / 1024
     unstable = sum(1 for a in matrix["attempts"] if a.get("unstable"))
@@ -428,3 +432,13 @@ def main(args) -> int:
           f"{f', {unstable} unstable (measured with differing verdicts)' if unstable else ''} "
           f"-> {', '.join(str(p) for p in written)} ({html_kb:.0f} KiB HTML)")
     return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("report", help="merge results and render reports/matrix.{json,html,md}")
+    p.add_argument("--results", default=None, help="folder of results files (default reports/results/)")
+    p.add_argument("--from-json", default=None, help="re-render from an existing matrix.json")
+    p.add_argument("--out", default=None, help="folder of matrix.{json,html,md} (default reports/)")
+    p.add_argument("--fresh", action="store_true",
+                   help="build only from the results files instead of updating the published matrix.json")
+    p.set_defaults(func=main)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import textwrap
 from collections import OrderedDict
+from pathlib import Path
 
 from compat.records import families, summary
 from compat.records.verdicts import Verdict
@@ -40,8 +41,9 @@ EXAMPLES = 3
 """Fixtures named in a line before "+N more"."""
 
 
-def render(document: dict, width: int | None = None, results_path=None) -> str:
-    """The whole text; ``width`` defaults to the terminal's."""
+def render(document: dict, width: int | None = None, results_path=None, notes: list[str] | None = None) -> str:
+    """The whole text; ``width`` defaults to the terminal's. ``notes`` go under the heading
+    (which attempts were measured now and which are recorded, and when)."""
     if width is None:
         width = shutil.get_terminal_size((FALLBACK_WIDTH, 24)).columns
     width = max(width, MIN_WIDTH)
@@ -51,7 +53,10 @@ def render(document: dict, width: int | None = None, results_path=None) -> str:
     producers = list(OrderedDict.fromkeys(producer for producer, _ in grouped))
     label = _labeller(producers)
     shown, hidden = _columns(order, grouped)
-    lines = _wrap(_header(document, grouped, producers, shown), width, indent="  ", first="") + [""]
+    lines = _wrap(_header(document, grouped, producers, shown), width, indent="  ", first="")
+    for note in notes or []:
+        lines += _wrap(note, width, indent="  ", first="")
+    lines += [""]
     lines += _grid(grouped, shown, order, strategies, label, width)
     lines += _legend(shown, hidden, width)
     lines += _failures(document, grouped, order, label, width)
@@ -258,6 +263,8 @@ def _failed(row: dict) -> bool:
 def _footer(document: dict, results_path, width: int) -> list[str]:
     consumer = (document.get("consumer") or {}).get("id") or document["run"]["consumer"]
     where = str(results_path) if results_path else f"reports/results/{consumer}.json (unless --output named another)"
+    if results_path and not Path(results_path).exists():
+        where += " (not written: nothing was measured)"
     counts: dict[str, int] = {}
     for attempt in document["attempts"]:
         counts[attempt["verdict"]] = counts.get(attempt["verdict"], 0) + 1

@@ -1,6 +1,6 @@
 """The upgrade view of the published matrix: "I use X, I move to Y", for every pair of consumers.
 
-The answer is ``compat.harness.regress.compare_consumers`` run on the matrix's attempts of X and
+The answer is ``compat.records.change.compare_consumers`` run on the matrix's attempts of X and
 of Y, exactly as ``compat regress --baseline matrix.json --from X --to Y`` runs it. Each
 fixture's change is then put in one bucket a reader acts on: it stops working (no
 strategy loads it under Y), it needs a different strategy (the one that worked under X
@@ -10,55 +10,21 @@ exactly one of regress's changes, so the page and the command cannot disagree.
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections import OrderedDict
 
-from compat.harness import regress
-from compat.records import summary
+from compat.records import change, summary
 
-
-@dataclasses.dataclass(frozen=True)
-class Bucket:
-    id: str
-    change: str
-    """The ``compat regress`` change every fixture in this bucket has."""
-    label: str
-    short: str
-    """A table head's words."""
-    means: str
-    regression: bool
-
-
-BUCKETS = (
-    Bucket("stops", regress.STOPPED_WORKING, "stop working", "stop working",
-           "no strategy loads them under the new consumer", True),
-    Bucket("switch", regress.STOPPED_WORKING, "need a different strategy", "switch",
-           "the strategy that worked fails under the new consumer; another one works", True),
-    Bucket("wrong_numbers", regress.NUMBERS_CHANGED, "load with wrong numbers", "wrong numbers",
-           "a strategy that worked now loads wrong numbers", True),
-    Bucket("starts", regress.STARTED_WORKING, "start working", "start working",
-           "nothing worked under the old consumer, something does under the new one", False),
-    Bucket("improved", regress.IMPROVED, "work with a simpler strategy", "simpler",
-           "a strategy preferred to the old one now works", False),
-    Bucket("unchanged", regress.UNCHANGED, "work the same way", "same",
-           "the strategy that worked still works", False),
-    Bucket("still_broken", regress.STILL_BROKEN, "still load with nothing", "still broken",
-           "no strategy works under either", False),
-    Bucket("not_compared", regress.NOT_COMPARED, "not compared", "not compared",
-           "measured under one of the two only", False),
-)
-BY_ID = OrderedDict((b.id, b) for b in BUCKETS)
+BUCKETS = change.MEANINGS
+"""The page's buckets are the changes themselves, in the order a reader acts on them."""
+BY_ID = change.BY_ID
 ABSENT = "-"
 """The code of a fixture neither consumer measured."""
 
 
-def bucket(entry: dict) -> Bucket:
+def bucket(entry: dict) -> change.Meaning:
     """Where one ``compare_consumers`` entry goes."""
-    change = entry["change"]
-    if change == regress.STOPPED_WORKING:
-        return BY_ID["stops" if entry["switch_to"] is None else "switch"]
-    return next(b for b in BUCKETS if b.change == change)
+    return change.meaning(entry["change"])
 
 
 def grouped_by_consumer(matrix: dict) -> dict[str, dict]:
@@ -73,7 +39,7 @@ def compare(matrix: dict, old: str, new: str, grouped: dict | None = None) -> di
     """``compat regress --baseline`` for two consumers of this matrix, every fixture."""
     grouped = grouped if grouped is not None else grouped_by_consumer(matrix)
     order = summary.strategy_order(matrix["strategies"])
-    return regress.compare_grouped(grouped.get(old, {}), grouped.get(new, {}), order, order)
+    return change.compare_grouped(grouped.get(old, {}), grouped.get(new, {}), order, order)
 
 
 def pair_key(old: str, new: str) -> str:
@@ -112,7 +78,7 @@ def page_view(matrix: dict, consumers: list[str], producers: list[str]) -> dict:
                     wrong.setdefault(pair_key(old, new), {})[str(index)] = entry["wrong_numbers"]
             codes[pair_key(old, new)] = "".join(row)
     return {
-        "buckets": [{"id": b.id, "change": b.change, "label": b.label, "short": b.short, "means": b.means,
+        "buckets": [{"id": b.id, "change": b.change.value, "label": b.many, "short": b.short, "means": b.means,
                      "regression": b.regression}
                     for b in BUCKETS],
         "keys": {"producer": [producers.index(p) for p, _ in keys], "fixture": [f for _, f in keys]},

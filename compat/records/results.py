@@ -21,6 +21,7 @@ key (``compat.records.attemptkey``); attempts recorded before keys existed have 
 from __future__ import annotations
 
 import functools
+import glob
 import json
 import os
 import tempfile
@@ -85,6 +86,13 @@ def append_journal(handle, attempt: dict) -> None:
     handle.write(json.dumps(attempt, sort_keys=True) + "\n")
     handle.flush()
     os.fsync(handle.fileno())
+
+
+def journals(output: Path) -> list[Path]:
+    """Every journal beside a results file: one per run (``<name>.<run>.journal``), and
+    ``<name>.journal``, the one journal all runs shared before runs had their own."""
+    output = Path(output)
+    return sorted(output.parent.glob(f"{glob.escape(output.name)}.*journal"))
 
 
 def read_journal(path: Path) -> list[dict]:

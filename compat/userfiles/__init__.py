@@ -1,3 +1,3 @@
-"""The user's own files: diagnosis, the engine that runs strategies on them, and the commands
-built on it (probe, convert, the gate, written loaders).
+"""The user's own files: diagnosis, the static scan, the engine that runs strategies on them,
+and the commands built on it (probe, convert, the gate, written loaders).
 """

@@ -25,12 +25,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from compat import catalog
 from compat.environments import adhoc, envs, sandbox, standalone
-from compat.errors import EXIT_OK, BadInput, HarnessFailure
-from compat.userfiles import loaders, probe
+from compat.errors import EXIT_OK, BadInput, HarnessFailure, progress
+from compat.userfiles import engine, loaders, probe
 
 FORMATS = ("h5", "savedmodel")
 NO_KERAS_MODEL = ("savedmodel_inference",)  # serves a signature: nothing Keras could re-save
@@ -108,20 +106,19 @@ def run_inside(env: catalog.Environment, request: dict, isolation, scratch: Path
     return {"status": "error", "error": f"exit {process.returncode}: {tail[-1] if tail else ''}"[:300]}
 
 
-def convert_file(diagnosis, env: catalog.Environment, aim: Target, strategy: str, *, size: str, variant: str,
-                 sandboxed: bool, timeout: float) -> dict:
+def convert_file(model: engine.ModelFile, env: catalog.Environment, aim: Target, strategy: str, *, size: str,
+                 variant: str, spec: dict, sandboxed: bool, timeout: float) -> dict:
     """Load with ``strategy`` in ``env`` and save at ``aim.out``; the inside result."""
     work = Path(tempfile.mkdtemp(prefix="compat-convert-"))
     try:
         request_file = work / "request.json"
-        isolation, _, [root], inside = probe.isolation_for(sandboxed, [(diagnosis.path, [diagnosis.weights])],
-                                                           [request_file])
+        isolation, _, [root], inside = engine.isolation_for(sandboxed, [(model.path, [model.diagnosis.weights])],
+                                                            [request_file])
         written = (f"{sandbox.WORK_DIR}/converted/{aim.out.name}" if sandboxed
                    else str(work / "box" / "converted" / aim.out.name))
         (work / "box").mkdir()
-        request = {"root": root, "fixture": probe.probe_fixture(diagnosis, size, variant), "strategy": strategy,
-                   "out": written, "format": aim.format, "script": aim.script.name,
-                   "facenet": probe.has_facenet_layers(diagnosis.path)}
+        request = {"root": root, "fixture": model.fixture(Path(model.path).name, size, variant), "strategy": strategy,
+                   "out": written, "format": aim.format, "script": aim.script.name, "spec": spec}
         request_file.write_text(json.dumps(request))
         request["request_path"] = inside(request_file)
         result = run_inside(env, request, isolation, work / "box", timeout)
@@ -149,21 +146,20 @@ def load_lines(program: str, model: Path) -> list[str]:
 
 def main(args) -> int:
     diagnosis = probe.loadable(args, "convert")
-    env = adhoc.environment(args.to, log=probe._log)
-    if not env.consumes:
-        raise ConvertError(f"{args.to} is not a consumer environment")
-    aim = target(args.out, env, getattr(args, "format", None))
-    size, timeout, batch, described, reference = probe.read_options(args, diagnosis)
-    references = probe._loaders(getattr(args, "loaders", None) or DEFAULT_LOADERS)
+    env = adhoc.environment(args.to, log=progress)
+    catalog.require_consumer(env)
+    aim = target(args.out, env, args.format)
+    options = probe.read_options(args)
+    references = probe.loader_environments(args.loaders or DEFAULT_LOADERS)
     chosen = references + ([env] if env.id not in [e.id for e in references] else [])
-    sandboxed = not getattr(args, "no_sandbox", False)
+    sandboxed = not args.no_sandbox
     if sandboxed:
         sandbox.check()
-    variant = getattr(args, "variant", None) or probe.DEFAULT_VARIANT
     print(f"compat convert: {diagnosis.line()}", file=sys.stderr)
-    document = probe.probe(args.path, chosen, diagnosis=diagnosis, size=size, variant=variant, batch=batch,
-                           reference=reference, input_description=described, timeout=timeout,
-                           sandboxed=sandboxed, log=probe._log, keep_reference=True)
+    model, batch, reference = probe.prepare(diagnosis, chosen, options, sandboxed=sandboxed, log=progress)
+    size = options.size or diagnosis.size_guess
+    document = probe.probe(model, chosen, batch=batch, size=size, variant=options.variant, reference=reference,
+                           timeout=options.timeout, sandboxed=sandboxed, log=progress, keep_reference=True)
     reference = document.pop("reference_values")
     broken = [e for e in document["environments"] if e["error"]]
     if broken:
@@ -175,8 +171,8 @@ def main(args) -> int:
     if not ways:
         raise HarnessFailure(f"no strategy gives the reference numbers in {env.id} "
                              f"(reference {document['reference']['label']}): nothing to convert with")
-    result = convert_file(diagnosis, env, aim, ways[0], size=size, variant=variant, sandboxed=sandboxed,
-                          timeout=timeout)
+    result = convert_file(model, env, aim, ways[0], size=size, variant=options.variant, spec=batch.spec,
+                          sandboxed=sandboxed, timeout=options.timeout)
     if result["status"] != "ok":
         raise HarnessFailure(f"converting in {env.id} with {ways[0]} failed: {result['error']}")
     stack = loaders.stack(result["runtime"])
@@ -191,17 +187,35 @@ def main(args) -> int:
     print("load it with" + (f" (facenet_arch.py is beside {aim.out.name}):" if result["uses_architecture"] else ":"))
     for line in load_lines(result["program"], aim.out):
         print("    " + line)
-    work = Path(tempfile.mkdtemp(prefix="compat-convert-"))
-    try:
-        batch_path = work / "input.npy"
-        np.save(batch_path, np.asarray(batch))
-        verified, detail = loaders.verify(env, aim.script, [aim.out], batch_path, np.asarray(reference),
-                                          sandboxed=sandboxed, timeout=timeout)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    verified, detail = loaders.verify(env, aim.script, [aim.out], batch, reference, sandboxed=sandboxed,
+                                      timeout=options.timeout)
     where = "in the sandbox" if sandboxed else "without the sandbox"
     if not verified:
         print(f"proof: NOT passed: a fresh {env.id} process ran {aim.script} ({where}): {detail}")
         raise HarnessFailure(f"the converted file did not reproduce the reference in {env.id}: {detail}")
     print(f"proof: passed: a fresh {env.id} process ran {aim.script} (python -I, {where}): {detail}")
     return EXIT_OK
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("convert", help="save your model in an environment's own format, proven by a plain load",
+                       description="Load a model file in ENV with the strategy the probe recommends there, save "
+                                   "it in ENV's own format (.keras for Keras 3; .h5 or a SavedModel for Keras 2), "
+                                   "then prove in a fresh ENV process that a plain load_model of the result "
+                                   "(default safe_mode) reproduces the reference. FaceNet Lambda layers holding "
+                                   "bytecode are carried over to facenet_arch's ScaleLayer. Exit 0 only when the "
+                                   "proof passed.")
+    probe.add_file_options(p, "to convert")
+    p.add_argument("--to", required=True, metavar="ENV",
+                   help="the consumer environment to convert for: a catalog id or a spec such as "
+                        "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2")
+    p.add_argument("-o", "--out", required=True, metavar="OUT",
+                   help="the file (or SavedModel folder) to write; it must not exist. The proof script "
+                        "load_<name>.py and, when the model needs it, facenet_arch.py are written beside it")
+    p.add_argument("--format", choices=["h5", "savedmodel"], default=None,
+                   help="for a Keras 2 ENV: write a .h5 file (default) or a SavedModel folder; "
+                        "a Keras 3 ENV always writes .keras")
+    p.add_argument("--loaders", default=None,
+                   help="comma-separated environments probed for the reference before ENV, catalog ids or specs "
+                        "(default: tf215,tf221; ENV is always probed)")
+    p.set_defaults(func=main)

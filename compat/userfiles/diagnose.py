@@ -23,6 +23,8 @@ import struct
 import zipfile
 from pathlib import Path
 
+from compat.userfiles import storedcode
+
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 UNDEFINED_ADDRESS = 0xFFFFFFFFFFFFFFFF
@@ -212,7 +214,7 @@ def _json_file(path, size) -> Diagnosis:
                      keras_version=config.get("keras_version"))
     weights_bytes = os.path.getsize(os.path.join(os.path.dirname(os.path.abspath(path)), weights))
     return _good(path, "json", f"a Keras model architecture (JSON, {config['class_name']}"
-                               f"{_lambda_note(config)}) with weights {weights}",
+                               f"{_code_note(config)}) with weights {weights}",
                  weights=weights, nbytes=weights_bytes, input_shape=_input_shape(config),
                  keras_version=config.get("keras_version"))
 
@@ -231,14 +233,12 @@ def _is_keras_config(config) -> bool:
     return isinstance(config, dict) and "class_name" in config and isinstance(config.get("config"), dict)
 
 
-def _lambda_note(config) -> str:
-    """Lambda layers store Python code in the file, which other Pythons and Keras 3 refuse."""
-    try:
-        layers = config["config"]["layers"]
-        count = sum(1 for layer in layers if isinstance(layer, dict) and layer.get("class_name") == "Lambda")
-    except (KeyError, TypeError):
-        return ""
-    return f", {count} Lambda layers with code stored in the file" if count else ""
+def _code_note(*configs) -> str:
+    """``compat scan``'s summary of the code these config documents store or name (Lambda layers
+    at any depth, lambdas in compile or layer configs, functions named outside Keras)."""
+    findings = [f for number, config in enumerate(configs) if config is not None
+                for f in storedcode.scan_config(config, f"[{number}]")[0]]
+    return f", {storedcode.summary_text(findings)}" if findings else ""
 
 
 def _input_shape(config) -> tuple | None:
@@ -358,6 +358,13 @@ def _attr_text(value) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
+def _json_attr(handle, name):
+    try:
+        return json.loads(_attr_text(handle.attrs[name])) if name in handle.attrs else None
+    except ValueError:
+        return None
+
+
 def _hdf5_contents(path, size, handle) -> Diagnosis:
     attrs = set(handle.attrs.keys())
     version = _attr_text(handle.attrs["keras_version"]) if "keras_version" in attrs else None
@@ -371,8 +378,9 @@ def _hdf5_contents(path, size, handle) -> Diagnosis:
         if "model_weights" not in handle:
             return _bad(path, "no_weights", f"an HDF5 model architecture without its weights{saved_by}",
                         "save the model again with its weights (model.save)", nbytes=size)
+        training = _json_attr(handle, "training_config")
         return _good(path, "h5", f"a whole Keras model (HDF5, {config.get('class_name', '?')}{saved_by}"
-                                 f"{_lambda_note(config)})",
+                                 f"{_code_note(config, training)})",
                      nbytes=size, input_shape=_input_shape(config), keras_version=version)
     if any(name == "layer_names" or name.startswith("layer_names") for name in attrs):
         layers = len(handle.attrs["layer_names"]) if "layer_names" in attrs else None
@@ -457,7 +465,7 @@ def _zip(path, size) -> Diagnosis:
                     "save the model again with model.save('x.keras')", nbytes=size)
     version = _keras_zip_version(path)
     saved_by = f", saved by Keras {version}" if version else ""
-    return _good(path, "keras", f"a Keras .keras archive ({config['class_name']}{saved_by}{_lambda_note(config)})",
+    return _good(path, "keras", f"a Keras .keras archive ({config['class_name']}{saved_by}{_code_note(config)})",
                  nbytes=size, input_shape=_input_shape(config), keras_version=version)
 
 
@@ -489,6 +497,7 @@ def _folder(path) -> Diagnosis:
             what = "a Keras SavedModel folder"
         else:
             what = "a SavedModel folder without Keras metadata (an inference export)"
+        what += _savedmodel_code_note(path)
         return _good(path, "savedmodel", what, nbytes=size, input_shape=_savedmodel_input_shape(path))
     present = sorted(names & set(_SAVEDMODEL_PARTS))
     if present:
@@ -503,6 +512,14 @@ def _folder(path) -> Diagnosis:
     return _bad(path, "unrelated_folder",
                 f"a folder with no model in it ({len(names)} entries, none a model file or SavedModel)",
                 "pass the model file (.h5, .keras, .json) or a SavedModel folder", nbytes=size)
+
+
+def _savedmodel_code_note(path) -> str:
+    try:
+        found = storedcode.savedmodel_summary(path)
+    except storedcode.ScanInputError as exc:
+        return f" ({exc})"
+    return f" ({found})" if found.startswith("stored code") else ""
 
 
 # keras_metadata.pb keeps each layer's config as JSON text; the first InputLayer's shape is

@@ -9,7 +9,7 @@ model's recorded input shape. Per model the gate says whether it
 - still loads the way it does today (``unchanged``, or ``improved`` when a simpler way
   now works too);
 - loads only with another strategy (``switch_strategy``: which one, with its recipe);
-- stops loading (``stopped_loading``);
+- stops loading (``stopped_working``);
 - gives other numbers (``numbers_changed``: the way that loads today, or any way that
   gave OLD's numbers, now loads different ones).
 
@@ -24,49 +24,21 @@ import copy
 import dataclasses
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from compat import catalog
 from compat.environments import adhoc, sandbox
-from compat.errors import EXIT_OK, EXIT_REGRESSED, BadInput, HarnessFailure
-from compat.harness import regress
-from compat.records import results
-from compat.userfiles import gatereport, probe
+from compat.errors import EXIT_OK, EXIT_REGRESSED, BadInput, HarnessFailure, positive_seconds, progress
+from compat.records import change, results
+from compat.records.change import Change
+from compat.userfiles import engine, gatereport, scan
 from compat.userfiles.diagnose import Diagnosis, diagnose
 
 SCHEMA = "compat.regress.models/1"
 MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".json")
 SAVEDMODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
-
-UNCHANGED = "unchanged"
-IMPROVED = "improved"
-SWITCH = "switch_strategy"
-STOPPED = "stopped_loading"
-NUMBERS = "numbers_changed"
-STARTED = "started_loading"
-STILL_BROKEN = "still_broken"
-NOT_COMPARED = "not_compared"
-REGRESSIONS = (SWITCH, STOPPED, NUMBERS)
-CHANGES = (SWITCH, STOPPED, NUMBERS, UNCHANGED, IMPROVED, STARTED, STILL_BROKEN, NOT_COMPARED)
-LABELS = {
-    UNCHANGED: "still loads the way it does today",
-    IMPROVED: "still loads, and a simpler way works too",
-    SWITCH: "loads only with another strategy",
-    STOPPED: "stops loading",
-    NUMBERS: "numbers change",
-    STARTED: "starts loading",
-    STILL_BROKEN: "does not load today either",
-    NOT_COMPARED: "not compared",
-}
-_FROM_REGRESS = {regress.UNCHANGED: UNCHANGED, regress.IMPROVED: IMPROVED, regress.NUMBERS_CHANGED: NUMBERS,
-                 regress.STARTED_WORKING: STARTED, regress.STILL_BROKEN: STILL_BROKEN,
-                 regress.NOT_COMPARED: NOT_COMPARED}
-
 
 class GateError(BadInput):
     """Bad input to the gate, in one line (exit status 2)."""
@@ -139,59 +111,68 @@ def _json_companions(files: list[str]) -> set[str]:
 
 # -- inputs --------------------------------------------------------------------------------
 
-def batches(models: list[tuple[str, Diagnosis]], input_path: str | None) -> dict[str, tuple[np.ndarray, str]]:
-    """``{shown path: (batch, description)}``: ``--input`` for every model, else a seeded batch
-    of each model's recorded input shape. A given batch that does not fit a model is refused."""
-    chosen = {}
-    if input_path:
-        batch = probe.load_array(input_path, "--input")
-        if batch.ndim < 2:
-            raise GateError(f"--input {input_path} has shape {list(batch.shape)}: a batch needs a first axis")
-        misfits = []
-        for shown, found in models:
-            try:
-                probe.check_shape(tuple(batch.shape[1:]), found.input_shape, f"--input {input_path}")
-            except BadInput:
-                misfits.append(f"{shown} takes {','.join('any' if d is None else str(d) for d in found.input_shape)}")
-            chosen[shown] = (batch, f"{input_path} {list(batch.shape)} as it is")
-        if misfits:
-            raise GateError(f"--input {input_path} has shape {','.join(map(str, batch.shape[1:]))} per sample, "
-                            f"which does not fit {'; '.join(misfits)}: gate those models in another run")
-        return chosen
-    for shown, found in models:
-        shape = found.input_shape or probe.DEFAULT_INPUT_SHAPE
-        batch = probe.seeded_batch(shape)
-        recorded = "" if found.input_shape else ", the file records no input shape"
-        chosen[shown] = (batch, f"seeded batch {list(batch.shape)} (prewhitened{recorded})")
-    return chosen
+def batches(models: list[tuple[str, engine.ModelFile]], given: str | None, shapes: dict) -> tuple[dict, list]:
+    """``({shown path: Batch}, [(shown path, why)])``: ``--input`` for every model, else a seeded
+    batch of each model's own inputs. A model whose inputs are not known gets its reason;
+    a given batch that does not fit a model is refused."""
+    chosen, unknown, misfits = {}, [], []
+    for shown, model in models:
+        try:
+            chosen[shown] = engine.make_batch(model, given, shapes)
+        except BadInput as exc:
+            (misfits if given else unknown).append((shown, str(exc)))
+    if misfits:
+        raise GateError(f"--input {given} does not fit {'; '.join(why for _, why in misfits)}: "
+                        f"gate those models in another run")
+    return chosen, unknown
+
+
+def learn_interfaces(env: catalog.Environment, models: list[tuple[str, engine.ModelFile]], *, sandboxed: bool,
+                     timeout: float, log) -> list[tuple[str, engine.ModelFile]]:
+    """The models with their interfaces: read from the files, else as ``env`` loads each
+    (a SavedModel's serving signature), all through one worker."""
+    unknown = [(shown, model) for shown, model in models if model.interface is None]
+    if not unknown:
+        return models
+    scratch = Path(tempfile.mkdtemp(prefix="compat-describe-"))
+    try:
+        isolation, _, roots, _ = engine.isolation_for(
+            sandboxed, [(m.path, [m.diagnosis.weights]) for _, m in unknown], [])
+        log(f"[regress] {env.id}: reading the inputs and outputs of {len(unknown)} models where they load")
+        found = engine.describe_many(env, [(shown, m, root) for (shown, m), root in zip(unknown, roots)],
+                                     isolation=isolation, extra_env={"HOME": str(scratch)}, timeout=timeout, log=log)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    learnt = {shown: engine.interface_from(found[shown]["interface"], env.id)
+              for shown, _ in unknown if "interface" in found[shown]}
+    return [(shown, dataclasses.replace(m, interface=learnt[shown]) if shown in learnt else m) for shown, m in models]
 
 
 # -- running -------------------------------------------------------------------------------
 
-def plan(models: list[tuple[str, Diagnosis]], inputs: dict, scratch: Path, sandboxed: bool) -> tuple:
-    """``(planned, isolation, label)``: what ``probe.run_models`` runs, the batches written
+def plan(models: list[tuple[str, engine.ModelFile]], inputs: dict, scratch: Path, sandboxed: bool) -> tuple:
+    """``(planned, isolation, label)``: what ``engine.run_models`` runs, the batches written
     into ``scratch``, under the probe's isolation (the sandbox unless ``--no-sandbox``)."""
     paths: dict = {}
     batch_of = {}
     for shown, _ in models:
-        batch, _ = inputs[shown]
-        key = (batch.shape, batch.tobytes())
+        batch = inputs[shown]
+        key = tuple((name, a.dtype.str, a.shape, a.tobytes()) for name, a in batch.arrays.items())
         if key not in paths:  # the worker reads each distinct batch once
-            paths[key] = scratch / f"input-{len(paths)}.npy"
-            np.save(paths[key], batch)
+            paths[key] = batch.save(scratch / f"input-{len(paths)}.npz")
         batch_of[shown] = paths[key]
-    isolation, label, roots, inside = probe.isolation_for(
-        sandboxed, [(found.path, [found.weights]) for _, found in models], list(paths.values()))
-    planned = [{"key": shown, "fixture": dict(probe.probe_fixture(found, found.size_guess), id=shown),
-                "root": root, "input": inside(batch_of[shown]), "skip": probe.facenet_skip(found.path)}
-               for (shown, found), root in zip(models, roots)]
+    isolation, label, roots, inside = engine.isolation_for(
+        sandboxed, [(m.path, [m.diagnosis.weights]) for _, m in models], list(paths.values()))
+    planned = [{"key": shown, "fixture": model.fixture(shown, model.diagnosis.size_guess, "lambda"),
+                "root": root, "input": inside(batch_of[shown]), "spec": inputs[shown].spec}
+               for (shown, model), root in zip(models, roots)]
     return planned, isolation, label
 
 
 def measure(env: catalog.Environment, planned: list[dict], isolation, home: Path, *, timeout: float, log) -> dict:
-    """Every model under ``env`` through one worker client (``probe.run_models``)."""
-    return probe.run_models(env, planned, timeout=timeout, extra_env={"HOME": str(home)}, log=log,
-                            isolation=isolation)
+    """Every model under ``env`` through one worker client (``engine.run_models``)."""
+    return engine.run_models(env, planned, timeout=timeout, extra_env={"HOME": str(home)}, log=log,
+                             isolation=isolation)
 
 
 # -- judging (pure) ------------------------------------------------------------------------
@@ -200,45 +181,29 @@ def compare_model(old_attempts: list[dict], new_attempts: list[dict], old_id: st
                   new_id: str = "new") -> dict:
     """What happened to one model between the environments; see the module docstring.
 
-    Attempts are ``probe`` attempts in registry order (``status`` and, when loaded, raw
-    ``embeddings``); they are judged here against OLD's first loading output.
+    Attempts are the engine's, in registry order (``status`` and, when loaded, raw
+    ``outputs``); they are judged here against OLD's first loading output.
     """
     old = [dict(a) for a in old_attempts]
     new = [dict(a) for a in new_attempts]
-    source = probe.judge([{"id": old_id, "attempts": old}, {"id": new_id, "attempts": new}])
+    source = engine.judge([{"id": old_id, "attempts": old}, {"id": new_id, "attempts": new}])
     order = [a["strategy"] for a in old] + [a["strategy"] for a in new if a["strategy"] not in
                                             {b["strategy"] for b in old}]
     by_old = {a["strategy"]: a for a in old}
     by_new = {a["strategy"]: a for a in new}
-    found = regress.fixture_change(("", ""), by_old or None, by_new or None, order, order)
-    change = found["change"]
-    if change == regress.STOPPED_WORKING:
-        change = SWITCH if found["switch_to"] else STOPPED
-    else:
-        change = _FROM_REGRESS[change]
+    found = change.fixture_change(("", ""), by_old or None, by_new or None, order, order)
+    meaning = change.meaning(found["change"])
     best_under_new = by_new.get(found["old_best"]) if found["old_best"] else None
     return {
-        "change": change, "label": LABELS[change], "regressed": change in REGRESSIONS,
+        "change": meaning.change.value, "label": meaning.one, "regressed": meaning.regression,
         "reference": source["label"], "old_best": found["old_best"], "new_best": found["new_best"],
         "old_recipe": by_old[found["old_best"]].get("recipe") if found["old_best"] else None,
         "switch_to": found["switch_to"],
-        "old_best_under_new": _outcome(best_under_new) if best_under_new else None,
+        "old_best_under_new": change.outcome(best_under_new) if best_under_new else None,
         "wrong_numbers": found["wrong_numbers"], "also_stopped": found["also_stopped"],
         "detail": found.get("detail"),
         "attempts": {"from": _public(old), "to": _public(new)},
     }
-
-
-def _outcome(attempt: dict) -> dict:
-    outcome = {"verdict": attempt.get("verdict")}
-    error = attempt.get("error")
-    if error:
-        outcome["error"] = f"{error.get('type')}: {error.get('message')}"
-        outcome["error_type"] = error.get("type")
-    for key in ("reason", "max_abs_diff", "cosine", "detail"):
-        if attempt.get(key) is not None:
-            outcome[key] = attempt[key]
-    return outcome
 
 
 def _public(attempts: list[dict]) -> list[dict]:
@@ -253,19 +218,20 @@ def _public(attempts: list[dict]) -> list[dict]:
     return out
 
 
-def build_document(old: dict, new: dict, models: list[tuple[str, Diagnosis]], diagnosed, inputs: dict,
+def build_document(old: dict, new: dict, models: list[tuple[str, engine.ModelFile]], diagnosed, inputs: dict,
                    seconds: float) -> dict:
     """The gate's result: what every output (text, JSON, JUnit, Markdown) is rendered from."""
     same = old["id"] == new["id"]
     entries = []
-    for shown, found in models:
-        entry = {"path": shown, "format": found.format, "what": found.message,
-                 "input": inputs[shown][1],
+    for shown, model in models:
+        found = model.diagnosis
+        entry = {"path": shown, "format": found.format, "code": scan.summary(shown), "what": found.message,
+                 "input": inputs[shown].described,
                  "seconds": round(old["model_seconds"].get(shown, 0) + (0 if same else new["model_seconds"].get(shown, 0)), 2)}
         entry.update(compare_model(old["models"].get(shown, []), new["models"].get(shown, []), old["id"], new["id"]))
         _name_family(entry, new, found.format)
         entries.append(entry)
-    counts = {change: sum(e["change"] == change for e in entries) for change in CHANGES}
+    counts = {c.value: sum(e["change"] == c for e in entries) for c in Change}
     regressed = [e["path"] for e in entries if e["regressed"]]
     loads = sum(1 for side in ((old,) if same else (old, new)) for attempts in side["models"].values()
                 for a in attempts if a["status"] not in ("not_applicable",))
@@ -290,7 +256,7 @@ def _name_family(entry: dict, new: dict, fmt: str | None) -> None:
     if not outcome or "error" not in outcome:
         return
     attempt = next(a for a in new["models"][entry["path"]] if a["strategy"] == entry["old_best"])
-    family = probe.error_family(new, attempt, fmt)
+    family = engine.error_family(new, attempt, fmt)
     if family:
         outcome["family"] = {"id": family.id, "label": family.label, "action": family.action}
 
@@ -317,36 +283,47 @@ REFUSED_WITH_MODELS = ("producers", "variants", "formats", "baseline")
 def main(args) -> int:
     started = time.time()
     for option in REFUSED_WITH_MODELS:
-        if getattr(args, option, None):
+        if getattr(args, option):  # the regress command's own options, set on the same parser
             raise GateError(f"--{option} selects the project's fixtures; it does not go with --models")
-    timeout = getattr(args, "timeout", None)
-    timeout = 600.0 if timeout is None else float(timeout)
-    if timeout <= 0:
-        raise GateError(f"--timeout must be a positive number of seconds, not {timeout:g}")
-    old_env = adhoc.environment(args.old, log=_log)
-    new_env = adhoc.environment(args.new, log=_log)
+    timeout = positive_seconds(args.timeout)
+    old_env = adhoc.environment(args.old, log=progress)
+    new_env = adhoc.environment(args.new, log=progress)
     for env in (old_env, new_env):
         if not env.consumes:
-            raise GateError(f"{env.id} is not a consumer environment")
+            catalog.require_consumer(env)
     models, diagnosed = find_models(list(args.models))
     for shown, found in diagnosed:
-        _log(f"[regress] not gated: {diagnosed_line(shown, found)}")
+        progress(f"[regress] not gated: {diagnosed_line(shown, found)}")
     if not models:
         lines = "; ".join(diagnosed_line(shown, found) for shown, found in diagnosed[:3]) + ("; ..." if len(diagnosed) > 3 else "")
         raise GateError(f"no loadable model in {', '.join(args.models)}" + (f" ({lines})" if lines else ""))
-    inputs = batches(models, getattr(args, "input", None))
-    sandboxed = not getattr(args, "no_sandbox", False)
+    shapes = engine.parse_shapes(args.input_shape)
+    if args.input:
+        engine.read_arrays(args.input, "--input")
+    sandboxed = not args.no_sandbox
     if sandboxed:
         sandbox.check()  # no bubblewrap: refuse before any environment starts
+    models = [(shown, engine.open_model(found)) for shown, found in models]
+    if not args.input:
+        models = learn_interfaces(old_env, models, sandboxed=sandboxed, timeout=timeout, log=progress)
+    inputs, unknown = batches(models, args.input, shapes)
+    for shown, why in unknown:
+        progress(f"[regress] not gated: {shown}: {why}")
+    why_of = dict(unknown)
+    diagnosed += [(shown, dataclasses.replace(model.diagnosis, ok=False, kind="inputs_unknown", message=why_of[shown],
+                                              advice="")) for shown, model in models if shown in why_of]
+    models = [(shown, model) for shown, model in models if shown in inputs]
+    if not models:
+        raise GateError("no model whose inputs are known: " + "; ".join(why for _, why in unknown))
 
     scratch = Path(tempfile.mkdtemp(prefix="compat-gate-"))
     try:
         planned, isolation, label = plan(models, inputs, scratch, sandboxed)
         (scratch / "home").mkdir()
-        _log(f"[regress] {len(models)} models, {old_env.id} -> {new_env.id}, isolation: {label}")
-        old = measure(old_env, planned, isolation, scratch / "home", timeout=timeout, log=_log)
+        progress(f"[regress] {len(models)} models, {old_env.id} -> {new_env.id}, isolation: {label}")
+        old = measure(old_env, planned, isolation, scratch / "home", timeout=timeout, log=progress)
         new = old if new_env.id == old_env.id else measure(new_env, planned, isolation, scratch / "home",
-                                                            timeout=timeout, log=_log)
+                                                            timeout=timeout, log=progress)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     failed = [side for side in (old, new) if side["error"]]
@@ -358,7 +335,7 @@ def main(args) -> int:
     document["isolation"] = label
     print(gatereport.text(document))
     for option, render in (("json_out", None), ("junit_xml", gatereport.junit), ("markdown", gatereport.markdown)):
-        target = getattr(args, option, None)
+        target = getattr(args, option)
         if not target:
             continue
         Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -369,5 +346,19 @@ def main(args) -> int:
     return document["exit_status"]
 
 
-def _log(message):  # progress on stderr: stdout is the summary
-    print(message, file=sys.stderr)
+def add_options(p) -> None:
+    """The options of ``compat regress --models``, on the ``regress`` command's parser."""
+    p.add_argument("--models", nargs="+", default=None, metavar="PATH",
+                   help="your model files or folders (searched for .h5, .hdf5, .keras, .json and SavedModels)")
+    p.add_argument("--input", default=None,
+                   help="with --models: a .npy (one input) or .npz (inputs by name) batch fed to every model as it "
+                        "is (default: a seeded batch of each model's own inputs)")
+    p.add_argument("--input-shape", action="append", default=None, metavar="[NAME=]SHAPE",
+                   help="with --models: per-sample shape for the seeded batches' open dimensions, e.g. 43844,1 "
+                        "or NAME=SHAPE; repeat it for each input")
+    p.add_argument("--timeout", type=float, default=600.0, help="with --models: seconds allowed per attempt")
+    p.add_argument("--junit-xml", default=None, metavar="FILE", help="with --models: one JUnit test case per model")
+    p.add_argument("--markdown", default=None, metavar="FILE",
+                   help="with --models: a summary for a pull-request comment")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="with --models: load the files without the bubblewrap sandbox (their code, if any, runs as you)")

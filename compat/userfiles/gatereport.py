@@ -11,6 +11,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from compat.environments import adhoc
+from compat.records import change
+from compat.records.change import Change
 
 RUNTIME_NAMES = (("python", "Python"), ("tensorflow", "TF"), ("keras", "Keras"), ("jax", "JAX"))
 
@@ -52,23 +54,23 @@ def headline(entry: dict, old: str, new: str, limit: int = 200) -> str:
     """One line per model: the old and new strategy and, for a regression, what went wrong."""
     change, best = entry["change"], entry["old_best"]
     switch = (entry.get("switch_to") or {}).get("strategy")
-    if change == "switch_strategy":
+    if change == Change.SWITCH:
         return f"{best} under {old} -> {switch} under {new}: {why(entry, limit)}"
-    if change == "stopped_loading":
+    if change == Change.STOPPED:
         return f"{best} under {old} -> nothing loads under {new}: {why(entry, limit)}"
-    if change == "numbers_changed":
+    if change == Change.NUMBERS:
         outcome = entry.get("old_best_under_new") or {}
         if outcome.get("verdict") == "mismatch":
             return f"{best} loads under {new} but gives different numbers ({_numbers(outcome)})"
         return (f"{', '.join(entry['wrong_numbers'])} now give different numbers under {new} "
                 f"({best} still matches)")
-    if change == "improved":
+    if change == Change.IMPROVED:
         return f"{best} under {old}; under {new} {entry['new_best']} works too"
-    if change == "started_loading":
+    if change == Change.STARTED:
         return f"nothing loads under {old}; {entry['new_best']} under {new}"
-    if change == "still_broken":
+    if change == Change.STILL_BROKEN:
         return f"nothing loads under {old} nor under {new}"
-    if change == "not_compared":
+    if change == Change.NOT_COMPARED:
         return entry.get("detail") or "not compared"
     return f"{best} under both"
 
@@ -85,8 +87,7 @@ def text(document: dict) -> str:
     models, counts = document["models"], document["counts"]
     regressed = len(document["regressed"])
     lines = [f"regress {old} -> {new} over {len(models)} models: {regressed} regressed"
-             + "".join(f", {counts[c]} {c.replace('_', ' ')}" for c in counts if counts[c] and c not in
-                       ("switch_strategy", "stopped_loading", "numbers_changed")),
+             + "".join(f", {counts[c]} {c.replace('_', ' ')}" for c in counts if counts[c] and not change.is_regression(c)),
              f"  from {stack(document['from'])}", f"  to   {stack(document['to'])}"]
     if document["same_environment"]:
         lines.append("  (the same environment: measured once)")
@@ -96,7 +97,8 @@ def text(document: dict) -> str:
     for entry in models:
         mark = "REGRESSED" if entry["regressed"] else "ok"
         lines.append(f"{mark:9} {entry['path'].ljust(width)}  {entry['label']}: {headline(entry, old, new)}")
-        if entry["change"] == "switch_strategy":
+        lines.append(f"{'':9} {''.ljust(width)}  code: {entry.get('code', 'not scanned')}")
+        if entry["change"] == Change.SWITCH:
             lines.extend("          " + line for line in _recipe(entry).splitlines())
     for item in document["diagnosed"]:
         lines.append(f"{'SKIPPED':9} {item['line']}")
@@ -128,6 +130,7 @@ def junit(document: dict) -> str:
     for entry in models:
         case = ET.SubElement(suite, "testcase", classname=classname, name=entry["path"],
                              time=f"{entry.get('seconds', 0):.2f}")
+        ET.SubElement(ET.SubElement(case, "properties"), "property", name="code", value=entry.get("code", ""))
         if entry["regressed"]:
             failure = ET.SubElement(case, "failure", type=entry["change"], message=headline(entry, old, new))
             failure.text = _failure_body(entry, old, new)
@@ -150,7 +153,7 @@ def _failure_body(entry: dict, old: str, new: str) -> str:
     lines += [f"reference: {entry['reference']}", f"input: {entry['input']}"]
     if entry.get("old_recipe"):
         lines += ["", f"today ({old}):"] + ["    " + line for line in entry["old_recipe"].splitlines()]
-    if entry["change"] == "switch_strategy":
+    if entry["change"] == Change.SWITCH:
         lines += ["", f"switch to ({new}):"] + ["    " + line for line in _recipe(entry).splitlines()]
     return "\n".join(lines)
 
@@ -174,12 +177,13 @@ def markdown(document: dict) -> str:
         mark = "**regressed**: " if entry["regressed"] else ""
         lines.append(f"| `{_cell(entry['path'])}` | {entry['old_best'] or 'nothing'} | {after} | "
                      f"{mark}{entry['label']} |")
+    lines += ["", "Stored code (`compat scan`):", ""] + [f"- `{_cell(e['path'])}`: {_cell(e.get('code', ''))}" for e in models]
     for entry in models:
         if not entry["regressed"]:
             continue
         lines += ["", "<details><summary><code>" + _html(entry["path"]) + "</code>: "
                   + _html(headline(entry, old, new)) + "</summary>", ""]
-        if entry["change"] == "switch_strategy":
+        if entry["change"] == Change.SWITCH:
             lines += [f"Switch to `{entry['switch_to']['strategy']}` under `{new}`:", "", "```python",
                       _recipe(entry), "```"]
         else:

@@ -3,10 +3,10 @@
 Each environment's script is its recommended strategy's recipe with only the model's path
 changed (to the file's absolute path, so it runs from any folder), under one opening
 comment naming the environment. It is then run as a user would run it,
-``python -I load_<env>.py INPUT.npy OUTPUT.npy`` from DIR, in that environment: in the
+``python -I load_<env>.py INPUT OUTPUT`` from DIR, in that environment: in the
 sandbox it sees DIR and the model read-only at their own paths and writes OUTPUT in its
-scratch folder. Its output must pass the matrix's numeric check against the probe's
-reference (``compat.harness.standalone.judged``).
+scratch folder. Every output it writes must pass the matrix's numeric check against the
+probe's reference (``engine.compare_outputs``).
 """
 from __future__ import annotations
 
@@ -17,9 +17,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from compat import catalog
 from compat.environments import envs, sandbox, standalone
 from compat.errors import BadInput
+from compat.userfiles import engine
 
 ARCH_IMPORT = re.compile(r"^import facenet_arch\b", re.MULTILINE)
 HEAD_LINES = 3
@@ -56,8 +59,8 @@ def stack(runtime: dict) -> str:
 def script_text(recipe: str, model: Path, env_id: str, runtime: dict) -> str:
     """The recipe with its path lines pointing at the model's folder, under the opening comment."""
     head = (f"# Verified in {env_id} ({stack(runtime)}).\n"
-            f"# `compat probe --write-loader` ran this script there standalone (python -I, beside\n"
-            f"# only facenet_arch.py) and compared its output with the probe's reference.\n")
+            f"# `compat probe --write-loader` ran this script there standalone (python -I, from this\n"
+            f"# folder) and compared every output it writes with the probe's reference.\n")
     return head + standalone.standalone_script(recipe, Path(model).resolve().parent) + "\n"
 
 
@@ -78,38 +81,55 @@ def write(folder: Path, env_id: str, recipe: str, model: Path, runtime: dict) ->
     return target
 
 
-def verify(env: catalog.Environment, script: Path, model_files: list[Path], batch_path: Path, reference, *,
+def verify(env: catalog.Environment, script: Path, model_files: list[Path], batch: engine.Batch, reference, *,
            sandboxed: bool, timeout: float = 600.0) -> tuple[bool, str]:
-    """Run ``script`` standalone in ``env`` from its folder and judge its output."""
+    """Run ``script`` standalone in ``env`` from its folder and judge every output it writes
+    against ``reference`` (``[(name, array)]``) with the engine's check."""
     python = envs.ensure_built(env)
     scratch = Path(tempfile.mkdtemp(prefix="compat-loader-"))
     folder = script.parent
     try:
+        batch_path = _script_input(batch, scratch / "input")
+        output = "output.npz" if len(reference) > 1 else "output.npy"
         if sandboxed:
             # The script names the model by its absolute path: the sandbox shows it there.
             read_only = {folder: str(folder)}
             read_only.update({Path(p).resolve(): str(Path(p).resolve()) for p in model_files})
             read_only.update(sandbox.data_path(batch_path))
             box = sandbox.Bubblewrap(read_only)
-            output = f"{sandbox.WORK_DIR}/output.npy"
-            process = box.start(env, python, ["-I", script.name, box.inside(batch_path), output], scratch,
-                                chdir=str(folder), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            process = box.start(env, python, ["-I", script.name, box.inside(batch_path), f"{sandbox.WORK_DIR}/{output}"],
+                                scratch, chdir=str(folder), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 variables=standalone.isolated_env(sandbox.HOME_DIR, f"{sandbox.VENV_DIR}/bin:/usr/bin:/bin",
-                                                               jax_cache=False))
-            produced = scratch / "rw" / "work" / "output.npy"
+                                                                  jax_cache=False))
+            produced = scratch / "rw" / "work" / output
         else:
             home = scratch / "home"
             home.mkdir()
-            produced = scratch / "output.npy"
+            produced = scratch / output
             process = subprocess.Popen([str(python), "-I", script.name, str(batch_path), str(produced)],
                                        cwd=str(folder), env=standalone.isolated_env(home),
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         failed = standalone.finished(process, timeout)
         if failed:
             return False, failed
-        return standalone.judged(reference, produced)
+        try:
+            outputs = engine.load_outputs(produced)
+        except BadInput as exc:
+            return False, str(exc)
+        numbers = engine.compare_outputs(reference, outputs)
+        detail = numbers.get("detail") or f"max |diff| {numbers['max_abs_diff']:.2g}, cosine {numbers['cosine']:.7f}"
+        return numbers["verdict"].value == "pass", detail
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _script_input(batch: engine.Batch, stem: Path) -> Path:
+    """The batch as a script reads it: one array as ``.npy``, several by name as ``.npz``."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    if len(batch.arrays) == 1:
+        np.save(stem.with_suffix(".npy"), next(iter(batch.arrays.values())))
+        return stem.with_suffix(".npy")
+    return batch.save(stem.with_suffix(".npz"))
 
 
 def note_result(script: Path, verified: bool, detail: str) -> None:

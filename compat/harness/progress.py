@@ -1,0 +1,199 @@
+"""How far a run is: done/total, rate, elapsed time and what is left, in a terminal or a log.
+
+In a terminal the figures are a live bar (rich) that redraws itself; anywhere else (CI, a
+pipe, tox) they are plain lines, the first when the first attempt is done, then at most one
+every ``PLAIN_SECONDS``, and the last when the run ends, so a log stays readable however
+long the run.
+
+The time left comes from the recorded times of the same attempts where the results file
+or the published matrix has them (the estimate ``compat matrix --dry-run`` prints), scaled
+by how this run's pace compares with them so far; attempts never timed count as a typical
+one. Before the first attempt is done it is the recorded total spread over the workers.
+"""
+from __future__ import annotations
+
+import heapq
+import sys
+import time
+
+PLAIN_SECONDS = 15.0
+"""Least time between two plain progress lines."""
+WORKER_START_SECONDS = 10.0
+"""Starting a worker (interpreter, TensorFlow import): what a run costs before its first attempt."""
+UNKNOWN_ATTEMPT_SECONDS = 0.5
+"""An attempt never timed anywhere (a new environment or fixture): about a typical load."""
+
+
+def duration(seconds: float | None) -> str:
+    """``45 s``, ``12 min``, ``1.3 h``: as precise as a reader of a progress line needs."""
+    if seconds is None:
+        return "?"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class Estimate:
+    """Seconds left of a run whose attempts each have an expected duration.
+
+    ``expected`` holds one figure per attempt to run, by its id; ``parallel`` is how many
+    run at once. Once attempts are done, the rest is scaled by this run's pace: the time
+    it took over what the done attempts were expected to take, which absorbs both the
+    machine's speed and the parallelism. The pace is taken from the first attempt done on,
+    so the workers' start (a TensorFlow import) does not count as attempts' time.
+    """
+
+    def __init__(self, expected: dict, parallel: int = 1, start_seconds: float = WORKER_START_SECONDS):
+        self.expected = dict(expected)
+        self.parallel = max(1, parallel)
+        self.start_seconds = start_seconds
+        self.total = sum(self.expected.values())
+        self.done = 0.0
+        self.first: tuple[float, float] | None = None
+        """(elapsed, expected seconds done) when the first attempt was done."""
+
+    def finished(self, attempt_id, elapsed: float | None = None) -> None:
+        self.done += self.expected.get(attempt_id, 0.0)
+        if self.first is None and elapsed is not None:
+            self.first = (elapsed, self.done)
+
+    def left(self, elapsed: float) -> float:
+        remaining = max(self.total - self.done, 0.0)
+        if self.done <= 0.0:
+            return max(self.start_seconds - elapsed, 0.0) + remaining / self.parallel
+        if self.first is None:
+            return remaining * elapsed / self.done
+        if self.done > self.first[1] and elapsed > self.first[0]:
+            return remaining * (elapsed - self.first[0]) / (self.done - self.first[1])
+        # Only the first attempts' figures, which include the workers' start: the recorded pace.
+        return remaining / self.parallel
+
+
+def expected_seconds(todo_ids, recorded: dict) -> dict:
+    """Attempt id -> seconds it took when last recorded; ``UNKNOWN``-ish for the untimed.
+
+    ``recorded`` maps ids to load + predict seconds (0 or missing when never timed); an
+    untimed attempt counts as the mean of the timed ones.
+    """
+    known = [v for v in recorded.values() if v]
+    typical = sum(known) / len(known) if known else UNKNOWN_ATTEMPT_SECONDS
+    return {i: recorded.get(i) or typical for i in todo_ids}
+
+
+def finish_time(running_left: list[float], queued: list[float], slots: int) -> float:
+    """When the last of some runs ends: those running end after their time left, queued ones
+    start in order, each on the first slot to free up."""
+    ends = sorted(running_left) + [0.0] * max(slots - len(running_left), 0)
+    heapq.heapify(ends)
+    last = max(ends, default=0.0)
+    for seconds in queued:
+        end = heapq.heappop(ends) + seconds
+        last = max(last, end)
+        heapq.heappush(ends, end)
+    return last
+
+
+def is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Reporter:
+    """One run's progress: ``advance`` for each attempt done, ``now`` for what runs, ``log``
+    for a line that must not tear the bar. ``tick`` refreshes the figures between attempts."""
+
+    def __init__(self, label: str, total: int, estimate: Estimate, *, stream=None, live: bool | None = None,
+                 plain_seconds: float = PLAIN_SECONDS, show: bool = True, say=None):
+        self.label = label
+        self.total = total
+        self.estimate = estimate
+        self.stream = stream or sys.stdout
+        self.live = is_terminal(self.stream) if live is None else live
+        self.show = show
+        self.plain_seconds = plain_seconds
+        self.say = say or (lambda line: print(line, file=self.stream, flush=True))
+        """Where plain lines go (the caller's log, which may be silent)."""
+        self.started = time.monotonic()
+        self.done = 0
+        self.current = ""
+        self.last_line = None
+        self._bar = None
+        self._task = None
+
+    # -- figures -----------------------------------------------------------------------------
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def left(self) -> float:
+        return 0.0 if self.done >= self.total else self.estimate.left(self.elapsed())
+
+    def rate(self) -> str:
+        elapsed = self.elapsed()
+        return f"{self.done / elapsed:.2f}/s" if self.done and elapsed > 0 else "-/s"
+
+    def figures(self) -> str:
+        share = f" ({100 * self.done // self.total}%)" if self.total else ""
+        text = (f"{self.done}/{self.total} attempts{share}, {self.rate()}, {duration(self.elapsed())} elapsed, "
+                f"about {duration(self.left())} left")
+        return text + (f"; now {self.current}" if self.current and self.done < self.total else "")
+
+    # -- output --------------------------------------------------------------------------------
+    def __enter__(self):
+        if self.show and self.live:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            self._bar = Progress(TextColumn("[compat] {task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                                 TextColumn("about {task.fields[left]} left"), TextColumn("{task.fields[now]}"),
+                                 console=Console(file=self.stream), refresh_per_second=4)
+            self._task = self._bar.add_task(self.label, total=self.total, rate="-/s", left="?", now="")
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._refresh()
+            self._bar.stop()
+            self._bar = None
+        elif self.show and self.done and self.last_line != self.done and exc[0] is None:
+            self._plain()
+        return False
+
+    def log(self, line: str) -> None:
+        if self._bar is not None:
+            self._bar.console.print(line, markup=False, highlight=False)
+        else:
+            self.say(line)
+
+    def now(self, text: str) -> None:
+        self.current = text
+        self.tick()
+
+    def advance(self, attempt_id) -> None:
+        self.done += 1
+        self.estimate.finished(attempt_id, self.elapsed())
+        first_or_last = self.done == 1 or self.done == self.total
+        self.tick(force=first_or_last)
+
+    def tick(self, force: bool = False) -> None:
+        if not self.show:
+            return
+        if self._bar is not None:
+            self._refresh()
+        elif self.done and (force or time.monotonic() - self._plain_at >= self.plain_seconds):
+            self._plain()
+
+    _plain_at = float("-inf")
+
+    def _plain(self) -> None:
+        self._plain_at = time.monotonic()
+        self.last_line = self.done
+        self.say(f"[compat] {self.label}: {self.figures()}")
+
+    def _refresh(self) -> None:
+        self._bar.update(self._task, completed=self.done, rate=self.rate(), left=duration(self.left()),
+                         now=self.current if self.done < self.total else "")

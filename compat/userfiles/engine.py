@@ -1,0 +1,546 @@
+"""The engine every command on a user's file runs: read the model, feed it, run strategies, judge.
+
+``compat probe``, the gate (``compat regress --models``), ``compat convert`` and the written
+loaders all go through here, so a file gets the same answer from each:
+
+1. ``open_model``: the diagnosis, whether the file is FaceNet (its layer names: the only
+   case where FaceNet's batch, prewhitening and rebuilds apply), and the interface read
+   from the file (``compat.userfiles.interface``);
+2. ``describe``: where the file keeps no interface the host can read (a SavedModel), the
+   first environment loads it and reports its serving signature;
+3. ``make_batch``: a seeded batch in each input's valid range (token ids below the
+   Embedding's ``input_dim``, booleans for masks), or the user's ``--input``; every open
+   dimension gets a stated default, and the batch says where each part came from;
+4. ``run_models``: every strategy on every file in one environment, through one worker
+   (``compat.inside.userworker``, one TensorFlow import) that a crash or hang replaces;
+5. ``judge``: every output compared with the reference's output of the same name (else
+   the same shape, else the same position), each with the matrix's numeric check.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from compat import catalog
+from compat.environments import envs, sandbox, workerclient
+from compat.errors import BadInput, HarnessFailure
+from compat.paths import cache_root
+from compat.records import families
+from compat.records.verdicts import Verdict, compare
+from compat.userfiles import interface as interfaces
+from compat.userfiles import scan
+from compat.userfiles.diagnose import Diagnosis
+
+WORKER = "compat.inside.userworker"
+SEED = 0
+BATCH = 3
+OPEN_DIMENSION = 16
+"""The length given to a dimension the model leaves open (a variable-length sequence)."""
+FACENET_LAYERS = (b"Conv2d_1a_3x3", b"Mixed_6a", b"Mixed_7a", b"Bottleneck")
+"""Layer names every FaceNet build has; a file without them is not FaceNet's architecture."""
+KEPT = ("recipe", "reason", "error", "load_seconds", "predict_seconds", "code_executed",
+        "code_executed_by_predict", "worker_log")
+
+
+class EngineError(BadInput):
+    """Bad input to a command on a user's file, in one line (exit status 2)."""
+
+
+# -- the file --------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class ModelFile:
+    diagnosis: Diagnosis
+    facenet: bool
+    interface: interfaces.Interface | None
+    """What the file records of its inputs and outputs; None where the host cannot read it."""
+
+    @property
+    def path(self) -> str:
+        return self.diagnosis.path
+
+    stored_code: str = ""
+    """What code the file stores (``compat scan``'s summary), for a recipe's comment; "" when none."""
+
+    def fixture(self, key: str, size: str, variant: str, script: str | None = None) -> dict:
+        """What the worker's strategies are handed for this file."""
+        found = {"id": key, "variant": variant if self.facenet else "user", "format": self.diagnosis.format,
+                 "path": Path(self.path).name, "weights": self.diagnosis.weights, "size": size,
+                 "saved_by_keras": self.diagnosis.keras_version, "facenet": self.facenet,
+                 "custom_classes": list(self.interface.custom_classes) if self.interface else [],
+                 "stored_code": self.stored_code}
+        if script:
+            found["script"] = script
+        return found
+
+
+def open_model(diagnosis: Diagnosis) -> ModelFile:
+    found = scan.scan(diagnosis.path)
+    stored = scan.summary_text(found.findings) if found.has_code else ""
+    return ModelFile(diagnosis, has_facenet_layers(diagnosis.path), interfaces.read(diagnosis.path, diagnosis.format),
+                     stored)
+
+
+def has_facenet_layers(path: str) -> bool:
+    """Whether the model's layer names are FaceNet's: the only case a FaceNet rebuild applies.
+
+    HDF5 keeps group and attribute names as plain bytes; a SavedModel folder its layer
+    names in its protobufs; a ``.keras`` zip in its (compressed) config.json.
+    """
+    target = Path(path)
+    files = [p for p in target.rglob("*") if p.is_file()] if target.is_dir() else [target]
+    for file in files:
+        if zipfile.is_zipfile(file):
+            try:
+                with zipfile.ZipFile(file) as archive:
+                    data = archive.read("config.json")
+            except (KeyError, OSError, zipfile.BadZipFile):
+                continue
+        else:
+            data = file.read_bytes()
+        if all(name in data for name in FACENET_LAYERS):
+            return True
+    return False
+
+
+# -- the batch ---------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    arrays: OrderedDict
+    """Input name -> the array fed to it (the batch axis first)."""
+    described: str
+    """One line: what the batch is and where its shapes came from."""
+    spec: dict
+    """What the worker and the recipes are told: inputs (name, shape, dtype, range) and outputs."""
+
+    def save(self, path: Path) -> Path:
+        np.savez(path, **self.arrays)
+        return path
+
+
+def make_batch(model: ModelFile, given: str | None = None, shapes: dict | None = None,
+               count: int = BATCH) -> Batch:
+    """The batch every environment is fed: ``given`` (a .npy or .npz) as it is, else seeded."""
+    read = model.interface
+    if given:
+        return _given_batch(given, read)
+    if read is None or not read.inputs:
+        raise EngineError(f"{Path(model.path).name}: its inputs are not recorded where the host can read them; "
+                          f"give --input (a .npy or .npz batch) or --input-shape")
+    if model.facenet and len(read.inputs) == 1 and not shapes:
+        from compat.inside import facenet  # numpy only: safe on the host
+        arrays = OrderedDict([(read.inputs[0].name, facenet.reference_input(SEED, count))])
+        return Batch(arrays, f"FaceNet's seeded batch {list(arrays[read.inputs[0].name].shape)} (prewhitened)",
+                     read.spec())
+    rng = np.random.RandomState(SEED + 1)
+    arrays, parts, inputs = OrderedDict(), [], []
+    for tensor in read.inputs:
+        tensor, note = _shaped(tensor, shapes or {}, len(read.inputs))
+        arrays[tensor.name] = _seeded(rng, tensor, count)
+        inputs.append(tensor.to_dict())
+        parts.append(f"{tensor.name} {tensor.dtype} {list(arrays[tensor.name].shape)}" + _range(tensor) + note)
+    described = f"seeded batch: {'; '.join(parts)} (shapes from {read.source})"
+    return Batch(arrays, described, dict(read.spec(), inputs=inputs))
+
+
+def _shaped(tensor: interfaces.Tensor, shapes: dict, inputs: int) -> tuple[interfaces.Tensor, str]:
+    """The tensor with every open dimension given: by ``--input-shape`` (by name, or the only
+    input's), else the stated default; and what the output says about it."""
+    given = shapes.get(tensor.name) or (shapes.get(None) if inputs == 1 else None)
+    if given is not None:
+        if tensor.shape is not None and len(tensor.shape) - 1 != len(given):
+            raise EngineError(f"--input-shape {','.join(map(str, given))} has {len(given)} dimensions, but the "
+                              f"model's input {tensor.name} has {len(tensor.shape) - 1}")
+        for size, recorded in zip(given, (tensor.shape or ())[1:]):
+            if recorded is not None and recorded != size:
+                raise EngineError(f"--input-shape {','.join(map(str, given))} does not fit the model's input "
+                                  f"{tensor.name}, which takes {_shown(tensor.shape)}")
+        return dataclasses.replace(tensor, shape=(None,) + tuple(given)), " (from --input-shape)"
+    if tensor.shape is None:
+        raise EngineError(f"the model's input {tensor.name} has no recorded shape; give --input-shape "
+                          f"{tensor.name}=SHAPE or --input")
+    open_axes = [i for i, d in enumerate(tensor.shape) if d is None and i > 0]
+    if not open_axes:
+        return tensor, ""
+    shape = tuple(OPEN_DIMENSION if (d is None and i > 0) else d for i, d in enumerate(tensor.shape))
+    return (dataclasses.replace(tensor, shape=shape),
+            (f" (open dimension{'s' if len(open_axes) > 1 else ''} {', '.join(map(str, open_axes))} "
+            f"set to {OPEN_DIMENSION}: --input-shape to choose)"))
+
+
+def _range(tensor: interfaces.Tensor) -> str:
+    if tensor.below:
+        return f" ids below {tensor.below}"
+    if np.dtype(tensor.dtype).kind in "iu":
+        return " integers 0-9 (the file records no range)"
+    return ""
+
+
+def _shown(shape) -> str:
+    return ",".join("any" if d is None else str(d) for d in (shape or ())[1:])
+
+
+def _seeded(rng: np.random.RandomState, tensor: interfaces.Tensor, count: int) -> np.ndarray:
+    """Seeded values in the input's valid range: ids below the Embedding's size, booleans
+    for masks, small integers, or floats around zero."""
+    shape = (count,) + tuple(tensor.shape[1:])
+    dtype = np.dtype(tensor.dtype if tensor.dtype != "string" else "float32")
+    if dtype.kind in "iu":
+        return rng.randint(0, tensor.below or 10, shape).astype(dtype)
+    if dtype.kind == "b":
+        return rng.randint(0, 2, shape).astype(bool)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def _given_batch(path: str, read: interfaces.Interface | None) -> Batch:
+    arrays = read_arrays(path, "--input")
+    names = [t.name for t in read.inputs] if read else []
+    if len(arrays) == 1 and len(names) == 1:
+        arrays = OrderedDict([(names[0], next(iter(arrays.values())))])
+    elif names and set(arrays) != set(names):
+        raise EngineError(f"--input {path} holds {', '.join(arrays)}, but the model takes {', '.join(names)}")
+    lengths = {len(a) for a in arrays.values() if a.ndim}
+    if any(a.ndim < 1 for a in arrays.values()) or len(lengths) != 1:
+        raise EngineError(f"--input {path}: every array needs the same first (batch) axis")
+    for tensor in read.inputs if read else ():
+        given = arrays[tensor.name].shape[1:]
+        if tensor.shape is not None and not _fits(given, tensor.shape[1:]):
+            raise EngineError(f"--input {path}: {tensor.name} has shape {','.join(map(str, given)) or 'scalar'} "
+                              f"per sample, but the model takes {_shown(tensor.shape)}")
+    inputs = [{"name": n, "shape": [None] + list(a.shape[1:]), "dtype": str(a.dtype)} for n, a in arrays.items()]
+    outputs = read.spec()["outputs"] if read else []
+    shown = "; ".join(f"{n} {a.dtype} {list(a.shape)}" for n, a in arrays.items())
+    return Batch(arrays, f"{path} as it is: {shown}", {"inputs": inputs, "outputs": outputs})
+
+
+def _fits(given: tuple, recorded: tuple) -> bool:
+    return len(given) == len(recorded) and all(r is None or r == g for g, r in zip(given, recorded))
+
+
+def read_arrays(path: str, what: str) -> OrderedDict:
+    """A ``.npy`` (one array) or ``.npz`` (arrays by name), checked before any environment starts."""
+    if not path.endswith((".npy", ".npz")):
+        raise EngineError(f"{what} {path} must be a .npy (one array) or .npz (arrays by name) file")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise EngineError(f"{what} {path} cannot be read as a numpy file ({exc})") from None
+    if isinstance(loaded, np.ndarray):
+        return OrderedDict([(None, loaded)])
+    with loaded:
+        return OrderedDict((name, loaded[name]) for name in loaded.files)
+
+
+def parse_shapes(texts: list[str] | None) -> dict:
+    """``--input-shape 160,160,3`` (the only input) or ``--input-shape tokens=12`` (by name)."""
+    shapes = {}
+    for text in texts or []:
+        name, _, dims = text.rpartition("=")
+        parts = [part.strip() for part in dims.replace("x", ",").split(",")]
+        if not dims.strip() or not all(part.isdigit() and int(part) > 0 for part in parts):
+            raise EngineError(f"--input-shape {text!r} must be positive whole sizes such as 160,160,3 "
+                              f"(or NAME=12 for one of several inputs)")
+        shapes[name or None] = tuple(int(part) for part in parts)
+    return shapes
+
+
+def with_outputs(batch: Batch, described: dict) -> Batch:
+    """The batch's spec completed by what an environment reported of the model."""
+    outputs = batch.spec.get("outputs") or described.get("outputs") or []
+    return dataclasses.replace(batch, spec=dict(batch.spec, outputs=outputs))
+
+
+# -- running ---------------------------------------------------------------------------------
+
+def describe(env: catalog.Environment, model: ModelFile, root: str, *, isolation, extra_env: dict,
+             timeout: float, log) -> dict:
+    """The model's inputs and outputs as ``env`` loads it: ``{"interface"}`` or ``{"error"}``."""
+    return describe_many(env, [("describe", model, root)], isolation=isolation, extra_env=extra_env,
+                         timeout=timeout, log=log)["describe"]
+
+
+def describe_many(env: catalog.Environment, models: list[tuple], *, isolation, extra_env: dict, timeout: float,
+                  log) -> dict:
+    """``describe`` for ``[(key, model, root)]`` through one worker: ``{key: {"interface"} or {"error"}}``."""
+    found = {}
+    with _client(env, isolation, extra_env, log) as client:
+        for number, (key, model, root) in enumerate(models):
+            request = {"op": "describe", "id": number, "root": root, "fixture": model.fixture(key, "tiny", "lambda")}
+            result = client.attempt(request, timeout)
+            if result.get("status") == "ok":
+                found[key] = {"interface": result["interface"]}
+                continue
+            error = result.get("error") or {}
+            found[key] = {"error": f"{error.get('type')}: {error.get('message')}" if error else result.get("reason", "")}
+    return found
+
+
+def interface_from(described: dict, env_id: str) -> interfaces.Interface:
+    """An ``Interface`` from what an environment reported (``describe``)."""
+    def tensor(item):
+        shape = tuple(item["shape"]) if item.get("shape") is not None else None
+        return interfaces.Tensor(item["name"], shape, item.get("dtype") or "float32")
+    return interfaces.Interface(tuple(tensor(i) for i in described["inputs"]),
+                                tuple(tensor(o) for o in described["outputs"]),
+                                source=f"the serving signature as {env_id} loads it")
+
+
+def _client(env, isolation, extra_env, log):
+    return workerclient.Client(env, cache_root() / "logs", extra_env=extra_env,
+                               isolation=isolation or workerclient.LightIsolation(), log=log, module=WORKER)
+
+
+def run_models(env: catalog.Environment, models: list[dict], *, timeout: float, extra_env: dict,
+               log=print, isolation=None, on_attempt=None) -> dict:
+    """Every strategy on each of many files in ``env``, all through one worker client.
+
+    ``models`` are ``{"key", "fixture", "root", "input", "spec"}``: ``input`` the .npz batch
+    as the worker sees it. One worker (one TensorFlow import) serves every file; one that
+    dies or hangs on an attempt is replaced, so the rest still run. Returns the
+    environment's record with ``runtime``, ``strategies``, ``models`` (``{key: [attempts]}``,
+    each keeping its raw ``outputs``), ``error``, ``seconds``, ``workers`` and
+    ``tensorflow_imports``.
+    """
+    started = time.time()
+    outcome = dict(envs.record(env), runtime=None, strategies=None, models={}, model_seconds={},
+                   error=None, workers=0, tensorflow_imports=0)
+
+    def worker_started(info):
+        outcome["runtime"], outcome["strategies"] = info["runtime"], info["strategies"]
+        outcome["workers"] += 1
+        outcome["tensorflow_imports"] += 1 if info["runtime"].get("tensorflow") else 0
+
+    number = 0
+    try:
+        with _client(env, isolation, extra_env, log) as client:
+            client.on_start = worker_started
+            client.start()
+            for model in models:
+                attempts = outcome["models"].setdefault(model["key"], [])
+                model_started = time.time()
+                for strategy in outcome["strategies"]:
+                    number += 1
+                    request = {"op": "attempt", "id": number, "producer": "user", "root": model["root"],
+                               "fixture": model["fixture"], "strategy": strategy["name"],
+                               "input": model["input"], "spec": model["spec"]}
+                    attempt = _record(strategy["name"], client.attempt(request, timeout))
+                    attempts.append(attempt)
+                    if on_attempt:
+                        on_attempt(model["key"], attempt)
+                outcome["model_seconds"][model["key"]] = round(time.time() - model_started, 2)
+                loaded = sum(a["status"] == "ok" for a in attempts)
+                log(f"[{env.id}] {model['key']}: {loaded} of {len(attempts)} strategies loaded "
+                    f"({outcome['model_seconds'][model['key']]:.1f}s)")
+    except HarnessFailure as exc:
+        outcome["error"] = str(exc)
+    outcome["seconds"] = round(time.time() - started, 1)
+    return outcome
+
+
+def _record(strategy: str, result: dict) -> dict:
+    """An attempt from the worker client's result; a loaded output kept as arrays by name."""
+    record = {"strategy": strategy, "status": result["status"]}
+    record.update({key: result[key] for key in KEPT if key in result})
+    if result["status"] == "ok":
+        record["outputs"] = [(o["name"], np.asarray(o["values"], dtype=np.float64)) for o in result["outputs"]]
+    return record
+
+
+def isolation_for(sandboxed: bool, models: list[tuple], data: list) -> tuple:
+    """How the workers that load users' files are isolated, and where they see those files:
+    ``(isolation, label, roots, inside)``.
+
+    ``models`` are ``(path, companions)``: a model file or folder and the files read beside
+    it; ``data`` the other files a worker reads (the input batches). In the sandbox the
+    models are read-only at ``/input`` (one model) or ``/input/<n>`` (several, whose names
+    may repeat); without it (``--no-sandbox``) in their own folders. ``roots[i]`` is the
+    folder model ``i`` is read from as the worker sees it, ``inside(path)`` a data file's path.
+    """
+    if not sandboxed:
+        roots = [str(Path(path).resolve().parent) for path, _ in models]
+        return workerclient.LightIsolation(), sandbox.NO_SANDBOX, roots, str
+    read_only, roots = {}, []
+    for number, (path, companions) in enumerate(models):
+        folder = sandbox.INPUT_DIR if len(models) == 1 else f"{sandbox.INPUT_DIR}/{number}"
+        for host, inside in sandbox.model_paths(path, companions).items():
+            read_only[host] = folder + inside[len(sandbox.INPUT_DIR):]
+        roots.append(folder)
+    for path in data:
+        read_only.update(sandbox.data_path(path))
+    box = sandbox.Bubblewrap(read_only)
+    return box, sandbox.ISOLATION, roots, box.inside
+
+
+# -- judging (pure) ------------------------------------------------------------------------
+
+def pair_outputs(reference: list[tuple], actual: list[tuple]) -> list[tuple] | str:
+    """``[(reference name, reference array, actual array)]``, or why the outputs cannot be paired.
+
+    By name first (dict keys, output layer names and signature keys agree across
+    environments), then by shape where one output alone has it, then by position.
+    """
+    if len(reference) != len(actual):
+        return (f"{len(actual)} outputs ({', '.join(n for n, _ in actual)}), reference "
+                f"{len(reference)} ({', '.join(n for n, _ in reference)})")
+    left = OrderedDict(reference)
+    right = OrderedDict(actual)
+    pairs = [(name, left.pop(name), right.pop(name)) for name in list(left) if name in right]
+    for name in list(left):
+        same = [other for other, value in right.items() if value.shape == left[name].shape]
+        alike = [n for n, v in left.items() if v.shape == left[name].shape]
+        if len(same) == 1 and len(alike) == 1:
+            pairs.append((name, left.pop(name), right.pop(same[0])))
+    pairs += [(name, value, other) for (name, value), other in zip(left.items(), right.values())]
+    order = [name for name, _ in reference]
+    return sorted(pairs, key=lambda pair: order.index(pair[0]))
+
+
+def compare_outputs(reference: list[tuple], actual: list[tuple]) -> dict:
+    """The matrix's numeric check on every output; the verdict is the worst, and says which output."""
+    pairs = pair_outputs(reference, actual)
+    if isinstance(pairs, str):
+        return {"verdict": Verdict.MISMATCH, "max_abs_diff": None, "cosine": None, "detail": pairs}
+    worst, compared = None, []
+    for name, expected, got in pairs:
+        if got.shape != expected.shape:
+            numbers = {"verdict": Verdict.MISMATCH, "max_abs_diff": None, "cosine": None,
+                       "detail": f"output shape {list(got.shape)}, reference {list(expected.shape)}"}
+        else:
+            numbers = _numeric(expected, got)
+        numbers["output"] = name
+        compared.append(numbers)
+        if worst is None or (numbers["verdict"] is not Verdict.PASS and worst["verdict"] is Verdict.PASS):
+            worst = numbers
+    result = dict(worst)
+    result["max_abs_diff"] = max((n["max_abs_diff"] for n in compared if n["max_abs_diff"] is not None), default=None)
+    cosines = [n["cosine"] for n in compared if n["cosine"] is not None]
+    result["cosine"] = min(cosines) if cosines else None
+    if result["verdict"] is Verdict.MISMATCH and len(pairs) > 1:
+        result["detail"] = f"output {worst['output']}: " + (worst.get("detail") or
+                                                             f"max |diff| {worst['max_abs_diff']:.3g}, cosine {worst['cosine']}")
+    if len(pairs) == 1:
+        result.pop("output", None)
+    return result
+
+
+def _numeric(expected: np.ndarray, got: np.ndarray) -> dict:
+    """The matrix's check on one output, row by row (whatever the output's rank). A row that is
+    zero in both has no direction: the cosine is taken over the other rows, while the
+    difference still covers every value."""
+    rows = max(1, len(expected))
+    expected, got = expected.reshape(rows, -1), got.reshape(rows, -1)
+    numbers = compare(expected, got)
+    silent = (np.linalg.norm(expected, axis=1) == 0) & (np.linalg.norm(got, axis=1) == 0)
+    if numbers["verdict"] is Verdict.MISMATCH and silent.any() and numbers["max_abs_diff"] is not None:
+        if silent.all():
+            numbers.update(verdict=Verdict.PASS if numbers["max_abs_diff"] == 0 else Verdict.MISMATCH, cosine=None)
+            return numbers
+        within = compare(expected[~silent], got[~silent])
+        numbers.update(verdict=within["verdict"], cosine=within["cosine"])
+    return numbers
+
+
+def judge(environments: list[dict], reference=None) -> dict:
+    """Give every attempt a verdict against one reference; returns where the reference came from.
+
+    Without a given ``reference`` (``[(name, array)]``) the first attempt that loaded (first
+    loader, registry order) is the reference and is marked ``is_reference``.
+    """
+    source = {"source": "file", "label": "--reference"}
+    if reference is None:
+        source = {"source": None, "label": None}
+        for env in environments:
+            attempt = next((a for a in env["attempts"] if a["status"] == "ok"), None)
+            if attempt is not None:
+                reference = attempt["outputs"]
+                attempt["is_reference"] = True
+                source = {"source": "attempt", "label": f"{env['id']}/{attempt['strategy']}"}
+                break
+    for env in environments:
+        for attempt in env["attempts"]:
+            if attempt["status"] != "ok":
+                attempt["verdict"] = attempt["status"]  # error, crash, timeout, not_applicable
+                continue
+            numbers = compare_outputs(reference, attempt["outputs"])
+            attempt.update(verdict=numbers.pop("verdict").value, **numbers)
+    return source
+
+
+def reference_outputs(environments: list[dict]):
+    for env in environments:
+        for attempt in env["attempts"]:
+            if attempt.get("is_reference"):
+                return attempt["outputs"]
+    return None
+
+
+def given_reference(path: str, batch: Batch) -> list[tuple]:
+    """``--reference``: one array (a model with one output) or arrays by output name."""
+    arrays = read_arrays(path, "--reference")
+    rows = len(next(iter(batch.arrays.values())))
+    if any(len(a) != rows for a in arrays.values()):
+        raise EngineError(f"--reference has {', '.join(str(len(a)) for a in arrays.values())} rows but the "
+                          f"input has {rows}")
+    names = [o["name"] for o in batch.spec.get("outputs") or []]
+    if list(arrays) == [None]:
+        return [((names or ["output"])[0], np.asarray(arrays[None], dtype=np.float64))]
+    return [(name, np.asarray(value, dtype=np.float64)) for name, value in arrays.items()]
+
+
+def recommended(env: dict) -> dict | None:
+    """The first passing strategy in registry order (attempts are run in that order)."""
+    return next((a for a in env["attempts"] if a.get("verdict") == Verdict.PASS.value), None)
+
+
+def agreement_groups(environments: list[dict]) -> list[list[str]]:
+    """Outputs that loaded, grouped by agreeing with each other (each group's first is its anchor)."""
+    groups: list[tuple[list, list[str]]] = []
+    for env in environments:
+        for attempt in env["attempts"]:
+            if attempt["status"] != "ok":
+                continue
+            label = f"{env['id']}/{attempt['strategy']}"
+            for anchor, members in groups:
+                if compare_outputs(anchor, attempt["outputs"])["verdict"] is Verdict.PASS:
+                    members.append(label)
+                    break
+            else:
+                groups.append((attempt["outputs"], [label]))
+    return [members for _, members in groups]
+
+
+def error_family(env: dict, attempt: dict, fmt: str | None):
+    """The known failure family of an errored attempt, from its message and the reader's versions."""
+    error = attempt.get("error")
+    if not error:
+        return None
+    runtime = env.get("runtime") or {}
+    python = ".".join(str(runtime.get("python") or "").split(".")[:2]) or None
+    return families.classify(error.get("type") or "", error.get("message") or "", error.get("traceback") or "",
+                             strategy=attempt["strategy"], fmt=fmt,
+                             consumer_python=python, consumer_keras=runtime.get("keras"))
+
+
+def public(attempts: list[dict]) -> list[dict]:
+    """Attempts without their raw outputs, for a JSON document."""
+    return [{k: v for k, v in a.items() if k != "outputs"} for a in attempts]
+
+
+def save_outputs(path: Path, outputs: list[tuple]) -> Path:
+    """Outputs as a user's script writes them: one array as ``.npy``, several by name as ``.npz``."""
+    if len(outputs) == 1:
+        np.save(path.with_suffix(".npy"), outputs[0][1])
+        return path.with_suffix(".npy")
+    np.savez(path.with_suffix(".npz"), **OrderedDict(outputs))
+    return path.with_suffix(".npz")
+
+
+def load_outputs(path: Path) -> list[tuple]:
+    arrays = read_arrays(str(path), "the script's output")
+    return [(name or "output", np.asarray(value, dtype=np.float64)) for name, value in arrays.items()]
