@@ -185,8 +185,10 @@ def test_a_crash_and_a_hang_in_the_sandbox_cost_one_attempt_each(tmp_path):
     # tf215's own numbers: with load_model and no_compile gone, custom_objects would otherwise
     # be the probe's reference and pass against itself.
     reference, batch = producer_reference(fixtures.fixture_dir("tf215"), "lambda", tmp_path)
+    # The probe names the file's attempts by the file's name, which the fault hook matches.
+    name = machine.model.name
     done = machine.probe("--timeout", "60", "--reference", reference, "--input", batch, extra_env={
-        "COMPAT_INJECT_FAULT": "segfault:load_model:probe;hang:no_compile:probe"})
+        "COMPAT_INJECT_FAULT": f"segfault:load_model:{name};hang:no_compile:{name}"})
     assert done.returncode == 0, done.stderr[-3000:]
     attempts = _attempts(machine)
     assert attempts["load_model"]["verdict"] == "crash"

@@ -60,9 +60,9 @@ def _held_open(shared) -> str:
 
 def _recorded(output) -> list:
     """What a running ``compat load`` has recorded: its last snapshot and its journal."""
-    journal = output.with_name(output.name + ".journal")
     snapshot = results.read(output)["attempts"] if output.exists() else []
-    return list({results.attempt_key(a): a for a in snapshot + results.read_journal(journal)}.values())
+    journaled = [a for journal in results.journals(output) for a in results.read_journal(journal)]
+    return list({results.attempt_key(a): a for a in snapshot + journaled}.values())
 
 
 def _wait_for(process, output, count: int) -> None:
