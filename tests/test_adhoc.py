@@ -123,4 +123,4 @@ def test_a_spec_is_locked_once_and_named_by_its_lock(tmp_path, monkeypatch):
     stamp = env.lock_path.stat().st_mtime_ns
     again = adhoc.environment(spec, log=lambda *_: None)
     assert again == env and env.lock_path.stat().st_mtime_ns == stamp  # the lock is reused, not remade
-    assert probe._loaders(f"tf215,{spec}")[1] == env
+    assert probe.loader_environments(f"tf215,{spec}")[1] == env
