@@ -93,20 +93,25 @@ def test_a_catalog_lock_and_an_ad_hoc_lock_are_read_alike(tmp_path):
 # -- uv for real (the package index) ---------------------------------------------------------
 
 @pytest.mark.envs
+@pytest.mark.network
 def test_an_unresolvable_spec_is_exit_2_with_uvs_reason(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("COMPAT_VENV_DIR", str(tmp_path))
-    monkeypatch.setenv("COLUMNS", "40")  # uv wraps at the terminal's width unless told otherwise  # no lock left behind in the shared cache
+    monkeypatch.setenv("COLUMNS", "40")  # uv wraps at the terminal's width unless told otherwise
     args = argparse.Namespace(old="tf215", new="py3.11:tensorflow-cpu==9.9.9", producers=None, variants=None,
                               formats=None, baseline=None, json_out=None, models=None)
     assert cli.invoke(regress.main, args) == 2
     progress, error = capsys.readouterr().err.splitlines()
     assert progress == "[compat] locking py3.11:tensorflow-cpu==9.9.9 with uv"
-    assert error.startswith("compat: error: uv cannot resolve py3.11:tensorflow-cpu==9.9.9: No solution")
-    assert error.endswith("we can conclude that your requirements are unsatisfiable.")
+    assert error.startswith("compat: error: uv cannot resolve py3.11:tensorflow-cpu==9.9.9: ")
+    # uv's meaning, not its wording (which changes between uv releases): no version satisfies the pin.
+    reason = error.split(": ", 3)[-1].lower()
+    assert "tensorflow-cpu" in reason and "9.9.9" in reason
+    assert any(word in reason for word in ("no solution", "unsatisfiable", "no version", "not found")), reason
     assert not list((tmp_path / "adhoc-locks").glob("*.txt"))
 
 
 @pytest.mark.envs
+@pytest.mark.network
 def test_a_spec_is_locked_once_and_named_by_its_lock(tmp_path, monkeypatch):
     monkeypatch.setenv("COMPAT_VENV_DIR", str(tmp_path))
     spec = "py3.11:tensorflow-cpu==2.16.2,keras==3.5.0"
@@ -118,4 +123,4 @@ def test_a_spec_is_locked_once_and_named_by_its_lock(tmp_path, monkeypatch):
     stamp = env.lock_path.stat().st_mtime_ns
     again = adhoc.environment(spec, log=lambda *_: None)
     assert again == env and env.lock_path.stat().st_mtime_ns == stamp  # the lock is reused, not remade
-    assert probe._loaders(f"tf215,{spec}")[1] == env
+    assert probe.loader_environments(f"tf215,{spec}")[1] == env

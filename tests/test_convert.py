@@ -5,12 +5,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 
 from compat import catalog, cli
 from compat.environments import envs
 from compat.harness import fixtures
 from compat.userfiles import convert
+from tests.conftest import plain_reference, producer_reference
 
 
 @pytest.fixture
@@ -81,7 +83,11 @@ def test_candidates_skip_what_gives_no_keras_model():
 def test_lambda_h5_converts_and_a_plain_load_proves_it(tmp_path, model, capsys, to, name):
     out = tmp_path / "converted" / name
     out.parent.mkdir()
-    assert cli.main(["convert", str(model), "--to", to, "-o", str(out), "--loaders", "tf215"]) == 0
+    # Proven against keras212's own numbers: without them the proof's reference would be the
+    # very load the conversion was made with.
+    reference, batch = producer_reference(fixtures.fixture_dir("keras212"), "lambda", tmp_path)
+    assert cli.main(["convert", str(model), "--to", to, "-o", str(out), "--loaders", "tf215",
+                     "--reference", reference, "--input", batch]) == 0
     printed = capsys.readouterr().out
     assert "carried over to facenet_arch's ScaleLayer" in printed
     assert f"proof: passed: a fresh {to} process ran" in printed
@@ -102,8 +108,12 @@ def test_a_plain_keras2_classifier_converts_to_keras3(tmp_path, capsys):
             f"model.save({str(model)!r})\n")
     subprocess.run([str(envs.ensure_built(env)), "-c", code], env=envs.inside_env(env), check=True,
                    capture_output=True, cwd=str(tmp_path))
+    batch = tmp_path / "batch.npy"
+    np.save(batch, np.random.RandomState(2).uniform(size=(4, 32, 32, 3)).astype(np.float32))
+    reference = plain_reference("tf215", model, batch, tmp_path / "reference.npy", "from tensorflow import keras")
     out = tmp_path / "classifier.keras"
-    assert cli.main(["convert", str(model), "--to", "tf221", "-o", str(out)]) == 0
+    assert cli.main(["convert", str(model), "--to", "tf221", "-o", str(out), "--reference", reference,
+                     "--input", str(batch)]) == 0
     printed = capsys.readouterr().out
     assert "loaded with load_model" in printed and "ScaleLayer" not in printed
     assert "proof: passed" in printed

@@ -251,12 +251,10 @@ def test_bad_options_with_models_are_exit_2(tmp_path, capsys, options, message):
     assert message in capsys.readouterr().err
 
 
-def test_models_of_a_gate_are_each_in_their_own_folder_in_the_sandbox(tmp_path):
+def test_models_of_a_gate_are_each_in_their_own_folder_in_the_sandbox(tmp_path, monkeypatch):
     from compat.environments import sandbox
-    try:
-        sandbox.check()
-    except sandbox.SandboxUnavailable as exc:
-        pytest.skip(str(exc))
+    # Only the mapping of paths is checked: no sandbox starts, so bubblewrap need not be usable.
+    monkeypatch.setattr(sandbox, "check", lambda: "/usr/bin/bwrap")
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     for path in (tmp_path / "a" / "model.h5", tmp_path / "b" / "model.json", tmp_path / "b" / "model_weights.h5",
@@ -341,7 +339,10 @@ def test_upgrade_gate_time(upgrade, capsys):
               f"{timing['seconds']}s, {timing['loads']} loads, {timing['tensorflow_imports']} TensorFlow imports "
               f"({', '.join(f'{k} {v}s' for k, v in timing['environments'].items())}); "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    assert timing["seconds"] >= sum(timing["environments"].values())
+    # The total and each environment's time are rounded to 0.1 s apiece, so the sum of the parts
+    # may exceed the total by up to half a step per rounded figure.
+    parts = timing["environments"].values()
+    assert timing["seconds"] >= sum(parts) - 0.05 * (len(parts) + 1) - 1e-9
 
 
 @pytest.mark.envs
@@ -385,6 +386,7 @@ ADHOC = "py3.11:tensorflow-cpu==2.16.2,keras==3.5.0"  # not a catalog stack: tf2
 
 
 @pytest.mark.envs
+@pytest.mark.network
 def test_an_ad_hoc_stack_as_the_target(tmp_path, capsys):
     from compat.environments import adhoc, envs
     source = fixtures.unpacked("tf215")

@@ -7,8 +7,6 @@ environments.
 """
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from compat.records import results
@@ -65,11 +63,8 @@ def test_a_changed_strategy_reruns_only_its_attempts_and_a_copy_with_only_the_ma
     (fresh / PUBLISHED).write_bytes(published)
     empty = tmp_path / "no-environments"
     empty.mkdir()
-    started = time.time()
     again = compat_in(fresh, *load, venvs=empty)
-    seconds = time.time() - started
     assert again.returncode == 0, again.stderr
     assert "nothing to do: the 22 planned attempts are recorded with their current keys" in again.stdout
-    assert seconds < 30, f"{seconds:.1f}s"
     assert not any(empty.iterdir()), "no environment may be built when there is nothing to do"
     assert not (fresh / "reports" / "results" / f"{CONSUMER}.json").exists()

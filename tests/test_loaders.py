@@ -10,6 +10,7 @@ import pytest
 from compat import cli
 from compat.harness import fixtures
 from compat.userfiles import loaders, probe
+from tests.conftest import producer_reference
 
 RECIPE = '''"""Loading strategy rebuild_weights: rebuild, then load_weights.
 
@@ -75,8 +76,10 @@ def test_probe_writes_loaders_verified_standalone_under_tf215_and_tf221(tmp_path
     model.parent.mkdir()
     shutil.copy(fixtures.unpacked("keras212") / "lambda.h5", model)
     folder, out = tmp_path / "loaders", tmp_path / "probe.json"
+    # The scripts are checked against keras212's own numbers, not against a load of the probe's.
+    reference, batch = producer_reference(fixtures.fixture_dir("keras212"), "lambda", tmp_path)
     assert cli.main(["probe", str(model), "--loaders", "tf215,tf221", "--write-loader", str(folder),
-                     "--json", str(out)]) == 0
+                     "--json", str(out), "--reference", reference, "--input", batch]) == 0
     printed = capsys.readouterr().out
     for env_id in ("tf215", "tf221"):
         script = folder / f"load_{env_id}.py"
@@ -86,4 +89,5 @@ def test_probe_writes_loaders_verified_standalone_under_tf215_and_tf221(tmp_path
         assert f'MODEL_PATH = "{model.resolve()}"' in text
     assert (folder / "facenet_arch.py").exists()
     document = json.loads(out.read_text())
+    assert document["reference"]["source"] == "file"
     assert all(env["loader"]["verified"] for env in document["environments"])

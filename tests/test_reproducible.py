@@ -35,3 +35,23 @@ def test_a_sample_of_published_cells_reproduces(consumer, producers, fixture_ids
     assert {key: rerun.get(key) for key in expected} == expected
     if any(fixture.startswith("canary") for fixture in fixture_ids):
         assert any(observed[2] for observed in expected.values()), "the sample should include code that ran"
+
+
+# Re-running the harness says the harness is stable, not that it is right: the published
+# load_model / no_compile verdicts of the same sample must also be what a plain load gives.
+@pytest.mark.parametrize("consumer,producers,fixture_ids", [s for s in SAMPLE if s[0] in ("tf215", "tf221")])
+def test_the_published_plain_loads_of_the_sample_are_what_an_independent_load_gives(consumer, producers,
+                                                                                     fixture_ids, tmp_path):
+    from tests.test_oracle_facenet import MODES, _agrees, _model_files, oracle
+    published = {(a["producer"], a["fixture"], a["strategy"]): a for a in matrixdoc.read(MATRIX)["attempts"]
+                 if a["consumer"] == consumer}
+    compared = 0
+    for producer in producers:
+        for (fixture, mode), case in oracle(consumer, producer, tmp_path, fixture_ids=set(fixture_ids)).items():
+            attempt = published[producer, fixture, mode]
+            assert attempt["verdict"] == case["verdict"], (producer, fixture, mode, attempt, case)
+            if case["verdict"] == "error" and case["stage"] == "load":
+                assert _agrees(attempt, case), (producer, fixture, mode, attempt["error"], case["error"])
+            compared += 1
+    whole_models = sum(f["id"] in fixture_ids for producer in producers for f in _model_files(producer))
+    assert compared == len(MODES) * whole_models > 0

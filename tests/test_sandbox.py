@@ -26,6 +26,7 @@ from compat.environments import envs, sandbox
 from compat.harness import fixtures
 from compat.inside import hostile
 from compat.paths import cache_root
+from tests.conftest import producer_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,12 +34,21 @@ ROOT = Path(__file__).resolve().parent.parent
 # -- a user's machine, a listener, the probe -------------------------------------------------
 
 class Listener:
-    """A TCP listener on 127.0.0.1:PORT that records every connection and what it was sent."""
+    """A TCP listener on 127.0.0.1 that records every connection and what it was sent.
 
-    def __init__(self, port: int):
+    Port 0 lets the OS choose a free port (``self.port``).
+    """
+
+    def __init__(self, port: int = 0):
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind(("127.0.0.1", port))
+        try:
+            self.socket.bind(("127.0.0.1", port))
+        except OSError as exc:
+            self.socket.close()
+            raise AssertionError(f"127.0.0.1:{port} is taken by another process ({exc}); the hostile "
+                                 f"file's stored code names that port, so this test needs it") from None
+        self.port = self.socket.getsockname()[1]
         self.socket.listen(16)
         self.received: list[bytes] = []
         self.thread = threading.Thread(target=self._accept, daemon=True)
@@ -110,7 +120,16 @@ def hostile_model(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def listener():
+    """The port the hostile file's stored code connects to: fixed in that code, so fixed here."""
     opened = Listener(hostile.PORT)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def free_listener():
+    """A listener on whatever port the OS gives, for code that is told the port."""
+    opened = Listener()
     yield opened
     opened.close()
 
@@ -126,7 +145,9 @@ def _attempts(machine: Machine) -> dict:
 @pytest.mark.envs
 def test_hostile_file_in_the_sandbox_touches_nothing(tmp_path, hostile_model, listener):
     machine = Machine(tmp_path, hostile_model)
-    done = machine.probe()
+    # The generator's own numbers for the hostile model, so a pass is against them.
+    reference, batch = producer_reference(hostile_model.parent, "hostile", tmp_path)
+    done = machine.probe("--reference", reference, "--input", batch)
     assert done.returncode == 0, done.stderr[-3000:]
     assert machine.listing() == machine.before  # no write in the start folder, the home or beside the model
     assert not any(path.exists() for path in machine.planted())
@@ -134,6 +155,7 @@ def test_hostile_file_in_the_sandbox_touches_nothing(tmp_path, hostile_model, li
     results = (machine.out / "probe.json").read_text()
     for text in (done.stdout, done.stderr, results):
         assert machine.secret not in text
+    assert json.loads((machine.out / "probe.json").read_text())["reference"]["source"] == "file"
     attempts = _attempts(machine)
     assert attempts["load_model"]["code_executed"] is True  # the attack did run: Keras 2 revived it
     assert attempts["load_model"]["verdict"] == "pass"
@@ -160,8 +182,13 @@ def test_the_same_file_without_the_sandbox_writes_everywhere(tmp_path, hostile_m
 @pytest.mark.envs
 def test_a_crash_and_a_hang_in_the_sandbox_cost_one_attempt_each(tmp_path):
     machine = Machine(tmp_path, fixtures.unpacked("tf215") / "lambda.h5")
-    done = machine.probe("--timeout", "60", extra_env={
-        "COMPAT_INJECT_FAULT": "segfault:load_model:probe;hang:no_compile:probe"})
+    # tf215's own numbers: with load_model and no_compile gone, custom_objects would otherwise
+    # be the probe's reference and pass against itself.
+    reference, batch = producer_reference(fixtures.fixture_dir("tf215"), "lambda", tmp_path)
+    # The probe names the file's attempts by the file's name, which the fault hook matches.
+    name = machine.model.name
+    done = machine.probe("--timeout", "60", "--reference", reference, "--input", batch, extra_env={
+        "COMPAT_INJECT_FAULT": f"segfault:load_model:{name};hang:no_compile:{name}"})
     assert done.returncode == 0, done.stderr[-3000:]
     attempts = _attempts(machine)
     assert attempts["load_model"]["verdict"] == "crash"
@@ -212,7 +239,8 @@ def _beside(prefix: Path, home: Path) -> list[str]:
 
 
 @pytest.mark.envs
-def test_inside_the_sandbox_only_the_scratch_folder_is_writable(tmp_path, listener, monkeypatch):
+def test_inside_the_sandbox_only_the_scratch_folder_is_writable(tmp_path, free_listener, monkeypatch):
+    listener = free_listener
     monkeypatch.setenv("COMPAT_TEST_TOKEN", "a variable of the user's")
     env = catalog.get("tf215")
     python = envs.ensure_built(env)
@@ -222,7 +250,7 @@ def test_inside_the_sandbox_only_the_scratch_folder_is_writable(tmp_path, listen
     scratch.mkdir()
     hidden = [str(ROOT), str(tmp_path), str(envs.venv_root()), str(cache_root())]
     hidden += _beside(sandbox.interpreter_prefix(python.parent.parent), Path(os.path.expanduser("~")))
-    socket.create_connection(("127.0.0.1", hostile.PORT), 5).close()  # from the host, it is reachable
+    socket.create_connection(("127.0.0.1", listener.port), 5).close()  # from the host, it is reachable
     for _ in range(50):
         if listener.received:
             break
@@ -230,7 +258,7 @@ def test_inside_the_sandbox_only_the_scratch_folder_is_writable(tmp_path, listen
     assert listener.received == [b""]
     listener.received.clear()
     box = sandbox.Bubblewrap(sandbox.model_paths(model))
-    process = box.start(env, python, ["-c", LOOK_AROUND, str(hostile.PORT), model.name, *hidden], scratch,
+    process = box.start(env, python, ["-c", LOOK_AROUND, str(listener.port), model.name, *hidden], scratch,
                         {"HOME": str(tmp_path)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err.decode()[-2000:]

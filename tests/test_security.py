@@ -1,7 +1,8 @@
 """Code run at load time: the canary's marker, the security table and the advisory comparison.
 
 The marker logic runs here on the host's Python (it is plain Python); what real loaders do
-with canary files is measured by the matrix and checked in ``test_reproducible``.
+with canary files is measured by the matrix and checked in ``test_reproducible``, and a few
+of those facts are checked below by plain loads that do not go through the harness.
 """
 from __future__ import annotations
 
@@ -193,3 +194,39 @@ def test_the_published_matrix_against_the_advisories():
         assert rows[consumer, "canarymodule-keras"].files.get("ran at first call")
     for consumer in ("tf219", "tf220", "tf221"):
         assert rows[consumer, "canarymodule-keras"].verdict == "agrees" and not rows[consumer, "canarymodule-keras"].ran
+
+
+# -- the same facts from plain loads, without the harness ----------------------------------
+# Each: a consumer, a producer's canary file, and what a plain load_model does with it, as
+# the advisories say and the published matrix records. The oracle (tests/oracle/plain_load.py)
+# loads it in the consumer's interpreter with nothing of the project, watching the marker
+# the file's own Lambda leaves when it runs.
+PLAIN_FACTS = [
+    # Keras 2.1.2 and tf.keras 2.15 revive an .h5 Lambda's bytecode while loading.
+    ("keras212", "keras212", "canary-h5", "ran at load"),
+    ("tf215", "tf215", "canary-h5", "ran at load"),
+    # Keras 3.15 refuses a Keras 2 .h5 Lambda and a .keras file that names a module function.
+    ("tf221", "tf215", "canary-h5", "refused"),
+    ("tf221", "tf221", "canarymodule-keras", "refused"),
+]
+
+
+@pytest.mark.envs
+@pytest.mark.parametrize("consumer, producer, fixture, expected", PLAIN_FACTS)
+def test_a_plain_load_shows_what_the_advisories_and_the_matrix_say(tmp_path, consumer, producer, fixture, expected):
+    from tests.test_oracle_facenet import oracle
+    case = oracle(consumer, producer, tmp_path, fixture_ids={fixture}, modes=("load_model",), canary=True)[
+        fixture, "load_model"]
+    if expected == "ran at load":
+        assert case["code_ran_at_load"] is True, case
+        assert case["verdict"] == "pass", case  # the canary computes the model's own numbers
+    else:
+        assert case["verdict"] == "error" and case["stage"] == "load", case
+        assert case["code_ran"] is False, case
+    [published] = [a for a in matrixdoc.read(MATRIX)["attempts"]
+                   if (a["consumer"], a["producer"], a["fixture"], a["strategy"]) ==
+                   (consumer, producer, fixture, "load_model")]
+    assert published["verdict"] == case["verdict"]
+    assert bool(published.get("code_executed")) == case["code_ran_at_load"]
+    if case["verdict"] == "error":
+        assert published["error"]["type"] == case["error"]["type"]

@@ -3,18 +3,34 @@ test and by the bench. Debian's ``chromium`` and ``chromium-driver`` packages pr
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+# Looked up on the PATH: Debian puts them in /usr/bin, other systems (snap, Homebrew, a
+# CI image) elsewhere and sometimes under the other name.
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
+CHROMEDRIVER_NAMES = ("chromedriver",)
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync")
 
 
+def _found(names: tuple[str, ...]) -> str | None:
+    return next(filter(None, map(shutil.which, names)), None)
+
+
+def chromium() -> str | None:
+    return _found(CHROMIUM_NAMES)
+
+
+def chromedriver() -> str | None:
+    return _found(CHROMEDRIVER_NAMES)
+
+
 def missing() -> str | None:
     """Why no browser can be started here, in one line; None when one can."""
-    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-        return f"needs {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)"
+    if not chromium() or not chromedriver():
+        return (f"needs {' or '.join(CHROMIUM_NAMES)} and {' or '.join(CHROMEDRIVER_NAMES)} on the PATH "
+                f"(apt-get install chromium chromium-driver)")
     try:
         import selenium  # noqa: F401
     except ImportError:
@@ -27,13 +43,13 @@ def start(profile: Path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
+    options.binary_location = chromium()
     for flag in FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
     options.add_argument("--window-size=1280,900")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    browser = webdriver.Chrome(service=Service(chromedriver()), options=options)
     browser.set_page_load_timeout(30)
     return browser
 
