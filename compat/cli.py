@@ -132,7 +132,7 @@ class _Version(argparse.Action):
 
 def build_parser() -> argparse.ArgumentParser:
     """Every command with its options: each command module declares its own (``add_parser``)."""
-    parser = argparse.ArgumentParser(prog="compat", description="Keras / TensorFlow model compatibility matrix")
+    parser = OneLineParser(prog="compat", description="Keras / TensorFlow model compatibility matrix")
     parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_environment_commands(sub)
@@ -176,8 +176,20 @@ def _add_environment_commands(sub) -> None:
     p.set_defaults(func=cmd_gen)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a mistyped command or option is the one line every bad input gets (exit 2),
+    not a usage block; ``--help`` still shows the usage."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        print(f"compat: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     return invoke(args.func, args, f"compat {args.command}" if args.command != "run-named" else "compat")
 
 
