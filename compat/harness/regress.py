@@ -183,8 +183,8 @@ def check_filters(variants, formats) -> None:
 
 
 def main(args) -> int:
-    for option in ("input", "junit_xml", "markdown", "no_sandbox"):
-        if getattr(args, option, None):
+    for option in ("input", "junit_xml", "markdown", "no_sandbox"):  # the gate's, on the same command
+        if getattr(args, option):
             raise RegressError(f"--{option.replace('_', '-')} goes with --models (the gate over your own models)")
     old_env, new_env = adhoc.environment(args.old, log=progress), adhoc.environment(args.new, log=progress)
     old, new = old_env.id, new_env.id

@@ -375,13 +375,13 @@ def main(args) -> int:
             if os.path.realpath(path) in named:
                 raise  # a path the user named that is not a model: bad input, in one line
             skipped.append((path, str(exc)))
-    measured = annotate(scans, Measured(getattr(args, "matrix", None)))
+    measured = annotate(scans, Measured(args.matrix))
     doc = document(scans, skipped, measured)
-    if getattr(args, "json_out", None):
+    if args.json_out:
         _write(args.json_out, json.dumps(doc, indent=1))
-    if getattr(args, "sarif", None):
+    if args.sarif:
         _write(args.sarif, json.dumps(sarif(doc), indent=1))
-    if getattr(args, "json_out", None) != "-":  # JSON on stdout stays parseable
+    if args.json_out != "-":  # JSON on stdout stays parseable
         print(text(doc))
     return EXIT_FOUND if any(s.has_code for s in scans) else EXIT_OK
 
