@@ -1,13 +1,10 @@
 """Ad-hoc environments: spec parsing and what a resolved stack means (pure), and uv for real."""
 from __future__ import annotations
 
-import argparse
-
 import pytest
 
 from compat import catalog, cli
 from compat.environments import adhoc, envs
-from compat.harness import regress
 from compat.userfiles import probe
 
 # -- parsing (pure) ------------------------------------------------------------------------
@@ -97,9 +94,8 @@ def test_a_catalog_lock_and_an_ad_hoc_lock_are_read_alike(tmp_path):
 def test_an_unresolvable_spec_is_exit_2_with_uvs_reason(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("COMPAT_VENV_DIR", str(tmp_path))
     monkeypatch.setenv("COLUMNS", "40")  # uv wraps at the terminal's width unless told otherwise
-    args = argparse.Namespace(old="tf215", new="py3.11:tensorflow-cpu==9.9.9", producers=None, variants=None,
-                              formats=None, baseline=None, json_out=None, models=None)
-    assert cli.invoke(regress.main, args) == 2
+    args = cli.build_parser().parse_args(["regress", "--from", "tf215", "--to", "py3.11:tensorflow-cpu==9.9.9"])
+    assert cli.invoke(cli.cmd_regress, args) == 2
     progress, error = capsys.readouterr().err.splitlines()
     assert progress == "[compat] locking py3.11:tensorflow-cpu==9.9.9 with uv"
     assert error.startswith("compat: error: uv cannot resolve py3.11:tensorflow-cpu==9.9.9: ")

@@ -1,7 +1,6 @@
 """``compat.harness.regress``: the comparison on small canned attempts, and one real run."""
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
@@ -140,10 +139,13 @@ def test_render_names_the_switch_and_its_recipe():
     assert "        # rebuild_weights recipe" in text
 
 
-def _args(**kwargs):
-    defaults = {"old": "tf215", "new": "tf221", "producers": None, "variants": None, "formats": None,
-                    "baseline": None, "json_out": None}
-    return argparse.Namespace(**dict(defaults, **kwargs))
+def _args(**options):
+    """``compat regress`` arguments as its own parser reads them (tf215 -> tf221 by default)."""
+    argv = ["regress", "--from", options.pop("old", "tf215"), "--to", options.pop("new", "tf221")]
+    for name, value in options.items():
+        if value is not None:
+            argv += ["--" + {"json_out": "json"}.get(name, name).replace("_", "-"), str(value)]
+    return cli.build_parser().parse_args(argv)
 
 
 def _matrix(tmp_path, attempts, strategies=ORDER):
