@@ -258,13 +258,6 @@ def with_outputs(batch: Batch, described: dict) -> Batch:
 
 # -- running ---------------------------------------------------------------------------------
 
-def describe(env: catalog.Environment, model: ModelFile, root: str, *, isolation, extra_env: dict,
-             timeout: float, log) -> dict:
-    """The model's inputs and outputs as ``env`` loads it: ``{"interface"}`` or ``{"error"}``."""
-    return describe_many(env, [("describe", model, root)], isolation=isolation, extra_env=extra_env,
-                         timeout=timeout, log=log)["describe"]
-
-
 def describe_many(env: catalog.Environment, models: list[tuple], *, isolation, extra_env: dict, timeout: float,
                   log) -> dict:
     """``describe`` for ``[(key, model, root)]`` through one worker: ``{key: {"interface"} or {"error"}}``."""
@@ -279,6 +272,36 @@ def describe_many(env: catalog.Environment, models: list[tuple], *, isolation, e
             error = result.get("error") or {}
             found[key] = {"error": f"{error.get('type')}: {error.get('message')}" if error else result.get("reason", "")}
     return found
+
+
+def learn_interfaces(loaders: list[catalog.Environment], models: list[tuple[str, ModelFile]], *,
+                     sandboxed: bool, timeout: float, log) -> tuple[list[tuple[str, ModelFile]], dict]:
+    """The models with their interfaces: read from the files, else as the first of ``loaders``
+    that can load each one reports it (a serving signature), one worker per environment.
+    Returns the models and, for those no environment could read, why."""
+    import shutil
+    import tempfile
+    learnt, why = {}, {}
+    for env in loaders:
+        unknown = [(key, m) for key, m in models if m.interface is None and key not in learnt]
+        if not unknown:
+            break
+        scratch = Path(tempfile.mkdtemp(prefix="compat-describe-"))
+        try:
+            isolation, _, roots, _ = isolation_for(sandboxed, [(m.path, [m.diagnosis.weights]) for _, m in unknown], [])
+            log(f"[{env.id}] reading the inputs and outputs of {len(unknown)} model(s) where they load")
+            found = describe_many(env, [(key, m, root) for (key, m), root in zip(unknown, roots)],
+                                  isolation=isolation, extra_env={"HOME": str(scratch)}, timeout=timeout, log=log)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        for key, _ in unknown:
+            if "interface" in found[key]:
+                learnt[key] = interface_from(found[key]["interface"], env.id)
+                why.pop(key, None)
+            else:
+                why[key] = why.get(key, []) + [f"{env.id}: {found[key]['error']}"]
+    return ([(key, dataclasses.replace(m, interface=learnt[key]) if key in learnt else m) for key, m in models],
+            {key: "; ".join(reasons) for key, reasons in why.items()})
 
 
 def interface_from(described: dict, env_id: str) -> interfaces.Interface:

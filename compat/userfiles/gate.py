@@ -129,27 +129,6 @@ def batches(models: list[tuple[str, engine.ModelFile]], given: str | None, shape
     return chosen, unknown
 
 
-def learn_interfaces(env: catalog.Environment, models: list[tuple[str, engine.ModelFile]], *, sandboxed: bool,
-                     timeout: float, log) -> list[tuple[str, engine.ModelFile]]:
-    """The models with their interfaces: read from the files, else as ``env`` loads each
-    (a SavedModel's serving signature), all through one worker."""
-    unknown = [(shown, model) for shown, model in models if model.interface is None]
-    if not unknown:
-        return models
-    scratch = Path(tempfile.mkdtemp(prefix="compat-describe-"))
-    try:
-        isolation, _, roots, _ = engine.isolation_for(
-            sandboxed, [(m.path, [m.diagnosis.weights]) for _, m in unknown], [])
-        log(f"[regress] {env.id}: reading the inputs and outputs of {len(unknown)} models where they load")
-        found = engine.describe_many(env, [(shown, m, root) for (shown, m), root in zip(unknown, roots)],
-                                     isolation=isolation, extra_env={"HOME": str(scratch)}, timeout=timeout, log=log)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    learnt = {shown: engine.interface_from(found[shown]["interface"], env.id)
-              for shown, _ in unknown if "interface" in found[shown]}
-    return [(shown, dataclasses.replace(m, interface=learnt[shown]) if shown in learnt else m) for shown, m in models]
-
-
 # -- running -------------------------------------------------------------------------------
 
 def plan(models: list[tuple[str, engine.ModelFile]], inputs: dict, scratch: Path, sandboxed: bool) -> tuple:
@@ -307,7 +286,7 @@ def main(args) -> int:
         sandbox.check()  # no bubblewrap: refuse before any environment starts
     models = [(shown, engine.open_model(found)) for shown, found in models]
     if not args.input:
-        models = learn_interfaces(old_env, models, sandboxed=sandboxed, timeout=timeout, log=progress)
+        models, _ = engine.learn_interfaces([old_env], models, sandboxed=sandboxed, timeout=timeout, log=progress)
     inputs, unknown = batches(models, args.input, shapes)
     for shown, why in unknown:
         progress(f"[regress] not gated: {shown}: {why}")

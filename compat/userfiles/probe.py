@@ -59,28 +59,6 @@ def run_environment(env: catalog.Environment, fixture: dict, root: str, input_pa
     return outcome
 
 
-def learn_interface(model: engine.ModelFile, loaders: list[catalog.Environment], *, sandboxed: bool,
-                    timeout: float, log) -> engine.ModelFile:
-    """The model with its interface: read from the file, else as the first loader that can load it says."""
-    if model.interface is not None:
-        return model
-    scratch = Path(tempfile.mkdtemp(prefix="compat-describe-"))
-    try:
-        isolation, _, [root], _ = engine.isolation_for(sandboxed, [(model.path, [model.diagnosis.weights])], [])
-        why = []
-        for env in loaders:
-            log(f"[probe] {env.id}: reading the model's inputs and outputs where it loads")
-            found = engine.describe(env, model, root, isolation=isolation, extra_env={"HOME": str(scratch)},
-                                    timeout=timeout, log=log)
-            if "interface" in found:
-                return dataclasses.replace(model, interface=engine.interface_from(found["interface"], env.id))
-            why.append(f"{env.id}: {found['error']}")
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    raise ProbeError(f"{Path(model.path).name}: the file records no inputs the host can read and no loader could "
-                     f"read them ({'; '.join(why)}); give --input (a .npy or .npz batch)")
-
-
 def probe(model: engine.ModelFile, loaders: list[catalog.Environment], *, batch: engine.Batch, size: str,
           variant: str = DEFAULT_VARIANT, reference=None, timeout: float = 600.0, sandboxed: bool = True,
           log=print, write_loader=None, keep_reference: bool = False) -> dict:
@@ -356,7 +334,11 @@ def prepare(diagnosis: Diagnosis, loaders: list[catalog.Environment], options: O
     cannot read it (unless ``--input`` says what to feed), the batch and the given reference."""
     model = engine.open_model(diagnosis)
     if model.interface is None and not options.input:
-        model = learn_interface(model, loaders, sandboxed=sandboxed, timeout=options.timeout, log=log)
+        [(_, model)], why = engine.learn_interfaces(loaders, [("model", model)], sandboxed=sandboxed,
+                                                    timeout=options.timeout, log=log)
+        if why:
+            raise ProbeError(f"{Path(model.path).name}: the file records no inputs the host can read and no loader "
+                             f"could read them ({why['model']}); give --input (a .npy or .npz batch)")
     batch = engine.make_batch(model, options.input, options.shapes)
     reference = engine.given_reference(options.reference, batch) if options.reference else None
     return model, batch, reference
