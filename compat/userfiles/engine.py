@@ -250,12 +250,6 @@ def parse_shapes(texts: list[str] | None) -> dict:
     return shapes
 
 
-def with_outputs(batch: Batch, described: dict) -> Batch:
-    """The batch's spec completed by what an environment reported of the model."""
-    outputs = batch.spec.get("outputs") or described.get("outputs") or []
-    return dataclasses.replace(batch, spec=dict(batch.spec, outputs=outputs))
-
-
 # -- running ---------------------------------------------------------------------------------
 
 def describe_many(env: catalog.Environment, models: list[tuple], *, isolation, extra_env: dict, timeout: float,
@@ -553,15 +547,6 @@ def error_family(env: dict, attempt: dict, fmt: str | None):
 def public(attempts: list[dict]) -> list[dict]:
     """Attempts without their raw outputs, for a JSON document."""
     return [{k: v for k, v in a.items() if k != "outputs"} for a in attempts]
-
-
-def save_outputs(path: Path, outputs: list[tuple]) -> Path:
-    """Outputs as a user's script writes them: one array as ``.npy``, several by name as ``.npz``."""
-    if len(outputs) == 1:
-        np.save(path.with_suffix(".npy"), outputs[0][1])
-        return path.with_suffix(".npy")
-    np.savez(path.with_suffix(".npz"), **OrderedDict(outputs))
-    return path.with_suffix(".npz")
 
 
 def load_outputs(path: Path) -> list[tuple]:
