@@ -29,6 +29,16 @@ from compat.paths import PROJECT_ROOT, cache_root
 FIXTURES_DIR = PROJECT_ROOT / "fixtures"
 ARCHIVE = "models.tar.xz"
 CHECK_TOLERANCE = 1e-6
+"""Of the reference's scale (max(1, max |embedding|)): regenerated on another CPU, the same
+seeded model computes its embeddings with other float32 rounding (seen: 2.2e-7 of the scale
+between two Xeons; the same machine gives them bit for bit)."""
+TRAINED_TOLERANCE = 1e-3
+"""For a variant saved after a training step (``compiled``): the optimizer's first step moves
+each weight by about the learning rate times the sign of its gradient, so a gradient near zero
+rounded the other way on another CPU moves that weight the other way (seen: 4.3e-4 of the
+scale for Keras 3's Adam). A wrong generator moves it by far more; the matrix is unaffected,
+as every consumer is checked against the committed file's own reference."""
+TRAINED_VARIANTS = ("compiled",)
 
 
 class FixtureError(BadInput):
@@ -187,11 +197,14 @@ def check(env: catalog.Environment, log=print) -> list[str]:
         if variant not in committed or variant not in fresh:
             problems.append(f"{variant}: present in only one of committed / regenerated")
             continue
-        diff = float(np.max(np.abs(committed[variant].astype(np.float64) - fresh[variant])))
-        status = "ok" if diff <= CHECK_TOLERANCE else "DIFFERS"
-        log(f"[compat] {env.id} {variant}: max |committed - regenerated| = {diff:.3g} ({status})")
-        if diff > CHECK_TOLERANCE:
-            problems.append(f"{variant}: max abs difference {diff:.3g} > {CHECK_TOLERANCE}")
+        expected = committed[variant].astype(np.float64)
+        diff = float(np.max(np.abs(expected - fresh[variant])))
+        limit = (TRAINED_TOLERANCE if variant in TRAINED_VARIANTS else CHECK_TOLERANCE) * max(
+            1.0, float(np.max(np.abs(expected))))
+        status = "ok" if diff <= limit else "DIFFERS"
+        log(f"[compat] {env.id} {variant}: max |committed - regenerated| = {diff:.3g}, limit {limit:.3g} ({status})")
+        if diff > limit:
+            problems.append(f"{variant}: max abs difference {diff:.3g} > {limit:.3g}")
     committed_ids = {f["id"] for f in committed_manifest["fixtures"]}
     fresh_ids = {f["id"] for f in fresh_manifest["fixtures"]}
     if committed_ids != fresh_ids:
