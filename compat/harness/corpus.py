@@ -47,14 +47,9 @@ def set_dir(set_name: str, producer: str) -> Path:
 
 
 def load_manifest(set_name: str, producer: str) -> dict:
-    path = set_dir(set_name, producer) / "manifest.json"
-    if not path.exists():
-        raise CorpusError(f"no {set_name} corpus for producer {producer}: {path} is missing "
-                          f"(write it with `compat gen {producer} --corpus {set_name}`)")
-    try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise CorpusError(f"{path} is not valid JSON: {exc}") from None
+    return fixtures.read_manifest(set_dir(set_name, producer) / "manifest.json",
+                                  f"no {set_name} corpus for producer {producer}",
+                                  f"write it with `compat gen {producer} --corpus {set_name}`")
 
 
 def model_files(manifest: dict) -> list[dict]:

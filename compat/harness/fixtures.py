@@ -50,10 +50,14 @@ def fixture_dir(producer: str) -> Path:
 
 
 def load_manifest(producer: str) -> dict:
-    path = fixture_dir(producer) / "manifest.json"
+    return read_manifest(fixture_dir(producer) / "manifest.json", f"no fixtures for producer {producer}",
+                         f"generate them with `tox -e gen-{producer}`")
+
+
+def read_manifest(path: Path, missing: str, remedy: str) -> dict:
+    """A committed set's manifest, or the one line saying it is missing (and how to make it) or broken."""
     if not path.exists():
-        raise FixtureError(f"no fixtures for producer {producer}: {path} is missing "
-                           f"(generate them with `tox -e gen-{producer}`)")
+        raise FixtureError(f"{missing}: {path} is missing ({remedy})")
     try:
         return json.loads(path.read_text())
     except ValueError as exc:
