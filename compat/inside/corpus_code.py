@@ -15,11 +15,9 @@ lambda's bytecode (a ``def`` is stored by name) and Keras 2 stores both as bytec
 bytecode is revived with the loader's globals, not this module's, so each one imports what
 it uses inside its own body (``__import__``). Runs on CPython 3.6 and up.
 """
-import json
 import os
-import zipfile
 
-from compat.inside import kerasapi
+from compat.inside import kerasapi, savers
 
 # The marker line: anything but "module" counts as the file's code (worker.stored_code_ran).
 MARKER = "file"
@@ -237,30 +235,13 @@ def _save_keras_naming_module(model, folder, name):
     """``.keras`` whose Lambda names ``canary_named`` by its real module: Keras 3 writes the
     function's name but not always a module a loader would import."""
     path = _save_keras(model, folder, name)[0]
-    with zipfile.ZipFile(path) as source:
-        entries = [(info, source.read(info.filename)) for info in source.infolist()]
-    renamed = []
-
-    def point(node):
-        if isinstance(node, dict):
-            if node.get("class_name") == "function" and str(node.get("config")).split(">")[-1] == "canary_named":
-                node["module"] = canary_named.__module__
-                node["config"] = "canary_named"  # a registered name ("package>name") becomes the plain name
-                renamed.append(node["config"])
-            for value in node.values():
-                point(value)
-        elif isinstance(node, list):
-            for value in node:
-                point(value)
-
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
-        for info, data in entries:
-            if info.filename == "config.json":
-                config = json.loads(data.decode("utf-8"))
-                point(config)
-                data = json.dumps(config).encode("utf-8")
-            target.writestr(info, data)
-    if not renamed:
+    def to_module(node):
+        if node.get("class_name") == "function" and str(node.get("config")).split(">")[-1] == "canary_named":
+            node["module"] = canary_named.__module__
+            node["config"] = "canary_named"  # a registered name ("package>name") becomes the plain name
+            return node["config"]
+        return None
+    if not savers.rewrite_keras_config(path, to_module):
         raise NotWritable(f"Keras {kerasapi.version()} wrote no function by name to point at a module")
     return [path]
 

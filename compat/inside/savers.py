@@ -102,37 +102,17 @@ def save_keras_naming_module(model, folder, variant):
     it again only through ``custom_objects`` or its registry; this rewrites that module to
     the function's real one, which loaders before the module allow-list import (CVE-2025-1550).
     """
-    import json
-    import zipfile
-
     from compat.inside import facenet
     if not kerasapi.is_keras3():
         raise NotWritable(f"Keras {kerasapi.version()} stores a Lambda's function as bytecode; naming it by module is "
                           "Keras 3's form")
     path = save_keras(model, folder, variant)[0]
-    with zipfile.ZipFile(path) as source:
-        entries = [(info, source.read(info.filename)) for info in source.infolist()]
-    renamed = []
-
-    def point_at_module(node):
-        if isinstance(node, dict):
-            if node.get("class_name") == "function" and str(node.get("config", "")).startswith("canary"):
-                node["module"] = getattr(facenet, node["config"]).__module__
-                renamed.append(node["config"])
-            for value in node.values():
-                point_at_module(value)
-        elif isinstance(node, list):
-            for value in node:
-                point_at_module(value)
-
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
-        for info, data in entries:
-            if info.filename == "config.json":
-                config = json.loads(data.decode("utf-8"))
-                point_at_module(config)
-                data = json.dumps(config).encode("utf-8")
-            target.writestr(info, data)
-    if not renamed:
+    def to_module(node):
+        if node.get("class_name") == "function" and str(node.get("config", "")).startswith("canary"):
+            node["module"] = getattr(facenet, node["config"]).__module__
+            return node["config"]
+        return None
+    if not rewrite_keras_config(path, to_module):
         raise NotWritable(f"Keras {kerasapi.version()} wrote no Lambda function by name to point at a module")
     return [path]
 
@@ -168,3 +148,34 @@ WRITERS = {
     "weights_h5": save_weights_h5,
     "export": save_export,
 }
+
+
+def rewrite_keras_config(path, edit):
+    """Rewrite the ``config.json`` of the ``.keras`` zip at ``path`` in place, every other entry
+    as it was: ``edit(node)`` is called on every dict of the config, changes it where it wants
+    and returns what it changed (or None). Returns those, in order."""
+    import json
+    import zipfile
+    with zipfile.ZipFile(path) as source:
+        entries = [(info, source.read(info.filename)) for info in source.infolist()]
+    changed = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            done = edit(node)
+            if done is not None:
+                changed.append(done)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for info, data in entries:
+            if info.filename == "config.json":
+                config = json.loads(data.decode("utf-8"))
+                walk(config)
+                data = json.dumps(config).encode("utf-8")
+            target.writestr(info, data)
+    return changed
