@@ -51,6 +51,12 @@ class Context:
         optimise it and set up a data pipeline for three images), the model's compiled
         predict function on one batch under TF 1's graph-mode Keras. Recipes keep
         ``predict``, which the standalone recipe check runs."""
+        if not hasattr(model, "predict"):
+            # load_model on a SavedModel Keras did not write returns a bare revived object: the
+            # load succeeded, and the recipe's predict is where the user meets it, with this error.
+            def no_predict(batch):
+                raise AttributeError("'%s' object has no attribute 'predict'" % type(model).__name__)
+            return no_predict
         if not self.eager:
             return lambda batch: np.asarray(model.predict_on_batch(batch))
         if self.tf_version:
