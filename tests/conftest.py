@@ -133,6 +133,21 @@ def tracked_copy(target: Path, drop: tuple[str, ...] = ()) -> Path:
     return copy(target, drop, ROOT)
 
 
+# Ctrl-C's default action, then the command itself (exec keeps the process and its pid).
+_RESTORE_SIGINT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                   "os.execv(sys.argv[1], sys.argv[1:])")
+
+
+def interruptible(command: list[str]) -> list[str]:
+    """``command`` as a terminal's foreground job would start it: stopped by SIGINT.
+
+    A shell that starts a job in the background (``cmd &`` in a script, nohup, some CI
+    runners) makes it ignore SIGINT, and an ignored signal stays ignored across exec: a
+    test that stops a run with Ctrl-C would then wait forever on a run that rightly ignores it.
+    """
+    return [sys.executable, "-c", _RESTORE_SIGINT, *command]
+
+
 def compat_in(folder: Path, *args: str, venvs: Path | None = None, timeout: float = 900,
               extra_env: dict | None = None) -> subprocess.CompletedProcess:
     """``python -m compat ARGS`` run from ``folder``, so the copy's own package is imported."""
