@@ -10,9 +10,9 @@ import time
 
 import pytest
 
+from compat.environments import envs
 from compat.harness import runner
 from compat.records import results
-from compat.environments import envs
 from tests.conftest import interruptible, tracked_copy
 
 pytestmark = pytest.mark.envs
