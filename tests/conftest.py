@@ -148,14 +148,18 @@ def interruptible(command: list[str]) -> list[str]:
     return [sys.executable, "-c", _RESTORE_SIGINT, *command]
 
 
-def compat_in(folder: Path, *args: str, venvs: Path | None = None, timeout: float = 900,
-              extra_env: dict | None = None) -> subprocess.CompletedProcess:
-    """``python -m compat ARGS`` run from ``folder``, so the copy's own package is imported."""
-    import os
-
+def compat_env(venvs: Path | None = None, extra_env: dict | None = None) -> dict:
+    """The variables of a ``compat`` run in a copy of the project: none of this process's
+    ``COMPAT_`` settings, the built environments shared (or ``venvs``), then ``extra_env``."""
     from compat.environments import envs
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPAT_")}
     env["COMPAT_VENV_DIR"] = str(venvs or envs.venv_root())
     env.update(extra_env or {})
-    return subprocess.run([sys.executable, "-m", "compat", *args], cwd=str(folder), env=env,
+    return env
+
+
+def compat_in(folder: Path, *args: str, venvs: Path | None = None, timeout: float = 900,
+              extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    """``python -m compat ARGS`` run from ``folder``, so the copy's own package is imported."""
+    return subprocess.run([sys.executable, "-m", "compat", *args], cwd=str(folder), env=compat_env(venvs, extra_env),
                           capture_output=True, text=True, timeout=timeout, check=False)

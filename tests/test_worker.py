@@ -10,10 +10,9 @@ import time
 
 import pytest
 
-from compat.environments import envs
 from compat.harness import runner
 from compat.records import results
-from tests.conftest import interruptible, tracked_copy
+from tests.conftest import compat_env, interruptible, tracked_copy
 
 pytestmark = pytest.mark.envs
 
@@ -64,11 +63,6 @@ def _recorded(output) -> list:
     snapshot = results.read(output)["attempts"] if output.exists() else []
     journaled = [a for journal in results.journals(output) for a in results.read_journal(journal)]
     return list({results.attempt_key(a): a for a in snapshot + journaled}.values())
-
-
-def _child_env(**extra) -> dict:
-    """The variables of a ``compat`` run in a copy of the project: the built environments shared."""
-    return dict(os.environ, COMPAT_VENV_DIR=str(envs.venv_root()), **extra)
 
 
 def _wait_for(process, output, count: int) -> None:
@@ -126,7 +120,7 @@ def test_ctrl_c_stops_every_worker_and_records_no_death_it_caused(shared, tmp_pa
                "--fixtures", ",".join(SLICE), "--output", str(output), "--timeout", str(NEVER)]
     process = subprocess.Popen(interruptible(command), cwd=str(project), start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               env=_child_env(COMPAT_INJECT_FAULT=_held_open(shared)))
+                               env=compat_env(extra_env={"COMPAT_INJECT_FAULT": _held_open(shared)}))
     _wait_for(process, output, 8)
     os.killpg(process.pid, signal.SIGINT)  # what a terminal sends to the foreground group
     _, err = process.communicate(timeout=120)
@@ -146,7 +140,7 @@ def test_a_killed_run_resumes_without_redoing_work(shared, tmp_path):
                "--fixtures", ",".join(SLICE), "--output", str(output)]
     process = subprocess.Popen([*command, "--timeout", str(NEVER)], cwd=str(project), start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=_child_env(COMPAT_INJECT_FAULT=_held_open(shared)))
+                               env=compat_env(extra_env={"COMPAT_INJECT_FAULT": _held_open(shared)}))
     _wait_for(process, output, 8)
     json.loads(output.read_text())  # the snapshot on disk is whole JSON, never half-written
     os.killpg(process.pid, signal.SIGKILL)
@@ -157,7 +151,7 @@ def test_a_killed_run_resumes_without_redoing_work(shared, tmp_path):
     kept = len({results.attempt_key(a) for a in interrupted["attempts"] + journaled})
     assert kept >= 8
 
-    resumed = subprocess.run(command, cwd=str(project), capture_output=True, text=True, check=False, env=_child_env())
+    resumed = subprocess.run(command, cwd=str(project), capture_output=True, text=True, check=False, env=compat_env())
     assert resumed.returncode == 0, resumed.stderr
     total = len(shared["attempts"])
     assert f"{total - kept} attempts to run over 1 producer(s), {kept} known by their keys" \
