@@ -8,7 +8,11 @@ from __future__ import annotations
 import ast
 import copy
 import json
+import io
 import shutil
+import subprocess
+import sys
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -92,7 +96,7 @@ def test_editing_one_strategy_changes_its_digest_and_its_subclasses_only(project
 
 
 @pytest.mark.parametrize("edit", [
-    ("worker.py", "\n# the worker changed\n"),
+    ("worker.py", "\nWORKER_CHANGED = 1\n"),
     ("kerasapi.py", "\nCHANGED = 1\n"),
     ("facenet.py", "\nCHANGED = 1\n"),
     ("strategies.py", "\ndef _a_shared_helper():\n    return 1\n"),
@@ -104,6 +108,69 @@ def test_editing_what_every_strategy_shares_changes_every_digest(project, edit):
     _append(project / "compat" / "inside" / name, text)
     after = codedigest.code_digests(project)
     assert _changed(before, after) == set(before.by_strategy)
+
+
+def _digested_sources(project: Path) -> list[Path]:
+    return [project / name for name in codedigest.code_digests(project).files]
+
+
+def _commented(text: str) -> str:
+    """``text`` with a comment ending every logical line and one above every definition."""
+    lines = text.splitlines(keepends=True)
+    ends = [token.start for token in tokenize.generate_tokens(io.StringIO(text).readline)
+            if token.type == tokenize.NEWLINE and token.string]
+    for row, col in reversed(ends):
+        lines[row - 1] = lines[row - 1][:col] + "  # a note from a tidy-up" + lines[row - 1][col:]
+    return "".join(line if not line.lstrip().startswith(("def ", "class "))
+                   else line[:len(line) - len(line.lstrip())] + "# what it is for\n" + line for line in lines)
+
+
+def test_comments_change_no_digest(project):
+    """A tidy-up that only comments the code keeps every key."""
+    before = codedigest.code_digests(project)
+    for path in _digested_sources(project):
+        path.write_text("# a header\n" + _commented(path.read_text()) + "\n# the end\n")
+    assert codedigest.code_digests(project) == before
+
+
+def test_docstrings_added_and_removed_change_no_digest(project):
+    before = codedigest.code_digests(project)
+    for path in _digested_sources(project):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Module)):
+                if ast.get_docstring(node) is not None:
+                    node.body = node.body[1:] or [ast.Pass()]
+                else:
+                    node.body.insert(0, ast.Expr(ast.Constant("Documented in a tidy-up.")))
+        path.write_text(ast.unparse(ast.fix_missing_locations(tree)))
+    assert codedigest.code_digests(project) == before
+
+
+def test_reformatting_changes_no_digest(project):
+    """Line breaks, quotes, parentheses and trailing commas: two formatters' whole output."""
+    before = codedigest.code_digests(project)
+    for path in _digested_sources(project):
+        path.write_text(ast.unparse(ast.parse(path.read_text())))  # its own layout and quotes
+    assert codedigest.code_digests(project) == before
+    files = [str(path) for path in _digested_sources(project)]
+    subprocess.run([sys.executable, "-m", "ruff", "format", "--isolated", "--line-length", "60",
+                    "--config", "format.quote-style='single'", *files], check=True, capture_output=True)
+    assert codedigest.code_digests(project) == before
+
+
+@pytest.mark.parametrize("edit", [
+    ("MODEL_FORMATS = (", "MODEL_FORMATS = ('hdf5', "),
+    ('"model = keras.models.load_model(MODEL_PATH)"', '"model = keras.models.load_model(MODEL_PATH) "'),
+    ("return None", "return"),
+])
+def test_a_changed_constant_or_string_changes_the_digests(project, edit):
+    path = project / "compat" / "inside" / "strategies.py"
+    before = codedigest.code_digests(project)
+    old, new = edit
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new, 1))
+    assert codedigest.code_digests(project) != before
 
 
 @pytest.mark.parametrize("name", ["savers.py", "generate.py", "mutations.py", "bare.py"])

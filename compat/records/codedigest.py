@@ -12,19 +12,27 @@ strategy makes only that strategy's attempts stale:
   what it inherits);
 - ``compat/records/verdicts.py``, the check that turns embeddings into a verdict.
 
-Everything is read as text on the host (``ast`` finds the class boundaries), never
-imported, so the digest describes the files a worker started now would run. Comments
-count: a digest of the text cannot tell them from code, and a needless re-run is better
-than a stale verdict.
+Everything is parsed on the host, never imported, so the digest describes the files a
+worker started now would run. What is digested is each file's syntax tree, written out in
+one canonical form, without what cannot change behaviour: comments, docstrings (and any
+other statement that is a bare string) and formatting (line breaks, quotes, redundant
+parentheses, trailing commas). A tidy-up or a reformat keeps every key; a changed name,
+constant or statement changes the keys of the attempts it can affect.
 
-Only the text is digested, never where it sits: the shared parts are taken in the order of
+The canonical form is the same on every host Python (3.10 up): node types and their
+fields in order, positions left out, and fields that are empty or absent left out too, so
+a field that a newer ``ast`` adds with an empty default (``type_params``) changes nothing.
+
+Only the code is digested, never where it sits: the shared parts are taken in the order of
 their own sha256, so moving or renaming a file without changing it keeps every key.
 """
 from __future__ import annotations
 
 import ast
+import copy
 import dataclasses
 import hashlib
+import json
 from pathlib import Path
 
 from compat.errors import HarnessFailure
@@ -64,8 +72,8 @@ def code_digests(root: Path) -> CodeDigests:
     if STRATEGIES not in modules:
         raise HarnessFailure(f"{inside / (WORKER + '.py')} does not import {STRATEGIES}; cannot key attempts")
     strategies_path = inside / f"{STRATEGIES}.py"
-    text = strategies_path.read_text()
-    classes = _strategy_classes(text, strategies_path)
+    strategies_tree = _parse(strategies_path)
+    classes = _strategy_classes(strategies_tree, strategies_path)
     shared_parts = []
     files = []
     for name in sorted(modules | {"__init__"}):
@@ -73,34 +81,85 @@ def code_digests(root: Path) -> CodeDigests:
         if not path.exists():
             continue
         files.append(path.relative_to(root).as_posix())
-        shared_parts.append(_shared_text(text, classes) if name == STRATEGIES else path.read_text())
+        shared_parts.append(_shared_part(strategies_tree, classes) if name == STRATEGIES else canonical(_parse(path)))
     check = root.joinpath(*CHECK)
     files.append(check.relative_to(root).as_posix())
-    shared_parts.append(check.read_text())
+    shared_parts.append(canonical(_parse(check)))
     shared = digest(sorted(shared_parts, key=lambda part: hashlib.sha256(part.encode()).digest()))
-    by_strategy = {strategy: digest([shared, strategy] + [source for _, source in chain])
-                   for strategy, chain in classes.registry.items()}
+    by_strategy = {
+        strategy: digest([shared, strategy] + [source for _, source in chain])
+        for strategy, chain in classes.registry.items()
+    }
     return CodeDigests(shared=shared, by_strategy=by_strategy, files=tuple(files))
+
+
+# -- the canonical form of code ------------------------------------------------------------
+# Fields that never change what runs: a type comment, the ``u`` of an old string literal.
+# Positions (lineno, col_offset...) are attributes, not fields, and are never read.
+_IGNORED_FIELDS = frozenset({"type_comment", "kind"})
+_BODIES = ("body", "orelse", "finalbody")
+
+
+def canonical(node) -> str:
+    """The behaviour-bearing form of a syntax tree, as one string."""
+    return json.dumps(_plain(_without_docstrings(node)), separators=(",", ":"))
+
+
+def _plain(node):
+    if isinstance(node, ast.AST):
+        fields = []
+        for name, value in ast.iter_fields(node):
+            if name in _IGNORED_FIELDS or value is None or (isinstance(value, list) and not value):
+                continue
+            fields.append([name, _plain(value)])
+        return [type(node).__name__, fields]
+    if isinstance(node, list):
+        return [_plain(item) for item in node]
+    return [type(node).__name__, repr(node)]
+
+
+def _is_bare_string(statement) -> bool:
+    return (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+            and isinstance(statement.value.value, str))
+
+
+def _without_docstrings(node):
+    """A copy of ``node`` with every statement that is only a string literal taken out
+    (docstrings, and strings that document an attribute): they compute nothing."""
+    node = copy.deepcopy(node)
+    for parent in ast.walk(node):
+        for field in _BODIES:
+            body = getattr(parent, field, None)
+            if isinstance(body, list) and any(_is_bare_string(s) for s in body):
+                kept = [s for s in body if not _is_bare_string(s)]
+                # A body cannot be empty: a function whose whole body was its docstring does nothing.
+                setattr(parent, field, kept or ([ast.Pass()] if field == "body" else []))
+    return node
+
+
+def _parse(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), str(path))
 
 
 @dataclasses.dataclass(frozen=True)
 class _Classes:
-    spans: tuple
-    """(first line, last line) of every strategy class and of the registry, 1-based."""
+    cut: tuple
+    """The statements of strategies.py that are not shared: every strategy class and the registry."""
     registry: dict
-    """Strategy name -> [(class name, class source), ...], the class first, then its bases."""
+    """Strategy name -> [(class name, canonical class), ...], the class first, then its bases."""
 
 
-def _strategy_classes(text: str, path: Path) -> _Classes:
-    tree = ast.parse(text, str(path))
-    lines = text.splitlines(keepends=True)
+def _strategy_classes(tree: ast.Module, path: Path) -> _Classes:
     defined = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     registry_node, registered = None, []
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == REGISTRY for t in node.targets):
             registry_node = node
-            registered = [call.func.id for call in ast.walk(node.value)
-                          if isinstance(call, ast.Call) and isinstance(call.func, ast.Name)]
+            registered = [
+                call.func.id
+                for call in ast.walk(node.value)
+                if isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+            ]
     if registry_node is None or not registered:
         raise HarnessFailure(f"{path}: no {REGISTRY} = (...) registry of strategy instances")
 
@@ -113,42 +172,36 @@ def _strategy_classes(text: str, path: Path) -> _Classes:
                 pending += [base.id for base in defined[current].bases if isinstance(base, ast.Name)]
         return found
 
-    def source(node) -> str:
-        first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-        return "".join(lines[first - 1:node.end_lineno])
-
-    registry, cut = {}, set()
+    registry, cut = {}, [registry_node]
     for class_name in registered:
         names = chain(class_name)
         if not names:
             raise HarnessFailure(f"{path}: {REGISTRY} names {class_name}, which is not a class of the module")
         strategy = _attribute(defined, names, "name")
         if not strategy:
-            raise HarnessFailure(f"{path}: cannot read the name of {class_name} (a literal `name = \"...\"`)")
-        registry[strategy] = [(n, source(defined[n])) for n in names]
-        cut.update(names)
-    spans = [(min([defined[n].lineno] + [d.lineno for d in defined[n].decorator_list]), defined[n].end_lineno)
-             for n in cut]
-    spans.append((registry_node.lineno, registry_node.end_lineno))
-    return _Classes(spans=tuple(sorted(spans)), registry=registry)
+            raise HarnessFailure(f'{path}: cannot read the name of {class_name} (a literal `name = "..."`)')
+        registry[strategy] = [(n, canonical(defined[n])) for n in names]
+        cut += [defined[n] for n in names if defined[n] not in cut]
+    return _Classes(cut=tuple(cut), registry=registry)
 
 
 def _attribute(defined: dict, names: list[str], attribute: str) -> str | None:
     """A string class attribute, looked up along ``names`` (the class, then its bases)."""
     for class_name in names:
         for statement in defined[class_name].body:
-            if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Constant) \
-                    and any(isinstance(t, ast.Name) and t.id == attribute for t in statement.targets):
+            if (
+                isinstance(statement, ast.Assign)
+                and isinstance(statement.value, ast.Constant)
+                and any(isinstance(t, ast.Name) and t.id == attribute for t in statement.targets)
+            ):
                 return statement.value.value if isinstance(statement.value.value, str) else None
     return None
 
 
-def _shared_text(text: str, classes: _Classes) -> str:
-    lines = text.splitlines(keepends=True)
-    removed = set()
-    for first, last in classes.spans:
-        removed.update(range(first, last + 1))
-    return "".join(line for number, line in enumerate(lines, 1) if number not in removed)
+def _shared_part(tree: ast.Module, classes: _Classes) -> str:
+    shared = ast.Module(body=[node for node in tree.body if not any(node is c for c in classes.cut)],
+                        type_ignores=[])
+    return canonical(shared)
 
 
 def _imported_modules(inside: Path, start: str) -> set[str]:
@@ -162,13 +215,13 @@ def _imported_modules(inside: Path, start: str) -> set[str]:
         if not path.exists():
             continue
         found.add(name)
-        tree = ast.parse(path.read_text(), str(path))
-        for node in ast.walk(tree):
+        for node in ast.walk(_parse(path)):
             if isinstance(node, ast.ImportFrom) and node.module == "compat.inside":
                 pending += [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("compat.inside."):
                 pending.append(node.module.split(".")[2])
             elif isinstance(node, ast.Import):
-                pending += [alias.name.split(".")[2] for alias in node.names
-                            if alias.name.startswith("compat.inside.")]
+                pending += [
+                    alias.name.split(".")[2] for alias in node.names if alias.name.startswith("compat.inside.")
+                ]
     return found
