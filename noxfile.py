@@ -1,10 +1,11 @@
 """nox sessions, one per catalog-derived name, running the same `compat` commands as tox.
 
-    nox -s tf215-load-tf210
-    nox -s gen-tf210 -- --check
-    nox -s matrix            # every consumer, then the report
-    nox                      # only `fast`: the tests that start no catalog environment
+nox -s tf215-load-tf210
+nox -s gen-tf210 -- --check
+nox -s matrix            # every consumer, then the report
+nox                      # only `fast`: the tests that start no catalog environment
 """
+
 import os
 import sys
 
@@ -28,6 +29,7 @@ def _compat(session, *args):
 def _named_session(name):
     def run(session):
         _compat(session, "run-named", name)
+
     run.__doc__ = frontends.describe(name)
     return run
 

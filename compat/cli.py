@@ -6,6 +6,7 @@ found code in a file), 2 for bad input
 (a clear one-line message), 3 when the harness itself failed. ``main`` is the one place
 that turns an error into its line and exit status.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,6 +59,7 @@ def cmd_build(args) -> int:
 def cmd_gen(args) -> int:
     if args.corpus:
         from compat.harness import corpus
+
         failed = corpus.cmd_gen(_environments(args.ids, catalog.PRODUCER), args.corpus, args.check)
         return EXIT_HARNESS if failed else EXIT_OK
     failed = []
@@ -82,6 +84,7 @@ def cmd_regress(args) -> int:
 
 def cmd_architecture(args) -> int:
     from compat.environments import standalone
+
     print(f"[compat] wrote {standalone.write_architecture(args.out)}")
     return EXIT_OK
 
@@ -89,10 +92,11 @@ def cmd_architecture(args) -> int:
 # tox and nox environment names -> command lines, so both front ends run the same thing.
 _NAMED = [
     (re.compile(r"^gen-(?P<producer>\w+)$"), lambda m: ["gen", m["producer"]]),
-    (re.compile(r"^(?P<consumer>\w+)-load-(?P<producer>\w+)$"),
-     lambda m: ["load", m["consumer"], m["producer"]]),
-    (re.compile(r"^regress-(?P<old>\w+)-to-(?P<new>\w+)$"),
-     lambda m: ["regress", "--from", m["old"], "--to", m["new"]]),
+    (re.compile(r"^(?P<consumer>\w+)-load-(?P<producer>\w+)$"), lambda m: ["load", m["consumer"], m["producer"]]),
+    (
+        re.compile(r"^regress-(?P<old>\w+)-to-(?P<new>\w+)$"),
+        lambda m: ["regress", "--from", m["old"], "--to", m["new"]],
+    ),
     (re.compile(r"^report$"), lambda m: ["report"]),
 ]
 
@@ -115,6 +119,7 @@ def version_text() -> str:
     digest of every environment's id and lock digest (what the attempts' keys are made of)."""
     import compat
     from compat.records import attemptkey, codedigest
+
     entries = [f"{env.id}={attemptkey.lock_digest(env)}" for env in catalog.ENVIRONMENTS]
     return f"compat {compat.__version__} (catalog {codedigest.digest(entries)}, {len(entries)} environments)"
 
@@ -155,8 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_named)
     for name, command in sub.choices.items():
         if name != "run-named" and "--verbose" not in command._option_string_actions:
-            command.add_argument("--verbose", action="store_true",
-                                 help="print a harness failure's traceback here too (it is always written to a file)")
+            command.add_argument(
+                "--verbose",
+                action="store_true",
+                help="print a harness failure's traceback here too (it is always written to a file)",
+            )
     return parser
 
 
@@ -169,10 +177,15 @@ def _add_environment_commands(sub) -> None:
     p.set_defaults(func=cmd_build)
     p = sub.add_parser("gen", help="regenerate a producer's fixtures (or --check they reproduce)")
     p.add_argument("ids", nargs="*")
-    p.add_argument("--check", action="store_true",
-                   help="regenerate into a temporary folder and compare reference embeddings")
-    p.add_argument("--corpus", default=None, metavar="SET",
-                   help="write (or --check) the corpus set SET into fixtures/corpus/SET/<producer>/ instead")
+    p.add_argument(
+        "--check", action="store_true", help="regenerate into a temporary folder and compare reference embeddings"
+    )
+    p.add_argument(
+        "--corpus",
+        default=None,
+        metavar="SET",
+        help="write (or --check) the corpus set SET into fixtures/corpus/SET/<producer>/ instead",
+    )
     p.set_defaults(func=cmd_gen)
 
 
@@ -215,8 +228,11 @@ def invoke(command, args, prog: str = "compat") -> int:
             traceback.print_exc()
         where = _write_traceback(prog)
         first = " ".join(str(exc).split())
-        print(f"{prog}: harness error: {type(exc).__name__}: {first} (full traceback: {where}"
-              f"{'' if getattr(args, 'verbose', False) else '; --verbose prints it here'})", file=sys.stderr)
+        print(
+            f"{prog}: harness error: {type(exc).__name__}: {first} (full traceback: {where}"
+            f"{'' if getattr(args, 'verbose', False) else '; --verbose prints it here'})",
+            file=sys.stderr,
+        )
         return EXIT_HARNESS
 
 
@@ -224,6 +240,7 @@ def _write_traceback(prog: str) -> str:
     """The current exception's traceback in a file of the cache's log folder (the temporary
     folder when that cannot be written): the one line on the terminal names it."""
     from compat.paths import cache_root
+
     text = f"{prog} ({' '.join(sys.argv[1:])})\n{traceback.format_exc()}"
     name = f"harness-error-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.txt"
     for folder in (cache_root() / "logs", Path(tempfile.gettempdir())):

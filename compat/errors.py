@@ -8,6 +8,7 @@
 Modules raise a ``CompatError`` subclass; ``compat.cli.main`` is the one place that turns
 it into a line on stderr and the exit status it carries.
 """
+
 from __future__ import annotations
 
 EXIT_OK = 0
@@ -45,12 +46,16 @@ def choices(kind: str, unknown, valid) -> str:
 def positive_seconds(value, option: str = "--timeout") -> float:
     """A time limit the user gave, refused in one line unless it is a positive number of seconds."""
     if value is None or float(value) <= 0:
-        raise BadInput(f"{option} must be a positive number of seconds, not {value:g}"
-                       if isinstance(value, (int, float)) else f"{option} must be a positive number of seconds")
+        raise BadInput(
+            f"{option} must be a positive number of seconds, not {value:g}"
+            if isinstance(value, (int, float))
+            else f"{option} must be a positive number of seconds"
+        )
     return float(value)
 
 
 def progress(message: str) -> None:
     """Progress goes to stderr, so each command's stdout stays its result."""
     import sys
+
     print(message, file=sys.stderr)

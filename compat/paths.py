@@ -1,4 +1,5 @@
 """Where the project's own folders are: its root, and the cache that runs share."""
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@ out from the rules the README gives (the best strategy is the first that passes 
 registry's order; a change is judged on the old consumer's best), not by running
 ``compat.harness.regress``, so the page and ``compat regress`` are each checked against them.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,15 +18,19 @@ SOURCES = {"tf215": "tf215-load-keras212.json", "tf221": "tf221-load-keras212+tf
 
 # consumer -> (producer, fixture) -> strategies that pass
 PASSING = {
-    "tf215": {("keras212", "builtin-h5"): {"load_model", "rebuild_weights"},
-              ("keras212", "lambda-h5"): {"load_model", "rebuild_weights"},
-              ("keras212", "canary-h5"): {"unsafe"},
-              ("keras212", "lambda-json"): set()},
-    "tf221": {("keras212", "builtin-h5"): {"load_model", "rebuild_weights"},
-              ("keras212", "lambda-h5"): {"rebuild_weights"},
-              ("keras212", "canary-h5"): set(),
-              ("keras212", "lambda-json"): {"json_weights"},
-              ("tf215", "builtin-h5"): {"load_model"}},
+    "tf215": {
+        ("keras212", "builtin-h5"): {"load_model", "rebuild_weights"},
+        ("keras212", "lambda-h5"): {"load_model", "rebuild_weights"},
+        ("keras212", "canary-h5"): {"unsafe"},
+        ("keras212", "lambda-json"): set(),
+    },
+    "tf221": {
+        ("keras212", "builtin-h5"): {"load_model", "rebuild_weights"},
+        ("keras212", "lambda-h5"): {"rebuild_weights"},
+        ("keras212", "canary-h5"): set(),
+        ("keras212", "lambda-json"): {"json_weights"},
+        ("tf215", "builtin-h5"): {"load_model"},
+    },
 }
 MISMATCH = {"tf221": {("keras212", "canary-h5"): {"unsafe"}}}
 
@@ -56,8 +61,10 @@ EXPECTED = {
 
 # The page beside a fixture measured on one side only shows that side's best (regress names
 # no best for a pair it did not compare): tf215's builtin-h5 is measured by tf221 alone.
-PAGE_BESTS = {("tf215", "tf221"): {("tf215", "builtin-h5"): (None, "load_model")},
-              ("tf221", "tf215"): {("tf215", "builtin-h5"): ("load_model", None)}}
+PAGE_BESTS = {
+    ("tf215", "tf221"): {("tf215", "builtin-h5"): (None, "load_model")},
+    ("tf221", "tf215"): {("tf215", "builtin-h5"): ("load_model", None)},
+}
 
 
 def page_rows(old: str, new: str) -> dict:
@@ -70,8 +77,11 @@ def page_rows(old: str, new: str) -> dict:
 
 
 def _set(attempt: dict, verdict: str) -> dict:
-    attempt = {k: v for k, v in attempt.items()
-               if k not in ("verdict", "error", "reason", "cosine", "max_abs_diff", "signal", "exit_code")}
+    attempt = {
+        k: v
+        for k, v in attempt.items()
+        if k not in ("verdict", "error", "reason", "cosine", "max_abs_diff", "signal", "exit_code")
+    }
     attempt["verdict"] = verdict
     if verdict == "error":
         attempt["error"] = {"type": "ValueError", "message": "canned failure", "traceback": ""}

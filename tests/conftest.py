@@ -1,4 +1,5 @@
 """Shared test helpers. Tests marked `envs` run real catalog environments (TensorFlow)."""
+
 from __future__ import annotations
 
 import functools
@@ -19,10 +20,18 @@ def run_inside(env_id: str, module: str, *args: str, extra_env=None, timeout=900
     """Run ``python -m module`` inside a catalog environment; return its stdout."""
     from compat import catalog
     from compat.environments import envs
+
     env = catalog.get(env_id)
     python = envs.ensure_built(env)
-    done = subprocess.run([str(python), "-m", module, *args], env=envs.inside_env(env, extra_env),
-                          capture_output=True, text=True, timeout=timeout, cwd=str(ROOT), check=False)
+    done = subprocess.run(
+        [str(python), "-m", module, *args],
+        env=envs.inside_env(env, extra_env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(ROOT),
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -30,8 +39,12 @@ def run_inside(env_id: str, module: str, *args: str, extra_env=None, timeout=900
 @functools.lru_cache(maxsize=1)
 def package_index_problem() -> str | None:
     """Why the package index uv resolves against cannot be reached, or None when it can."""
-    index = (os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL")
-             or os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple/")
+    index = (
+        os.environ.get("UV_DEFAULT_INDEX")
+        or os.environ.get("UV_INDEX_URL")
+        or os.environ.get("PIP_INDEX_URL")
+        or "https://pypi.org/simple/"
+    )
     url = index.rstrip("/") + "/uv/"
     try:
         with urllib.request.urlopen(url, timeout=10) as answer:
@@ -63,6 +76,7 @@ def full_size_report(tmp_path_factory) -> tuple[Path, int]:
     from test_report import synthesize_full
 
     from compat import cli
+
     folder = tmp_path_factory.mktemp("full-size")
     attempts = synthesize_full(folder / "results")
     out = folder / "report"
@@ -81,6 +95,7 @@ def producer_reference(folder: Path, variant: str, out: Path) -> tuple[str, str]
     import numpy as np
 
     from compat.inside import facenet
+
     manifest = load_json(Path(folder) / "manifest.json")
     images = np.load(Path(folder) / manifest["reference"]["input"])["images"]
     batch = Path(out) / f"input-{variant}.npy"
@@ -102,12 +117,18 @@ def plain_reference(env_id: str, model: Path, batch: Path, out: Path, keras_impo
     ``env_id``'s interpreter (``-I``: nothing of the project importable), not the harness's."""
     from compat import catalog
     from compat.environments import envs
+
     python = envs.ensure_built(catalog.get(env_id))
     child = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "COMPAT_", "VIRTUAL_ENV"))}
     child.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    done = subprocess.run([str(python), "-I", "-c", PLAIN_PREDICT.format(keras_import=keras_import),
-                           str(model), str(batch), str(out)], env=child, capture_output=True, text=True,
-                          timeout=900, check=False)
+    done = subprocess.run(
+        [str(python), "-I", "-c", PLAIN_PREDICT.format(keras_import=keras_import), str(model), str(batch), str(out)],
+        env=child,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return str(out)
 
@@ -120,6 +141,7 @@ def corpus_oracle_verdicts() -> dict:
     session: the truth the probe, gate and convert tests compare the project's loaders against.
     """
     from test_corpus import oracle_verdicts
+
     return oracle_verdicts()
 
 
@@ -130,12 +152,14 @@ def load_json(path) -> dict:
 def tracked_copy(target: Path, drop: tuple[str, ...] = ()) -> Path:
     """The tracked files of this work tree, as a clone of it would have them, minus ``drop``."""
     from compat.devtools.trackedcopy import tracked_copy as copy
+
     return copy(target, drop, ROOT)
 
 
 # Ctrl-C's default action, then the command itself (exec keeps the process and its pid).
-_RESTORE_SIGINT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-                   "os.execv(sys.argv[1], sys.argv[1:])")
+_RESTORE_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+)
 
 
 def interruptible(command: list[str]) -> list[str]:
@@ -152,14 +176,23 @@ def compat_env(venvs: Path | None = None, extra_env: dict | None = None) -> dict
     """The variables of a ``compat`` run in a copy of the project: none of this process's
     ``COMPAT_`` settings, the built environments shared (or ``venvs``), then ``extra_env``."""
     from compat.environments import envs
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPAT_")}
     env["COMPAT_VENV_DIR"] = str(venvs or envs.venv_root())
     env.update(extra_env or {})
     return env
 
 
-def compat_in(folder: Path, *args: str, venvs: Path | None = None, timeout: float = 900,
-              extra_env: dict | None = None) -> subprocess.CompletedProcess:
+def compat_in(
+    folder: Path, *args: str, venvs: Path | None = None, timeout: float = 900, extra_env: dict | None = None
+) -> subprocess.CompletedProcess:
     """``python -m compat ARGS`` run from ``folder``, so the copy's own package is imported."""
-    return subprocess.run([sys.executable, "-m", "compat", *args], cwd=str(folder), env=compat_env(venvs, extra_env),
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "compat", *args],
+        cwd=str(folder),
+        env=compat_env(venvs, extra_env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

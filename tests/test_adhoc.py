@@ -1,4 +1,5 @@
 """Ad-hoc environments: spec parsing and what a resolved stack means (pure), and uv for real."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,6 +9,7 @@ from compat.environments import adhoc, envs
 from compat.userfiles import probe
 
 # -- parsing (pure) ------------------------------------------------------------------------
+
 
 def test_requirements_spec():
     spec = adhoc.parse("py3.12:tensorflow-cpu==2.19.0,keras==3.9.2")
@@ -26,12 +28,15 @@ def test_file_spec(text):
     assert spec.file == text.split(":", 1)[1] and spec.requirements == ()
 
 
-@pytest.mark.parametrize("text, message", [
-    ("py3.12:", "names no requirements"),
-    ("py3:tensorflow==2.15.1", "neither a catalog id nor a spec"),
-    ("python3.12:keras", "neither a catalog id nor a spec"),
-    ("py3.12:tensorflow-cpu===,keras", "is not a requirement"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("py3.12:", "names no requirements"),
+        ("py3:tensorflow==2.15.1", "neither a catalog id nor a spec"),
+        ("python3.12:keras", "neither a catalog id nor a spec"),
+        ("py3.12:tensorflow-cpu===,keras", "is not a requirement"),
+    ],
+)
 def test_malformed_specs(text, message):
     with pytest.raises(adhoc.SpecError, match=message):
         adhoc.parse(text)
@@ -39,7 +44,10 @@ def test_malformed_specs(text, message):
 
 def test_environment_lists_split_between_ids_and_specs():
     assert adhoc.split_environments("tf215,py3.12:tensorflow-cpu==2.19.0,keras==3.9.2,tf221") == [
-        "tf215", "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2", "tf221"]
+        "tf215",
+        "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2",
+        "tf221",
+    ]
     assert adhoc.split_environments("py3.11:a==1,b>=2,<3,py3.12:c==1") == ["py3.11:a==1,b>=2,<3", "py3.12:c==1"]
     assert adhoc.split_environments(" tf215 , tf221 ") == ["tf215", "tf221"]
 
@@ -49,13 +57,16 @@ def test_unknown_id_names_the_catalog_and_the_spec_form():
         adhoc.environment("tf999")
 
 
-@pytest.mark.parametrize("pins, api, variables", [
-    ({"tensorflow-cpu": "2.19.0", "keras": "3.9.2"}, "keras", ()),
-    ({"tensorflow": "2.15.1", "keras": "2.15.0"}, "tf.keras", ()),
-    ({"tensorflow": "2.10.1"}, "tf.keras", ()),
-    ({"tensorflow": "1.3.0", "keras": "2.1.2"}, "keras", ()),
-    ({"keras": "3.15.1", "jax": "0.6.0"}, "keras", (("KERAS_BACKEND", "jax"),)),
-])
+@pytest.mark.parametrize(
+    "pins, api, variables",
+    [
+        ({"tensorflow-cpu": "2.19.0", "keras": "3.9.2"}, "keras", ()),
+        ({"tensorflow": "2.15.1", "keras": "2.15.0"}, "tf.keras", ()),
+        ({"tensorflow": "2.10.1"}, "tf.keras", ()),
+        ({"tensorflow": "1.3.0", "keras": "2.1.2"}, "keras", ()),
+        ({"keras": "3.15.1", "jax": "0.6.0"}, "keras", (("KERAS_BACKEND", "jax"),)),
+    ],
+)
 def test_keras_api_of_a_resolved_stack(pins, api, variables):
     assert adhoc.keras_api(pins) == (api, variables)
 
@@ -68,9 +79,11 @@ def test_a_stack_without_tensorflow_or_keras_is_refused():
 
 
 def test_uv_reason_is_one_line():
-    stderr = ("error: No solution found when resolving dependencies\n"
-              "  cause: Because there is no version of tensorflow-cpu==9.9.9 and you require "
-              "tensorflow-cpu==9.9.9, we can conclude that your requirements are unsatisfiable.\n")
+    stderr = (
+        "error: No solution found when resolving dependencies\n"
+        "  cause: Because there is no version of tensorflow-cpu==9.9.9 and you require "
+        "tensorflow-cpu==9.9.9, we can conclude that your requirements are unsatisfiable.\n"
+    )
     reason = envs.uv_reason(stderr)
     assert "\n" not in reason
     assert reason.startswith("No solution found when resolving dependencies: Because there is no version")
@@ -88,6 +101,7 @@ def test_a_catalog_lock_and_an_ad_hoc_lock_are_read_alike(tmp_path):
 
 
 # -- uv for real (the package index) ---------------------------------------------------------
+
 
 @pytest.mark.envs
 @pytest.mark.network

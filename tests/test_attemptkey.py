@@ -3,6 +3,7 @@
 Pure logic on copies of the project's own source files and small canned documents; the
 runs that prove it end to end are in tests/test_incremental.py.
 """
+
 from __future__ import annotations
 
 import ast
@@ -27,8 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def copy_code(target: Path) -> Path:
     """The files a code digest reads, and the rest of compat/inside, under ``target``."""
     (target / "compat" / "records").mkdir(parents=True)
-    shutil.copytree(ROOT / "compat" / "inside", target / "compat" / "inside",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "compat" / "inside", target / "compat" / "inside", ignore=shutil.ignore_patterns("__pycache__")
+    )
     shutil.copy(ROOT.joinpath(*codedigest.CHECK), target.joinpath(*codedigest.CHECK))
     return target
 
@@ -38,9 +40,12 @@ def strategy_class(source: str, strategy: str) -> ast.ClassDef:
     for node in ast.parse(source).body:
         if isinstance(node, ast.ClassDef):
             for statement in node.body:
-                if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Constant) \
-                        and statement.value.value == strategy \
-                        and any(getattr(t, "id", None) == "name" for t in statement.targets):
+                if (
+                    isinstance(statement, ast.Assign)
+                    and isinstance(statement.value, ast.Constant)
+                    and statement.value.value == strategy
+                    and any(getattr(t, "id", None) == "name" for t in statement.targets)
+                ):
                     return node
     raise AssertionError(f"no class named {strategy} in strategies.py")
 
@@ -72,6 +77,7 @@ def _changed(before: codedigest.CodeDigests, after: codedigest.CodeDigests) -> s
 def _subclasses(strategy: str) -> set[str]:
     """Strategies whose class derives from ``strategy``'s class (they inherit its code)."""
     from compat.inside import strategies
+
     base = type(strategies.BY_NAME[strategy])
     return {s.name for s in strategies.STRATEGIES if isinstance(s, base)}
 
@@ -79,6 +85,7 @@ def _subclasses(strategy: str) -> set[str]:
 def test_every_registered_strategy_has_its_own_code_digest(project):
     digests = codedigest.code_digests(project)
     from compat.inside import strategies
+
     assert list(digests.by_strategy) == [s.name for s in strategies.STRATEGIES]
     assert len(set(digests.by_strategy.values())) == len(digests.by_strategy)
     assert "compat/inside/worker.py" in digests.files and "compat/records/verdicts.py" in digests.files
@@ -95,13 +102,16 @@ def test_editing_one_strategy_changes_its_digest_and_its_subclasses_only(project
     assert after.shared == before.shared
 
 
-@pytest.mark.parametrize("edit", [
-    ("worker.py", "\nWORKER_CHANGED = 1\n"),
-    ("kerasapi.py", "\nCHANGED = 1\n"),
-    ("facenet.py", "\nCHANGED = 1\n"),
-    ("strategies.py", "\ndef _a_shared_helper():\n    return 1\n"),
-    ("../records/verdicts.py", "\nCHANGED = 1\n"),
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        ("worker.py", "\nWORKER_CHANGED = 1\n"),
+        ("kerasapi.py", "\nCHANGED = 1\n"),
+        ("facenet.py", "\nCHANGED = 1\n"),
+        ("strategies.py", "\ndef _a_shared_helper():\n    return 1\n"),
+        ("../records/verdicts.py", "\nCHANGED = 1\n"),
+    ],
+)
 def test_editing_what_every_strategy_shares_changes_every_digest(project, edit):
     name, text = edit
     before = codedigest.code_digests(project)
@@ -117,12 +127,19 @@ def _digested_sources(project: Path) -> list[Path]:
 def _commented(text: str) -> str:
     """``text`` with a comment ending every logical line and one above every definition."""
     lines = text.splitlines(keepends=True)
-    ends = [token.start for token in tokenize.generate_tokens(io.StringIO(text).readline)
-            if token.type == tokenize.NEWLINE and token.string]
+    ends = [
+        token.start
+        for token in tokenize.generate_tokens(io.StringIO(text).readline)
+        if token.type == tokenize.NEWLINE and token.string
+    ]
     for row, col in reversed(ends):
         lines[row - 1] = lines[row - 1][:col] + "  # a note from a tidy-up" + lines[row - 1][col:]
-    return "".join(line if not line.lstrip().startswith(("def ", "class "))
-                   else line[:len(line) - len(line.lstrip())] + "# what it is for\n" + line for line in lines)
+    return "".join(
+        line
+        if not line.lstrip().startswith(("def ", "class "))
+        else line[: len(line) - len(line.lstrip())] + "# what it is for\n" + line
+        for line in lines
+    )
 
 
 def test_comments_change_no_digest(project):
@@ -154,16 +171,33 @@ def test_reformatting_changes_no_digest(project):
         path.write_text(ast.unparse(ast.parse(path.read_text())))  # its own layout and quotes
     assert codedigest.code_digests(project) == before
     files = [str(path) for path in _digested_sources(project)]
-    subprocess.run([sys.executable, "-m", "ruff", "format", "--isolated", "--line-length", "60",
-                    "--config", "format.quote-style='single'", *files], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "format",
+            "--isolated",
+            "--line-length",
+            "60",
+            "--config",
+            "format.quote-style='single'",
+            *files,
+        ],
+        check=True,
+        capture_output=True,
+    )
     assert codedigest.code_digests(project) == before
 
 
-@pytest.mark.parametrize("edit", [
-    ("MODEL_FORMATS = (", "MODEL_FORMATS = ('hdf5', "),
-    ('"model = keras.models.load_model(MODEL_PATH)"', '"model = keras.models.load_model(MODEL_PATH) "'),
-    ("return None", "return"),
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        ("MODEL_FORMATS = (", "MODEL_FORMATS = ('hdf5', "),
+        ('"model = keras.models.load_model(MODEL_PATH)"', '"model = keras.models.load_model(MODEL_PATH) "'),
+        ("return None", "return"),
+    ],
+)
 def test_a_changed_constant_or_string_changes_the_digests(project, edit):
     path = project / "compat" / "inside" / "strategies.py"
     before = codedigest.code_digests(project)
@@ -184,12 +218,15 @@ def test_reordering_the_registry_changes_nothing(project):
     path = project / "compat" / "inside" / "strategies.py"
     source = path.read_text()
     tree = ast.parse(source)
-    (registry,) = [n for n in tree.body if isinstance(n, ast.Assign)
-                   and any(getattr(t, "id", None) == "STRATEGIES" for t in n.targets)]
+    (registry,) = [
+        n
+        for n in tree.body
+        if isinstance(n, ast.Assign) and any(getattr(t, "id", None) == "STRATEGIES" for t in n.targets)
+    ]
     calls = [ast.get_source_segment(source, e) for e in registry.value.elts]
     lines = source.splitlines(keepends=True)
     new = "STRATEGIES = (\n    " + ", ".join(reversed(calls)) + ",\n)\n"
-    path.write_text("".join(lines[:registry.lineno - 1]) + new + "".join(lines[registry.end_lineno:]))
+    path.write_text("".join(lines[: registry.lineno - 1]) + new + "".join(lines[registry.end_lineno :]))
     before = codedigest.code_digests(ROOT)
     after = codedigest.code_digests(project)
     assert after.by_strategy == before.by_strategy
@@ -231,15 +268,18 @@ def test_lock_digest_follows_the_environment():
     assert attemptkey.lock_digest(env) == attemptkey.lock_digest(env)
     assert len({attemptkey.lock_digest(e) for e in catalog.ENVIRONMENTS}) == len(catalog.ENVIRONMENTS)
     import dataclasses
-    assert attemptkey.lock_digest(dataclasses.replace(env, env_vars=(("TF_USE_LEGACY_KERAS", "1"),))) \
-        != attemptkey.lock_digest(env)
+
+    assert attemptkey.lock_digest(
+        dataclasses.replace(env, env_vars=(("TF_USE_LEGACY_KERAS", "1"),))
+    ) != attemptkey.lock_digest(env)
 
 
 def test_fixture_and_reference_digests_follow_their_content(tmp_path):
     fixture = {"id": "lambda-h5", "files": [{"path": "lambda.h5", "sha256": "a" * 64}], "size": "tiny"}
     assert attemptkey.fixture_digest(fixture) == attemptkey.fixture_digest(dict(reversed(fixture.items())))
     assert attemptkey.fixture_digest(fixture) != attemptkey.fixture_digest(
-        dict(fixture, files=[{"path": "lambda.h5", "sha256": "b" * 64}]))
+        dict(fixture, files=[{"path": "lambda.h5", "sha256": "b" * 64}])
+    )
     batch, reference = tmp_path / "input.npz", tmp_path / "lambda.npy"
     batch.write_bytes(b"images")
     reference.write_bytes(b"embeddings")
@@ -249,8 +289,12 @@ def test_fixture_and_reference_digests_follow_their_content(tmp_path):
 
 
 def test_an_attempt_without_a_key_is_never_known():
-    request = {"producer": "tf210", "fixture": {"id": "lambda-h5"}, "strategy": "load_model",
-               "key": {"lock": "l", "fixture": "f", "reference": "r", "code": "c"}}
+    request = {
+        "producer": "tf210",
+        "fixture": {"id": "lambda-h5"},
+        "strategy": "load_model",
+        "key": {"lock": "l", "fixture": "f", "reference": "r", "code": "c"},
+    }
     keyless = {"producer": "tf210", "fixture": "lambda-h5", "strategy": "load_model", "verdict": "pass"}
     assert attemptkey.pending([request], attemptkey.recorded([keyless])) == [request]
     keyed = dict(keyless, key=dict(request["key"]))
@@ -267,10 +311,12 @@ def _keyed(document: dict, code: dict | None = None) -> dict:
     """A results document whose attempts carry keys (canned digests)."""
     document = copy.deepcopy(document)
     for attempt in document["attempts"]:
-        attempt["key"] = {"lock": "lock-" + document["run"]["consumer"],
-                          "fixture": f"fixture-{attempt['producer']}-{attempt['fixture']}",
-                          "reference": f"reference-{attempt['producer']}-{attempt['variant']}",
-                          "code": (code or {}).get(attempt["strategy"], "code-" + attempt["strategy"])}
+        attempt["key"] = {
+            "lock": "lock-" + document["run"]["consumer"],
+            "fixture": f"fixture-{attempt['producer']}-{attempt['fixture']}",
+            "reference": f"reference-{attempt['producer']}-{attempt['variant']}",
+            "code": (code or {}).get(attempt["strategy"], "code-" + attempt["strategy"]),
+        }
     return document
 
 

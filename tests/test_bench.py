@@ -1,4 +1,5 @@
 """The benchmark's own arithmetic (its figures come from real runs: ``python -m compat.devtools.bench``)."""
+
 from __future__ import annotations
 
 import os
@@ -24,18 +25,24 @@ def test_tree_bytes_of_nothing(tmp_path):
 
 def test_per_strategy_time_counts_loads_only():
     from compat.devtools import benchspeed
-    document = {"attempts": [
-        {"strategy": "load_model", "verdict": "pass", "load_seconds": 1.0, "predict_seconds": 0.25},
-        {"strategy": "load_model", "verdict": "error", "load_seconds": 0.5},
-        {"strategy": "tf_keras", "verdict": "not_applicable", "reason": "no"},
-    ]}
+
+    document = {
+        "attempts": [
+            {"strategy": "load_model", "verdict": "pass", "load_seconds": 1.0, "predict_seconds": 0.25},
+            {"strategy": "load_model", "verdict": "error", "load_seconds": 0.5},
+            {"strategy": "tf_keras", "verdict": "not_applicable", "reason": "no"},
+        ]
+    }
     assert benchspeed.per_strategy(document) == {"load_model": {"loads": 2, "seconds": 1.75}}
 
 
 def test_differing_verdicts_names_each_attempt_once():
     from compat.devtools import benchspeed
-    old = [{"producer": "tf210", "fixture": "lambda-h5", "strategy": "load_model", "verdict": "error"},
-           {"producer": "tf210", "fixture": "lambda-h5", "strategy": "no_compile", "verdict": "pass"}]
+
+    old = [
+        {"producer": "tf210", "fixture": "lambda-h5", "strategy": "load_model", "verdict": "error"},
+        {"producer": "tf210", "fixture": "lambda-h5", "strategy": "no_compile", "verdict": "pass"},
+    ]
     new = [dict(old[0], verdict="pass"), dict(old[1])]
     assert benchspeed.differing_verdicts(old, new) == [" tf210 lambda-h5 load_model: error -> pass"]
     assert benchspeed.differing_verdicts(old, old[:1]) == [" tf210 lambda-h5 no_compile: pass -> None"]

@@ -6,6 +6,7 @@ committed ``reports/matrix.html``: the two readers' paths, the FaceNet file and 
 upgrade, end at the right answer in at most two interactions, and the upgrade view equals
 ``compat regress --baseline reports/matrix.json`` fixture by fixture.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -61,18 +62,31 @@ def _counts(driver) -> dict[str, int]:
 
 
 def _cell_texts(driver) -> list[tuple]:
-    return [tuple(row) for row in driver.execute_script("""
+    return [
+        tuple(row)
+        for row in driver.execute_script("""
         return Array.from(document.querySelectorAll('#matrix button.cell')).map(b => [
           b.querySelector('.mark').textContent, b.querySelector('.best').textContent,
-          b.querySelector('.count').textContent, b.className, b.getAttribute('aria-label'), b.title]);""")]
+          b.querySelector('.count').textContent, b.className, b.getAttribute('aria-label'), b.title]);""")
+    ]
 
 
 def _expected_cells(matrix: dict, variant=None, fmt=None) -> list[tuple]:
     """What compat.publish.cells says every cell shows: the page must show exactly that."""
     producers, consumers = report.shown_environments(matrix)
     rows = cells.grid(matrix, producers, consumers, variant, fmt)
-    return [(c["mark"], c["short"], c["count"], f"cell cat-{c['category']}" + (f" flag-{c['flag']}" if c["flag"] else ""),
-             c["label"], c["best"]) for row in rows for c in row["cells"]]
+    return [
+        (
+            c["mark"],
+            c["short"],
+            c["count"],
+            f"cell cat-{c['category']}" + (f" flag-{c['flag']}" if c["flag"] else ""),
+            c["label"],
+            c["best"],
+        )
+        for row in rows
+        for c in row["cells"]
+    ]
 
 
 def _heads(driver) -> list[str]:
@@ -86,7 +100,8 @@ def _open(driver, dialog) -> None:
 def _hash_becomes(driver, expected: str) -> None:
     try:
         WebDriverWait(driver, 5, poll_frequency=0.05).until(
-            lambda d: d.execute_script("return location.hash") == expected)
+            lambda d: d.execute_script("return location.hash") == expected
+        )
     except TimeoutException:
         assert driver.execute_script("return location.hash") == expected
 
@@ -96,20 +111,26 @@ def _closed(driver, dialog) -> None:
 
 
 def _recipe(matrix: dict, consumer: str, producer: str, fixture: str, strategy: str) -> str:
-    return next(a["recipe"] for a in matrix["attempts"]
-                if (a["consumer"], a["producer"], a["fixture"], a["strategy"]) == (consumer, producer, fixture, strategy))
+    return next(
+        a["recipe"]
+        for a in matrix["attempts"]
+        if (a["consumer"], a["producer"], a["fixture"], a["strategy"]) == (consumer, producer, fixture, strategy)
+    )
 
 
 def _in_view(driver, element) -> bool:
     """Whole inside the window and inside every scrolled box around it."""
-    return driver.execute_script("""
+    return driver.execute_script(
+        """
         const r = arguments[0].getBoundingClientRect();
         if (r.top < 0 || r.left < 0 || r.bottom > innerHeight || r.right > innerWidth) return false;
         for (let box = arguments[0].parentElement; box; box = box.parentElement) {
           const b = box.getBoundingClientRect();
           if (getComputedStyle(box).overflowY !== 'visible' && (r.top < b.top || r.bottom > b.bottom)) return false;
         }
-        return true;""", element)
+        return true;""",
+        element,
+    )
 
 
 def test_filters_cells_and_panels_show_what_python_decided(driver, tmp_path):
@@ -146,12 +167,16 @@ def test_filters_cells_and_panels_show_what_python_decided(driver, tmp_path):
     assert driver.find_element(By.ID, "detail-title").text == "tf221 loading models saved by keras212"
     fixtures = dialog.find_elements(By.CSS_SELECTOR, "section.fixture")
     assert [f.get_attribute("data-fixture") for f in fixtures] == ["lambda-h5"]
-    strategies = [row.get_attribute("data-strategy") for row in dialog.find_elements(By.CSS_SELECTOR, "table.attempts tbody tr")]
+    strategies = [
+        row.get_attribute("data-strategy") for row in dialog.find_elements(By.CSS_SELECTOR, "table.attempts tbody tr")
+    ]
     assert strategies == [s["name"] for s in matrix["strategies"]]
     # The answer first: the strategy to use and its recipe, then why the simpler ones fail, by family.
     answer = dialog.find_element(By.CSS_SELECTOR, "section.fixture .answer")
     assert answer.find_element(By.CSS_SELECTOR, ".recipe-head span").text == "Load it with rebuild_weights:"
-    assert answer.find_element(By.TAG_NAME, "pre").text == _recipe(matrix, "tf221", "keras212", "lambda-h5", "rebuild_weights")
+    assert answer.find_element(By.TAG_NAME, "pre").text == _recipe(
+        matrix, "tf221", "keras212", "lambda-h5", "rebuild_weights"
+    )
     assert "Lambda refused by safe_mode" in dialog.find_element(By.CSS_SELECTOR, ".why").text
     load_model = dialog.find_element(By.CSS_SELECTOR, 'table.attempts tr[data-strategy="load_model"]')
     assert "Lambda refused by safe_mode" in load_model.find_element(By.CSS_SELECTOR, ".family").text
@@ -227,7 +252,9 @@ def test_facenet_file_is_one_click_from_the_landing_view(driver, published, widt
 
     def check_answer(dialog):
         assert driver.find_element(By.ID, "detail-title").text == "tf221 loading models saved by keras212"
-        assert [f.get_attribute("data-fixture") for f in dialog.find_elements(By.CSS_SELECTOR, "section.fixture")] == ["lambda-h5"]
+        assert [f.get_attribute("data-fixture") for f in dialog.find_elements(By.CSS_SELECTOR, "section.fixture")] == [
+            "lambda-h5"
+        ]
         answer = dialog.find_element(By.CSS_SELECTOR, "section.fixture .answer")
         assert answer.find_element(By.CSS_SELECTOR, ".recipe-head span").text == "Load it with rebuild_weights:"
         code = answer.find_element(By.TAG_NAME, "pre")

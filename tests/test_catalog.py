@@ -1,4 +1,5 @@
 """The catalog is the one source of truth: locks, interpreters, tox's and nox's lists."""
+
 from __future__ import annotations
 
 import re
@@ -38,8 +39,9 @@ def test_unknown_environment_names_the_catalog():
 
 
 def _tox(*args: str) -> str:
-    return subprocess.run([sys.executable, "-m", "tox", *args], capture_output=True, text=True,
-                          cwd=str(PROJECT_ROOT), check=True).stdout
+    return subprocess.run(
+        [sys.executable, "-m", "tox", *args], capture_output=True, text=True, cwd=str(PROJECT_ROOT), check=True
+    ).stdout
 
 
 def _tox_list(*args: str) -> list[str]:
@@ -48,10 +50,14 @@ def _tox_list(*args: str) -> list[str]:
 
 def _nox_sessions() -> dict[str, bool]:
     """Every nox session, and whether bare `nox` runs it."""
-    out = subprocess.run([sys.executable, "-m", "nox", "-l"], capture_output=True, text=True,
-                         cwd=str(PROJECT_ROOT), check=True).stdout
-    return {line[2:].split(" -> ")[0].strip(): line.startswith("* ")
-            for line in out.splitlines() if line[:2] in ("* ", "- ")}
+    out = subprocess.run(
+        [sys.executable, "-m", "nox", "-l"], capture_output=True, text=True, cwd=str(PROJECT_ROOT), check=True
+    ).stdout
+    return {
+        line[2:].split(" -> ")[0].strip(): line.startswith("* ")
+        for line in out.splitlines()
+        if line[:2] in ("* ", "- ")
+    }
 
 
 def test_tox_environments_are_the_catalogs_and_bare_tox_runs_only_fast():
@@ -93,6 +99,7 @@ def test_a_missing_interpreter_names_the_environment_and_the_version():
 
 def test_named_commands_cover_every_front_end_name():
     from compat.cli import named_command
+
     assert named_command("tf215-load-tf210") == ["load", "tf215", "tf210"]
     assert named_command("tf215-load-all") == ["load", "tf215", "all"]
     assert named_command("gen-keras212") == ["gen", "keras212"]

@@ -1,5 +1,6 @@
 """``compat convert``: options are checked before anything runs; real conversions are proven by a
 plain load in a fresh process of the target."""
+
 from __future__ import annotations
 
 import shutil
@@ -22,15 +23,18 @@ def model(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("to, out, extra, message", [
-    ("tf221", "x.h5", [], "Keras 3, whose own format is a .keras file"),
-    ("tf221", "x.keras", ["--format", "h5"], "--format is for Keras 2 targets"),
-    ("tf215", "x.keras", [], "--format h5 writes a .h5 file"),
-    ("tf215", "x.h5", ["--format", "savedmodel"], "a SavedModel is a folder"),
-    ("tf215", "missing/x.h5", [], "does not exist"),
-    ("nosuchenv", "x.h5", [], "nosuchenv"),
-    ("tf215", "x.h5", ["--reference", "r.npy"], "--reference needs --input"),
-])
+@pytest.mark.parametrize(
+    "to, out, extra, message",
+    [
+        ("tf221", "x.h5", [], "Keras 3, whose own format is a .keras file"),
+        ("tf221", "x.keras", ["--format", "h5"], "--format is for Keras 2 targets"),
+        ("tf215", "x.keras", [], "--format h5 writes a .h5 file"),
+        ("tf215", "x.h5", ["--format", "savedmodel"], "a SavedModel is a folder"),
+        ("tf215", "missing/x.h5", [], "does not exist"),
+        ("nosuchenv", "x.h5", [], "nosuchenv"),
+        ("tf215", "x.h5", ["--reference", "r.npy"], "--reference needs --input"),
+    ],
+)
 def test_bad_options_are_one_line_and_exit_2(tmp_path, model, capsys, to, out, extra, message):
     status = cli.main(["convert", str(model), "--to", to, "-o", str(tmp_path / out), *extra])
     err = capsys.readouterr().err.strip()
@@ -57,26 +61,52 @@ def test_target_format_follows_the_environments_keras():
 
 
 def test_shown_load_is_the_programs_imports_and_load():
-    program = "\n".join([  # noqa: FLY002 - one line of the program per item
-        '"""doc', 'import keras here', '"""', "import os", 'os.environ["KERAS_BACKEND"] = "jax"',
-                         "import sys", "import numpy as np", "import keras", "sys.path.insert(0, '.')",
-                         "import facenet_arch", 'MODEL_PATH = "m.keras"', "images = np.load(sys.argv[1])",
-                         "facenet_arch.use(keras)", "model = keras.models.load_model(MODEL_PATH)",
-                         "embeddings = model.predict(images, verbose=0)"])
+    program = "\n".join(
+        [  # noqa: FLY002 - one line of the program per item
+            '"""doc',
+            "import keras here",
+            '"""',
+            "import os",
+            'os.environ["KERAS_BACKEND"] = "jax"',
+            "import sys",
+            "import numpy as np",
+            "import keras",
+            "sys.path.insert(0, '.')",
+            "import facenet_arch",
+            'MODEL_PATH = "m.keras"',
+            "images = np.load(sys.argv[1])",
+            "facenet_arch.use(keras)",
+            "model = keras.models.load_model(MODEL_PATH)",
+            "embeddings = model.predict(images, verbose=0)",
+        ]
+    )
     assert convert.load_lines(program, "/x/m.keras") == [
-        'os.environ["KERAS_BACKEND"] = "jax"', "import keras", "import facenet_arch", "facenet_arch.use(keras)",
-        'model = keras.models.load_model("/x/m.keras")']
+        'os.environ["KERAS_BACKEND"] = "jax"',
+        "import keras",
+        "import facenet_arch",
+        "facenet_arch.use(keras)",
+        'model = keras.models.load_model("/x/m.keras")',
+    ]
 
 
 def test_candidates_skip_what_gives_no_keras_model():
-    document = {"environments": [{"id": "tf221", "attempts": [
-        {"strategy": "load_model", "verdict": "error"},
-        {"strategy": "savedmodel_inference", "verdict": "pass"},
-        {"strategy": "rebuild_weights", "verdict": "pass"}]}]}
+    document = {
+        "environments": [
+            {
+                "id": "tf221",
+                "attempts": [
+                    {"strategy": "load_model", "verdict": "error"},
+                    {"strategy": "savedmodel_inference", "verdict": "pass"},
+                    {"strategy": "rebuild_weights", "verdict": "pass"},
+                ],
+            }
+        ]
+    }
     assert convert.candidates(document, "tf221") == ["rebuild_weights"]
 
 
 # -- real environments -----------------------------------------------------------------------
+
 
 @pytest.mark.envs
 @pytest.mark.parametrize("to, name", [("tf221", "facenet.keras"), ("tf215", "facenet.h5")])
@@ -86,8 +116,25 @@ def test_lambda_h5_converts_and_a_plain_load_proves_it(tmp_path, model, capsys, 
     # Proven against keras212's own numbers: without them the proof's reference would be the
     # very load the conversion was made with.
     reference, batch = producer_reference(fixtures.fixture_dir("keras212"), "lambda", tmp_path)
-    assert cli.main(["convert", str(model), "--to", to, "-o", str(out), "--loaders", "tf215",
-                     "--reference", reference, "--input", batch]) == 0
+    assert (
+        cli.main(
+            [
+                "convert",
+                str(model),
+                "--to",
+                to,
+                "-o",
+                str(out),
+                "--loaders",
+                "tf215",
+                "--reference",
+                reference,
+                "--input",
+                batch,
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "carried over to facenet_arch's ScaleLayer" in printed
     assert f"proof: passed: a fresh {to} process ran" in printed
@@ -101,19 +148,30 @@ def test_lambda_h5_converts_and_a_plain_load_proves_it(tmp_path, model, capsys, 
 def test_a_plain_keras2_classifier_converts_to_keras3(tmp_path, capsys):
     env = catalog.get("tf215")
     model = tmp_path / "classifier.h5"
-    code = ("from tensorflow import keras\n"
-            "model = keras.Sequential([keras.layers.Conv2D(4, 3, activation='relu', input_shape=(32, 32, 3)),\n"
-            "    keras.layers.Flatten(), keras.layers.Dense(10, activation='softmax')])\n"
-            "model.compile(optimizer='adam', loss='categorical_crossentropy')\n"
-            f"model.save({str(model)!r})\n")
-    subprocess.run([str(envs.ensure_built(env)), "-c", code], env=envs.inside_env(env), check=True,
-                   capture_output=True, cwd=str(tmp_path))
+    code = (
+        "from tensorflow import keras\n"
+        "model = keras.Sequential([keras.layers.Conv2D(4, 3, activation='relu', input_shape=(32, 32, 3)),\n"
+        "    keras.layers.Flatten(), keras.layers.Dense(10, activation='softmax')])\n"
+        "model.compile(optimizer='adam', loss='categorical_crossentropy')\n"
+        f"model.save({str(model)!r})\n"
+    )
+    subprocess.run(
+        [str(envs.ensure_built(env)), "-c", code],
+        env=envs.inside_env(env),
+        check=True,
+        capture_output=True,
+        cwd=str(tmp_path),
+    )
     batch = tmp_path / "batch.npy"
     np.save(batch, np.random.RandomState(2).uniform(size=(4, 32, 32, 3)).astype(np.float32))
     reference = plain_reference("tf215", model, batch, tmp_path / "reference.npy", "from tensorflow import keras")
     out = tmp_path / "classifier.keras"
-    assert cli.main(["convert", str(model), "--to", "tf221", "-o", str(out), "--reference", reference,
-                     "--input", str(batch)]) == 0
+    assert (
+        cli.main(
+            ["convert", str(model), "--to", "tf221", "-o", str(out), "--reference", reference, "--input", str(batch)]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "loaded with load_model" in printed and "ScaleLayer" not in printed
     assert "proof: passed" in printed

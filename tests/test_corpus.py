@@ -5,6 +5,7 @@ file the plainest way a consumer's stack offers and compares with the producer's
 Its verdicts (``corpus_oracle_verdicts`` in conftest.py) are the truth the project's own
 probe, gate and convert are compared against.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,15 @@ def _oracle_process_env(consumer: catalog.Environment) -> dict:
 
 
 def _run_oracle(python: Path, folder: Path, consumer: catalog.Environment, ids: list[str]) -> tuple[dict, str]:
-    done = subprocess.run([str(python), "-I", str(ORACLE), *ids], cwd=str(folder), env=_oracle_process_env(consumer),
-                          capture_output=True, text=True, timeout=900, check=False)
+    done = subprocess.run(
+        [str(python), "-I", str(ORACLE), *ids],
+        cwd=str(folder),
+        env=_oracle_process_env(consumer),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     lines = {}
     for text in done.stdout.splitlines():
         if text.startswith("{"):
@@ -76,23 +84,31 @@ def oracle_lines(consumer_id: str, producer: str) -> dict[str, dict]:
     for model_id in [i for i in ids if i not in lines]:
         alone, how = _run_oracle(python, folder, consumer, [model_id])
         lines[model_id] = alone.get(model_id) or {
-            "id": model_id, "file": None, "loader": None, "verdict": "error", "error_type": "ProcessDied",
-            "message": f"the oracle process died on this file ({how})", "max_diff": None}
+            "id": model_id,
+            "file": None,
+            "loader": None,
+            "verdict": "error",
+            "error_type": "ProcessDied",
+            "message": f"the oracle process died on this file ({how})",
+            "max_diff": None,
+        }
     return lines
 
 
 def oracle_verdicts() -> dict[tuple[str, str, str], dict]:
     """``{(consumer, producer, model id): oracle line}`` over every producer's foreign set."""
-    return {(consumer, producer, model_id): line
-            for consumer in ORACLE_CONSUMERS for producer in PRODUCERS
-            for model_id, line in oracle_lines(consumer, producer).items()}
+    return {
+        (consumer, producer, model_id): line
+        for consumer in ORACLE_CONSUMERS
+        for producer in PRODUCERS
+        for model_id, line in oracle_lines(consumer, producer).items()
+    }
 
 
 def verdict_table(verdicts: dict) -> str:
     """The oracle's table as Markdown: one row per producer's file, one column per consumer."""
     rows = sorted({(producer, model_id) for _, producer, model_id in verdicts})
-    out = ["| producer | model | " + " | ".join(ORACLE_CONSUMERS) + " |",
-           "|---|---|" + "---|" * len(ORACLE_CONSUMERS)]
+    out = ["| producer | model | " + " | ".join(ORACLE_CONSUMERS) + " |", "|---|---|" + "---|" * len(ORACLE_CONSUMERS)]
     for producer, model_id in rows:
         cells = []
         for consumer in ORACLE_CONSUMERS:
@@ -142,8 +158,9 @@ def test_a_stack_reads_back_the_whole_models_it_wrote(corpus_oracle_verdicts):
 @pytest.mark.envs
 def test_a_weights_only_file_never_passes_as_a_model(corpus_oracle_verdicts):
     # It holds no architecture: a pass would mean the oracle read some other file.
-    weights_only = [(key, line) for key, line in corpus_oracle_verdicts.items()
-                    if key[2].rsplit("-", 1)[1] in WEIGHTS_ONLY]
+    weights_only = [
+        (key, line) for key, line in corpus_oracle_verdicts.items() if key[2].rsplit("-", 1)[1] in WEIGHTS_ONLY
+    ]
     assert weights_only
     for key, line in weights_only:
         assert line["verdict"] != "pass", key
@@ -153,6 +170,7 @@ def test_a_weights_only_file_never_passes_as_a_model(corpus_oracle_verdicts):
 def test_the_oracle_reports_changed_numbers_as_a_mismatch(tmp_path):
     # The oracle must be able to say no: the same files against references it was not made with.
     import shutil
+
     folder = tmp_path / "tf221"
     shutil.copytree(corpus.unpacked(SET, "tf221"), folder)
     path = folder / "reference" / "multi_input-keras.npz"
@@ -166,19 +184,26 @@ def test_the_oracle_reports_changed_numbers_as_a_mismatch(tmp_path):
     arrays["output:score"], arrays["output:probs"] = arrays["output:probs"], arrays["output:score"]
     np.savez(path, **arrays)
     consumer = catalog.get("tf221")
-    lines, how = _run_oracle(envs.ensure_built(consumer), folder, consumer,
-                             ["multi_input-keras", "dict_output-keras", "nested-keras"])
+    lines, how = _run_oracle(
+        envs.ensure_built(consumer), folder, consumer, ["multi_input-keras", "dict_output-keras", "nested-keras"]
+    )
     assert {i: line["verdict"] for i, line in lines.items()} == {
-        "multi_input-keras": "mismatch", "dict_output-keras": "mismatch", "nested-keras": "pass"}, how
+        "multi_input-keras": "mismatch",
+        "dict_output-keras": "mismatch",
+        "nested-keras": "pass",
+    }, how
 
 
 def test_the_oracle_imports_nothing_of_the_project():
     import ast
+
     tree = ast.parse(ORACLE.read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
-                 if isinstance(node, ast.ImportFrom) and node.module}
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
     assert imported <= {"json", "os", "re", "sys", "numpy", "keras", "tensorflow"}, imported
 
 
@@ -195,7 +220,9 @@ def test_manifest_and_references_agree(producer):
     assert {m["id"].split("-")[0] for m in found["models"]} >= set(KERAS_MODELS)
     for model in found["models"]:
         arrays = reference(producer, model)
-        expected_keys = {"input:" + s["name"] for s in model["inputs"]} | {"output:" + s["name"] for s in model["outputs"]}
+        expected_keys = {"input:" + s["name"] for s in model["inputs"]} | {
+            "output:" + s["name"] for s in model["outputs"]
+        }
         assert set(arrays) == expected_keys, model["id"]
         batch = {value.shape[0] for value in arrays.values()}
         assert len(batch) == 1, f"{model['id']}: inputs and outputs disagree on the batch size"
@@ -208,7 +235,8 @@ def test_manifest_and_references_agree(producer):
             assert list(value.shape[1:]) == spec["shape"][1:], (model["id"], spec)
             assert np.all(np.isfinite(value)), (model["id"], spec)
         assert model["path"] in {f["path"] for f in model["files"]} or any(
-            f["path"].startswith(model["path"] + "/") for f in model["files"]), model["id"]
+            f["path"].startswith(model["path"] + "/") for f in model["files"]
+        ), model["id"]
 
 
 @pytest.mark.parametrize("producer", PRODUCERS)
@@ -221,6 +249,7 @@ def test_the_archive_holds_every_file_with_its_size(producer):
 
 def test_unpacking_checks_the_digests(tmp_path, monkeypatch):
     import shutil
+
     monkeypatch.setenv("COMPAT_CACHE_DIR", str(tmp_path / "cache"))
     folder = corpus.unpacked(SET, "tf215")
     for entry in corpus.model_files(manifest("tf215")):
@@ -239,16 +268,28 @@ def test_unpacking_checks_the_digests(tmp_path, monkeypatch):
 
 def test_an_unknown_set_is_bad_input_before_any_environment_starts(capsys):
     from compat import cli
+
     assert cli.main(["gen", "tf221", "--corpus", "no_such_set"]) == 2
     assert "the sets are: code, foreign" in capsys.readouterr().err
 
 
 def _write_set(folder: Path, outputs: dict[str, np.ndarray], tokens: np.ndarray) -> dict:
     (folder / "reference").mkdir(parents=True)
-    np.savez(folder / "reference" / "m-h5.npz", **{"input:tokens": tokens},
-             **{f"output:{name}": value for name, value in outputs.items()})
-    return {"models": [{"id": "m-h5", "reference": "reference/m-h5.npz",
-                        "files": [{"path": "m.h5", "bytes": 1, "sha256": "a" * 64}]}], "skipped": []}
+    np.savez(
+        folder / "reference" / "m-h5.npz",
+        **{"input:tokens": tokens},
+        **{f"output:{name}": value for name, value in outputs.items()},
+    )
+    return {
+        "models": [
+            {
+                "id": "m-h5",
+                "reference": "reference/m-h5.npz",
+                "files": [{"path": "m.h5", "bytes": 1, "sha256": "a" * 64}],
+            }
+        ],
+        "skipped": [],
+    }
 
 
 def test_the_check_catches_changed_numbers_inputs_and_lists(tmp_path):
@@ -258,11 +299,13 @@ def test_the_check_catches_changed_numbers_inputs_and_lists(tmp_path):
     same = _write_set(tmp_path / "b", {"score": score + 1e-8}, tokens)
     assert corpus.compare(tmp_path / "a", committed, tmp_path / "b", same, log=lambda *_: None) == []
     drifted = _write_set(tmp_path / "c", {"score": score + 1e-3}, tokens)
-    assert "outputs differ" in " ".join(corpus.compare(tmp_path / "a", committed, tmp_path / "c", drifted,
-                                                       log=lambda *_: None))
+    assert "outputs differ" in " ".join(
+        corpus.compare(tmp_path / "a", committed, tmp_path / "c", drifted, log=lambda *_: None)
+    )
     other_input = _write_set(tmp_path / "d", {"score": score}, tokens[:, ::-1].copy())
-    assert "input differs" in " ".join(corpus.compare(tmp_path / "a", committed, tmp_path / "d", other_input,
-                                                      log=lambda *_: None))
+    assert "input differs" in " ".join(
+        corpus.compare(tmp_path / "a", committed, tmp_path / "d", other_input, log=lambda *_: None)
+    )
     fewer = dict(committed, models=[], skipped=[{"id": "m-h5", "reason": "gone"}])
     problems = corpus.compare(tmp_path / "a", committed, tmp_path / "a", fewer, log=lambda *_: None)
     assert any("model lists differ" in p for p in problems) and any("skipped lists differ" in p for p in problems)
@@ -317,15 +360,16 @@ def test_outputs_of_one_model_are_distinct(producer):
             assert np.ptp(value, axis=0).max() > 1e-3, f"{model['id']} {key} is the same for every input"
         names = sorted(outputs)
         for i, a in enumerate(names):
-            for b in names[i + 1:]:
+            for b in names[i + 1 :]:
                 width = min(outputs[a].shape[-1], outputs[b].shape[-1])
                 assert not np.allclose(outputs[a][..., :width], outputs[b][..., :width], atol=1e-3), (model["id"], a, b)
 
 
 def _embedding_input_dim(producer: str, model: dict) -> int:
     """The vocabulary size recorded in the model's own JSON architecture (read from the archive)."""
-    json_model = next(m for m in manifest(producer)["models"]
-                      if m["id"].startswith(TOKEN_MODEL + "-") and m["format"] == "json")
+    json_model = next(
+        m for m in manifest(producer)["models"] if m["id"].startswith(TOKEN_MODEL + "-") and m["format"] == "json"
+    )
     with tarfile.open(corpus.set_dir(SET, producer) / fixtures.ARCHIVE, mode="r:xz") as tar:
         config = json.load(tar.extractfile(json_model["path"]))
     dims = []
@@ -339,6 +383,7 @@ def _embedding_input_dim(producer: str, model: dict) -> int:
         elif isinstance(node, list):
             for value in node:
                 walk(value)
+
     walk(config)
     assert len(dims) == 1, dims
     return dims[0]

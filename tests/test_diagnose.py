@@ -1,4 +1,5 @@
 """``compat.userfiles.diagnose``: each bad file is built here, each valid one copied from a real fixture."""
+
 from __future__ import annotations
 
 import json
@@ -39,10 +40,13 @@ def copy(source, tmp_path, name=None):
 
 # -- files that are not what they claim ----------------------------------------------------
 
+
 def test_html_page_saved_as_h5(tmp_path):
     path = tmp_path / "facenet_keras.h5"
-    path.write_text("<!DOCTYPE html>\n<html><head><title>Google Drive - Virus scan warning</title></head>"
-                    "<body>Google Drive can't scan this file for viruses.</body></html>\n")
+    path.write_text(
+        "<!DOCTYPE html>\n<html><head><title>Google Drive - Virus scan warning</title></head>"
+        "<body>Google Drive can't scan this file for viruses.</body></html>\n"
+    )
     found = diagnose(path)
     assert not found.ok and found.kind == "html"
     assert "HTML web page" in found.message and "Virus scan warning" in found.message
@@ -66,9 +70,11 @@ def test_text_note_saved_as_h5(tmp_path):
 
 def test_git_lfs_pointer(tmp_path):
     path = tmp_path / "model.h5"
-    path.write_text("version https://git-lfs.github.com/spec/v1\n"
-                    "oid sha256:4d7a2144a7d2a9a5a1f8d3b4d0c3c2e0f1d8e7b6a5c4d3e2f1a0b9c8d7e6f5a4\n"
-                    "size 92357408\n")
+    path.write_text(
+        "version https://git-lfs.github.com/spec/v1\n"
+        "oid sha256:4d7a2144a7d2a9a5a1f8d3b4d0c3c2e0f1d8e7b6a5c4d3e2f1a0b9c8d7e6f5a4\n"
+        "size 92357408\n"
+    )
     found = diagnose(path)
     assert found.kind == "lfs_pointer" and "git lfs pull" in found.advice
 
@@ -105,6 +111,7 @@ def test_superblock_end_of_file_matches_real_files(tf215):
 
 def test_random_bytes(tmp_path):
     import numpy as np
+
     path = tmp_path / "model.h5"
     path.write_bytes(np.random.RandomState(0).bytes(4096))
     found = diagnose(path)
@@ -114,6 +121,7 @@ def test_random_bytes(tmp_path):
 
 def test_gzip_archive(tmp_path):
     import gzip
+
     path = tmp_path / "model.h5"
     path.write_bytes(gzip.compress(b"x" * 1000))
     found = diagnose(path)
@@ -214,11 +222,15 @@ def test_hdf5_that_keras_did_not_write(tmp_path):
 
 # -- valid files ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, fmt", [
-    ("lambda.h5", "h5"),
-    ("lambda_weights.h5", "h5_weights"),
-    ("lambda.weights.h5", "weights_h5"),
-])
+
+@pytest.mark.parametrize(
+    "name, fmt",
+    [
+        ("lambda.h5", "h5"),
+        ("lambda_weights.h5", "h5_weights"),
+        ("lambda.weights.h5", "weights_h5"),
+    ],
+)
 def test_valid_hdf5(tmp_path, tf215, hdf5_reader, name, fmt):
     found = diagnose(copy(tf215 / name, tmp_path))
     assert found.ok and found.format == fmt and found.kind == fmt
@@ -275,5 +287,6 @@ def test_small_slips_read_right(tmp_path):
 
 def test_a_file_holding_a_little_of_its_data_is_not_zero_percent():
     from compat.userfiles import diagnose as module
+
     assert module._share(500, 100_000) == "under 1%"
     assert module._share(50_000, 100_000) == "50%"

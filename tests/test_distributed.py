@@ -9,6 +9,7 @@ it, and the report job's command merges them in another clean copy. ``compat mat
 the same consumers and slice in a third. Every copy starts without the published matrix, so
 both ways measure the whole slice.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,10 +36,21 @@ def _bash(folder: Path, script: str, env: dict, host: Path) -> subprocess.Comple
     """A workflow step's script, as the runner's bash runs it, with ``python`` the job's own
     interpreter: the fresh virtual environment ``host`` (what setup-python gives a job)."""
     child = {k: v for k, v in os.environ.items() if not k.startswith(("COMPAT_", "PYTHON", "VIRTUAL_ENV"))}
-    child.update(env, PATH=f"{host / 'bin'}{os.pathsep}{os.environ['PATH']}", VIRTUAL_ENV=str(host),
-                 COMPAT_VENV_DIR=str(envs.venv_root()))
-    return subprocess.run(["bash", "-e", "-c", script], cwd=str(folder), env=child, capture_output=True,
-                          text=True, timeout=1800, check=False)
+    child.update(
+        env,
+        PATH=f"{host / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        VIRTUAL_ENV=str(host),
+        COMPAT_VENV_DIR=str(envs.venv_root()),
+    )
+    return subprocess.run(
+        ["bash", "-e", "-c", script],
+        cwd=str(folder),
+        env=child,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
 
 
 def _job_host(folder: Path, job: dict, tmp: Path) -> Path:
@@ -82,8 +94,13 @@ def runs(tmp_path_factory) -> dict:
     local = tracked_copy(tmp / "matrix", drop=(PUBLISHED,))
     matrix = compat_in(local, "matrix", *CONSUMERS, "--fixtures", SLICE, "--jobs", "2")
     assert matrix.returncode == 0, matrix.stderr
-    return {"tmp": tmp, "jobs": jobs, "merged": merged / PUBLISHED, "matrix": local / PUBLISHED,
-            "matrix_output": matrix.stdout}
+    return {
+        "tmp": tmp,
+        "jobs": jobs,
+        "merged": merged / PUBLISHED,
+        "matrix": local / PUBLISHED,
+        "matrix_output": matrix.stdout,
+    }
 
 
 def test_merged_job_artifacts_equal_compat_matrix_attempt_by_attempt(runs):

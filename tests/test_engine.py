@@ -2,6 +2,7 @@
 
 Pure logic on small hand-made configs and arrays; the real loads are in test_userfiles_corpus.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,15 @@ def _out(values, name="output"):
 
 
 def _env(env_id, *attempts):
-    return {"id": env_id, "summary": "", "runtime": {"tensorflow": "2.x", "keras": "x"},
-            "strategies": [{"name": a["strategy"]} for a in attempts], "attempts": list(attempts),
-            "error": None, "seconds": 1.0}
+    return {
+        "id": env_id,
+        "summary": "",
+        "runtime": {"tensorflow": "2.x", "keras": "x"},
+        "strategies": [{"name": a["strategy"]} for a in attempts],
+        "attempts": list(attempts),
+        "error": None,
+        "seconds": 1.0,
+    }
 
 
 def _ok(strategy, outputs):
@@ -38,10 +45,13 @@ def _failed(strategy, status="error"):
 
 # -- judging ---------------------------------------------------------------------------------
 
+
 def test_first_working_load_of_the_first_loader_is_the_reference():
     environments = [
         _env("tf215", _failed("load_model"), _ok("rebuild_weights", _out(RIGHT)), _ok("h5_transplant", _out(RIGHT))),
-        _env("tf221", _ok("load_model", _out(WRONG)), _ok("rebuild_weights", _out(RIGHT)), _failed("tf_keras", "crash")),
+        _env(
+            "tf221", _ok("load_model", _out(WRONG)), _ok("rebuild_weights", _out(RIGHT)), _failed("tf_keras", "crash")
+        ),
     ]
     source = engine.judge(environments)
     assert source == {"source": "attempt", "label": "tf215/rebuild_weights"}
@@ -51,7 +61,9 @@ def test_first_working_load_of_the_first_loader_is_the_reference():
     assert [a["verdict"] for a in tf221["attempts"]] == ["mismatch", "pass", "crash"]
     assert engine.recommended(tf221)["strategy"] == "rebuild_weights"  # load_model loads wrong numbers
     assert engine.agreement_groups(environments) == [
-        ["tf215/rebuild_weights", "tf215/h5_transplant", "tf221/rebuild_weights"], ["tf221/load_model"]]
+        ["tf215/rebuild_weights", "tf215/h5_transplant", "tf221/rebuild_weights"],
+        ["tf221/load_model"],
+    ]
 
 
 def test_given_reference_judges_every_attempt():
@@ -107,11 +119,16 @@ def test_render_flags_disagreement_and_shows_recipes():
     for env in environments:
         env["recommended"] = engine.recommended(env)
     groups = engine.agreement_groups(environments)
-    document = {"path": "m.h5", "diagnosis": {"message": "a whole Keras model"}, "facenet": False,
-                "input": {"description": "seeded"}, "reference": source,
-                "interface": {"outputs": [{"name": "output"}]},
-                "environments": probe._public(environments),
-                "disagreements": probe._disagreements(environments, source, groups)}
+    document = {
+        "path": "m.h5",
+        "diagnosis": {"message": "a whole Keras model"},
+        "facenet": False,
+        "input": {"description": "seeded"},
+        "reference": source,
+        "interface": {"outputs": [{"name": "output"}]},
+        "environments": probe._public(environments),
+        "disagreements": probe._disagreements(environments, source, groups),
+    }
     text = probe.render(document)
     assert "tf215 (TF 2.x, Keras x, 1.0s): use load_model\n    # load_model" in text
     assert "tf221 (TF 2.x, Keras x, 1.0s): no strategy gives the reference numbers" in text
@@ -122,29 +139,63 @@ def test_render_flags_disagreement_and_shows_recipes():
 
 # -- the interface, read from a config -----------------------------------------------------------
 
-KERAS2_TEXT = {"class_name": "Model", "config": {
-    "layers": [
-        {"class_name": "InputLayer", "name": "tokens", "config": {"batch_input_shape": [None, None],
-                                                                  "dtype": "float32", "name": "tokens"},
-         "inbound_nodes": []},
-        {"class_name": "InputLayer", "name": "mask", "config": {"batch_input_shape": [None, 12], "dtype": "bool",
-                                                                "name": "mask"}, "inbound_nodes": []},
-        {"class_name": "Embedding", "name": "embed", "config": {"name": "embed", "input_dim": 50},
-         "inbound_nodes": [[["tokens", 0, 0, {}]]]},
-        {"class_name": "AttentionPool", "name": "pool", "config": {"name": "pool"}, "inbound_nodes": []},
-        {"class_name": "TimeDistributed", "name": "td", "config": {"name": "td", "layer": {
-            "class_name": "Lambda", "config": {"name": "inner", "function": "xx"}}}},
-        {"class_name": "Dense", "name": "probs", "config": {"name": "probs"}, "inbound_nodes": []},
-    ],
-    "input_layers": [["tokens", 0, 0], ["mask", 0, 0]], "output_layers": [["probs", 0, 0]]}}
+KERAS2_TEXT = {
+    "class_name": "Model",
+    "config": {
+        "layers": [
+            {
+                "class_name": "InputLayer",
+                "name": "tokens",
+                "config": {"batch_input_shape": [None, None], "dtype": "float32", "name": "tokens"},
+                "inbound_nodes": [],
+            },
+            {
+                "class_name": "InputLayer",
+                "name": "mask",
+                "config": {"batch_input_shape": [None, 12], "dtype": "bool", "name": "mask"},
+                "inbound_nodes": [],
+            },
+            {
+                "class_name": "Embedding",
+                "name": "embed",
+                "config": {"name": "embed", "input_dim": 50},
+                "inbound_nodes": [[["tokens", 0, 0, {}]]],
+            },
+            {"class_name": "AttentionPool", "name": "pool", "config": {"name": "pool"}, "inbound_nodes": []},
+            {
+                "class_name": "TimeDistributed",
+                "name": "td",
+                "config": {
+                    "name": "td",
+                    "layer": {"class_name": "Lambda", "config": {"name": "inner", "function": "xx"}},
+                },
+            },
+            {"class_name": "Dense", "name": "probs", "config": {"name": "probs"}, "inbound_nodes": []},
+        ],
+        "input_layers": [["tokens", 0, 0], ["mask", 0, 0]],
+        "output_layers": [["probs", 0, 0]],
+    },
+}
 
-KERAS3_DICT = {"module": "keras", "class_name": "Functional", "config": {
-    "layers": [{"module": "keras.layers", "class_name": "InputLayer",
-                "config": {"batch_shape": [None, 6], "dtype": {"module": "keras", "class_name": "DTypePolicy",
-                                                                 "config": {"name": "float32"}},
-                           "name": "measurements"}}],
-    "input_layers": ["measurements", 0, 0],
-    "output_layers": {"score": ["score_dense", 0, 0], "probs": ["probs_dense", 0, 0]}}}
+KERAS3_DICT = {
+    "module": "keras",
+    "class_name": "Functional",
+    "config": {
+        "layers": [
+            {
+                "module": "keras.layers",
+                "class_name": "InputLayer",
+                "config": {
+                    "batch_shape": [None, 6],
+                    "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}},
+                    "name": "measurements",
+                },
+            }
+        ],
+        "input_layers": ["measurements", 0, 0],
+        "output_layers": {"score": ["score_dense", 0, 0], "probs": ["probs_dense", 0, 0]},
+    },
+}
 
 
 def test_a_keras2_config_gives_names_shapes_dtypes_and_token_ranges():
@@ -165,8 +216,9 @@ def test_keras3_dict_outputs_keep_their_keys_and_one_input_its_policy_dtype():
 
 
 def _model(read, facenet_file=False, fmt="h5"):
-    return engine.ModelFile(Diagnosis(path="/m/model.h5", ok=True, kind=fmt, format=fmt, message="m"),
-                            facenet_file, read)
+    return engine.ModelFile(
+        Diagnosis(path="/m/model.h5", ok=True, kind=fmt, format=fmt, message="m"), facenet_file, read
+    )
 
 
 def test_the_seeded_batch_fills_open_dimensions_and_keeps_every_input_in_range():
@@ -191,8 +243,9 @@ def test_input_shape_overrides_by_name_and_is_checked_against_the_file():
 
 def test_facenet_gets_the_fixtures_batch_and_nothing_else_does():
     one = interface.Interface((interface.Tensor("input_1", (None, 160, 160, 3)),), (), "config")
-    np.testing.assert_array_equal(engine.make_batch(_model(one, facenet_file=True)).arrays["input_1"],
-                                  facenet.reference_input(0))
+    np.testing.assert_array_equal(
+        engine.make_batch(_model(one, facenet_file=True)).arrays["input_1"], facenet.reference_input(0)
+    )
     plain = engine.make_batch(_model(one)).arrays["input_1"]
     assert plain.shape == (3, 160, 160, 3) and not np.array_equal(plain, facenet.reference_input(0))
 
@@ -225,7 +278,10 @@ def test_a_reference_names_its_outputs_or_takes_the_only_one(tmp_path):
 
 def test_a_missing_reader_is_said_not_guessed(tmp_path, monkeypatch):
     import sys
+
     monkeypatch.setitem(sys.modules, "h5py", None)  # as on a host where h5py is not installed
     (tmp_path / "m.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
-    with pytest.raises(interface.InterfaceError, match="cannot read an HDF5 file's model config: h5py is not installed"):
+    with pytest.raises(
+        interface.InterfaceError, match="cannot read an HDF5 file's model config: h5py is not installed"
+    ):
         interface.read(str(tmp_path / "m.h5"), "h5")

@@ -2,6 +2,7 @@
 from a fresh copy of the tracked files): the table of what is recorded, `--version`, a
 harness failure in one line, overlapping runs of one consumer, and progress in a log.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,7 @@ def _rows(text: str) -> dict[str, str]:
     lines = text.splitlines()
     head = next(i for i, line in enumerate(lines) if line.startswith("fixture ") and "recommended" in line)
     rows = {}
-    for line in lines[head + 2:]:
+    for line in lines[head + 2 :]:
         if not line.strip():
             break
         fixture, recommended = line.split()[:2]
@@ -45,8 +46,10 @@ def _published_best(clone: Path, consumer: str, producer: str) -> dict[str, str]
     document = matrixdoc.read(clone / "reports" / "matrix.json")
     mine = [a for a in document["attempts"] if a["consumer"] == consumer and a["producer"] == producer]
     order = summary.strategy_order(document["strategies"])
-    return {fixture: summary.best_strategy(row, order) or "(none works)"
-            for (_, fixture), row in summary.group_by_fixture(mine).items()}
+    return {
+        fixture: summary.best_strategy(row, order) or "(none works)"
+        for (_, fixture), row in summary.group_by_fixture(mine).items()
+    }
 
 
 def test_tox_load_prints_the_recorded_table_without_building_anything(fresh, tmp_path):
@@ -59,15 +62,24 @@ def test_tox_load_prints_the_recorded_table_without_building_anything(fresh, tmp
     venvs.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPAT_", "TOX_", "PYTHONPATH"))}
     env["COMPAT_VENV_DIR"] = str(venvs)
-    done = subprocess.run([tox, "-e", "tf215-load-tf210"], cwd=str(fresh), env=env, capture_output=True,
-                          text=True, timeout=900, check=False)
+    done = subprocess.run(
+        [tox, "-e", "tf215-load-tf210"],
+        cwd=str(fresh),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     assert "nothing to do: the 187 planned attempts are recorded" in done.stdout
     flat = " ".join(done.stdout.split())  # as wrapped to whatever width
-    assert re.search(r"recorded, not measured now: all 187 planned attempts, with their current keys: 187 in the "
-                     r"published reports/matrix\.json \(measured on \d{4}-\d\d-\d\d\); `--rerun` measures them again",
-                     flat), done.stdout
+    assert re.search(
+        r"recorded, not measured now: all 187 planned attempts, with their current keys: 187 in the "
+        r"published reports/matrix\.json \(measured on \d{4}-\d\d-\d\d\); `--rerun` measures them again",
+        flat,
+    ), done.stdout
     assert _rows(done.stdout) == _published_best(fresh, "tf215", "tf210")
     assert "rebuild_weights" in _rows(done.stdout).values()
     assert "why strategies failed" in done.stdout and "recipes of the recommended strategies" in done.stdout
@@ -76,6 +88,7 @@ def test_tox_load_prints_the_recorded_table_without_building_anything(fresh, tmp
 
 def test_version_names_the_package_and_a_digest_of_the_catalog(fresh):
     import compat
+
     first = compat_in(fresh, "--version")
     assert first.returncode == 0, first.stderr
     found = re.fullmatch(r"compat (\S+) \(catalog ([0-9a-f]{16}), 17 environments\)\n", first.stdout)
@@ -93,20 +106,32 @@ def test_a_harness_failure_is_one_line_naming_the_traceback_file(fresh, tmp_path
     manifest = json.loads((fresh / "fixtures" / "tf210" / "manifest.json").read_text())
     (fresh / "fixtures" / "tf210" / manifest["reference"]["input"]).unlink()
     cache = tmp_path / "cache"
-    done = compat_in(fresh, "load", "tf215", "tf210", venvs=tmp_path / "venvs", extra_env={"COMPAT_CACHE_DIR": str(cache)})
+    done = compat_in(
+        fresh, "load", "tf215", "tf210", venvs=tmp_path / "venvs", extra_env={"COMPAT_CACHE_DIR": str(cache)}
+    )
     assert done.returncode == 3, done.stderr
     [line] = done.stderr.splitlines()
     assert "Traceback" not in done.stderr
-    found = re.fullmatch(r"compat load: harness error: FileNotFoundError: .+ \(full traceback: (\S+); "
-                         r"--verbose prints it here\)", line)
+    found = re.fullmatch(
+        r"compat load: harness error: FileNotFoundError: .+ \(full traceback: (\S+); "
+        r"--verbose prints it here\)",
+        line,
+    )
     assert found, line
     written = Path(found.group(1))
     assert written.parent == cache / "logs"
     assert "Traceback (most recent call last)" in written.read_text()
     assert "FileNotFoundError" in written.read_text()
 
-    verbose = compat_in(fresh, "load", "tf215", "tf210", "--verbose", venvs=tmp_path / "venvs",
-                        extra_env={"COMPAT_CACHE_DIR": str(cache)})
+    verbose = compat_in(
+        fresh,
+        "load",
+        "tf215",
+        "tf210",
+        "--verbose",
+        venvs=tmp_path / "venvs",
+        extra_env={"COMPAT_CACHE_DIR": str(cache)},
+    )
     assert verbose.returncode == 3
     assert "Traceback (most recent call last)" in verbose.stderr
     assert verbose.stderr.splitlines()[-1].startswith("compat load: harness error: FileNotFoundError")
@@ -128,7 +153,9 @@ def test_a_journal_left_by_a_stopped_run_is_folded_in_and_a_live_one_is_not(fres
             for attempt in chunk:
                 results.append_journal(handle, attempt)
     held = str(output.with_name(f"{output.name}.2-bb.journal")) + ".lock"
-    hold = "import sys, time, filelock\nwith filelock.FileLock(sys.argv[1]):\n print('held', flush=True); time.sleep(60)"
+    hold = (
+        "import sys, time, filelock\nwith filelock.FileLock(sys.argv[1]):\n print('held', flush=True); time.sleep(60)"
+    )
     holder = subprocess.Popen([sys.executable, "-c", hold, held], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -152,16 +179,19 @@ def test_two_runs_saving_in_turn_keep_each_others_measurements(tmp_path):
     published = matrixdoc.read(ROOT / "reports" / "matrix.json")
 
     def recorded(producer) -> list:
-        return [(results.attempt_key(a), {k: v for k, v in a.items() if k != "consumer"})
-                for a in published["attempts"] if a["consumer"] == "tf215" and a["producer"] == producer]
+        return [
+            (results.attempt_key(a), {k: v for k, v in a.items() if k != "consumer"})
+            for a in published["attempts"]
+            if a["consumer"] == "tf215" and a["producer"] == producer
+        ]
 
     first = runner.Run("tf215", ["tf210"], output=output, log=lambda *_: None, published=None)
     second = runner.Run("tf215", ["tf212"], output=output, log=lambda *_: None, published=None)
     mine, theirs = recorded("tf210"), recorded("tf212")
     for start in range(0, max(len(mine), len(theirs)), 50):
-        first.measured.update(mine[start:start + 50])
+        first.measured.update(mine[start : start + 50])
         first._save()
-        second.measured.update(theirs[start:start + 50])
+        second.measured.update(theirs[start : start + 50])
         second._save()
     again, attempt = mine[0]
     second.measured[again] = dict(attempt, verdict="error", error={"type": "E", "message": "later", "traceback": ""})
@@ -181,6 +211,7 @@ def overlapping(tmp_path_factory) -> dict:
     """Two `compat load` of tf215 on different producers, the second started while the first
     measures, plus a `compat report` reading the results file meanwhile; stdout is a pipe."""
     from compat.environments import envs
+
     base = tmp_path_factory.mktemp("overlap")
     clone = tracked_copy(base / "clone")
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPAT_")}
@@ -188,9 +219,27 @@ def overlapping(tmp_path_factory) -> dict:
     output = clone / "reports" / "results" / "tf215.json"
 
     def load(producer):
-        return subprocess.Popen([sys.executable, "-m", "compat", "load", "tf215", producer, "--rerun",
-                                 "--fixtures", FIXTURES, "--workers", "1"], cwd=str(clone), env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "compat",
+                "load",
+                "tf215",
+                producer,
+                "--rerun",
+                "--fixtures",
+                FIXTURES,
+                "--workers",
+                "1",
+            ],
+            cwd=str(clone),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
     first = load("tf210")
     deadline = time.time() + 600
     while time.time() < deadline and not any(p.stat().st_size for p in results.journals(output)):
@@ -199,12 +248,24 @@ def overlapping(tmp_path_factory) -> dict:
     report = None
     while time.time() < deadline and second.poll() is None and report is None:
         if output.exists():
-            report = subprocess.run([sys.executable, "-m", "compat", "report", "--out", str(base / "report")],
-                                    cwd=str(clone), env=env, capture_output=True, text=True, timeout=600, check=False)
+            report = subprocess.run(
+                [sys.executable, "-m", "compat", "report", "--out", str(base / "report")],
+                cwd=str(clone),
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
         time.sleep(0.2)
     outs = {name: process.communicate(timeout=900) for name, process in (("tf210", first), ("tf212", second))}
-    return {"clone": clone, "output": output, "report": report,
-            "codes": {"tf210": first.returncode, "tf212": second.returncode}, "outs": outs}
+    return {
+        "clone": clone,
+        "output": output,
+        "report": report,
+        "codes": {"tf210": first.returncode, "tf212": second.returncode},
+        "outs": outs,
+    }
 
 
 @pytest.mark.envs
@@ -213,8 +274,12 @@ def test_overlapping_loads_of_one_consumer_keep_every_attempt_of_both(overlappin
     for out, err in overlapping["outs"].values():
         assert "Traceback" not in out + err
     strategies = runner.strategy_names()
-    expected = {(producer, fixture, strategy) for producer in ("tf210", "tf212")
-                for fixture in FIXTURES.split(",") for strategy in strategies}
+    expected = {
+        (producer, fixture, strategy)
+        for producer in ("tf210", "tf212")
+        for fixture in FIXTURES.split(",")
+        for strategy in strategies
+    }
     saved = results.read(overlapping["output"])["attempts"]
     assert {results.attempt_key(a) for a in saved} == expected
     assert len(saved) == len(expected)
@@ -230,8 +295,10 @@ def test_a_run_piped_to_a_file_prints_progress_lines_with_the_time_left(overlapp
     out, _ = overlapping["outs"]["tf210"]
     lines = [line for line in out.splitlines() if re.match(r"\[compat\] tf215: \d+/\d+ attempts", line)]
     total = len(runner.strategy_names())
-    pattern = (rf"\[compat\] tf215: (\d+)/{total} attempts \(\d+%\), [\d.]+/s, \d+ (s|min) elapsed, "
-               r"about \d+ (s|min) left")
+    pattern = (
+        rf"\[compat\] tf215: (\d+)/{total} attempts \(\d+%\), [\d.]+/s, \d+ (s|min) elapsed, "
+        r"about \d+ (s|min) left"
+    )
     assert lines and all(re.match(pattern, line) for line in lines), lines
     assert lines[0].startswith(f"[compat] tf215: 1/{total} ") and "; now " in lines[0]
     assert lines[-1].startswith(f"[compat] tf215: {total}/{total} attempts (100%)")
@@ -243,22 +310,38 @@ def test_matrix_shows_each_consumers_progress_and_the_time_left_in_all(fresh, tm
     """`compat matrix` piped to a file: plain lines with each running consumer's attempts and
     time left, and the time left for the whole run. `builtin-export` is a small slice (six
     producers write it)."""
-    done = compat_in(fresh, "matrix", "tf215", "--rerun", "--fixtures", "builtin-export", "--no-report",
-                     "--results", str(tmp_path / "results"))
+    done = compat_in(
+        fresh,
+        "matrix",
+        "tf215",
+        "--rerun",
+        "--fixtures",
+        "builtin-export",
+        "--no-report",
+        "--results",
+        str(tmp_path / "results"),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     todo = int(re.search(r"\[matrix\] (\d+) of \d+ attempts to run", done.stdout).group(1))
     lines = [line for line in done.stdout.splitlines() if re.match(r"\[matrix\] \d+/1 consumers done", line)]
-    assert re.fullmatch(rf"\[matrix\] 0/1 consumers done, \d+/{todo} attempts, \d+ s elapsed, about \d+ (s|min) "
-                        rf"left in all; running: tf215 \d+/{todo} \(about \d+ (s|min) left\)", lines[0]), lines
-    assert re.fullmatch(rf"\[matrix\] 1/1 consumers done, {todo}/{todo} attempts, \d+ (s|min) elapsed, "
-                        r"about 0 s left in all; running: none", lines[-1]), lines
+    assert re.fullmatch(
+        rf"\[matrix\] 0/1 consumers done, \d+/{todo} attempts, \d+ s elapsed, about \d+ (s|min) "
+        rf"left in all; running: tf215 \d+/{todo} \(about \d+ (s|min) left\)",
+        lines[0],
+    ), lines
+    assert re.fullmatch(
+        rf"\[matrix\] 1/1 consumers done, {todo}/{todo} attempts, \d+ (s|min) elapsed, "
+        r"about 0 s left in all; running: none",
+        lines[-1],
+    ), lines
     assert "[matrix] tf215 finished (exit 0)" in done.stdout
     assert len(results.read(tmp_path / "results" / "tf215.json")["attempts"]) == todo
 
 
 def test_the_time_left_follows_the_recorded_times_then_this_runs_pace():
     from compat.harness import progress
+
     estimate = progress.Estimate({"a": 1.0, "b": 1.0, "c": 4.0}, parallel=2, start_seconds=10.0)
     assert estimate.left(0.0) == 10.0 + 6.0 / 2  # before any attempt: workers' start, then the work spread
     estimate.finished("a", elapsed=12.0)
@@ -277,9 +360,11 @@ def test_plain_progress_lines_come_first_last_and_at_a_bounded_rate(capsys):
     import io
 
     from compat.harness import progress
+
     stream = io.StringIO()
-    reporter = progress.Reporter("tf215", 100, progress.Estimate({i: 1.0 for i in range(100)}), stream=stream,
-                                 plain_seconds=3600)
+    reporter = progress.Reporter(
+        "tf215", 100, progress.Estimate({i: 1.0 for i in range(100)}), stream=stream, plain_seconds=3600
+    )
     with reporter:
         for number in range(100):
             reporter.now(f"attempt {number}")
@@ -295,6 +380,7 @@ def test_a_run_measuring_part_shows_every_planned_attempt_and_says_which_it_meas
     """After an edit to one strategy only its attempts run; the table still covers every
     planned attempt, the rest from the published matrix, and says which is which."""
     from tests.test_attemptkey import _subclasses, edit_strategy
+
     edited = "h5_transplant"
     edit_strategy(fresh, edited)
     done = compat_in(fresh, "load", "tf215", "tf210", "--fixtures", "builtin-h5,lambda-h5")
@@ -304,9 +390,13 @@ def test_a_run_measuring_part_shows_every_planned_attempt_and_says_which_it_meas
     flat = " ".join(done.stdout.split())
     each = f"({len(_subclasses(edited))} of {len(strategies)} strategies)"
     assert f"measured now: {rerun} of the {planned} planned attempts (builtin-h5 {each}, lambda-h5 {each})" in flat
-    assert re.search(rf"recorded, not measured now: {planned - rerun} attempts, with their current keys: "
-                     rf"{planned - rerun} in the published reports/matrix\.json \(measured on [\d-]+\); "
-                     r"`--rerun` measures them again", flat), flat
+    assert re.search(
+        rf"recorded, not measured now: {planned - rerun} attempts, with their current keys: "
+        rf"{planned - rerun} in the published reports/matrix\.json \(measured on [\d-]+\); "
+        r"`--rerun` measures them again",
+        flat,
+    ), flat
     assert set(_rows(done.stdout)) == {"builtin-h5", "lambda-h5"}
-    assert _rows(done.stdout) == {k: v for k, v in _published_best(fresh, "tf215", "tf210").items()
-                                  if k in ("builtin-h5", "lambda-h5")}
+    assert _rows(done.stdout) == {
+        k: v for k, v in _published_best(fresh, "tf215", "tf210").items() if k in ("builtin-h5", "lambda-h5")
+    }

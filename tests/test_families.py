@@ -1,4 +1,5 @@
 """``compat.records.families``: the committed matrix's errors, each explained by the family it shows."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,70 +24,110 @@ NOT_IN_MATRIX = {"h5py_strings", "weights_only", "custom_classes_other_keras", "
 # (producer, consumer, fixture, strategy) cells of the committed matrix, read from it.
 EXAMPLES = {
     "lambda_bytecode": [
-        ("keras212", "tf212", "lambda-h5", "load_model"),         # EOFError: EOF read where object expected
-        ("keras212", "tf24", "lambda-h5", "load_model"),          # bad marshal data
-        ("keras224", "keras212", "canary-h5", "load_model"),      # SystemError: unknown opcode
-        ("tf210", "tf26", "canary-h5", "load_model"),             # popped block is not an except handler
+        ("keras212", "tf212", "lambda-h5", "load_model"),  # EOFError: EOF read where object expected
+        ("keras212", "tf24", "lambda-h5", "load_model"),  # bad marshal data
+        ("keras224", "keras212", "canary-h5", "load_model"),  # SystemError: unknown opcode
+        ("tf210", "tf26", "canary-h5", "load_model"),  # popped block is not an except handler
         ("tfkeras221", "tf212", "canary-savedmodel", "load_model"),  # Lambda.call wrapper, 3.12 -> 3.11
         ("tf212", "keras315jax", "canary-h5", "unsafe"),
     ],
-    "lambda_safe_mode": [("keras212", "tf221", "lambda-h5", "load_model"),
-                         ("tf212", "tf212", "lambda-keras", "load_model")],
-    "lambda_function_by_name": [("tf216", "tf216", "lambda-h5", "load_model"),
-                                ("tf216", "tf216", "lambda-json", "json_plain"),
-                                ("tf216", "tf221", "canarymodule-keras", "load_model")],
-    "lambda_trackedlist": [("tf212", "tf216", "lambda-h5", "load_model"),
-                           ("tf218", "tf216", "lambda-keras", "custom_objects")],
-    "keras2_under_keras3": [("tf212", "tf216", "builtin-keras", "load_model"),
-                            ("keras212", "tf216", "builtin-json", "json_plain"),
-                            ("tf24", "tf221", "builtin-json", "json_plain")],
-    "keras3_under_keras2": [("tf216", "tf212", "builtin-h5", "load_model"),
-                            ("tf216", "tf210", "builtin-h5", "load_model"),
-                            ("tf216", "tf212", "builtin-keras", "load_model")],
-    "keras2_module_moved": [("tf212", "tf213", "builtin-keras", "load_model"),
-                            ("tf213", "tf212", "builtin-keras", "load_model"),
-                            ("tf212", "tf216", "builtin-keras", "tf_keras")],
-    "newer_config": [("tf26", "tf24", "builtin-h5", "load_model"),
-                     ("tf115", "keras212", "builtin-h5", "load_model"),
-                     ("tfkeras221", "tf210", "builtin-h5", "load_model"),
-                     ("tfkeras221", "tf216", "builtin-keras", "load_model"),
-                     ("tf220", "tf216", "builtin-h5", "load_model")],
-    "initializer_arguments": [("tf115", "tf216", "builtin-h5", "load_model"),
-                              ("tf221", "tf216", "builtin-json", "json_plain")],
-    "compile_config": [("keras224", "keras212", "compiled-h5", "load_model"),
-                       ("tf212", "tf210", "compiled-savedmodel", "load_model"),
-                       ("tf212", "tf217", "compiled-h5", "load_model")],
-    "functional_class_unknown": [("tf24", "keras212", "builtin-h5", "load_model"),
-                                 ("tf216", "keras212", "builtin-h5", "load_model")],
-    "custom_objects_missing": [("keras212", "keras212", "custom-h5", "load_model"),
-                               ("tf24", "tf24", "compiled-h5", "load_model"),
-                               ("keras212", "tf213", "custom-json", "json_plain"),
-                               ("tf216", "tf216", "custom-json", "json_plain")],
-    "keras_zip_old_keras": [("tf212", "keras212", "builtin-keras", "load_model"),
-                            ("tf212", "tf115", "builtin-keras", "load_model"),
-                            ("tf212", "tf210", "builtin-keras", "load_model")],
-    "savedmodel_under_keras3": [("tf115", "tf216", "builtin-savedmodel", "load_model"),
-                                ("tfkeras221", "tf221", "builtin-savedmodel", "load_model")],
-    "savedmodel_under_standalone_keras": [("tf115", "keras212", "builtin-savedmodel", "load_model"),
-                                          ("tf216", "keras212", "builtin-export", "load_model")],
-    "savedmodel_without_keras_model": [("tf216", "tf210", "builtin-export", "load_model"),
-                                       ("tf115", "tf115", "builtin-savedmodel", "load_model")],
-    "tf1_savedmodel": [("tf115", "tf24", "builtin-savedmodel", "load_model"),
-                       ("tf115", "tf212", "builtin-savedmodel", "load_model")],
+    "lambda_safe_mode": [
+        ("keras212", "tf221", "lambda-h5", "load_model"),
+        ("tf212", "tf212", "lambda-keras", "load_model"),
+    ],
+    "lambda_function_by_name": [
+        ("tf216", "tf216", "lambda-h5", "load_model"),
+        ("tf216", "tf216", "lambda-json", "json_plain"),
+        ("tf216", "tf221", "canarymodule-keras", "load_model"),
+    ],
+    "lambda_trackedlist": [
+        ("tf212", "tf216", "lambda-h5", "load_model"),
+        ("tf218", "tf216", "lambda-keras", "custom_objects"),
+    ],
+    "keras2_under_keras3": [
+        ("tf212", "tf216", "builtin-keras", "load_model"),
+        ("keras212", "tf216", "builtin-json", "json_plain"),
+        ("tf24", "tf221", "builtin-json", "json_plain"),
+    ],
+    "keras3_under_keras2": [
+        ("tf216", "tf212", "builtin-h5", "load_model"),
+        ("tf216", "tf210", "builtin-h5", "load_model"),
+        ("tf216", "tf212", "builtin-keras", "load_model"),
+    ],
+    "keras2_module_moved": [
+        ("tf212", "tf213", "builtin-keras", "load_model"),
+        ("tf213", "tf212", "builtin-keras", "load_model"),
+        ("tf212", "tf216", "builtin-keras", "tf_keras"),
+    ],
+    "newer_config": [
+        ("tf26", "tf24", "builtin-h5", "load_model"),
+        ("tf115", "keras212", "builtin-h5", "load_model"),
+        ("tfkeras221", "tf210", "builtin-h5", "load_model"),
+        ("tfkeras221", "tf216", "builtin-keras", "load_model"),
+        ("tf220", "tf216", "builtin-h5", "load_model"),
+    ],
+    "initializer_arguments": [
+        ("tf115", "tf216", "builtin-h5", "load_model"),
+        ("tf221", "tf216", "builtin-json", "json_plain"),
+    ],
+    "compile_config": [
+        ("keras224", "keras212", "compiled-h5", "load_model"),
+        ("tf212", "tf210", "compiled-savedmodel", "load_model"),
+        ("tf212", "tf217", "compiled-h5", "load_model"),
+    ],
+    "functional_class_unknown": [
+        ("tf24", "keras212", "builtin-h5", "load_model"),
+        ("tf216", "keras212", "builtin-h5", "load_model"),
+    ],
+    "custom_objects_missing": [
+        ("keras212", "keras212", "custom-h5", "load_model"),
+        ("tf24", "tf24", "compiled-h5", "load_model"),
+        ("keras212", "tf213", "custom-json", "json_plain"),
+        ("tf216", "tf216", "custom-json", "json_plain"),
+    ],
+    "keras_zip_old_keras": [
+        ("tf212", "keras212", "builtin-keras", "load_model"),
+        ("tf212", "tf115", "builtin-keras", "load_model"),
+        ("tf212", "tf210", "builtin-keras", "load_model"),
+    ],
+    "savedmodel_under_keras3": [
+        ("tf115", "tf216", "builtin-savedmodel", "load_model"),
+        ("tfkeras221", "tf221", "builtin-savedmodel", "load_model"),
+    ],
+    "savedmodel_under_standalone_keras": [
+        ("tf115", "keras212", "builtin-savedmodel", "load_model"),
+        ("tf216", "keras212", "builtin-export", "load_model"),
+    ],
+    "savedmodel_without_keras_model": [
+        ("tf216", "tf210", "builtin-export", "load_model"),
+        ("tf115", "tf115", "builtin-savedmodel", "load_model"),
+    ],
+    "tf1_savedmodel": [
+        ("tf115", "tf24", "builtin-savedmodel", "load_model"),
+        ("tf115", "tf212", "builtin-savedmodel", "load_model"),
+    ],
     "savedmodel_keras_metadata": [("tf26", "tf24", "builtin-savedmodel", "load_model")],
-    "savedmodel_tags": [("tf115", "tf216", "compiled-savedmodel", "savedmodel_inference"),  # TFSMLayer
-                        ("tf115", "tf115", "compiled-savedmodel", "load_model")],
-    "graph_newer_than_tf": [("tf212", "keras224", "builtin-savedmodel", "savedmodel_inference"),
-                            ("tf212", "tf24", "custom-savedmodel", "savedmodel_inference"),
-                            ("tf24", "keras212", "builtin-savedmodel", "savedmodel_inference"),
-                            ("tf220", "keras224", "custom-export", "savedmodel_inference"),
-                            ("tf216", "keras212", "builtin-export", "savedmodel_inference")],
-    "weights_new_layout": [("tf212", "keras212", "builtin-weights_h5", "rebuild_weights"),
-                           ("tf212", "keras224", "builtin-weights_h5", "rebuild_weights"),
-                           ("tf216", "tf210", "builtin-json", "rebuild_weights")],
-    "native_numbering": [("tf215", "tf212", "builtin-weights_h5", "rebuild_weights"),
-                         ("tf218", "tf213", "builtin-keras", "rebuild_weights"),
-                         ("tf212", "tf218", "builtin-weights_h5", "rebuild_weights")],
+    "savedmodel_tags": [
+        ("tf115", "tf216", "compiled-savedmodel", "savedmodel_inference"),  # TFSMLayer
+        ("tf115", "tf115", "compiled-savedmodel", "load_model"),
+    ],
+    "graph_newer_than_tf": [
+        ("tf212", "keras224", "builtin-savedmodel", "savedmodel_inference"),
+        ("tf212", "tf24", "custom-savedmodel", "savedmodel_inference"),
+        ("tf24", "keras212", "builtin-savedmodel", "savedmodel_inference"),
+        ("tf220", "keras224", "custom-export", "savedmodel_inference"),
+        ("tf216", "keras212", "builtin-export", "savedmodel_inference"),
+    ],
+    "weights_new_layout": [
+        ("tf212", "keras212", "builtin-weights_h5", "rebuild_weights"),
+        ("tf212", "keras224", "builtin-weights_h5", "rebuild_weights"),
+        ("tf216", "tf210", "builtin-json", "rebuild_weights"),
+    ],
+    "native_numbering": [
+        ("tf215", "tf212", "builtin-weights_h5", "rebuild_weights"),
+        ("tf218", "tf213", "builtin-keras", "rebuild_weights"),
+        ("tf212", "tf218", "builtin-weights_h5", "rebuild_weights"),
+    ],
     "keras3_by_name": [("tf210", "tf216", "builtin-h5", "rebuild_by_name")],
     "backend_unknown": [("keras315jax", "keras212", "builtin-h5", "rebuild_weights")],
 }
@@ -102,8 +143,11 @@ def cells(matrix):
     return {(a["producer"], a["consumer"], a["fixture"], a["strategy"]): a for a in matrix["attempts"]}
 
 
-@pytest.mark.parametrize("family,cell", [(f, c) for f, found in EXAMPLES.items() for c in found],
-                         ids=lambda value: "/".join(value) if isinstance(value, tuple) else value)
+@pytest.mark.parametrize(
+    "family,cell",
+    [(f, c) for f, found in EXAMPLES.items() for c in found],
+    ids=lambda value: "/".join(value) if isinstance(value, tuple) else value,
+)
 def test_example_cells_of_the_committed_matrix(matrix, cells, family, cell):
     attempt = cells[cell]
     assert attempt["verdict"] == "error", attempt["verdict"]
@@ -130,6 +174,7 @@ def test_census_of_the_committed_matrix(matrix):
 
 # -- canned cases ------------------------------------------------------------------------------
 
+
 def test_lambda_bytecode_from_the_message_alone():
     assert classify("EOFError", "EOF read where object expected").id == "lambda_bytecode"
     assert classify("ValueError", "bad marshal data (unknown type code)").id == "lambda_bytecode"
@@ -144,8 +189,10 @@ def test_a_failing_lambda_call_is_bytecode_only_across_pythons():
 
 
 def test_the_module_a_keras_file_names_and_the_reader_decide_its_family():
-    message = ("Could not deserialize class 'Functional' because its parent module keras.engine.functional "
-               "cannot be imported. Full object config: {'module': 'keras.engine.functional', 'class_name': ...")
+    message = (
+        "Could not deserialize class 'Functional' because its parent module keras.engine.functional "
+        "cannot be imported. Full object config: {'module': 'keras.engine.functional', 'class_name': ..."
+    )
     assert classify("TypeError", message, consumer_keras="3.5.0").id == "keras2_under_keras3"
     assert classify("TypeError", message, consumer_keras="2.13.1").id == "keras2_module_moved"
     assert classify("TypeError", message, consumer_keras="3.5.0", strategy="tf_keras").id == "keras2_module_moved"
@@ -177,17 +224,33 @@ def test_census_of_a_results_document():
     document = {
         "consumer": {"id": "tf215", "python": "3.11", "runtime": {"keras": "2.15.0"}},
         "attempts": [
-            {"producer": "tf210", "fixture": "lambda-h5", "format": "h5", "strategy": "load_model",
-             "verdict": "error", "error": {"type": "EOFError", "message": "EOF read where object expected",
-                                           "traceback": "..."}},
-            {"producer": "tf210", "fixture": "lambda-h5", "format": "h5", "strategy": "no_compile",
-             "verdict": "error", "error": {"type": "EOFError", "message": "EOF read where object expected",
-                                           "traceback": "..."}},
-            {"producer": "tf210", "fixture": "lambda-h5", "format": "h5", "strategy": "unsafe",
-             "verdict": "error", "error": {"type": "RuntimeError", "message": "new", "traceback": "..."}},
-            {"producer": "tf210", "fixture": "builtin-h5", "format": "h5", "strategy": "load_model",
-             "verdict": "pass"},
-        ]}
+            {
+                "producer": "tf210",
+                "fixture": "lambda-h5",
+                "format": "h5",
+                "strategy": "load_model",
+                "verdict": "error",
+                "error": {"type": "EOFError", "message": "EOF read where object expected", "traceback": "..."},
+            },
+            {
+                "producer": "tf210",
+                "fixture": "lambda-h5",
+                "format": "h5",
+                "strategy": "no_compile",
+                "verdict": "error",
+                "error": {"type": "EOFError", "message": "EOF read where object expected", "traceback": "..."},
+            },
+            {
+                "producer": "tf210",
+                "fixture": "lambda-h5",
+                "format": "h5",
+                "strategy": "unsafe",
+                "verdict": "error",
+                "error": {"type": "RuntimeError", "message": "new", "traceback": "..."},
+            },
+            {"producer": "tf210", "fixture": "builtin-h5", "format": "h5", "strategy": "load_model", "verdict": "pass"},
+        ],
+    }
     counted = census(document)
     assert (counted.attempts, counted.errors) == (3, 2)
     assert counted.families == (("lambda_bytecode", 2, 1),)
@@ -197,7 +260,16 @@ def test_census_of_a_results_document():
 
 def test_a_results_document_knows_the_producer_python_from_the_catalog():
     document = {"consumer": {"id": "tf215", "python": "3.11", "runtime": {"keras": "2.15.0"}}, "attempts": []}
-    attempt = {"producer": "tf210", "fixture": "canary-h5", "format": "h5", "strategy": "load_model",
-               "verdict": "error", "error": {"type": "SystemError", "traceback": "",
-                                             "message": 'Exception encountered when calling layer "lambda"'}}
+    attempt = {
+        "producer": "tf210",
+        "fixture": "canary-h5",
+        "format": "h5",
+        "strategy": "load_model",
+        "verdict": "error",
+        "error": {
+            "type": "SystemError",
+            "traceback": "",
+            "message": 'Exception encountered when calling layer "lambda"',
+        },
+    }
     assert families.classify_attempt(document, attempt).id == "lambda_bytecode"

@@ -4,6 +4,7 @@ The copy holds the tracked files only: no ``.venvs``, no ``.cache``, no results 
 output folders, so every folder a command writes to must be made by the command itself.
 Typos must exit 2 with one line, before any environment starts, leaving every file as it was.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,13 +34,23 @@ def fresh(tmp_path) -> Path:
 def compat(clone: Path, *args: str, venvs: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPAT_")}
     env["COMPAT_VENV_DIR"] = str(venvs or clone / ".venvs")
-    return subprocess.run([sys.executable, "-m", "compat", *args], cwd=str(clone), env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "compat", *args],
+        cwd=str(clone),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 TYPOS = [
@@ -74,8 +85,18 @@ def test_a_typo_exits_2_in_one_line_and_changes_nothing(fresh, tmp_path, args, m
 
 
 def test_the_regress_baseline_works_on_a_fresh_clone(fresh):
-    done = compat(fresh, "regress", "--from", "tf215", "--to", "tf221", "--baseline", "reports/matrix.json",
-                  "--json", "out/regress.json")
+    done = compat(
+        fresh,
+        "regress",
+        "--from",
+        "tf215",
+        "--to",
+        "tf221",
+        "--baseline",
+        "reports/matrix.json",
+        "--json",
+        "out/regress.json",
+    )
     assert done.returncode == 1, done.stderr  # the published matrix holds regressions from tf215 to tf221
     assert "regress tf215 -> tf221" in done.stdout
     assert json.loads((fresh / "out" / "regress.json").read_text())["exit_status"] == 1
@@ -84,6 +105,7 @@ def test_the_regress_baseline_works_on_a_fresh_clone(fresh):
 def test_a_harness_bug_is_exit_3_never_1(capsys):
     def broken(args):
         raise KeyError("a bug")
+
     assert cli.invoke(broken, None, "compat load") == 3
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("compat load: harness error: KeyError: 'a bug' (full traceback: ")
@@ -91,8 +113,22 @@ def test_a_harness_bug_is_exit_3_never_1(capsys):
 
 @pytest.mark.envs
 def test_regress_runs_on_a_fresh_clone(fresh):
-    done = compat(fresh, "regress", "--from", "tf215", "--to", "tf221", "--producers", "keras212",
-                  "--variants", "lambda", "--formats", "h5", "--json", "regress.json")
+    done = compat(
+        fresh,
+        "regress",
+        "--from",
+        "tf215",
+        "--to",
+        "tf221",
+        "--producers",
+        "keras212",
+        "--variants",
+        "lambda",
+        "--formats",
+        "h5",
+        "--json",
+        "regress.json",
+    )
     assert done.returncode in (0, 1), done.stderr
     assert "Traceback" not in done.stderr
     report = json.loads((fresh / "regress.json").read_text())
@@ -109,12 +145,21 @@ def test_subset_then_bigger_runs_report_without_shrinking_the_matrix(fresh):
     published = matrixdoc.read(fresh / "reports" / "matrix.json")
     venvs = fresh.parent / "venvs"
     # --rerun: measured here even where the published matrix holds these attempts' keys.
-    first = compat(fresh, "load", "tf215", "keras212", "--fixtures", "builtin-h5", "--output",
-                   "new/folder/tf215.json", "--rerun", venvs=venvs)
+    first = compat(
+        fresh,
+        "load",
+        "tf215",
+        "keras212",
+        "--fixtures",
+        "builtin-h5",
+        "--output",
+        "new/folder/tf215.json",
+        "--rerun",
+        venvs=venvs,
+    )
     assert first.returncode == 0, first.stderr
     subset = compat(fresh, "load", "tf215", "keras212", "--fixtures", "builtin-h5", "--rerun", venvs=venvs)
-    bigger = compat(fresh, "load", "tf215", "keras212", "--fixtures", "builtin-h5,lambda-h5", "--rerun",
-                    venvs=venvs)
+    bigger = compat(fresh, "load", "tf215", "keras212", "--fixtures", "builtin-h5,lambda-h5", "--rerun", venvs=venvs)
     assert subset.returncode == bigger.returncode == 0, subset.stderr + bigger.stderr
     assert "symbols: ok " in bigger.stdout and "compat report" in bigger.stdout  # the legend, the pointer
     kept = json.loads((fresh / "reports" / "results" / "tf215.json").read_text())
@@ -128,11 +173,14 @@ def test_subset_then_bigger_runs_report_without_shrinking_the_matrix(fresh):
 
 def test_a_reader_that_stops_early_ends_the_command_quietly():
     # `compat regress ... | head`: the pipe closes under a command still printing.
-    code = ("import sys\nfrom compat import cli\n"
-            "def talk(args):\n    for i in range(200000):\n        print('line', i)\n    return 0\n"
-            "sys.exit(cli.invoke(talk, None))\n")
-    process = subprocess.Popen([sys.executable, "-c", code], cwd=str(ROOT), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+    code = (
+        "import sys\nfrom compat import cli\n"
+        "def talk(args):\n    for i in range(200000):\n        print('line', i)\n    return 0\n"
+        "sys.exit(cli.invoke(talk, None))\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     assert process.stdout.readline() == b"line 0\n"
     process.stdout.close()
     assert process.wait(timeout=60) == 130

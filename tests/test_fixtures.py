@@ -1,4 +1,5 @@
 """The committed fixture sets: complete, within budget, verified, reproducible."""
+
 from __future__ import annotations
 
 import json
@@ -47,6 +48,7 @@ def test_unpacking_verifies_every_file(tmp_path, monkeypatch):
 
 def test_a_tampered_archive_is_refused(tmp_path, monkeypatch):
     import shutil
+
     monkeypatch.setattr(fixtures, "FIXTURES_DIR", tmp_path / "fixtures")
     monkeypatch.setenv("COMPAT_CACHE_DIR", str(tmp_path / "cache"))
     shutil.copytree(PROJECT_ROOT / "fixtures" / "keras212", tmp_path / "fixtures" / "keras212")

@@ -1,4 +1,5 @@
 """``compat regress --models``: finding models, classifying each, the CI outputs; and real gates."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,12 @@ OTHER = [[9.0, 2.0, 3.0], [0.5, 7.1, 0.2]]
 
 
 def ok(strategy, values=RIGHT):
-    return {"strategy": strategy, "status": "ok", "outputs": [("output", np.asarray(values, dtype=np.float64))],
-            "recipe": f"# {strategy} recipe\nmodel = {strategy}()"}
+    return {
+        "strategy": strategy,
+        "status": "ok",
+        "outputs": [("output", np.asarray(values, dtype=np.float64))],
+        "recipe": f"# {strategy} recipe\nmodel = {strategy}()",
+    }
 
 
 def failed(strategy, kind="ValueError", message="Unknown layer: Lambda", status="error"):
@@ -34,6 +39,7 @@ def skipped(strategy):
 
 # -- classification (pure) -------------------------------------------------------------------
 
+
 def test_same_way_same_numbers_is_unchanged():
     entry = gate.compare_model([ok("load_model"), ok("rebuild_weights")], [ok("load_model"), ok("rebuild_weights")])
     assert entry["change"] == Change.UNCHANGED and not entry["regressed"]
@@ -41,41 +47,53 @@ def test_same_way_same_numbers_is_unchanged():
 
 
 def test_only_another_strategy_is_a_regression_naming_it_with_its_recipe():
-    entry = gate.compare_model([ok("load_model"), ok("rebuild_weights")],
-                               [failed("load_model"), ok("rebuild_weights")], "tf215", "tf221")
+    entry = gate.compare_model(
+        [ok("load_model"), ok("rebuild_weights")], [failed("load_model"), ok("rebuild_weights")], "tf215", "tf221"
+    )
     assert entry["change"] == Change.SWITCH and entry["regressed"]
-    assert entry["switch_to"] == {"strategy": "rebuild_weights", "recipe": "# rebuild_weights recipe\nmodel = rebuild_weights()"}
+    assert entry["switch_to"] == {
+        "strategy": "rebuild_weights",
+        "recipe": "# rebuild_weights recipe\nmodel = rebuild_weights()",
+    }
     assert entry["old_best_under_new"]["error"] == "ValueError: Unknown layer: Lambda"
     assert entry["reference"] == "tf215/load_model"
 
 
 def test_nothing_loading_is_stopped():
-    entry = gate.compare_model([ok("load_model"), skipped("h5_transplant")],
-                               [failed("load_model", status="crash"), skipped("h5_transplant")])
+    entry = gate.compare_model(
+        [ok("load_model"), skipped("h5_transplant")], [failed("load_model", status="crash"), skipped("h5_transplant")]
+    )
     assert entry["change"] == Change.STOPPED and entry["regressed"] and entry["switch_to"] is None
 
 
 def test_the_way_of_today_giving_other_numbers_is_a_regression():
-    entry = gate.compare_model([ok("load_model"), ok("rebuild_weights")],
-                               [ok("load_model", WRONG), ok("rebuild_weights")])
+    entry = gate.compare_model(
+        [ok("load_model"), ok("rebuild_weights")], [ok("load_model", WRONG), ok("rebuild_weights")]
+    )
     assert entry["change"] == Change.NUMBERS and entry["regressed"]
     assert entry["old_best_under_new"]["verdict"] == "mismatch"
 
 
 def test_another_way_that_matched_now_giving_other_numbers_is_a_regression_too():
-    entry = gate.compare_model([ok("load_model"), ok("rebuild_weights")],
-                               [ok("load_model"), ok("rebuild_weights", OTHER)])
+    entry = gate.compare_model(
+        [ok("load_model"), ok("rebuild_weights")], [ok("load_model"), ok("rebuild_weights", OTHER)]
+    )
     assert entry["change"] == Change.NUMBERS and entry["wrong_numbers"] == ["rebuild_weights"]
 
 
 def test_started_improved_and_still_broken_are_not_regressions():
-    started = gate.compare_model([failed("load_model"), failed("rebuild_weights")],
-                                 [failed("load_model"), ok("rebuild_weights")])
-    improved = gate.compare_model([failed("load_model"), ok("rebuild_weights")],
-                                  [ok("load_model"), ok("rebuild_weights")])
+    started = gate.compare_model(
+        [failed("load_model"), failed("rebuild_weights")], [failed("load_model"), ok("rebuild_weights")]
+    )
+    improved = gate.compare_model(
+        [failed("load_model"), ok("rebuild_weights")], [ok("load_model"), ok("rebuild_weights")]
+    )
     broken = gate.compare_model([failed("load_model")], [failed("load_model")])
-    assert (started["change"], improved["change"], broken["change"]) == (Change.STARTED, Change.IMPROVED,
-                                                                          Change.STILL_BROKEN)
+    assert (started["change"], improved["change"], broken["change"]) == (
+        Change.STARTED,
+        Change.IMPROVED,
+        Change.STILL_BROKEN,
+    )
     assert not any(e["regressed"] for e in (started, improved, broken))
 
 
@@ -87,35 +105,65 @@ def test_judging_leaves_the_measurements_alone():
 
 # -- the document and its renderings (pure) ------------------------------------------------------
 
+
 def _outcome(env_id, models, spec=None):
-    return {"id": env_id, "summary": "", "python": "3.11", "spec": spec, "lock_digest": "0123456789abcdef",
-            "lock": {"tensorflow-cpu": "2.16.2", "keras": "3.5.0"},
-            "runtime": {"python": "3.11.7", "tensorflow": "2.16.2", "keras": "3.5.0"},
-            "seconds": 10.0, "workers": 1, "tensorflow_imports": 1, "error": None,
-            "models": models, "model_seconds": {key: 1.5 for key in models}}
+    return {
+        "id": env_id,
+        "summary": "",
+        "python": "3.11",
+        "spec": spec,
+        "lock_digest": "0123456789abcdef",
+        "lock": {"tensorflow-cpu": "2.16.2", "keras": "3.5.0"},
+        "runtime": {"python": "3.11.7", "tensorflow": "2.16.2", "keras": "3.5.0"},
+        "seconds": 10.0,
+        "workers": 1,
+        "tensorflow_imports": 1,
+        "error": None,
+        "models": models,
+        "model_seconds": {key: 1.5 for key in models},
+    }
 
 
-SAFE_MODE = ("Requested the deserialization of a `Lambda` layer whose `function` is a Python lambda. "
-             "This carries a potential risk of arbitrary code execution")
+SAFE_MODE = (
+    "Requested the deserialization of a `Lambda` layer whose `function` is a Python lambda. "
+    "This carries a potential risk of arbitrary code execution"
+)
 
 
 def _document():
     from compat.userfiles.diagnose import Diagnosis
-    found = [(name, engine.ModelFile(Diagnosis(path=name, ok=True, kind="h5", format="h5",
-                                               message="a whole Keras model"), False, None))
-             for name in ("models/a.h5", "models/b<1>.h5", "models/c.h5", "models/d.h5")]
-    broken = Diagnosis(path="models/x.h5", ok=False, kind="html", message="an HTML web page, not a model",
-                       advice="download it again")
-    old = _outcome("tf215", {"models/a.h5": [ok("load_model"), ok("rebuild_weights")],
-                             "models/b<1>.h5": [ok("load_model"), ok("rebuild_weights")],
-                             "models/c.h5": [ok("load_model", WRONG)],
-                             "models/d.h5": [ok("load_model"), ok("rebuild_weights")]})
-    new = _outcome("adhoc-0123456789abcdef", {
-        "models/a.h5": [ok("load_model"), ok("rebuild_weights")],
-        "models/b<1>.h5": [failed("load_model", message="can't <load> & | pipe"), ok("rebuild_weights")],
-        "models/c.h5": [ok("load_model", WRONG)],
-        "models/d.h5": [failed("load_model", message=SAFE_MODE), ok("rebuild_weights")]},
-        spec="py3.11:tensorflow-cpu==2.16.2,keras==3.5.0")
+
+    found = [
+        (
+            name,
+            engine.ModelFile(
+                Diagnosis(path=name, ok=True, kind="h5", format="h5", message="a whole Keras model"), False, None
+            ),
+        )
+        for name in ("models/a.h5", "models/b<1>.h5", "models/c.h5", "models/d.h5")
+    ]
+    broken = Diagnosis(
+        path="models/x.h5", ok=False, kind="html", message="an HTML web page, not a model", advice="download it again"
+    )
+    old = _outcome(
+        "tf215",
+        {
+            "models/a.h5": [ok("load_model"), ok("rebuild_weights")],
+            "models/b<1>.h5": [ok("load_model"), ok("rebuild_weights")],
+            "models/c.h5": [ok("load_model", WRONG)],
+            "models/d.h5": [ok("load_model"), ok("rebuild_weights")],
+        },
+    )
+    new = _outcome(
+        "adhoc-0123456789abcdef",
+        {
+            "models/a.h5": [ok("load_model"), ok("rebuild_weights")],
+            "models/b<1>.h5": [failed("load_model", message="can't <load> & | pipe"), ok("rebuild_weights")],
+            "models/c.h5": [ok("load_model", WRONG)],
+            "models/d.h5": [failed("load_model", message=SAFE_MODE), ok("rebuild_weights")],
+        },
+        spec="py3.11:tensorflow-cpu==2.16.2,keras==3.5.0",
+    )
     inputs = {name: engine.Batch(OrderedDict(), "seeded batch [3, 160, 160, 3]", {}) for name, _ in found}
     return gate.build_document(old, new, found, [("models/x.h5", broken)], inputs, 42.0)
 
@@ -124,9 +172,14 @@ def test_document_counts_and_exit_status():
     document = _document()
     assert document["regressed"] == ["models/b<1>.h5", "models/d.h5"] and document["exit_status"] == 1
     assert document["counts"][Change.SWITCH] == 2 and document["counts"][Change.UNCHANGED] == 2
-    assert document["diagnosed"] == [{"path": "models/x.h5", "kind": "html",
-                                      "diagnosis": "an HTML web page, not a model; download it again",
-                                      "line": "models/x.h5: an HTML web page, not a model; download it again"}]
+    assert document["diagnosed"] == [
+        {
+            "path": "models/x.h5",
+            "kind": "html",
+            "diagnosis": "an HTML web page, not a model; download it again",
+            "line": "models/x.h5: an HTML web page, not a model; download it again",
+        }
+    ]
     assert document["to"]["spec"] == "py3.11:tensorflow-cpu==2.16.2,keras==3.5.0"
     assert document["timing"]["tensorflow_imports"] == 2 and document["timing"]["loads"] == 14
     assert json.loads(json.dumps(document)) == document  # no arrays left in it
@@ -140,26 +193,32 @@ def test_junit_has_one_case_per_model_and_the_regression_as_failure():
     assert list(cases) == ["models/a.h5", "models/b<1>.h5", "models/c.h5", "models/d.h5", "models/x.h5"]
     failure = cases["models/b<1>.h5"].find("failure")
     assert failure.get("type") == "switch_strategy"
-    assert failure.get("message") == ("load_model under tf215 -> rebuild_weights under adhoc-0123456789abcdef: "
-                                      "ValueError: can't <load> & | pipe")
+    assert failure.get("message") == (
+        "load_model under tf215 -> rebuild_weights under adhoc-0123456789abcdef: ValueError: can't <load> & | pipe"
+    )
     assert "model = rebuild_weights()" in failure.text
     assert cases["models/a.h5"].find("failure") is None
     # A known cause is named by its family; the raw message and what to do are in the body.
     family = cases["models/d.h5"].find("failure")
-    assert family.get("message") == ("load_model under tf215 -> rebuild_weights under adhoc-0123456789abcdef: "
-                                     "ValueError: Lambda refused by safe_mode")
+    assert family.get("message") == (
+        "load_model under tf215 -> rebuild_weights under adhoc-0123456789abcdef: "
+        "ValueError: Lambda refused by safe_mode"
+    )
     assert f"load_model under adhoc-0123456789abcdef: ValueError: {SAFE_MODE}" in family.text
     assert "what to do: if you trust the file, load_model(path, safe_mode=False)" in family.text
     assert cases["models/x.h5"].find("skipped").get("message").startswith("models/x.h5: an HTML web page")
     properties = {p.get("name"): p.get("value") for p in suite.find("properties")}
-    assert properties["to"] == ("adhoc-0123456789abcdef = py3.11:tensorflow-cpu==2.16.2,keras==3.5.0 "
-                                "(Python 3.11.7, TF 2.16.2, Keras 3.5.0)")
+    assert properties["to"] == (
+        "adhoc-0123456789abcdef = py3.11:tensorflow-cpu==2.16.2,keras==3.5.0 (Python 3.11.7, TF 2.16.2, Keras 3.5.0)"
+    )
 
 
 def test_markdown_summary_for_a_pull_request():
     text = gatereport.markdown(_document())
     assert text.startswith("### compat regress tf215 → adhoc-0123456789abcdef: 2 of 4 models regressed")
-    assert "| `models/b<1>.h5` | load_model | rebuild_weights | **regressed**: loads only with another strategy |" in text
+    assert (
+        "| `models/b<1>.h5` | load_model | rebuild_weights | **regressed**: loads only with another strategy |" in text
+    )
     assert "| `models/a.h5` | load_model | load_model | still loads the way it does today |" in text
     assert "can't &lt;load&gt; &amp; | pipe" in text  # inside <summary>, HTML-escaped
     assert "```python\n# rebuild_weights recipe\nmodel = rebuild_weights()\n```" in text
@@ -173,6 +232,7 @@ def test_text_marks_each_model():
 
 
 # -- finding the models (no TensorFlow) ------------------------------------------------------
+
 
 def _model_folder(tmp_path):
     source = fixtures.unpacked("tf215")
@@ -194,11 +254,17 @@ def _model_folder(tmp_path):
 def test_a_folder_is_searched_for_models(tmp_path):
     folder = _model_folder(tmp_path)
     models, diagnosed = gate.find_models([str(folder)])
-    found = {shown[len(str(folder)) + 1:]: d.format for shown, d in models}
-    assert found == {"builtin.h5": "h5", "lambda.json": "json", "exported": "savedmodel",
-                     "nested/custom.keras": "keras"}
-    assert {shown[len(str(folder)) + 1:]: d.kind for shown, d in diagnosed} == {
-        "broken.h5": "html", "only.weights.h5": "weights_only"}
+    found = {shown[len(str(folder)) + 1 :]: d.format for shown, d in models}
+    assert found == {
+        "builtin.h5": "h5",
+        "lambda.json": "json",
+        "exported": "savedmodel",
+        "nested/custom.keras": "keras",
+    }
+    assert {shown[len(str(folder)) + 1 :]: d.kind for shown, d in diagnosed} == {
+        "broken.h5": "html",
+        "only.weights.h5": "weights_only",
+    }
     exported = dict(models)[str(folder / "exported")]
     assert exported.input_shape == (160, 160, 3)  # read from keras_metadata.pb
 
@@ -212,10 +278,14 @@ def test_a_path_given_twice_is_one_model_and_a_named_file_is_always_diagnosed(tm
 
 # -- bad input: exit 2, one line, before any environment starts ---------------------------------
 
+
 def _args(models, **options):
     """``compat regress`` arguments as its own parser reads them (tf215 -> tf221 by default)."""
-    options = {"from": "tf215", "to": "tf221", **{({"old": "from", "new": "to"}).get(k, k): v
-                                                   for k, v in options.items()}}
+    options = {
+        "from": "tf215",
+        "to": "tf221",
+        **{({"old": "from", "new": "to"}).get(k, k): v for k, v in options.items()},
+    }
     argv = ["regress"] + (["--models", *models] if models else [])
     for name, value in options.items():
         flag = "--" + {"json_out": "json"}.get(name, name).replace("_", "-")
@@ -238,13 +308,16 @@ def test_a_batch_that_fits_no_model_is_exit_2(tmp_path, capsys):
     assert "does not fit" in err and "input_1 has shape 64,64,3 per sample, but the model takes 160,160,3" in err
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"producers": "keras212"}, "--producers selects the project's fixtures"),
-    ({"baseline": "reports/matrix.json"}, "--baseline selects the project's fixtures"),
-    ({"timeout": 0}, "--timeout must be a positive number"),
-    ({"new": "tf999"}, "unknown environment 'tf999'"),
-    ({"new": "keras212x"}, "unknown environment"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"producers": "keras212"}, "--producers selects the project's fixtures"),
+        ({"baseline": "reports/matrix.json"}, "--baseline selects the project's fixtures"),
+        ({"timeout": 0}, "--timeout must be a positive number"),
+        ({"new": "tf999"}, "unknown environment 'tf999'"),
+        ({"new": "keras212x"}, "unknown environment"),
+    ],
+)
 def test_bad_options_with_models_are_exit_2(tmp_path, capsys, options, message):
     shutil.copy(fixtures.unpacked("tf215") / "builtin.h5", tmp_path / "builtin.h5")
     assert cli.invoke(cli.cmd_regress, _args([str(tmp_path)], **options)) == 2
@@ -253,19 +326,30 @@ def test_bad_options_with_models_are_exit_2(tmp_path, capsys, options, message):
 
 def test_models_of_a_gate_are_each_in_their_own_folder_in_the_sandbox(tmp_path, monkeypatch):
     from compat.environments import sandbox
+
     # Only the mapping of paths is checked: no sandbox starts, so bubblewrap need not be usable.
     monkeypatch.setattr(sandbox, "check", lambda: "/usr/bin/bwrap")
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    for path in (tmp_path / "a" / "model.h5", tmp_path / "b" / "model.json", tmp_path / "b" / "model_weights.h5",
-                 tmp_path / "input-0.npy"):
+    for path in (
+        tmp_path / "a" / "model.h5",
+        tmp_path / "b" / "model.json",
+        tmp_path / "b" / "model_weights.h5",
+        tmp_path / "input-0.npy",
+    ):
         path.write_bytes(b"x")
     box, label, roots, inside = engine.isolation_for(
-        True, [(tmp_path / "a" / "model.h5", [None]), (tmp_path / "b" / "model.json", ["model_weights.h5"])],
-        [tmp_path / "input-0.npy"])
+        True,
+        [(tmp_path / "a" / "model.h5", [None]), (tmp_path / "b" / "model.json", ["model_weights.h5"])],
+        [tmp_path / "input-0.npy"],
+    )
     assert label == sandbox.ISOLATION and roots == ["/input/0", "/input/1"]
-    assert sorted(box.read_only.values()) == ["/data/input-0.npy", "/input/0/model.h5", "/input/1/model.json",
-                                              "/input/1/model_weights.h5"]
+    assert sorted(box.read_only.values()) == [
+        "/data/input-0.npy",
+        "/input/0/model.h5",
+        "/input/1/model.json",
+        "/input/1/model_weights.h5",
+    ]
     assert inside(tmp_path / "input-0.npy") == "/data/input-0.npy"
     _, label, roots, inside = engine.isolation_for(False, [(tmp_path / "a" / "model.h5", [None])], [])
     assert label == sandbox.NO_SANDBOX and roots == [str(tmp_path / "a")] and inside("x") == "x"
@@ -289,8 +373,9 @@ def _tf215_folder(folder):
     folder.mkdir()
     for name in TF215_MODELS:
         (shutil.copytree if (source / name).is_dir() else shutil.copy)(source / name, folder / name)
-    (folder / "broken.h5").write_text("<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded"
-                                      "</title></head><body></body></html>")
+    (folder / "broken.h5").write_text(
+        "<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded</title></head><body></body></html>"
+    )
     return folder
 
 
@@ -299,16 +384,24 @@ def upgrade(tmp_path_factory):
     """One real gate tf215 -> tf221 over the folder; the tests below read its outputs."""
     import contextlib
     import io
+
     root = tmp_path_factory.mktemp("gate")
     folder = _tf215_folder(root / "models")
     outputs = {"json_out": root / "gate.json", "junit_xml": root / "junit.xml", "markdown": root / "pr.md"}
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = cli.invoke(cli.cmd_regress, _args([str(folder)], new="tf221",
-                                                **{k: str(v) for k, v in outputs.items()}))
-    return {"status": status, "folder": folder, "out": out.getvalue(), "err": err.getvalue(),
-            "document": json.loads(outputs["json_out"].read_text()),
-            "junit": ET.parse(outputs["junit_xml"]).getroot(), "markdown": outputs["markdown"].read_text()}
+        status = cli.invoke(
+            cli.cmd_regress, _args([str(folder)], new="tf221", **{k: str(v) for k, v in outputs.items()})
+        )
+    return {
+        "status": status,
+        "folder": folder,
+        "out": out.getvalue(),
+        "err": err.getvalue(),
+        "document": json.loads(outputs["json_out"].read_text()),
+        "junit": ET.parse(outputs["junit_xml"]).getroot(),
+        "markdown": outputs["markdown"].read_text(),
+    }
 
 
 @pytest.mark.envs
@@ -333,12 +426,15 @@ def test_upgrade_gate_exits_1_and_names_the_switches(upgrade):
 @pytest.mark.envs
 def test_upgrade_gate_time(upgrade, capsys):
     import os
+
     timing = upgrade["document"]["timing"]
     with capsys.disabled():
-        print(f"\n[timing] gate tf215 -> tf221 over the test folder ({len(TF215_MODELS)} models, 1 broken file): "
-              f"{timing['seconds']}s, {timing['loads']} loads, {timing['tensorflow_imports']} TensorFlow imports "
-              f"({', '.join(f'{k} {v}s' for k, v in timing['environments'].items())}); "
-              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        print(
+            f"\n[timing] gate tf215 -> tf221 over the test folder ({len(TF215_MODELS)} models, 1 broken file): "
+            f"{timing['seconds']}s, {timing['loads']} loads, {timing['tensorflow_imports']} TensorFlow imports "
+            f"({', '.join(f'{k} {v}s' for k, v in timing['environments'].items())}); "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        )
     # The total and each environment's time are rounded to 0.1 s apiece, so the sum of the parts
     # may exceed the total by up to half a step per rounded figure.
     parts = timing["environments"].values()
@@ -353,8 +449,12 @@ def test_upgrade_gate_junit_lists_every_model(upgrade):
     lambda_failure = cases["lambda.h5"].find("failure")
     assert lambda_failure.get("message").startswith("load_model under tf215 -> rebuild_weights under tf221: ")
     assert "Lambda" in lambda_failure.get("message")  # the error that stopped load_model
-    assert cases["builtin_savedmodel"].find("failure").get("message").startswith(
-        "load_model under tf215 -> tf_keras under tf221: ")
+    assert (
+        cases["builtin_savedmodel"]
+        .find("failure")
+        .get("message")
+        .startswith("load_model under tf215 -> tf_keras under tf221: ")
+    )
     assert cases["builtin.h5"].find("failure") is None
     assert "HTML web page" in cases["broken.h5"].find("skipped").get("message")
     assert int(suite.get("failures")) == len(upgrade["document"]["regressed"]) >= 2
@@ -389,6 +489,7 @@ ADHOC = "py3.11:tensorflow-cpu==2.16.2,keras==3.5.0"  # not a catalog stack: tf2
 @pytest.mark.network
 def test_an_ad_hoc_stack_as_the_target(tmp_path, capsys):
     from compat.environments import adhoc, envs
+
     source = fixtures.unpacked("tf215")
     folder = tmp_path / "models"
     folder.mkdir()

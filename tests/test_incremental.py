@@ -5,6 +5,7 @@ Each test works in a copy of the project's tracked files without the published m
 the slice is measured here, whatever the committed matrix holds), with the shared
 environments.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -43,8 +44,9 @@ def test_a_changed_strategy_reruns_only_its_attempts_and_a_copy_with_only_the_ma
     assert len(stale) == 2
     second = compat_in(project, *load)
     assert second.returncode == 0, second.stderr
-    assert f"{len(stale)} attempts to run over 1 producer(s), {planned - len(stale)} known by their keys" \
-        in second.stdout, second.stdout
+    assert (
+        f"{len(stale)} attempts to run over 1 producer(s), {planned - len(stale)} known by their keys" in second.stdout
+    ), second.stdout
     after = _by_id(results.read(project / "reports" / "results" / f"{CONSUMER}.json"))
     assert set(after) == set(_by_id(measured))
     for key, attempt in _by_id(measured).items():

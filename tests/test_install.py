@@ -5,6 +5,7 @@ the README gives, run as a user runs them.
 The catalog's TensorFlow environments are the shared ones (COMPAT_VENV_DIR), so only the
 host side is installed fresh; uv's and pip's caches are reused.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,12 @@ pytestmark = [pytest.mark.envs, pytest.mark.network]
 def _clean_env(venv: Path, **extra) -> dict:
     """A shell of the user's: the fresh environment first on the PATH, nothing of this run's."""
     child = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "COMPAT_", "VIRTUAL_ENV", "TOX_"))}
-    child.update(PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", VIRTUAL_ENV=str(venv),
-                 COMPAT_VENV_DIR=str(envs.venv_root()), **extra)
+    child.update(
+        PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        VIRTUAL_ENV=str(venv),
+        COMPAT_VENV_DIR=str(envs.venv_root()),
+        **extra,
+    )
     return child
 
 
@@ -36,19 +41,36 @@ def installed(tmp_path_factory) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("install")
     clone, venv = base / "compat", base / "venv"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, capture_output=True, timeout=300)
-    subprocess.run([sys.executable, "-m", "uv", "venv", "--quiet", "--python", sys.executable, str(venv)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "uv", "venv", "--quiet", "--python", sys.executable, str(venv)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     # `pip install -e .` as the README says, through uv's pip (its cache makes it quick).
-    done = subprocess.run([sys.executable, "-m", "uv", "pip", "install", "--python", str(venv / "bin" / "python"),
-                           "-e", "."], cwd=str(clone), capture_output=True, text=True, timeout=900, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "uv", "pip", "install", "--python", str(venv / "bin" / "python"), "-e", "."],
+        cwd=str(clone),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return clone, venv
 
 
 def _run(installed, *command, timeout=1800, **extra) -> subprocess.CompletedProcess:
     clone, venv = installed
-    return subprocess.run(list(command), cwd=str(clone), env=_clean_env(venv, **extra), capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        list(command),
+        cwd=str(clone),
+        env=_clean_env(venv, **extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def test_the_installed_command_runs_and_refuses_a_typo(installed):
@@ -89,15 +111,33 @@ def test_probe_of_a_model_that_is_not_facenet(installed, tmp_path):
     _, venv = installed
     model = tmp_path / "dense.h5"
     python = envs.venv_root() / "tf215" / "bin" / "python"
-    made = subprocess.run([str(python), "-I", "-c", DENSE, str(model)], capture_output=True, text=True,
-                          timeout=900, check=False, env={**_clean_env(venv), "TF_CPP_MIN_LOG_LEVEL": "3"})
+    made = subprocess.run(
+        [str(python), "-I", "-c", DENSE, str(model)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        env={**_clean_env(venv), "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert made.returncode == 0, made.stderr[-3000:]
     batch = tmp_path / "batch.npy"
     np.save(batch, np.random.RandomState(3).normal(size=(4, 6)).astype(np.float32))
     reference = plain_reference("tf215", model, batch, tmp_path / "reference.npy", "from tensorflow import keras")
     out = tmp_path / "probe.json"
-    done = _run(installed, str(venv / "bin" / "compat"), "probe", str(model), "--loaders", "tf215",
-                "--reference", reference, "--input", str(batch), "--json", str(out))
+    done = _run(
+        installed,
+        str(venv / "bin" / "compat"),
+        "probe",
+        str(model),
+        "--loaders",
+        "tf215",
+        "--reference",
+        reference,
+        "--input",
+        str(batch),
+        "--json",
+        str(out),
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     document = json.loads(out.read_text())
     assert document["reference"]["source"] == "file"

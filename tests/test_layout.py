@@ -3,6 +3,7 @@
 The layer rules themselves (which package may import which) are import-linter contracts in
 pyproject.toml, checked by ``lint-imports`` in .ci/run and by the last test here.
 """
+
 from __future__ import annotations
 
 import ast
@@ -22,9 +23,12 @@ def test_at_most_twelve_modules_stand_at_the_top():
 
 
 def test_no_host_function_is_over_a_hundred_lines():
-    long = [f"{p.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
-            for p in HOST for node in ast.walk(ast.parse(p.read_text()))
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 100]
+    long = [
+        f"{p.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for p in HOST
+        for node in ast.walk(ast.parse(p.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 100
+    ]
     assert not long, long
 
 

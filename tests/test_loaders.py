@@ -1,5 +1,6 @@
 """``compat probe --write-loader``: the written script is the recipe with only its paths changed, and
 a real probe's scripts reproduce the reference standalone."""
+
 from __future__ import annotations
 
 import json
@@ -37,7 +38,7 @@ np.save(sys.argv[2], np.asarray(embeddings))'''
 def test_script_is_the_recipe_with_only_the_model_path_made_absolute(tmp_path):
     model = tmp_path / "models" / "lambda.h5"
     text = loaders.script_text(RECIPE, model, "tf215", {"python": "3.11.7", "tensorflow": "2.15.1"})
-    head, body = text.splitlines()[:loaders.HEAD_LINES], text.splitlines()[loaders.HEAD_LINES:]
+    head, body = text.splitlines()[: loaders.HEAD_LINES], text.splitlines()[loaders.HEAD_LINES :]
     assert head[0] == "# Verified in tf215 (Python 3.11.7, TensorFlow 2.15.1)."
     changed = [(a, b) for a, b in zip(RECIPE.splitlines(), body) if a != b]
     assert changed == [('MODEL_PATH = "lambda.h5"', f'MODEL_PATH = "{model.resolve()}"')]
@@ -64,8 +65,9 @@ def test_write_loader_into_a_file_is_exit_2(tmp_path, capsys):
     model = tmp_path / "lambda.h5"
     shutil.copy(fixtures.unpacked("keras212") / "lambda.h5", model)
     (tmp_path / "taken").write_text("")
-    args = cli.build_parser().parse_args(["probe", str(model), "--loaders", "tf215",
-                                          "--write-loader", str(tmp_path / "taken")])
+    args = cli.build_parser().parse_args(
+        ["probe", str(model), "--loaders", "tf215", "--write-loader", str(tmp_path / "taken")]
+    )
     assert cli.invoke(probe.main, args) == 2
     assert "is a file" in capsys.readouterr().err
 
@@ -78,8 +80,25 @@ def test_probe_writes_loaders_verified_standalone_under_tf215_and_tf221(tmp_path
     folder, out = tmp_path / "loaders", tmp_path / "probe.json"
     # The scripts are checked against keras212's own numbers, not against a load of the probe's.
     reference, batch = producer_reference(fixtures.fixture_dir("keras212"), "lambda", tmp_path)
-    assert cli.main(["probe", str(model), "--loaders", "tf215,tf221", "--write-loader", str(folder),
-                     "--json", str(out), "--reference", reference, "--input", batch]) == 0
+    assert (
+        cli.main(
+            [
+                "probe",
+                str(model),
+                "--loaders",
+                "tf215,tf221",
+                "--write-loader",
+                str(folder),
+                "--json",
+                str(out),
+                "--reference",
+                reference,
+                "--input",
+                batch,
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     for env_id in ("tf215", "tf221"):
         script = folder / f"load_{env_id}.py"

@@ -2,6 +2,7 @@
 
 Every assertion here is about what real loads in real environments showed.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -63,15 +64,21 @@ def test_a_model_loads_as_it_is_where_it_was_made(tf215, tf221):
 
 
 def test_keras3_refuses_a_legacy_savedmodel_but_serves_its_signature(tf221):
-    _error(_verdict(tf221, "tf215", "builtin-savedmodel", "load_model"), "ValueError",
-           "the legacy SavedModel format is not supported by `load_model()` in Keras 3")
+    _error(
+        _verdict(tf221, "tf215", "builtin-savedmodel", "load_model"),
+        "ValueError",
+        "the legacy SavedModel format is not supported by `load_model()` in Keras 3",
+    )
     assert _verdict(tf221, "tf215", "builtin-savedmodel", "savedmodel_inference")["verdict"] == "pass"
 
 
 def test_a_keras3_lambda_needs_its_function_named(tf221):
     # Keras 3 stores the Lambda's function by name ('scaling'), which nothing registered.
-    _error(_verdict(tf221, "tf221", "lambda-keras", "load_model"), "TypeError",
-           "Functional'> could not be deserialized properly")
+    _error(
+        _verdict(tf221, "tf221", "lambda-keras", "load_model"),
+        "TypeError",
+        "Functional'> could not be deserialized properly",
+    )
     assert _verdict(tf221, "tf221", "lambda-keras", "custom_objects")["verdict"] == "pass"
 
 

@@ -1,4 +1,5 @@
 """The fixtures' weights are discriminative: three kinds of damage each fail the check."""
+
 from __future__ import annotations
 
 import json

@@ -7,6 +7,7 @@ must therefore hand it a reference: the producer's own (``producer_reference``) 
 test computed with its own plain load (``plain_reference``). This reads the tests' source,
 so the pattern cannot come back unnoticed.
 """
+
 from __future__ import annotations
 
 import ast
@@ -31,40 +32,43 @@ def offenders(source: str, name: str) -> list[str]:
     runners: set[str] = set()
     while True:
         calls = re.compile("|".join([RUNS.pattern] + [rf"\b{re.escape(n)}\(" for n in sorted(runners)]))
-        found = {n for n, body in bodies.items()
-                 if not n.startswith("test_") and calls.search(body.split("\n", 1)[-1])}
+        found = {n for n, body in bodies.items() if not n.startswith("test_") and calls.search(body.split("\n", 1)[-1])}
         if found <= runners:
             break
         runners |= found
-    return [f"{name}::{n}" for n, body in bodies.items()
-            if n.startswith("test_") and calls.search(body) and CLAIMS.search(body) and not GIVEN.search(body)]
+    return [
+        f"{name}::{n}"
+        for n, body in bodies.items()
+        if n.startswith("test_") and calls.search(body) and CLAIMS.search(body) and not GIVEN.search(body)
+    ]
 
 
 def test_every_probe_or_convert_that_asserts_a_pass_is_given_a_reference():
     found = []
     for path in sorted(TESTS.glob("test_*.py")):
         found += offenders(path.read_text(), path.name)
-    assert not found, ("these tests run probe or convert and assert a pass with no reference of their own "
-                       "(the first attempt that loads becomes the reference and passes against itself): "
-                       + ", ".join(found))
+    assert not found, (
+        "these tests run probe or convert and assert a pass with no reference of their own "
+        "(the first attempt that loads becomes the reference and passes against itself): " + ", ".join(found)
+    )
 
 
 def test_the_check_finds_the_pattern():
     # The shape the suite had: a probe with no reference, then its own reference attempt's verdict.
-    bad = '''
+    bad = """
 def test_x(tmp_path):
     assert cli.invoke(probe.main, _args(path, loaders="tf215", json_out=str(out))) == 0
     assert verdicts["rebuild_weights"] == "pass"
-'''
-    good = bad.replace('json_out=str(out)', 'json_out=str(out), reference=reference, input=batch')
+"""
+    good = bad.replace("json_out=str(out)", "json_out=str(out), reference=reference, input=batch")
     refused = bad.replace('== "pass"', '== "error"')
     assert offenders(bad, "t") == ["t::test_x"]
     assert offenders(good, "t") == [] and offenders(refused, "t") == []
-    converted = '''
+    converted = """
 def test_y(tmp_path):
     assert cli.main(["convert", str(model), "--to", "tf221", "-o", str(out)]) == 0
     assert "proof: passed" in capsys.readouterr().out
-'''
+"""
     assert offenders(converted, "t") == ["t::test_y"]
     helper = """
 def _run_probe(path):

@@ -9,6 +9,7 @@ reference. The harness must agree with it attempt by attempt: the same pass or m
 and where the oracle's load failed, an error of the same exception type whose message
 holds the oracle's.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,13 +54,22 @@ def oracle(consumer: str, producer: str, tmp: Path, fixture_ids=None, modes=MODE
         if fixture_ids is None or fixture["id"] in fixture_ids:
             by_variant.setdefault(fixture["variant"], []).append(fixture)
     # A clean process: only what a user's shell would pass, nothing of the project's.
-    child = {k: v for k, v in os.environ.items()
-             if not k.startswith(("PYTHON", "COMPAT_", "KERAS_", "TF_USE_", "VIRTUAL_ENV"))}
+    child = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTHON", "COMPAT_", "KERAS_", "TF_USE_", "VIRTUAL_ENV"))
+    }
     found = {}
     for variant, files in by_variant.items():
-        command = [str(python), "-I", str(ORACLE),
-                   "--input", str(FIXTURES / producer / manifest["reference"]["input"]),
-                   "--reference", str(FIXTURES / producer / manifest["reference"]["embeddings"][variant])]
+        command = [
+            str(python),
+            "-I",
+            str(ORACLE),
+            "--input",
+            str(FIXTURES / producer / manifest["reference"]["input"]),
+            "--reference",
+            str(FIXTURES / producer / manifest["reference"]["embeddings"][variant]),
+        ]
         if canary:
             marks = tmp / f"canary-{consumer}-{producer}-{variant}"
             marks.mkdir(exist_ok=True)
@@ -70,8 +80,9 @@ def oracle(consumer: str, producer: str, tmp: Path, fixture_ids=None, modes=MODE
             paths[path] = fixture["id"]
             for mode in modes:
                 command += ["--mode", mode, path]
-        done = subprocess.run(command, cwd=str(tmp), env=child, capture_output=True, text=True, timeout=1800,
-                              check=False)
+        done = subprocess.run(
+            command, cwd=str(tmp), env=child, capture_output=True, text=True, timeout=1800, check=False
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         for line in done.stdout.splitlines():
             if line.startswith("{"):
@@ -87,8 +98,11 @@ def compared(request, tmp_path_factory) -> tuple[str, dict, dict]:
     output = tmp / "harness.json"
     runner.Run(consumer, list(PRODUCERS), strategies=list(MODES), output=output, log=lambda *_: None).execute()
     harness = {(a["producer"], a["fixture"], a["strategy"]): a for a in results.read(output)["attempts"]}
-    plain = {(producer, fixture, mode): case for producer in PRODUCERS
-             for (fixture, mode), case in oracle(consumer, producer, tmp).items()}
+    plain = {
+        (producer, fixture, mode): case
+        for producer in PRODUCERS
+        for (fixture, mode), case in oracle(consumer, producer, tmp).items()
+    }
     return consumer, harness, plain
 
 
@@ -132,8 +146,10 @@ def test_the_harness_agrees_with_a_plain_load_attempt_by_attempt(compared, capsy
         counts[case["verdict"]] = counts.get(case["verdict"], 0) + 1
     with capsys.disabled():
         print("\n[oracle] " + "\n[oracle] ".join(rows))
-        print(f"[oracle] {consumer}: {len(plain)} attempts, oracle {counts}, "
-              f"{len(plain) - len(disagreements)} agree, {len(disagreements)} disagree")
+        print(
+            f"[oracle] {consumer}: {len(plain)} attempts, oracle {counts}, "
+            f"{len(plain) - len(disagreements)} agree, {len(disagreements)} disagree"
+        )
     assert not disagreements, "\n".join(map(str, disagreements))
     # Both outcomes occur on the slice, so agreement is not the oracle failing or passing everything.
     assert {c["verdict"] for c in plain.values()} >= {"pass", "error"}

@@ -1,4 +1,5 @@
 """``compat probe``: bad files stop early; judging is pure; real environments load real files."""
+
 from __future__ import annotations
 
 import json
@@ -27,6 +28,7 @@ def _args(path, **options):
 
 # -- bad input: exit 2, one line, no traceback -----------------------------------------------
 
+
 def test_bad_file_is_one_line_and_exit_2(tmp_path, capsys):
     path = tmp_path / "facenet_keras.h5"
     path.write_text("<html><head><title>Sign in</title></head><body></body></html>")
@@ -47,17 +49,20 @@ def test_json_without_weights_is_exit_2(tmp_path, capsys):
     assert "no weights file beside it" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"loaders": "tf999"}, "unknown environment 'tf999'"),
-    ({"input": "batch.txt"}, "must be a .npy (one array) or .npz (arrays by name) file"),
-    ({"input": "missing.npz"}, "cannot be read as a numpy file"),
-    ({"input_shape": "160,abc"}, "must be positive whole sizes"),
-    ({"input_shape": "64,x"}, "must be positive whole sizes"),
-    ({"input_shape": "64,64,3"}, "does not fit the model's input input_1, which takes 160,160,3"),
-    ({"input_shape": "64,64"}, "has 2 dimensions, but the model's input input_1 has 3"),
-    ({"reference": "ref.npy"}, "--reference needs --input"),
-    ({"timeout": 0}, "--timeout must be a positive number"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"loaders": "tf999"}, "unknown environment 'tf999'"),
+        ({"input": "batch.txt"}, "must be a .npy (one array) or .npz (arrays by name) file"),
+        ({"input": "missing.npz"}, "cannot be read as a numpy file"),
+        ({"input_shape": "160,abc"}, "must be positive whole sizes"),
+        ({"input_shape": "64,x"}, "must be positive whole sizes"),
+        ({"input_shape": "64,64,3"}, "does not fit the model's input input_1, which takes 160,160,3"),
+        ({"input_shape": "64,64"}, "has 2 dimensions, but the model's input input_1 has 3"),
+        ({"reference": "ref.npy"}, "--reference needs --input"),
+        ({"timeout": 0}, "--timeout must be a positive number"),
+    ],
+)
 def test_bad_options_are_exit_2(tmp_path, capsys, options, message, monkeypatch):
     path = tmp_path / "lambda.h5"
     shutil.copy(fixtures.unpacked("tf215") / "lambda.h5", path)
@@ -68,14 +73,16 @@ def test_bad_options_are_exit_2(tmp_path, capsys, options, message, monkeypatch)
 
 # -- real environments -----------------------------------------------------------------------
 
+
 @pytest.mark.envs
 def test_probe_tiny_keras212_model_under_tf215(tmp_path, capsys):
     path = tmp_path / "lambda.h5"
     shutil.copy(fixtures.unpacked("keras212") / "lambda.h5", path)
     out = tmp_path / "probe.json"
     reference, batch = producer_reference(fixtures.fixture_dir("keras212"), "lambda", tmp_path)
-    assert cli.invoke(probe.main, _args(path, loaders="tf215", json_out=str(out), reference=reference,
-                                        input=batch)) == 0
+    assert (
+        cli.invoke(probe.main, _args(path, loaders="tf215", json_out=str(out), reference=reference, input=batch)) == 0
+    )
     document = json.loads(out.read_text())
     assert document["reference"]["source"] == "file"  # keras212's own numbers, not an attempt's
     [env] = document["environments"]
@@ -104,8 +111,17 @@ def test_probe_full_size_facenet_from_keras212(tmp_path, capsys):
     out = tmp_path / "probe.json"
     reference, batch = str(raw / "reference" / "lambda.npy"), str(tmp_path / "input.npy")
     started = time.time()
-    status = cli.invoke(probe.main, _args(model, loaders="tf215,tf221", reference=reference, input=batch,
-                                          json_out=str(out), write_loader=str(tmp_path / "loaders")))
+    status = cli.invoke(
+        probe.main,
+        _args(
+            model,
+            loaders="tf215,tf221",
+            reference=reference,
+            input=batch,
+            json_out=str(out),
+            write_loader=str(tmp_path / "loaders"),
+        ),
+    )
     probed = time.time() - started
     assert status == 0
     document = json.loads(out.read_text())
@@ -115,16 +131,33 @@ def test_probe_full_size_facenet_from_keras212(tmp_path, capsys):
         assert verdicts["rebuild_weights"] == "pass", env["id"]
         assert verdicts["h5_transplant"] == "pass", env["id"]
         assert env["loader"]["verified"], env["loader"]
-    timings = ", ".join(f"{env['id']} {env['seconds']}s, its load_{env['id']}.py standalone "
-                        f"{env['loader']['seconds']}s ({env['loader']['detail']})" for env in document["environments"])
+    timings = ", ".join(
+        f"{env['id']} {env['seconds']}s, its load_{env['id']}.py standalone "
+        f"{env['loader']['seconds']}s ({env['loader']['detail']})"
+        for env in document["environments"]
+    )
     with capsys.disabled():
         print(f"\n[timing] generate full lambda.h5 {generated:.0f}s; probe --write-loader {probed:.0f}s ({timings})")
     for to, name in (("tf221", "facenet.keras"), ("tf215", "facenet.h5")):
         converted = tmp_path / f"convert-{to}" / name
         converted.parent.mkdir()
         started = time.time()
-        status = cli.main(["convert", str(model), "--to", to, "-o", str(converted), "--loaders", to,
-                           "--reference", reference, "--input", batch])
+        status = cli.main(
+            [
+                "convert",
+                str(model),
+                "--to",
+                to,
+                "-o",
+                str(converted),
+                "--loaders",
+                to,
+                "--reference",
+                reference,
+                "--input",
+                batch,
+            ]
+        )
         printed = capsys.readouterr().out
         assert status == 0, printed
         assert f"proof: passed: a fresh {to} process" in printed
@@ -136,31 +169,45 @@ def test_probe_full_size_facenet_from_keras212(tmp_path, capsys):
 @pytest.mark.envs
 def test_a_model_that_is_not_facenet_gets_no_facenet_rebuild(tmp_path, capsys):
     from compat.environments import envs
+
     env = catalog.get("tf215")
     model = tmp_path / "embedder.h5"
-    code = ("from tensorflow import keras\n"
-            "inputs = keras.Input((160, 160, 3))\n"
-            "x = keras.layers.Conv2D(4, 3, strides=4)(inputs)\n"
-            "x = keras.layers.GlobalAveragePooling2D()(x)\n"
-            "outputs = keras.layers.Dense(128)(x)\n"
-            f"keras.Model(inputs, outputs).save({str(model)!r})\n")
+    code = (
+        "from tensorflow import keras\n"
+        "inputs = keras.Input((160, 160, 3))\n"
+        "x = keras.layers.Conv2D(4, 3, strides=4)(inputs)\n"
+        "x = keras.layers.GlobalAveragePooling2D()(x)\n"
+        "outputs = keras.layers.Dense(128)(x)\n"
+        f"keras.Model(inputs, outputs).save({str(model)!r})\n"
+    )
     import subprocess
-    subprocess.run([str(envs.ensure_built(env)), "-c", code], env=envs.inside_env(env), check=True,
-                   capture_output=True, cwd=str(tmp_path))
+
+    subprocess.run(
+        [str(envs.ensure_built(env)), "-c", code],
+        env=envs.inside_env(env),
+        check=True,
+        capture_output=True,
+        cwd=str(tmp_path),
+    )
     batch = tmp_path / "batch.npy"
     np.save(batch, np.random.RandomState(1).normal(size=(3, 160, 160, 3)).astype(np.float32))
     reference = plain_reference("tf215", model, batch, tmp_path / "reference.npy", "from tensorflow import keras")
     out = tmp_path / "probe.json"
-    assert cli.invoke(probe.main, _args(model, loaders="tf215", json_out=str(out), reference=reference,
-                                        input=str(batch))) == 0
+    assert (
+        cli.invoke(probe.main, _args(model, loaders="tf215", json_out=str(out), reference=reference, input=str(batch)))
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "[!]" not in printed and "use load_model" in printed
     document = json.loads(out.read_text())
     assert document["reference"]["source"] == "file"
     [env_result] = document["environments"]
     assert {a["strategy"]: a["verdict"] for a in env_result["attempts"]}["load_model"] == "pass"
-    weights = {a["strategy"]: a for a in env_result["attempts"]
-               if a["strategy"] in ("rebuild_weights", "rebuild_by_name", "h5_transplant")}
+    weights = {
+        a["strategy"]: a
+        for a in env_result["attempts"]
+        if a["strategy"] in ("rebuild_weights", "rebuild_by_name", "h5_transplant")
+    }
     assert len(weights) == 3
     for attempt in weights.values():
         assert attempt["verdict"] == "not_applicable" and "not FaceNet's" in attempt["reason"]
@@ -168,16 +215,25 @@ def test_a_model_that_is_not_facenet_gets_no_facenet_rebuild(tmp_path, capsys):
 
 def test_an_error_shows_its_message_not_tensorflows_header():
     from compat.inside import worker
-    wrapped = ValueError('in user code:\n\n    File "training.py", line 2440, in predict_function  *\n'
-                         '        return step_function(self, iterator)\n\n'
-                         '    ValueError: Input 0 of layer "model" is incompatible with the layer')
+
+    wrapped = ValueError(
+        'in user code:\n\n    File "training.py", line 2440, in predict_function  *\n'
+        "        return step_function(self, iterator)\n\n"
+        '    ValueError: Input 0 of layer "model" is incompatible with the layer'
+    )
     assert worker._first_line(wrapped) == 'ValueError: Input 0 of layer "model" is incompatible with the layer'
     assert worker._first_line(ValueError("Unknown layer: ScaleLayer\nmore")) == "Unknown layer: ScaleLayer"
 
 
 def test_an_environment_without_tensorflow_is_not_called_tf_none():
-    env = {"id": "keras315jax", "runtime": {"python": "3.12.1", "keras": "3.15.1", "tensorflow": None},
-           "seconds": 3.0, "error": None, "recommended": None, "attempts": []}
+    env = {
+        "id": "keras315jax",
+        "runtime": {"python": "3.12.1", "keras": "3.15.1", "tensorflow": None},
+        "seconds": 3.0,
+        "error": None,
+        "recommended": None,
+        "attempts": [],
+    }
     head = probe._env_section(env)[0]
     assert head.startswith("keras315jax (Python 3.12.1, Keras 3.15.1, 3.0s)") and "None" not in head
 

@@ -4,6 +4,7 @@ The unit tests render every strategy's recipe on the host (plain string work) an
 grouping the check does; the ``envs`` tests load a slice of fixtures in real consumers and
 run each distinct recipe that passed there as a standalone script.
 """
+
 from __future__ import annotations
 
 import ast
@@ -25,8 +26,19 @@ from compat.inside import facenet, facenet_arch, kerasapi, strategies, transplan
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "results"
-ALLOWED_IMPORTS = {"os", "re", "shutil", "tempfile", "zipfile", "numpy", "h5py", "keras", "tensorflow",
-                   "tf_keras", "importlib"}
+ALLOWED_IMPORTS = {
+    "os",
+    "re",
+    "shutil",
+    "tempfile",
+    "zipfile",
+    "numpy",
+    "h5py",
+    "keras",
+    "tensorflow",
+    "tf_keras",
+    "importlib",
+}
 
 
 # -- the architecture file ----------------------------------------------------------------
@@ -66,7 +78,7 @@ def test_the_page_embeds_the_architecture_file_as_a_download(tmp_path):
     [href] = re.findall(r'<a id="architecture" download="facenet_arch.py" href="([^"]+)"', html)
     prefix = "data:text/x-python;charset=utf-8;base64,"
     assert href.startswith(prefix)
-    assert base64.b64decode(href[len(prefix):]) == standalone.ARCHITECTURE.read_bytes()
+    assert base64.b64decode(href[len(prefix) :]) == standalone.ARCHITECTURE.read_bytes()
 
 
 # -- rendered recipes ---------------------------------------------------------------------
@@ -92,11 +104,23 @@ CONTEXTS = {
 
 
 def _fixture(variant, fmt, saved_by="2.15.0"):
-    path = {"json": f"{variant}.json", "savedmodel": f"{variant}_savedmodel", "export": f"{variant}_export",
-            "keras": f"{variant}.keras", "weights_h5": f"{variant}.weights.h5",
-            "h5_weights": f"{variant}_weights.h5"}.get(fmt, f"{variant}.h5")
-    return {"id": f"{variant}-{fmt}", "variant": variant, "format": fmt, "path": path, "size": "tiny",
-            "weights": f"{variant}_weights.h5" if fmt == "json" else None, "saved_by_keras": saved_by}
+    path = {
+        "json": f"{variant}.json",
+        "savedmodel": f"{variant}_savedmodel",
+        "export": f"{variant}_export",
+        "keras": f"{variant}.keras",
+        "weights_h5": f"{variant}.weights.h5",
+        "h5_weights": f"{variant}_weights.h5",
+    }.get(fmt, f"{variant}.h5")
+    return {
+        "id": f"{variant}-{fmt}",
+        "variant": variant,
+        "format": fmt,
+        "path": path,
+        "size": "tiny",
+        "weights": f"{variant}_weights.h5" if fmt == "json" else None,
+        "saved_by_keras": saved_by,
+    }
 
 
 def _every_recipe():
@@ -145,13 +169,18 @@ def test_the_recipe_says_when_loading_runs_code_stored_in_the_file():
     assert note not in render("savedmodel_inference", _fixture("lambda", "savedmodel"))
     # Keras 3 stores a Lambda's function by name; the recipe hands it over
     assert note not in strategies.BY_NAME["custom_objects"].render_recipe(
-        CONTEXTS["tf221"], _fixture("lambda", "keras", "3.15.1"))
+        CONTEXTS["tf221"], _fixture("lambda", "keras", "3.15.1")
+    )
     assert "names its function by module" in render("load_model", _fixture("canarymodule", "keras", "3.5.0"))
 
 
 def test_outputs_are_named_by_what_the_model_returns():
-    fixture = dict(_fixture("builtin", "h5"), outputs="outputs", input_note="INPUT.npy: your batch, as it is.",
-                   output_note="OUTPUT.npy: what the model returns.")
+    fixture = dict(
+        _fixture("builtin", "h5"),
+        outputs="outputs",
+        input_note="INPUT.npy: your batch, as it is.",
+        output_note="OUTPUT.npy: what the model returns.",
+    )
     text = strategies.BY_NAME["load_model"].render_recipe(CONTEXTS["tf221"], fixture)
     assert "outputs = model.predict(images, verbose=0)" in text and "embeddings" not in text
     assert "your batch, as it is" in text
@@ -160,23 +189,33 @@ def test_outputs_are_named_by_what_the_model_returns():
 # -- grouping -----------------------------------------------------------------------------
 def _attempt(text, consumer="tf215", fixture="lambda-h5", verdict="pass", strategy="load_model"):
     variant, fmt = fixture.split("-", 1)
-    return {"consumer": consumer, "producer": "tf215", "fixture": fixture, "variant": variant, "format": fmt,
-            "strategy": strategy, "verdict": verdict, "recipe": text}
+    return {
+        "consumer": consumer,
+        "producer": "tf215",
+        "fixture": fixture,
+        "variant": variant,
+        "format": fmt,
+        "strategy": strategy,
+        "verdict": verdict,
+        "recipe": text,
+    }
 
 
 def test_recipes_differing_only_in_their_paths_are_one():
     one = 'import keras\n\nMODEL_PATH = "lambda.h5"\nmodel = keras.models.load_model(MODEL_PATH)'
     other = one.replace("lambda.h5", "builtin.h5")
-    runnable, apart = recipes.distinct([_attempt(one), _attempt(other, fixture="builtin-h5"),
-                                        _attempt(one + "\n# x", verdict="error")])
+    runnable, apart = recipes.distinct(
+        [_attempt(one), _attempt(other, fixture="builtin-h5"), _attempt(one + "\n# x", verdict="error")]
+    )
     assert [(r.fixture, r.attempts) for r in runnable] == [("lambda-h5", 2)] and apart == []
     assert recipes.normalized(one) == recipes.normalized(other)
 
 
 def test_a_recipe_runs_for_a_file_that_needs_nothing_of_this_project():
     text = 'MODEL_PATH = "x.keras"'
-    runnable, apart = recipes.distinct([_attempt(text, fixture="canarymodule-keras"),
-                                        _attempt(text, fixture="lambda-keras")])
+    runnable, apart = recipes.distinct(
+        [_attempt(text, fixture="canarymodule-keras"), _attempt(text, fixture="lambda-keras")]
+    )
     assert [r.fixture for r in runnable] == ["lambda-keras"] and apart == []
     runnable, apart = recipes.distinct([_attempt(text + "\n# module", fixture="canarymodule-keras")])
     assert runnable == [] and [r.fixture for r in apart] == ["canarymodule-keras"]
@@ -186,8 +225,10 @@ def test_only_the_path_lines_change_when_run_standalone(tmp_path):
     text = strategies.BY_NAME["json_weights"].render_recipe(CONTEXTS["tf221"], _fixture("lambda", "json"))
     script = standalone.standalone_script(text, tmp_path)
     changed = [(a, b) for a, b in zip(text.splitlines(), script.splitlines()) if a != b]
-    assert changed == [('MODEL_PATH = "lambda.json"', f'MODEL_PATH = "{tmp_path}/lambda.json"'),
-                       ('WEIGHTS_PATH = "lambda_weights.h5"', f'WEIGHTS_PATH = "{tmp_path}/lambda_weights.h5"')]
+    assert changed == [
+        ('MODEL_PATH = "lambda.json"', f'MODEL_PATH = "{tmp_path}/lambda.json"'),
+        ('WEIGHTS_PATH = "lambda_weights.h5"', f'WEIGHTS_PATH = "{tmp_path}/lambda_weights.h5"'),
+    ]
 
 
 def test_bad_sources_get_one_line_and_exit_2(tmp_path, capsys):
@@ -220,8 +261,20 @@ SLICE = [
 def _load(number: int, folder: Path) -> Path:
     consumer, producers, fixture_ids, strategy_names = SLICE[number]
     output = folder / f"{number}-{consumer}.json"
-    command = [sys.executable, "-m", "compat", "load", consumer, *producers, "--fixtures", fixture_ids,
-               "--output", str(output), "--quiet", "--rerun"]  # measured now, never taken from matrix.json
+    command = [
+        sys.executable,
+        "-m",
+        "compat",
+        "load",
+        consumer,
+        *producers,
+        "--fixtures",
+        fixture_ids,
+        "--output",
+        str(output),
+        "--quiet",
+        "--rerun",
+    ]  # measured now, never taken from matrix.json
     if strategy_names:
         command += ["--strategies", strategy_names]
     # The check's JAX compilation cache, shared with the workers: it changes no number.
@@ -247,8 +300,10 @@ def test_every_distinct_recipe_of_a_slice_runs_standalone(tmp_path, capsys):
     failed = [f"{o.recipe.label}: {o.detail}" for o in outcomes if not o.passed]
     assert failed == []
     with capsys.disabled():
-        print(f"\n[timing] slice loads {loaded:.0f}s; {len(outcomes)} of {len(outcomes)} distinct recipes "
-              f"ran standalone and reproduced the reference in {time.time() - started:.0f}s")
+        print(
+            f"\n[timing] slice loads {loaded:.0f}s; {len(outcomes)} of {len(outcomes)} distinct recipes "
+            f"ran standalone and reproduced the reference in {time.time() - started:.0f}s"
+        )
 
 
 @pytest.mark.envs
@@ -256,15 +311,23 @@ def test_every_distinct_recipe_of_a_slice_runs_standalone(tmp_path, capsys):
 def test_left_to_itself_the_architecture_file_finds_the_catalogs_keras(env_id, tmp_path):
     env = catalog.get(env_id)
     (tmp_path / "facenet_arch.py").write_bytes(standalone.ARCHITECTURE.read_bytes())
-    probe = (f"import os, sys\n"
-             f"for name, value in {list(env.env_vars)!r}: os.environ[name] = value\n"
-             f"sys.path.insert(0, {str(tmp_path)!r})\n"
-             f"import facenet_arch\n"
-             f"model = facenet_arch.build('custom', size='tiny')\n"
-             f"print(facenet_arch.api_name(), model.count_params())\n")
-    done = subprocess.run([str(envs.ensure_built(env)), "-I", "-c", probe], check=False, cwd=str(tmp_path),
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, capture_output=True, text=True,
-                          timeout=300)
+    probe = (
+        f"import os, sys\n"
+        f"for name, value in {list(env.env_vars)!r}: os.environ[name] = value\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        f"import facenet_arch\n"
+        f"model = facenet_arch.build('custom', size='tiny')\n"
+        f"print(facenet_arch.api_name(), model.count_params())\n"
+    )
+    done = subprocess.run(
+        [str(envs.ensure_built(env)), "-I", "-c", probe],
+        check=False,
+        cwd=str(tmp_path),
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     api, parameters = done.stdout.split()[-2:]
     assert api == env.keras_api and int(parameters) > 0

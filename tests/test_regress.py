@@ -1,4 +1,5 @@
 """``compat.harness.regress``: the comparison on small canned attempts, and one real run."""
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,16 @@ ORDER = ["load_model", "no_compile", "custom_objects", "rebuild_weights", "h5_tr
 
 def attempt(fixture, strategy, verdict, producer="keras212", consumer=None, **extra):
     variant, fmt = fixture.split("-", 1)
-    found = {"producer": producer, "fixture": fixture, "variant": variant, "format": fmt,
-             "strategy": strategy, "verdict": verdict,
-             "recipe": f"# {strategy} recipe\nmodel = ...", **extra}
+    found = {
+        "producer": producer,
+        "fixture": fixture,
+        "variant": variant,
+        "format": fmt,
+        "strategy": strategy,
+        "verdict": verdict,
+        "recipe": f"# {strategy} recipe\nmodel = ...",
+        **extra,
+    }
     if consumer:
         found["consumer"] = consumer
     return found
@@ -43,8 +51,11 @@ def test_best_strategy_stops_working_names_the_replacement():
     [entry] = result["regressed"]
     assert entry["change"] == Change.SWITCH
     assert entry["old_best"] == "load_model" and entry["new_best"] == "rebuild_weights"
-    assert entry["old_best_under_new"] == {"verdict": "error", "error": "ValueError: Unknown layer: Lambda",
-                                           "error_type": "ValueError"}
+    assert entry["old_best_under_new"] == {
+        "verdict": "error",
+        "error": "ValueError: Unknown layer: Lambda",
+        "error_type": "ValueError",
+    }
     assert entry["switch_to"]["strategy"] == "rebuild_weights"
     assert entry["switch_to"]["recipe"].startswith("# rebuild_weights recipe")
     assert entry["also_stopped"] == ["no_compile", "custom_objects"]
@@ -83,16 +94,26 @@ def test_not_applicable_under_the_new_consumer_counts_as_stopped():
     new = row("lambda-h5", ["error", "error", "error", "not_applicable", "pass"])
     new[3]["reason"] = "rebuild_weights does not read h5 files"
     [entry] = change.compare_consumers(old, new, ORDER)["regressed"]
-    assert entry["old_best_under_new"] == {"verdict": "not_applicable",
-                                           "reason": "rebuild_weights does not read h5 files"}
+    assert entry["old_best_under_new"] == {
+        "verdict": "not_applicable",
+        "reason": "rebuild_weights does not read h5 files",
+    }
     assert entry["switch_to"]["strategy"] == "h5_transplant"
 
 
 def test_started_working_improved_unchanged_still_broken():
-    old = (row("a-h5", ["error"] * 5) + row("b-h5", ["error", "error", "error", "pass", "pass"])
-           + row("c-h5", ["pass"] * 5) + row("d-h5", ["error"] * 5))
-    new = (row("a-h5", ["error", "error", "error", "pass", "pass"]) + row("b-h5", ["pass"] * 5)
-           + row("c-h5", ["pass"] * 5) + row("d-h5", ["mismatch"] + ["error"] * 4))
+    old = (
+        row("a-h5", ["error"] * 5)
+        + row("b-h5", ["error", "error", "error", "pass", "pass"])
+        + row("c-h5", ["pass"] * 5)
+        + row("d-h5", ["error"] * 5)
+    )
+    new = (
+        row("a-h5", ["error", "error", "error", "pass", "pass"])
+        + row("b-h5", ["pass"] * 5)
+        + row("c-h5", ["pass"] * 5)
+        + row("d-h5", ["mismatch"] + ["error"] * 4)
+    )
     result = change.compare_consumers(old, new, ORDER)
     assert result["regressed"] == []
     assert [e["fixture"] for e in result["started_working"]] == ["a-h5"]
@@ -108,7 +129,9 @@ def test_fixtures_on_one_side_only_are_not_compared():
     result = change.compare_consumers(old, new, ORDER)
     assert result["regressed"] == []
     assert sorted(e["detail"] for e in result["not_compared"]) == [
-        "only measured under the new consumer", "only measured under the old consumer"]
+        "only measured under the new consumer",
+        "only measured under the old consumer",
+    ]
 
 
 def test_best_strategy_not_tried_under_the_new_consumer_is_not_compared():
@@ -130,8 +153,9 @@ def test_render_names_the_switch_and_its_recipe():
     new = row("lambda-h5", ["error"] * 3 + ["pass"] * 2)
     new[0].update(error())
     side = {"source": "x", "runtime": None}
-    report = regress.build_report("tf215", "tf216", dict(side, attempts=old, order=ORDER),
-                                  dict(side, attempts=new, order=ORDER), {})
+    report = regress.build_report(
+        "tf215", "tf216", dict(side, attempts=old, order=ORDER), dict(side, attempts=new, order=ORDER), {}
+    )
     text = regress.render(report)
     assert report["exit_status"] == 1 and report["status"] == "regressed"
     assert "REGRESSED keras212/lambda-h5: load_model passed under tf215, error under tf216" in text
@@ -155,10 +179,12 @@ def _matrix(tmp_path, attempts, strategies=ORDER):
 
 
 def test_baseline_matrix_regressed_exit_1_and_json(tmp_path, capsys):
-    attempts = (row("lambda-h5", ["pass"] * 5, consumer="tf215")
-                + row("lambda-h5", ["error"] * 3 + ["pass"] * 2, consumer="tf221")
-                + row("builtin-h5", ["pass"] * 5, consumer="tf215")
-                + row("builtin-h5", ["pass"] * 5, consumer="tf221"))
+    attempts = (
+        row("lambda-h5", ["pass"] * 5, consumer="tf215")
+        + row("lambda-h5", ["error"] * 3 + ["pass"] * 2, consumer="tf221")
+        + row("builtin-h5", ["pass"] * 5, consumer="tf215")
+        + row("builtin-h5", ["pass"] * 5, consumer="tf221")
+    )
     out = tmp_path / "regress.json"
     status = cli.invoke(regress.main, _args(baseline=str(_matrix(tmp_path, attempts)), json_out=str(out)))
     assert status == 1
@@ -169,18 +195,21 @@ def test_baseline_matrix_regressed_exit_1_and_json(tmp_path, capsys):
 
 
 def test_baseline_matrix_filters_and_exit_0(tmp_path):
-    attempts = (row("lambda-h5", ["pass"] * 5, consumer="tf215")
-                + row("lambda-h5", ["error"] * 3 + ["pass"] * 2, consumer="tf221")
-                + row("builtin-h5", ["pass"] * 5, consumer="tf215")
-                + row("builtin-h5", ["pass"] * 5, consumer="tf221"))
+    attempts = (
+        row("lambda-h5", ["pass"] * 5, consumer="tf215")
+        + row("lambda-h5", ["error"] * 3 + ["pass"] * 2, consumer="tf221")
+        + row("builtin-h5", ["pass"] * 5, consumer="tf215")
+        + row("builtin-h5", ["pass"] * 5, consumer="tf221")
+    )
     path = _matrix(tmp_path, attempts)
     assert cli.invoke(regress.main, _args(baseline=str(path), variants="builtin")) == 0
     assert cli.invoke(regress.main, _args(baseline=str(path), formats="h5", variants="builtin,canary")) == 0
 
 
 def test_baseline_filters_that_leave_nothing_are_bad_input(tmp_path, capsys):
-    path = _matrix(tmp_path, row("lambda-h5", ["pass"] * 5, consumer="tf215")
-                   + row("lambda-h5", ["pass"] * 5, consumer="tf221"))
+    path = _matrix(
+        tmp_path, row("lambda-h5", ["pass"] * 5, consumer="tf215") + row("lambda-h5", ["pass"] * 5, consumer="tf221")
+    )
     assert cli.invoke(regress.main, _args(baseline=str(path), producers="tf215")) == 2
     assert "no attempts match producers ['tf215']" in capsys.readouterr().err
 
@@ -213,8 +242,10 @@ def test_regress_for_real(tmp_path, capsys, monkeypatch):
     # Keep the two consumer runs' results out of the work tree.
     monkeypatch.setattr(regress, "output_path", lambda old, new, consumer: tmp_path / f"{consumer}.json")
     out = tmp_path / "regress.json"
-    status = cli.invoke(regress.main, _args(old="tf215", new="tf221", producers="keras212", variants="lambda",
-                                formats="h5", json_out=str(out)))
+    status = cli.invoke(
+        regress.main,
+        _args(old="tf215", new="tf221", producers="keras212", variants="lambda", formats="h5", json_out=str(out)),
+    )
     report = json.loads(out.read_text())
     assert report["schema"] == regress.SCHEMA
     assert status == report["exit_status"] == (1 if report["regressed"] else 0)

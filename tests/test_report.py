@@ -5,6 +5,7 @@ tf215) and one hand-written run (consumer tf26, see its ``run.note``) that has w
 real ones lack: a fixture that only loads with wrong numbers, one nothing loads, and a
 canary whose stored code runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,12 @@ SIZE_LIMIT = 3 * 1024 * 1024
 
 
 def _args(results=None, from_json=None, out=None, fresh=False) -> argparse.Namespace:
-    return argparse.Namespace(results=str(results) if results else None, fresh=fresh,
-                              from_json=str(from_json) if from_json else None, out=str(out) if out else None)
+    return argparse.Namespace(
+        results=str(results) if results else None,
+        fresh=fresh,
+        from_json=str(from_json) if from_json else None,
+        out=str(out) if out else None,
+    )
 
 
 def _copy_results(tmp_path: Path, names=None) -> Path:
@@ -71,13 +76,16 @@ def test_merge_keeps_every_attempt_and_adds_its_consumer(matrix):
     assert len(matrix["attempts"]) == sum(len(d["attempts"]) for d in files.values())
     for document in files.values():
         mine = [a for a in matrix["attempts"] if a["consumer"] == document["run"]["consumer"]]
-        published = [report._published(dict(a, consumer=document["run"]["consumer"]))
-                     for a in document["attempts"]]
-        assert sorted(json.dumps(a, sort_keys=True) for a in published) == \
-            sorted(json.dumps(a, sort_keys=True) for a in mine)
+        published = [report._published(dict(a, consumer=document["run"]["consumer"])) for a in document["attempts"]]
+        assert sorted(json.dumps(a, sort_keys=True) for a in published) == sorted(
+            json.dumps(a, sort_keys=True) for a in mine
+        )
     assert any("traceback" in (a.get("error") or {}) for a in matrix["attempts"])
     assert [r["source"] for r in matrix["runs"]] == [
-        "tf26-load-keras212.json", "tf215-load-keras212.json", "tf221-load-keras212+tf215+tf221.json"]
+        "tf26-load-keras212.json",
+        "tf215-load-keras212.json",
+        "tf221-load-keras212+tf215+tf221.json",
+    ]
     assert matrix["runs"][0]["note"].startswith("hand-written")
     assert matrix["strategies"] == files["tf215-load-keras212.json"]["strategies"]
     assert matrix["tolerance"] == {"relative": 0.0001, "min_cosine": 0.99999}
@@ -93,8 +101,13 @@ def test_catalog_holds_every_environment_with_resolved_versions(matrix):
     by_id = {e["id"]: e for e in matrix["catalog"]}
     consumer = by_id["tf221"]
     assert consumer["versions_from"] == "run"
-    assert consumer["versions"] == {"python": "3.13.0", "tensorflow": "2.21.0", "keras": "3.15.1",
-                                    "h5py": "3.14.0", "numpy": "2.5.5"}
+    assert consumer["versions"] == {
+        "python": "3.13.0",
+        "tensorflow": "2.21.0",
+        "keras": "3.15.1",
+        "h5py": "3.14.0",
+        "numpy": "2.5.5",
+    }
     assert consumer["lock"]["tensorflow-cpu"] == "2.21.0"
     producer_only = by_id["keras212"]
     assert producer_only["versions_from"] == "lock" and producer_only["runtime"] is None
@@ -150,8 +163,14 @@ def test_a_partial_run_updates_the_published_matrix_without_shrinking_it(tmp_pat
     assert cli.invoke(report.main, _args(folder, out=out)) == 0
     updated = report.read_matrix(out / "matrix.json")
     assert len(updated["attempts"]) == len(published["attempts"])
-    (kept,) = [a for a in updated["attempts"] if a["consumer"] == "tf215" and a["producer"] == changed["producer"]
-               and a["fixture"] == changed["fixture"] and a["strategy"] == changed["strategy"]]
+    (kept,) = [
+        a
+        for a in updated["attempts"]
+        if a["consumer"] == "tf215"
+        and a["producer"] == changed["producer"]
+        and a["fixture"] == changed["fixture"]
+        and a["strategy"] == changed["strategy"]
+    ]
     assert kept["verdict"] == "pass" and kept["unstable"] == ["error", "pass"]
     assert cli.invoke(report.main, _args(folder, out=out, fresh=True)) == 0
     assert len(report.read_matrix(out / "matrix.json")["attempts"]) == 1
@@ -175,13 +194,16 @@ def test_one_consumer_split_over_files_merges_but_not_with_another_lock(tmp_path
         report.merge(report.results_files(folder))
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: d["run"].update(consumer="tf999"), "consumer 'tf999' is not in the catalog"),
-    (lambda d: d["attempts"][0].update(producer="nope"), "producer 'nope' is not in the catalog"),
-    (lambda d: d.update(tolerance={"relative": 0.1, "min_cosine": 0.9}), "tolerances differ"),
-    (lambda d: d["attempts"][0].pop("strategy"), "malformed results file"),
-    (lambda d: d.update(schema="compat.results/0"), "expected 'compat.results/1'"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d["run"].update(consumer="tf999"), "consumer 'tf999' is not in the catalog"),
+        (lambda d: d["attempts"][0].update(producer="nope"), "producer 'nope' is not in the catalog"),
+        (lambda d: d.update(tolerance={"relative": 0.1, "min_cosine": 0.9}), "tolerances differ"),
+        (lambda d: d["attempts"][0].pop("strategy"), "malformed results file"),
+        (lambda d: d.update(schema="compat.results/0"), "expected 'compat.results/1'"),
+    ],
+)
 def test_unusable_results_are_one_line_errors(tmp_path, capsys, change, message):
     folder = _copy_results(tmp_path, {"tf215-load-keras212.json"})
     document = _load("tf26-load-keras212.json")
@@ -236,10 +258,17 @@ def test_a_pair_with_wrong_numbers_is_flagged(matrix, found):
     assert (agg["total"], agg["tried"], agg["working"]) == (4, 4, 2)
     assert agg["category"] == summary.NOTHING and agg["flag"] == "wrong"
     view = cells.cell_view(agg, True)
-    assert (view["best"], view["short"], view["count"], view["flag"]) == ("load_model", "load_model", "1/4 as is", "wrong")
+    assert (view["best"], view["short"], view["count"], view["flag"]) == (
+        "load_model",
+        "load_model",
+        "1/4 as is",
+        "wrong",
+    )
     assert (view["category"], view["mark"], view["flag_mark"]) == (summary.NOTHING, "\u2717", "\u26a0")
-    assert view["says"] == ("4 fixtures, 1 load as they are, 2 load at all, mostly nothing works, best strategy "
-                            "load_model, warning: " + cells.FLAG_TITLES["wrong"])
+    assert view["says"] == (
+        "4 fixtures, 1 load as they are, 2 load at all, mostly nothing works, best strategy "
+        "load_model, warning: " + cells.FLAG_TITLES["wrong"]
+    )
     assert view["segments"][0] == {"category": "as_is", "width": "25.00%"}
     assert view["segments"][3] == {"category": "wrong_numbers", "width": "25.00%"}
     assert cells.markdown_text(view) == "\u2717 `load_model` 1/4 as is \u26a0"
@@ -255,9 +284,17 @@ def test_cell_views_for_filters_and_missing_data(matrix, found):
     rows = cells.grid(matrix, producers, consumers, "lambda", "h5", found=found)
     first = {c["consumer"]: c for c in rows[0]["cells"]}
     assert (first["tf26"]["best"], first["tf26"]["short"], first["tf26"]["count"], first["tf26"]["category"]) == (
-        "none works", "none", "WRONG", summary.WRONG_NUMBERS)
+        "none works",
+        "none",
+        "WRONG",
+        summary.WRONG_NUMBERS,
+    )
     assert cells.markdown_text(first["tf26"]) == "\u26a0 **WRONG** \u26a0"
-    assert (first["tf221"]["best"], first["tf221"]["short"], first["tf221"]["count"]) == ("rebuild_weights", "rebuild", "weights")
+    assert (first["tf221"]["best"], first["tf221"]["short"], first["tf221"]["count"]) == (
+        "rebuild_weights",
+        "rebuild",
+        "weights",
+    )
     assert first["tf221"]["says"] == "weights only, best strategy rebuild_weights"
     assert rows[1]["cells"][0]["count"] == "not run" and rows[1]["cells"][0]["category"] == "empty"
     savedmodel = cells.grid(matrix, producers, consumers, None, "savedmodel", found=found)
@@ -269,8 +306,14 @@ def test_cell_views_for_filters_and_missing_data(matrix, found):
 
 def test_totals_follow_the_filter(found):
     assert sum(cells.totals(found).values()) == 20
-    assert cells.totals(found, "lambda", "h5") == {"as_is": 0, "flag": 1, "weights": 3, "wrong_numbers": 1,
-                                                   "nothing": 0, "not_tried": 0}
+    assert cells.totals(found, "lambda", "h5") == {
+        "as_is": 0,
+        "flag": 1,
+        "weights": 3,
+        "wrong_numbers": 1,
+        "nothing": 0,
+        "not_tried": 0,
+    }
 
 
 def test_detail_rows_keep_what_a_reader_needs(matrix, found):
@@ -279,7 +322,12 @@ def test_detail_rows_keep_what_a_reader_needs(matrix, found):
     rows = cells.detail_rows(outcome.attempts, order)
     assert [r["strategy"] for r in rows] == order
     wrong = rows[0]
-    assert (wrong["verdict"], wrong["max_abs_diff"], wrong["cosine"], wrong["recipe"]) == ("mismatch", 0.183, 0.9731, None)
+    assert (wrong["verdict"], wrong["max_abs_diff"], wrong["cosine"], wrong["recipe"]) == (
+        "mismatch",
+        0.183,
+        0.9731,
+        None,
+    )
     error = rows[2]
     assert (error["type"], error["message"]) == ("ValueError", "Unknown layer: Lambda scaling")
     assert rows[5]["message"] == "savedmodel_inference does not read h5 files"
@@ -294,13 +342,26 @@ def test_page_data_names_every_field_and_stores_repeats_once(matrix, found):
     producers, consumers = report.shown_environments(matrix)
     data = pagedata.page_data(matrix, producers, consumers, found)
     loads, outcomes, measured = data["loads"], data["outcomes"], data["measured"]
-    assert set(loads) == {"producer", "consumer", "fixture", "variant", "format", "category", "best", "corrupt", "outcomes"}
+    assert set(loads) == {
+        "producer",
+        "consumer",
+        "fixture",
+        "variant",
+        "format",
+        "category",
+        "best",
+        "corrupt",
+        "outcomes",
+    }
     assert len({len(column) for column in loads.values()}) == 1 and len(loads["fixture"]) == len(found)
     assert len({len(column) for column in outcomes.values()}) == 1
     # The FaceNet load: keras212's lambda-h5 under tf221, every strategy's outcome in preference order.
-    load = next(i for i in range(len(loads["fixture"]))
-                if (producers[loads["producer"][i]], consumers[loads["consumer"][i]],
-                    data["strings"][loads["fixture"][i]]) == ("keras212", "tf221", "lambda-h5"))
+    load = next(
+        i
+        for i in range(len(loads["fixture"]))
+        if (producers[loads["producer"][i]], consumers[loads["consumer"][i]], data["strings"][loads["fixture"][i]])
+        == ("keras212", "tf221", "lambda-h5")
+    )
     names = [s["name"] for s in data["strategies"]]
     assert names[loads["best"][load]] == "rebuild_weights"
     assert cells.CATEGORIES[loads["category"][load]] == summary.WEIGHTS
@@ -401,13 +462,18 @@ def test_html_is_one_self_contained_accessible_page(tmp_path):
     assert 'id="security"' in html and "ran 1/1" in html
     # Failure families: counted, explained, and the errors none explains shown raw, never hidden.
     assert "<b>2 remain unclassified</b>" in html and html.count('<tr class="unclassified">') == 2
-    assert '<tr id="family-lambda_bytecode"><th scope="row">Lambda bytecode from another Python</th><td class="num">14</td>' in html
+    assert (
+        '<tr id="family-lambda_bytecode"><th scope="row">Lambda bytecode from another Python</th><td class="num">14</td>'
+        in html
+    )
     # The landing view links the FaceNet answer and the upgrade example.
     assert 'id="go-facenet" href="#variant=lambda&amp;format=h5&amp;cell=keras212,tf221"' in html
     assert 'id="go-upgrade" href="#upgrade=tf215,tf221"' in html
     assert '<span class="ver">Py 3.13</span><span class="ver">TF 2.21</span>' in html
     # tf26 (Keras 2.6): the advisories say an .h5 Lambda runs, and the hand-written canary ran.
-    assert re.search(r'<tr class="adv-agrees"><th scope="row">tf26</th><td>2\.6\.0</td><td><code>canary-h5</code>', html)
+    assert re.search(
+        r'<tr class="adv-agrees"><th scope="row">tf26</th><td>2\.6\.0</td><td><code>canary-h5</code>', html
+    )
 
 
 def test_html_escapes_text_from_results(tmp_path):
@@ -435,9 +501,13 @@ def synthesize_full(folder: Path, fixtures_per_pair: int = 18) -> int:
     templates = {}
     for attempt in sample["attempts"]:
         templates.setdefault((attempt["variant"], attempt["strategy"]), attempt)
-    formats = {"builtin": ("h5", "h5_weights", "json", "savedmodel"), "lambda": ("h5", "h5_weights", "json", "savedmodel"),
-               "custom": ("h5", "h5_weights", "json", "savedmodel"), "compiled": ("h5", "savedmodel", "keras"),
-               "canary": ("h5", "json", "savedmodel")}
+    formats = {
+        "builtin": ("h5", "h5_weights", "json", "savedmodel"),
+        "lambda": ("h5", "h5_weights", "json", "savedmodel"),
+        "custom": ("h5", "h5_weights", "json", "savedmodel"),
+        "compiled": ("h5", "savedmodel", "keras"),
+        "canary": ("h5", "json", "savedmodel"),
+    }
     fixtures = [(v, f) for v, fs in formats.items() for f in fs][:fixtures_per_pair]
     strategies = [s["name"] for s in sample["strategies"]]
     total = 0
@@ -478,20 +548,26 @@ def test_markdown_tables(tmp_path):
     header = "| saved by ↓ / loaded by → | tf26 (Py 3.9) | tf215 (Py 3.11) | tf221 (Py 3.13) |"
     assert lines.count(header) == 2
     assert lines[lines.index(header) + 2] == "| *loads as it is* | 25% | 25% | 33% |"
-    assert ("| **keras212** | \u2717 `load_model` 1/4 as is \u26a0 | \u25d0 `rebuild_weights` 1/4 as is "
-            "| \u25d0 `rebuild_weights` 1/4 as is |") in lines
+    assert (
+        "| **keras212** | \u2717 `load_model` 1/4 as is \u26a0 | \u25d0 `rebuild_weights` 1/4 as is "
+        "| \u25d0 `rebuild_weights` 1/4 as is |"
+    ) in lines
     assert "| **tf221** | not run | not run | \u2691 `custom_objects` 2/4 as is |" in lines
-    facenet = lines[lines.index("## The FaceNet case: `lambda` variant saved as `h5`"):]
-    assert ("| **keras212** | \u26a0 **WRONG** \u26a0 | \u25d0 `rebuild_weights` weights "
-            "| \u25d0 `rebuild_weights` weights |") in facenet
+    facenet = lines[lines.index("## The FaceNet case: `lambda` variant saved as `h5`") :]
+    assert (
+        "| **keras212** | \u26a0 **WRONG** \u26a0 | \u25d0 `rebuild_weights` weights "
+        "| \u25d0 `rebuild_weights` weights |"
+    ) in facenet
     # The upgrade summary: neighbouring consumers, then tf215 -> tf221, as compat.publish.upgrade counts them.
     assert "| tf26 → tf215 | 4 | 0 | 1 | 0 | 2 | 0 | 1 | 0 | 0 |" in lines
     assert "| tf215 → tf221 | 4 | 0 | 0 | 0 | 0 | 0 | 4 | 0 | 8 |" in lines
     assert "- **switch** `canary-h5` from keras212: `unsafe` → `rebuild_weights`" in lines
     assert "- **starts working**: `lambda-h5` from keras212 with `rebuild_weights`" in lines
     # Failure families, and the errors none explains, counted and shown raw.
-    assert ("52 attempts ended in an error (16 distinct error records); 50 fall in 7 known failure families. "
-            "**2 remain unclassified.**") in lines
+    assert (
+        "52 attempts ended in an error (16 distinct error records); 50 fall in 7 known failure families. "
+        "**2 remain unclassified.**"
+    ) in lines
     assert any(line.startswith("| Lambda bytecode from another Python | 14 | a Lambda layer stores") for line in lines)
     assert sum(line.startswith("| unclassified | | `") for line in lines) == 2
     assert "| tf221 | 3.13.0 | 2.21.0 | 3.15.1 | 3.14.0 | 2.5.5 | TF 2.21 + Keras 3.15 |" in lines
@@ -504,13 +580,15 @@ def test_markdown_tables(tmp_path):
 
 def test_rendering_never_imports_tensorflow(tmp_path):
     out = tmp_path / "out"
-    code = "\n".join([
-        "import sys",
-        "from compat import cli",
-        f"assert cli.main(['report', '--results', {str(DATA)!r}, '--out', {str(out)!r}]) == 0",
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'jax'))",
-        "assert not bad, bad",
-    ])
+    code = "\n".join(
+        [
+            "import sys",
+            "from compat import cli",
+            f"assert cli.main(['report', '--results', {str(DATA)!r}, '--out', {str(out)!r}]) == 0",
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'jax'))",
+            "assert not bad, bad",
+        ]
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
 
@@ -537,15 +615,24 @@ def test_matrix_document_round_trips_and_names_what_is_missing(matrix, tmp_path)
     odd = dict(matrix, attempts=[first, dict(first, verdict="error"), dict(not_applicable[0], note="kept")])
     assert matrixdoc.expand(json.loads(matrixdoc.text(odd)))["attempts"] == odd["attempts"]
     program = 'import x\n\nMODEL_PATH = "{}"\nWEIGHTS_PATH = "{}"\n\nx.load(MODEL_PATH)\n'
-    two = dict(matrix, attempts=[dict(first, recipe=program.format("a.json", "a.h5")),
-                                 dict(first, fixture="other", recipe=program.format("b.json", "b.h5"))])
+    two = dict(
+        matrix,
+        attempts=[
+            dict(first, recipe=program.format("a.json", "a.h5")),
+            dict(first, fixture="other", recipe=program.format("b.json", "b.h5")),
+        ],
+    )
     stored = json.loads(matrixdoc.text(two))
     assert stored["strings"]["recipe_templates"] == [program.format("...", "...")]
     assert stored["strings"]["recipes"] == [[0, ['"a.json"', '"a.h5"']], [0, ['"b.json"', '"b.h5"']]]
     assert matrixdoc.expand(stored)["attempts"] == two["attempts"]
-    with_recipe = next(value for load in document["loads"] for value in load["attempts"].values()
-                       if isinstance(value, dict) and matrixdoc.STORED_NAMES["recipe"] in value)
-    with_recipe[matrixdoc.STORED_NAMES["recipe"]] = 10 ** 6
+    with_recipe = next(
+        value
+        for load in document["loads"]
+        for value in load["attempts"].values()
+        if isinstance(value, dict) and matrixdoc.STORED_NAMES["recipe"] in value
+    )
+    with_recipe[matrixdoc.STORED_NAMES["recipe"]] = 10**6
     path = tmp_path / "matrix.json"
     path.write_text(json.dumps(document))
     with pytest.raises(report.ReportError, match="a load refers to something the document lacks"):

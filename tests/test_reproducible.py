@@ -1,4 +1,5 @@
 """The published matrix is reproducible: re-running a sample of its cells gives its verdicts."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,12 +10,14 @@ from compat.records import matrixdoc, results
 
 pytestmark = pytest.mark.envs
 MATRIX = PROJECT_ROOT / "reports" / "matrix.json"
-SAMPLE = [("tf215", ["keras212", "tf221"], ["lambda-h5", "builtin-h5"]),
-          ("tf221", ["keras212", "tf215"], ["lambda-h5", "builtin-savedmodel"]),
-          # The security view: stored code run at load (Keras 2), at the first call (Keras 3.5),
-          # and a module a crafted .keras names, imported by Keras 3.5.
-          ("tf215", ["tf215"], ["canary-h5"]),
-          ("tf217", ["tf215", "tf217"], ["canary-h5", "canarymodule-keras"])]
+SAMPLE = [
+    ("tf215", ["keras212", "tf221"], ["lambda-h5", "builtin-h5"]),
+    ("tf221", ["keras212", "tf215"], ["lambda-h5", "builtin-savedmodel"]),
+    # The security view: stored code run at load (Keras 2), at the first call (Keras 3.5),
+    # and a module a crafted .keras names, imported by Keras 3.5.
+    ("tf215", ["tf215"], ["canary-h5"]),
+    ("tf217", ["tf215", "tf217"], ["canary-h5", "canarymodule-keras"]),
+]
 
 
 def _observed(attempt: dict) -> tuple:
@@ -26,8 +29,11 @@ def _observed(attempt: dict) -> tuple:
 @pytest.mark.parametrize("consumer,producers,fixture_ids", SAMPLE)
 def test_a_sample_of_published_cells_reproduces(consumer, producers, fixture_ids, tmp_path):
     published = matrixdoc.read(MATRIX)
-    expected = {results.attempt_key(a): _observed(a) for a in published["attempts"]
-                if a["consumer"] == consumer and a["producer"] in producers and a["fixture"] in fixture_ids}
+    expected = {
+        results.attempt_key(a): _observed(a)
+        for a in published["attempts"]
+        if a["consumer"] == consumer and a["producer"] in producers and a["fixture"] in fixture_ids
+    }
     assert expected, f"the published matrix has no {consumer} cells for {producers} / {fixture_ids}"
     output = tmp_path / "rerun.json"
     runner.Run(consumer, producers, fixture_ids=fixture_ids, output=output, log=lambda *_: None).execute()
@@ -40,11 +46,16 @@ def test_a_sample_of_published_cells_reproduces(consumer, producers, fixture_ids
 # Re-running the harness says the harness is stable, not that it is right: the published
 # load_model / no_compile verdicts of the same sample must also be what a plain load gives.
 @pytest.mark.parametrize("consumer,producers,fixture_ids", [s for s in SAMPLE if s[0] in ("tf215", "tf221")])
-def test_the_published_plain_loads_of_the_sample_are_what_an_independent_load_gives(consumer, producers,
-                                                                                     fixture_ids, tmp_path):
+def test_the_published_plain_loads_of_the_sample_are_what_an_independent_load_gives(
+    consumer, producers, fixture_ids, tmp_path
+):
     from tests.test_oracle_facenet import MODES, _agrees, _model_files, oracle
-    published = {(a["producer"], a["fixture"], a["strategy"]): a for a in matrixdoc.read(MATRIX)["attempts"]
-                 if a["consumer"] == consumer}
+
+    published = {
+        (a["producer"], a["fixture"], a["strategy"]): a
+        for a in matrixdoc.read(MATRIX)["attempts"]
+        if a["consumer"] == consumer
+    }
     compared = 0
     for producer in producers:
         for (fixture, mode), case in oracle(consumer, producer, tmp_path, fixture_ids=set(fixture_ids)).items():

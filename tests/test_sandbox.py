@@ -6,6 +6,7 @@ folder the probe was started from, into ``$HOME`` and next to the model file, to
 key the test puts in ``$HOME`` and to reach a listener on 127.0.0.1. The same probe with
 ``--no-sandbox`` shows those writes happen, so the checks can fail.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # -- a user's machine, a listener, the probe -------------------------------------------------
 
+
 class Listener:
     """A TCP listener on 127.0.0.1 that records every connection and what it was sent.
 
@@ -46,8 +48,10 @@ class Listener:
             self.socket.bind(("127.0.0.1", port))
         except OSError as exc:
             self.socket.close()
-            raise AssertionError(f"127.0.0.1:{port} is taken by another process ({exc}); the hostile "
-                                 f"file's stored code names that port, so this test needs it") from None
+            raise AssertionError(
+                f"127.0.0.1:{port} is taken by another process ({exc}); the hostile "
+                f"file's stored code names that port, so this test needs it"
+            ) from None
         self.port = self.socket.getsockname()[1]
         self.socket.listen(16)
         self.received: list[bytes] = []
@@ -96,8 +100,10 @@ class Machine:
         self.before = self.listing()
 
     def listing(self) -> dict:
-        return {str(folder): sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
-                for folder in (self.start, self.home, self.models)}
+        return {
+            str(folder): sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+            for folder in (self.start, self.home, self.models)
+        }
 
     def planted(self) -> list[Path]:
         return [folder / hostile.PLANTED for folder in (self.start, self.home, self.models)]
@@ -105,10 +111,26 @@ class Machine:
     def probe(self, *options: str, extra_env=None) -> subprocess.CompletedProcess:
         child = dict(os.environ, HOME=str(self.home), PWD=str(self.start), PYTHONPATH=str(ROOT))
         child.update(extra_env or {})
-        return subprocess.run([sys.executable, "-m", "compat", "probe", str(self.model), "--loaders", "tf215",
-                               "--json", str(self.out / "probe.json"), *options],
-                              cwd=str(self.start), env=child, capture_output=True, text=True, timeout=1200,
-                              check=False)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "compat",
+                "probe",
+                str(self.model),
+                "--loaders",
+                "tf215",
+                "--json",
+                str(self.out / "probe.json"),
+                *options,
+            ],
+            cwd=str(self.start),
+            env=child,
+            capture_output=True,
+            text=True,
+            timeout=1200,
+            check=False,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +163,7 @@ def _attempts(machine: Machine) -> dict:
 
 
 # -- the hostile file, sandboxed and not --------------------------------------------------------
+
 
 @pytest.mark.envs
 def test_hostile_file_in_the_sandbox_touches_nothing(tmp_path, hostile_model, listener):
@@ -187,8 +210,15 @@ def test_a_crash_and_a_hang_in_the_sandbox_cost_one_attempt_each(tmp_path):
     reference, batch = producer_reference(fixtures.fixture_dir("tf215"), "lambda", tmp_path)
     # The probe names the file's attempts by the file's name, which the fault hook matches.
     name = machine.model.name
-    done = machine.probe("--timeout", "60", "--reference", reference, "--input", batch, extra_env={
-        "COMPAT_INJECT_FAULT": f"segfault:load_model:{name};hang:no_compile:{name}"})
+    done = machine.probe(
+        "--timeout",
+        "60",
+        "--reference",
+        reference,
+        "--input",
+        batch,
+        extra_env={"COMPAT_INJECT_FAULT": f"segfault:load_model:{name};hang:no_compile:{name}"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     attempts = _attempts(machine)
     assert attempts["load_model"]["verdict"] == "crash"
@@ -258,14 +288,23 @@ def test_inside_the_sandbox_only_the_scratch_folder_is_writable(tmp_path, free_l
     assert listener.received == [b""]
     listener.received.clear()
     box = sandbox.Bubblewrap(sandbox.model_paths(model))
-    process = box.start(env, python, ["-c", LOOK_AROUND, str(listener.port), model.name, *hidden], scratch,
-                        {"HOME": str(tmp_path)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = box.start(
+        env,
+        python,
+        ["-c", LOOK_AROUND, str(listener.port), model.name, *hidden],
+        scratch,
+        {"HOME": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err.decode()[-2000:]
     seen = json.loads(out)
     assert seen["cwd"] == sandbox.WORK_DIR and seen["home"] == sandbox.HOME_DIR
     assert seen["write_cwd"] and seen["write_home"]
-    assert {k: seen[k] for k in ("write_input", "write_beside_input", "write_code", "write_usr", "write_env")} == dict.fromkeys(("write_input", "write_beside_input", "write_code", "write_usr", "write_env"), False)
+    assert {
+        k: seen[k] for k in ("write_input", "write_beside_input", "write_code", "write_usr", "write_env")
+    } == dict.fromkeys(("write_input", "write_beside_input", "write_code", "write_usr", "write_env"), False)
     assert seen["read_input"] == "weights"
     assert seen["seen"] == {path: False for path in hidden}
     assert not seen["connected"] and listener.received == []
@@ -278,18 +317,28 @@ def test_inside_the_sandbox_only_the_scratch_folder_is_writable(tmp_path, free_l
 
 # -- no bubblewrap: refuse in one line ------------------------------------------------------------
 
-@pytest.mark.parametrize("variables", [
-    {sandbox.BWRAP_VARIABLE: "/nonexistent/bwrap"},  # named, missing
-    {sandbox.BWRAP_VARIABLE: "", "PATH": "/nonexistent"},  # not on the PATH
-    {sandbox.BWRAP_VARIABLE: "/usr/bin/false"},  # there, but cannot make a sandbox
-])
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {sandbox.BWRAP_VARIABLE: "/nonexistent/bwrap"},  # named, missing
+        {sandbox.BWRAP_VARIABLE: "", "PATH": "/nonexistent"},  # not on the PATH
+        {sandbox.BWRAP_VARIABLE: "/usr/bin/false"},  # there, but cannot make a sandbox
+    ],
+)
 def test_no_bubblewrap_is_exit_2_and_one_line(tmp_path, variables):
     model = tmp_path / "lambda.h5"
     shutil.copy(fixtures.unpacked("tf215") / "lambda.h5", model)
     child = dict(os.environ, PYTHONPATH=str(ROOT), **variables)
-    done = subprocess.run([sys.executable, "-m", "compat", "probe", str(model), "--loaders", "tf215"],
-                          cwd=str(tmp_path), env=child, capture_output=True, text=True, timeout=120,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "compat", "probe", str(model), "--loaders", "tf215"],
+        cwd=str(tmp_path),
+        env=child,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1, done.stderr
     assert sandbox.INSTALL in done.stderr and "--no-sandbox" in done.stderr
@@ -297,6 +346,7 @@ def test_no_bubblewrap_is_exit_2_and_one_line(tmp_path, variables):
 
 
 # -- pure parts ---------------------------------------------------------------------------------
+
 
 def test_paths_inside_and_the_exit_status_of_a_signal(tmp_path):
     model = tmp_path / "m.json"

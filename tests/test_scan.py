@@ -6,6 +6,7 @@ is never run. Those marked ``envs`` write the code corpus (``compat/inside/corpu
 with real Keras in tf215 and tf221, scan it, then load every file with the worker and check
 that each file whose stored code ran in some loader was flagged.
 """
+
 from __future__ import annotations
 
 import base64
@@ -35,22 +36,43 @@ def _code() -> str:
 def _lambda_layer(name="lambda", keras3=False):
     if keras3:
         function = {"class_name": "__lambda__", "config": {"code": _code(), "defaults": None, "closure": None}}
-        return {"module": "keras.layers", "class_name": "Lambda", "registered_name": None,
-                "config": {"name": name, "function": function, "arguments": {}}}
-    return {"class_name": "Lambda", "config": {"name": name, "function": [_code(), None, None],
-                                               "function_type": "lambda", "module": "__main__",
-                                               "output_shape": None, "arguments": {}},
-            "name": name, "inbound_nodes": [[["x", 0, 0, {}]]]}
+        return {
+            "module": "keras.layers",
+            "class_name": "Lambda",
+            "registered_name": None,
+            "config": {"name": name, "function": function, "arguments": {}},
+        }
+    return {
+        "class_name": "Lambda",
+        "config": {
+            "name": name,
+            "function": [_code(), None, None],
+            "function_type": "lambda",
+            "module": "__main__",
+            "output_shape": None,
+            "arguments": {},
+        },
+        "name": name,
+        "inbound_nodes": [[["x", 0, 0, {}]]],
+    }
 
 
 def _dense(name="dense", **extra):
-    return {"class_name": "Dense", "config": {"name": name, "units": 2, "activation": "linear", **extra},
-            "name": name, "inbound_nodes": [[["x", 0, 0, {}]]]}
+    return {
+        "class_name": "Dense",
+        "config": {"name": name, "units": 2, "activation": "linear", **extra},
+        "name": name,
+        "inbound_nodes": [[["x", 0, 0, {}]]],
+    }
 
 
 def _input(name="x"):
-    return {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 4], "name": name}, "name": name,
-            "inbound_nodes": []}
+    return {
+        "class_name": "InputLayer",
+        "config": {"batch_input_shape": [None, 4], "name": name},
+        "name": name,
+        "inbound_nodes": [],
+    }
 
 
 def _functional(name, layers):
@@ -115,6 +137,7 @@ def _places(result: scan.FileScan) -> list[tuple[str, str]]:
 
 # -- the six shapes, by hand -----------------------------------------------------------------
 
+
 def test_top_level_lambda_h5(tmp_path):
     path = _h5(tmp_path / "m.h5", _functional("model", [_input(), _lambda_layer()]))
     assert _places(scan.scan(path)) == [("lambda_bytecode", "model/lambda")]
@@ -129,26 +152,36 @@ def test_lambda_in_nested_functional_h5(tmp_path):
 
 
 def test_lambda_in_time_distributed_h5(tmp_path):
-    wrapper = {"class_name": "TimeDistributed", "config": {"name": "time_distributed", "layer": _lambda_layer()},
-               "name": "time_distributed", "inbound_nodes": []}
+    wrapper = {
+        "class_name": "TimeDistributed",
+        "config": {"name": "time_distributed", "layer": _lambda_layer()},
+        "name": "time_distributed",
+        "inbound_nodes": [],
+    }
     path = _h5(tmp_path / "m.h5", _functional("model", [_input(), wrapper]))
     assert _places(scan.scan(path)) == [("lambda_bytecode", "model/time_distributed/lambda")]
 
 
 def test_lambda_in_nested_sequential_keras(tmp_path):
-    inner = {"module": "keras", "class_name": "Sequential",
-             "config": {"name": "sub_sequential", "layers": [_dense("d"), _lambda_layer(keras3=True)]}}
+    inner = {
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": {"name": "sub_sequential", "layers": [_dense("d"), _lambda_layer(keras3=True)]},
+    }
     path = _keras_zip(tmp_path / "m.keras", _functional("model", [_input(), inner]))
     assert _places(scan.scan(path)) == [("lambda_bytecode", "model/sub_sequential/lambda")]
 
 
 def test_lambda_as_compiled_loss_keras(tmp_path):
     config = _functional("model", [_input(), _dense()])
-    config["compile_config"] = {"optimizer": "sgd", "loss": {"class_name": "__lambda__",
-                                                             "config": {"value": [_code(), None, None]}}}
+    config["compile_config"] = {
+        "optimizer": "sgd",
+        "loss": {"class_name": "__lambda__", "config": {"value": [_code(), None, None]}},
+    }
     found = scan.scan(_keras_zip(tmp_path / "m.keras", config)).findings
     assert [(f.kind, f.place, f.json_path) for f in found] == [
-        ("serialized_lambda", "model/compile_config/loss", "config.json$.compile_config.loss")]
+        ("serialized_lambda", "model/compile_config/loss", "config.json$.compile_config.loss")
+    ]
 
 
 def test_nested_lambda_in_keras2_savedmodel_is_named_once_at_its_deepest_place(tmp_path):
@@ -156,26 +189,42 @@ def test_nested_lambda_in_keras2_savedmodel_is_named_once_at_its_deepest_place(t
     lam = {"class_name": "Lambda", "config": {"name": "lambda", "function": stored, "function_type": "lambda"}}
     inner = {"class_name": "Functional", "config": {"name": "sub_model", "layers": [lam]}}
     root = {"name": "model", "class_name": "Functional", "config": {"name": "model", "layers": [inner]}}
-    folder = _savedmodel(tmp_path / "sm", [("root", root), ("root.layer-0", dict(inner, name="sub_model")),
-                                           ("root.layer-0.layer-0", dict(lam, name="lambda"))])
+    folder = _savedmodel(
+        tmp_path / "sm",
+        [
+            ("root", root),
+            ("root.layer-0", dict(inner, name="sub_model")),
+            ("root.layer-0.layer-0", dict(lam, name="lambda")),
+        ],
+    )
     assert _places(scan.scan(folder)) == [("lambda_bytecode", "model/sub_model/lambda")]
 
 
 # -- more places ------------------------------------------------------------------------------
 
+
 def test_shared_and_bidirectional_and_initializers(tmp_path):
-    rnn = {"class_name": "SimpleRNN", "config": {
-        "name": "rnn", "kernel_initializer": {"class_name": "__lambda__", "config": {"value": [_code(), None, None]}},
-        "kernel_regularizer": {"class_name": "__lambda__", "config": {"value": [_code(), None, None]}}}}
-    bidirectional = {"class_name": "Bidirectional", "config": {"name": "bidirectional", "layer": rnn},
-                     "name": "bidirectional"}
+    rnn = {
+        "class_name": "SimpleRNN",
+        "config": {
+            "name": "rnn",
+            "kernel_initializer": {"class_name": "__lambda__", "config": {"value": [_code(), None, None]}},
+            "kernel_regularizer": {"class_name": "__lambda__", "config": {"value": [_code(), None, None]}},
+        },
+    }
+    bidirectional = {
+        "class_name": "Bidirectional",
+        "config": {"name": "bidirectional", "layer": rnn},
+        "name": "bidirectional",
+    }
     shared = _lambda_layer("shared_lambda")
     shared["inbound_nodes"] = [[["a", 0, 0, {}]], [["b", 0, 0, {}]]]
     path = _h5(tmp_path / "m.h5", _functional("model", [_input("a"), _input("b"), shared, bidirectional]))
     assert _places(scan.scan(path)) == [
         ("lambda_bytecode", "model/shared_lambda"),
         ("serialized_lambda", "model/bidirectional/rnn/kernel_initializer"),
-        ("serialized_lambda", "model/bidirectional/rnn/kernel_regularizer")]
+        ("serialized_lambda", "model/bidirectional/rnn/kernel_regularizer"),
+    ]
 
 
 def test_bytecode_hidden_in_a_custom_config_is_found(tmp_path):
@@ -185,40 +234,57 @@ def test_bytecode_hidden_in_a_custom_config_is_found(tmp_path):
 
 
 def test_module_functions_and_classes(tmp_path):
-    dense = _dense("dense", activation={"module": "os", "class_name": "function", "config": "system",
-                                        "registered_name": "function"})
+    dense = _dense(
+        "dense",
+        activation={"module": "os", "class_name": "function", "config": "system", "registered_name": "function"},
+    )
     printer = {"module": "builtins", "class_name": "function", "config": "exec", "registered_name": "function"}
     custom_loss = {"module": "builtins", "class_name": "function", "config": "triplet_loss"}
     pathlike = {"module": "subprocess", "class_name": "Popen", "config": {"name": "popen"}}
-    scale = {"module": "my_project.layers", "class_name": "ScaleLayer", "registered_name": "my_project>ScaleLayer",
-             "config": {"name": "scale"}}
+    scale = {
+        "module": "my_project.layers",
+        "class_name": "ScaleLayer",
+        "registered_name": "my_project>ScaleLayer",
+        "config": {"name": "scale"},
+    }
     config = _functional("model", [_input(), dense, scale, pathlike])
     config["compile_config"] = {"loss": custom_loss, "metrics": [printer]}
     result = scan.scan(_keras_zip(tmp_path / "m.keras", config))
     assert [(f.kind, f.place, f.detail.split(" ")[0]) for f in result.findings] == [
         ("module_function", "model/dense/activation", "os.system"),
         ("module_class", "model/popen", "subprocess.Popen"),
-        ("builtin_function", "model/compile_config/metrics", "builtins.exec")]
+        ("builtin_function", "model/compile_config/metrics", "builtins.exec"),
+    ]
     # named, not stored: the loader must supply them, so they are notes, not code in the file
     assert sorted(n.kind for n in result.notes) == ["custom_class", "custom_function"]
 
 
 def test_keras_functions_and_classes_are_not_findings(tmp_path):
-    dense = _dense("dense", activation={"module": "keras.activations", "class_name": "function", "config": "relu"},
-                   kernel_initializer={"module": "keras.initializers", "class_name": "GlorotUniform", "config": {}})
+    dense = _dense(
+        "dense",
+        activation={"module": "keras.activations", "class_name": "function", "config": "relu"},
+        kernel_initializer={"module": "keras.initializers", "class_name": "GlorotUniform", "config": {}},
+    )
     result = scan.scan(_keras_zip(tmp_path / "m.keras", _functional("model", [_input(), dense])))
     assert result.findings == () and result.notes == () and not result.has_code
 
 
 def test_graph_ops_that_act_on_the_world(tmp_path):
-    folder = _savedmodel(tmp_path / "sm", ops=("Placeholder", "PyFunc", "MatMul"),
-                         function_ops=[("__inference_call_12", "WriteFile"), ("__inference_call_12", "Relu"),
-                                       ("__inference__traced_save_40", "SaveV2"),
-                                       ("__inference_other_7", "RestoreV2")])
+    folder = _savedmodel(
+        tmp_path / "sm",
+        ops=("Placeholder", "PyFunc", "MatMul"),
+        function_ops=[
+            ("__inference_call_12", "WriteFile"),
+            ("__inference_call_12", "Relu"),
+            ("__inference__traced_save_40", "SaveV2"),
+            ("__inference_other_7", "RestoreV2"),
+        ],
+    )
     result = scan.scan(folder)
     assert [(f.kind, f.place, f.detail) for f in result.findings] == [
         ("graph_op", "graph/pyfunc_1", "PyFunc: calls Python"),
-        ("graph_op", "function/__inference_call_12/op", "WriteFile: writes a file")]
+        ("graph_op", "function/__inference_call_12/op", "WriteFile: writes a file"),
+    ]
     # the saver's own SaveV2 is the format; a RestoreV2 elsewhere is said, as a note
     assert [(n.kind, n.place) for n in result.notes] == [("checkpoint_op", "function/__inference_other_7/op")]
 
@@ -243,16 +309,20 @@ def test_json_architecture_and_its_weights(tmp_path):
 
 def test_clean_files_have_no_findings(tmp_path):
     config = _functional("model", [_input(), _dense()])
-    config_keras = dict(config, compile_config={"loss": "mse", "optimizer": {"module": "keras.optimizers",
-                                                                             "class_name": "Adam", "config": {}}})
-    for result in (scan.scan(_h5(tmp_path / "m.h5", config, {"loss": "mse"})),
-                   scan.scan(_keras_zip(tmp_path / "m.keras", config_keras)),
-                   scan.scan(_savedmodel(tmp_path / "sm", [("root", dict(config, name="model"))],
-                                         ops=("Placeholder", "MatMul")))):
+    config_keras = dict(
+        config,
+        compile_config={"loss": "mse", "optimizer": {"module": "keras.optimizers", "class_name": "Adam", "config": {}}},
+    )
+    for result in (
+        scan.scan(_h5(tmp_path / "m.h5", config, {"loss": "mse"})),
+        scan.scan(_keras_zip(tmp_path / "m.keras", config_keras)),
+        scan.scan(_savedmodel(tmp_path / "sm", [("root", dict(config, name="model"))], ops=("Placeholder", "MatMul"))),
+    ):
         assert not result.has_code, result.findings
 
 
 # -- the command --------------------------------------------------------------------------------
+
 
 def test_exit_status_1_with_code_0_without_2_for_bad_input(tmp_path, capsys):
     coded = _h5(tmp_path / "coded.h5", _functional("model", [_input(), _lambda_layer()]))
@@ -293,26 +363,40 @@ def test_sarif_validates_against_the_sarif_2_1_0_schema(tmp_path):
     sarif = json.loads(target.read_text())
     results = sarif["runs"][0]["results"]
     assert [(r["ruleId"], r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]) for r in results] == [
-        ("lambda_bytecode", "model/sub_model/lambda")]
+        ("lambda_bytecode", "model/sub_model/lambda")
+    ]
     checker = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
-    done = subprocess.run([checker, "--schemafile", str(SARIF_SCHEMA), str(target)], capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [checker, "--schemafile", str(SARIF_SCHEMA), str(target)], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     # the checker does reject a document that breaks the schema
     broken = tmp_path / "broken.sarif"
     broken.write_text(json.dumps(dict(sarif, version="2.0.0")))
-    assert subprocess.run([checker, "--schemafile", str(SARIF_SCHEMA), str(broken)],
-                          capture_output=True, check=False).returncode == 1
+    assert (
+        subprocess.run(
+            [checker, "--schemafile", str(SARIF_SCHEMA), str(broken)], capture_output=True, check=False
+        ).returncode
+        == 1
+    )
 
 
 def test_no_tensorflow_is_imported_on_the_host(tmp_path):
     path = _h5(tmp_path / "m.h5", _functional("model", [_input(), _lambda_layer()]))
     folder = _savedmodel(tmp_path / "sm", ops=("PyFunc",))
-    code = ("import sys; from compat import cli; status = cli.main(['scan', sys.argv[1], sys.argv[2]]); "
-            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras')); "
-            "print('LOADED', loaded); sys.exit(status)")
-    done = subprocess.run([sys.executable, "-c", code, str(path), str(folder)], capture_output=True, text=True,
-                          cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)), check=False)
+    code = (
+        "import sys; from compat import cli; status = cli.main(['scan', sys.argv[1], sys.argv[2]]); "
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras')); "
+        "print('LOADED', loaded); sys.exit(status)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path), str(folder)],
+        capture_output=True,
+        text=True,
+        cwd=str(ROOT),
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        check=False,
+    )
     assert done.returncode == 1, done.stderr
     assert "LOADED []" in done.stdout
 
@@ -320,11 +404,13 @@ def test_no_tensorflow_is_imported_on_the_host(tmp_path):
 def test_the_diagnosis_and_the_gate_carry_the_scan_summary(tmp_path):
     from compat.userfiles import gatereport
     from compat.userfiles.diagnose import diagnose
+
     inner = _functional("sub_model", [_lambda_layer()])
     path = _h5(tmp_path / "m.h5", _functional("model", [_input(), inner]))
     # the nested Lambda, which the old top-level count missed
     assert "stored code: 1 finding (lambda_bytecode at model/sub_model/lambda)" in diagnose(path).message
     from test_gate import _document
+
     document = _document()
     document["models"][0]["code"] = scan.summary(path)
     assert 'name="code" value="stored code: 1 finding' in gatereport.junit(document)
@@ -346,6 +432,7 @@ def test_matrix_measurements_are_read_for_the_findings_kind_and_format():
 
 # -- the committed fixtures ------------------------------------------------------------------
 
+
 def _producers():
     return sorted(p.name for p in (ROOT / "fixtures").iterdir() if (p / "manifest.json").is_file())
 
@@ -355,6 +442,7 @@ def test_committed_fixtures(producer):
     """builtin and custom files carry no code; every lambda and canary file that holds an
     architecture is flagged (weights files and Keras 3 exports hold none)."""
     from compat.harness import fixtures
+
     folder = fixtures.unpacked(producer)
     checked = 0
     for entry in fixtures.load_manifest(producer)["fixtures"]:
@@ -398,17 +486,27 @@ def code_corpus(tmp_path_factory) -> dict:
     """{env id: (folder, entries)}: corpus_code.write_all run inside each environment."""
     from compat import catalog
     from compat.environments import envs
+
     written = {}
     for env_id in CORPUS_ENVS:
         env = catalog.get(env_id)
         out = tmp_path_factory.mktemp(f"corpus-{env_id}")
-        code = ("import json, sys; from compat.inside import corpus_code; "
-                "print('ENTRIES' + json.dumps(corpus_code.write_all(sys.argv[1])))")
-        done = subprocess.run([str(envs.ensure_built(env)), "-c", code, str(out)], env=envs.inside_env(env),
-                              capture_output=True, text=True, timeout=900, cwd=str(ROOT), check=False)
+        code = (
+            "import json, sys; from compat.inside import corpus_code; "
+            "print('ENTRIES' + json.dumps(corpus_code.write_all(sys.argv[1])))"
+        )
+        done = subprocess.run(
+            [str(envs.ensure_built(env)), "-c", code, str(out)],
+            env=envs.inside_env(env),
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=str(ROOT),
+            check=False,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         line = next(line for line in done.stdout.splitlines() if line.startswith("ENTRIES"))
-        written[env_id] = (out, json.loads(line[len("ENTRIES"):]))
+        written[env_id] = (out, json.loads(line[len("ENTRIES") :]))
     return written
 
 
@@ -417,8 +515,13 @@ def test_corpus_every_shape_is_flagged_at_its_place(code_corpus):
     for env_id, (folder, entries) in code_corpus.items():
         written = {e["id"]: e for e in entries if "skipped" not in e}
         # each of the issue's six shapes where this Keras writes it (Keras 3: no Keras SavedModel)
-        six = ["lambda-top-h5", "lambda-nested-functional-h5", "lambda-timedistributed-h5",
-               "lambda-nested-sequential-keras", "loss-lambda-keras"]
+        six = [
+            "lambda-top-h5",
+            "lambda-nested-functional-h5",
+            "lambda-timedistributed-h5",
+            "lambda-nested-sequential-keras",
+            "loss-lambda-keras",
+        ]
         assert set(six) <= set(written), (env_id, entries)
         assert ("lambda-nested-savedmodel" in written) == (env_id == "tf215")
         for shape_id, entry in written.items():
@@ -433,6 +536,7 @@ def _isolation(paths: list[tuple[Path, list]], batches: list[Path]):
     """The bubblewrap sandbox where it works here, else the lighter limits."""
     from compat.environments import sandbox
     from compat.userfiles import engine
+
     try:
         sandbox.check()
         usable = True
@@ -449,14 +553,19 @@ def test_corpus_every_file_whose_code_ran_was_flagged(code_corpus, tmp_path):
 
     from compat import catalog
     from compat.userfiles import engine
+
     files, batches = [], []
     for env_id, (folder, entries) in code_corpus.items():
         for entry in entries:
             if "skipped" in entry:
                 continue
             # the inputs the producer recorded, not the scan's or the engine's reading of the file
-            arrays = {i["name"]: np.random.RandomState(0).normal(size=[2 if d is None else d for d in i["shape"]])
-                      .astype(i.get("dtype") or "float32") for i in entry["inputs"]}
+            arrays = {
+                i["name"]: np.random.RandomState(0)
+                .normal(size=[2 if d is None else d for d in i["shape"]])
+                .astype(i.get("dtype") or "float32")
+                for i in entry["inputs"]
+            }
             batch = tmp_path / f"{env_id}-{entry['id']}.npz"
             np.savez(batch, **arrays)
             weights = [entry["weights"]] if entry.get("weights") else []
@@ -466,15 +575,37 @@ def test_corpus_every_file_whose_code_ran_was_flagged(code_corpus, tmp_path):
     models = []
     for (env_id, entry, path, weights, batch), root in zip(files, roots):
         # stored_code is set for every file, so safe_mode=False is tried whatever the scan says
-        fixture = {"id": "scan", "variant": "user", "format": entry["format"], "path": path.name,
-                   "weights": weights[0] if weights else None, "size": "tiny", "saved_by_keras": None,
-                   "facenet": False, "custom_classes": [], "stored_code": "the canary under test"}
-        models.append({"key": f"{env_id}/{entry['id']}", "fixture": fixture, "root": root, "input": inside(batch),
-                       "spec": {"inputs": entry["inputs"], "outputs": entry["outputs"]}})
+        fixture = {
+            "id": "scan",
+            "variant": "user",
+            "format": entry["format"],
+            "path": path.name,
+            "weights": weights[0] if weights else None,
+            "size": "tiny",
+            "saved_by_keras": None,
+            "facenet": False,
+            "custom_classes": [],
+            "stored_code": "the canary under test",
+        }
+        models.append(
+            {
+                "key": f"{env_id}/{entry['id']}",
+                "fixture": fixture,
+                "root": root,
+                "input": inside(batch),
+                "spec": {"inputs": entry["inputs"], "outputs": entry["outputs"]},
+            }
+        )
     ran: dict[str, list[str]] = {}
     for consumer in CORPUS_ENVS:
-        outcome = engine.run_models(catalog.get(consumer), models, timeout=300, extra_env={"HOME": str(tmp_path)},
-                                    isolation=isolation, log=lambda message: None)
+        outcome = engine.run_models(
+            catalog.get(consumer),
+            models,
+            timeout=300,
+            extra_env={"HOME": str(tmp_path)},
+            isolation=isolation,
+            log=lambda message: None,
+        )
         assert outcome["error"] is None, outcome["error"]
         for key, attempts in outcome["models"].items():
             for attempt in attempts:
@@ -488,6 +619,7 @@ def test_corpus_every_file_whose_code_ran_was_flagged(code_corpus, tmp_path):
 
 
 # -- pre-commit ------------------------------------------------------------------------------
+
 
 @pytest.mark.envs
 def test_pre_commit_hook_runs_in_another_repository(tmp_path):
@@ -505,12 +637,26 @@ def test_pre_commit_hook_runs_in_another_repository(tmp_path):
     _h5(repo / "clean.h5", _functional("model", [_input(), _dense()]))
     subprocess.run([*git, "add", "."], cwd=repo, check=True)
     env = dict(os.environ, PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"))
-    done = subprocess.run([pre_commit, "try-repo", str(ROOT), "compat-scan", "--all-files", "--verbose"],
-                          cwd=repo, env=env, capture_output=True, text=True, timeout=900, check=False)
+    done = subprocess.run(
+        [pre_commit, "try-repo", str(ROOT), "compat-scan", "--all-files", "--verbose"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "model/sub_model/lambda" in done.stdout and "clean.h5: no stored code found" in done.stdout
     (repo / "coded.h5").unlink()
     subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
-    done = subprocess.run([pre_commit, "try-repo", str(ROOT), "compat-scan", "--all-files"],
-                          cwd=repo, env=env, capture_output=True, text=True, timeout=900, check=False)
+    done = subprocess.run(
+        [pre_commit, "try-repo", str(ROOT), "compat-scan", "--all-files"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -4,6 +4,7 @@ The marker logic runs here on the host's Python (it is plain Python); what real 
 with canary files is measured by the matrix and checked in ``test_reproducible``, and a few
 of those facts are checked below by plain loads that do not go through the harness.
 """
+
 from __future__ import annotations
 
 import marshal
@@ -65,11 +66,18 @@ def test_the_canary_is_harmless_without_its_folder(tmp_path, monkeypatch):
 
 
 # -- the security table -----------------------------------------------------------------
-def _attempt(consumer, producer, strategy, verdict="pass", at_load=False, by_predict=False,
-             fixture="canary-h5", message=None):
-    attempt = {"consumer": consumer, "producer": producer, "fixture": fixture,
-               "variant": fixture.split("-")[0], "format": fixture.split("-", 1)[1],
-               "strategy": strategy, "verdict": verdict}
+def _attempt(
+    consumer, producer, strategy, verdict="pass", at_load=False, by_predict=False, fixture="canary-h5", message=None
+):
+    attempt = {
+        "consumer": consumer,
+        "producer": producer,
+        "fixture": fixture,
+        "variant": fixture.split("-")[0],
+        "format": fixture.split("-", 1)[1],
+        "strategy": strategy,
+        "verdict": verdict,
+    }
     if verdict != "not_applicable":
         attempt.update(code_executed=at_load, code_executed_by_predict=at_load or by_predict)
     if message:
@@ -78,18 +86,23 @@ def _attempt(consumer, producer, strategy, verdict="pass", at_load=False, by_pre
 
 
 def _matrix(attempts, keras_versions) -> dict:
-    return {"attempts": attempts,
-            "strategies": [{"name": n} for n in ("load_model", "custom_objects", "unsafe", "tf_keras")],
-            "catalog": [{"id": c, "versions": {"keras": v}} for c, v in keras_versions.items()]}
+    return {
+        "attempts": attempts,
+        "strategies": [{"name": n} for n in ("load_model", "custom_objects", "unsafe", "tf_keras")],
+        "catalog": [{"id": c, "versions": {"keras": v}} for c, v in keras_versions.items()],
+    }
 
 
 def test_security_cells_tell_load_from_first_call():
-    matrix = _matrix([
-        _attempt("tf26", "keras212", "load_model", at_load=True),
-        _attempt("tf217", "tf215", "load_model", by_predict=True),
-        _attempt("tf217", "keras212", "load_model", "error"),
-        _attempt("tf221", "tf215", "load_model", "error"),
-    ], {})
+    matrix = _matrix(
+        [
+            _attempt("tf26", "keras212", "load_model", at_load=True),
+            _attempt("tf217", "tf215", "load_model", by_predict=True),
+            _attempt("tf217", "keras212", "load_model", "error"),
+            _attempt("tf221", "tf215", "load_model", "error"),
+        ],
+        {},
+    )
     table = cells.security_table(matrix, ["tf26", "tf217", "tf221"])
     rows = {r["consumer"]: r["cells"][0] for r in table["rows"]}
     assert (rows["tf26"]["state"], rows["tf26"]["text"]) == ("ran", "ran 1/1")
@@ -105,16 +118,19 @@ def test_detail_rows_carry_when_the_code_ran():
 
 
 # -- the advisories ---------------------------------------------------------------------
-@pytest.mark.parametrize("keras,fixture,runs,advisory", [
-    ("2.1.2", "canary-h5", True, "CVE-2024-3660"),
-    ("2.15.0", "canary-h5", True, "CVE-2024-3660"),
-    ("2.12.0", "canary-keras", True, "CVE-2024-3660"),
-    ("2.13.1", "canary-keras", False, "CVE-2024-3660"),
-    ("3.10.0", "canary-h5", True, "CVE-2025-9905"),
-    ("3.11.3", "canary-h5", False, "CVE-2025-9905"),
-    ("3.8.0", "canarymodule-keras", True, "CVE-2025-1550"),
-    ("3.9.0", "canarymodule-keras", False, "CVE-2025-1550"),
-])
+@pytest.mark.parametrize(
+    "keras,fixture,runs,advisory",
+    [
+        ("2.1.2", "canary-h5", True, "CVE-2024-3660"),
+        ("2.15.0", "canary-h5", True, "CVE-2024-3660"),
+        ("2.12.0", "canary-keras", True, "CVE-2024-3660"),
+        ("2.13.1", "canary-keras", False, "CVE-2024-3660"),
+        ("3.10.0", "canary-h5", True, "CVE-2025-9905"),
+        ("3.11.3", "canary-h5", False, "CVE-2025-9905"),
+        ("3.8.0", "canarymodule-keras", True, "CVE-2025-1550"),
+        ("3.9.0", "canarymodule-keras", False, "CVE-2025-1550"),
+    ],
+)
 def test_advisory_boundaries(keras, fixture, runs, advisory):
     prediction = advisories.predict(Version(keras), fixture)
     assert (prediction.runs, prediction.advisory) == (runs, advisory)
@@ -127,22 +143,25 @@ def test_nothing_predicted_where_the_format_does_not_exist():
 
 
 def test_agreement_refusal_and_what_cannot_tell():
-    matrix = _matrix([
-        # tf217 (3.5): one file's code runs at first call, as CVE-2025-9905 says.
-        _attempt("tf217", "tf215", "load_model", by_predict=True),
-        # another file's bytecode runs nowhere in tf217: says nothing.
-        _attempt("tf217", "keras212", "load_model", "error", message="bad marshal data"),
-        _attempt("tf217", "keras212", "unsafe", "error", message="bad marshal data"),
-        # tf220 (3.11.3): refused, while safe_mode=False runs it.
-        _attempt("tf220", "tfkeras221", "load_model", "error", message="Requested the deserialization of a Lambda"),
-        _attempt("tf220", "tfkeras221", "unsafe", by_predict=True),
-        # tf_keras is another library: its run does not make the plain refusal measurable.
-        _attempt("tf221", "tf215", "load_model", "error", message="Requested the deserialization"),
-        _attempt("tf221", "tf215", "tf_keras", at_load=True),
-        # tf212 (2.12): the advisory says < 2.13 runs .keras Lambdas; this one refused.
-        _attempt("tf212", "tf212", "load_model", "error", fixture="canary-keras", message="safe_mode"),
-        _attempt("tf212", "tf212", "unsafe", at_load=True, fixture="canary-keras"),
-    ], {"tf217": "3.5.0", "tf220": "3.11.3", "tf221": "3.15.1", "tf212": "2.12.0"})
+    matrix = _matrix(
+        [
+            # tf217 (3.5): one file's code runs at first call, as CVE-2025-9905 says.
+            _attempt("tf217", "tf215", "load_model", by_predict=True),
+            # another file's bytecode runs nowhere in tf217: says nothing.
+            _attempt("tf217", "keras212", "load_model", "error", message="bad marshal data"),
+            _attempt("tf217", "keras212", "unsafe", "error", message="bad marshal data"),
+            # tf220 (3.11.3): refused, while safe_mode=False runs it.
+            _attempt("tf220", "tfkeras221", "load_model", "error", message="Requested the deserialization of a Lambda"),
+            _attempt("tf220", "tfkeras221", "unsafe", by_predict=True),
+            # tf_keras is another library: its run does not make the plain refusal measurable.
+            _attempt("tf221", "tf215", "load_model", "error", message="Requested the deserialization"),
+            _attempt("tf221", "tf215", "tf_keras", at_load=True),
+            # tf212 (2.12): the advisory says < 2.13 runs .keras Lambdas; this one refused.
+            _attempt("tf212", "tf212", "load_model", "error", fixture="canary-keras", message="safe_mode"),
+            _attempt("tf212", "tf212", "unsafe", at_load=True, fixture="canary-keras"),
+        ],
+        {"tf217": "3.5.0", "tf220": "3.11.3", "tf221": "3.15.1", "tf212": "2.12.0"},
+    )
     rows = {(r.consumer, r.fixture): r for r in advisories.compare(matrix, ["tf217", "tf220", "tf221", "tf212"])}
     assert rows["tf217", "canary-h5"].files == {"ran at first call": ["tf215"], "unreachable": ["keras212"]}
     assert rows["tf217", "canary-h5"].verdict == "agrees"
@@ -156,16 +175,19 @@ def test_agreement_refusal_and_what_cannot_tell():
 
 
 def test_a_module_reference_refused_where_its_control_file_loads():
-    matrix = _matrix([
-        _attempt("tf219", "tf217", "load_model", "error", fixture="canarymodule-keras", message="not deserialized"),
-        _attempt("tf219", "tf217", "unsafe", "error", fixture="canarymodule-keras", message="not deserialized"),
-        _attempt("tf219", "tf217", "custom_objects", fixture="canary-keras"),
-        # tf216 cannot read a Keras 3.15 file at all, control included: it cannot tell.
-        _attempt("tf216", "tf221", "load_model", "error", fixture="canarymodule-keras", message="Conv2D"),
-        _attempt("tf216", "tf221", "custom_objects", "error", fixture="canary-keras", message="Conv2D"),
-        # a weights-level load of the control does not read its config: no evidence.
-        _attempt("tf216", "tf221", "rebuild_weights", fixture="canary-keras"),
-    ], {"tf219": "3.10.0", "tf216": "3.3.3"})
+    matrix = _matrix(
+        [
+            _attempt("tf219", "tf217", "load_model", "error", fixture="canarymodule-keras", message="not deserialized"),
+            _attempt("tf219", "tf217", "unsafe", "error", fixture="canarymodule-keras", message="not deserialized"),
+            _attempt("tf219", "tf217", "custom_objects", fixture="canary-keras"),
+            # tf216 cannot read a Keras 3.15 file at all, control included: it cannot tell.
+            _attempt("tf216", "tf221", "load_model", "error", fixture="canarymodule-keras", message="Conv2D"),
+            _attempt("tf216", "tf221", "custom_objects", "error", fixture="canary-keras", message="Conv2D"),
+            # a weights-level load of the control does not read its config: no evidence.
+            _attempt("tf216", "tf221", "rebuild_weights", fixture="canary-keras"),
+        ],
+        {"tf219": "3.10.0", "tf216": "3.3.3"},
+    )
     rows = {(r.consumer, r.fixture): r for r in advisories.compare(matrix, ["tf219", "tf216"])}
     assert rows["tf219", "canarymodule-keras"].files == {"refused": ["tf217"]}
     assert rows["tf219", "canarymodule-keras"].verdict == "agrees"
@@ -215,17 +237,21 @@ PLAIN_FACTS = [
 @pytest.mark.parametrize("consumer, producer, fixture, expected", PLAIN_FACTS)
 def test_a_plain_load_shows_what_the_advisories_and_the_matrix_say(tmp_path, consumer, producer, fixture, expected):
     from tests.test_oracle_facenet import oracle
+
     case = oracle(consumer, producer, tmp_path, fixture_ids={fixture}, modes=("load_model",), canary=True)[
-        fixture, "load_model"]
+        fixture, "load_model"
+    ]
     if expected == "ran at load":
         assert case["code_ran_at_load"] is True, case
         assert case["verdict"] == "pass", case  # the canary computes the model's own numbers
     else:
         assert case["verdict"] == "error" and case["stage"] == "load", case
         assert case["code_ran"] is False, case
-    [published] = [a for a in matrixdoc.read(MATRIX)["attempts"]
-                   if (a["consumer"], a["producer"], a["fixture"], a["strategy"]) ==
-                   (consumer, producer, fixture, "load_model")]
+    [published] = [
+        a
+        for a in matrixdoc.read(MATRIX)["attempts"]
+        if (a["consumer"], a["producer"], a["fixture"], a["strategy"]) == (consumer, producer, fixture, "load_model")
+    ]
     assert published["verdict"] == case["verdict"]
     assert bool(published.get("code_executed")) == case["code_ran_at_load"]
     if case["verdict"] == "error":

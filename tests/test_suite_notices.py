@@ -6,6 +6,7 @@ tf215, fails the assertions that guard load_model, and the oracle disagrees with
 The copy is the tracked files with one line of ``compat/inside/strategies.py`` changed; its
 worker imports that copy (the worker's PYTHONPATH is the project it was started from).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,10 @@ from tests.conftest import compat_in, producer_reference, tracked_copy
 pytestmark = pytest.mark.envs
 
 ORIGINAL = "        return _predictor(ctx, ctx.keras.models.load_model(_path(root, fixture)))\n"
-BROKEN = ("        predict = _predictor(ctx, ctx.keras.models.load_model(_path(root, fixture)))\n"
-          "        return lambda batch: predict(batch)[:, ::-1]  # deliberately broken: components reversed\n")
+BROKEN = (
+    "        predict = _predictor(ctx, ctx.keras.models.load_model(_path(root, fixture)))\n"
+    "        return lambda batch: predict(batch)[:, ::-1]  # deliberately broken: components reversed\n"
+)
 
 
 def _break_load_model(project) -> None:
@@ -44,8 +47,19 @@ def project(tmp_path_factory):
 @pytest.fixture(scope="module")
 def broken(project) -> dict:
     output = project / "broken.json"
-    done = compat_in(project, "load", "tf215", "tf215", "--fixtures", "lambda-h5", "--strategies",
-                     "load_model,rebuild_weights", "--output", str(output), "--quiet")
+    done = compat_in(
+        project,
+        "load",
+        "tf215",
+        "tf215",
+        "--fixtures",
+        "lambda-h5",
+        "--strategies",
+        "load_model,rebuild_weights",
+        "--output",
+        str(output),
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return results.read(output)
 
@@ -63,7 +77,8 @@ def test_the_loading_tests_assertion_fails_on_it(broken):
     # is the assertion that stops it.
     with pytest.raises(AssertionError) as failed:
         test_loading.test_every_pass_is_within_tolerance_and_every_attempt_is_accounted_for(
-            dict(broken, attempts=[dict(a, verdict="pass") for a in broken["attempts"]]), broken)
+            dict(broken, attempts=[dict(a, verdict="pass") for a in broken["attempts"]]), broken
+        )
     assert 'attempt["max_abs_diff"] <=' in str(failed.traceback[-1].statement)
 
 
@@ -72,11 +87,26 @@ def test_the_oracle_disagrees_with_it(broken, tmp_path):
     folder = fixtures.fixture_dir("tf215")
     python = envs.venv_root() / "tf215" / "bin" / "python"
     child = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "COMPAT_", "VIRTUAL_ENV"))}
-    done = subprocess.run([str(python), "-I", str(test_oracle_facenet.ORACLE),
-                           "--input", str(folder / manifest["reference"]["input"]),
-                           "--reference", str(folder / manifest["reference"]["embeddings"]["lambda"]),
-                           "--mode", "load_model", str(fixtures.unpacked("tf215") / "lambda.h5")],
-                          cwd=str(tmp_path), env=child, capture_output=True, text=True, timeout=900, check=False)
+    done = subprocess.run(
+        [
+            str(python),
+            "-I",
+            str(test_oracle_facenet.ORACLE),
+            "--input",
+            str(folder / manifest["reference"]["input"]),
+            "--reference",
+            str(folder / manifest["reference"]["embeddings"]["lambda"]),
+            "--mode",
+            "load_model",
+            str(fixtures.unpacked("tf215") / "lambda.h5"),
+        ],
+        cwd=str(tmp_path),
+        env=child,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     [case] = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert case["verdict"] == "pass"  # the file itself is fine

@@ -1,4 +1,5 @@
 """``compat.publish.table``: the text ``compat load`` prints, from a small canned results document."""
+
 from __future__ import annotations
 
 import re
@@ -21,8 +22,9 @@ RECIPE = "from compat.inside import facenet\nmodel = facenet.build('lambda', siz
 
 def _attempt(fixture, strategy, verdict, **extra):
     variant, fmt = fixture.split("-", 1)
-    return dict(producer="tf210", fixture=fixture, variant=variant, format=fmt, strategy=strategy,
-                verdict=verdict, **extra)
+    return dict(
+        producer="tf210", fixture=fixture, variant=variant, format=fmt, strategy=strategy, verdict=verdict, **extra
+    )
 
 
 def _error(kind, message):
@@ -43,13 +45,21 @@ def _document():
         _attempt("custom-h5", "rebuild_weights", "mismatch"),
         _attempt("custom-h5", "h5_transplant", "pass", recipe="transplant.set_weights_from_file(model, 'c.h5')"),
     ]
-    attempts += [_attempt(f, "tf_keras", "not_applicable", reason="here tf.keras is Keras 2 already")
-                 for f in ("builtin-h5", "lambda-h5", "custom-h5")]
-    return {"schema": "compat.results/1",
-            "run": {"consumer": "tf215", "producers": ["tf210"], "complete": True},
-            "consumer": {"id": "tf215", "python": "3.11",
-                         "runtime": {"python": "3.11.7", "keras": "2.15.0", "tensorflow": "2.15.1"}},
-            "strategies": STRATEGIES, "attempts": attempts}
+    attempts += [
+        _attempt(f, "tf_keras", "not_applicable", reason="here tf.keras is Keras 2 already")
+        for f in ("builtin-h5", "lambda-h5", "custom-h5")
+    ]
+    return {
+        "schema": "compat.results/1",
+        "run": {"consumer": "tf215", "producers": ["tf210"], "complete": True},
+        "consumer": {
+            "id": "tf215",
+            "python": "3.11",
+            "runtime": {"python": "3.11.7", "keras": "2.15.0", "tensorflow": "2.15.1"},
+        },
+        "strategies": STRATEGIES,
+        "attempts": attempts,
+    }
 
 
 @pytest.mark.parametrize("width", [60, 80, 100, 160])
@@ -84,8 +94,11 @@ def test_too_many_columns_are_split_into_panels():
 
 
 def test_the_grid_and_the_recommendation():
-    rows = {line.split()[0]: line.split()[1:] for line in table.render(_document(), width=200).splitlines()
-            if re.match(r"(builtin|lambda|custom)-h5 ", line)}
+    rows = {
+        line.split()[0]: line.split()[1:]
+        for line in table.render(_document(), width=200).splitlines()
+        if re.match(r"(builtin|lambda|custom)-h5 ", line)
+    }
     assert rows["builtin-h5"] == ["load_model", "ok", "ok", "ok"]  # blank: not run
     assert rows["lambda-h5"] == ["rebuild_weights", "err", "err", "TIME", "ok", "CRASH"]
     assert rows["custom-h5"] == ["h5_transplant", "!", "err", "WRONG", "ok"]
@@ -93,14 +106,14 @@ def test_the_grid_and_the_recommendation():
 
 def test_a_legend_for_every_symbol():
     text = table.render(_document(), width=100)
-    legend = text[text.index("symbols:"):]
+    legend = text[text.index("symbols:") :]
     for verdict, symbol in table.SYMBOLS.items():
         assert f"{symbol} {table.MEANINGS[verdict]}" in " ".join(legend.split())
 
 
 def test_each_failing_strategy_gives_its_error_family_once_and_the_family_is_explained():
     text = table.render(_document(), width=120)
-    why = text[text.index("why strategies failed"):text.index("what they mean")]
+    why = text[text.index("why strategies failed") : text.index("what they mean")]
     blocks = dict(re.findall(r"^  (\S[^\n]*):\n((?:    [^\n]*\n)+)", why, re.MULTILINE))
     assert set(blocks) == {"load_model", "no_compile", "savedmodel_inference", "h5_transplant"}
     assert blocks["load_model"].count("Lambda bytecode from another Python") == 1
@@ -109,7 +122,7 @@ def test_each_failing_strategy_gives_its_error_family_once_and_the_family_is_exp
     assert "TIME: no answer within 300 s (lambda-h5)" in why
     assert "CRASH: the worker died (SIGSEGV) (lambda-h5)" in why
     family = FAMILIES["lambda_bytecode"]
-    meaning = " ".join(text[text.index("what they mean"):].split())
+    meaning = " ".join(text[text.index("what they mean") :].split())
     assert meaning.count(f"{family.label}: {family.cause}") == 1
 
 

@@ -1,4 +1,5 @@
 """The page's upgrade view is ``compat regress --baseline`` for every pair of consumers."""
+
 from __future__ import annotations
 
 import json
@@ -69,7 +70,10 @@ def test_markdown_pairs_are_catalog_neighbours_and_the_example():
     consumers = ["tf26", "tf215", "tf221"]
     assert upgrade.neighbour_pairs(consumers, (("tf215", "tf221"),)) == [("tf26", "tf215"), ("tf215", "tf221")]
     assert upgrade.neighbour_pairs(consumers, (("tf26", "tf221"), ("tf212", "tf221"))) == [
-        ("tf26", "tf215"), ("tf215", "tf221"), ("tf26", "tf221")]
+        ("tf26", "tf215"),
+        ("tf215", "tf221"),
+        ("tf26", "tf221"),
+    ]
 
 
 def test_summary_rows_count_what_regress_counts(published):
@@ -78,5 +82,10 @@ def test_summary_rows_count_what_regress_counts(published):
     comparison = upgrade.compare(matrix, "tf26", "tf215")
     assert row["regressed"] == len(comparison["regressed"]) == row["counts"]["switch"] + row["counts"]["stops"]
     assert row["counts"]["starts"] == comparison["counts"][Change.STARTED] == 2
-    assert row["groups"][0] == {"bucket": "switch", "old_best": "unsafe", "switch_to": "rebuild_weights",
-                                "fixture": "canary-h5", "producers": ["keras212"]}
+    assert row["groups"][0] == {
+        "bucket": "switch",
+        "old_best": "unsafe",
+        "switch_to": "rebuild_weights",
+        "fixture": "canary-h5",
+        "producers": ["keras212"],
+    }

@@ -7,6 +7,7 @@ files), every producer's, goes through the commands as a user runs them: ``compa
 file of each kind. What they say must be what ``tests/oracle/oracle.py`` saw when it loaded
 each file the plain way in the same environment, with nothing of this project imported.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,16 +25,26 @@ from compat.harness import corpus
 pytestmark = pytest.mark.envs
 
 # The oracle's plain loaders and the strategy of the project's that does the same thing.
-STRATEGY_OF = {"load_model": "load_model", "model_from_json + load_weights": "json_plain",
-               "tf.saved_model.load + serving_default": "savedmodel_inference",
-               "keras.layers.TFSMLayer(serving_default)": "savedmodel_inference"}
+STRATEGY_OF = {
+    "load_model": "load_model",
+    "model_from_json + load_weights": "json_plain",
+    "tf.saved_model.load + serving_default": "savedmodel_inference",
+    "keras.layers.TFSMLayer(serving_default)": "savedmodel_inference",
+}
 ORDER = ("load_model", "savedmodel_inference", "json_plain")
 """The registry order of those strategies: the first that passes is the one a gate keeps."""
 FACENET_WORDS = re.compile(r"160|face crops|facenet_arch|prewhiten", re.IGNORECASE)
 # One file of each kind (a producer, a model id), for the commands that take one file at a time.
-ONE_OF_EACH = [("tf215", "text_lstm-h5"), ("tf215", "dict_output-keras"), ("tf215", "multi_input-savedmodel_nometa"),
-               ("tf215", "scorer_module-tf_saved_model"), ("tf215", "nested-json"), ("tf24", "conv1d_long-savedmodel"),
-               ("keras212", "dict_output-h5"), ("keras315jax", "multi_input-keras")]
+ONE_OF_EACH = [
+    ("tf215", "text_lstm-h5"),
+    ("tf215", "dict_output-keras"),
+    ("tf215", "multi_input-savedmodel_nometa"),
+    ("tf215", "scorer_module-tf_saved_model"),
+    ("tf215", "nested-json"),
+    ("tf24", "conv1d_long-savedmodel"),
+    ("keras212", "dict_output-h5"),
+    ("keras315jax", "multi_input-keras"),
+]
 
 
 def _by_strategy(oracle_line: dict) -> dict:
@@ -62,12 +73,15 @@ def _agrees(attempt: dict, oracle: dict) -> str | None:
     if attempt["verdict"] != "error":
         return f"oracle error {oracle['error_type']}, project says {attempt['verdict']}"
     if error.get("type") != oracle["error_type"] or _normal(error.get("message")) != _normal(oracle["message"]):
-        return f"oracle {oracle['error_type']}: {_normal(oracle['message'])!r}; project {error.get('type')}: " \
-               f"{_normal(error.get('message'))!r}"
+        return (
+            f"oracle {oracle['error_type']}: {_normal(oracle['message'])!r}; project {error.get('type')}: "
+            f"{_normal(error.get('message'))!r}"
+        )
     return None
 
 
 # -- the gate over every producer's corpus --------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def corpus_models(tmp_path_factory) -> Path:
@@ -91,8 +105,19 @@ def corpus_models(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def gate_document(corpus_models, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("gate") / "gate.json"
-    done = compat_in(ROOT, "regress", "--from", "tf215", "--to", "tf221", "--models", str(corpus_models),
-                     "--json", str(out), timeout=3600)
+    done = compat_in(
+        ROOT,
+        "regress",
+        "--from",
+        "tf215",
+        "--to",
+        "tf221",
+        "--models",
+        str(corpus_models),
+        "--json",
+        str(out),
+        timeout=3600,
+    )
     assert done.returncode in (0, 1), done.stderr[-2000:]
     assert "Traceback" not in done.stderr
     return json.loads(out.read_text())
@@ -108,19 +133,22 @@ def _entries(document: dict, folder: Path) -> dict:
     return found
 
 
-def test_the_gate_fails_exactly_the_files_the_oracle_says_regress(gate_document, corpus_models,
-                                                                  corpus_oracle_verdicts):
+def test_the_gate_fails_exactly_the_files_the_oracle_says_regress(gate_document, corpus_models, corpus_oracle_verdicts):
     entries = _entries(gate_document, corpus_models)
     wrong = []
     for (producer, model_id), entry in entries.items():
         old = _by_strategy(corpus_oracle_verdicts[("tf215", producer, model_id)])
         new = _by_strategy(corpus_oracle_verdicts[("tf221", producer, model_id)])
         today = next((s for s in ORDER if old.get(s, {}).get("verdict") == "pass"), None)
-        regresses = today is not None and (new.get(today, {}).get("verdict") != "pass" or any(
-            old[s]["verdict"] == "pass" and new.get(s, {}).get("verdict") == "mismatch" for s in old))
+        regresses = today is not None and (
+            new.get(today, {}).get("verdict") != "pass"
+            or any(old[s]["verdict"] == "pass" and new.get(s, {}).get("verdict") == "mismatch" for s in old)
+        )
         if entry["regressed"] != regresses or (today and entry["old_best"] != today):
-            wrong.append(f"{producer}/{model_id}: gate {entry['change']} (today {entry['old_best']}), "
-                         f"oracle: today {today}, regresses {regresses}")
+            wrong.append(
+                f"{producer}/{model_id}: gate {entry['change']} (today {entry['old_best']}), "
+                f"oracle: today {today}, regresses {regresses}"
+            )
     assert not wrong, "\n".join(wrong)
     # A weights-only file is gated as the weights of the JSON architecture beside it, else said
     # once (not a model); every other file is gated.
@@ -157,10 +185,11 @@ def test_no_recipe_for_these_files_speaks_of_facenet(gate_document):
 
 # -- the probe and its written loaders, one file of each kind -------------------------------------
 
+
 def _batch_and_reference(producer: str, model: dict, folder: Path) -> tuple[Path, Path]:
     arrays = corpus.read_reference(corpus.set_dir(SET, producer), model)
-    inputs = {k[len("input:"):]: v for k, v in arrays.items() if k.startswith("input:")}
-    outputs = {k[len("output:"):]: v for k, v in arrays.items() if k.startswith("output:")}
+    inputs = {k[len("input:") :]: v for k, v in arrays.items() if k.startswith("input:")}
+    outputs = {k[len("output:") :]: v for k, v in arrays.items() if k.startswith("output:")}
     np.savez(folder / "input.npz", **inputs)
     np.savez(folder / "reference.npz", **outputs)
     return folder / "input.npz", folder / "reference.npz"
@@ -181,13 +210,27 @@ def _every_file(chosen) -> list:
 
 @pytest.mark.parametrize("producer, model_id", _every_file(ONE_OF_EACH))
 def test_the_probe_agrees_with_the_oracle_and_its_loaders_reproduce_the_reference(
-        producer, model_id, tmp_path, corpus_oracle_verdicts):
+    producer, model_id, tmp_path, corpus_oracle_verdicts
+):
     model = _model(producer, model_id)
     path = corpus.unpacked(SET, producer) / model["path"]
     batch, reference = _batch_and_reference(producer, model, tmp_path)
     out = tmp_path / "probe.json"
-    done = compat_in(ROOT, "probe", str(path), "--loaders", "tf215,tf221", "--input", str(batch),
-                     "--reference", str(reference), "--write-loader", str(tmp_path / "loaders"), "--json", str(out))
+    done = compat_in(
+        ROOT,
+        "probe",
+        str(path),
+        "--loaders",
+        "tf215,tf221",
+        "--input",
+        str(batch),
+        "--reference",
+        str(reference),
+        "--write-loader",
+        str(tmp_path / "loaders"),
+        "--json",
+        str(out),
+    )
     # exit 0: every script written was run standalone (python -I, from its folder) and reproduced
     # the producer's reference for every output
     assert done.returncode == 0, done.stderr[-2000:]
@@ -214,15 +257,27 @@ CONVERTED = [("tf215", "dict_output-h5"), ("keras212", "multi_input-h5"), ("tf21
 
 
 @pytest.mark.parametrize("producer, model_id", _every_file(CONVERTED))
-def test_convert_to_tf221_proves_what_keras3_holds_and_says_why_not_in_one_line(producer, model_id, tmp_path,
-                                                                             corpus_oracle_verdicts):
+def test_convert_to_tf221_proves_what_keras3_holds_and_says_why_not_in_one_line(
+    producer, model_id, tmp_path, corpus_oracle_verdicts
+):
     model = _model(producer, model_id)
     path = corpus.unpacked(SET, producer) / model["path"]
     batch, reference = _batch_and_reference(producer, model, tmp_path)
     (tmp_path / "out").mkdir()
     target = tmp_path / "out" / "converted.keras"
-    done = compat_in(ROOT, "convert", str(path), "--to", "tf221", "-o", str(target), "--input", str(batch),
-                     "--reference", str(reference))
+    done = compat_in(
+        ROOT,
+        "convert",
+        str(path),
+        "--to",
+        "tf221",
+        "-o",
+        str(target),
+        "--input",
+        str(batch),
+        "--reference",
+        str(reference),
+    )
     assert "Traceback" not in done.stderr
     if done.returncode == 0:
         assert "proof: passed" in done.stdout and target.exists()

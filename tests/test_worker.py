@@ -1,4 +1,5 @@
 """The worker under stress: isolation, injected crashes and hangs, a killed run resumed."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,7 @@ def _verdicts(document):
 
 def _run(tmp_path, name, **options):
     output = tmp_path / f"{name}.json"
-    runner.Run(CONSUMER, [PRODUCER], fixture_ids=SLICE, output=output, log=lambda *_: None,
-               **options).execute()
+    runner.Run(CONSUMER, [PRODUCER], fixture_ids=SLICE, output=output, log=lambda *_: None, **options).execute()
     return results.read(output)
 
 
@@ -94,8 +94,9 @@ def test_workers_sharing_a_run_give_the_same_verdicts(shared, tmp_path):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_segfault_and_a_hang_cost_one_attempt_each(shared, tmp_path, workers):
     faults = "segfault:custom_objects:custom-h5;hang:json_weights:custom-json"
-    faulty = _run(tmp_path, "faulty", timeout=ATTEMPT_TIMEOUT, extra_env={"COMPAT_INJECT_FAULT": faults},
-                  workers=workers)
+    faulty = _run(
+        tmp_path, "faulty", timeout=ATTEMPT_TIMEOUT, extra_env={"COMPAT_INJECT_FAULT": faults}, workers=workers
+    )
     verdicts, clean = _verdicts(faulty), _verdicts(shared)
     crashed = (PRODUCER, "custom-h5", "custom_objects")
     hung = (PRODUCER, "custom-json", "json_weights")
@@ -116,18 +117,40 @@ def test_ctrl_c_stops_every_worker_and_records_no_death_it_caused(shared, tmp_pa
     """Ctrl-C reaches the workers too; the deaths it causes are not crashes of a strategy."""
     project = tracked_copy(tmp_path / "project", drop=("reports/matrix.json",))
     output = tmp_path / "stopped.json"
-    command = [sys.executable, "-m", "compat", "load", CONSUMER, PRODUCER, "--quiet", "--workers", "2",
-               "--fixtures", ",".join(SLICE), "--output", str(output), "--timeout", str(NEVER)]
-    process = subprocess.Popen(interruptible(command), cwd=str(project), start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               env=compat_env(extra_env={"COMPAT_INJECT_FAULT": _held_open(shared)}))
+    command = [
+        sys.executable,
+        "-m",
+        "compat",
+        "load",
+        CONSUMER,
+        PRODUCER,
+        "--quiet",
+        "--workers",
+        "2",
+        "--fixtures",
+        ",".join(SLICE),
+        "--output",
+        str(output),
+        "--timeout",
+        str(NEVER),
+    ]
+    process = subprocess.Popen(
+        interruptible(command),
+        cwd=str(project),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=compat_env(extra_env={"COMPAT_INJECT_FAULT": _held_open(shared)}),
+    )
     _wait_for(process, output, 8)
     os.killpg(process.pid, signal.SIGINT)  # what a terminal sends to the foreground group
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert err.strip().splitlines()[-1] == "compat load: interrupted (what was measured is kept)"
-    recorded = results.read(output)["attempts"] + [a for journal in results.journals(output)
-                                                   for a in results.read_journal(journal)]
+    recorded = results.read(output)["attempts"] + [
+        a for journal in results.journals(output) for a in results.read_journal(journal)
+    ]
     assert len(recorded) >= 8
     assert not [a for a in recorded if a["verdict"] in ("crash", "timeout")]
 
@@ -136,11 +159,27 @@ def test_a_killed_run_resumes_without_redoing_work(shared, tmp_path):
     # A copy without the published matrix, so the slice is measured here whatever it holds.
     project = tracked_copy(tmp_path / "project", drop=("reports/matrix.json",))
     output = tmp_path / "killed.json"
-    command = [sys.executable, "-m", "compat", "load", CONSUMER, PRODUCER, "--quiet",
-               "--fixtures", ",".join(SLICE), "--output", str(output)]
-    process = subprocess.Popen([*command, "--timeout", str(NEVER)], cwd=str(project), start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=compat_env(extra_env={"COMPAT_INJECT_FAULT": _held_open(shared)}))
+    command = [
+        sys.executable,
+        "-m",
+        "compat",
+        "load",
+        CONSUMER,
+        PRODUCER,
+        "--quiet",
+        "--fixtures",
+        ",".join(SLICE),
+        "--output",
+        str(output),
+    ]
+    process = subprocess.Popen(
+        [*command, "--timeout", str(NEVER)],
+        cwd=str(project),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=compat_env(extra_env={"COMPAT_INJECT_FAULT": _held_open(shared)}),
+    )
     _wait_for(process, output, 8)
     json.loads(output.read_text())  # the snapshot on disk is whole JSON, never half-written
     os.killpg(process.pid, signal.SIGKILL)
@@ -154,8 +193,10 @@ def test_a_killed_run_resumes_without_redoing_work(shared, tmp_path):
     resumed = subprocess.run(command, cwd=str(project), capture_output=True, text=True, check=False, env=compat_env())
     assert resumed.returncode == 0, resumed.stderr
     total = len(shared["attempts"])
-    assert f"{total - kept} attempts to run over 1 producer(s), {kept} known by their keys" \
+    assert (
+        f"{total - kept} attempts to run over 1 producer(s), {kept} known by their keys"
         in resumed.stdout + resumed.stderr
+    )
     final = results.read(output)
     assert final["run"]["complete"]
     assert len(final["attempts"]) == total
@@ -201,15 +242,28 @@ def test_the_architecture_a_worker_keeps_is_a_fresh_build_every_time(consumer):
     from compat import catalog
     from compat.environments import envs
     from compat.harness import fixtures
+
     env = catalog.get(consumer)
     python = envs.ensure_built(env)
     weights = fixtures.unpacked("keras212") / "lambda_weights.h5"  # legacy HDF5: every Keras reads it
-    done = subprocess.run([str(python), "-c", _REUSE_CHECK, str(weights)], env=envs.inside_env(env),
-                          capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(
+        [str(python), "-c", _REUSE_CHECK, str(weights)],
+        env=envs.inside_env(env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
-    assert found == {"same": True, "loaded": True, "restored": True, "names": True,
-                     "same_output": True, "fresh_output": True}
+    assert found == {
+        "same": True,
+        "loaded": True,
+        "restored": True,
+        "names": True,
+        "same_output": True,
+        "fresh_output": True,
+    }
 
 
 @pytest.mark.parametrize("consumer", ["tf215", "keras212"])
@@ -218,12 +272,13 @@ def test_a_worker_imports_its_stack_from_bytecode_compiled_once(consumer):
     from source at every worker start; building an environment compiles it once."""
     from compat import catalog
     from compat.environments import envs
+
     env = catalog.get(consumer)
     python = envs.ensure_built(env)
     module = "tensorflow" if consumer == "tf215" else "keras"
-    code = (f"import os, sys, {module} as m; "
-            f"print(sys.dont_write_bytecode, os.path.exists(m.__cached__))")
-    done = subprocess.run([str(python), "-c", code], env=envs.inside_env(env), capture_output=True, text=True,
-                          timeout=600, check=False)
+    code = f"import os, sys, {module} as m; print(sys.dont_write_bytecode, os.path.exists(m.__cached__))"
+    done = subprocess.run(
+        [str(python), "-c", code], env=envs.inside_env(env), capture_output=True, text=True, timeout=600, check=False
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-2:] == ["True", "True"]

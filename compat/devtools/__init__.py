@@ -1,2 +1,1 @@
-"""Developer tools: benchmarks, screenshots, the browser driver. Nothing in the product imports them.
-"""
+"""Developer tools: benchmarks, screenshots, the browser driver. Nothing in the product imports them."""

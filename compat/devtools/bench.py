@@ -15,6 +15,7 @@ its loads, and ``compat scan`` per file beside modelscan (``compat.devtools.benc
 repeated keeps its earlier figures). Targets are checked here, by
 measurement, not by timed tests.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,9 +41,24 @@ BENCH_FILE = PROJECT_ROOT / "reports" / "bench.json"
 
 def time_run(consumer: str, producers: list[str], output: Path) -> float:
     started = time.time()
-    done = subprocess.run([sys.executable, "-m", "compat", "load", consumer, *producers, "--quiet", "--rerun",
-                           "--workers", "1", "--output", str(output)],  # the floor is one interpreter too
-                          cwd=str(PROJECT_ROOT), check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compat",
+            "load",
+            consumer,
+            *producers,
+            "--quiet",
+            "--rerun",
+            "--workers",
+            "1",
+            "--output",
+            str(output),
+        ],  # the floor is one interpreter too
+        cwd=str(PROJECT_ROOT),
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"the run of {consumer} failed (exit {done.returncode})")
     return time.time() - started
@@ -50,12 +66,17 @@ def time_run(consumer: str, producers: list[str], output: Path) -> float:
 
 def bare_plan(document: dict, producers: list[str]) -> list[dict]:
     """The applicable attempts of a run, as the bare script needs them."""
-    applicable = {results.attempt_key(a) for a in document["attempts"]
-                  if a["verdict"] not in ("not_applicable", "crash", "timeout")}
+    applicable = {
+        results.attempt_key(a)
+        for a in document["attempts"]
+        if a["verdict"] not in ("not_applicable", "crash", "timeout")
+    }
     names = [s["name"] for s in document["strategies"]]
-    return [{k: r[k] for k in ("root", "fixture", "strategy", "input", "reference")}
-            for r in map(runner.locate, runner.plan_attempts(producers, names))
-            if (r["producer"], r["fixture"]["id"], r["strategy"]) in applicable]
+    return [
+        {k: r[k] for k in ("root", "fixture", "strategy", "input", "reference")}
+        for r in map(runner.locate, runner.plan_attempts(producers, names))
+        if (r["producer"], r["fixture"]["id"], r["strategy"]) in applicable
+    ]
 
 
 def time_floor(consumer: str, plan: list[dict]) -> float:
@@ -65,8 +86,14 @@ def time_floor(consumer: str, plan: list[dict]) -> float:
         plan_path = Path(tmp) / "plan.json"
         plan_path.write_text(json.dumps(plan))
         started = time.time()
-        done = subprocess.run([str(python), "-m", "compat.inside.bare", str(plan_path)],
-                              env=envs.inside_env(env), cwd=tmp, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [str(python), "-m", "compat.inside.bare", str(plan_path)],
+            env=envs.inside_env(env),
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         elapsed = time.time() - started
     if done.returncode != 0:
         raise RuntimeError(f"the bare floor run failed: {done.stderr.strip().splitlines()[-1:]}")
@@ -86,11 +113,18 @@ def bench_consumer(consumer: str, producers: list[str]) -> dict:
     restarts = document["run"]["tensorflow_imports"] - 1
     restart_seconds = restarts * time_import(consumer) if restarts > 0 else 0.0
     floor = floor_seconds + restart_seconds
-    return {"consumer": consumer, "producers": producers, "attempts": len(document["attempts"]),
-            "applicable_attempts": len(plan), "run_seconds": round(run_seconds, 2),
-            "floor_seconds": round(floor, 2), "bare_seconds": round(floor_seconds, 2),
-            "restart_seconds": round(restart_seconds, 2), "ratio": round(run_seconds / floor, 3),
-            "tensorflow_imports": document["run"]["tensorflow_imports"]}
+    return {
+        "consumer": consumer,
+        "producers": producers,
+        "attempts": len(document["attempts"]),
+        "applicable_attempts": len(plan),
+        "run_seconds": round(run_seconds, 2),
+        "floor_seconds": round(floor, 2),
+        "bare_seconds": round(floor_seconds, 2),
+        "restart_seconds": round(restart_seconds, 2),
+        "ratio": round(run_seconds / floor, 3),
+        "tensorflow_imports": document["run"]["tensorflow_imports"],
+    }
 
 
 def time_env_creation(env_id: str) -> tuple[float, float]:
@@ -121,10 +155,16 @@ def tree_bytes(path: Path) -> int:
 
 def disk_use() -> dict:
     """Disk used by every built environment, in MB."""
-    per_env = {env.id: round(tree_bytes(envs.venv_path(env)) / 1e6)
-               for env in catalog.ENVIRONMENTS if envs.venv_path(env).exists()}
-    return {"environments_mb": per_env, "total_mb": round(tree_bytes(envs.venv_root()) / 1e6),
-            "folder": str(envs.venv_root())}
+    per_env = {
+        env.id: round(tree_bytes(envs.venv_path(env)) / 1e6)
+        for env in catalog.ENVIRONMENTS
+        if envs.venv_path(env).exists()
+    }
+    return {
+        "environments_mb": per_env,
+        "total_mb": round(tree_bytes(envs.venv_root()) / 1e6),
+        "folder": str(envs.venv_root()),
+    }
 
 
 def time_from_nothing(env_ids: list[str], scratch: Path) -> dict:
@@ -139,9 +179,12 @@ def time_from_nothing(env_ids: list[str], scratch: Path) -> dict:
             envs.ensure_built(catalog.get(env_id), log=lambda *_: None)
             seconds[env_id] = round(time.time() - started, 1)
             print(f"from nothing: {env_id} in {seconds[env_id]}s")
-        measured = {"seconds": seconds, "total_seconds": round(sum(seconds.values()), 1),
-                    "environments_mb": round(tree_bytes(venvs) / 1e6),
-                    "uv_cache_mb": round(tree_bytes(cache) / 1e6)}
+        measured = {
+            "seconds": seconds,
+            "total_seconds": round(sum(seconds.values()), 1),
+            "environments_mb": round(tree_bytes(venvs) / 1e6),
+            "uv_cache_mb": round(tree_bytes(cache) / 1e6),
+        }
     finally:
         for key, value in saved.items():
             if value is None:
@@ -155,11 +198,13 @@ def time_from_nothing(env_ids: list[str], scratch: Path) -> dict:
 def time_matrix(fixture_ids: str | None, jobs: int, scratch: Path) -> dict:
     """``compat matrix`` over the whole catalog (warm environments) into a scratch folder."""
     from compat.harness import matrix
+
     consumers = [env.id for env in catalog.consumers()]
     started = time.time()
     try:
-        finished = matrix.run_consumers(consumers, jobs, rerun=True, fixture_ids=fixture_ids,
-                                        log=lambda *_: None, results_dir=scratch)
+        finished = matrix.run_consumers(
+            consumers, jobs, rerun=True, fixture_ids=fixture_ids, log=lambda *_: None, results_dir=scratch
+        )
         seconds = time.time() - started
         documents = [results.read(path) for path in sorted(scratch.glob("*.json"))]
     finally:
@@ -167,14 +212,29 @@ def time_matrix(fixture_ids: str | None, jobs: int, scratch: Path) -> dict:
     if any(code != 0 for code in finished.values()):
         raise RuntimeError(f"the matrix run failed: {finished}")
     attempts = sum(len(d["attempts"]) for d in documents)
-    return {"fixtures": fixture_ids or "all", "consumers": len(consumers), "jobs": jobs,
-            "attempts": attempts, "seconds": round(seconds, 1),
-            "attempts_per_second": round(attempts / seconds, 2),
-            "tensorflow_imports": sum(d["run"]["tensorflow_imports"] for d in documents)}
+    return {
+        "fixtures": fixture_ids or "all",
+        "consumers": len(consumers),
+        "jobs": jobs,
+        "attempts": attempts,
+        "seconds": round(seconds, 1),
+        "attempts_per_second": round(attempts / seconds, 2),
+        "tensorflow_imports": sum(d["run"]["tensorflow_imports"] for d in documents),
+    }
 
 
-GATE_MODELS = ("builtin.h5", "lambda.h5", "custom.h5", "compiled.h5", "builtin_savedmodel", "lambda_savedmodel",
-               "custom_savedmodel", "builtin.keras", "custom.keras", "lambda.keras")
+GATE_MODELS = (
+    "builtin.h5",
+    "lambda.h5",
+    "custom.h5",
+    "compiled.h5",
+    "builtin_savedmodel",
+    "lambda_savedmodel",
+    "custom_savedmodel",
+    "builtin.keras",
+    "custom.keras",
+    "lambda.keras",
+)
 
 
 def time_import(env_id: str) -> float:
@@ -182,8 +242,7 @@ def time_import(env_id: str) -> float:
     env = catalog.get(env_id)
     python = envs.ensure_built(env)
     started = time.time()
-    subprocess.run([str(python), "-c", "import tensorflow"], env=envs.inside_env(env), check=True,
-                   capture_output=True)
+    subprocess.run([str(python), "-c", "import tensorflow"], env=envs.inside_env(env), check=True, capture_output=True)
     return time.time() - started
 
 
@@ -191,6 +250,7 @@ def time_gate(old: str, new: str, scratch: Path) -> dict:
     """``compat regress --models`` over ten small models saved by tf215, against its floor:
     one TensorFlow import per environment plus the loads and predictions themselves."""
     from compat.harness import fixtures
+
     source = fixtures.unpacked("tf215")
     folder = scratch / "models"
     folder.mkdir(parents=True)
@@ -199,9 +259,26 @@ def time_gate(old: str, new: str, scratch: Path) -> dict:
     out = scratch / "gate.json"
     try:
         started = time.time()
-        done = subprocess.run([sys.executable, "-m", "compat", "regress", "--from", old, "--to", new,
-                               "--models", str(folder), "--json", str(out)], cwd=str(PROJECT_ROOT),
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "compat",
+                "regress",
+                "--from",
+                old,
+                "--to",
+                new,
+                "--models",
+                str(folder),
+                "--json",
+                str(out),
+            ],
+            cwd=str(PROJECT_ROOT),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         seconds = time.time() - started
         if done.returncode not in (0, 1):
             raise RuntimeError(f"the gate failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
@@ -209,16 +286,30 @@ def time_gate(old: str, new: str, scratch: Path) -> dict:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     sides = ("from",) if document["same_environment"] else ("from", "to")
-    work = sum((a.get("load_seconds") or 0) + (a.get("predict_seconds") or 0)
-               for model in document["models"] for side in sides for a in model["attempts"][side])
+    work = sum(
+        (a.get("load_seconds") or 0) + (a.get("predict_seconds") or 0)
+        for model in document["models"]
+        for side in sides
+        for a in model["attempts"][side]
+    )
     imports = {env_id: round(time_import(env_id), 2) for env_id in dict.fromkeys((old, new))}
     floor = sum(imports.values()) + work
-    return {"from": old, "to": new, "models": len(document["models"]), "seconds": round(seconds, 1),
-            "loads": document["timing"]["loads"], "tensorflow_imports": document["timing"]["tensorflow_imports"],
-            "load_and_predict_seconds": round(work, 1), "import_seconds": imports,
-            "floor_seconds": round(floor, 1), "ratio": round(seconds / floor, 3),
-            "regressed": len(document["regressed"]), "isolation": document.get("isolation"),
-            "cores": os.cpu_count(), "load_average": round(os.getloadavg()[0], 1)}
+    return {
+        "from": old,
+        "to": new,
+        "models": len(document["models"]),
+        "seconds": round(seconds, 1),
+        "loads": document["timing"]["loads"],
+        "tensorflow_imports": document["timing"]["tensorflow_imports"],
+        "load_and_predict_seconds": round(work, 1),
+        "import_seconds": imports,
+        "floor_seconds": round(floor, 1),
+        "ratio": round(seconds / floor, 3),
+        "regressed": len(document["regressed"]),
+        "isolation": document.get("isolation"),
+        "cores": os.cpu_count(),
+        "load_average": round(os.getloadavg()[0], 1),
+    }
 
 
 PAGE_TARGET_MS = 1000
@@ -227,6 +318,7 @@ PAGE_TARGET_MS = 1000
 def time_page(page: Path, repeats: int = 3) -> dict:
     """How long headless Chromium takes to open the report, a fresh profile each time."""
     from compat.devtools import browser
+
     scratch = Path(tempfile.mkdtemp(prefix="compat-bench-page-", dir=str(_scratch_root())))
     runs = []
     try:
@@ -239,8 +331,13 @@ def time_page(page: Path, repeats: int = 3) -> dict:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     slowest = max(run["dom_content_loaded_ms"] for run in runs)
-    return {"page": str(page), "bytes": page.stat().st_size, "runs": runs,
-            "target_ms": PAGE_TARGET_MS, "ratio": round(slowest / PAGE_TARGET_MS, 2)}
+    return {
+        "page": str(page),
+        "bytes": page.stat().st_size,
+        "runs": runs,
+        "target_ms": PAGE_TARGET_MS,
+        "ratio": round(slowest / PAGE_TARGET_MS, 2),
+    }
 
 
 SANDBOX_TARGET_RATIO = 1.10
@@ -253,9 +350,14 @@ def time_probe(path: Path, loaders: str, sandboxed: bool, cwd: Path) -> float:
     """
     command = [sys.executable, "-m", "compat", "probe", str(path), "--loaders", loaders]
     started = time.time()
-    done = subprocess.run(command + ([] if sandboxed else ["--no-sandbox"]), cwd=str(cwd),
-                          env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT)), capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        command + ([] if sandboxed else ["--no-sandbox"]),
+        cwd=str(cwd),
+        env=dict(os.environ, PYTHONPATH=str(PROJECT_ROOT)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"the probe failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
     return time.time() - started
@@ -268,6 +370,7 @@ def time_interpreter_start(env_id: str, repeats: int = 11) -> dict:
     the noise of TensorFlow and of whatever else the machine runs.
     """
     from compat.environments import sandbox, workerclient
+
     env = catalog.get(env_id)
     python = envs.ensure_built(env)
     ways = {"bubblewrap": sandbox.Bubblewrap({}), "none": workerclient.LightIsolation()}
@@ -282,8 +385,13 @@ def time_interpreter_start(env_id: str, repeats: int = 11) -> dict:
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
     median = {side: round(sorted(times)[len(times) // 2], 4) for side, times in seconds.items()}
-    return {"environment": env_id, "repeats": repeats, "bubblewrap_seconds": median["bubblewrap"],
-            "none_seconds": median["none"], "added_seconds": round(median["bubblewrap"] - median["none"], 4)}
+    return {
+        "environment": env_id,
+        "repeats": repeats,
+        "bubblewrap_seconds": median["bubblewrap"],
+        "none_seconds": median["none"],
+        "added_seconds": round(median["bubblewrap"] - median["none"], 4),
+    }
 
 
 def time_sandbox(producer: str, fixture_path: str, loaders: str, repeats: int) -> dict:
@@ -294,6 +402,7 @@ def time_sandbox(producer: str, fixture_path: str, loaders: str, repeats: int) -
     is also measured alone (``interpreter_start``: what it adds to each worker's start).
     """
     from compat.harness import fixtures
+
     source = fixtures.unpacked(producer) / fixture_path
     scratch = Path(tempfile.mkdtemp(prefix="compat-bench-sandbox-", dir=str(_scratch_root())))
     runs = {"bubblewrap": [], "none": []}
@@ -308,12 +417,20 @@ def time_sandbox(producer: str, fixture_path: str, loaders: str, repeats: int) -
         shutil.rmtree(scratch, ignore_errors=True)
     median = {side: sorted(times)[repeats // 2] for side, times in runs.items()}
     start = time_interpreter_start(loaders.split(",")[0])
-    return {"fixture": f"{producer}/{fixture_path}", "loaders": loaders, "repeats": repeats, "runs": runs,
-            "sandboxed_seconds": median["bubblewrap"], "unsandboxed_seconds": median["none"],
-            "ratio": round(median["bubblewrap"] / median["none"], 3), "target_ratio": SANDBOX_TARGET_RATIO,
-            "load_average": [round(load, 2), round(os.getloadavg()[0], 2)], "cores": os.cpu_count(),
-            "interpreter_start": start,
-            "added_share": round(start["added_seconds"] / median["none"], 4)}
+    return {
+        "fixture": f"{producer}/{fixture_path}",
+        "loaders": loaders,
+        "repeats": repeats,
+        "runs": runs,
+        "sandboxed_seconds": median["bubblewrap"],
+        "unsandboxed_seconds": median["none"],
+        "ratio": round(median["bubblewrap"] / median["none"], 3),
+        "target_ratio": SANDBOX_TARGET_RATIO,
+        "load_average": [round(load, 2), round(os.getloadavg()[0], 2)],
+        "cores": os.cpu_count(),
+        "interpreter_start": start,
+        "added_share": round(start["added_seconds"] / median["none"], 4),
+    }
 
 
 def time_recorded_table(scratch: Path, name: str = "tf215-load-tf210") -> dict:
@@ -334,12 +451,18 @@ def time_recorded_table(scratch: Path, name: str = "tf215-load-tf210") -> dict:
         done = subprocess.run([tox, "-e", name], cwd=str(clone), env=env, capture_output=True, text=True, check=False)
         seconds.append(round(time.time() - started, 2))
         if done.returncode != 0 or "recorded, not measured now" not in done.stdout:
-            raise RuntimeError(f"tox -e {name} did not print the recorded table: {done.stdout[-500:]} "
-                               f"{done.stderr[-500:]}")
+            raise RuntimeError(
+                f"tox -e {name} did not print the recorded table: {done.stdout[-500:]} {done.stderr[-500:]}"
+            )
     if any(venvs.iterdir()):
         raise RuntimeError(f"tox -e {name} built an environment with nothing to measure")
-    return {"command": f"tox -e {name}", "first_seconds": seconds[0], "again_seconds": seconds[1],
-            "environments_built": 0, "table_lines": done.stdout.count("\n")}
+    return {
+        "command": f"tox -e {name}",
+        "first_seconds": seconds[0],
+        "again_seconds": seconds[1],
+        "environments_built": 0,
+        "table_lines": done.stdout.count("\n"),
+    }
 
 
 def _scratch_root() -> Path:
@@ -351,72 +474,112 @@ def _scratch_root() -> Path:
 
 def _parser():
     import argparse
+
     parser = argparse.ArgumentParser(prog="python -m compat.devtools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--consumers", default="tf215,tf221")
     parser.add_argument("--producers", default="keras212,tf215,tf221")
     parser.add_argument("--env", default="tf215", help="environment to time creation of")
-    parser.add_argument("--from-nothing", action="store_true",
-                        help="also create every environment with an empty uv cache (downloads: slow)")
-    parser.add_argument("--matrix-fixtures", default=None,
-                        help="also time `compat matrix` over every consumer for these fixture ids "
-                             "(`all`: the full matrix, hours on two cores)")
+    parser.add_argument(
+        "--from-nothing",
+        action="store_true",
+        help="also create every environment with an empty uv cache (downloads: slow)",
+    )
+    parser.add_argument(
+        "--matrix-fixtures",
+        default=None,
+        help="also time `compat matrix` over every consumer for these fixture ids "
+        "(`all`: the full matrix, hours on two cores)",
+    )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="consumers at once (matrix)")
     parser.add_argument("--page", default=str(BENCH_FILE.parent / "matrix.html"), help="report page to open (page)")
-    parser.add_argument("--sandbox-fixture", default="tf215/lambda.h5",
-                        help="committed fixture the sandbox bench probes (producer/file)")
+    parser.add_argument(
+        "--sandbox-fixture",
+        default="tf215/lambda.h5",
+        help="committed fixture the sandbox bench probes (producer/file)",
+    )
     parser.add_argument("--sandbox-loaders", default="tf215", help="loaders of the sandbox bench's probes")
     parser.add_argument("--repeats", type=int, default=3, help="probes on each side (sandbox)")
     parser.add_argument("--gate", default="tf215,tf221", help="OLD,NEW environments of the gate (gate)")
-    parser.add_argument("--old-tree", default=str(PROJECT_ROOT.parent / f"old-{benchspeed.OLD_COMMIT}"),
-                        help=f"worktree of the earlier release {benchspeed.OLD_COMMIT} (made when missing) (speed)")
-    parser.add_argument("--speed-pairs", default="tf221:tf210,tf215:tf210",
-                        help="consumer:producer runs compared with the earlier release (speed)")
+    parser.add_argument(
+        "--old-tree",
+        default=str(PROJECT_ROOT.parent / f"old-{benchspeed.OLD_COMMIT}"),
+        help=f"worktree of the earlier release {benchspeed.OLD_COMMIT} (made when missing) (speed)",
+    )
+    parser.add_argument(
+        "--speed-pairs",
+        default="tf221:tf210,tf215:tf210",
+        help="consumer:producer runs compared with the earlier release (speed)",
+    )
     parser.add_argument("--speed-rounds", type=int, default=2, help="old-then-new rounds per pair (speed)")
-    parser.add_argument("--speed-fixtures", default="lambda-h5,custom-savedmodel",
-                        help="fixture ids of the matrix subset compared with the earlier release (speed)")
-    parser.add_argument("--only", choices=("runs", "disk", "from-nothing", "matrix", "page", "sandbox", "gate",
-                                           "speed", "no-change", "scan", "recorded-table"),
-                        default=None,
-                        help="measure only this, keeping the other figures in bench.json")
+    parser.add_argument(
+        "--speed-fixtures",
+        default="lambda-h5,custom-savedmodel",
+        help="fixture ids of the matrix subset compared with the earlier release (speed)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=(
+            "runs",
+            "disk",
+            "from-nothing",
+            "matrix",
+            "page",
+            "sandbox",
+            "gate",
+            "speed",
+            "no-change",
+            "scan",
+            "recorded-table",
+        ),
+        default=None,
+        help="measure only this, keeping the other figures in bench.json",
+    )
     return parser
 
 
 def _measure_page_sandbox_speed_scan(args, report: dict) -> None:
     if args.only in (None, "page"):
         from compat.devtools import browser
+
         if browser.missing():
             print(f"page: not measured: {browser.missing()}")
         else:
             report["page"] = time_page(Path(args.page))
-            print(f"page {args.page} ({report['page']['bytes'] // 1024} KiB): DOMContentLoaded "
-                  f"{', '.join(str(r['dom_content_loaded_ms']) for r in report['page']['runs'])} ms, "
-                  f"load {', '.join(str(r['load_ms']) for r in report['page']['runs'])} ms; slowest / "
-                  f"{PAGE_TARGET_MS} ms target = {report['page']['ratio']}")
+            print(
+                f"page {args.page} ({report['page']['bytes'] // 1024} KiB): DOMContentLoaded "
+                f"{', '.join(str(r['dom_content_loaded_ms']) for r in report['page']['runs'])} ms, "
+                f"load {', '.join(str(r['load_ms']) for r in report['page']['runs'])} ms; slowest / "
+                f"{PAGE_TARGET_MS} ms target = {report['page']['ratio']}"
+            )
     if args.only in (None, "sandbox"):
         producer, _, fixture_path = args.sandbox_fixture.partition("/")
         measured = time_sandbox(producer, fixture_path, args.sandbox_loaders, args.repeats)
         report["sandbox"] = measured
         verdict = "within" if measured["ratio"] <= SANDBOX_TARGET_RATIO else "OVER"
-        print(f"probe of {measured['fixture']} under {measured['loaders']}: bubblewrap "
-              f"{measured['sandboxed_seconds']}s, --no-sandbox {measured['unsandboxed_seconds']}s "
-              f"(medians of {args.repeats}, load average {measured['load_average'][0]} to "
-              f"{measured['load_average'][1]} on {measured['cores']} cores), ratio {measured['ratio']} "
-              f"({verdict} the {SANDBOX_TARGET_RATIO}x target)")
+        print(
+            f"probe of {measured['fixture']} under {measured['loaders']}: bubblewrap "
+            f"{measured['sandboxed_seconds']}s, --no-sandbox {measured['unsandboxed_seconds']}s "
+            f"(medians of {args.repeats}, load average {measured['load_average'][0]} to "
+            f"{measured['load_average'][1]} on {measured['cores']} cores), ratio {measured['ratio']} "
+            f"({verdict} the {SANDBOX_TARGET_RATIO}x target)"
+        )
         start = measured["interpreter_start"]
-        print(f"  the sandbox alone: {start['environment']}'s interpreter started and ended in "
-              f"{start['bubblewrap_seconds']}s in bubblewrap, {start['none_seconds']}s without (medians of "
-              f"{start['repeats']}): {start['added_seconds']}s added per worker, {measured['added_share']:.2%} "
-              f"of the probe")
+        print(
+            f"  the sandbox alone: {start['environment']}'s interpreter started and ended in "
+            f"{start['bubblewrap_seconds']}s in bubblewrap, {start['none_seconds']}s without (medians of "
+            f"{start['repeats']}): {start['added_seconds']}s added per worker, {measured['added_share']:.2%} "
+            f"of the probe"
+        )
     if args.only in (None, "speed"):
         pairs = [tuple(pair.split(":")) for pair in args.speed_pairs.split(",")]
-        report["speed"] = benchspeed.run(Path(args.old_tree), pairs, args.speed_rounds, args.speed_fixtures,
-                                         args.jobs)
+        report["speed"] = benchspeed.run(Path(args.old_tree), pairs, args.speed_rounds, args.speed_fixtures, args.jobs)
     if args.only == "no-change":
         with tempfile.TemporaryDirectory(prefix="compat-bench-no-change-", dir=str(_scratch_root())) as tmp:
             report.setdefault("speed", {})["no_change_whole"] = benchspeed.no_change_whole(Path(tmp))
         print(benchspeed.no_change_line(report["speed"]["no_change_whole"]))
     if args.only in (None, "scan"):
         from compat.devtools import benchscan
+
         with tempfile.TemporaryDirectory(prefix="compat-bench-scan-", dir=str(_scratch_root())) as tmp:
             report["scan"] = benchscan.run(Path(tmp))
         print(benchscan.line(report["scan"]))
@@ -432,22 +595,28 @@ def main(argv: list[str] | None = None) -> int:
     report["target_ratio"] = TARGET_RATIO
     if args.only in (None, "disk"):
         report["disk"] = disk_use()
-        print(f"disk: {report['disk']['total_mb']} MB in {len(report['disk']['environments_mb'])} "
-              f"environments under {report['disk']['folder']}")
+        print(
+            f"disk: {report['disk']['total_mb']} MB in {len(report['disk']['environments_mb'])} "
+            f"environments under {report['disk']['folder']}"
+        )
     if args.from_nothing or args.only == "from-nothing":
         scratch = Path(tempfile.mkdtemp(prefix="compat-bench-", dir=str(_scratch_root())))
         report["from_nothing"] = time_from_nothing(catalog.ids(), scratch)
-        print(f"every environment from nothing: {report['from_nothing']['total_seconds']}s; "
-              f"the new uv cache holds {report['from_nothing']['uv_cache_mb']} MB "
-              "(unpacked, linked into the environments)")
+        print(
+            f"every environment from nothing: {report['from_nothing']['total_seconds']}s; "
+            f"the new uv cache holds {report['from_nothing']['uv_cache_mb']} MB "
+            "(unpacked, linked into the environments)"
+        )
     if args.matrix_fixtures and args.only in (None, "matrix"):
         scratch = Path(tempfile.mkdtemp(prefix="compat-bench-matrix-", dir=str(_scratch_root())))
         wanted = None if args.matrix_fixtures == "all" else args.matrix_fixtures
         measured = time_matrix(wanted, args.jobs, scratch)
         report.setdefault("matrix", {})[measured["fixtures"]] = measured
-        print(f"matrix over {measured['fixtures']}: {measured['attempts']} attempts by {measured['consumers']} "
-              f"consumers in {measured['seconds']}s with {measured['jobs']} at once "
-              f"({measured['attempts_per_second']} attempts/s, {measured['tensorflow_imports']} TF imports)")
+        print(
+            f"matrix over {measured['fixtures']}: {measured['attempts']} attempts by {measured['consumers']} "
+            f"consumers in {measured['seconds']}s with {measured['jobs']} at once "
+            f"({measured['attempts_per_second']} attempts/s, {measured['tensorflow_imports']} TF imports)"
+        )
         if report.get("from_nothing"):
             print(f"  from nothing: + {report['from_nothing']['total_seconds']}s to create every environment")
     if args.only in (None, "gate"):
@@ -456,17 +625,21 @@ def main(argv: list[str] | None = None) -> int:
         measured = time_gate(old, new, scratch)
         report["gate"] = measured
         imports = " + ".join(f"{env_id} {s}s" for env_id, s in measured["import_seconds"].items())
-        print(f"gate {old} -> {new} over {measured['models']} models: {measured['seconds']}s with "
-              f"{measured['tensorflow_imports']} TF imports and {measured['loads']} loads; floor "
-              f"{measured['floor_seconds']}s (imports {imports}, loads and predictions "
-              f"{measured['load_and_predict_seconds']}s), ratio {measured['ratio']}; isolation "
-              f"{measured['isolation']}, load average {measured['load_average']} on {measured['cores']} cores")
+        print(
+            f"gate {old} -> {new} over {measured['models']} models: {measured['seconds']}s with "
+            f"{measured['tensorflow_imports']} TF imports and {measured['loads']} loads; floor "
+            f"{measured['floor_seconds']}s (imports {imports}, loads and predictions "
+            f"{measured['load_and_predict_seconds']}s), ratio {measured['ratio']}; isolation "
+            f"{measured['isolation']}, load average {measured['load_average']} on {measured['cores']} cores"
+        )
     _measure_page_sandbox_speed_scan(args, report)
     if args.only == "recorded-table":
         with tempfile.TemporaryDirectory(prefix="compat-bench-table-", dir=str(_scratch_root())) as tmp:
             report["recorded_table"] = measured = time_recorded_table(Path(tmp))
-        print(f"{measured['command']} on a fresh clone, nothing to measure: {measured['first_seconds']}s "
-              f"(tox making its environment), then {measured['again_seconds']}s; no environment built")
+        print(
+            f"{measured['command']} on a fresh clone, nothing to measure: {measured['first_seconds']}s "
+            f"(tox making its environment), then {measured['again_seconds']}s; no environment built"
+        )
     if args.only not in (None, "runs"):
         return _write(report)
     wanted = args.consumers.split(",")
@@ -475,14 +648,18 @@ def main(argv: list[str] | None = None) -> int:
         measured = bench_consumer(consumer, producers)
         report["consumers"].append(measured)
         verdict = "within" if measured["ratio"] <= TARGET_RATIO else "OVER"
-        print(f"{consumer}: run {measured['run_seconds']}s, floor {measured['floor_seconds']}s (bare "
-              f"{measured['bare_seconds']}s + {measured['restart_seconds']}s for the workers that crashes "
-              f"ended), ratio {measured['ratio']} ({verdict} the {TARGET_RATIO}x target; "
-              f"{measured['applicable_attempts']} loads, {measured['tensorflow_imports']} TF imports)")
+        print(
+            f"{consumer}: run {measured['run_seconds']}s, floor {measured['floor_seconds']}s (bare "
+            f"{measured['bare_seconds']}s + {measured['restart_seconds']}s for the workers that crashes "
+            f"ended), ratio {measured['ratio']} ({verdict} the {TARGET_RATIO}x target; "
+            f"{measured['applicable_attempts']} loads, {measured['tensorflow_imports']} TF imports)"
+        )
     created, compiled = time_env_creation(args.env)
     report["env_creation_seconds"], report["env_bytecode_seconds"] = round(created, 2), round(compiled, 2)
-    print(f"environment {args.env} from a warm uv cache: {report['env_creation_seconds']}s, then its packages "
-          f"compiled to bytecode once: {report['env_bytecode_seconds']}s")
+    print(
+        f"environment {args.env} from a warm uv cache: {report['env_creation_seconds']}s, then its packages "
+        f"compiled to bytecode once: {report['env_bytecode_seconds']}s"
+    )
     return _write(report)
 
 

@@ -9,6 +9,7 @@ extra) is installed in its own virtual environment under ``.cache/``, never into
 project's, and run once per producer folder. Both also run over the code corpus that
 tf215 and tf221 write (``compat/inside/corpus_code.py``), where the issue's six shapes are.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,14 @@ from compat.paths import PROJECT_ROOT
 MODELSCAN = "modelscan[tensorflow]==0.8.8"
 MODELSCAN_PYTHON = "3.11"
 CORPUS_ENVS = ("tf215", "tf221")
-SIX_SHAPES = ("lambda-top-h5", "lambda-nested-functional-h5", "lambda-timedistributed-h5",
-              "lambda-nested-sequential-keras", "loss-lambda-keras", "lambda-nested-savedmodel")
+SIX_SHAPES = (
+    "lambda-top-h5",
+    "lambda-nested-functional-h5",
+    "lambda-timedistributed-h5",
+    "lambda-nested-sequential-keras",
+    "loss-lambda-keras",
+    "lambda-nested-savedmodel",
+)
 
 # Run in a fresh interpreter: per-file times, then what it imported.
 _CHILD = """
@@ -60,8 +67,15 @@ def committed_files() -> list[tuple[str, str, Path]]:
 
 def time_compat(paths: list[Path]) -> dict:
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
-    done = subprocess.run([sys.executable, "-c", _CHILD], input=json.dumps([str(p) for p in paths]),
-                          capture_output=True, text=True, env=env, cwd=str(PROJECT_ROOT), check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD],
+        input=json.dumps([str(p) for p in paths]),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(PROJECT_ROOT),
+        check=True,
+    )
     return json.loads(done.stdout)
 
 
@@ -69,8 +83,14 @@ def time_cli(folders: list[Path], out: Path) -> dict:
     """``compat scan`` end to end over the folders (matrix annotations included)."""
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "compat", "scan", *map(str, folders), "--json", str(out)],
-                          capture_output=True, text=True, env=env, cwd=str(PROJECT_ROOT), check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "compat", "scan", *map(str, folders), "--json", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(PROJECT_ROOT),
+        check=False,
+    )
     seconds = time.perf_counter() - started
     document = json.loads(out.read_text())
     return {"seconds": round(seconds, 2), "exit_status": done.returncode, **document["counts"]}
@@ -84,8 +104,7 @@ def modelscan_executable(root: Path, log=print) -> Path:
         log(f"[bench] installing {MODELSCAN} into {venv}")
         uv = envs.uv_executable()
         subprocess.run([uv, "venv", "-q", "-p", MODELSCAN_PYTHON, str(venv)], check=True)
-        subprocess.run([uv, "pip", "install", "-q", MODELSCAN], check=True,
-                       env=dict(os.environ, VIRTUAL_ENV=str(venv)))
+        subprocess.run([uv, "pip", "install", "-q", MODELSCAN], check=True, env=dict(os.environ, VIRTUAL_ENV=str(venv)))
     return executable
 
 
@@ -93,8 +112,12 @@ def run_modelscan(executable: Path, folder: Path, out: Path) -> dict:
     """One modelscan run over a folder: seconds, files it scanned, and the files it flagged
     (a SavedModel's issue names one of its files: the folder is what is flagged)."""
     started = time.perf_counter()
-    subprocess.run([str(executable), "-p", str(folder), "-r", "json", "-o", str(out)], capture_output=True,
-                   check=False, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    subprocess.run(
+        [str(executable), "-p", str(folder), "-r", "json", "-o", str(out)],
+        capture_output=True,
+        check=False,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
     seconds = time.perf_counter() - started
     report = json.loads(out.read_text())
     flagged = set()
@@ -109,12 +132,20 @@ def run_modelscan(executable: Path, folder: Path, out: Path) -> dict:
 
 def write_corpus(env_id: str, out: Path) -> list[dict]:
     env = catalog.get(env_id)
-    code = ("import json, sys; from compat.inside import corpus_code; "
-            "print('ENTRIES' + json.dumps(corpus_code.write_all(sys.argv[1])))")
-    done = subprocess.run([str(envs.ensure_built(env)), "-c", code, str(out)], env=envs.inside_env(env),
-                          capture_output=True, text=True, cwd=str(PROJECT_ROOT), check=True)
+    code = (
+        "import json, sys; from compat.inside import corpus_code; "
+        "print('ENTRIES' + json.dumps(corpus_code.write_all(sys.argv[1])))"
+    )
+    done = subprocess.run(
+        [str(envs.ensure_built(env)), "-c", code, str(out)],
+        env=envs.inside_env(env),
+        capture_output=True,
+        text=True,
+        cwd=str(PROJECT_ROOT),
+        check=True,
+    )
     line = next(line for line in done.stdout.splitlines() if line.startswith("ENTRIES"))
-    return json.loads(line[len("ENTRIES"):])
+    return json.loads(line[len("ENTRIES") :])
 
 
 def _share(rows) -> str:
@@ -154,26 +185,37 @@ def run(scratch: Path, log=print) -> dict:
         flagged_ms = run_modelscan(executable, out, scratch / f"modelscan-corpus-{env_id}.json")["flagged"]
         corpus[env_id] = {
             e["id"]: {"compat": row["flagged"], "modelscan": str(out / e["path"]) in flagged_ms}
-            for e, row in zip(entries, compat_corpus["rows"])}
-    six = {shape: {env_id: corpus[env_id][shape] for env_id in CORPUS_ENVS if shape in corpus[env_id]}
-           for shape in SIX_SHAPES}
+            for e, row in zip(entries, compat_corpus["rows"])
+        }
+    six = {
+        shape: {env_id: corpus[env_id][shape] for env_id in CORPUS_ENVS if shape in corpus[env_id]}
+        for shape in SIX_SHAPES
+    }
     return {
-        "files": len(paths), "producers": len({p for p, _, _ in files}),
-        "compat": {"per_file_ms_median": times[len(times) // 2], "per_file_ms_max": times[-1],
-                   "per_file_ms_mean": round(sum(times) / len(times), 3),
-                   "seconds": round(compat_run["seconds"], 2),
-                   "flagged": sum(row["flagged"] for row in compat_run["rows"]),
-                   "tensorflow_modules_on_host": compat_run["heavy_modules"]},
+        "files": len(paths),
+        "producers": len({p for p, _, _ in files}),
+        "compat": {
+            "per_file_ms_median": times[len(times) // 2],
+            "per_file_ms_max": times[-1],
+            "per_file_ms_mean": round(sum(times) / len(times), 3),
+            "seconds": round(compat_run["seconds"], 2),
+            "flagged": sum(row["flagged"] for row in compat_run["rows"]),
+            "tensorflow_modules_on_host": compat_run["heavy_modules"],
+        },
         "compat_cli": cli,
-        "modelscan": {"version": MODELSCAN, "seconds": round(modelscan_seconds, 2),
-                      "per_file_ms_mean": round(1000 * modelscan_seconds / len(paths), 1),
-                      "files_it_scanned": modelscan_scanned,
-                      "flagged": sum(str(path) in modelscan_flagged for path in paths),
-                      "runs": len({path.parent for path in paths})},
+        "modelscan": {
+            "version": MODELSCAN,
+            "seconds": round(modelscan_seconds, 2),
+            "per_file_ms_mean": round(1000 * modelscan_seconds / len(paths), 1),
+            "files_it_scanned": modelscan_scanned,
+            "flagged": sum(str(path) in modelscan_flagged for path in paths),
+            "runs": len({path.parent for path in paths}),
+        },
         "by_variant": variants,
         "corpus": corpus,
         "six_shapes": six,
-        "load_average": [round(x, 2) for x in os.getloadavg()], "cores": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "cores": os.cpu_count(),
     }
 
 
@@ -181,12 +223,14 @@ def line(measured: dict) -> str:
     compat, modelscan = measured["compat"], measured["modelscan"]
     six_compat = [all(v["compat"] for v in by_env.values()) for by_env in measured["six_shapes"].values()]
     six_ms = [any(v["modelscan"] for v in by_env.values()) for by_env in measured["six_shapes"].values()]
-    return (f"scan of {measured['files']} committed fixture files: compat {compat['per_file_ms_median']} ms a "
-            f"file (median; mean {compat['per_file_ms_mean']}, max {compat['per_file_ms_max']}), "
-            f"{compat['flagged']} flagged, TensorFlow modules on the host: {compat['tensorflow_modules_on_host']}; "
-            f"`compat scan` end to end {measured['compat_cli']['seconds']}s; modelscan {modelscan['seconds']}s "
-            f"({modelscan['per_file_ms_mean']} ms a file, {modelscan['runs']} runs), {modelscan['flagged']} flagged; "
-            f"the six shapes: compat {_share(six_compat)}, modelscan {_share(six_ms)}")
+    return (
+        f"scan of {measured['files']} committed fixture files: compat {compat['per_file_ms_median']} ms a "
+        f"file (median; mean {compat['per_file_ms_mean']}, max {compat['per_file_ms_max']}), "
+        f"{compat['flagged']} flagged, TensorFlow modules on the host: {compat['tensorflow_modules_on_host']}; "
+        f"`compat scan` end to end {measured['compat_cli']['seconds']}s; modelscan {modelscan['seconds']}s "
+        f"({modelscan['per_file_ms_mean']} ms a file, {modelscan['runs']} runs), {modelscan['flagged']} flagged; "
+        f"the six shapes: compat {_share(six_compat)}, modelscan {_share(six_ms)}"
+    )
 
 
 def main() -> int:

@@ -1,6 +1,7 @@
 """Headless Chromium driven through selenium: how the report is opened by the browser
 test and by the bench. Debian's ``chromium`` and ``chromium-driver`` packages provide it.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -10,8 +11,16 @@ from pathlib import Path
 # CI image) elsewhere and sometimes under the other name.
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
 CHROMEDRIVER_NAMES = ("chromedriver",)
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 def _found(names: tuple[str, ...]) -> str | None:
@@ -29,8 +38,10 @@ def chromedriver() -> str | None:
 def missing() -> str | None:
     """Why no browser can be started here, in one line; None when one can."""
     if not chromium() or not chromedriver():
-        return (f"needs {' or '.join(CHROMIUM_NAMES)} and {' or '.join(CHROMEDRIVER_NAMES)} on the PATH "
-                f"(apt-get install chromium chromium-driver)")
+        return (
+            f"needs {' or '.join(CHROMIUM_NAMES)} and {' or '.join(CHROMEDRIVER_NAMES)} on the PATH "
+            f"(apt-get install chromium chromium-driver)"
+        )
     try:
         import selenium  # noqa: F401
     except ImportError:
@@ -42,6 +53,7 @@ def start(profile: Path):
     """A fresh headless Chromium: its own profile, so nothing is cached from an earlier run."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+
     options = webdriver.ChromeOptions()
     options.binary_location = chromium()
     for flag in FLAGS:
@@ -59,5 +71,6 @@ def open_timings(browser, page: Path) -> dict:
     browser.get(page.resolve().as_uri())
     timing = browser.execute_script(
         "const t = performance.getEntriesByType('navigation')[0];"
-        "return {dom: t.domContentLoadedEventEnd, load: t.loadEventEnd};")
+        "return {dom: t.domContentLoadedEventEnd, load: t.loadEventEnd};"
+    )
     return {"dom_content_loaded_ms": round(timing["dom"]), "load_ms": round(timing["load"])}

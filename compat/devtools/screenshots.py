@@ -7,6 +7,7 @@ upgrade (one click on the tf215 -> tf221 example). Each ends in a PNG in
 ``reports/screenshots/``; the 1280x720 FaceNet one is also copied to ``reports/matrix-facenet.png`` for the
 README. The browser test follows the same paths (``facenet_path``, ``upgrade_path``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,18 +27,22 @@ README_SOURCE = "facenet-1280x720.png"
 
 def set_viewport(driver, width: int, height: int) -> None:
     """The page's viewport exactly this size (a window size would include the browser's frame)."""
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
 
 
 def _wait(driver, condition, seconds: float = 10):
     from selenium.webdriver.support.ui import WebDriverWait
+
     return WebDriverWait(driver, seconds, poll_frequency=0.05).until(condition)  # the default polls every 0.5 s
 
 
 def facenet_path(driver, page: Path):
     """Landing view, then one click on the FaceNet link: returns the open panel."""
     from selenium.webdriver.common.by import By
+
     driver.get(page.resolve().as_uri())
     driver.find_element(By.ID, "go-facenet").click()
     dialog = driver.find_element(By.ID, "detail")
@@ -52,6 +57,7 @@ def upgrade_path(driver, page: Path, old: str | None = None, new: str | None = N
     """
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
+
     driver.get(page.resolve().as_uri())
     if old is None:
         driver.find_element(By.ID, "go-upgrade").click()
@@ -66,6 +72,7 @@ def upgrade_path(driver, page: Path, old: str | None = None, new: str | None = N
 
 def take(page: Path = PAGE, out: Path = OUT, readme: Path | None = README_SHOT) -> list[Path]:
     from compat.devtools import browser
+
     if browser.missing():
         raise SystemExit(f"compat.devtools.screenshots: {browser.missing()}")
     out.mkdir(parents=True, exist_ok=True)
@@ -93,11 +100,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compat.devtools.screenshots", description=__doc__.splitlines()[0])
     parser.add_argument("--page", default=str(PAGE), help="the report page to open")
     parser.add_argument("--out", default=str(OUT), help="folder for the PNG files")
-    parser.add_argument("--no-readme", action="store_true", help=f"do not update {README_SHOT.relative_to(PROJECT_ROOT)}")
+    parser.add_argument(
+        "--no-readme", action="store_true", help=f"do not update {README_SHOT.relative_to(PROJECT_ROOT)}"
+    )
     args = parser.parse_args(argv)
     page = Path(args.page)
     if not page.is_file():
-        print(f"compat.devtools.screenshots: error: {page}: no such page (python3 -m compat report writes it)", file=sys.stderr)
+        print(
+            f"compat.devtools.screenshots: error: {page}: no such page (python3 -m compat report writes it)",
+            file=sys.stderr,
+        )
         return 2
     for path in take(page, Path(args.out), None if args.no_readme else README_SHOT):
         print(f"{path} ({path.stat().st_size // 1024} KiB)")

@@ -3,6 +3,7 @@
 What a new user starts from: no results files, no unpacked fixtures, no environments.
 The bench's no-change re-run and the first-use tests run the real command in such a copy.
 """
+
 from __future__ import annotations
 
 import shutil

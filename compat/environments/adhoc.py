@@ -9,6 +9,7 @@ again) and built like a catalog environment into ``<venvs>/adhoc-<lock digest>``
 specs that resolve to the same lock share one environment. The result is a
 ``catalog.Environment`` that is not in the catalog list, a consumer only.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,8 +28,15 @@ from compat.errors import BadInput
 SPEC = re.compile(r"^py(?P<python>\d+\.\d+):(?P<rest>.*)$", re.DOTALL)
 FILE_SUFFIXES = (".txt", ".in", ".toml", ".cfg", ".lock")
 _OPERATOR_START = ("<", ">", "=", "!", "~")
-TENSORFLOW_NAMES = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-intel",
-                    "tensorflow-macos", "tf-nightly", "tf-nightly-cpu")
+TENSORFLOW_NAMES = (
+    "tensorflow",
+    "tensorflow-cpu",
+    "tensorflow-gpu",
+    "tensorflow-intel",
+    "tensorflow-macos",
+    "tf-nightly",
+    "tf-nightly-cpu",
+)
 
 
 class SpecError(BadInput):
@@ -54,8 +62,10 @@ def parse(text: str) -> Spec:
     text = text.strip()
     match = SPEC.match(text)
     if not match:
-        raise SpecError(f"{text!r} is neither a catalog id nor a spec such as "
-                        "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2 or py3.11:requirements.txt")
+        raise SpecError(
+            f"{text!r} is neither a catalog id nor a spec such as "
+            "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2 or py3.11:requirements.txt"
+        )
     python, rest = match["python"], match["rest"].strip()
     if not rest:
         raise SpecError(f"spec {text!r} names no requirements after py{python}:")
@@ -112,8 +122,9 @@ def environment(text: str, log=print) -> catalog.Environment:
     try:
         return catalog.get(text)
     except catalog.UnknownEnvironment as exc:
-        raise SpecError(f"{exc}; or a spec such as py3.12:tensorflow-cpu==2.19.0,keras==3.9.2 "
-                        "or py3.11:requirements.txt") from None
+        raise SpecError(
+            f"{exc}; or a spec such as py3.12:tensorflow-cpu==2.19.0,keras==3.9.2 or py3.11:requirements.txt"
+        ) from None
 
 
 def from_spec(spec: Spec, log=print) -> catalog.Environment:
@@ -122,9 +133,16 @@ def from_spec(spec: Spec, log=print) -> catalog.Environment:
     api, env_vars = keras_api(pins, spec.text)
     digest = hashlib.sha256(lock.read_bytes()).hexdigest()[:16]
     return catalog.Environment(
-        id=f"adhoc-{digest}", python=spec.python, requirements=spec.requirements or (spec.file,),
-        keras_api=api, summary=describe(pins) or spec.text, roles=frozenset({catalog.CONSUMER}),
-        env_vars=env_vars, spec=spec.text, lock_file=str(lock))
+        id=f"adhoc-{digest}",
+        python=spec.python,
+        requirements=spec.requirements or (spec.file,),
+        keras_api=api,
+        summary=describe(pins) or spec.text,
+        roles=frozenset({catalog.CONSUMER}),
+        env_vars=env_vars,
+        spec=spec.text,
+        lock_file=str(lock),
+    )
 
 
 def lock_dir() -> Path:
@@ -183,8 +201,10 @@ def keras_api(pins: dict[str, str], text: str = "") -> tuple[str, tuple[tuple[st
             return "keras", ()
         backend = next((name for name in ("jax", "torch") if name in pins), None)
         if backend is None:
-            raise SpecError(f"spec {text!r} resolves to Keras {keras} without TensorFlow, JAX or torch "
-                            "to run it on; add one of them")
+            raise SpecError(
+                f"spec {text!r} resolves to Keras {keras} without TensorFlow, JAX or torch "
+                "to run it on; add one of them"
+            )
         return "keras", (("KERAS_BACKEND", backend),)
     if tensorflow and _major(tensorflow) >= 2:
         return "tf.keras", ()  # keras 2.x beside TF 2 is tf.keras' own implementation

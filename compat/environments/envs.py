@@ -3,6 +3,7 @@
 Environments live in ``.venvs/<id>`` (or ``$COMPAT_VENV_DIR/<id>``) and are rebuilt only
 when their lock changes, so a warm machine pays nothing to reuse them.
 """
+
 from __future__ import annotations
 
 import glob
@@ -39,7 +40,10 @@ def _reports_version(candidate: str, minor: str) -> bool:
     try:
         out = subprocess.run(
             [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True, text=True, timeout=30, check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return False
@@ -83,6 +87,7 @@ def uv_executable() -> str:
         return uv
     try:
         import uv as uv_package  # the PyPI `uv` wheel ships the binary
+
         return uv_package.find_uv_bin()
     except Exception:  # noqa: BLE001 - any failure means the same thing to the user
         raise EnvironmentError_("uv was not found; install it with `python3 -m pip install uv`") from None
@@ -95,8 +100,10 @@ def compile_lock(env: Environment) -> Path:
         req = Path(tmp) / f"{env.id}.in"
         req.write_text("\n".join(env.requirements) + "\n")
         resolve(python, req, env.lock_path, env.overrides)
-    header = (f"# Lock for the `{env.id}` environment (CPython {env.python}): {env.summary}.\n"
-              f"# Regenerate with `python -m compat lock {env.id}`.\n")
+    header = (
+        f"# Lock for the `{env.id}` environment (CPython {env.python}): {env.summary}.\n"
+        f"# Regenerate with `python -m compat lock {env.id}`.\n"
+    )
     env.lock_path.write_text(header + env.lock_path.read_text())
     return env.lock_path
 
@@ -110,14 +117,32 @@ def resolve(python: str, requirements: Path, output: Path, overrides=(), what: s
     bad input, in uv's own words.
     """
     folder = requirements.resolve().parent
-    cmd = [uv_executable(), "pip", "compile", "--quiet", "--python", python,
-           "--no-header", "--annotation-style", "line", requirements.name, "-o", str(output.resolve())]
+    cmd = [
+        uv_executable(),
+        "pip",
+        "compile",
+        "--quiet",
+        "--python",
+        python,
+        "--no-header",
+        "--annotation-style",
+        "line",
+        requirements.name,
+        "-o",
+        str(output.resolve()),
+    ]
     if overrides:
         (folder / "overrides.txt").write_text("\n".join(overrides) + "\n")
         cmd += ["--override", "overrides.txt"]
     # uv wraps its messages at $COLUMNS; unwrapped, each cause is one line to keep.
-    done = subprocess.run(cmd, cwd=str(folder), capture_output=True, text=True, check=False,
-                          env=dict(os.environ, COLUMNS="100000", NO_COLOR="1"))
+    done = subprocess.run(
+        cmd,
+        cwd=str(folder),
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ, COLUMNS="100000", NO_COLOR="1"),
+    )
     if done.returncode != 0:
         raise EnvironmentError_(f"uv cannot resolve {what or requirements.name}: {uv_reason(done.stderr)}")
 
@@ -134,7 +159,7 @@ def uv_reason(stderr: str) -> str:
         text = text.lstrip(_UV_MARKS).strip()
         for prefix in ("error:", "cause:", "help:"):
             if text.startswith(prefix):
-                text, marked = text[len(prefix):].strip(), True
+                text, marked = text[len(prefix) :].strip(), True
         if marked and text:
             kept.append(text.rstrip(":"))
     if not kept:
@@ -150,8 +175,14 @@ def lock_digest(env: Environment) -> str:
 def record(env: Environment) -> dict:
     """What an output says about the environment it measured: for an ad-hoc one its spec and
     everything its lock resolved to, so a result can be traced to the exact stack."""
-    return {"id": env.id, "summary": env.summary, "python": env.python, "spec": env.spec or None,
-            "lock_digest": lock_digest(env), "lock": env.locked_versions()}
+    return {
+        "id": env.id,
+        "summary": env.summary,
+        "python": env.python,
+        "spec": env.spec or None,
+        "lock_digest": lock_digest(env),
+        "lock": env.locked_versions(),
+    }
 
 
 def is_built(env: Environment) -> bool:
@@ -175,8 +206,12 @@ def compile_bytecode(env: Environment, log=print) -> None:
     if stamp.exists():
         return
     started = time.time()
-    subprocess.run([str(venv_python(env)), "-m", "compileall", "-q", "-j", "0", str(venv_path(env) / "lib")],
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    subprocess.run(
+        [str(venv_python(env)), "-m", "compileall", "-q", "-j", "0", str(venv_path(env) / "lib")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
     stamp.touch()  # `create` starts from an empty folder, so a rebuilt environment compiles again
     log(f"[compat] {env.id}: packages compiled to bytecode ({time.time() - started:.1f}s)")
 
@@ -226,9 +261,11 @@ def worker_variables(env: Environment) -> dict:
 
 def inside_env(env: Environment, extra: dict | None = None) -> dict:
     """Process environment for code run inside ``env``: the project on the path, quiet TF."""
-    child = {k: v for k, v in os.environ.items()
-             if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "KERAS_BACKEND",
-                          "TF_USE_LEGACY_KERAS")}
+    child = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "KERAS_BACKEND", "TF_USE_LEGACY_KERAS")
+    }
     child["PYTHONPATH"] = str(PROJECT_ROOT)
     child.update(worker_variables(env))
     child.update(extra or {})

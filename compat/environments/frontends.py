@@ -3,6 +3,7 @@
 ``toxfile.py`` and ``noxfile.py`` read them from here, so the catalog stays the one
 source of truth; a test checks that what tox and nox list equals what this module derives.
 """
+
 from __future__ import annotations
 
 from compat import catalog
@@ -38,7 +39,7 @@ def describe(name: str) -> str:
     if name.startswith("gen-"):
         return f"write {name[4:]}'s fixtures (add `-- --check` to compare with the committed ones)"
     if name.startswith("regress-"):
-        old, new = name[len("regress-"):].split("-to-")
+        old, new = name[len("regress-") :].split("-to-")
         return f"what loads under {old} but not under {new}"
     consumer, producer = name.split("-load-")
     if producer == "all":

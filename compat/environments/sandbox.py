@@ -23,6 +23,7 @@ The command line goes to bwrap through a pipe (``--args``), so the sandbox's PID
 no host path in ``/proc/1/cmdline``. A missing or unusable bwrap is ``SandboxUnavailable``:
 one line saying how to install it; ``--no-sandbox`` is the user's explicit way round it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -40,7 +41,7 @@ ISOLATION = "bubblewrap"
 NO_SANDBOX = "none (--no-sandbox)"
 BWRAP_VARIABLE = "COMPAT_BWRAP"  # names the bwrap binary (tests point it at one that is missing)
 INSTALL = "apt-get install bubblewrap"
-MEMORY_BYTES = 12 * 1024 ** 3
+MEMORY_BYTES = 12 * 1024**3
 
 INPUT_DIR = "/input"
 DATA_DIR = "/data"
@@ -53,8 +54,7 @@ WORK_DIR = SCRATCH_DIR + "/work"
 # Top-level system paths: merged-/usr systems have them as links into /usr.
 SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # What the dynamic loader and the C library read; passwd and group are written fresh.
-ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
-             "/etc/nsswitch.conf")
+ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/nsswitch.conf")
 # CPU topology, which TensorFlow reads to size its thread pools.
 SYS_PATHS = ("/sys/devices/system/cpu",)
 WORKER_CODE = ("compat/__init__.py", "compat/inside")
@@ -66,8 +66,10 @@ class SandboxUnavailable(BadInput):
     """bwrap is missing or cannot start here: the command refuses (exit status 2)."""
 
     def __init__(self, why: str):
-        super().__init__(f"bubblewrap (bwrap) runs untrusted model files in a sandbox, and {why}; "
-                         f"install it with `{INSTALL}`, or pass --no-sandbox to load without it")
+        super().__init__(
+            f"bubblewrap (bwrap) runs untrusted model files in a sandbox, and {why}; "
+            f"install it with `{INSTALL}`, or pass --no-sandbox to load without it"
+        )
 
 
 def bwrap_binary() -> str:
@@ -82,8 +84,13 @@ def bwrap_binary() -> str:
 def _works(binary: str) -> str | None:
     """Why ``binary`` cannot make a sandbox here, or None when it can."""
     try:
-        done = subprocess.run([binary, *COMMON, *_system_args(), "--", "/usr/bin/true"],
-                              capture_output=True, text=True, timeout=30, check=False)
+        done = subprocess.run(
+            [binary, *COMMON, *_system_args(), "--", "/usr/bin/true"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         return f"{binary} cannot be run ({exc})"
     if done.returncode != 0:
@@ -148,9 +155,18 @@ class Bubblewrap:
                 return inside + "/" + host_path.relative_to(host).as_posix()
         raise ValueError(f"{host_path} is not visible inside the sandbox")
 
-    def start(self, env: catalog.Environment, python: Path, arguments: list[str], scratch: Path,
-              extra_env: dict | None = None, *, chdir: str = WORK_DIR, variables: dict | None = None,
-              **popen) -> subprocess.Popen:
+    def start(
+        self,
+        env: catalog.Environment,
+        python: Path,
+        arguments: list[str],
+        scratch: Path,
+        extra_env: dict | None = None,
+        *,
+        chdir: str = WORK_DIR,
+        variables: dict | None = None,
+        **popen,
+    ) -> subprocess.Popen:
         """Start ``python *arguments`` in the sandbox; ``scratch`` is a fresh host folder.
 
         ``chdir`` is the working folder inside; ``variables``, when given, are the whole
@@ -162,12 +178,26 @@ class Bubblewrap:
         args = [*COMMON, *_system_args()]
         if not str(prefix).startswith("/usr/"):
             args += ["--ro-bind", str(prefix), str(prefix)]
-        args += ["--ro-bind", str(venv), VENV_DIR,
-                 "--ro-bind", str(code), CODE_DIR,
-                 "--bind", str(writable), SCRATCH_DIR,
-                 "--bind", str(writable / "tmp"), "/tmp",
-                 "--ro-bind", str(code / "etc" / "passwd"), "/etc/passwd",
-                 "--ro-bind", str(code / "etc" / "group"), "/etc/group"]
+        args += [
+            "--ro-bind",
+            str(venv),
+            VENV_DIR,
+            "--ro-bind",
+            str(code),
+            CODE_DIR,
+            "--bind",
+            str(writable),
+            SCRATCH_DIR,
+            "--bind",
+            str(writable / "tmp"),
+            "/tmp",
+            "--ro-bind",
+            str(code / "etc" / "passwd"),
+            "/etc/passwd",
+            "--ro-bind",
+            str(code / "etc" / "group"),
+            "/etc/group",
+        ]
         for host, inside in self.read_only.items():
             args += ["--ro-bind", str(host), inside]
         args += ["--remount-ro", "/", "--chdir", chdir]  # the root bwrap builds in memory, too
@@ -176,14 +206,20 @@ class Bubblewrap:
             pipe.write(b"".join(arg.encode() + b"\0" for arg in args))
         try:
             command = [self.binary, "--args", str(reader), "--", f"{VENV_DIR}/bin/python", *arguments]
-            return subprocess.Popen(command, env=environment(env, extra_env) if variables is None else variables,
-                                    cwd=str(scratch), pass_fds=(reader,),
-                                    preexec_fn=self._limit, **popen)  # noqa: PLW1509 - rlimits are set in the child
+            return subprocess.Popen(
+                command,
+                env=environment(env, extra_env) if variables is None else variables,
+                cwd=str(scratch),
+                pass_fds=(reader,),
+                preexec_fn=self._limit,
+                **popen,
+            )  # noqa: PLW1509 - rlimits are set in the child
         finally:
             os.close(reader)
 
     def _limit(self):  # in the child, before exec: bwrap and everything it starts
         import resource
+
         resource.setrlimit(resource.RLIMIT_AS, (self.memory_bytes, self.memory_bytes))
 
     @staticmethod
@@ -210,8 +246,14 @@ def data_path(path) -> dict:
 
 def environment(env: catalog.Environment, extra_env: dict | None = None) -> dict:
     """The worker's variables, built from nothing: none of the user's (tokens, paths) get in."""
-    child = {"PATH": f"{VENV_DIR}/bin:/usr/bin:/bin", "HOME": HOME_DIR, "TMPDIR": "/tmp",
-             "LANG": "C.UTF-8", "USER": "sandbox", "LOGNAME": "sandbox"}
+    child = {
+        "PATH": f"{VENV_DIR}/bin:/usr/bin:/bin",
+        "HOME": HOME_DIR,
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "USER": "sandbox",
+        "LOGNAME": "sandbox",
+    }
     child.update(envs.worker_variables(env))
     child.update({k: v for k, v in (extra_env or {}).items() if k not in child or k.startswith("COMPAT_")})
     child.update({k: os.environ[k] for k in PASSED_THROUGH if k in os.environ})

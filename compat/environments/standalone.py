@@ -5,6 +5,7 @@ with ``python -I`` from a folder holding only the model file(s), the architectur
 the script, in an environment holding nothing of this project, and judge its OUTPUT.npy
 with the numeric check. What they share lives here.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,11 @@ class StandaloneError(BadInput):
 
 def standalone_script(text: str, folder: Path) -> str:
     """The recipe with each path line pointing into ``folder``: the only change made."""
+
     def point(match):
         relative = json.loads(match["value"])
-        return f'{match["name"]} = {json.dumps(str(folder / relative))}'
+        return f"{match['name']} = {json.dumps(str(folder / relative))}"
+
     return PATH_LINE.sub(point, text)
 
 
@@ -48,8 +51,10 @@ def isolated_env(home, path: str | None = None, jax_cache: bool = True) -> dict:
 
 def jax_cache_variables() -> dict:
     """The variables that point JAX at the project's compilation cache (workers may share it)."""
-    return {"JAX_COMPILATION_CACHE_DIR": str(cache_root() / "jax-compilation-cache"),
-            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    return {
+        "JAX_COMPILATION_CACHE_DIR": str(cache_root() / "jax-compilation-cache"),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    }
 
 
 def finished(process: subprocess.Popen, timeout: float) -> str | None:
@@ -87,4 +92,3 @@ def write_architecture(folder: Path) -> Path:
     target = folder / ARCHITECTURE.name
     shutil.copyfile(ARCHITECTURE, target)
     return target
-

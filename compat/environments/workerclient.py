@@ -6,6 +6,7 @@ JSON lines. The client watches each attempt with a timeout; a worker that hangs 
 killed and one that dies (a segmentation fault is a real finding) is reaped, the attempt
 gets a ``timeout`` / ``crash`` outcome, and the next attempt starts a fresh worker.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,7 +45,7 @@ class LightIsolation:
 
     name = "light"
 
-    def __init__(self, memory_bytes: int = 12 * 1024 ** 3):
+    def __init__(self, memory_bytes: int = 12 * 1024**3):
         self.memory_bytes = memory_bytes
         self.network_isolated = _can_unshare_network()
 
@@ -53,12 +54,19 @@ class LightIsolation:
 
     def limit(self):  # runs in the child, before exec
         import resource
+
         resource.setrlimit(resource.RLIMIT_AS, (self.memory_bytes, self.memory_bytes))
 
-    def start(self, env: catalog.Environment, python: Path, arguments: list[str], scratch: Path,
-              extra_env=None, **io) -> subprocess.Popen:
-        return subprocess.Popen(self.command([str(python), *arguments]), env=envs.inside_env(env, extra_env),
-                                cwd=str(scratch), preexec_fn=self.limit, **io)  # noqa: PLW1509 - rlimits are set in the child
+    def start(
+        self, env: catalog.Environment, python: Path, arguments: list[str], scratch: Path, extra_env=None, **io
+    ) -> subprocess.Popen:
+        return subprocess.Popen(
+            self.command([str(python), *arguments]),
+            env=envs.inside_env(env, extra_env),
+            cwd=str(scratch),
+            preexec_fn=self.limit,
+            **io,
+        )  # noqa: PLW1509 - rlimits are set in the child
 
     @staticmethod
     def exit_status(returncode: int | None) -> int | None:
@@ -67,7 +75,9 @@ class LightIsolation:
 
 def _can_unshare_network() -> bool:
     try:
-        return subprocess.run(["unshare", "--net", "true"], capture_output=True, timeout=10, check=False).returncode == 0
+        return (
+            subprocess.run(["unshare", "--net", "true"], capture_output=True, timeout=10, check=False).returncode == 0
+        )
     except (OSError, subprocess.SubprocessError):
         return False
 
@@ -84,8 +94,15 @@ def signal_name(returncode: int | None) -> str | None:
 class Worker:
     """One ``compat.inside.worker`` process in a consumer environment."""
 
-    def __init__(self, env: catalog.Environment, python: Path, log_dir: Path, extra_env=None,
-                 isolation=None, module: str = "compat.inside.worker"):
+    def __init__(
+        self,
+        env: catalog.Environment,
+        python: Path,
+        log_dir: Path,
+        extra_env=None,
+        isolation=None,
+        module: str = "compat.inside.worker",
+    ):
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"worker-{env.id}-{os.getpid()}-{time.time_ns()}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - open for the worker's life, closed in _cleanup
@@ -94,8 +111,9 @@ class Worker:
         arguments = ["-m", module]
         io = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": self._log}
         if isolation is None:
-            self.process = subprocess.Popen([str(python), *arguments], env=envs.inside_env(env, extra_env),
-                                            cwd=self.scratch, **io)
+            self.process = subprocess.Popen(
+                [str(python), *arguments], env=envs.inside_env(env, extra_env), cwd=self.scratch, **io
+            )
         else:  # the isolation builds the command line, the variables and the working folder
             self.process = isolation.start(env, python, arguments, Path(self.scratch), extra_env, **io)
         self._events: queue.Queue = queue.Queue()
@@ -174,8 +192,17 @@ class Client:
     versions and strategy registry), so callers can count TensorFlow imports.
     """
 
-    def __init__(self, env: catalog.Environment, log_dir: Path, *, extra_env=None, isolation=None,
-                 on_start=None, log=print, module: str = "compat.inside.worker"):
+    def __init__(
+        self,
+        env: catalog.Environment,
+        log_dir: Path,
+        *,
+        extra_env=None,
+        isolation=None,
+        on_start=None,
+        log=print,
+        module: str = "compat.inside.worker",
+    ):
         self.env = env
         self.log_dir = log_dir
         self.extra_env = extra_env or {}
@@ -215,16 +242,24 @@ class Client:
                     return event
         except TimeoutError:
             self.retire(kill=True)
-            return {"status": Verdict.TIMEOUT.value, "seconds": round(time.time() - started, 2),
-                    "reason": f"no result within {timeout:.0f}s; the worker was killed"}
+            return {
+                "status": Verdict.TIMEOUT.value,
+                "seconds": round(time.time() - started, 2),
+                "reason": f"no result within {timeout:.0f}s; the worker was killed",
+            }
         except (WorkerDied, BrokenPipeError) as died:
             returncode = died.returncode if isinstance(died, WorkerDied) else worker.exit_status()
             tail = died.stderr_tail if isinstance(died, WorkerDied) else worker.stderr_tail()
             self.retire(kill=True)
             name = signal_name(returncode)
-            return {"status": Verdict.CRASH.value, "signal": name, "exit_code": returncode,
-                    "reason": f"the worker died ({name or f'exit {returncode}'})",
-                    "worker_log_tail": tail, "worker_log": str(worker.log_path)}
+            return {
+                "status": Verdict.CRASH.value,
+                "signal": name,
+                "exit_code": returncode,
+                "reason": f"the worker died ({name or f'exit {returncode}'})",
+                "worker_log_tail": tail,
+                "worker_log": str(worker.log_path),
+            }
 
     def retire(self, kill: bool = False) -> None:
         if self.worker is not None:

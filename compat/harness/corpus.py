@@ -7,6 +7,7 @@ packed reproducibly as the fixtures are). ``compat gen <producer> --corpus <set>
 one; ``--check`` regenerates it into a temporary folder and compares. Consumers read an
 unpacked copy under ``.cache/corpus/``, verified file by file against the manifest.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,7 @@ class CorpusError(fixtures.FixtureError):
 
 def set_names() -> list[str]:
     """The sets there are: one ``compat/inside/corpus_<name>.py`` each."""
-    return sorted(p.stem[len(SET_MODULE_PREFIX):] for p in INSIDE_DIR.glob(SET_MODULE_PREFIX + "*.py"))
+    return sorted(p.stem[len(SET_MODULE_PREFIX) :] for p in INSIDE_DIR.glob(SET_MODULE_PREFIX + "*.py"))
 
 
 def check_set_name(name: str) -> str:
@@ -47,9 +48,11 @@ def set_dir(set_name: str, producer: str) -> Path:
 
 
 def load_manifest(set_name: str, producer: str) -> dict:
-    return fixtures.read_manifest(set_dir(set_name, producer) / "manifest.json",
-                                  f"no {set_name} corpus for producer {producer}",
-                                  f"write it with `compat gen {producer} --corpus {set_name}`")
+    return fixtures.read_manifest(
+        set_dir(set_name, producer) / "manifest.json",
+        f"no {set_name} corpus for producer {producer}",
+        f"write it with `compat gen {producer} --corpus {set_name}`",
+    )
 
 
 def model_files(manifest: dict) -> list[dict]:
@@ -63,8 +66,9 @@ def model_files(manifest: dict) -> list[dict]:
 
 def run_writer(env: catalog.Environment, set_name: str, out_dir: Path) -> None:
     """Run ``compat.inside.corpus`` inside ``env``, writing the raw set to ``out_dir``."""
-    fixtures.run_inside(env, "compat.inside.corpus", [str(out_dir), "--set", set_name], out_dir.parent,
-                        f"writing the {set_name} corpus")
+    fixtures.run_inside(
+        env, "compat.inside.corpus", [str(out_dir), "--set", set_name], out_dir.parent, f"writing the {set_name} corpus"
+    )
 
 
 def generate(env: catalog.Environment, set_name: str, log=print) -> Path:
@@ -78,18 +82,23 @@ def generate(env: catalog.Environment, set_name: str, log=print) -> Path:
         run_writer(env, set_name, raw)
         manifest = json.loads((raw / "manifest.json").read_text())
         fixtures.pack(raw, dest, [entry["path"] for entry in model_files(manifest)])
-    log(f"[compat] {env.id} {set_name} corpus: {len(manifest['models'])} models, "
+    log(
+        f"[compat] {env.id} {set_name} corpus: {len(manifest['models'])} models, "
         f"{len(manifest['skipped'])} not writable, {fixtures.tree_bytes(dest) / 1e6:.3f} MB, "
-        f"{time.time() - started:.1f}s")
+        f"{time.time() - started:.1f}s"
+    )
     return dest
 
 
 def unpacked(set_name: str, producer: str) -> Path:
     """A verified, unpacked copy of one producer's set (made once, then reused)."""
     manifest = load_manifest(set_name, producer)
-    return fixtures.unpack_verified(set_dir(set_name, producer),
-                                    cache_root() / "corpus" / set_name / producer,
-                                    model_files(manifest), f"{set_name}/{producer}")
+    return fixtures.unpack_verified(
+        set_dir(set_name, producer),
+        cache_root() / "corpus" / set_name / producer,
+        model_files(manifest),
+        f"{set_name}/{producer}",
+    )
 
 
 def read_reference(folder: Path, model: dict) -> dict[str, np.ndarray]:
@@ -119,16 +128,19 @@ def compare(committed_dir: Path, committed: dict, fresh_dir: Path, fresh: dict, 
         worst = 0.0
         for key in sorted(before):
             if before[key].shape != after[key].shape or before[key].dtype != after[key].dtype:
-                problems.append(f"{model_id} {key}: {before[key].dtype}{before[key].shape} became "
-                                f"{after[key].dtype}{after[key].shape}")
+                problems.append(
+                    f"{model_id} {key}: {before[key].dtype}{before[key].shape} became "
+                    f"{after[key].dtype}{after[key].shape}"
+                )
             elif key.startswith("input:"):
                 if not np.array_equal(before[key], after[key]):
                     problems.append(f"{model_id} {key}: the reference input differs")
             else:
                 # of the output's scale, as fixtures.check measures it: other CPUs round otherwise
                 scale = max(1.0, float(np.max(np.abs(before[key]), initial=0.0)))
-                worst = max(worst, float(np.max(np.abs(before[key].astype(np.float64) - after[key]),
-                                                initial=0.0)) / scale)
+                worst = max(
+                    worst, float(np.max(np.abs(before[key].astype(np.float64) - after[key]), initial=0.0)) / scale
+                )
         if worst > CHECK_TOLERANCE:
             problems.append(f"{model_id}: outputs differ by {worst:.3g} of their scale > {CHECK_TOLERANCE}")
         log(f"[compat] {model_id}: max |committed - regenerated| = {worst:.3g}")

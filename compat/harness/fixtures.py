@@ -6,6 +6,7 @@ because Keras' HDF5 and SavedModel layouts spend most of their bytes on structur
 compresses 5-15x. Consumers read an unpacked copy under ``.cache/fixtures/``, verified
 file by file against the manifest's sha256.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -50,8 +51,11 @@ def fixture_dir(producer: str) -> Path:
 
 
 def load_manifest(producer: str) -> dict:
-    return read_manifest(fixture_dir(producer) / "manifest.json", f"no fixtures for producer {producer}",
-                         f"generate them with `tox -e gen-{producer}`")
+    return read_manifest(
+        fixture_dir(producer) / "manifest.json",
+        f"no fixtures for producer {producer}",
+        f"generate them with `tox -e gen-{producer}`",
+    )
 
 
 def read_manifest(path: Path, missing: str, remedy: str) -> dict:
@@ -64,8 +68,9 @@ def read_manifest(path: Path, missing: str, remedy: str) -> dict:
         raise FixtureError(f"{path} is not valid JSON: {exc}") from None
 
 
-def run_generator(env: catalog.Environment, out_dir: Path, size: str = "tiny",
-                  variants: list[str] | None = None) -> None:
+def run_generator(
+    env: catalog.Environment, out_dir: Path, size: str = "tiny", variants: list[str] | None = None
+) -> None:
     """Run ``compat.inside.generate`` inside ``env``, writing raw files to ``out_dir``."""
     args = [str(out_dir), "--size", size]
     if variants:
@@ -76,8 +81,14 @@ def run_generator(env: catalog.Environment, out_dir: Path, size: str = "tiny",
 def run_inside(env: catalog.Environment, module: str, args: list[str], cwd: Path, what: str) -> None:
     """``python -m module ARGS`` inside ``env``; its stderr's tail in the error when it fails."""
     python = envs.ensure_built(env)
-    done = subprocess.run([str(python), "-m", module, *args], env=envs.inside_env(env), cwd=str(cwd),
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(python), "-m", module, *args],
+        env=envs.inside_env(env),
+        cwd=str(cwd),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
         raise FixtureError(f"{what} failed in {env.id} (exit {done.returncode}):\n{tail}")
@@ -177,9 +188,11 @@ def generate(env: catalog.Environment, log=print) -> Path:
         FIXTURES_DIR.mkdir(exist_ok=True)
         pack(raw, fixture_dir(env.id))
     manifest = load_manifest(env.id)
-    log(f"[compat] {env.id}: {len(manifest['fixtures'])} fixtures, "
+    log(
+        f"[compat] {env.id}: {len(manifest['fixtures'])} fixtures, "
         f"{len(manifest['not_written'])} formats not writable, "
-        f"{tree_bytes(fixture_dir(env.id)) / 1e6:.2f} MB, {time.time() - started:.0f}s")
+        f"{tree_bytes(fixture_dir(env.id)) / 1e6:.2f} MB, {time.time() - started:.0f}s"
+    )
     return fixture_dir(env.id)
 
 
@@ -204,7 +217,8 @@ def check(env: catalog.Environment, log=print) -> list[str]:
         expected = committed[variant].astype(np.float64)
         diff = float(np.max(np.abs(expected - fresh[variant])))
         limit = (TRAINED_TOLERANCE if variant in TRAINED_VARIANTS else CHECK_TOLERANCE) * max(
-            1.0, float(np.max(np.abs(expected))))
+            1.0, float(np.max(np.abs(expected)))
+        )
         status = "ok" if diff <= limit else "DIFFERS"
         log(f"[compat] {env.id} {variant}: max |committed - regenerated| = {diff:.3g}, limit {limit:.3g} ({status})")
         if diff > limit:

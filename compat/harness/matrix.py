@@ -15,6 +15,7 @@ attempts done of its share and time left, and the time left for the whole matrix
 from the journals the runs write as each verdict comes (a live bar in a terminal, a plain
 line every ``progress.PLAIN_SECONDS`` elsewhere).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,8 +48,14 @@ class Pass:
     """Attempt id -> seconds it is expected to take, for each attempt to run."""
 
 
-def plan_passes(consumer_ids: list[str], outputs: dict[str, Path], fixture_ids: str | None = None,
-                rerun: bool = False, published: Path | None = runner.PUBLISHED, settle: bool = True) -> list[Pass]:
+def plan_passes(
+    consumer_ids: list[str],
+    outputs: dict[str, Path],
+    fixture_ids: str | None = None,
+    rerun: bool = False,
+    published: Path | None = runner.PUBLISHED,
+    settle: bool = True,
+) -> list[Pass]:
     """Every consumer's pass, largest first, with what it has to run.
 
     A consumer with nothing to run is settled here (a stopped run's journal kept, superseded
@@ -61,16 +68,30 @@ def plan_passes(consumer_ids: list[str], outputs: dict[str, Path], fixture_ids: 
     matrix = runner.published_matrix(published) if published else None
     passes = []
     for consumer in consumer_ids:
-        run = runner.Run(consumer, producers, fixture_ids=wanted, reuse=not rerun, output=outputs[consumer],
-                         log=lambda *_: None, published=published)
+        run = runner.Run(
+            consumer,
+            producers,
+            fixture_ids=wanted,
+            reuse=not rerun,
+            output=outputs[consumer],
+            log=lambda *_: None,
+            published=published,
+        )
         seconds = runner.recorded_seconds(consumer, run.document["attempts"], matrix)
         plan = runner.keyed_plan(run.env, producers, fixture_filter=set(wanted or ()) or None, codes=codes)
         todo = run.pending(plan)
         if not todo and settle:
             run.settle()
         expected = progress.expected_seconds([attemptkey.attempt_id(r) for r in todo], seconds)
-        passes.append(Pass(consumer, len(plan), len(todo),
-                           round(sum(expected.values()) + (WORKER_START_SECONDS if todo else 0.0), 1), expected))
+        passes.append(
+            Pass(
+                consumer,
+                len(plan),
+                len(todo),
+                round(sum(expected.values()) + (WORKER_START_SECONDS if todo else 0.0), 1),
+                expected,
+            )
+        )
     return sorted(passes, key=lambda p: -p.estimated_seconds)
 
 
@@ -105,9 +126,16 @@ class MatrixProgress:
         if self.live:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-            self._bar = Progress(TextColumn("[matrix] {task.description:<12}", markup=False), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("about {task.fields[left]} left"),
-                                 console=Console(file=self.stream), refresh_per_second=2)
+
+            self._bar = Progress(
+                TextColumn("[matrix] {task.description:<12}", markup=False),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("about {task.fields[left]} left"),
+                console=Console(file=self.stream),
+                refresh_per_second=2,
+            )
             self._tasks["all"] = self._bar.add_task("all", total=self.total, left="?")
             self._bar.start()
         return self
@@ -158,8 +186,9 @@ class MatrixProgress:
             if pace:
                 paces.append(pace)
         pace = sum(paces) / len(paces) if paces else 1.0
-        overall = progress.finish_time(list(lefts.values()),
-                                       [self.passes[c].estimated_seconds * pace for c in queued], self.jobs)
+        overall = progress.finish_time(
+            list(lefts.values()), [self.passes[c].estimated_seconds * pace for c in queued], self.jobs
+        )
         done = sum(self.done.values())
         if self._bar is not None:
             for consumer, left in lefts.items():
@@ -170,11 +199,14 @@ class MatrixProgress:
             return
         self.last_line = time.monotonic()
         elapsed = time.monotonic() - self.started
-        states = ", ".join(f"{c} {self.done[c]}/{self.passes[c].todo} (about {progress.duration(lefts[c])} left)"
-                           for c in running)
-        self.log(f"[matrix] {len(self.finished)}/{len(self.passes)} consumers done, {done}/{self.total} attempts, "
-                 f"{progress.duration(elapsed)} elapsed, about {progress.duration(overall)} left in all; "
-                 f"running: {states or 'none'}")
+        states = ", ".join(
+            f"{c} {self.done[c]}/{self.passes[c].todo} (about {progress.duration(lefts[c])} left)" for c in running
+        )
+        self.log(
+            f"[matrix] {len(self.finished)}/{len(self.passes)} consumers done, {done}/{self.total} attempts, "
+            f"{progress.duration(elapsed)} elapsed, about {progress.duration(overall)} left in all; "
+            f"running: {states or 'none'}"
+        )
 
 
 def default_outputs(consumer_ids: list[str], results_dir: Path | None = None) -> dict[str, Path]:
@@ -184,8 +216,14 @@ def default_outputs(consumer_ids: list[str], results_dir: Path | None = None) ->
     return outputs
 
 
-def run_consumers(passes: list[Pass | str], jobs: int, rerun: bool = False, fixture_ids: str | None = None,
-                  log=print, results_dir: Path | None = None) -> dict[str, int]:
+def run_consumers(
+    passes: list[Pass | str],
+    jobs: int,
+    rerun: bool = False,
+    fixture_ids: str | None = None,
+    log=print,
+    results_dir: Path | None = None,
+) -> dict[str, int]:
     """Run the consumers' passes in this order, ``jobs`` at once; their exit statuses.
 
     A consumer given by its id alone (the bench's callers) runs unplanned: its progress shows
@@ -204,8 +242,19 @@ def run_consumers(passes: list[Pass | str], jobs: int, rerun: bool = False, fixt
             while pending and len(running) < jobs:
                 consumer = pending.pop(0)
                 # The consumers share the cores, one worker each; this process shows their progress.
-                command = [sys.executable, "-m", "compat", "load", consumer, "all", "--quiet", "--workers", "1",
-                           "--output", str(outputs[consumer])]
+                command = [
+                    sys.executable,
+                    "-m",
+                    "compat",
+                    "load",
+                    consumer,
+                    "all",
+                    "--quiet",
+                    "--workers",
+                    "1",
+                    "--output",
+                    str(outputs[consumer]),
+                ]
                 if rerun:
                     command.append("--rerun")
                 if fixture_ids:
@@ -238,30 +287,37 @@ def main(args) -> int:
     started = time.time()
     dry_run = args.dry_run
     results_dir = Path(args.results) if args.results else None
-    passes = plan_passes(consumers, default_outputs(consumers, results_dir), fixture_ids, rerun=args.rerun,
-                         settle=not dry_run)
+    passes = plan_passes(
+        consumers, default_outputs(consumers, results_dir), fixture_ids, rerun=args.rerun, settle=not dry_run
+    )
     work = [p for p in passes if p.todo]
     planned = sum(p.planned for p in passes)
     if dry_run:
-        print(f"[matrix] planned in {time.time() - started:.1f}s: {sum(p.todo for p in work)} of {planned} "
-              f"attempts to run, about {_minutes(sum(p.estimated_seconds for p in work) / jobs)} on {jobs} core(s)")
+        print(
+            f"[matrix] planned in {time.time() - started:.1f}s: {sum(p.todo for p in work)} of {planned} "
+            f"attempts to run, about {_minutes(sum(p.estimated_seconds for p in work) / jobs)} on {jobs} core(s)"
+        )
         for p in passes:
             print(f"  {p.consumer:<12} {p.todo:>6} of {p.planned:<6} about {_minutes(p.estimated_seconds)}")
         return 0
     if not work:
-        print(f"[matrix] nothing to do: all {planned} attempts of {len(consumers)} consumer(s) are recorded "
-              f"with their current keys ({time.time() - started:.1f}s)")
+        print(
+            f"[matrix] nothing to do: all {planned} attempts of {len(consumers)} consumer(s) are recorded "
+            f"with their current keys ({time.time() - started:.1f}s)"
+        )
         finished = {}
     else:
-        print(f"[matrix] {sum(p.todo for p in work)} of {planned} attempts to run in {len(work)} of "
-              f"{len(consumers)} consumer(s), about {_minutes(sum(p.estimated_seconds for p in work) / jobs)} "
-              f"on {jobs} core(s); largest first: "
-              + ", ".join(f"{p.consumer} {p.todo}" for p in work))
+        print(
+            f"[matrix] {sum(p.todo for p in work)} of {planned} attempts to run in {len(work)} of "
+            f"{len(consumers)} consumer(s), about {_minutes(sum(p.estimated_seconds for p in work) / jobs)} "
+            f"on {jobs} core(s); largest first: " + ", ".join(f"{p.consumer} {p.todo}" for p in work)
+        )
         finished = run_consumers(work, jobs, args.rerun, fixture_ids, results_dir=results_dir)
         print(f"[matrix] {len(work)} consumers in {time.time() - started:.0f}s")
     failed = [c for c, code in finished.items() if code != 0]
     if not args.no_report:
         from compat.publish import report
+
         report.publish(results=results_dir)
     if failed:
         raise HarnessFailure(f"the harness failed for {', '.join(failed)} (what they measured is kept)")
@@ -272,12 +328,15 @@ def add_parser(sub) -> None:
     p = sub.add_parser("matrix", help="every consumer over every producer, in parallel, then the report")
     p.add_argument("consumers", nargs="*", help="consumer ids (default: the whole catalog)")
     p.add_argument("--jobs", type=int, default=None, help="consumers run at once (default: the cores)")
-    p.add_argument("--rerun", action="store_true",
-                   help="measure every attempt again, also those recorded with their current key")
+    p.add_argument(
+        "--rerun", action="store_true", help="measure every attempt again, also those recorded with their current key"
+    )
     p.add_argument("--fixtures", default=None, help="comma-separated fixture ids (variant-format) to run")
     p.add_argument("--no-report", action="store_true")
-    p.add_argument("--results", default=None,
-                   help="folder of the consumers' results files (default reports/results/)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print what each consumer has to run and an estimate of how long, then stop")
+    p.add_argument("--results", default=None, help="folder of the consumers' results files (default reports/results/)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what each consumer has to run and an estimate of how long, then stop",
+    )
     p.set_defaults(func=main)

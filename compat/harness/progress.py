@@ -10,6 +10,7 @@ or the published matrix has them (the estimate ``compat matrix --dry-run`` print
 by how this run's pace compares with them so far; attempts never timed count as a typical
 one. Before the first attempt is done it is the recorded total spread over the workers.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -106,8 +107,18 @@ class Reporter:
     """One run's progress: ``advance`` for each attempt done, ``now`` for what runs, ``log``
     for a line that must not tear the bar. ``tick`` refreshes the figures between attempts."""
 
-    def __init__(self, label: str, total: int, estimate: Estimate, *, stream=None, live: bool | None = None,
-                 plain_seconds: float = PLAIN_SECONDS, show: bool = True, say=None):
+    def __init__(
+        self,
+        label: str,
+        total: int,
+        estimate: Estimate,
+        *,
+        stream=None,
+        live: bool | None = None,
+        plain_seconds: float = PLAIN_SECONDS,
+        show: bool = True,
+        say=None,
+    ):
         self.label = label
         self.total = total
         self.estimate = estimate
@@ -137,8 +148,10 @@ class Reporter:
 
     def figures(self) -> str:
         share = f" ({100 * self.done // self.total}%)" if self.total else ""
-        text = (f"{self.done}/{self.total} attempts{share}, {self.rate()}, {duration(self.elapsed())} elapsed, "
-                f"about {duration(self.left())} left")
+        text = (
+            f"{self.done}/{self.total} attempts{share}, {self.rate()}, {duration(self.elapsed())} elapsed, "
+            f"about {duration(self.left())} left"
+        )
         return text + (f"; now {self.current}" if self.current and self.done < self.total else "")
 
     # -- output --------------------------------------------------------------------------------
@@ -146,10 +159,18 @@ class Reporter:
         if self.show and self.live:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-            self._bar = Progress(TextColumn("[compat] {task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                                 TextColumn("about {task.fields[left]} left"), TextColumn("{task.fields[now]}"),
-                                 console=Console(file=self.stream), refresh_per_second=4)
+
+            self._bar = Progress(
+                TextColumn("[compat] {task.description}", markup=False),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TextColumn("about {task.fields[left]} left"),
+                TextColumn("{task.fields[now]}"),
+                console=Console(file=self.stream),
+                refresh_per_second=4,
+            )
             self._task = self._bar.add_task(self.label, total=self.total, rate="-/s", left="?", now="")
             self._bar.start()
         return self
@@ -195,5 +216,10 @@ class Reporter:
         self.say(f"[compat] {self.label}: {self.figures()}")
 
     def _refresh(self) -> None:
-        self._bar.update(self._task, completed=self.done, rate=self.rate(), left=duration(self.left()),
-                         now=self.current if self.done < self.total else "")
+        self._bar.update(
+            self._task,
+            completed=self.done,
+            rate=self.rate(),
+            left=duration(self.left()),
+            now=self.current if self.done < self.total else "",
+        )

@@ -13,6 +13,7 @@ function in this project's module on purpose, so they load only where it is impo
 
 Exit status: 0 when every recipe reproduced the reference, 3 when one did not, 2 for bad input.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,6 +46,7 @@ class RecipeError(BadInput):
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     """One distinct recipe text and the passing attempt it is run for."""
+
     text: str
     consumer: str
     producer: str
@@ -83,8 +85,7 @@ def read_attempts(paths: list[Path]) -> list[dict]:
                 consumer = document["run"]["consumer"]
                 attempts.extend(dict(a, consumer=consumer) for a in document["attempts"])
             else:
-                raise RecipeError(f"{path}: schema {schema!r} is neither {matrixdoc.SCHEMA!r} "
-                                  f"nor {results.SCHEMA!r}")
+                raise RecipeError(f"{path}: schema {schema!r} is neither {matrixdoc.SCHEMA!r} nor {results.SCHEMA!r}")
         except results.ResultsError as exc:
             raise RecipeError(str(exc)) from None
     return attempts
@@ -104,8 +105,14 @@ def distinct(attempts: list[dict]) -> tuple[list[Recipe], list[Recipe]]:
     for members in groups.values():
         standalone = [a for a in members if a["variant"] not in NEEDS_THIS_PROJECT]
         chosen = (standalone or members)[0]
-        recipe = Recipe(chosen["recipe"], chosen["consumer"], chosen["producer"], chosen["fixture"],
-                        chosen["strategy"], len(members))
+        recipe = Recipe(
+            chosen["recipe"],
+            chosen["consumer"],
+            chosen["producer"],
+            chosen["fixture"],
+            chosen["strategy"],
+            len(members),
+        )
         (runnable if standalone else apart).append(recipe)
     return runnable, apart
 
@@ -135,11 +142,16 @@ def run_one(recipe: Recipe, timeout: float = 600.0) -> Outcome:
         shutil.copyfile(standalone.ARCHITECTURE, folder / standalone.ARCHITECTURE.name)
         (folder / "recipe.py").write_text(standalone.standalone_script(recipe.text, folder))
         from compat.inside import facenet  # numpy only: safe on the host
+
         images = np.load(root / manifest["reference"]["input"])["images"]
         np.save(io_dir / "input.npy", facenet.prewhiten_batch(images))
-        process = subprocess.Popen([str(python), "-I", "recipe.py", str(io_dir / "input.npy"),
-                                    str(io_dir / "out.npy")], cwd=str(folder), env=standalone.isolated_env(home),
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        process = subprocess.Popen(
+            [str(python), "-I", "recipe.py", str(io_dir / "input.npy"), str(io_dir / "out.npy")],
+            cwd=str(folder),
+            env=standalone.isolated_env(home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         failed = standalone.finished(process, timeout)
         if failed:
             return Outcome(recipe, False, failed, time.time() - started)
@@ -154,8 +166,13 @@ def project_importable(consumer: str) -> bool:
     """Whether ``compat`` can be imported by an isolated interpreter of ``consumer`` (it must not)."""
     python = envs.ensure_built(catalog.get(consumer))
     with tempfile.TemporaryDirectory(prefix="compat-recipe-") as folder:
-        done = subprocess.run([str(python), "-I", "-c", "import compat"], check=False, cwd=folder,
-                              env=standalone.isolated_env(Path(folder)), capture_output=True)
+        done = subprocess.run(
+            [str(python), "-I", "-c", "import compat"],
+            check=False,
+            cwd=folder,
+            env=standalone.isolated_env(Path(folder)),
+            capture_output=True,
+        )
     return done.returncode == 0
 
 
@@ -163,8 +180,10 @@ def check(recipes: list[Recipe], jobs: int = 2, timeout: float = 600.0, log=prin
     """Run every recipe standalone, ``jobs`` at a time; outcomes in the recipes' order."""
     for consumer in sorted({r.consumer for r in recipes}):
         if project_importable(consumer):
-            raise HarnessFailure(f"this project is importable in {consumer} even under python -I; "
-                              f"a recipe run there would not be standalone")
+            raise HarnessFailure(
+                f"this project is importable in {consumer} even under python -I; "
+                f"a recipe run there would not be standalone"
+            )
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         outcomes = list(pool.map(lambda r: run_one(r, timeout), recipes))
     for outcome in outcomes:
@@ -182,28 +201,39 @@ def main(args) -> int:
     runnable, apart = distinct(attempts)
     passing = sum(r.attempts for r in runnable + apart)
     consumers = sorted({r.consumer for r in runnable}, key=catalog.ids().index)
-    print(f"[recipes] {len(runnable)} distinct recipes over {passing} passing attempts "
-          f"({', '.join(consumers) or 'no consumer'})", flush=True)
+    print(
+        f"[recipes] {len(runnable)} distinct recipes over {passing} passing attempts "
+        f"({', '.join(consumers) or 'no consumer'})",
+        flush=True,
+    )
     if apart:
-        print(f"[recipes] {len(apart)} more pass only where this project is importable "
-              f"({', '.join(NEEDS_THIS_PROJECT)} files name its module on purpose): not run", flush=True)
+        print(
+            f"[recipes] {len(apart)} more pass only where this project is importable "
+            f"({', '.join(NEEDS_THIS_PROJECT)} files name its module on purpose): not run",
+            flush=True,
+        )
     if not args.check:
         return EXIT_OK
     started = time.time()
-    outcomes = check(runnable, jobs=args.jobs, timeout=args.timeout,
-                     log=lambda line: print(line, flush=True))
+    outcomes = check(runnable, jobs=args.jobs, timeout=args.timeout, log=lambda line: print(line, flush=True))
     good = sum(o.passed for o in outcomes)
-    print(f"{good} of {len(outcomes)} distinct recipes ran standalone and reproduced the reference "
-          f"({time.time() - started:.0f}s)", flush=True)
+    print(
+        f"{good} of {len(outcomes)} distinct recipes ran standalone and reproduced the reference "
+        f"({time.time() - started:.0f}s)",
+        flush=True,
+    )
     return EXIT_OK if good == len(outcomes) else EXIT_HARNESS
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("recipes", help="count the distinct recipes that passed; --check runs each standalone")
     p.add_argument("sources", nargs="*", help="matrix.json or results files (default reports/matrix.json)")
-    p.add_argument("--check", action="store_true",
-                   help="run each distinct recipe as `python -I recipe.py` beside only its fixture and "
-                        "facenet_arch.py, in a consumer where it passed, and compare with the reference")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="run each distinct recipe as `python -I recipe.py` beside only its fixture and "
+        "facenet_arch.py, in a consumer where it passed, and compare with the reference",
+    )
     p.add_argument("--consumers", default=None, help="comma-separated consumer ids to keep")
     p.add_argument("--jobs", type=int, default=2, help="recipes run at once")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per recipe")

@@ -10,6 +10,7 @@ Both sides come from a merged ``matrix.json`` (``--baseline``) or from fresh con
 runs. Exit status: 1 when anything regressed, 0 when nothing did, 2 for bad input,
 3 when a run could not be completed.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -34,14 +35,17 @@ class RegressError(BadInput):
 
 # -- the human summary ---------------------------------------------------------------------
 
+
 def render(report: dict) -> str:
     old, new = report["from"]["consumer"], report["to"]["consumer"]
     counts = report["counts"]
     compared = sum(n for change, n in counts.items() if change != Change.NOT_COMPARED)
-    lines = [f"regress {old} -> {new}: {compared} fixtures compared; {len(report['regressed'])} regressed, "
-             f"{counts[Change.STARTED]} started working, {counts[Change.IMPROVED]} improved, "
-             f"{counts[Change.UNCHANGED]} unchanged, {counts[Change.STILL_BROKEN]} still broken"
-             + (f", {counts[Change.NOT_COMPARED]} not compared" if counts[Change.NOT_COMPARED] else "")]
+    lines = [
+        f"regress {old} -> {new}: {compared} fixtures compared; {len(report['regressed'])} regressed, "
+        f"{counts[Change.STARTED]} started working, {counts[Change.IMPROVED]} improved, "
+        f"{counts[Change.UNCHANGED]} unchanged, {counts[Change.STILL_BROKEN]} still broken"
+        + (f", {counts[Change.NOT_COMPARED]} not compared" if counts[Change.NOT_COMPARED] else "")
+    ]
     for entry in report["regressed"]:
         lines.extend(_regression_lines(entry, old, new))
     for entry in report["started_working"]:
@@ -75,8 +79,10 @@ def _regression_lines(entry: dict, old: str, new: str) -> list[str]:
     if entry["change"] == Change.NUMBERS and under_new.get("verdict") == PASS:
         what = f"{', '.join(entry['wrong_numbers'])} now load wrong numbers ({best} still passes)"
     elif under_new.get("verdict") == MISMATCH:
-        what = (f"{best} passed under {old}, loads WRONG numbers under {new} "
-                f"(max |diff| {under_new.get('max_abs_diff')}, cosine {under_new.get('cosine')})")
+        what = (
+            f"{best} passed under {old}, loads WRONG numbers under {new} "
+            f"(max |diff| {under_new.get('max_abs_diff')}, cosine {under_new.get('cosine')})"
+        )
     else:
         why = under_new.get("error") or under_new.get("reason") or ""
         what = f"{best} passed under {old}, {under_new.get('verdict')} under {new}" + (f" ({why[:160]})" if why else "")
@@ -92,10 +98,13 @@ def _regression_lines(entry: dict, old: str, new: str) -> list[str]:
 
 # -- sources -------------------------------------------------------------------------------
 
+
 def _wanted(attempt: dict, producers, variants, formats) -> bool:
-    return ((producers is None or attempt["producer"] in producers)
-            and (variants is None or attempt.get("variant") in variants)
-            and (formats is None or attempt.get("format") in formats))
+    return (
+        (producers is None or attempt["producer"] in producers)
+        and (variants is None or attempt.get("variant") in variants)
+        and (formats is None or attempt.get("format") in formats)
+    )
 
 
 # Both sides of a comparison come from the one --baseline file: read and expanded once.
@@ -108,11 +117,16 @@ def from_matrix(path: str, consumer: str, producers, variants, formats) -> dict:
     mine = [a for a in document.get("attempts", []) if a.get("consumer") == consumer]
     if not mine:
         present = sorted({a.get("consumer") for a in document.get("attempts", [])} - {None})
-        raise RegressError(f"--baseline {path} has no attempts of consumer {consumer} "
-                           f"(it has: {', '.join(present) or 'none'})")
+        raise RegressError(
+            f"--baseline {path} has no attempts of consumer {consumer} (it has: {', '.join(present) or 'none'})"
+        )
     order = summary.strategy_order(document.get("strategies") or []) or _first_seen(mine)
-    return {"attempts": [a for a in mine if _wanted(a, producers, variants, formats)], "order": order,
-            "source": str(path), "runtime": _matrix_runtime(document, consumer)}
+    return {
+        "attempts": [a for a in mine if _wanted(a, producers, variants, formats)],
+        "order": order,
+        "source": str(path),
+        "runtime": _matrix_runtime(document, consumer),
+    }
 
 
 def _matrix_runtime(document: dict, consumer: str) -> dict | None:
@@ -131,13 +145,17 @@ def fixture_plan(producers: list[str], variants, formats) -> dict[str, list[str]
     plan = {}
     for producer in producers:
         manifest = fixtures.load_manifest(producer)
-        chosen = [f["id"] for f in manifest["fixtures"]
-                  if (variants is None or f["variant"] in variants) and (formats is None or f["format"] in formats)]
+        chosen = [
+            f["id"]
+            for f in manifest["fixtures"]
+            if (variants is None or f["variant"] in variants) and (formats is None or f["format"] in formats)
+        ]
         if chosen:
             plan[producer] = chosen
     if not plan:
-        raise RegressError(f"no fixture of {', '.join(producers)} matches variants {variants or 'any'} "
-                           f"and formats {formats or 'any'}")
+        raise RegressError(
+            f"no fixture of {', '.join(producers)} matches variants {variants or 'any'} and formats {formats or 'any'}"
+        )
     return plan
 
 
@@ -146,9 +164,12 @@ def fresh_run(consumer: catalog.Environment, plan: dict[str, list[str]], output:
     ids = sorted({fid for chosen in plan.values() for fid in chosen})
     document = runner.Run(consumer, list(plan), fixture_ids=ids, output=output, log=log).execute()
     wanted = {(p, fid) for p, chosen in plan.items() for fid in chosen}
-    return {"attempts": [a for a in document["attempts"] if (a["producer"], a["fixture"]) in wanted],
-            "order": summary.strategy_order(document["strategies"] or []),
-            "source": str(output), "runtime": document["consumer"].get("runtime")}
+    return {
+        "attempts": [a for a in document["attempts"] if (a["producer"], a["fixture"]) in wanted],
+        "order": summary.strategy_order(document["strategies"] or []),
+        "source": str(output),
+        "runtime": document["consumer"].get("runtime"),
+    }
 
 
 def output_path(old: str, new: str, consumer: str) -> Path:
@@ -157,6 +178,7 @@ def output_path(old: str, new: str, consumer: str) -> Path:
 
 
 # -- command -------------------------------------------------------------------------------
+
 
 def build_report(old: str, new: str, old_side: dict, new_side: dict, filters: dict) -> dict:
     comparison = compare_consumers(old_side["attempts"], new_side["attempts"], old_side["order"], new_side["order"])
@@ -207,8 +229,10 @@ def main(args) -> int:
         old_side = fresh_run(old_env, plan, output_path(old, new, old), log)
         new_side = fresh_run(new_env, plan, output_path(old, new, new), log)
     if not old_side["attempts"] and not new_side["attempts"]:
-        raise RegressError(f"no attempts match producers {producers or 'any'}, variants {variants or 'any'} "
-                           f"and formats {formats or 'any'}")
+        raise RegressError(
+            f"no attempts match producers {producers or 'any'}, variants {variants or 'any'} "
+            f"and formats {formats or 'any'}"
+        )
     report = build_report(old, new, old_side, new_side, filters)
     for side, env in (("from", old_env), ("to", new_env)):
         if env.spec:
@@ -221,10 +245,13 @@ def main(args) -> int:
 
 def add_parser(sub):
     """``compat regress``: its options over the project's fixtures (the gate adds those of ``--models``)."""
-    p = sub.add_parser("regress", help="what stops working when moving from one environment to another",
-                       description="Compare two environments over the project's fixtures or, with --models, "
-                                   "over your own model files. An environment is a catalog id or a spec: "
-                                   "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2 or py3.11:requirements.txt.")
+    p = sub.add_parser(
+        "regress",
+        help="what stops working when moving from one environment to another",
+        description="Compare two environments over the project's fixtures or, with --models, "
+        "over your own model files. An environment is a catalog id or a spec: "
+        "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2 or py3.11:requirements.txt.",
+    )
     p.add_argument("--from", dest="old", required=True, help="the environment today: catalog id or spec")
     p.add_argument("--to", dest="new", required=True, help="the environment to move to: catalog id or spec")
     p.add_argument("--producers", default=None)

@@ -32,6 +32,7 @@ files only; a producer's model files are unpacked when one of its attempts runs.
 Everything a run is asked for is checked before any environment starts: unknown
 producers, fixtures or strategies and a non-positive timeout are bad input (exit 2).
 """
+
 from __future__ import annotations
 
 import collections
@@ -66,6 +67,7 @@ def _now() -> str:
 def strategy_names() -> list[str]:
     """The registry's names in order of preference; importing it needs numpy only, not TF."""
     from compat.inside import strategies
+
     return [strategy.name for strategy in strategies.STRATEGIES]
 
 
@@ -94,8 +96,14 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
 
 
-def validate(consumer: str | catalog.Environment, producers: list[str], strategies=None, fixture_ids=None,
-             timeout: float = 300.0, workers: int = 1) -> catalog.Environment:
+def validate(
+    consumer: str | catalog.Environment,
+    producers: list[str],
+    strategies=None,
+    fixture_ids=None,
+    timeout: float = 300.0,
+    workers: int = 1,
+) -> catalog.Environment:
     """Everything a run is asked for exists; raises ``BadInput`` naming the valid choices.
 
     ``consumer`` is a catalog id or an environment already made (an ad-hoc one).
@@ -119,8 +127,7 @@ def validate(consumer: str | catalog.Environment, producers: list[str], strategi
     return env
 
 
-def plan_attempts(producers: list[str], names: list[str], strategy_filter=None,
-                  fixture_filter=None) -> list[dict]:
+def plan_attempts(producers: list[str], names: list[str], strategy_filter=None, fixture_filter=None) -> list[dict]:
     """Every (fixture, strategy) request of a run, in producer, fixture, strategy order.
 
     The input batch and reference are the committed ones; the folder of model files
@@ -137,9 +144,16 @@ def plan_attempts(producers: list[str], names: list[str], strategy_filter=None,
             for name in names:
                 if strategy_filter and name not in strategy_filter:
                     continue
-                requests.append({"op": "attempt", "producer": producer, "fixture": fixture, "strategy": name,
-                                 "input": str(folder / manifest["reference"]["input"]),
-                                 "reference": str(folder / manifest["reference"]["embeddings"][fixture["variant"]])})
+                requests.append(
+                    {
+                        "op": "attempt",
+                        "producer": producer,
+                        "fixture": fixture,
+                        "strategy": name,
+                        "input": str(folder / manifest["reference"]["input"]),
+                        "reference": str(folder / manifest["reference"]["embeddings"][fixture["variant"]]),
+                    }
+                )
     return requests
 
 
@@ -148,8 +162,13 @@ def locate(request: dict) -> dict:
     return dict(request, root=str(fixtures.unpacked(request["producer"])))
 
 
-def keyed_plan(env: catalog.Environment, producers: list[str], strategy_filter=None, fixture_filter=None,
-               codes: codedigest.CodeDigests | None = None) -> list[dict]:
+def keyed_plan(
+    env: catalog.Environment,
+    producers: list[str],
+    strategy_filter=None,
+    fixture_filter=None,
+    codes: codedigest.CodeDigests | None = None,
+) -> list[dict]:
     """``plan_attempts`` for every strategy of the registry, each request with its content key."""
     codes = codes or codedigest.code_digests(PROJECT_ROOT)
     keyer = attemptkey.Keyer(env, codes)
@@ -196,20 +215,35 @@ def _journal_owner_gone(journal: Path) -> bool:
 def recorded_seconds(consumer: str, attempts: list[dict], published: dict | None) -> dict:
     """(producer, fixture, strategy) -> load + predict seconds last recorded, from the published
     matrix and then the results file's attempts."""
-    seconds = {found[1:]: spent for found, (_, spent) in
-               (matrixdoc.recorded(published, consumer) if published else {}).items()}
-    seconds.update({results.attempt_key(a): (a.get("load_seconds") or 0.0) + (a.get("predict_seconds") or 0.0)
-                    for a in attempts})
+    seconds = {
+        found[1:]: spent for found, (_, spent) in (matrixdoc.recorded(published, consumer) if published else {}).items()
+    }
+    seconds.update(
+        {results.attempt_key(a): (a.get("load_seconds") or 0.0) + (a.get("predict_seconds") or 0.0) for a in attempts}
+    )
     return seconds
 
 
 class Run:
     """One consumer run: the plan, the worker clients and the results document it updates."""
 
-    def __init__(self, consumer: str | catalog.Environment, producers: list[str], *, strategies=None, fixture_ids=None,
-                 isolate=False, reuse=False, timeout=300.0, output: Path | None = None,
-                 log=print, extra_env=None, published: Path | None = PUBLISHED, workers: int = 1,
-                 show_progress: bool = True):
+    def __init__(
+        self,
+        consumer: str | catalog.Environment,
+        producers: list[str],
+        *,
+        strategies=None,
+        fixture_ids=None,
+        isolate=False,
+        reuse=False,
+        timeout=300.0,
+        output: Path | None = None,
+        log=print,
+        extra_env=None,
+        published: Path | None = PUBLISHED,
+        workers: int = 1,
+        show_progress: bool = True,
+    ):
         self.env = validate(consumer, producers, strategies, fixture_ids, timeout, workers)
         self.workers = workers
         self.producers = producers
@@ -254,12 +288,16 @@ class Run:
         """
         document = self._read_disk() or self._new_document()
         if document["run"]["consumer"] != self.env.id:
-            raise BadInput(f"{self.output} holds results of {document['run']['consumer']}, not {self.env.id}; "
-                           f"give another --output")
+            raise BadInput(
+                f"{self.output} holds results of {document['run']['consumer']}, not {self.env.id}; "
+                f"give another --output"
+            )
         recorded_lock = document["consumer"].get("lock")
         if recorded_lock and recorded_lock != self.env.locked_versions():
-            raise BadInput(f"{self.output} was measured with another lock of {self.env.id}; "
-                           f"move it away (or give another --output) so two setups are not mixed")
+            raise BadInput(
+                f"{self.output} was measured with another lock of {self.env.id}; "
+                f"move it away (or give another --output) so two setups are not mixed"
+            )
         for journal in results.journals(self.output):
             if journal != self.journal and _journal_owner_gone(journal):
                 found = results.read_journal(journal)
@@ -268,8 +306,9 @@ class Run:
         if self.measured:
             self.log(f"[compat] {self.output.name}: kept {len(self.measured)} attempts a stopped run had journaled")
         document["attempts"] = self._overlay(document["attempts"])
-        document["run"].update(started=_now(), finished=None, complete=False,
-                               mode="isolate" if self.isolate else "shared")
+        document["run"].update(
+            started=_now(), finished=None, complete=False, mode="isolate" if self.isolate else "shared"
+        )
         return document
 
     def _read_disk(self) -> dict | None:
@@ -296,12 +335,25 @@ class Run:
     def _new_document(self) -> dict:
         return {
             "schema": results.SCHEMA,
-            "run": {"consumer": self.env.id, "producers": [], "mode": None,
-                    "started": None, "finished": None, "complete": False,
-                    "workers_started": 0, "tensorflow_imports": 0},
-            "consumer": {"id": self.env.id, "python": self.env.python, "keras_api": self.env.keras_api,
-                         "summary": self.env.summary, "lock": self.env.locked_versions(), "runtime": None,
-                         **({"spec": self.env.spec} if self.env.spec else {})},
+            "run": {
+                "consumer": self.env.id,
+                "producers": [],
+                "mode": None,
+                "started": None,
+                "finished": None,
+                "complete": False,
+                "workers_started": 0,
+                "tensorflow_imports": 0,
+            },
+            "consumer": {
+                "id": self.env.id,
+                "python": self.env.python,
+                "keras_api": self.env.keras_api,
+                "summary": self.env.summary,
+                "lock": self.env.locked_versions(),
+                "runtime": None,
+                **({"spec": self.env.spec} if self.env.spec else {}),
+            },
             "strategies": None,
             "tolerance": {"relative": RELATIVE_TOLERANCE, "min_cosine": MIN_COSINE},
             "attempts": [],
@@ -335,9 +387,11 @@ class Run:
             todo = attemptkey.pending(plan, recorded, published)
         else:
             todo = plan
-        self.superseded = {attemptkey.attempt_id(r): r["key"] for r in plan
-                           if attemptkey.attempt_id(r) in recorded
-                           and recorded[attemptkey.attempt_id(r)] != r["key"]}
+        self.superseded = {
+            attemptkey.attempt_id(r): r["key"]
+            for r in plan
+            if attemptkey.attempt_id(r) in recorded and recorded[attemptkey.attempt_id(r)] != r["key"]
+        }
         self.document["attempts"] = self._overlay(self.document["attempts"])
         return todo
 
@@ -380,35 +434,55 @@ class Run:
         todo = self.pending(plan)
         kept = len(self.document["attempts"])
         if not todo:
-            self.log(f"[compat] {self.env.id}: nothing to do: the {len(plan)} planned attempts are recorded "
-                     f"with their current keys")
+            self.log(
+                f"[compat] {self.env.id}: nothing to do: the {len(plan)} planned attempts are recorded "
+                f"with their current keys"
+            )
             self.settle()
             return self.document
-        self.log(f"[compat] {self.env.id}: {len(todo)} attempts to run over {len(self.producers)} "
-                 f"producer(s){' (isolated)' if self.isolate else ''}"
-                 f"{f', {len(plan) - len(todo)} known by their keys' if len(plan) > len(todo) else ''}"
-                 f"{f', {kept} kept in the results file' if kept else ''}; results -> {self.output}")
+        self.log(
+            f"[compat] {self.env.id}: {len(todo)} attempts to run over {len(self.producers)} "
+            f"producer(s){' (isolated)' if self.isolate else ''}"
+            f"{f', {len(plan) - len(todo)} known by their keys' if len(plan) > len(todo) else ''}"
+            f"{f', {kept} kept in the results file' if kept else ''}; results -> {self.output}"
+        )
         requests = collections.deque(dict(request, id=number) for number, request in enumerate(todo, 1))
         events: queue.Queue = queue.Queue()
         log_dir = cache_root() / "logs"
         published = published_matrix(self.published) if self.published else None
         seconds = recorded_seconds(self.env.id, self.document["attempts"], published)
         workers = min(self.workers, len(todo))
-        estimate = progress.Estimate(progress.expected_seconds([attemptkey.attempt_id(r) for r in todo], seconds),
-                                     parallel=workers)
+        estimate = progress.Estimate(
+            progress.expected_seconds([attemptkey.attempt_id(r) for r in todo], seconds), parallel=workers
+        )
         # The live bar only where lines would go to a terminal as they are; a caller's own log
         # (regress, the tests) gets the plain lines.
-        reporter = progress.Reporter(self.env.id, len(todo), estimate, show=self.show_progress, say=self.log,
-                                     live=None if self.log is print else False)
+        reporter = progress.Reporter(
+            self.env.id,
+            len(todo),
+            estimate,
+            show=self.show_progress,
+            say=self.log,
+            live=None if self.log is print else False,
+        )
         self._reporter = reporter
-        self.clients = [workerclient.Client(self.env, log_dir, extra_env=self.extra_env, log=self._say,
-                                            on_start=lambda info: events.put(("started", info)))
-                        for _ in range(workers)]
+        self.clients = [
+            workerclient.Client(
+                self.env,
+                log_dir,
+                extra_env=self.extra_env,
+                log=self._say,
+                on_start=lambda info: events.put(("started", info)),
+            )
+            for _ in range(workers)
+        ]
         with reporter:
             reporter.now(f"starting {workers} worker(s) in {self.env.id}")
             self.clients[0].start()  # a worker that cannot start says so before anything is shared out
-            threads = [threading.Thread(target=self._drive, args=(client, requests, events), daemon=True)
-                       for client in self.clients]
+            threads = [
+                threading.Thread(target=self._drive, args=(client, requests, events), daemon=True)
+                for client in self.clients
+            ]
             for thread in threads:
                 thread.start()
             with open(self.journal, "a") as journal:
@@ -473,8 +547,14 @@ class Run:
 
     def _attempt(self, client: workerclient.Client, request: dict) -> dict:
         fixture = request["fixture"]
-        attempt = {"producer": request["producer"], "fixture": fixture["id"], "variant": fixture["variant"],
-                   "format": fixture["format"], "strategy": request["strategy"], "key": request["key"]}
+        attempt = {
+            "producer": request["producer"],
+            "fixture": fixture["id"],
+            "variant": fixture["variant"],
+            "format": fixture["format"],
+            "strategy": request["strategy"],
+            "key": request["key"],
+        }
         producer = request["producer"]
         with self._roots_lock:  # unpacked once, by the first worker to need it
             if producer not in self.roots:
@@ -501,15 +581,17 @@ class Run:
                     document[field] = document[field] or disk.get(field)
                 if not document["consumer"].get("runtime"):
                     document["consumer"]["runtime"] = disk["consumer"].get("runtime")
-                document["run"]["producers"] = sorted(set(document["run"].get("producers") or [])
-                                                      | set(disk["run"].get("producers") or []))
+                document["run"]["producers"] = sorted(
+                    set(document["run"].get("producers") or []) | set(disk["run"].get("producers") or [])
+                )
             document["attempts"] = self._overlay(document["attempts"])
             known = set(document["run"].get("producers") or []) | set(self.producers)
             document["run"]["producers"] = [p for p in catalog.ids() if p in known]
             order = {name: i for i, name in enumerate(strategy_names())}
             ids = catalog.ids()
-            document["attempts"].sort(key=lambda a: (ids.index(a["producer"]), a["fixture"],
-                                                     order.get(a["strategy"], len(order))))
+            document["attempts"].sort(
+                key=lambda a: (ids.index(a["producer"]), a["fixture"], order.get(a["strategy"], len(order)))
+            )
             results.write_atomically(self.output, document)
             stat = self.output.stat()
             self.on_disk = (stat.st_size, stat.st_mtime_ns)
@@ -518,8 +600,10 @@ class Run:
 
     def _progress(self, attempt: dict):
         if attempt["verdict"] in (Verdict.CRASH.value, Verdict.TIMEOUT.value):
-            self._say(f"[compat] {self.env.id} <- {attempt['producer']} {attempt['fixture']} "
-                      f"{attempt['strategy']}: {attempt['verdict']} ({attempt['reason']})")
+            self._say(
+                f"[compat] {self.env.id} <- {attempt['producer']} {attempt['fixture']} "
+                f"{attempt['strategy']}: {attempt['verdict']} ({attempt['reason']})"
+            )
 
 
 RECORDED = ("load_seconds", "predict_seconds", "code_executed", "code_executed_by_predict", "recipe")
@@ -538,8 +622,13 @@ def judge(attempt: dict, outcome: dict, reference_path: str) -> dict:
     elif status == Verdict.TIMEOUT.value:
         attempt.update(verdict=status, seconds=outcome["seconds"], reason=outcome["reason"])
     elif status == Verdict.CRASH.value:
-        attempt.update(verdict=status, signal=outcome["signal"], exit_code=outcome["exit_code"],
-                       reason=outcome["reason"], worker_log_tail=outcome["worker_log_tail"])
+        attempt.update(
+            verdict=status,
+            signal=outcome["signal"],
+            exit_code=outcome["exit_code"],
+            reason=outcome["reason"],
+            worker_log_tail=outcome["worker_log_tail"],
+        )
     else:
         numbers = compare(np.load(reference_path), outcome["embeddings"])
         attempt.update(verdict=numbers.pop("verdict").value, **numbers)
@@ -603,14 +692,16 @@ def planned_view(run: Run) -> tuple[dict, list[str]]:
     return view, _provenance(run, published, len(current), now, in_file, in_matrix)
 
 
-def _provenance(run: Run, published: dict | None, planned: int, now: list, in_file: list,
-                in_matrix: list) -> list[str]:
+def _provenance(run: Run, published: dict | None, planned: int, now: list, in_file: list, in_matrix: list) -> list[str]:
     sources = []
     if in_file:
         sources.append(f"{len(in_file)} in {run.output} (last written {_days([run.document['run'].get('finished')])})")
     if in_matrix:
-        stamps = [r.get("finished") or r.get("started") for r in (published or {}).get("runs") or []
-                  if r.get("consumer") == run.env.id]
+        stamps = [
+            r.get("finished") or r.get("started")
+            for r in (published or {}).get("runs") or []
+            if r.get("consumer") == run.env.id
+        ]
         sources.append(f"{len(in_matrix)} in the published {_shown_path(run.published)} (measured {_days(stamps)})")
     recorded = len(in_file) + len(in_matrix)
     lines = []
@@ -619,14 +710,19 @@ def _provenance(run: Run, published: dict | None, planned: int, now: list, in_fi
         for producer, fixture, _ in now:
             fixtures[(producer, fixture)] = fixtures.get((producer, fixture), 0) + 1
         per_fixture = collections.Counter(found[:2] for found in map(attemptkey.attempt_id, run.planned))
-        named = [(f"{p}/{f}" if len(run.producers) > 1 else f)
-                 + (f" ({n} of {per_fixture[(p, f)]} strategies)" if n < per_fixture[(p, f)] else "")
-                 for (p, f), n in fixtures.items()]
+        named = [
+            (f"{p}/{f}" if len(run.producers) > 1 else f)
+            + (f" ({n} of {per_fixture[(p, f)]} strategies)" if n < per_fixture[(p, f)] else "")
+            for (p, f), n in fixtures.items()
+        ]
         shown = ", ".join(named[:8]) + (f" +{len(named) - 8} more" if len(named) > 8 else "")
         lines.append(f"measured now: {len(now)} of the {planned} planned attempts ({shown})")
     if recorded:
-        lead = (f"recorded, not measured now: all {planned} planned attempts" if not now and recorded == planned
-                else f"recorded, not measured now: {recorded} attempts")
+        lead = (
+            f"recorded, not measured now: all {planned} planned attempts"
+            if not now and recorded == planned
+            else f"recorded, not measured now: {recorded} attempts"
+        )
         lines.append(f"{lead}, with their current keys: " + "; ".join(sources) + "; `--rerun` measures them again")
     missing = planned - len(now) - recorded
     if missing:
@@ -636,11 +732,20 @@ def _provenance(run: Run, published: dict | None, planned: int, now: list, in_fi
 
 def main(args) -> int:
     from compat.publish import table
+
     producers = resolve_producers(args.producers)
-    run = Run(args.consumer, producers,
-              strategies=split_list(args.strategies), fixture_ids=split_list(args.fixtures),
-              isolate=args.isolate, reuse=not args.rerun, timeout=args.timeout, output=args.output,
-              workers=default_workers() if args.workers is None else args.workers, show_progress=not args.quiet)
+    run = Run(
+        args.consumer,
+        producers,
+        strategies=split_list(args.strategies),
+        fixture_ids=split_list(args.fixtures),
+        isolate=args.isolate,
+        reuse=not args.rerun,
+        timeout=args.timeout,
+        output=args.output,
+        workers=default_workers() if args.workers is None else args.workers,
+        show_progress=not args.quiet,
+    )
     try:
         run.execute()
     except HarnessFailure as exc:
@@ -659,12 +764,20 @@ def add_parser(sub) -> None:
     p.add_argument("--strategies", default=None, help="comma-separated subset of strategies")
     p.add_argument("--fixtures", default=None, help="comma-separated fixture ids (variant-format)")
     p.add_argument("--isolate", action="store_true", help="one process per attempt")
-    p.add_argument("--rerun", action="store_true",
-                   help="measure every planned attempt again, also those recorded with their current key")
+    p.add_argument(
+        "--rerun",
+        action="store_true",
+        help="measure every planned attempt again, also those recorded with their current key",
+    )
     p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per attempt")
-    p.add_argument("--workers", type=int, default=None,
-                   help="worker processes sharing the attempts (default: one per core, at most 4)")
-    p.add_argument("--output", default=None,
-                   help="results file that this run updates (default reports/results/<consumer>.json)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes sharing the attempts (default: one per core, at most 4)",
+    )
+    p.add_argument(
+        "--output", default=None, help="results file that this run updates (default reports/results/<consumer>.json)"
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=main)

@@ -8,6 +8,7 @@ the planning job runs it on a bare interpreter, before anything is installed.
 
     python -m compat.harness.workflow matrix    # {"include": [{"consumer", "python", "lock", "container"}, ...]}
 """
+
 from __future__ import annotations
 
 import json
@@ -34,15 +35,17 @@ def _relative(path) -> str:
 
 def matrix() -> dict:
     """``strategy.matrix`` of the consumer job: one entry per catalog consumer, in order."""
-    return {"include": [
-        {
-            "consumer": env.id,
-            "python": env.python,
-            "lock": _relative(env.lock_path),
-            "container": CONTAINER_IMAGES.get(env.python, ""),
-        }
-        for env in catalog.consumers()
-    ]}
+    return {
+        "include": [
+            {
+                "consumer": env.id,
+                "python": env.python,
+                "lock": _relative(env.lock_path),
+                "container": CONTAINER_IMAGES.get(env.python, ""),
+            }
+            for env in catalog.consumers()
+        ]
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

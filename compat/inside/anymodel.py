@@ -15,6 +15,7 @@ dict). So here every strategy
 The host compares outputs by name; each environment names them the way the model does.
 Runs inside the consumer environment, on CPython 3.6 up, with only its packages.
 """
+
 import os
 import re
 
@@ -27,6 +28,7 @@ KERAS_LOADS = ("load_model", "no_compile", "unsafe", "tf_keras")
 
 
 # -- what the model takes and returns ------------------------------------------------------
+
 
 def dtype_name(dtype):
     """``float32``, ``int32``, ``bool``... for a numpy, TF or Keras dtype (or its name)."""
@@ -42,8 +44,9 @@ def shape_list(shape):
         dims = list(shape.as_list()) if hasattr(shape, "as_list") else list(shape)
     except ValueError:  # TF 1: a shape of unknown rank
         return None
-    return [None if d is None else int(getattr(d, "value", d)) if getattr(d, "value", d) is not None else None
-            for d in dims]
+    return [
+        None if d is None else int(getattr(d, "value", d)) if getattr(d, "value", d) is not None else None for d in dims
+    ]
 
 
 def input_names(model):
@@ -60,21 +63,29 @@ def output_names(model):
 
 def describe_keras(model):
     """The inputs (name, shape, dtype) and outputs (name, shape) of a loaded Keras model."""
-    inputs = [{"name": name, "shape": shape_list(getattr(t, "shape", None)), "dtype": dtype_name(t.dtype)}
-              for name, t in zip(input_names(model), model.inputs)]
+    inputs = [
+        {"name": name, "shape": shape_list(getattr(t, "shape", None)), "dtype": dtype_name(t.dtype)}
+        for name, t in zip(input_names(model), model.inputs)
+    ]
     outputs = model.outputs if isinstance(model.outputs, (list, tuple)) else list(model.outputs.values())
     names = output_names(model) or [f"output_{i}" for i in range(len(outputs))]
-    return {"inputs": inputs, "outputs": [{"name": n, "shape": shape_list(getattr(t, "shape", None))}
-                                          for n, t in zip(names, outputs)]}
+    return {
+        "inputs": inputs,
+        "outputs": [{"name": n, "shape": shape_list(getattr(t, "shape", None))} for n, t in zip(names, outputs)],
+    }
 
 
 def describe_signature(signature):
     """The inputs and outputs of a TF 2 concrete function (a SavedModel's serving signature)."""
     specs = signature.structured_input_signature[1]
     outputs = signature.structured_outputs
-    return {"inputs": [{"name": name, "shape": shape_list(spec.shape), "dtype": dtype_name(spec.dtype)}
-                       for name, spec in sorted(specs.items())],
-            "outputs": [{"name": name, "shape": shape_list(spec.shape)} for name, spec in sorted(outputs.items())]}
+    return {
+        "inputs": [
+            {"name": name, "shape": shape_list(spec.shape), "dtype": dtype_name(spec.dtype)}
+            for name, spec in sorted(specs.items())
+        ],
+        "outputs": [{"name": name, "shape": shape_list(spec.shape)} for name, spec in sorted(outputs.items())],
+    }
 
 
 def describe_tf1_signature(signature):
@@ -85,9 +96,13 @@ def describe_tf1_signature(signature):
 
     def dtype(info):
         import tensorflow as tf
+
         return tf.as_dtype(info.dtype).name
-    return {"inputs": [{"name": n, "shape": shape(i), "dtype": dtype(i)} for n, i in sorted(signature.inputs.items())],
-            "outputs": [{"name": n, "shape": shape(i)} for n, i in sorted(signature.outputs.items())]}
+
+    return {
+        "inputs": [{"name": n, "shape": shape(i), "dtype": dtype(i)} for n, i in sorted(signature.inputs.items())],
+        "outputs": [{"name": n, "shape": shape(i)} for n, i in sorted(signature.outputs.items())],
+    }
 
 
 def describe(ctx, root, fixture):
@@ -97,6 +112,7 @@ def describe(ctx, root, fixture):
         if not ctx.tf_version:
             raise ValueError("reading a SavedModel's signature needs TensorFlow, which this environment does not have")
         import tensorflow as tf
+
         if ctx.tf2:
             loaded = tf.saved_model.load(path, tags=["serve"])
             return describe_signature(loaded.signatures[SIGNATURE])
@@ -114,14 +130,18 @@ def describe(ctx, root, fixture):
 
 # -- calling it ----------------------------------------------------------------------------
 
+
 def _ordered(batch, names):
     """The batch's arrays in the order of ``names``: by name where they match, else by position."""
     values = list(batch.values())
     if all(name in batch for name in names):
         return [batch[name] for name in names]
     if len(values) != len(names):
-        raise ValueError("the model takes {} inputs ({}), the batch holds {} ({})".format(
-            len(names), ", ".join(names), len(values), ", ".join(batch)))
+        raise ValueError(
+            "the model takes {} inputs ({}), the batch holds {} ({})".format(
+                len(names), ", ".join(names), len(values), ", ".join(batch)
+            )
+        )
     return values
 
 
@@ -147,6 +167,7 @@ def call_keras(ctx, model, batch):
         result = model.predict_on_batch(feed)
     elif ctx.tf_version:
         import tensorflow as tf
+
         tensors = [tf.constant(f) for f in feed] if isinstance(feed, list) else tf.constant(feed)
         result = model(tensors, training=False)
     else:
@@ -157,15 +178,20 @@ def call_keras(ctx, model, batch):
 def signature_caller(ctx, path):
     """A function from the batch to the serving signature's named outputs, and what it keeps alive."""
     import tensorflow as tf
+
     if ctx.keras3:
         layer = ctx.keras.layers.TFSMLayer(path, call_endpoint=SIGNATURE)
-        names = sorted(layer._endpoint_signatures[SIGNATURE].structured_input_signature[1]) \
-            if hasattr(layer, "_endpoint_signatures") else None
+        names = (
+            sorted(layer._endpoint_signatures[SIGNATURE].structured_input_signature[1])
+            if hasattr(layer, "_endpoint_signatures")
+            else None
+        )
 
         def call(batch):
             if len(batch) == 1:
                 return named(layer(next(iter(batch.values()))), [])
             return named(layer(dict(zip(names or list(batch), _ordered(batch, names or list(batch))))), [])
+
         return call, layer
     if ctx.tf2:
         # The loaded object is kept while the signature runs: TF 2.4-2.6 free the variables
@@ -179,6 +205,7 @@ def signature_caller(ctx, path):
             values = _ordered(batch, names)
             outputs = serve(**{n: tf.constant(v, dtype=specs[n].dtype) for n, v in zip(names, values)})
             return [(key, np.asarray(outputs[key])) for key in sorted(outputs)]
+
         return call, loaded
     session = tf.Session(graph=tf.Graph())
     with session.graph.as_default():
@@ -189,24 +216,31 @@ def signature_caller(ctx, path):
     def call(batch):
         values = _ordered(batch, names)
         fetched = sorted(signature.outputs)
-        results = session.run([signature.outputs[k].name for k in fetched],
-                              {signature.inputs[n].name: v for n, v in zip(names, values)})
+        results = session.run(
+            [signature.outputs[k].name for k in fetched], {signature.inputs[n].name: v for n, v in zip(names, values)}
+        )
         return [(key, np.asarray(value)) for key, value in zip(fetched, results)]
+
     return call, session
 
 
 # -- loading it: one function per strategy -------------------------------------------------
 
+
 def not_facenet_reason(ctx, strategy, fixture):
     """Why a strategy does not apply to a file that is not FaceNet, or None."""
     if strategy.kind == "weights":
-        return ("the file's layer names are not FaceNet's (no Conv2d_1a_3x3, Mixed_6a, Mixed_7a, Bottleneck), "
-                "so rebuilding FaceNet to take its weights does not apply")
+        return (
+            "the file's layer names are not FaceNet's (no Conv2d_1a_3x3, Mixed_6a, Mixed_7a, Bottleneck), "
+            "so rebuilding FaceNet to take its weights does not apply"
+        )
     custom = fixture.get("custom_classes") or []
     if strategy.name in ("custom_objects", "json_weights"):
         if custom:
-            return ("the file names custom classes or functions ({}): hand their code over in custom_objects; "
-                    "compat does not have it".format(", ".join(custom[:5])))
+            return (
+                "the file names custom classes or functions ({}): hand their code over in custom_objects; "
+                "compat does not have it".format(", ".join(custom[:5]))
+            )
         return "the file names no custom classes or functions: there is nothing to hand over"
     if strategy.name == "unsafe" and not fixture.get("stored_code"):
         return "the file holds no stored code: safe_mode=False would load it exactly as load_model does"
@@ -225,6 +259,7 @@ def load(ctx, strategy_name, root, fixture):
             if model is not None:
                 return call_keras(ctx, model, batch)
             return named(predict(next(iter(batch.values()))), [])
+
         call.model, call.keep = model, predict
         return call
     path = os.path.join(root, fixture["path"])
@@ -236,6 +271,7 @@ def load(ctx, strategy_name, root, fixture):
 
     def call(batch):
         return call_keras(ctx, model, batch)
+
     call.model, call.keep = model, None
     return call
 
@@ -250,6 +286,7 @@ def _keras_model(ctx, strategy_name, path, root, fixture):
         return keras.models.load_model(path, safe_mode=False)
     if strategy_name == "tf_keras":
         import tf_keras
+
         return tf_keras.models.load_model(path)
     if strategy_name == "json_plain":
         with open(path) as handle:
@@ -260,6 +297,7 @@ def _keras_model(ctx, strategy_name, path, root, fixture):
 
 
 # -- its recipe: a whole program for the file at hand --------------------------------------
+
 
 def identifier(name, fallback="outputs"):
     """A Python name for what the model returns (``class_probs``), from an output's name."""
@@ -272,20 +310,26 @@ def identifier(name, fallback="outputs"):
 def _io_lines(spec):
     inputs, outputs = spec["inputs"], spec["outputs"]
     several_in, several_out = len(inputs) > 1, len(outputs) > 1
-    lines = ["Usage: python {} INPUT.{} OUTPUT.{}".format(spec.get("script") or "recipe.py",
-                                                          "npz" if several_in else "npy",
-                                                          "npz" if several_out else "npy")]
+    lines = [
+        "Usage: python {} INPUT.{} OUTPUT.{}".format(
+            spec.get("script") or "recipe.py", "npz" if several_in else "npy", "npz" if several_out else "npy"
+        )
+    ]
     lines.append("INPUT.npz: one array per input, by name:" if several_in else "INPUT.npy: the model's input:")
     for item in inputs:
-        shape = ", ".join("N" if i == 0 else ("any" if d is None else str(d)) for i, d in enumerate(item["shape"] or ["N"]))
+        shape = ", ".join(
+            "N" if i == 0 else ("any" if d is None else str(d)) for i, d in enumerate(item["shape"] or ["N"])
+        )
         extra = " ({})".format(item["range"]) if item.get("range") else ""
         lines.append("    {}: {} ({}){}".format(item["name"], item.get("dtype") or "float32", shape, extra))
     lines.append("OUTPUT.npz: one array per output, by name:" if several_out else "OUTPUT.npy: what the model returns:")
     for item in outputs:
         lines.append("    {}".format(item["name"]))
-    lines += ["The reference numbers were computed on a seeded batch of these shapes and types (random",
-              "values in each input's valid range); real inputs need the model's own preprocessing,",
-              "which the file does not record."]
+    lines += [
+        "The reference numbers were computed on a seeded batch of these shapes and types (random",
+        "values in each input's valid range); real inputs need the model's own preprocessing,",
+        "which the file does not record.",
+    ]
     return lines
 
 
@@ -294,21 +338,24 @@ def _read_lines(spec):
     if len(inputs) == 1:
         return ["x = np.load(sys.argv[1])"], "x"
     names = "[" + ", ".join(_quote(i["name"]) for i in inputs) + "]"
-    return ["batch = np.load(sys.argv[1])",
-            f"inputs = {{name: batch[name] for name in {names}}}  # fed by name"], "inputs"
+    return [
+        "batch = np.load(sys.argv[1])",
+        f"inputs = {{name: batch[name] for name in {names}}}  # fed by name",
+    ], "inputs"
 
 
 def _save_lines(spec, result):
     outputs = spec["outputs"]
     if len(outputs) == 1:
         out = identifier(outputs[0]["name"])
-        return [f"{out} = {result}" if result != out else None,
-                f"np.save(sys.argv[2], np.asarray({out}))"]
+        return [f"{out} = {result}" if result != out else None, f"np.save(sys.argv[2], np.asarray({out}))"]
     names = "[" + ", ".join(_quote(o["name"]) for o in outputs) + "]"
-    return [f"outputs = {result}" if result != "outputs" else None,
-            "if not isinstance(outputs, dict):  # a list, in the order of the model's outputs",
-            f"    outputs = dict(zip({names}, outputs))",
-            "np.savez(sys.argv[2], **{name: np.asarray(value) for name, value in outputs.items()})"]
+    return [
+        f"outputs = {result}" if result != "outputs" else None,
+        "if not isinstance(outputs, dict):  # a list, in the order of the model's outputs",
+        f"    outputs = dict(zip({names}, outputs))",
+        "np.savez(sys.argv[2], **{name: np.asarray(value) for name, value in outputs.items()})",
+    ]
 
 
 def _quote(text):
@@ -326,8 +373,11 @@ def recipe(ctx, strategy_name, fixture, spec):
     lines += _io_lines(dict(spec, script=fixture.get("script")))
     lines += ['"""', "import os"]
     for name, value in ctx.env_vars:
-        lines.append("os.environ[{}] = {}  # {}".format(_quote(name), _quote(value),
-                                                      strategies.ENV_VAR_NOTES.get(name, "as this environment sets it")))
+        lines.append(
+            "os.environ[{}] = {}  # {}".format(
+                _quote(name), _quote(value), strategies.ENV_VAR_NOTES.get(name, "as this environment sets it")
+            )
+        )
     lines += ["import sys", "", "import numpy as np"]
     body, imports = _body(ctx, strategy_name, spec)
     lines += imports + [""]
@@ -337,8 +387,10 @@ def recipe(ctx, strategy_name, fixture, spec):
     read, fed = _read_lines(spec)
     lines += [""] + read
     if fixture.get("stored_code") and strategy_name in KERAS_LOADS:
-        lines += ["# Can run code stored in the file ({}):".format(fixture["stored_code"]),
-                  "# Keras rebuilds it when it loads or first calls the model. Load only files you trust."]
+        lines += [
+            "# Can run code stored in the file ({}):".format(fixture["stored_code"]),
+            "# Keras rebuilds it when it loads or first calls the model. Load only files you trust.",
+        ]
     result = body[-1].replace(FED, fed)
     lines += [line.replace(FED, fed) for line in body[:-1]]
     lines += [line for line in _save_lines(spec, result) if line]
@@ -346,10 +398,12 @@ def recipe(ctx, strategy_name, fixture, spec):
 
 
 def _summary(strategy):
-    return {"custom_objects": "load_model with the model's custom classes",
-            "unsafe": "load_model(path, safe_mode=False): allow code stored in the file",
-            "tf_keras": "the legacy Keras 2 package (tf_keras) beside TF >= 2.16",
-            "json_plain": "model_from_json(architecture) + load_weights(weights)"}.get(strategy.name, strategy.summary)
+    return {
+        "custom_objects": "load_model with the model's custom classes",
+        "unsafe": "load_model(path, safe_mode=False): allow code stored in the file",
+        "tf_keras": "the legacy Keras 2 package (tf_keras) beside TF >= 2.16",
+        "json_plain": "model_from_json(architecture) + load_weights(weights)",
+    }.get(strategy.name, strategy.summary)
 
 
 FED = "<FED>"
@@ -362,34 +416,71 @@ def _body(ctx, strategy_name, spec):
     predict = "model.predict(<FED>, verbose=0)"
     if strategy_name == "savedmodel_inference":
         if ctx.keras3:
-            result = ("list(outputs.values())[0] if isinstance(outputs, dict) else outputs"
-                      if len(spec["outputs"]) == 1 else "outputs")
-            return (['layer = keras.layers.TFSMLayer(MODEL_PATH, call_endpoint="serving_default")',
-                     "outputs = layer(<FED>)  # a dict when the signature names its outputs", result],
-                    ["import keras"])
+            result = (
+                "list(outputs.values())[0] if isinstance(outputs, dict) else outputs"
+                if len(spec["outputs"]) == 1
+                else "outputs"
+            )
+            return (
+                [
+                    'layer = keras.layers.TFSMLayer(MODEL_PATH, call_endpoint="serving_default")',
+                    "outputs = layer(<FED>)  # a dict when the signature names its outputs",
+                    result,
+                ],
+                ["import keras"],
+            )
         if ctx.tf2:
-            feed = ("{name: tf.constant(value) for name, value in <FED>.items()}" if several
-                    else "{list(serve.structured_input_signature[1])[0]: tf.constant(<FED>)}")
-            return ([('loaded = tf.saved_model.load(MODEL_PATH, tags=["serve"])  # keep it: the signature only '
-                     'borrows its variables'), 'serve = loaded.signatures["serving_default"]',
-                     "result = serve(**" + feed + ")",
-                     "outputs = {name: value.numpy() for name, value in result.items()}",
-                     _signature_result(spec)], ["import tensorflow as tf"])
-        feed = ("{signature.inputs[name].name: value for name, value in <FED>.items()}" if several
-                else "{list(signature.inputs.values())[0].name: <FED>}")
-        return (["session = tf.Session(graph=tf.Graph())", "with session.graph.as_default():",
-                 '    meta = tf.saved_model.loader.load(session, ["serve"], MODEL_PATH)',
-                 'signature = meta.signature_def["serving_default"]',
-                 "fetched = sorted(signature.outputs)",
-                 "outputs = dict(zip(fetched, session.run([signature.outputs[k].name for k in fetched], "
-                 + feed + ")))", _signature_result(spec)], ["import tensorflow as tf"])
+            feed = (
+                "{name: tf.constant(value) for name, value in <FED>.items()}"
+                if several
+                else "{list(serve.structured_input_signature[1])[0]: tf.constant(<FED>)}"
+            )
+            return (
+                [
+                    (
+                        'loaded = tf.saved_model.load(MODEL_PATH, tags=["serve"])  # keep it: the signature only '
+                        "borrows its variables"
+                    ),
+                    'serve = loaded.signatures["serving_default"]',
+                    "result = serve(**" + feed + ")",
+                    "outputs = {name: value.numpy() for name, value in result.items()}",
+                    _signature_result(spec),
+                ],
+                ["import tensorflow as tf"],
+            )
+        feed = (
+            "{signature.inputs[name].name: value for name, value in <FED>.items()}"
+            if several
+            else "{list(signature.inputs.values())[0].name: <FED>}"
+        )
+        return (
+            [
+                "session = tf.Session(graph=tf.Graph())",
+                "with session.graph.as_default():",
+                '    meta = tf.saved_model.loader.load(session, ["serve"], MODEL_PATH)',
+                'signature = meta.signature_def["serving_default"]',
+                "fetched = sorted(signature.outputs)",
+                "outputs = dict(zip(fetched, session.run([signature.outputs[k].name for k in fetched], " + feed + ")))",
+                _signature_result(spec),
+            ],
+            ["import tensorflow as tf"],
+        )
     if strategy_name == "json_plain":
-        return (["with open(MODEL_PATH) as f:", "    model = keras.models.model_from_json(f.read())",
-                 "model.load_weights(WEIGHTS_PATH)", predict], [ctx.module_line])
-    load = {"load_model": "model = keras.models.load_model(MODEL_PATH)",
-            "no_compile": "model = keras.models.load_model(MODEL_PATH, compile=False)",
-            "unsafe": "model = keras.models.load_model(MODEL_PATH, safe_mode=False)",
-            "tf_keras": "model = tf_keras.models.load_model(MODEL_PATH)"}[strategy_name]
+        return (
+            [
+                "with open(MODEL_PATH) as f:",
+                "    model = keras.models.model_from_json(f.read())",
+                "model.load_weights(WEIGHTS_PATH)",
+                predict,
+            ],
+            [ctx.module_line],
+        )
+    load = {
+        "load_model": "model = keras.models.load_model(MODEL_PATH)",
+        "no_compile": "model = keras.models.load_model(MODEL_PATH, compile=False)",
+        "unsafe": "model = keras.models.load_model(MODEL_PATH, safe_mode=False)",
+        "tf_keras": "model = tf_keras.models.load_model(MODEL_PATH)",
+    }[strategy_name]
     if strategy_name == "tf_keras":
         return [load, predict], ["import tf_keras"]
     return [load, predict], [ctx.module_line]

@@ -8,6 +8,7 @@ process of loads needs, as the worker does: the session cleared between loads (K
 global state otherwise grows and every later load slows) and the collector tuned. It
 prints the seconds it took from interpreter start, TensorFlow import included.
 """
+
 import json
 import sys
 import time
@@ -18,6 +19,7 @@ STARTED = time.time()
 def check(reference, actual):
     """What the host's check computes: max |difference| and the lowest row cosine."""
     import numpy as np
+
     actual = np.asarray(actual, dtype=np.float64)
     difference = float(np.max(np.abs(actual - reference)))
     norms = np.linalg.norm(actual, axis=1) * np.linalg.norm(reference, axis=1)
@@ -30,6 +32,7 @@ def main(plan_path):
 
     from compat.inside import facenet, kerasapi, strategies
     from compat.inside.worker import _collect_less
+
     ctx = strategies.Context()
     if ctx.tf_version:
         import tensorflow  # noqa: F401

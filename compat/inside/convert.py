@@ -10,6 +10,7 @@ which only the Python that wrote it can read). A FaceNet whose Lambdas only scal
 carried over to the architecture file's ``ScaleLayer`` with the same weights; any other
 model with Lambda layers cannot be made safe here, and the result says so.
 """
+
 import json
 import os
 import sys
@@ -25,7 +26,8 @@ def lambda_layers(model):
 def carry_over(model, fixture):
     """The same FaceNet with ``ScaleLayer`` for each ``Lambda``, holding the loaded weights."""
     variant = {"compiled": "lambda", "canary": "lambda", "canarymodule": "lambda"}.get(
-        fixture["variant"], fixture["variant"])
+        fixture["variant"], fixture["variant"]
+    )
     rebuilt = facenet_arch.build(variant, fixture.get("size", "full"), scale_layers=True)
     rebuilt.set_weights(model.get_weights())
     return rebuilt
@@ -43,7 +45,9 @@ def save(ctx, model, out, fmt):
         model.save(out)
     elif fmt == "savedmodel":
         if not ctx.tf2:
-            raise ValueError(f"Keras {ctx.version} on TensorFlow {ctx.tf_version} writes no SavedModel from Keras; use --format h5")
+            raise ValueError(
+                f"Keras {ctx.version} on TensorFlow {ctx.tf_version} writes no SavedModel from Keras; use --format h5"
+            )
         model.save(out, save_format="tf")
     else:
         model.save(out)
@@ -54,15 +58,19 @@ def proof_program(ctx, fixture, out_name, script, uses_arch, facenet, spec):
     if not facenet:
         target = dict(fixture, path=out_name, script=script or "load_converted.py", stored_code="")
         return anymodel.recipe(ctx, "load_model", target, spec).replace(
-            "load_model(path) as it is", "load_model(path) of the converted file", 1)
+            "load_model(path) as it is", "load_model(path) of the converted file", 1
+        )
     body = []
     if uses_arch:
-        body += ["facenet_arch.use(keras)",
-                 "facenet_arch.register()  # ScaleLayer by name: the one thing the file needs from it"]
-    body += ["model = keras.models.load_model(MODEL_PATH)  # plain: default safe_mode, nothing handed over",
-             "{out} = model.predict(images, verbose=0)"]
-    target = {"path": out_name, "variant": "converted", "format": "converted",
-              "script": script or "load_converted.py"}
+        body += [
+            "facenet_arch.use(keras)",
+            "facenet_arch.register()  # ScaleLayer by name: the one thing the file needs from it",
+        ]
+    body += [
+        "model = keras.models.load_model(MODEL_PATH)  # plain: default safe_mode, nothing handed over",
+        "{out} = model.predict(images, verbose=0)",
+    ]
+    target = {"path": out_name, "variant": "converted", "format": "converted", "script": script or "load_converted.py"}
     summary = strategies.LoadModel()
     summary.summary = "load_model(path) of the converted file"
     return strategies.program(ctx, target, summary, body, imports=[ctx.module_line], arch=uses_arch)
@@ -79,9 +87,10 @@ def convert(request):
     carried = False
     if lambdas:
         if not fixture.get("facenet"):
-            raise ValueError("the model has {} Lambda layers ({}): their code would be saved again, and "
-                             "only FaceNet's are known well enough to carry over"
-                             .format(len(lambdas), ", ".join(lambdas[:3])))
+            raise ValueError(
+                "the model has {} Lambda layers ({}): their code would be saved again, and "
+                "only FaceNet's are known well enough to carry over".format(len(lambdas), ", ".join(lambdas[:3]))
+            )
         model, carried = carry_over(model, fixture), True
     model = uncompiled(ctx, model)
     out = request["out"]
@@ -89,12 +98,28 @@ def convert(request):
         os.makedirs(os.path.dirname(out))
     save(ctx, model, out, request.get("format") or "h5")
     uses_arch = carried or any(type(layer).__name__ in ("ScaleLayer", "L2Normalize") for layer in model.layers)
-    return {"status": "ok", "strategy": strategy.name, "lambda_layers": len(lambdas), "carried_over": carried,
-            "uses_architecture": uses_arch, "module_line": ctx.module_line,
-            "program": proof_program(ctx, fixture, os.path.basename(out), request.get("script"), uses_arch,
-                                     fixture.get("facenet"), request.get("spec")),
-            "runtime": {"python": "{}.{}.{}".format(*sys.version_info[:3]), "keras": ctx.version,
-                        "tensorflow": ctx.tf_version}}
+    return {
+        "status": "ok",
+        "strategy": strategy.name,
+        "lambda_layers": len(lambdas),
+        "carried_over": carried,
+        "uses_architecture": uses_arch,
+        "module_line": ctx.module_line,
+        "program": proof_program(
+            ctx,
+            fixture,
+            os.path.basename(out),
+            request.get("script"),
+            uses_arch,
+            fixture.get("facenet"),
+            request.get("spec"),
+        ),
+        "runtime": {
+            "python": "{}.{}.{}".format(*sys.version_info[:3]),
+            "keras": ctx.version,
+            "tensorflow": ctx.tf_version,
+        },
+    }
 
 
 def main():
@@ -103,8 +128,7 @@ def main():
     try:
         result = convert(request)
     except Exception as exc:  # noqa: BLE001 - the host reports any failure in one line
-        result = {"status": "error", "error": f"{type(exc).__name__}: {exc}",
-                  "traceback": traceback.format_exc()}
+        result = {"status": "error", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
     sys.stdout.write("\n" + json.dumps(result) + "\n")
     sys.stdout.flush()
     return 0

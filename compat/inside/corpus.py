@@ -13,6 +13,7 @@ reference numbers also wrote ``reference/<id>.npz`` (keys ``input:<name>`` and
 writes ``manifest.json``: ``models`` (the written entries, ``files`` expanded to
 ``{"path", "bytes", "sha256"}`` and ``reference`` set to the npz or None) and ``skipped``.
 """
+
 import argparse
 import datetime
 import importlib
@@ -118,8 +119,9 @@ def write_set(out_dir, set_name, log=sys.stderr):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir")
-    parser.add_argument("--set", required=True, dest="set_name",
-                        help="the set to write: the module compat.inside.corpus_<NAME>")
+    parser.add_argument(
+        "--set", required=True, dest="set_name", help="the set to write: the module compat.inside.corpus_<NAME>"
+    )
     args = parser.parse_args(argv)
     manifest = write_set(args.out_dir, args.set_name)
     print(json.dumps({"models": len(manifest["models"]), "skipped": len(manifest["skipped"])}))

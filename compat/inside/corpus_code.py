@@ -15,6 +15,7 @@ lambda's bytecode (a ``def`` is stored by name) and Keras 2 stores both as bytec
 bytecode is revived with the loader's globals, not this module's, so each one imports what
 it uses inside its own body (``__import__``). Runs on CPython 3.6 and up.
 """
+
 import os
 
 from compat.inside import kerasapi, savers
@@ -25,21 +26,40 @@ MARKER = "file"
 # Each canary is one expression: (leave the marker, then the value the layer needs)[1]. CPython
 # closes the unnamed file as soon as the write returns.
 canary_identity = lambda x: (
-    [open(__import__("os").path.join(d, "canary-ran"), "a").write("file\n")  # noqa: SIM115 - no `with` in a lambda
-     for d in [__import__("os").environ.get("COMPAT_CANARY_DIR")] if d], x)[1]
+    [
+        open(__import__("os").path.join(d, "canary-ran"), "a").write("file\n")  # noqa: SIM115 - no `with` in a lambda
+        for d in [__import__("os").environ.get("COMPAT_CANARY_DIR")]
+        if d
+    ],
+    x,
+)[1]
 
 canary_loss = lambda y_true, y_pred: (
-    [open(__import__("os").path.join(d, "canary-ran"), "a").write("file\n")  # noqa: SIM115 - no `with` in a lambda
-     for d in [__import__("os").environ.get("COMPAT_CANARY_DIR")] if d], (y_true - y_pred) * (y_true - y_pred))[1]
+    [
+        open(__import__("os").path.join(d, "canary-ran"), "a").write("file\n")  # noqa: SIM115 - no `with` in a lambda
+        for d in [__import__("os").environ.get("COMPAT_CANARY_DIR")]
+        if d
+    ],
+    (y_true - y_pred) * (y_true - y_pred),
+)[1]
 
 canary_initializer = lambda shape, dtype=None, **kwargs: (
-    [open(__import__("os").path.join(d, "canary-ran"), "a").write("file\n")  # noqa: SIM115 - no `with` in a lambda
-     for d in [__import__("os").environ.get("COMPAT_CANARY_DIR")] if d],
-    __import__("numpy").full(tuple(shape), 0.01, dtype="float32"))[1]
+    [
+        open(__import__("os").path.join(d, "canary-ran"), "a").write("file\n")  # noqa: SIM115 - no `with` in a lambda
+        for d in [__import__("os").environ.get("COMPAT_CANARY_DIR")]
+        if d
+    ],
+    __import__("numpy").full(tuple(shape), 0.01, dtype="float32"),
+)[1]
 
 canary_regularizer = lambda weight: (
-    [open(__import__("os").path.join(d, "canary-ran"), "a").write("file\n")  # noqa: SIM115 - no `with` in a lambda
-     for d in [__import__("os").environ.get("COMPAT_CANARY_DIR")] if d], 0.0 * weight)[1]
+    [
+        open(__import__("os").path.join(d, "canary-ran"), "a").write("file\n")  # noqa: SIM115 - no `with` in a lambda
+        for d in [__import__("os").environ.get("COMPAT_CANARY_DIR")]
+        if d
+    ],
+    0.0 * weight,
+)[1]
 
 
 def canary_named(x):
@@ -90,6 +110,7 @@ def _dense_input(k, width=4):
 
 # -- the shapes ---------------------------------------------------------------------------
 
+
 def lambda_top(k):
     x = _dense_input(k)
     y = k.layers.Lambda(canary_identity, name="lambda")(x)
@@ -98,8 +119,9 @@ def lambda_top(k):
 
 def lambda_nested_functional(k):
     inner_in = k.Input(shape=(4,), name="inner_x")
-    inner = _model(inner_in, k.layers.Lambda(canary_identity, name="lambda")(k.layers.Dense(4, name="d")(inner_in)),
-                   "sub_model")
+    inner = _model(
+        inner_in, k.layers.Lambda(canary_identity, name="lambda")(k.layers.Dense(4, name="d")(inner_in)), "sub_model"
+    )
     x = _dense_input(k)
     return _model(x, k.layers.Dense(2, name="dense")(inner(x)), "model"), "a Lambda inside a nested Functional model"
 
@@ -111,8 +133,9 @@ def lambda_time_distributed(k):
 
 
 def lambda_nested_sequential(k):
-    inner = k.Sequential([k.layers.Dense(4, name="d"), k.layers.Lambda(canary_identity, name="lambda")],
-                         name="sub_sequential")
+    inner = k.Sequential(
+        [k.layers.Dense(4, name="d"), k.layers.Lambda(canary_identity, name="lambda")], name="sub_sequential"
+    )
     x = _dense_input(k)
     return _model(x, k.layers.Dense(2, name="dense")(inner(x)), "model"), "a Lambda inside a nested Sequential"
 
@@ -139,10 +162,10 @@ def bidirectional_activation(k):
     # registered function, which the writer then points at its module: a crafted file's form.
     k.saving.register_keras_serializable(package="compat_corpus", name="canary_named")(canary_named)
     x = k.Input(shape=(3, 4), name="x")
-    y = k.layers.Bidirectional(k.layers.SimpleRNN(2, activation=canary_named, name="rnn"),
-                               name="bidirectional")(x)
-    return _model(x, k.layers.Dense(2, name="dense")(y), "model"), \
-        "an RNN inside Bidirectional whose activation names compat.inside.corpus_code.canary_named"
+    y = k.layers.Bidirectional(k.layers.SimpleRNN(2, activation=canary_named, name="rnn"), name="bidirectional")(x)
+    return _model(
+        x, k.layers.Dense(2, name="dense")(y), "model"
+    ), "an RNN inside Bidirectional whose activation names compat.inside.corpus_code.canary_named"
 
 
 def initializer_lambda(k):
@@ -170,8 +193,9 @@ def module_canary(k):
         raise NotWritable("Keras 2 stores a Lambda's function as bytecode, not by module")
     x = _dense_input(k)
     y = k.layers.Lambda(canary_named, name="lambda")(x)
-    return _model(x, k.layers.Dense(2, name="dense")(y), "model"), \
-        "a Lambda naming compat.inside.corpus_code.canary_named by module"
+    return _model(
+        x, k.layers.Dense(2, name="dense")(y), "model"
+    ), "a Lambda naming compat.inside.corpus_code.canary_named by module"
 
 
 def clean(k):
@@ -190,6 +214,7 @@ def clean_nested(k):
 
 
 # -- writers ------------------------------------------------------------------------------
+
 
 def _save_h5(model, folder, name):
     path = os.path.join(folder, name + ".h5")
@@ -235,12 +260,14 @@ def _save_keras_naming_module(model, folder, name):
     """``.keras`` whose Lambda names ``canary_named`` by its real module: Keras 3 writes the
     function's name but not always a module a loader would import."""
     path = _save_keras(model, folder, name)[0]
+
     def to_module(node):
         if node.get("class_name") == "function" and str(node.get("config")).split(">")[-1] == "canary_named":
             node["module"] = canary_named.__module__
             node["config"] = "canary_named"  # a registered name ("package>name") becomes the plain name
             return node["config"]
         return None
+
     if not savers.rewrite_keras_config(path, to_module):
         raise NotWritable(f"Keras {kerasapi.version()} wrote no function by name to point at a module")
     return [path]
@@ -275,14 +302,24 @@ def _describe_inputs(model):
     for tensor in model.inputs:
         name = getattr(tensor, "name", "input").split(":")[0]
         shape = [None if d is None else int(d) for d in kerasapi.int_shape(tensor)]
-        found.append({"name": name, "shape": shape, "dtype": str(getattr(tensor, "dtype", "float32")).split("'")[-1]
-                      .replace("<dtype: ", "").rstrip(">")})
+        found.append(
+            {
+                "name": name,
+                "shape": shape,
+                "dtype": str(getattr(tensor, "dtype", "float32")).split("'")[-1].replace("<dtype: ", "").rstrip(">"),
+            }
+        )
     return found
 
 
 def _describe_outputs(model):
-    return [{"name": getattr(t, "name", "output").split(":")[0],
-             "shape": [None if d is None else int(d) for d in kerasapi.int_shape(t)]} for t in model.outputs]
+    return [
+        {
+            "name": getattr(t, "name", "output").split(":")[0],
+            "shape": [None if d is None else int(d) for d in kerasapi.int_shape(t)],
+        }
+        for t in model.outputs
+    ]
 
 
 def write_all(out_dir):
@@ -300,11 +337,24 @@ def write_all(out_dir):
             entries.append({"id": shape_id, "skipped": str(exc)})
             continue
         except Exception as exc:  # noqa: BLE001 - what this Keras cannot build or save is a skip, with why
-            entries.append({"id": shape_id, "skipped": "{}: {}".format(type(exc).__name__, str(exc).splitlines()[0]
-                                                                       if str(exc) else "")})
+            entries.append(
+                {
+                    "id": shape_id,
+                    "skipped": "{}: {}".format(type(exc).__name__, str(exc).splitlines()[0] if str(exc) else ""),
+                }
+            )
             continue
         files = [os.path.relpath(p, out_dir) for p in written]
-        entries.append({"id": shape_id, "path": files[0], "format": fmt, "files": files,
-                        "weights": files[1] if fmt == "json" else None,
-                        "inputs": _describe_inputs(model), "outputs": _describe_outputs(model), "note": note})
+        entries.append(
+            {
+                "id": shape_id,
+                "path": files[0],
+                "format": fmt,
+                "files": files,
+                "weights": files[1] if fmt == "json" else None,
+                "inputs": _describe_inputs(model),
+                "outputs": _describe_outputs(model),
+                "note": note,
+            }
+        )
     return entries

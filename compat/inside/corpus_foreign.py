@@ -16,6 +16,7 @@ Formats: the savers' own (``compat.inside.savers``, version gates beside each wr
 ``savedmodel_nometa`` (a Keras 2 SavedModel without ``keras_metadata.pb``, as when only
 ``saved_model.pb`` and ``variables/`` are copied) and ``tf_saved_model`` (the tf.Module).
 """
+
 import os
 import shutil
 import sys
@@ -43,7 +44,7 @@ FORMAT_NOTES = {
     "json": "architecture as JSON (model.to_json) + weights file",
     "savedmodel": "Keras SavedModel directory (model.save, save_format='tf')",
     "savedmodel_nometa": "Keras SavedModel with keras_metadata.pb removed after saving, as when only "
-                         "saved_model.pb and variables/ are copied",
+    "saved_model.pb and variables/ are copied",
     "keras": ".keras zip (model.save)",
     "export": "inference SavedModel (model.export)",
 }
@@ -51,7 +52,7 @@ FORMAT_NOTES = {
 
 # -- seeded numbers ----------------------------------------------------------------------
 def _rng(name, index=0):
-    return np.random.RandomState((zlib.crc32(name.encode("utf-8")) + 7919 * index + SEED) % (2 ** 32))
+    return np.random.RandomState((zlib.crc32(name.encode("utf-8")) + 7919 * index + SEED) % (2**32))
 
 
 def seeded_array(layer_name, index, shape, weight_name):
@@ -84,8 +85,9 @@ def seed_weights(model):
     for layer in _leaf_layers(model):
         if not layer.weights:
             continue
-        values = [seeded_array(layer.name, index, weight.shape, weight.name)
-                  for index, weight in enumerate(layer.weights)]
+        values = [
+            seeded_array(layer.name, index, weight.shape, weight.name) for index, weight in enumerate(layer.weights)
+        ]
         layer.set_weights(values)
     return model
 
@@ -142,8 +144,9 @@ def build_text_lstm(k):
     # recurrent_activation named: Keras 2.1's default (hard_sigmoid) is not tf.keras's (sigmoid).
     state = layers.LSTM(6, recurrent_activation="sigmoid", name="lstm")(embedded)
     sentiment = layers.Dense(2, activation="softmax", name="sentiment")(state)
-    return k.models.Model(tokens, sentiment, name="text_lstm"), \
-        f"integer tokens below {VOCABULARY} through Embedding and LSTM"
+    return k.models.Model(
+        tokens, sentiment, name="text_lstm"
+    ), f"integer tokens below {VOCABULARY} through Embedding and LSTM"
 
 
 def build_conv1d_long(k):
@@ -155,8 +158,7 @@ def build_conv1d_long(k):
     x = layers.Conv1D(8, 5, strides=2, activation="relu", name="conv_b")(x)
     x = layers.GlobalAveragePooling1D(name="pool_global")(x)
     classes = layers.Dense(3, name="classes")(x)
-    return k.models.Model(signal, classes, name="conv1d_long"), \
-        f"1-D convolution over a {SIGNAL_LENGTH}-step signal"
+    return k.models.Model(signal, classes, name="conv1d_long"), f"1-D convolution over a {SIGNAL_LENGTH}-step signal"
 
 
 def build_nested(k):
@@ -166,15 +168,18 @@ def build_nested(k):
     code = layers.Dense(4, activation="tanh", name="encoder_code")(hidden)
     encoder = k.models.Model(encoder_input, code, name="encoder")
     if kerasapi.is_keras3():
-        refine = k.models.Sequential([layers.Input(shape=(4,)), layers.Dense(3, activation="relu", name="refine_dense")],
-                                     name="refine")
+        refine = k.models.Sequential(
+            [layers.Input(shape=(4,)), layers.Dense(3, activation="relu", name="refine_dense")], name="refine"
+        )
     else:
-        refine = k.models.Sequential([layers.Dense(3, activation="relu", input_shape=(4,), name="refine_dense")],
-                                     name="refine")
+        refine = k.models.Sequential(
+            [layers.Dense(3, activation="relu", input_shape=(4,), name="refine_dense")], name="refine"
+        )
     reading = layers.Input(shape=(5,), name="reading")
     head = layers.Dense(2, name="head")(refine(encoder(reading)))
-    return k.models.Model(reading, head, name="nested"), \
-        "a Functional model (encoder) and a Sequential one (refine) as layers"
+    return k.models.Model(
+        reading, head, name="nested"
+    ), "a Functional model (encoder) and a Sequential one (refine) as layers"
 
 
 BUILDERS = {
@@ -201,8 +206,10 @@ def _output_tensors(model):
 
 
 def describe(model):
-    inputs = [{"name": tensor_name, "shape": _shape(t), "dtype": _dtype(t)}
-              for tensor_name, t in zip(_input_names(model), model.inputs)]
+    inputs = [
+        {"name": tensor_name, "shape": _shape(t), "dtype": _dtype(t)}
+        for tensor_name, t in zip(_input_names(model), model.inputs)
+    ]
     outputs = [{"name": name, "shape": _shape(t)} for name, t in _output_tensors(model)]
     return inputs, outputs
 
@@ -231,6 +238,7 @@ def savedmodel_metadata_note(path):
     has_file = os.path.exists(os.path.join(path, "keras_metadata.pb"))
     try:
         from tensorflow.core.protobuf import saved_model_pb2
+
         saved = saved_model_pb2.SavedModel()
         with open(os.path.join(path, "saved_model.pb"), "rb") as handle:
             saved.ParseFromString(handle.read())
@@ -238,9 +246,11 @@ def savedmodel_metadata_note(path):
         in_graph = sum(1 for node in nodes if node.WhichOneof("kind") == "user_object" and node.user_object.metadata)
     except Exception as exc:  # noqa: BLE001 - the note says it could not look
         return "keras_metadata.pb {}; saved_model.pb unread ({})".format(
-            "present" if has_file else "absent", type(exc).__name__)
+            "present" if has_file else "absent", type(exc).__name__
+        )
     return "keras_metadata.pb {}; {} objects in saved_model.pb's object graph carry Keras metadata".format(
-        "present" if has_file else "absent", in_graph)
+        "present" if has_file else "absent", in_graph
+    )
 
 
 def save_savedmodel_nometa(model, folder, name):
@@ -250,8 +260,10 @@ def save_savedmodel_nometa(model, folder, name):
     metadata = os.path.join(source, "keras_metadata.pb")
     if not os.path.exists(metadata):
         shutil.rmtree(source)
-        raise savers.NotWritable("this Keras writes no keras_metadata.pb (its metadata is in saved_model.pb): "
-                                 "its own savedmodel entries are already without it")
+        raise savers.NotWritable(
+            "this Keras writes no keras_metadata.pb (its metadata is in saved_model.pb): "
+            "its own savedmodel entries are already without it"
+        )
     os.remove(metadata)
     os.rename(source, target)
     return [target]
@@ -295,11 +307,18 @@ def write_keras_model(name, out_dir, log):
         # Computed after this save, from the model just saved: a writer that changed it shows.
         corpus.write_reference(out_dir, model_id, inputs, predict(model, inputs, input_specs))
         relative = _relative(written, out_dir)
-        entries.append({
-            "id": model_id, "path": relative[0], "format": fmt, "files": relative,
-            "weights": relative[1] if len(relative) > 1 else None,
-            "inputs": input_specs, "outputs": output_specs, "note": note,
-        })
+        entries.append(
+            {
+                "id": model_id,
+                "path": relative[0],
+                "format": fmt,
+                "files": relative,
+                "weights": relative[1] if len(relative) > 1 else None,
+                "inputs": input_specs,
+                "outputs": output_specs,
+                "note": note,
+            }
+        )
     return entries
 
 
@@ -336,12 +355,19 @@ def write_scorer_module(out_dir):
     outputs = {"scores": scorer.serve(tf.constant(inputs["x"]))["scores"].numpy()}
     corpus.write_reference(out_dir, model_id, inputs, outputs)
     relative = _relative([path], out_dir)
-    return [{
-        "id": model_id, "path": relative[0], "format": "tf_saved_model", "files": relative, "weights": None,
-        "inputs": input_specs, "outputs": [{"name": "scores", "shape": [None, 4]}],
-        "note": "a tf.Module (no Keras), tf.saved_model.save with an explicit serving_default signature "
-                f"(x float32 (None, {MODULE_INPUT}) -> scores (None, 4)); {savedmodel_metadata_note(path)}",
-    }]
+    return [
+        {
+            "id": model_id,
+            "path": relative[0],
+            "format": "tf_saved_model",
+            "files": relative,
+            "weights": None,
+            "inputs": input_specs,
+            "outputs": [{"name": "scores", "shape": [None, 4]}],
+            "note": "a tf.Module (no Keras), tf.saved_model.save with an explicit serving_default signature "
+            f"(x float32 (None, {MODULE_INPUT}) -> scores (None, 4)); {savedmodel_metadata_note(path)}",
+        }
+    ]
 
 
 def write_all(out_dir, log=sys.stderr):

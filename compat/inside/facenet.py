@@ -10,6 +10,7 @@ Variants beyond the architecture file's: ``canary`` (the ``lambda`` model whose 
 leaves a marker file when it runs) and ``canarymodule`` (the same, saved by Keras 3 with
 its function named by this module, as a crafted file would).
 """
+
 import os
 import zlib
 
@@ -43,6 +44,7 @@ def canary_scaling(x, scale):
     """
     import os
     import sys
+
     folder = os.environ.get("COMPAT_CANARY_DIR")
     if folder:
         own = getattr(sys.modules.get("compat.inside.facenet"), "canary_scaling", None)
@@ -106,7 +108,7 @@ def up_projection_scales(size, scales=None):
 
 
 def _seeded_values(layer_name, index, shape, kind, seed):
-    rng = np.random.RandomState((zlib.crc32(layer_name.encode("utf-8")) + 7919 * index + seed) % (2 ** 32))
+    rng = np.random.RandomState((zlib.crc32(layer_name.encode("utf-8")) + 7919 * index + seed) % (2**32))
     if kind == "kernel":
         fan_in = int(np.prod(shape[:-1]))
         return rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
@@ -126,7 +128,7 @@ def _seeded_values(layer_name, index, shape, kind, seed):
 def _weight_kinds(layer, count):
     if layer.__class__.__name__ == "BatchNormalization":
         kinds = ["gamma", "beta", "moving_mean", "moving_variance"]
-        return kinds[len(kinds) - count:]
+        return kinds[len(kinds) - count :]
     return ["kernel", "bias"][:count]
 
 

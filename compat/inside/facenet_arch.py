@@ -26,6 +26,7 @@ Variants, the ways such models were saved:
 
 Loading a whole saved model that has custom parts needs ``custom_objects()``.
 """
+
 import os
 import re
 import shutil
@@ -70,6 +71,7 @@ def _detect_api():
     if _truthy(os.environ.get("TF_USE_LEGACY_KERAS", "")):
         try:
             import tf_keras  # noqa: F401
+
             return "tf_keras"
         except ImportError:
             pass
@@ -96,6 +98,7 @@ def keras():
         api = api_name()
         if api == "tf.keras":
             import tensorflow as tf
+
             module = tf.keras
         elif api == "tf_keras":
             import tf_keras as module
@@ -112,6 +115,7 @@ def version():
         return found
     try:
         from importlib import metadata
+
         return metadata.version("keras")
     except Exception:  # noqa: BLE001 - Python 3.6/3.7 lack importlib.metadata
         return "unknown"
@@ -128,6 +132,7 @@ def is_keras3():
 def has_tensorflow():
     try:
         import tensorflow  # noqa: F401
+
         return True
     except ImportError:
         return False
@@ -234,8 +239,11 @@ def register():
     """Make ``ScaleLayer`` and ``L2Normalize`` known to this Keras by name, for a plain
     ``load_model(path)`` of a file that holds them (such as one ``compat convert`` wrote)."""
     k = keras()
-    registry = k.saving.get_custom_objects() if hasattr(k, "saving") and hasattr(
-        k.saving, "get_custom_objects") else k.utils.get_custom_objects()
+    registry = (
+        k.saving.get_custom_objects()
+        if hasattr(k, "saving") and hasattr(k.saving, "get_custom_objects")
+        else k.utils.get_custom_objects()
+    )
     registry.update(custom_classes())
 
 
@@ -264,15 +272,23 @@ class _Builder:
     def width(self, filters):
         return max(2, filters // self.divisor)
 
-    def conv_bn(self, x, filters, kernel_size, name, strides=1, padding="same",
-                activation="relu", use_bias=False, exact_filters=False):
+    def conv_bn(
+        self,
+        x,
+        filters,
+        kernel_size,
+        name,
+        strides=1,
+        padding="same",
+        activation="relu",
+        use_bias=False,
+        exact_filters=False,
+    ):
         L = self.layers
         filters = filters if exact_filters else self.width(filters)
-        x = L.Conv2D(filters, kernel_size, strides=strides, padding=padding,
-                     use_bias=use_bias, name=name)(x)
+        x = L.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias, name=name)(x)
         if not use_bias:
-            x = L.BatchNormalization(axis=3, momentum=0.995, epsilon=0.001, scale=False,
-                                     name=name + "_BatchNorm")(x)
+            x = L.BatchNormalization(axis=3, momentum=0.995, epsilon=0.001, scale=False, name=name + "_BatchNorm")(x)
         if activation is not None:
             x = L.Activation(activation, name=name + "_Activation")(x)
         return x
@@ -306,16 +322,16 @@ class _Builder:
             branches = [b0, b1]
         mixed = L.Concatenate(axis=3, name=prefix + "_Concatenate")(branches)
         channels = int_shape(x)[3]
-        up = self.conv_bn(mixed, channels, 1, prefix + "_Conv2d_1x1", activation=None,
-                          use_bias=True, exact_filters=True)
+        up = self.conv_bn(
+            mixed, channels, 1, prefix + "_Conv2d_1x1", activation=None, use_bias=True, exact_filters=True
+        )
         if self.variant == "builtin":
             pass  # the scale lives in the up-projection's weights
         elif self.variant == "custom" or self.scale_layers:
             up = custom_classes()["ScaleLayer"](scale, name=prefix + "_ScaleSum")(up)
         else:
             # Unnamed, as in the original: Keras names it lambda_N itself.
-            up = L.Lambda(self.lambda_function, output_shape=int_shape(up)[1:],
-                          arguments={"scale": scale})(up)
+            up = L.Lambda(self.lambda_function, output_shape=int_shape(up)[1:], arguments={"scale": scale})(up)
         x = L.add([x, up])
         if activation is not None:
             x = L.Activation(activation, name=prefix + "_Activation")(x)
@@ -363,8 +379,7 @@ class _Builder:
         x = L.GlobalAveragePooling2D(name="AvgPool")(x)
         x = L.Dropout(0.2, name="Dropout")(x)
         x = L.Dense(EMBEDDING_SIZE, use_bias=False, name="Bottleneck")(x)
-        x = L.BatchNormalization(momentum=0.995, epsilon=0.001, scale=False,
-                                 name="Bottleneck_BatchNorm")(x)
+        x = L.BatchNormalization(momentum=0.995, epsilon=0.001, scale=False, name="Bottleneck_BatchNorm")(x)
         if self.variant == "custom":
             x = custom_classes()["L2Normalize"](name="L2Normalize")(x)
         return self.keras.models.Model(inputs, x, name="inception_resnet_v1")
@@ -405,6 +420,7 @@ def prewhiten_batch(images):
 # inside a .keras zip stores no layer names: it keys each layer by its class and its rank
 # among the model's layers of that class (layers/conv2d_3/vars/0; Keras 2.12 and 2.13 say
 # _layer_checkpoint_dependencies/conv2d_3/vars/0), so there the model's layer order matches.
+
 
 def _text(value):
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
@@ -469,6 +485,7 @@ def new_layout_keys(model, file_keys):
 def weights_by_layer(path, model=None):
     """``{layer name: [arrays in get_weights order]}`` read from an HDF5 weights source."""
     import h5py
+
     with h5py.File(path, "r") as handle:
         root = handle.get("model_weights", handle)
         if "layer_names" in root.attrs:
@@ -476,8 +493,7 @@ def weights_by_layer(path, model=None):
         by_key, all_keys = _new_layout_layers(handle)
     if model is None:
         return by_key
-    return {name: by_key[key] for name, key in new_layout_keys(model, all_keys).items()
-                if key in by_key}
+    return {name: by_key[key] for name, key in new_layout_keys(model, all_keys).items() if key in by_key}
 
 
 def set_weights_from_file(model, path):
@@ -503,8 +519,7 @@ def set_weights_from_file(model, path):
         if not expected:
             continue
         if layer.name not in source:
-            raise KeyError(f"layer {layer.name!r} has no weights in the file "
-                           f"(it has {len(source)} weighted layers)")
+            raise KeyError(f"layer {layer.name!r} has no weights in the file (it has {len(source)} weighted layers)")
         shapes = [tuple(a.shape) for a in source[layer.name]]
         if shapes != expected:
             raise ValueError(f"layer {layer.name!r}: the file has shapes {shapes}, the model wants {expected}")

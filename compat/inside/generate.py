@@ -6,6 +6,7 @@ It writes the model files, ``reference/input.npy``, ``reference/<variant>.npy`` 
 embeddings this producer computed) and ``manifest.json`` (provenance and, per file,
 variant, format, size and sha256; per format it could not write, the reason).
 """
+
 import argparse
 import datetime
 import hashlib
@@ -38,15 +39,21 @@ SPECIAL_WRITERS = {("canarymodule", "keras"): savers.save_keras_naming_module}
 
 
 def package_versions():
-    versions = {"python": platform.python_version(), "keras": kerasapi.version(),
-                "tensorflow": kerasapi.tf_version(), "numpy": np.__version__}
+    versions = {
+        "python": platform.python_version(),
+        "keras": kerasapi.version(),
+        "tensorflow": kerasapi.tf_version(),
+        "numpy": np.__version__,
+    }
     try:
         import h5py
+
         versions["h5py"] = h5py.__version__
     except ImportError:
         versions["h5py"] = None
     try:
         import jax
+
         versions["jax"] = jax.__version__
     except ImportError:
         pass
@@ -72,8 +79,7 @@ def describe_files(paths, root):
                     found.append(os.path.join(folder, name))
         else:
             found.append(path)
-    return [{"path": os.path.relpath(p, root), "bytes": os.path.getsize(p), "sha256": sha256_of(p)}
-            for p in found]
+    return [{"path": os.path.relpath(p, root), "bytes": os.path.getsize(p), "sha256": sha256_of(p)} for p in found]
 
 
 def build_variant(variant, size):
@@ -130,21 +136,26 @@ def generate(out_dir, size="tiny", variants=None, log=sys.stderr):
                 continue
             except Exception as exc:  # noqa: BLE001 - a failed save is a finding to record
                 first = (str(exc).strip().splitlines() or [""])[0]
-                manifest["not_written"].append({
-                    "variant": variant, "format": fmt,
-                    "reason": f"saving failed: {type(exc).__name__}: {first[:300]}",
-                })
+                manifest["not_written"].append(
+                    {
+                        "variant": variant,
+                        "format": fmt,
+                        "reason": f"saving failed: {type(exc).__name__}: {first[:300]}",
+                    }
+                )
                 log.write(traceback.format_exc())
                 continue
-            manifest["fixtures"].append({
-                "id": f"{variant}-{fmt}",
-                "variant": variant,
-                "format": fmt,
-                "path": os.path.relpath(written[0], out_dir),
-                "weights": os.path.relpath(written[1], out_dir) if len(written) > 1 else None,
-                "kind": "weights" if fmt in savers.WEIGHTS_ONLY else "model",
-                "files": describe_files(written, out_dir),
-            })
+            manifest["fixtures"].append(
+                {
+                    "id": f"{variant}-{fmt}",
+                    "variant": variant,
+                    "format": fmt,
+                    "path": os.path.relpath(written[0], out_dir),
+                    "weights": os.path.relpath(written[1], out_dir) if len(written) > 1 else None,
+                    "kind": "weights" if fmt in savers.WEIGHTS_ONLY else "model",
+                    "files": describe_files(written, out_dir),
+                }
+            )
         if not any(f["variant"] == variant for f in manifest["fixtures"]):
             # Nothing of this variant could be written here (canarymodule under Keras 2):
             # no file refers to a reference, so none is kept.
@@ -161,8 +172,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir")
     parser.add_argument("--size", default="tiny", choices=sorted(facenet.SIZES))
-    parser.add_argument("--variants", default=None,
-                        help="comma-separated subset; `hostile` (the sandbox test's attacker) only when named")
+    parser.add_argument(
+        "--variants",
+        default=None,
+        help="comma-separated subset; `hostile` (the sandbox test's attacker) only when named",
+    )
     args = parser.parse_args(argv)
     variants = args.variants.split(",") if args.variants else None
     manifest = generate(args.out_dir, args.size, variants)

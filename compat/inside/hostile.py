@@ -18,6 +18,7 @@ the fixture harms nothing. The body is self-contained, imports included: revived
 file, its globals are the loader's, not this module's. Fixed names and the port are
 literals in the body for the same reason; the constants below repeat them for the test.
 """
+
 import os
 
 PORT = 47917
@@ -30,6 +31,7 @@ def hostile_scaling(x, scale):
     import os
     import socket
     import sys
+
     own = getattr(sys.modules.get("compat.inside.hostile"), "hostile_scaling", None)
     if getattr(own, "__code__", None) is sys._getframe().f_code:
         return x * scale

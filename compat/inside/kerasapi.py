@@ -6,6 +6,7 @@ or the legacy ``tf_keras`` package. The resolver is the architecture file's, so 
 harness and a user's recipe build with the same Keras; session clearing and seeding,
 which only the harness needs, are added here.
 """
+
 from compat.inside.facenet_arch import (  # noqa: F401 - the harness's names for them
     api_name,
     backend_ops,
@@ -48,6 +49,7 @@ def _keep_kernel_cache():
         return lambda: None
     try:
         from tensorflow.python.eager import context
+
         current = context.context()
     except (ImportError, AttributeError):  # TF 1.3 has no eager context
         return lambda: None
@@ -62,6 +64,7 @@ def set_random_seed(seed):
     import random
 
     import numpy as np
+
     random.seed(seed)
     np.random.seed(seed)
     k = keras()
@@ -70,6 +73,7 @@ def set_random_seed(seed):
         return
     if has_tensorflow():
         import tensorflow as tf
+
         if hasattr(tf, "random") and hasattr(tf.random, "set_seed"):
             tf.random.set_seed(seed)
         else:

@@ -5,6 +5,7 @@ input under the untouched ``lambda`` model and under three broken copies: one re
 scale wrong, two layers' weights swapped, BatchNorm moving statistics reset. The host
 compares each with the producer's committed reference.
 """
+
 import json
 import sys
 

@@ -3,6 +3,7 @@
 Each writer returns the list of paths it wrote, or raises ``NotWritable(reason)`` when
 this Keras cannot write that format (the manifest records the reason).
 """
+
 import os
 
 from compat.inside import kerasapi
@@ -77,6 +78,7 @@ def save_savedmodel(model, folder, variant):
     path = os.path.join(folder, variant + "_savedmodel")
     if _tf_minor() < (2, 0):
         import tensorflow as tf
+
         tf.keras.experimental.export_saved_model(model, path)
     else:
         model.save(path, save_format="tf")
@@ -103,15 +105,19 @@ def save_keras_naming_module(model, folder, variant):
     the function's real one, which loaders before the module allow-list import (CVE-2025-1550).
     """
     from compat.inside import facenet
+
     if not kerasapi.is_keras3():
-        raise NotWritable(f"Keras {kerasapi.version()} stores a Lambda's function as bytecode; naming it by module is "
-                          "Keras 3's form")
+        raise NotWritable(
+            f"Keras {kerasapi.version()} stores a Lambda's function as bytecode; naming it by module is Keras 3's form"
+        )
     path = save_keras(model, folder, variant)[0]
+
     def to_module(node):
         if node.get("class_name") == "function" and str(node.get("config", "")).startswith("canary"):
             node["module"] = getattr(facenet, node["config"]).__module__
             return node["config"]
         return None
+
     if not rewrite_keras_config(path, to_module):
         raise NotWritable(f"Keras {kerasapi.version()} wrote no Lambda function by name to point at a module")
     return [path]
@@ -156,6 +162,7 @@ def rewrite_keras_config(path, edit):
     and returns what it changed (or None). Returns those, in order."""
     import json
     import zipfile
+
     with zipfile.ZipFile(path) as source:
         entries = [(info, source.read(info.filename)) for info in source.infolist()]
     changed = []

@@ -11,6 +11,7 @@ Each strategy is a small object with
 The registry order is the order of preference the report uses: plain loading first,
 weights-level strategies last. Adding a technique is adding one class here.
 """
+
 import contextlib
 import os
 
@@ -56,11 +57,13 @@ class Context:
             # load succeeded, and the recipe's predict is where the user meets it, with this error.
             def no_predict(batch):
                 raise AttributeError("'%s' object has no attribute 'predict'" % type(model).__name__)
+
             return no_predict
         if not self.eager:
             return lambda batch: np.asarray(model.predict_on_batch(batch))
         if self.tf_version:
             import tensorflow as tf
+
             return lambda batch: np.asarray(model(tf.constant(batch), training=False))
         return lambda batch: np.asarray(model(batch, training=False))
 
@@ -89,6 +92,7 @@ class Context:
             model = facenet_arch.build(variant, size)
             return model, [np.array(w, copy=True) for w in model.get_weights()], lambda: ()
         import tensorflow as tf
+
         graph = tf.Graph()
         session = tf.Session(graph=graph, config=tf.ConfigProto(allow_soft_placement=True))
         with graph.as_default(), session.as_default():
@@ -107,8 +111,9 @@ class Context:
     @property
     def module_line(self):
         """How a user of this environment imports Keras."""
-        return {"tf.keras": "from tensorflow import keras",
-                "tf_keras": "import tf_keras as keras"}.get(self.api, "import keras")
+        return {"tf.keras": "from tensorflow import keras", "tf_keras": "import tf_keras as keras"}.get(
+            self.api, "import keras"
+        )
 
 
 def _path(root, fixture, key="path"):
@@ -130,10 +135,11 @@ def _objects(fixture):
 
 
 # -- recipes: whole programs -------------------------------------------------------------
-ARCH_IMPORT = ("import facenet_arch  # the architecture file: `compat architecture -o .` writes it, "
-               "or download it from reports/matrix.html")
-ARCH_PATH = ("sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  "
-             "# facenet_arch.py sits beside this script")
+ARCH_IMPORT = (
+    "import facenet_arch  # the architecture file: `compat architecture -o .` writes it, "
+    "or download it from reports/matrix.html"
+)
+ARCH_PATH = "sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # facenet_arch.py sits beside this script"
 ENV_VAR_NOTES = {
     "KERAS_BACKEND": "before Keras is imported: Keras 3 on this backend",
     "TF_USE_LEGACY_KERAS": "before TensorFlow is imported: tf.keras is then tf_keras (Keras 2)",
@@ -142,7 +148,7 @@ FACENET_INPUT = (
     "INPUT.npy: float32, shape (N, 160, 160, 3): RGB face crops (values 0-255), each prewhitened\n"
     "    (facenet_arch.prewhiten_batch: minus the image's mean, over its standard deviation).\n"
     f"    The reference embeddings were computed on {facenet.REFERENCE_COUNT} seeded images prewhitened this way."
-    )
+)
 FACENET_OUTPUT = "OUTPUT.npy: the embeddings, float32 (N, 128)."
 
 
@@ -151,22 +157,26 @@ def _stored_code_note(strategy, fixture):
     if strategy.kind != "model" or strategy.name == "savedmodel_inference":
         return None
     if fixture["variant"] == "canarymodule":
-        return ("# Can run code the file points at: its Lambda names its function by module, and a\n"
-                "# loader that imports that module runs it. Load only files you trust.")
+        return (
+            "# Can run code the file points at: its Lambda names its function by module, and a\n"
+            "# loader that imports that module runs it. Load only files you trust."
+        )
     if fixture["variant"] not in LAMBDA_VARIANTS:
         return None
     saved_by = str(fixture.get("saved_by_keras") or "")
     if saved_by[:1].isdigit() and int(saved_by.split(".")[0]) >= 3:
         return None  # Keras 3 stores a Lambda's function by name, handed over in custom_objects
     verb = "Can run" if fixture["format"] == "savedmodel" else "Runs"
-    return (f"# {verb} code stored in the file: Keras rebuilds its Lambda layers from the Python\n"
-            "# bytecode saved in it. Load only files you trust.")
+    return (
+        f"# {verb} code stored in the file: Keras rebuilds its Lambda layers from the Python\n"
+        "# bytecode saved in it. Load only files you trust."
+    )
 
 
 def _size_comment(size):
     if size == "full":
-        return "# the real 22.8M-parameter FaceNet; size=\"tiny\" is the small test model"
-    return "# size=\"full\" for the real 22.8M-parameter facenet_keras.h5; these test files are \"tiny\""
+        return '# the real 22.8M-parameter FaceNet; size="tiny" is the small test model'
+    return '# size="full" for the real 22.8M-parameter facenet_keras.h5; these test files are "tiny"'
 
 
 def program(ctx, fixture, strategy, body, imports=(), arch=False, paths=None):
@@ -176,14 +186,19 @@ def program(ctx, fixture, strategy, body, imports=(), arch=False, paths=None):
     ``(NAME, file)`` constants it reads (``MODEL_PATH`` first: the one line a user edits).
     """
     out = fixture.get("outputs") or "embeddings"
-    lines = [f'"""Loading strategy {strategy.name}: {strategy.summary}.', "",
-             "Usage: python %s INPUT.npy OUTPUT.npy" % (fixture.get("script") or "recipe.py")]
+    lines = [
+        f'"""Loading strategy {strategy.name}: {strategy.summary}.',
+        "",
+        "Usage: python %s INPUT.npy OUTPUT.npy" % (fixture.get("script") or "recipe.py"),
+    ]
     lines += (fixture.get("input_note") or FACENET_INPUT).splitlines()
-    lines += [fixture.get("output_note") or FACENET_OUTPUT.replace("embeddings", out, 1), '"""',
-              "import os"]
+    lines += [fixture.get("output_note") or FACENET_OUTPUT.replace("embeddings", out, 1), '"""', "import os"]
     for name, value in ctx.env_vars:
-        lines.append("os.environ[{}] = {}  # {}".format(_quote(name), _quote(value),
-                                                    ENV_VAR_NOTES.get(name, "as this environment sets it")))
+        lines.append(
+            "os.environ[{}] = {}  # {}".format(
+                _quote(name), _quote(value), ENV_VAR_NOTES.get(name, "as this environment sets it")
+            )
+        )
     lines += ["import sys", "", "import numpy as np"]
     lines += list(imports)
     if arch:
@@ -206,8 +221,10 @@ def _quote(text):
 
 def _custom_objects_lines(ctx, fixture, module="keras"):
     """Imports and the lines that make ``custom_objects`` (what ``_objects`` hands over)."""
-    lines = [f"facenet_arch.use({module})  # the custom classes subclass this Keras's Layer",
-             "custom_objects = facenet_arch.custom_objects()  # ScaleLayer, L2Normalize, scaling, triplet_loss"]
+    lines = [
+        f"facenet_arch.use({module})  # the custom classes subclass this Keras's Layer",
+        "custom_objects = facenet_arch.custom_objects()  # ScaleLayer, L2Normalize, scaling, triplet_loss",
+    ]
     if fixture["variant"] == "canary":
         lines.append('custom_objects["canary_scaling"] = facenet_arch.scaling  # the name this test file gives it')
     return lines
@@ -230,8 +247,9 @@ class Strategy:
         raise NotImplementedError
 
     def render_recipe(self, ctx, fixture):
-        return program(ctx, fixture, self, [self.load_line, "{out} = model.predict(images, verbose=0)"],
-                       imports=[ctx.module_line])
+        return program(
+            ctx, fixture, self, [self.load_line, "{out} = model.predict(images, verbose=0)"], imports=[ctx.module_line]
+        )
 
 
 class LoadModel(Strategy):
@@ -265,8 +283,10 @@ class CustomObjects(Strategy):
     def render_recipe(self, ctx, fixture):
         body = _custom_objects_lines(ctx, fixture)
         if _needs_scope(ctx, fixture):
-            body += ["with keras.utils.custom_object_scope(custom_objects):  # Keras 3.0-3.2 need it for .h5",
-                     "    model = keras.models.load_model(MODEL_PATH, custom_objects=custom_objects)"]
+            body += [
+                "with keras.utils.custom_object_scope(custom_objects):  # Keras 3.0-3.2 need it for .h5",
+                "    model = keras.models.load_model(MODEL_PATH, custom_objects=custom_objects)",
+            ]
         else:
             body.append("model = keras.models.load_model(MODEL_PATH, custom_objects=custom_objects)")
         body.append("{out} = model.predict(images, verbose=0)")
@@ -290,7 +310,8 @@ class Unsafe(Strategy):
         body = _custom_objects_lines(ctx, fixture) + [
             "# safe_mode=False: Keras may deserialise Lambda bytecode stored in the file (and run it)",
             "model = keras.models.load_model(MODEL_PATH, custom_objects=custom_objects, safe_mode=False)",
-            "{out} = model.predict(images, verbose=0)"]
+            "{out} = model.predict(images, verbose=0)",
+        ]
         return program(ctx, fixture, self, body, imports=[ctx.module_line], arch=True)
 
     def applies(self, ctx, fixture):
@@ -302,8 +323,7 @@ class Unsafe(Strategy):
         return None
 
     def load(self, ctx, root, fixture):
-        model = ctx.keras.models.load_model(_path(root, fixture), custom_objects=_objects(fixture),
-                                            safe_mode=False)
+        model = ctx.keras.models.load_model(_path(root, fixture), custom_objects=_objects(fixture), safe_mode=False)
         return _predictor(ctx, model)
 
 
@@ -314,7 +334,8 @@ class TfKeras(Strategy):
     def render_recipe(self, ctx, fixture):
         body = _custom_objects_lines(ctx, fixture, "tf_keras") + [
             "model = tf_keras.models.load_model(MODEL_PATH, custom_objects=custom_objects)",
-            "{out} = model.predict(images, verbose=0)"]
+            "{out} = model.predict(images, verbose=0)",
+        ]
         return program(ctx, fixture, self, body, imports=["import tf_keras"], arch=True)
 
     def applies(self, ctx, fixture):
@@ -333,6 +354,7 @@ class TfKeras(Strategy):
 
     def load(self, ctx, root, fixture):
         import tf_keras
+
         # The custom classes must subclass tf_keras's Layer, not the environment's Keras 3 one.
         current = facenet_arch.keras()
         facenet_arch.use(tf_keras)
@@ -348,21 +370,27 @@ class SavedModelInference(Strategy):
     name = "savedmodel_inference"
     summary = "serve the SavedModel's signature: TFSMLayer in Keras 3, tf.saved_model.load elsewhere"
     formats = SAVEDMODEL_FORMATS
-    keras3_body = ("layer = keras.layers.TFSMLayer(MODEL_PATH, call_endpoint=\"serving_default\")",
-                   "outputs = layer(images)  # a dict when the signature names its outputs",
-                   "{out} = list(outputs.values())[0] if isinstance(outputs, dict) else outputs")
-    tf2_body = ("loaded = tf.saved_model.load(MODEL_PATH, tags=[\"serve\"])  # keep it: the signature only borrows its variables",
-                "serve = loaded.signatures[\"serving_default\"]",
-                "name = list(serve.structured_input_signature[1].keys())[0]  # the signature's input",
-                "outputs = serve(**{{name: tf.constant(images)}})",
-                "{out} = list(outputs.values())[0]")
-    tf1_body = ("session = tf.Session(graph=tf.Graph())",
-                "with session.graph.as_default():",
-                "    meta = tf.saved_model.loader.load(session, [\"serve\"], MODEL_PATH)",
-                "signature = meta.signature_def[\"serving_default\"]",
-                "feed = list(signature.inputs.values())[0].name",
-                "fetch = list(signature.outputs.values())[0].name",
-                "{out} = session.run(fetch, {{feed: images}})")
+    keras3_body = (
+        'layer = keras.layers.TFSMLayer(MODEL_PATH, call_endpoint="serving_default")',
+        "outputs = layer(images)  # a dict when the signature names its outputs",
+        "{out} = list(outputs.values())[0] if isinstance(outputs, dict) else outputs",
+    )
+    tf2_body = (
+        'loaded = tf.saved_model.load(MODEL_PATH, tags=["serve"])  # keep it: the signature only borrows its variables',
+        'serve = loaded.signatures["serving_default"]',
+        "name = list(serve.structured_input_signature[1].keys())[0]  # the signature's input",
+        "outputs = serve(**{{name: tf.constant(images)}})",
+        "{out} = list(outputs.values())[0]",
+    )
+    tf1_body = (
+        "session = tf.Session(graph=tf.Graph())",
+        "with session.graph.as_default():",
+        '    meta = tf.saved_model.loader.load(session, ["serve"], MODEL_PATH)',
+        'signature = meta.signature_def["serving_default"]',
+        "feed = list(signature.inputs.values())[0].name",
+        "fetch = list(signature.outputs.values())[0].name",
+        "{out} = session.run(fetch, {{feed: images}})",
+    )
 
     def applies(self, ctx, fixture):
         reason = Strategy.applies(self, ctx, fixture)
@@ -381,6 +409,7 @@ class SavedModelInference(Strategy):
     def load(self, ctx, root, fixture):
         path = _path(root, fixture)
         import tensorflow as tf
+
         if ctx.keras3:
             layer = ctx.keras.layers.TFSMLayer(path, call_endpoint="serving_default")
 
@@ -389,6 +418,7 @@ class SavedModelInference(Strategy):
                 if isinstance(outputs, dict):
                     outputs = next(iter(outputs.values()))
                 return np.asarray(outputs)
+
             return predict
         if ctx.tf2:
             # The loaded object is kept while the signature runs: TF 2.4-2.6 free the variables
@@ -400,6 +430,7 @@ class SavedModelInference(Strategy):
             def predict(batch):
                 outputs = serve(**{names[0]: tf.constant(batch)})
                 return np.asarray(next(iter(outputs.values())))
+
             predict.loaded = loaded
             return predict
         session = tf.Session(graph=tf.Graph())
@@ -411,6 +442,7 @@ class SavedModelInference(Strategy):
 
         def predict(batch):
             return np.asarray(session.run(fetch, {feed: batch}))
+
         return predict
 
 
@@ -424,12 +456,21 @@ class JsonPlain(Strategy):
     def render_recipe(self, ctx, fixture):
         body = _custom_objects_lines(ctx, fixture) if self.hands_over else []
         handed = ", custom_objects=custom_objects" if self.hands_over else ""
-        body += ["with open(MODEL_PATH) as f:",
-                 f"    model = keras.models.model_from_json(f.read(){handed})",
-                 "model.load_weights(WEIGHTS_PATH)",
-                 "{out} = model.predict(images, verbose=0)"]
-        return program(ctx, fixture, self, body, imports=[ctx.module_line], arch=self.hands_over,
-                       paths=[("MODEL_PATH", fixture["path"]), ("WEIGHTS_PATH", fixture["weights"])])
+        body += [
+            "with open(MODEL_PATH) as f:",
+            f"    model = keras.models.model_from_json(f.read(){handed})",
+            "model.load_weights(WEIGHTS_PATH)",
+            "{out} = model.predict(images, verbose=0)",
+        ]
+        return program(
+            ctx,
+            fixture,
+            self,
+            body,
+            imports=[ctx.module_line],
+            arch=self.hands_over,
+            paths=[("MODEL_PATH", fixture["path"]), ("WEIGHTS_PATH", fixture["weights"])],
+        )
 
     def load(self, ctx, root, fixture):
         objects = _objects(fixture) if self.hands_over else None
@@ -453,13 +494,16 @@ def _weights_file(fixture):
 def _build_variant(fixture):
     # A compiled model's architecture is the lambda one; the canary's is too.
     return {"compiled": "lambda", "canary": "lambda", "canarymodule": "lambda"}.get(
-        fixture["variant"], fixture["variant"])
+        fixture["variant"], fixture["variant"]
+    )
 
 
 def _rebuild_lines(fixture):
     size = fixture.get("size", "tiny")
-    return ["facenet_arch.use(keras)",
-            f"model = facenet_arch.build({_quote(_build_variant(fixture))}, size={_quote(size)})  {_size_comment(size)}"]
+    return [
+        "facenet_arch.use(keras)",
+        f"model = facenet_arch.build({_quote(_build_variant(fixture))}, size={_quote(size)})  {_size_comment(size)}",
+    ]
 
 
 class RebuildWeights(Strategy):
@@ -473,8 +517,15 @@ class RebuildWeights(Strategy):
     def render_recipe(self, ctx, fixture):
         load = "model.load_weights(MODEL_PATH, by_name=True)" if self.by_name else "model.load_weights(MODEL_PATH)"
         body = _rebuild_lines(fixture) + [load, "{out} = model.predict(images, verbose=0)"]
-        return program(ctx, fixture, self, body, imports=[ctx.module_line], arch=True,
-                       paths=[("MODEL_PATH", fixture[_weights_file(fixture)])])
+        return program(
+            ctx,
+            fixture,
+            self,
+            body,
+            imports=[ctx.module_line],
+            arch=True,
+            paths=[("MODEL_PATH", fixture[_weights_file(fixture)])],
+        )
 
     def applies(self, ctx, fixture):
         reason = Strategy.applies(self, ctx, fixture)
@@ -513,9 +564,17 @@ class H5Transplant(Strategy):
     def render_recipe(self, ctx, fixture):
         body = _rebuild_lines(fixture) + [
             "facenet_arch.set_weights_from_file(model, MODEL_PATH)  # h5py, layer by layer",
-            "{out} = model.predict(images, verbose=0)"]
-        return program(ctx, fixture, self, body, imports=[ctx.module_line], arch=True,
-                       paths=[("MODEL_PATH", fixture[_weights_file(fixture)])])
+            "{out} = model.predict(images, verbose=0)",
+        ]
+        return program(
+            ctx,
+            fixture,
+            self,
+            body,
+            imports=[ctx.module_line],
+            arch=True,
+            paths=[("MODEL_PATH", fixture[_weights_file(fixture)])],
+        )
 
     def applies(self, ctx, fixture):
         reason = Strategy.applies(self, ctx, fixture)
@@ -534,14 +593,24 @@ class H5Transplant(Strategy):
 
 
 STRATEGIES = (
-    LoadModel(), NoCompile(), CustomObjects(), Unsafe(), TfKeras(), SavedModelInference(),
-    JsonPlain(), JsonWeights(), RebuildWeights(), RebuildWeightsByName(), H5Transplant(),
+    LoadModel(),
+    NoCompile(),
+    CustomObjects(),
+    Unsafe(),
+    TfKeras(),
+    SavedModelInference(),
+    JsonPlain(),
+    JsonWeights(),
+    RebuildWeights(),
+    RebuildWeightsByName(),
+    H5Transplant(),
 )
 BY_NAME = {s.name: s for s in STRATEGIES}
 
 
 def describe():
     """Name, summary and kind of every strategy, for the host and the report."""
-    return [{"name": s.name, "summary": s.summary, "kind": s.kind, "tier": s.tier,
-             "formats": list(s.formats)}
-            for s in STRATEGIES]
+    return [
+        {"name": s.name, "summary": s.summary, "kind": s.kind, "tier": s.tier, "formats": list(s.formats)}
+        for s in STRATEGIES
+    ]

@@ -14,6 +14,7 @@ per line; ``ready`` once, then ``started`` and ``result`` per request) with two 
 It is apart from ``worker.py`` so that the fixtures' attempts, whose keys digest the code
 that runs them, do not depend on it.
 """
+
 import json
 import os
 import shutil
@@ -39,24 +40,32 @@ def first_line(exc):
     line = protocol._first_line(exc)
     if not line.startswith(CALL_WRAPPER):
         return line
-    rest = [part.strip() for part in str(exc).splitlines()[1:] if part.strip() and not part.strip().startswith(
-        ("Arguments received", "•", "\u2022"))]
+    rest = [
+        part.strip()
+        for part in str(exc).splitlines()[1:]
+        if part.strip() and not part.strip().startswith(("Arguments received", "•", "\u2022"))
+    ]
     return (line + " " + rest[0])[:500] if rest else line
 
 
 def run_attempt(ctx, request, batch):
     from compat.inside import anymodel, kerasapi, strategies
+
     strategy = strategies.BY_NAME[request["strategy"]]
     fixture = request["fixture"]
     result = {"id": request["id"]}
     reason = strategy.applies(ctx, fixture) or (
-        None if fixture.get("facenet") else anymodel.not_facenet_reason(ctx, strategy, fixture))
+        None if fixture.get("facenet") else anymodel.not_facenet_reason(ctx, strategy, fixture)
+    )
     if reason:
         result.update(status="not_applicable", reason=reason)
         return result
     spec = request["spec"]
-    result["recipe"] = (strategy.render_recipe(ctx, fixture) if fixture.get("facenet")
-                        else anymodel.recipe(ctx, strategy.name, fixture, spec))
+    result["recipe"] = (
+        strategy.render_recipe(ctx, fixture)
+        if fixture.get("facenet")
+        else anymodel.recipe(ctx, strategy.name, fixture, spec)
+    )
     canary_dir = tempfile.mkdtemp(prefix="compat-canary-")
     os.environ["COMPAT_CANARY_DIR"] = canary_dir
     marker = os.path.join(canary_dir, "canary-ran")
@@ -76,9 +85,14 @@ def run_attempt(ctx, request, batch):
             result.setdefault("code_executed", protocol.stored_code_ran(marker))
             result["code_executed_by_predict"] = protocol.stored_code_ran(marker)
             return result
-        result.update(status="ok", code_executed_by_predict=protocol.stored_code_ran(marker),
-                      outputs=[{"name": name, "shape": list(value.shape),
-                                "values": np.asarray(value, dtype=np.float64).tolist()} for name, value in outputs])
+        result.update(
+            status="ok",
+            code_executed_by_predict=protocol.stored_code_ran(marker),
+            outputs=[
+                {"name": name, "shape": list(value.shape), "values": np.asarray(value, dtype=np.float64).tolist()}
+                for name, value in outputs
+            ],
+        )
         return result
     finally:
         ctx.end_attempt()
@@ -88,10 +102,14 @@ def run_attempt(ctx, request, batch):
 
 def run_describe(ctx, request):
     from compat.inside import anymodel, kerasapi
+
     kerasapi.clear_session()
     try:
-        return {"id": request["id"], "status": "ok",
-                "interface": anymodel.describe(ctx, request["root"], request["fixture"])}
+        return {
+            "id": request["id"],
+            "status": "ok",
+            "interface": anymodel.describe(ctx, request["root"], request["fixture"]),
+        }
     except Exception as exc:  # noqa: BLE001 - the host says what could not be read
         return {"id": request["id"], "status": "error", "error": _error(exc)}
     finally:
@@ -107,12 +125,20 @@ def read_batch(path, names):
 def main():
     channel = protocol._open_protocol_channel()
     from compat.inside import strategies
+
     ctx = strategies.Context()
     if ctx.tf_version:
         import tensorflow  # noqa: F401 - imported once here, not per attempt
     protocol._collect_less()
-    protocol._send(channel, {"event": "ready", "pid": os.getpid(), "runtime": protocol.runtime_versions(ctx),
-                             "strategies": strategies.describe()})
+    protocol._send(
+        channel,
+        {
+            "event": "ready",
+            "pid": os.getpid(),
+            "runtime": protocol.runtime_versions(ctx),
+            "strategies": strategies.describe(),
+        },
+    )
     batches = {}
     for line in sys.stdin:
         request = json.loads(line)
@@ -126,6 +152,7 @@ def main():
         key = (request["input"], names)
         if key not in batches:
             from collections import OrderedDict
+
             batches[key] = OrderedDict(read_batch(request["input"], names))
         protocol._send(channel, dict(run_attempt(ctx, request, batches[key]), event="result"))
     channel.close()

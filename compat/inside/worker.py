@@ -16,6 +16,7 @@ per worker: the TensorFlow import, that build, and the op kernels TensorFlow
 instantiates (clearing the session keeps them). ``--isolate`` on the host runs one
 worker per attempt to prove that verdicts do not depend on it.
 """
+
 import gc
 import json
 import os
@@ -42,10 +43,16 @@ def _send(channel, message):
 
 
 def runtime_versions(ctx):
-    versions = {"python": "{}.{}.{}".format(*sys.version_info[:3]), "keras": ctx.version,
-                "tensorflow": ctx.tf_version, "numpy": np.__version__, "keras_api": ctx.api}
+    versions = {
+        "python": "{}.{}.{}".format(*sys.version_info[:3]),
+        "keras": ctx.version,
+        "tensorflow": ctx.tf_version,
+        "numpy": np.__version__,
+        "keras_api": ctx.api,
+    }
     try:
         import h5py
+
         versions["h5py"] = h5py.__version__
     except ImportError:
         versions["h5py"] = None
@@ -94,6 +101,7 @@ def stored_code_ran(marker):
 
 def run_attempt(ctx, request, images):
     from compat.inside import kerasapi, strategies
+
     strategy = strategies.BY_NAME[request["strategy"]]
     fixture = request["fixture"]
     result = {"id": request["id"]}
@@ -119,15 +127,18 @@ def run_attempt(ctx, request, images):
             embeddings = np.asarray(predict(images), dtype=np.float64)
             result["predict_seconds"] = round(time.time() - started, 4)
         except Exception as exc:  # noqa: BLE001 - every failure is a finding to record
-            result.update(status="error", error={
-                "type": type(exc).__name__, "message": _first_line(exc),
-                "traceback": traceback.format_exc()[-2000:],  # the last frames say where
-            })
+            result.update(
+                status="error",
+                error={
+                    "type": type(exc).__name__,
+                    "message": _first_line(exc),
+                    "traceback": traceback.format_exc()[-2000:],  # the last frames say where
+                },
+            )
             result.setdefault("code_executed", stored_code_ran(marker))
             result["code_executed_by_predict"] = stored_code_ran(marker)
             return result
-        result.update(status="ok", embeddings=embeddings.tolist(),
-                      code_executed_by_predict=stored_code_ran(marker))
+        result.update(status="ok", embeddings=embeddings.tolist(), code_executed_by_predict=stored_code_ran(marker))
         return result
     finally:
         # No gc.collect() here: at ~0.25 s an attempt it was a quarter of a run's time, and
@@ -154,12 +165,15 @@ def _collect_less():
 def main():
     channel = _open_protocol_channel()
     from compat.inside import facenet, strategies
+
     ctx = strategies.Context()
     if ctx.tf_version:
         import tensorflow  # noqa: F401 - imported once here, not per attempt
     _collect_less()
-    _send(channel, {"event": "ready", "pid": os.getpid(), "runtime": runtime_versions(ctx),
-                    "strategies": strategies.describe()})
+    _send(
+        channel,
+        {"event": "ready", "pid": os.getpid(), "runtime": runtime_versions(ctx), "strategies": strategies.describe()},
+    )
     inputs = {}
     for line in sys.stdin:
         request = json.loads(line)

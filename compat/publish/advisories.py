@@ -19,6 +19,7 @@ Keras 3 file whose config names a module function, as a crafted file would):
 A row agrees when every reachable file behaved as predicted. Disagreements are shown as
 they are: they are findings about the advisories' version ranges, not harness errors.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -60,8 +61,9 @@ def predict(version: Version, fixture: str) -> Prediction | None:
         if keras2 and version < Version("2.13"):
             return Prediction(True, "CVE-2024-3660", "Keras < 2.13 runs Lambda bytecode on load")
         if keras2:
-            return Prediction(True, "CVE-2024-3660",
-                              "Keras 2.13+ apply safe_mode to .keras only, so an .h5 Lambda still runs")
+            return Prediction(
+                True, "CVE-2024-3660", "Keras 2.13+ apply safe_mode to .keras only, so an .h5 Lambda still runs"
+            )
         if version < Version("3.11.3"):
             return Prediction(True, "CVE-2025-9905", "Keras 3.0 to 3.11.2 ignore safe_mode for legacy .h5")
         return Prediction(False, "CVE-2025-9905", "Keras 3.11.3+ honour safe_mode for legacy .h5")
@@ -171,12 +173,20 @@ def view(rows: list[Row]) -> list[dict]:
         parts = [f"{outcome} {len(producers)}" for outcome, producers in sorted(row.files.items())]
         titles = [f"{outcome}: {', '.join(producers)}" for outcome, producers in sorted(row.files.items())]
         refusal = cells.first_line(
-            next((row.details[p] for p in row.files.get("refused", []) if p in row.details), ""), REFUSAL_LIMIT)
-        shown.append({
-            "consumer": row.consumer, "keras": row.keras, "fixture": row.fixture,
-            "advisory": row.prediction.advisory, "basis": row.prediction.basis,
-            "expected": "runs" if row.prediction.runs else "refused",
-            "measured": ", ".join(parts), "title": "; ".join(titles), "refusal": refusal,
-            "verdict": row.verdict,
-        })
+            next((row.details[p] for p in row.files.get("refused", []) if p in row.details), ""), REFUSAL_LIMIT
+        )
+        shown.append(
+            {
+                "consumer": row.consumer,
+                "keras": row.keras,
+                "fixture": row.fixture,
+                "advisory": row.prediction.advisory,
+                "basis": row.prediction.basis,
+                "expected": "runs" if row.prediction.runs else "refused",
+                "measured": ", ".join(parts),
+                "title": "; ".join(titles),
+                "refusal": refusal,
+                "verdict": row.verdict,
+            }
+        )
     return shown

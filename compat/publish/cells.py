@@ -7,6 +7,7 @@ filter, aggregated. Every rule lives here: ``compat.publish.pagedata`` applies t
 filter the page offers and the script in ``templates/matrix.js`` only lays out what it
 receives, by name; the browser test checks that the page shows what these functions say.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -87,12 +88,19 @@ def outcomes(matrix: dict) -> list[Outcome]:
     for consumer, attempts in by_consumer.items():
         for (producer, fixture), row in summary.group_by_fixture(attempts).items():
             first = next(iter(row.values()))
-            found.append(Outcome(
-                producer=producer, consumer=consumer, fixture=fixture,
-                variant=first["variant"], format=first["format"],
-                category=summary.category(row, strategies),
-                best=summary.best_strategy(row, summary.strategy_order(strategies)),
-                corrupt=summary.has_silent_corruption(row), attempts=row))
+            found.append(
+                Outcome(
+                    producer=producer,
+                    consumer=consumer,
+                    fixture=fixture,
+                    variant=first["variant"],
+                    format=first["format"],
+                    category=summary.category(row, strategies),
+                    best=summary.best_strategy(row, summary.strategy_order(strategies)),
+                    corrupt=summary.has_silent_corruption(row),
+                    attempts=row,
+                )
+            )
     return found
 
 
@@ -128,9 +136,15 @@ def aggregate(selected: list[Outcome], order: list[str]) -> dict:
         flag = "mismatch"
     else:
         flag = ""
-    return {"counts": counts, "total": total, "tried": tried,
-            "working": sum(counts[c] for c in WORKING), "category": headline(counts),
-            "best": most_common_best([o.best for o in selected if o.best], order), "flag": flag}
+    return {
+        "counts": counts,
+        "total": total,
+        "tried": tried,
+        "working": sum(counts[c] for c in WORKING),
+        "category": headline(counts),
+        "best": most_common_best([o.best for o in selected if o.best], order),
+        "flag": flag,
+    }
 
 
 FLAG_TITLES = {
@@ -188,23 +202,34 @@ def cell_view(agg: dict, has_data: bool) -> dict:
             count, says = CELL_WORDS[category], SHORT_LABELS[category]
         else:
             count = f"{as_is}/{agg['total']} as is"
-            says = (f"{agg['total']} fixtures, {as_is} load as they are, {agg['working']} load at all, "
-                    f"mostly {SHORT_LABELS[category]}")
+            says = (
+                f"{agg['total']} fixtures, {as_is} load as they are, {agg['working']} load at all, "
+                f"mostly {SHORT_LABELS[category]}"
+            )
         if agg["best"]:
             says += f", best strategy {best}"
     if agg["flag"]:
         says += ", warning: " + FLAG_TITLES[agg["flag"]]
-    return {"category": category, "mark": MARKS.get(category, ""), "best": best, "short": short,
-            "works": bool(agg["best"]), "count": count, "flag": agg["flag"],
-            "flag_mark": {"wrong": "\u26a0", "mismatch": "!"}.get(agg["flag"], ""),
-            "flag_title": FLAG_TITLES.get(agg["flag"], ""), "says": says,
-            "segments": bar_segments(agg["counts"], agg["total"])}
+    return {
+        "category": category,
+        "mark": MARKS.get(category, ""),
+        "best": best,
+        "short": short,
+        "works": bool(agg["best"]),
+        "count": count,
+        "flag": agg["flag"],
+        "flag_mark": {"wrong": "\u26a0", "mismatch": "!"}.get(agg["flag"], ""),
+        "flag_title": FLAG_TITLES.get(agg["flag"], ""),
+        "says": says,
+        "segments": bar_segments(agg["counts"], agg["total"]),
+    }
 
 
 def bar_segments(counts: dict[str, int], total: int) -> list[dict]:
     """Every category's share of the cell's fixtures, as a CSS width."""
-    return [{"category": c, "width": f"{100.0 * counts.get(c, 0) / total:.2f}%" if total else "0.00%"}
-            for c in CATEGORIES]
+    return [
+        {"category": c, "width": f"{100.0 * counts.get(c, 0) / total:.2f}%" if total else "0.00%"} for c in CATEGORIES
+    ]
 
 
 def markdown_text(view: dict) -> str:
@@ -212,8 +237,11 @@ def markdown_text(view: dict) -> str:
     if view["works"]:
         text = f"{view['mark']} `{view['best']}` {view['count']}"
     elif view["best"]:
-        text = f"{view['mark']} **none works** ({view['count']})" if "/" in view["count"] \
+        text = (
+            f"{view['mark']} **none works** ({view['count']})"
+            if "/" in view["count"]
             else f"{view['mark']} **{view['count']}**"
+        )
     else:
         text = view["count"]
     marks = {"wrong": " \u26a0", "mismatch": " !"}
@@ -231,8 +259,10 @@ def column_head(selected: list[Outcome]) -> dict:
     as_is = sum(1 for o in selected if o.category == summary.AS_IS)
     if not total:
         return {"rate": "\u2013", "title": "no fixture matches the filter"}
-    return {"rate": f"{round(100.0 * as_is / total)}%",
-            "title": f"{as_is} of {total} fixture loads work as they are (plain load_model)"}
+    return {
+        "rate": f"{round(100.0 * as_is / total)}%",
+        "title": f"{as_is} of {total} fixture loads work as they are (plain load_model)",
+    }
 
 
 def column_heads(found: list[Outcome], consumers: list[str], variant=None, fmt=None) -> list[dict]:
@@ -243,8 +273,9 @@ def column_heads(found: list[Outcome], consumers: list[str], variant=None, fmt=N
     return [column_head(by_consumer[c]) for c in consumers]
 
 
-def grid(matrix: dict, producers: list[str], consumers: list[str], variant=None, fmt=None,
-         found: list[Outcome] | None = None) -> list[dict]:
+def grid(
+    matrix: dict, producers: list[str], consumers: list[str], variant=None, fmt=None, found: list[Outcome] | None = None
+) -> list[dict]:
     """Rows of cells for the producers x consumers shown, under a filter."""
     order = summary.strategy_order(matrix["strategies"])
     pairs: dict[tuple[str, str], list[Outcome]] = {}
@@ -256,8 +287,17 @@ def grid(matrix: dict, producers: list[str], consumers: list[str], variant=None,
         for c_index, consumer in enumerate(consumers):
             pair = pairs.get((producer, consumer), [])
             view = cell_view(aggregate([o for o in pair if matches(o, variant, fmt)], order), bool(pair))
-            shown.append(dict(view, p=p_index, c=c_index, consumer=consumer, has_data=bool(pair),
-                              label=cell_label(producer, consumer, view), markdown=markdown_text(view)))
+            shown.append(
+                dict(
+                    view,
+                    p=p_index,
+                    c=c_index,
+                    consumer=consumer,
+                    has_data=bool(pair),
+                    label=cell_label(producer, consumer, view),
+                    markdown=markdown_text(view),
+                )
+            )
         rows.append({"producer": producer, "cells": shown})
     return rows
 
@@ -275,7 +315,7 @@ def totals(found: list[Outcome], variant=None, fmt=None) -> dict[str, int]:
 def first_line(text: str | None, limit: int = MESSAGE_LIMIT) -> str:
     lines = (text or "").strip().splitlines()
     line = lines[0].strip() if lines else ""
-    return line if len(line) <= limit else line[:limit - 1] + "\u2026"
+    return line if len(line) <= limit else line[: limit - 1] + "\u2026"
 
 
 def recipe_text(attempt: dict) -> str | None:
@@ -303,14 +343,20 @@ def detail_row(attempt: dict) -> dict:
     message = first_line(message) or None
     if attempt.get("unstable"):  # runs disagreed: a finding, shown before anything else
         message = f"unstable: runs measured {' and '.join(attempt['unstable'])}" + (f"; {message}" if message else "")
-    return {"strategy": attempt["strategy"], "verdict": verdict, "type": kind,
-            "message": message,
-            "max_abs_diff": attempt.get("max_abs_diff"), "cosine": attempt.get("cosine"),
-            "load_seconds": attempt.get("load_seconds"), "predict_seconds": attempt.get("predict_seconds"),
-            "code_executed": attempt.get("code_executed"),
-            "code_executed_by_predict": attempt.get("code_executed_by_predict"),
-            "code_ran": code_ran_when(attempt) if isinstance(attempt.get("code_executed"), bool) else None,
-            "recipe": recipe_text(attempt)}
+    return {
+        "strategy": attempt["strategy"],
+        "verdict": verdict,
+        "type": kind,
+        "message": message,
+        "max_abs_diff": attempt.get("max_abs_diff"),
+        "cosine": attempt.get("cosine"),
+        "load_seconds": attempt.get("load_seconds"),
+        "predict_seconds": attempt.get("predict_seconds"),
+        "code_executed": attempt.get("code_executed"),
+        "code_executed_by_predict": attempt.get("code_executed_by_predict"),
+        "code_ran": code_ran_when(attempt) if isinstance(attempt.get("code_executed"), bool) else None,
+        "recipe": recipe_text(attempt),
+    }
 
 
 def detail_rows(by_strategy: dict[str, dict], order: list[str]) -> list[dict]:
@@ -327,12 +373,12 @@ def security_table(matrix: dict, consumers: list[str]) -> dict:
     for attempt in matrix["attempts"]:
         if is_canary(attempt) and isinstance(attempt.get("code_executed"), bool):
             seen.setdefault((attempt["consumer"], attempt["strategy"]), []).append(
-                (f"{attempt['producer']} {attempt['fixture']}", code_ran_when(attempt)))
+                (f"{attempt['producer']} {attempt['fixture']}", code_ran_when(attempt))
+            )
     names = [s["name"] for s in matrix["strategies"] if any(key[1] == s["name"] for key in seen)]
     rows = []
     for consumer in consumers:
-        rows.append({"consumer": consumer,
-                     "cells": [security_cell(seen.get((consumer, name), [])) for name in names]})
+        rows.append({"consumer": consumer, "cells": [security_cell(seen.get((consumer, name), [])) for name in names]})
     return {"strategies": names, "rows": [r for r in rows if any(c["state"] != "none" for c in r["cells"])]}
 
 
@@ -353,13 +399,19 @@ def security_cell(observed: list[tuple[str, str]]) -> dict:
     at_load = sorted(label for label, when in observed if when == "load")
     at_call = sorted(label for label, when in observed if when == "call")
     if at_load or at_call:
-        titles = ([f"at load: {', '.join(at_load)}"] if at_load else []) + \
-                 ([f"at the first call: {', '.join(at_call)}"] if at_call else [])
-        return {"state": "ran" if at_load else "ran-call",
-                "text": f"ran {len(at_load) + len(at_call)}/{len(observed)}" + ("" if at_load else " at call"),
-                "title": "code stored in the file ran " + "; ".join(titles)}
-    return {"state": "blocked", "text": f"ran 0/{len(observed)}",
-            "title": f"stored code did not run in {len(observed)} canary load(s)"}
+        titles = ([f"at load: {', '.join(at_load)}"] if at_load else []) + (
+            [f"at the first call: {', '.join(at_call)}"] if at_call else []
+        )
+        return {
+            "state": "ran" if at_load else "ran-call",
+            "text": f"ran {len(at_load) + len(at_call)}/{len(observed)}" + ("" if at_load else " at call"),
+            "title": "code stored in the file ran " + "; ".join(titles),
+        }
+    return {
+        "state": "blocked",
+        "text": f"ran 0/{len(observed)}",
+        "title": f"stored code did not run in {len(observed)} canary load(s)",
+    }
 
 
 # -- environments -----------------------------------------------------------------------
@@ -399,8 +451,13 @@ def env_head(entry: dict) -> dict:
         stack = f"TF {_major_minor(versions['tensorflow'])}"
     else:  # standalone Keras (on JAX, the id says so)
         stack = f"Keras {_major_minor(versions.get('keras'))}"
-    return {"id": entry["id"], "python": f"Py {python}" if python else "", "stack": stack,
-            "label": env_label(entry), "summary": entry.get("summary", "")}
+    return {
+        "id": entry["id"],
+        "python": f"Py {python}" if python else "",
+        "stack": stack,
+        "label": env_label(entry),
+        "summary": entry.get("summary", ""),
+    }
 
 
 def format_labels() -> dict[str, str]:

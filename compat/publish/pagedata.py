@@ -7,6 +7,7 @@ they say so that a full matrix stays small: each repeated string once (``strings
 to by index), tables stored by column (``{"field": [one value per row]}``, so the script
 reaches every value by its field's name) and each distinct cell view once.
 """
+
 from __future__ import annotations
 
 import json
@@ -93,8 +94,14 @@ def _cell(view: dict) -> dict:
     return shown
 
 
-def filter_states(matrix: dict, producers: list[str], consumers: list[str], found: list[cells.Outcome],
-                  variants: list[str], formats: list[str]) -> tuple[dict, list, list]:
+def filter_states(
+    matrix: dict,
+    producers: list[str],
+    consumers: list[str],
+    found: list[cells.Outcome],
+    variants: list[str],
+    formats: list[str],
+) -> tuple[dict, list, list]:
     """Every cell, column head and count for every filter state the page offers."""
     views, heads = Distinct(), Distinct()
     states = {}
@@ -113,8 +120,15 @@ def filter_states(matrix: dict, producers: list[str], consumers: list[str], foun
     return states, views.items, heads.items
 
 
-def pack_loads(matrix: dict, shown: list[cells.Outcome], producers: list[str], consumers: list[str],
-               variants: list[str], formats: list[str], intern: Interner) -> dict[str, Table]:
+def pack_loads(
+    matrix: dict,
+    shown: list[cells.Outcome],
+    producers: list[str],
+    consumers: list[str],
+    variants: list[str],
+    formats: list[str],
+    intern: Interner,
+) -> dict[str, Table]:
     """Every fixture load the panels show, each strategy's outcome (with its failure family)
     and the numbers of the attempts that loaded, as three tables."""
     order = summary.strategy_order(matrix["strategies"])
@@ -128,19 +142,36 @@ def pack_loads(matrix: dict, shown: list[cells.Outcome], producers: list[str], c
             attempt = outcome.attempts[row["strategy"]]
             family = families.classify_attempt(matrix, attempt) if attempt.get("error") else None
             strategy = order.index(row["strategy"]) if row["strategy"] in order else intern(row["strategy"])
-            kept.append(outcomes.add(strategy=strategy, verdict=row["verdict"], type=intern(row["type"]),
-                                     message=intern(row["message"]), family=family.id if family else None,
-                                     code_ran=row["code_ran"], recipe=intern(row["recipe"])))
-            numbers = {"max_abs_diff": _round(row["max_abs_diff"], 3), "cosine": _round(row["cosine"], 10),
-                       "load_seconds": _round(row["load_seconds"], 3),
-                       "predict_seconds": _round(row["predict_seconds"], 3)}
+            kept.append(
+                outcomes.add(
+                    strategy=strategy,
+                    verdict=row["verdict"],
+                    type=intern(row["type"]),
+                    message=intern(row["message"]),
+                    family=family.id if family else None,
+                    code_ran=row["code_ran"],
+                    recipe=intern(row["recipe"]),
+                )
+            )
+            numbers = {
+                "max_abs_diff": _round(row["max_abs_diff"], 3),
+                "cosine": _round(row["cosine"], 10),
+                "load_seconds": _round(row["load_seconds"], 3),
+                "predict_seconds": _round(row["predict_seconds"], 3),
+            }
             if any(value is not None for value in numbers.values()):
                 measured.add(load=load, strategy=strategy, **numbers)
-        loads.add(producer=producers.index(outcome.producer), consumer=consumers.index(outcome.consumer),
-                  fixture=intern(outcome.fixture), variant=variants.index(outcome.variant),
-                  format=formats.index(outcome.format), category=cells.CATEGORIES.index(outcome.category),
-                  best=order.index(outcome.best) if outcome.best else None, corrupt=int(outcome.corrupt),
-                  outcomes=kept)
+        loads.add(
+            producer=producers.index(outcome.producer),
+            consumer=consumers.index(outcome.consumer),
+            fixture=intern(outcome.fixture),
+            variant=variants.index(outcome.variant),
+            format=formats.index(outcome.format),
+            category=cells.CATEGORIES.index(outcome.category),
+            best=order.index(outcome.best) if outcome.best else None,
+            corrupt=int(outcome.corrupt),
+            outcomes=kept,
+        )
     return {"loads": loads, "outcomes": outcomes, "measured": measured}
 
 
@@ -151,28 +182,49 @@ def page_data(matrix: dict, producers: list[str], consumers: list[str], found: l
     formats = cells.ordered_formats(o.format for o in found)
     states, views, heads = filter_states(matrix, producers, consumers, found, variants, formats)
     shown = [o for o in found if o.producer in producers and o.consumer in consumers]
-    shown.sort(key=lambda o: (producers.index(o.producer), consumers.index(o.consumer),
-                              cells.variant_rank(o.variant), cells.format_rank(o.format), o.fixture))
+    shown.sort(
+        key=lambda o: (
+            producers.index(o.producer),
+            consumers.index(o.consumer),
+            cells.variant_rank(o.variant),
+            cells.format_rank(o.format),
+            o.fixture,
+        )
+    )
     tables = pack_loads(matrix, shown, producers, consumers, variants, formats, intern)
     view = upgrade.page_view(matrix, consumers, producers)
     view["keys"]["fixture"] = [intern(fixture) for fixture in view["keys"]["fixture"]]
     return {
-        "categories": [{"id": c, "label": summary.CATEGORY_LABELS[c], "short": cells.SHORT_LABELS[c],
-                        "mark": cells.MARKS[c]} for c in cells.CATEGORIES],
+        "categories": [
+            {"id": c, "label": summary.CATEGORY_LABELS[c], "short": cells.SHORT_LABELS[c], "mark": cells.MARKS[c]}
+            for c in cells.CATEGORIES
+        ],
         "strategies": [{"name": s["name"]} for s in matrix["strategies"]],
         "verdicts": VERDICT_WORDS,
-        "families": {f.id: {"label": f.label, "cause": f.cause, "action": f.action}
-                     for f in families.FAMILIES.values()},
-        "producers": producers, "consumers": consumers, "variants": variants, "formats": formats,
-        "filters": states, "views": views, "heads": heads,
+        "families": {
+            f.id: {"label": f.label, "cause": f.cause, "action": f.action} for f in families.FAMILIES.values()
+        },
+        "producers": producers,
+        "consumers": consumers,
+        "variants": variants,
+        "formats": formats,
+        "filters": states,
+        "views": views,
+        "heads": heads,
         "strings": intern.strings,
         **{name: table.columns for name, table in tables.items()},
         "upgrade": view,
     }
 
 
-VERDICT_WORDS = {"pass": "pass", "mismatch": "WRONG NUMBERS", "error": "error", "crash": "crash",
-                 "timeout": "timeout", "not_applicable": "n/a"}
+VERDICT_WORDS = {
+    "pass": "pass",
+    "mismatch": "WRONG NUMBERS",
+    "error": "error",
+    "crash": "crash",
+    "timeout": "timeout",
+    "not_applicable": "n/a",
+}
 
 
 def script_json(data) -> Markup:

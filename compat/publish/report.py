@@ -14,6 +14,7 @@ stored once: see ``compat.records.matrixdoc``)::
 The HTML and Markdown are functions of ``matrix.json`` alone, so re-rendering a committed
 ``matrix.json`` reproduces the committed pages byte for byte. Nothing here imports TensorFlow.
 """
+
 from __future__ import annotations
 
 import base64
@@ -67,8 +68,9 @@ def _check_same(kind: str, value, seen: dict, key, source: str) -> None:
     if value is None:
         return
     if key in seen and seen[key][0] != value:
-        raise ReportError(f"{kind} differ between {seen[key][1]} and {source}; "
-                          f"re-run one of them so both describe the same setup")
+        raise ReportError(
+            f"{kind} differ between {seen[key][1]} and {source}; re-run one of them so both describe the same setup"
+        )
     seen.setdefault(key, (value, source))
 
 
@@ -107,8 +109,7 @@ class _Merger:
         _check_same("strategy lists", document.get("strategies"), self.agreed, "strategies", source)
         _check_same("tolerances", document.get("tolerance"), self.agreed, "tolerance", source)
         for part in ("lock", "runtime"):
-            _check_same(f"{part}s of {consumer}", document["consumer"].get(part), self.agreed,
-                        (part, consumer), source)
+            _check_same(f"{part}s of {consumer}", document["consumer"].get(part), self.agreed, (part, consumer), source)
         if not document["attempts"]:
             return  # a run that measured nothing adds nothing, not even a run entry
         block = self.consumers.setdefault(consumer, {})
@@ -127,8 +128,13 @@ class _Merger:
             for part in ("lock", "runtime"):
                 _check_same(f"{part}s of {entry['id']}", entry.get(part), self.agreed, (part, entry["id"]), source)
             block = self.consumers.setdefault(entry["id"], {})
-            block.update({k: entry[k] for k in ("id", "python", "keras_api", "summary", "lock", "runtime")
-                          if entry.get(k) is not None})
+            block.update(
+                {
+                    k: entry[k]
+                    for k in ("id", "python", "keras_api", "summary", "lock", "runtime")
+                    if entry.get(k) is not None
+                }
+            )
         for run in matrix.get("runs") or []:
             self._add_run(run)
         for attempt in matrix["attempts"]:
@@ -212,10 +218,15 @@ def _attempt_sort_key(order: list[str]):
 
     def key(attempt: dict) -> tuple:
         strategy = attempt["strategy"]
-        return (ids.index(attempt["consumer"]), ids.index(attempt["producer"]),
-                cells.variant_rank(attempt["variant"]), cells.format_rank(attempt["format"]),
-                attempt["fixture"],
-                (order.index(strategy), "") if strategy in order else (len(order), strategy))
+        return (
+            ids.index(attempt["consumer"]),
+            ids.index(attempt["producer"]),
+            cells.variant_rank(attempt["variant"]),
+            cells.format_rank(attempt["format"]),
+            attempt["fixture"],
+            (order.index(strategy), "") if strategy in order else (len(order), strategy),
+        )
+
     return key
 
 
@@ -228,8 +239,13 @@ def _safe_lock(env: catalog.Environment) -> dict:
 
 def catalog_entry(env: catalog.Environment, consumer_block: dict | None) -> dict:
     """A catalog environment with the versions it really ran with, else its committed lock."""
-    entry = {"id": env.id, "python": env.python, "summary": env.summary, "keras_api": env.keras_api,
-             "roles": sorted(env.roles)}
+    entry = {
+        "id": env.id,
+        "python": env.python,
+        "summary": env.summary,
+        "keras_api": env.keras_api,
+        "roles": sorted(env.roles),
+    }
     if consumer_block and consumer_block.get("lock"):
         entry.update(consumer_block)
         entry["versions_from"] = "run"
@@ -247,9 +263,13 @@ def resolved_versions(entry: dict) -> dict:
         keras = lock.get("tf-keras")
     else:
         keras = lock.get("keras")
-    from_lock = {"python": entry.get("python"),
-                 "tensorflow": lock.get("tensorflow") or lock.get("tensorflow-cpu"),
-                 "keras": keras, "h5py": lock.get("h5py"), "numpy": lock.get("numpy")}
+    from_lock = {
+        "python": entry.get("python"),
+        "tensorflow": lock.get("tensorflow") or lock.get("tensorflow-cpu"),
+        "keras": keras,
+        "h5py": lock.get("h5py"),
+        "numpy": lock.get("numpy"),
+    }
     versions = {key: runtime.get(key) or from_lock[key] for key in VERSION_KEYS}
     if runtime.get("jax") or lock.get("jax"):
         versions["jax"] = runtime.get("jax") or lock.get("jax")
@@ -286,9 +306,17 @@ def _environment(env_id: str, by_id: dict) -> dict:
 
 def family_rows(census: families.Census) -> list[dict]:
     """The census as the page and the Markdown print it, most errors first."""
-    return [{"id": name, "label": families.FAMILIES[name].label, "cause": families.FAMILIES[name].cause,
-             "action": families.FAMILIES[name].action, "attempts": attempts, "errors": errors}
-            for name, attempts, errors in census.families]
+    return [
+        {
+            "id": name,
+            "label": families.FAMILIES[name].label,
+            "cause": families.FAMILIES[name].cause,
+            "action": families.FAMILIES[name].action,
+            "attempts": attempts,
+            "errors": errors,
+        }
+        for name, attempts, errors in census.families
+    ]
 
 
 def _pair(pair: tuple[str, str], first: list[str], second: list[str]) -> tuple[str, str] | None:
@@ -328,16 +356,27 @@ def context(matrix: dict) -> dict:
         "facenet_link": facenet_link(producers, consumers),
         "facenet_pair": FACENET_PAIR,
         "upgrade_example": example,
-        "upgrade_rows": upgrade.summary_rows(
-            matrix, upgrade.neighbour_pairs(consumers, (UPGRADE_EXAMPLE,))) if len(consumers) > 1 else [],
+        "upgrade_rows": upgrade.summary_rows(matrix, upgrade.neighbour_pairs(consumers, (UPGRADE_EXAMPLE,)))
+        if len(consumers) > 1
+        else [],
         "buckets": upgrade.BUCKETS,
-        "categories": [{"id": c, "label": summary.CATEGORY_LABELS[c], "short": cells.SHORT_LABELS[c],
-                        "mark": cells.MARKS[c], "count": counts[c]} for c in cells.CATEGORIES],
+        "categories": [
+            {
+                "id": c,
+                "label": summary.CATEGORY_LABELS[c],
+                "short": cells.SHORT_LABELS[c],
+                "mark": cells.MARKS[c],
+                "count": counts[c],
+            }
+            for c in cells.CATEGORIES
+        ],
         "fixture_count": sum(counts.values()),
         "variants": [{"id": v, "label": cells.VARIANT_LABELS.get(v, v)} for v in data["variants"]],
         "formats": [{"id": f, "label": cells.format_labels().get(f, f)} for f in data["formats"]],
-        "catalog": [dict(entry, versions=cells.env_versions(entry), shown=entry["id"] in producers + consumers)
-                    for entry in matrix["catalog"]],
+        "catalog": [
+            dict(entry, versions=cells.env_versions(entry), shown=entry["id"] in producers + consumers)
+            for entry in matrix["catalog"]
+        ],
         "version_keys": VERSION_KEYS,
         "strategies": [dict(s, short=cells.short_strategy(s["name"])) for s in matrix["strategies"]],
         "security": cells.security_table(matrix, consumers),
@@ -352,6 +391,7 @@ def context(matrix: dict) -> dict:
 def architecture_link() -> dict:
     """The architecture file the recipes import, embedded in the page as a download (no network)."""
     from compat.paths import ARCHITECTURE
+
     encoded = base64.b64encode(ARCHITECTURE.read_bytes()).decode("ascii")
     return {"name": ARCHITECTURE.name, "href": "data:text/x-python;charset=utf-8;base64," + encoded}
 
@@ -359,9 +399,13 @@ def architecture_link() -> dict:
 # -- rendering --------------------------------------------------------------------------
 def _environment_for(autoescape: bool) -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=autoescape,
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-        keep_trailing_newline=True)
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
 
 
 def _inline(name: str) -> Markup:
@@ -428,9 +472,11 @@ def publish(results=None, from_json=None, out=None, fresh: bool = False) -> int:
     written = render_all(matrix, out)
     html_kb = written[0].stat().st_size / 1024
     unstable = sum(1 for a in matrix["attempts"] if a.get("unstable"))
-    print(f"[compat] report: {len(matrix['attempts'])} attempts from {len(matrix['runs'])} run(s)"
-          f"{f', {unstable} unstable (measured with differing verdicts)' if unstable else ''} "
-          f"-> {', '.join(str(p) for p in written)} ({html_kb:.0f} KiB HTML)")
+    print(
+        f"[compat] report: {len(matrix['attempts'])} attempts from {len(matrix['runs'])} run(s)"
+        f"{f', {unstable} unstable (measured with differing verdicts)' if unstable else ''} "
+        f"-> {', '.join(str(p) for p in written)} ({html_kb:.0f} KiB HTML)"
+    )
     return 0
 
 
@@ -439,6 +485,9 @@ def add_parser(sub) -> None:
     p.add_argument("--results", default=None, help="folder of results files (default reports/results/)")
     p.add_argument("--from-json", default=None, help="re-render from an existing matrix.json")
     p.add_argument("--out", default=None, help="folder of matrix.{json,html,md} (default reports/)")
-    p.add_argument("--fresh", action="store_true",
-                   help="build only from the results files instead of updating the published matrix.json")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="build only from the results files instead of updating the published matrix.json",
+    )
     p.set_defaults(func=main)

@@ -6,6 +6,7 @@ symbols mean, for each strategy that failed the family of its errors (once per f
 naming the fixtures), what each family means and what to do, the recipe of each
 recommended strategy, and where the results file and the full report are.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -16,22 +17,39 @@ from pathlib import Path
 from compat.records import families, summary
 from compat.records.verdicts import Verdict
 
-SYMBOLS = {"pass": "ok", "mismatch": "WRONG", "error": "err", "crash": "CRASH",
-           "timeout": "TIME", "not_applicable": "-"}
-MEANINGS = OrderedDict([
-    ("pass", "loads, right numbers"),
-    ("mismatch", "loads, wrong numbers"),
-    ("error", "error (why: below)"),
-    ("crash", "the worker died"),
-    ("timeout", "timed out"),
-    ("not_applicable", "does not apply"),
-])
+SYMBOLS = {
+    "pass": "ok",
+    "mismatch": "WRONG",
+    "error": "err",
+    "crash": "CRASH",
+    "timeout": "TIME",
+    "not_applicable": "-",
+}
+MEANINGS = OrderedDict(
+    [
+        ("pass", "loads, right numbers"),
+        ("mismatch", "loads, wrong numbers"),
+        ("error", "error (why: below)"),
+        ("crash", "the worker died"),
+        ("timeout", "timed out"),
+        ("not_applicable", "does not apply"),
+    ]
+)
 # Column heads when the full strategy names do not fit; a new strategy falls back to its
 # first letters.
-SHORT = {"load_model": "load", "no_compile": "nocmp", "custom_objects": "cust", "unsafe": "unsaf",
-         "tf_keras": "tfk", "savedmodel_inference": "smodl", "json_plain": "json",
-         "json_weights": "jsonw", "rebuild_weights": "rbld", "rebuild_by_name": "rbnam",
-         "h5_transplant": "h5tr"}
+SHORT = {
+    "load_model": "load",
+    "no_compile": "nocmp",
+    "custom_objects": "cust",
+    "unsafe": "unsaf",
+    "tf_keras": "tfk",
+    "savedmodel_inference": "smodl",
+    "json_plain": "json",
+    "json_weights": "jsonw",
+    "rebuild_weights": "rbld",
+    "rebuild_by_name": "rbnam",
+    "h5_transplant": "h5tr",
+}
 CELL = max(len(s) for s in SYMBOLS.values())
 GAP = "  "
 CELL_GAP = " "
@@ -74,8 +92,11 @@ def _labeller(producers: list[str]):
 def _columns(order: list[str], grouped) -> tuple[list[str], list[str]]:
     """Strategies with at least one attempt that applied, and those that never applied."""
     tried = [name for name in order if any(name in row for row in grouped.values())]
-    shown = [name for name in tried
-             if any(row[name]["verdict"] != Verdict.NOT_APPLICABLE.value for row in grouped.values() if name in row)]
+    shown = [
+        name
+        for name in tried
+        if any(row[name]["verdict"] != Verdict.NOT_APPLICABLE.value for row in grouped.values() if name in row)
+    ]
     return shown, [name for name in tried if name not in shown]
 
 
@@ -86,8 +107,10 @@ def _header(document: dict, grouped, producers: list[str], shown: list[str]) -> 
     if runtime.get("tensorflow"):
         stack.append(f"TensorFlow {runtime['tensorflow']}")
     source = producers[0] if len(producers) == 1 else f"{len(producers)} producers"
-    return (f"consumer {consumer.get('id') or document['run']['consumer']} ({', '.join(stack)}): "
-            f"{len(grouped)} fixtures of {source}, {len(shown)} strategies")
+    return (
+        f"consumer {consumer.get('id') or document['run']['consumer']} ({', '.join(stack)}): "
+        f"{len(grouped)} fixtures of {source}, {len(shown)} strategies"
+    )
 
 
 def _best(row: dict, order: list[str], strategies: list[dict]) -> str:
@@ -110,8 +133,9 @@ def _grid(grouped, shown, order, strategies, label, width) -> list[str]:
     label_width = max([len(text) for text in labels] + [len("fixture")])
     best = [_best(row, order, strategies) for row in grouped.values()]
     best_width = max([len(text) for text in best] + [len("recommended")])
-    cells = [[SYMBOLS.get(row[name]["verdict"], "?") if name in row else "" for name in shown]
-             for row in grouped.values()]
+    cells = [
+        [SYMBOLS.get(row[name]["verdict"], "?") if name in row else "" for name in shown] for row in grouped.values()
+    ]
     lead = label_width + len(GAP)
     first_room = width - lead - best_width - len(GAP)
     heads = list(shown)
@@ -139,24 +163,33 @@ def _grid(grouped, shown, order, strategies, label, width) -> list[str]:
             lines.append(GAP.join(front + [CELL_GAP.join(row[i].ljust(widths[i]) for i in panel)]).rstrip())
         lines.append("")
     if heads != shown:
-        lines += _wrap("columns: " + ", ".join(f"{h}={n}" for h, n in zip(heads, shown)), width,
-                       indent="  ", first="")
+        lines += _wrap("columns: " + ", ".join(f"{h}={n}" for h, n in zip(heads, shown)), width, indent="  ", first="")
     return lines
 
 
 def _wrap(text: str, width: int, indent: str = "", first: str | None = None) -> list[str]:
-    return textwrap.wrap(text, width=width, initial_indent=indent if first is None else first,
-                         subsequent_indent=indent, break_on_hyphens=False) or [indent.rstrip()]
+    return textwrap.wrap(
+        text,
+        width=width,
+        initial_indent=indent if first is None else first,
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+    ) or [indent.rstrip()]
 
 
 def _legend(shown: list[str], hidden: list[str], width: int) -> list[str]:
     symbols = [f"{SYMBOLS[v]} {meaning}" for v, meaning in MEANINGS.items()] + ["blank: not run"]
-    lines = _wrap("symbols: " + "; ".join(symbols) + "; recommended: the first strategy, in order of "
-                  "preference, that gives the right numbers (! some strategy loads wrong numbers)",
-                  width, indent="  ", first="")
+    lines = _wrap(
+        "symbols: " + "; ".join(symbols) + "; recommended: the first strategy, in order of "
+        "preference, that gives the right numbers (! some strategy loads wrong numbers)",
+        width,
+        indent="  ",
+        first="",
+    )
     if hidden:
-        lines += _wrap(f"not shown: {', '.join(hidden)} (does not apply to any of these fixtures)", width,
-                       indent="  ", first="")
+        lines += _wrap(
+            f"not shown: {', '.join(hidden)} (does not apply to any of these fixtures)", width, indent="  ", first=""
+        )
     return lines + [""]
 
 
@@ -182,8 +215,9 @@ def _failures(document: dict, grouped, order: list[str], label, width: int) -> l
             shared.setdefault(lines, []).append(name)
     if not shared:
         return []
-    lines = _wrap("why strategies failed (each error family once, with the fixtures it hit):", width,
-                  indent="  ", first="")
+    lines = _wrap(
+        "why strategies failed (each error family once, with the fixtures it hit):", width, indent="  ", first=""
+    )
     for reasons, names in shared.items():
         lines += _wrap(", ".join(names) + ":", width, indent="    ", first="  ")
         for text, found in reasons:
@@ -191,8 +225,7 @@ def _failures(document: dict, grouped, order: list[str], label, width: int) -> l
     if explained:
         lines += ["", "what they mean and what to do:"]
         for family in explained.values():
-            lines += _wrap(f"{family.label}: {family.cause}. Do: {family.action}.", width,
-                           indent="    ", first="  ")
+            lines += _wrap(f"{family.label}: {family.cause}. Do: {family.action}.", width, indent="    ", first="  ")
     return lines + [""]
 
 
@@ -233,13 +266,16 @@ def _recipes(grouped, order: list[str], strategies: list[dict], label, width: in
     for (producer, fixture), row in grouped.items():
         best = summary.best_strategy(row, order)
         if best:
-            chosen.setdefault(best, []).append((label(producer, fixture), row[best].get("recipe"),
-                                                _failed(row)))
+            chosen.setdefault(best, []).append((label(producer, fixture), row[best].get("recipe"), _failed(row)))
     if not chosen:
         return []
     tiers = {s["name"]: s.get("tier") for s in strategies}
-    lines = _wrap("recipes of the recommended strategies (each fixture's own is in the results file, "
-                  "attempts[].recipe):", width, indent="  ", first="")
+    lines = _wrap(
+        "recipes of the recommended strategies (each fixture's own is in the results file, attempts[].recipe):",
+        width,
+        indent="  ",
+        first="",
+    )
     for name in sorted(chosen, key=order.index):
         found = chosen[name]
         fixtures = _some([fixture for fixture, _, _ in found])
@@ -249,15 +285,16 @@ def _recipes(grouped, order: list[str], strategies: list[dict], label, width: in
         if tiers.get(name) == summary.AS_IS or example is None:
             lines += _wrap(f"{name}, for {fixtures}: works as it is", width, indent="    ", first="  ")
             continue
-        lines += _wrap(f"{name}, for {fixtures}; as written for {example[0]}:", width,
-                       indent="    ", first="  ")
+        lines += _wrap(f"{name}, for {fixtures}; as written for {example[0]}:", width, indent="    ", first="  ")
         lines += ["      " + line for line in example[1].splitlines()]
     return lines + [""]
 
 
 def _failed(row: dict) -> bool:
-    return any(a["verdict"] in (Verdict.ERROR.value, Verdict.CRASH.value, Verdict.TIMEOUT.value,
-                                Verdict.MISMATCH.value) for a in row.values())
+    return any(
+        a["verdict"] in (Verdict.ERROR.value, Verdict.CRASH.value, Verdict.TIMEOUT.value, Verdict.MISMATCH.value)
+        for a in row.values()
+    )
 
 
 def _footer(document: dict, results_path, width: int) -> list[str]:
@@ -269,8 +306,14 @@ def _footer(document: dict, results_path, width: int) -> list[str]:
     for attempt in document["attempts"]:
         counts[attempt["verdict"]] = counts.get(attempt["verdict"], 0) + 1
     lines = _wrap(f"results: {where}", width, indent="  ", first="")
-    lines += _wrap("report: `compat report` updates reports/matrix.json, matrix.html and matrix.md from the "
-                   "results files, with every recipe and every error in full", width, indent="  ", first="")
-    lines += _wrap("verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), width,
-                   indent="  ", first="")
+    lines += _wrap(
+        "report: `compat report` updates reports/matrix.json, matrix.html and matrix.md from the "
+        "results files, with every recipe and every error in full",
+        width,
+        indent="  ",
+        first="",
+    )
+    lines += _wrap(
+        "verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), width, indent="  ", first=""
+    )
     return lines

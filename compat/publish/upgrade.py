@@ -8,6 +8,7 @@ fails under Y; switch to Y's best), it gives wrong numbers, it starts working, a
 quieter ones (improved, unchanged, still broken, not compared). Every bucket belongs to
 exactly one of regress's changes, so the page and the command cannot disagree.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -78,9 +79,17 @@ def page_view(matrix: dict, consumers: list[str], producers: list[str]) -> dict:
                     wrong.setdefault(pair_key(old, new), {})[str(index)] = entry["wrong_numbers"]
             codes[pair_key(old, new)] = "".join(row)
     return {
-        "buckets": [{"id": b.id, "change": b.change.value, "label": b.many, "short": b.short, "means": b.means,
-                     "regression": b.regression}
-                    for b in BUCKETS],
+        "buckets": [
+            {
+                "id": b.id,
+                "change": b.change.value,
+                "label": b.many,
+                "short": b.short,
+                "means": b.means,
+                "regression": b.regression,
+            }
+            for b in BUCKETS
+        ],
         "keys": {"producer": [producers.index(p) for p, _ in keys], "fixture": [f for _, f in keys]},
         "codes": codes,
         "wrong_numbers": wrong,
@@ -112,13 +121,18 @@ def summary_rows(matrix: dict, pairs: list[tuple[str, str]]) -> list[dict]:
                 switch = (entry["switch_to"] or {}).get("strategy")
                 key = (found.id, entry["old_best"], switch, entry["fixture"])
                 groups.setdefault(key, []).append(entry["producer"])
-        ordered = sorted(groups.items(), key=lambda item: (list(BY_ID).index(item[0][0]), -len(item[1]),
-                                                           item[0][3]))
-        rows.append({
-            "old": old, "new": new, "counts": counts,
-            "compared": sum(n for b, n in counts.items() if b != "not_compared"),
-            "regressed": len(comparison["regressed"]),
-            "groups": [{"bucket": b, "old_best": was, "switch_to": switch, "fixture": fixture, "producers": producers}
-                       for (b, was, switch, fixture), producers in ordered],
-        })
+        ordered = sorted(groups.items(), key=lambda item: (list(BY_ID).index(item[0][0]), -len(item[1]), item[0][3]))
+        rows.append(
+            {
+                "old": old,
+                "new": new,
+                "counts": counts,
+                "compared": sum(n for b, n in counts.items() if b != "not_compared"),
+                "regressed": len(comparison["regressed"]),
+                "groups": [
+                    {"bucket": b, "old_best": was, "switch_to": switch, "fixture": fixture, "producers": producers}
+                    for (b, was, switch, fixture), producers in ordered
+                ],
+            }
+        )
     return rows

@@ -14,6 +14,7 @@ The strategy is the attempt's own name. An attempt whose four digests equal thos
 recorded one with the same (consumer, producer, fixture, strategy) is known and needs no
 run; an attempt recorded without a key (before keys existed) is never taken as known.
 """
+
 from __future__ import annotations
 
 import functools
@@ -32,9 +33,18 @@ def _canonical(value) -> str:
 
 
 def lock_digest(env: catalog.Environment) -> str:
-    return digest([_canonical({"python": env.python, "keras_api": env.keras_api,
-                               "env_vars": sorted(map(list, env.env_vars)),
-                               "pins": env.locked_versions()})])
+    return digest(
+        [
+            _canonical(
+                {
+                    "python": env.python,
+                    "keras_api": env.keras_api,
+                    "env_vars": sorted(map(list, env.env_vars)),
+                    "pins": env.locked_versions(),
+                }
+            )
+        ]
+    )
 
 
 def fixture_digest(fixture: dict) -> str:
@@ -71,14 +81,21 @@ class Keyer:
         batch = (request["input"], request["reference"])
         if batch not in self.references:
             self.references[batch] = reference_digest(*batch)
-        return {"lock": self.lock, "fixture": self.fixtures[fixture], "reference": self.references[batch],
-                "code": self.codes.by_strategy[request["strategy"]]}
+        return {
+            "lock": self.lock,
+            "fixture": self.fixtures[fixture],
+            "reference": self.references[batch],
+            "code": self.codes.by_strategy[request["strategy"]],
+        }
 
 
 def attempt_id(request_or_attempt: dict) -> tuple[str, str, str]:
     fixture = request_or_attempt["fixture"]
-    return (request_or_attempt["producer"], fixture["id"] if isinstance(fixture, dict) else fixture,
-            request_or_attempt["strategy"])
+    return (
+        request_or_attempt["producer"],
+        fixture["id"] if isinstance(fixture, dict) else fixture,
+        request_or_attempt["strategy"],
+    )
 
 
 def complete(key) -> bool:

@@ -18,6 +18,7 @@ the new one. The file
 
 The first three are regressions.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -60,22 +61,78 @@ class Meaning:
 
 
 MEANINGS = (
-    Meaning(Change.STOPPED, "stops", "stops loading", "stop working", "stop working",
-            "no strategy loads them under the new consumer", True),
-    Meaning(Change.SWITCH, "switch", "loads only with another strategy", "need a different strategy", "switch",
-            "the strategy that worked fails under the new consumer; another one works", True),
-    Meaning(Change.NUMBERS, "wrong_numbers", "numbers change", "load with wrong numbers", "wrong numbers",
-            "a strategy that worked now loads wrong numbers", True),
-    Meaning(Change.STARTED, "starts", "starts loading", "start working", "start working",
-            "nothing worked under the old consumer, something does under the new one", False),
-    Meaning(Change.IMPROVED, "improved", "still loads, and a simpler way works too", "work with a simpler strategy",
-            "simpler", "a strategy preferred to the old one now works", False),
-    Meaning(Change.UNCHANGED, "unchanged", "still loads the way it does today", "work the same way", "same",
-            "the strategy that worked still works", False),
-    Meaning(Change.STILL_BROKEN, "still_broken", "does not load today either", "still load with nothing",
-            "still broken", "no strategy works under either", False),
-    Meaning(Change.NOT_COMPARED, "not_compared", "not compared", "not compared", "not compared",
-            "measured under one of the two only", False),
+    Meaning(
+        Change.STOPPED,
+        "stops",
+        "stops loading",
+        "stop working",
+        "stop working",
+        "no strategy loads them under the new consumer",
+        True,
+    ),
+    Meaning(
+        Change.SWITCH,
+        "switch",
+        "loads only with another strategy",
+        "need a different strategy",
+        "switch",
+        "the strategy that worked fails under the new consumer; another one works",
+        True,
+    ),
+    Meaning(
+        Change.NUMBERS,
+        "wrong_numbers",
+        "numbers change",
+        "load with wrong numbers",
+        "wrong numbers",
+        "a strategy that worked now loads wrong numbers",
+        True,
+    ),
+    Meaning(
+        Change.STARTED,
+        "starts",
+        "starts loading",
+        "start working",
+        "start working",
+        "nothing worked under the old consumer, something does under the new one",
+        False,
+    ),
+    Meaning(
+        Change.IMPROVED,
+        "improved",
+        "still loads, and a simpler way works too",
+        "work with a simpler strategy",
+        "simpler",
+        "a strategy preferred to the old one now works",
+        False,
+    ),
+    Meaning(
+        Change.UNCHANGED,
+        "unchanged",
+        "still loads the way it does today",
+        "work the same way",
+        "same",
+        "the strategy that worked still works",
+        False,
+    ),
+    Meaning(
+        Change.STILL_BROKEN,
+        "still_broken",
+        "does not load today either",
+        "still load with nothing",
+        "still broken",
+        "no strategy works under either",
+        False,
+    ),
+    Meaning(
+        Change.NOT_COMPARED,
+        "not_compared",
+        "not compared",
+        "not compared",
+        "not compared",
+        "measured under one of the two only",
+        False,
+    ),
 )
 OF = {meaning.change: meaning for meaning in MEANINGS}
 BY_ID = OrderedDict((meaning.id, meaning) for meaning in MEANINGS)
@@ -92,22 +149,25 @@ def is_regression(change) -> bool:
 
 # -- the comparison (pure) -----------------------------------------------------------------
 
-def compare_consumers(old_attempts: list[dict], new_attempts: list[dict],
-                      old_order: list[str], new_order: list[str] | None = None) -> dict:
+
+def compare_consumers(
+    old_attempts: list[dict], new_attempts: list[dict], old_order: list[str], new_order: list[str] | None = None
+) -> dict:
     """Classify every fixture seen on either side; ``*_order`` are strategy names in order
     of preference (the registry order)."""
-    return compare_grouped(summary.group_by_fixture(old_attempts), summary.group_by_fixture(new_attempts),
-                           old_order, new_order)
+    return compare_grouped(
+        summary.group_by_fixture(old_attempts), summary.group_by_fixture(new_attempts), old_order, new_order
+    )
 
 
-def compare_grouped(old_grouped: dict, new_grouped: dict, old_order: list[str],
-                    new_order: list[str] | None = None) -> dict:
+def compare_grouped(
+    old_grouped: dict, new_grouped: dict, old_order: list[str], new_order: list[str] | None = None
+) -> dict:
     """``compare_consumers`` on attempts already grouped by ``summary.group_by_fixture``
     (the report compares every pair of consumers and groups each one once)."""
     new_order = new_order or old_order
     keys = list(old_grouped) + [key for key in new_grouped if key not in old_grouped]
-    entries = [fixture_change(key, old_grouped.get(key), new_grouped.get(key), old_order, new_order)
-               for key in keys]
+    entries = [fixture_change(key, old_grouped.get(key), new_grouped.get(key), old_order, new_order) for key in keys]
     counts = OrderedDict((change.value, 0) for change in Change)
     for entry in entries:
         counts[entry["change"]] += 1
@@ -125,20 +185,33 @@ def fixture_change(key, old: dict | None, new: dict | None, old_order, new_order
     """What happened to one file: ``old`` and ``new`` map strategy -> attempt (with its verdict)."""
     producer, fixture = key
     sample = next(iter((old or new).values()))
-    entry = {"producer": producer, "fixture": fixture, "variant": sample.get("variant"),
-             "format": sample.get("format"), "change": None, "old_best": None, "new_best": None,
-             "old_best_under_new": None, "switch_to": None, "wrong_numbers": [], "also_stopped": []}
+    entry = {
+        "producer": producer,
+        "fixture": fixture,
+        "variant": sample.get("variant"),
+        "format": sample.get("format"),
+        "change": None,
+        "old_best": None,
+        "new_best": None,
+        "old_best_under_new": None,
+        "switch_to": None,
+        "wrong_numbers": [],
+        "also_stopped": [],
+    }
     if old is None or new is None:
-        entry.update(change=Change.NOT_COMPARED.value,
-                     detail="only measured under the " + ("new" if old is None else "old") + " consumer")
+        entry.update(
+            change=Change.NOT_COMPARED.value,
+            detail="only measured under the " + ("new" if old is None else "old") + " consumer",
+        )
         return entry
     old_best = summary.best_strategy(old, old_order)
     new_best = summary.best_strategy(new, new_order)
     entry.update(old_best=old_best, new_best=new_best, switch_to=_switch_to(new, new_best))
     was_passing = [name for name in old_order if old.get(name, {}).get("verdict") == PASS]
     entry["wrong_numbers"] = [n for n in was_passing if new.get(n, {}).get("verdict") == MISMATCH]
-    entry["also_stopped"] = [n for n in was_passing if n != old_best and n in new
-                             and new[n]["verdict"] not in (PASS, MISMATCH)]
+    entry["also_stopped"] = [
+        n for n in was_passing if n != old_best and n in new and new[n]["verdict"] not in (PASS, MISMATCH)
+    ]
     entry["change"] = _classify(entry, old_best, new_best, new, new_order).value
     if entry["change"] == Change.NOT_COMPARED:
         entry["detail"] = f"{old_best} was not tried under the new consumer"

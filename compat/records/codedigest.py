@@ -26,6 +26,7 @@ a field that a newer ``ast`` adds with an empty default (``type_params``) change
 Only the code is digested, never where it sits: the shared parts are taken in the order of
 their own sha256, so moving or renaming a file without changing it keeps every key.
 """
+
 from __future__ import annotations
 
 import ast
@@ -119,8 +120,11 @@ def _plain(node):
 
 
 def _is_bare_string(statement) -> bool:
-    return (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
-            and isinstance(statement.value.value, str))
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(statement.value, ast.Constant)
+        and isinstance(statement.value.value, str)
+    )
 
 
 def _without_docstrings(node):
@@ -199,8 +203,7 @@ def _attribute(defined: dict, names: list[str], attribute: str) -> str | None:
 
 
 def _shared_part(tree: ast.Module, classes: _Classes) -> str:
-    shared = ast.Module(body=[node for node in tree.body if not any(node is c for c in classes.cut)],
-                        type_ignores=[])
+    shared = ast.Module(body=[node for node in tree.body if not any(node is c for c in classes.cut)], type_ignores=[])
     return canonical(shared)
 
 
@@ -221,7 +224,5 @@ def _imported_modules(inside: Path, start: str) -> set[str]:
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("compat.inside."):
                 pending.append(node.module.split(".")[2])
             elif isinstance(node, ast.Import):
-                pending += [
-                    alias.name.split(".")[2] for alias in node.names if alias.name.startswith("compat.inside.")
-                ]
+                pending += [alias.name.split(".")[2] for alias in node.names if alias.name.startswith("compat.inside.")]
     return found

@@ -16,6 +16,7 @@ that count, so a new kind of error fails them until it is explained here).
 
 Host side, stdlib only.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,139 +41,217 @@ class Family:
 
 _REBUILD = "rebuild the model in code and load only the weights (rebuild_weights, h5_transplant)"
 
-FAMILIES = OrderedDict((family.id, family) for family in (
-    # -- Lambda layers: code stored in the file ------------------------------------------
-    Family("lambda_bytecode", "Lambda bytecode from another Python",
-           "a Lambda layer stores its function as marshalled CPython bytecode, which only the "
-           "Python minor version that saved the file can read and run",
-           f"{_REBUILD}, or load it under the Python minor version that saved it"),
-    Family("lambda_safe_mode", "Lambda refused by safe_mode",
-           "Keras 3 and Keras 2.13+ refuse to revive a Lambda that holds Python bytecode, since "
-           "loading it runs code taken from the file",
-           "if you trust the file, load_model(path, safe_mode=False) (the unsafe strategy; its "
-           f"bytecode still has to come from your Python minor version); otherwise {_REBUILD}"),
-    Family("lambda_function_by_name", "Lambda function stored by name",
-           "the file names the Lambda's function (module and name) instead of storing its code, "
-           "and this Keras only finds a function that is registered or handed over",
-           f"pass the function in custom_objects (the custom_objects strategy), or {_REBUILD}"),
-    Family("lambda_trackedlist", "Keras 3.3 cannot call this Lambda",
-           "Keras 3.3 fails inside Lambda.call ('can only concatenate tuple (not \"TrackedList\") "
-           "to tuple') for a Lambda with stored arguments, whichever Keras wrote the file; "
-           "Keras 3.5 and later call it",
-           f"use Keras 3.5 or later, or {_REBUILD}"),
-    # -- Keras generations ---------------------------------------------------------------
-    Family("keras2_under_keras3", "Keras 2 file under Keras 3",
-           "the file names Keras 2 classes or modules (keras.engine.functional, a bare 'Model' or "
-           "'Functional') that Keras 3 does not have",
-           f"load it with tf_keras (the tf_keras strategy), or {_REBUILD}"),
-    Family("keras3_under_keras2", "Keras 3 file under Keras 2",
-           "the file was written by Keras 3: its configs use Keras 3 names (batch_shape, "
-           "keras.src.models.functional) that Keras 2 and tf_keras do not know",
-           f"load it with Keras 3, or {_REBUILD}"),
-    Family("keras2_module_moved", ".keras from another Keras 2 line",
-           "a Keras 2 .keras archive names each class by module path, and Keras 2.12 "
-           "(keras.engine), 2.13-2.15 (keras.src.engine) and tf_keras (tf_keras.src.engine) each "
-           "have their own",
-           f"load it with the Keras line that saved it, or {_REBUILD}"),
-    Family("newer_config", "config from a newer Keras",
-           "the file's layer or graph configs carry arguments a later Keras added (keepdims, "
-           "ragged, optional, a new node layout) that this Keras rejects",
-           f"load it with a Keras at least as new as the one that saved it, or {_REBUILD}"),
-    Family("initializer_arguments", "initializer arguments changed",
-           "the file's initializer configs carry arguments this Keras's initializers do not take "
-           "(dtype from TF 1.x, input_axes/output_axes from recent Keras 3); a trained model "
-           "never uses its initializers, yet the load fails on them",
-           f"{_REBUILD}, or load it with the Keras generation that saved it"),
-    Family("compile_config", "training config from another Keras",
-           "the optimizer or loss config saved with the model was written by another Keras, "
-           "whose optimizer arguments or config layout this one does not accept",
-           "load_model(path, compile=False) (the no_compile strategy), and compile again "
-           "before training"),
-    Family("functional_class_unknown", "'Functional' unknown before Keras 2.4",
-           "files from TF 2.4 and later, and from Keras 3, name the model class 'Functional'; "
-           "Keras 2.1-2.3 only know 'Model'",
-           _REBUILD),
-    # -- custom objects ------------------------------------------------------------------
-    Family("custom_objects_missing", "custom classes not handed over",
-           "the file uses custom layers, losses or functions, and this load was not given them",
-           "pass them: load_model(path, custom_objects={...}) (the custom_objects strategy); "
-           "for a custom loss alone, compile=False also works"),
-    Family("custom_classes_other_keras", "custom classes written for another Keras",
-           "the custom classes handed over subclass this environment's Keras 3 layers, but "
-           "tf_keras builds a Keras 2 model and cannot use them",
-           "hand tf_keras classes that subclass tf_keras.layers.Layer, or load it with Keras 3"),
-    # -- formats a loader does not read ------------------------------------------------------
-    Family("keras_zip_old_keras", ".keras archive under Keras before 2.12",
-           "the .keras zip format came with Keras 2.12; older loaders read the path as HDF5 "
-           "('file signature not found') or as a SavedModel folder",
-           "load it with Keras 2.12 or later, or rebuild the model in code and take the weights "
-           "from the archive with h5py (h5_transplant)"),
-    Family("savedmodel_under_keras3", "SavedModel under Keras 3",
-           "Keras 3's load_model reads only .keras and .h5 files, not a SavedModel folder",
-           "keras.layers.TFSMLayer(path, call_endpoint='serving_default') for inference (the "
-           "savedmodel_inference strategy), or tf_keras.models.load_model (the tf_keras strategy)"),
-    Family("savedmodel_under_standalone_keras", "SavedModel under standalone Keras",
-           "standalone Keras 2.1-2.2 reads only HDF5; given a SavedModel folder, h5py cannot "
-           "open it",
-           "run its serving signature with TensorFlow (the savedmodel_inference strategy), or "
-           "load an .h5 copy"),
-    Family("savedmodel_without_keras_model", "SavedModel without a Keras model to revive",
-           "load_model gave back a plain TensorFlow object, neither callable nor with a predict: the "
-           "SavedModel has no Keras metadata this Keras can use (an inference export, or a TF 1 SavedModel)",
-           "call its serving signature (the savedmodel_inference strategy)"),
-    Family("tf1_savedmodel", "TF 1 SavedModel under the TF 2 Keras loader",
-           "a TF 1.x SavedModel has no object graph, and the TF 2 Keras loader indexes into one",
-           "call its serving signature (the savedmodel_inference strategy), or rebuild the model "
-           "in code and load the weights"),
-    Family("savedmodel_keras_metadata", "Keras metadata moved out (TF 2.5+)",
-           "from TF 2.5 a Keras SavedModel keeps its Keras metadata in keras_metadata.pb; TF 2.4 "
-           "reads the empty metadata left in saved_model.pb and cannot parse it",
-           "load it under TF 2.5 or later, or call its serving signature (the "
-           "savedmodel_inference strategy)"),
-    Family("savedmodel_tags", "SavedModel with several MetaGraphs",
-           "a TF 1 SavedModel saved with train, eval and serve graphs; loading it has to name "
-           "the one it wants",
-           "tf.saved_model.load(path, tags=['serve'])"),
-    Family("graph_newer_than_tf", "graph ops newer than this TensorFlow",
-           "the SavedModel's graph uses ops, op attributes or dtypes added in a later TensorFlow "
-           "(DisableCopyOnRead, StatefulPartitionedCall, FusedBatchNormV3, debug_name...)",
-           "load it with a TensorFlow at least as new as the one that saved it, or rebuild the "
-           "model in code and load the weights"),
-    Family("savedmodel_object_freed", "loaded SavedModel freed before use",
-           "TF 2.4-2.6 free the variables of the object tf.saved_model.load returns once nothing "
-           "refers to it, so a signature taken from it finds its variables gone",
-           "keep a reference: loaded = tf.saved_model.load(path); "
-           "serve = loaded.signatures['serving_default']"),
-    # -- weights files -------------------------------------------------------------------
-    Family("weights_new_layout", "new weights layout under a legacy loader",
-           "the weights use the layout of Keras 2.12+ native files and Keras 3 (.weights.h5, the "
-           "weights inside .keras): no layer_names attribute, so a legacy loader finds 0 layers",
-           "load them with Keras 2.12+ or Keras 3, or copy them with h5py (h5_transplant reads "
-           "both layouts)"),
-    Family("native_numbering", "native weights numbered differently",
-           "the native layout (.keras, .weights.h5) of Keras 2.12/2.13 numbers each layer's "
-           "variables differently from Keras 2.15 and Keras 3, so either side finds no variables "
-           "where it looks",
-           "copy them with h5py (h5_transplant, which matches layers by class and rank), or load "
-           "them with the Keras that saved them"),
-    Family("keras3_by_name", "load_weights(by_name=True) in Keras 3.3-3.7",
-           "Keras 3.3-3.7 read a legacy .h5 by name as if it held the model's top-level weights, "
-           "find none and give up",
-           "load_weights without by_name (rebuild_weights), h5_transplant, or Keras 3.10 or later"),
-    Family("backend_unknown", "weights from a backend this Keras does not know",
-           "the file records the backend that wrote it ('jax'); Keras 2.1 looks it up in its own "
-           "list of backends to decide whether to flip kernels, and fails",
-           "copy the weights with h5py (h5_transplant), or save them again from TensorFlow"),
-    Family("h5py_strings", "h5py 3 string attributes under an older Keras",
-           "h5py 3 returns HDF5 string attributes as str where h5py 2 returned bytes, and Keras "
-           "before TF 2.5 calls .decode on them",
-           "install h5py<3 beside that Keras, or load it with TF 2.5 or later"),
-    Family("weights_only", "weights file without a model config",
-           "the file holds weights only (no model_config), so load_model has no architecture to "
-           "build",
-           "rebuild the architecture in code and call model.load_weights(path) (rebuild_weights, "
-           "h5_transplant)"),
-))
+FAMILIES = OrderedDict(
+    (family.id, family)
+    for family in (
+        # -- Lambda layers: code stored in the file ------------------------------------------
+        Family(
+            "lambda_bytecode",
+            "Lambda bytecode from another Python",
+            "a Lambda layer stores its function as marshalled CPython bytecode, which only the "
+            "Python minor version that saved the file can read and run",
+            f"{_REBUILD}, or load it under the Python minor version that saved it",
+        ),
+        Family(
+            "lambda_safe_mode",
+            "Lambda refused by safe_mode",
+            "Keras 3 and Keras 2.13+ refuse to revive a Lambda that holds Python bytecode, since "
+            "loading it runs code taken from the file",
+            "if you trust the file, load_model(path, safe_mode=False) (the unsafe strategy; its "
+            f"bytecode still has to come from your Python minor version); otherwise {_REBUILD}",
+        ),
+        Family(
+            "lambda_function_by_name",
+            "Lambda function stored by name",
+            "the file names the Lambda's function (module and name) instead of storing its code, "
+            "and this Keras only finds a function that is registered or handed over",
+            f"pass the function in custom_objects (the custom_objects strategy), or {_REBUILD}",
+        ),
+        Family(
+            "lambda_trackedlist",
+            "Keras 3.3 cannot call this Lambda",
+            'Keras 3.3 fails inside Lambda.call (\'can only concatenate tuple (not "TrackedList") '
+            "to tuple') for a Lambda with stored arguments, whichever Keras wrote the file; "
+            "Keras 3.5 and later call it",
+            f"use Keras 3.5 or later, or {_REBUILD}",
+        ),
+        # -- Keras generations ---------------------------------------------------------------
+        Family(
+            "keras2_under_keras3",
+            "Keras 2 file under Keras 3",
+            "the file names Keras 2 classes or modules (keras.engine.functional, a bare 'Model' or "
+            "'Functional') that Keras 3 does not have",
+            f"load it with tf_keras (the tf_keras strategy), or {_REBUILD}",
+        ),
+        Family(
+            "keras3_under_keras2",
+            "Keras 3 file under Keras 2",
+            "the file was written by Keras 3: its configs use Keras 3 names (batch_shape, "
+            "keras.src.models.functional) that Keras 2 and tf_keras do not know",
+            f"load it with Keras 3, or {_REBUILD}",
+        ),
+        Family(
+            "keras2_module_moved",
+            ".keras from another Keras 2 line",
+            "a Keras 2 .keras archive names each class by module path, and Keras 2.12 "
+            "(keras.engine), 2.13-2.15 (keras.src.engine) and tf_keras (tf_keras.src.engine) each "
+            "have their own",
+            f"load it with the Keras line that saved it, or {_REBUILD}",
+        ),
+        Family(
+            "newer_config",
+            "config from a newer Keras",
+            "the file's layer or graph configs carry arguments a later Keras added (keepdims, "
+            "ragged, optional, a new node layout) that this Keras rejects",
+            f"load it with a Keras at least as new as the one that saved it, or {_REBUILD}",
+        ),
+        Family(
+            "initializer_arguments",
+            "initializer arguments changed",
+            "the file's initializer configs carry arguments this Keras's initializers do not take "
+            "(dtype from TF 1.x, input_axes/output_axes from recent Keras 3); a trained model "
+            "never uses its initializers, yet the load fails on them",
+            f"{_REBUILD}, or load it with the Keras generation that saved it",
+        ),
+        Family(
+            "compile_config",
+            "training config from another Keras",
+            "the optimizer or loss config saved with the model was written by another Keras, "
+            "whose optimizer arguments or config layout this one does not accept",
+            "load_model(path, compile=False) (the no_compile strategy), and compile again before training",
+        ),
+        Family(
+            "functional_class_unknown",
+            "'Functional' unknown before Keras 2.4",
+            "files from TF 2.4 and later, and from Keras 3, name the model class 'Functional'; "
+            "Keras 2.1-2.3 only know 'Model'",
+            _REBUILD,
+        ),
+        # -- custom objects ------------------------------------------------------------------
+        Family(
+            "custom_objects_missing",
+            "custom classes not handed over",
+            "the file uses custom layers, losses or functions, and this load was not given them",
+            "pass them: load_model(path, custom_objects={...}) (the custom_objects strategy); "
+            "for a custom loss alone, compile=False also works",
+        ),
+        Family(
+            "custom_classes_other_keras",
+            "custom classes written for another Keras",
+            "the custom classes handed over subclass this environment's Keras 3 layers, but "
+            "tf_keras builds a Keras 2 model and cannot use them",
+            "hand tf_keras classes that subclass tf_keras.layers.Layer, or load it with Keras 3",
+        ),
+        # -- formats a loader does not read ------------------------------------------------------
+        Family(
+            "keras_zip_old_keras",
+            ".keras archive under Keras before 2.12",
+            "the .keras zip format came with Keras 2.12; older loaders read the path as HDF5 "
+            "('file signature not found') or as a SavedModel folder",
+            "load it with Keras 2.12 or later, or rebuild the model in code and take the weights "
+            "from the archive with h5py (h5_transplant)",
+        ),
+        Family(
+            "savedmodel_under_keras3",
+            "SavedModel under Keras 3",
+            "Keras 3's load_model reads only .keras and .h5 files, not a SavedModel folder",
+            "keras.layers.TFSMLayer(path, call_endpoint='serving_default') for inference (the "
+            "savedmodel_inference strategy), or tf_keras.models.load_model (the tf_keras strategy)",
+        ),
+        Family(
+            "savedmodel_under_standalone_keras",
+            "SavedModel under standalone Keras",
+            "standalone Keras 2.1-2.2 reads only HDF5; given a SavedModel folder, h5py cannot open it",
+            "run its serving signature with TensorFlow (the savedmodel_inference strategy), or load an .h5 copy",
+        ),
+        Family(
+            "savedmodel_without_keras_model",
+            "SavedModel without a Keras model to revive",
+            "load_model gave back a plain TensorFlow object, neither callable nor with a predict: the "
+            "SavedModel has no Keras metadata this Keras can use (an inference export, or a TF 1 SavedModel)",
+            "call its serving signature (the savedmodel_inference strategy)",
+        ),
+        Family(
+            "tf1_savedmodel",
+            "TF 1 SavedModel under the TF 2 Keras loader",
+            "a TF 1.x SavedModel has no object graph, and the TF 2 Keras loader indexes into one",
+            "call its serving signature (the savedmodel_inference strategy), or rebuild the model "
+            "in code and load the weights",
+        ),
+        Family(
+            "savedmodel_keras_metadata",
+            "Keras metadata moved out (TF 2.5+)",
+            "from TF 2.5 a Keras SavedModel keeps its Keras metadata in keras_metadata.pb; TF 2.4 "
+            "reads the empty metadata left in saved_model.pb and cannot parse it",
+            "load it under TF 2.5 or later, or call its serving signature (the savedmodel_inference strategy)",
+        ),
+        Family(
+            "savedmodel_tags",
+            "SavedModel with several MetaGraphs",
+            "a TF 1 SavedModel saved with train, eval and serve graphs; loading it has to name the one it wants",
+            "tf.saved_model.load(path, tags=['serve'])",
+        ),
+        Family(
+            "graph_newer_than_tf",
+            "graph ops newer than this TensorFlow",
+            "the SavedModel's graph uses ops, op attributes or dtypes added in a later TensorFlow "
+            "(DisableCopyOnRead, StatefulPartitionedCall, FusedBatchNormV3, debug_name...)",
+            "load it with a TensorFlow at least as new as the one that saved it, or rebuild the "
+            "model in code and load the weights",
+        ),
+        Family(
+            "savedmodel_object_freed",
+            "loaded SavedModel freed before use",
+            "TF 2.4-2.6 free the variables of the object tf.saved_model.load returns once nothing "
+            "refers to it, so a signature taken from it finds its variables gone",
+            "keep a reference: loaded = tf.saved_model.load(path); serve = loaded.signatures['serving_default']",
+        ),
+        # -- weights files -------------------------------------------------------------------
+        Family(
+            "weights_new_layout",
+            "new weights layout under a legacy loader",
+            "the weights use the layout of Keras 2.12+ native files and Keras 3 (.weights.h5, the "
+            "weights inside .keras): no layer_names attribute, so a legacy loader finds 0 layers",
+            "load them with Keras 2.12+ or Keras 3, or copy them with h5py (h5_transplant reads both layouts)",
+        ),
+        Family(
+            "native_numbering",
+            "native weights numbered differently",
+            "the native layout (.keras, .weights.h5) of Keras 2.12/2.13 numbers each layer's "
+            "variables differently from Keras 2.15 and Keras 3, so either side finds no variables "
+            "where it looks",
+            "copy them with h5py (h5_transplant, which matches layers by class and rank), or load "
+            "them with the Keras that saved them",
+        ),
+        Family(
+            "keras3_by_name",
+            "load_weights(by_name=True) in Keras 3.3-3.7",
+            "Keras 3.3-3.7 read a legacy .h5 by name as if it held the model's top-level weights, "
+            "find none and give up",
+            "load_weights without by_name (rebuild_weights), h5_transplant, or Keras 3.10 or later",
+        ),
+        Family(
+            "backend_unknown",
+            "weights from a backend this Keras does not know",
+            "the file records the backend that wrote it ('jax'); Keras 2.1 looks it up in its own "
+            "list of backends to decide whether to flip kernels, and fails",
+            "copy the weights with h5py (h5_transplant), or save them again from TensorFlow",
+        ),
+        Family(
+            "h5py_strings",
+            "h5py 3 string attributes under an older Keras",
+            "h5py 3 returns HDF5 string attributes as str where h5py 2 returned bytes, and Keras "
+            "before TF 2.5 calls .decode on them",
+            "install h5py<3 beside that Keras, or load it with TF 2.5 or later",
+        ),
+        Family(
+            "weights_only",
+            "weights file without a model config",
+            "the file holds weights only (no model_config), so load_model has no architecture to build",
+            "rebuild the architecture in code and call model.load_weights(path) (rebuild_weights, h5_transplant)",
+        ),
+    )
+)
 
 # Strategies that hand nothing over: an unknown custom class is then the expected outcome.
 _NOTHING_HANDED_OVER = frozenset({"load_model", "no_compile", "json_plain"})
@@ -228,77 +307,191 @@ def _nothing_handed_over(ctx: _Context) -> bool:
     return ctx.strategy in _NOTHING_HANDED_OVER
 
 
-_FILE_MODULE = r"Could not deserialize class '\w+' because its parent module \S+ cannot be imported\. " \
-               r"Full object config: \{'module': '"
+_FILE_MODULE = (
+    r"Could not deserialize class '\w+' because its parent module \S+ cannot be imported\. "
+    r"Full object config: \{'module': '"
+)
 
 # (family, exception types (empty: any), pattern searched in message + traceback tail, condition).
 # The first match wins, so the specific inner causes come before the wrappers that carry them.
 _SIGNATURES = (
     ("lambda_safe_mode", (), r"Requested the deserialization of a `?Lambda`? layer", None),
-    ("lambda_bytecode", (), (r"EOF read where object expected|bad marshal data|unknown opcode"
-                             r"|popped block is not an except handler"), None),
+    (
+        "lambda_bytecode",
+        (),
+        (
+            r"EOF read where object expected|bad marshal data|unknown opcode"
+            r"|popped block is not an except handler"
+        ),
+        None,
+    ),
     ("lambda_trackedlist", (), r'can only concatenate tuple \(not "TrackedList"\)', None),
     # Bytecode run under another Python fails in arbitrary ways once the Lambda is called.
-    ("lambda_bytecode", (), (r'Exception encountered when calling (Lambda\.call\(\)|layer "lambda")'
-                             r"|'encoding' not supported between instances of 'type' and 'type'"),
-     _other_python),
-    ("initializer_arguments", (), (r"(Uniform|Normal|Scaling|Orthogonal|Zeros|Ones|Constant|Identity"
-                                   r"|Initializer)\.__init__\(\) got an unexpected keyword argument"), None),
-    ("keras3_under_keras2", (), (r"(Unrecognized keyword arguments|Keyword argument not understood)"
-                                 r"\W[^\n]*batch_shape|using config=\{'batch_shape'"), None),
+    (
+        "lambda_bytecode",
+        (),
+        (
+            r'Exception encountered when calling (Lambda\.call\(\)|layer "lambda")'
+            r"|'encoding' not supported between instances of 'type' and 'type'"
+        ),
+        _other_python,
+    ),
+    (
+        "initializer_arguments",
+        (),
+        (
+            r"(Uniform|Normal|Scaling|Orthogonal|Zeros|Ones|Constant|Identity"
+            r"|Initializer)\.__init__\(\) got an unexpected keyword argument"
+        ),
+        None,
+    ),
+    (
+        "keras3_under_keras2",
+        (),
+        (
+            r"(Unrecognized keyword arguments|Keyword argument not understood)"
+            r"\W[^\n]*batch_shape|using config=\{'batch_shape'"
+        ),
+        None,
+    ),
     ("keras3_under_keras2", (), _FILE_MODULE + r"keras\.src\.models\.", None),
     ("keras2_under_keras3", (), _FILE_MODULE + r"(tf_)?keras\.(src\.)?engine\.", _reader(3)),
     ("keras2_module_moved", (), _FILE_MODULE + r"(tf_)?keras\.(src\.)?engine\.", _reader(2)),
     ("keras2_under_keras3", (), r"Could not locate class '(Functional|Model|Sequential)'", _reader(3)),
     # After the module rules: a Functional that cannot be imported dumps its whole config,
     # Lambda functions included, so only the lookup of a function itself counts here.
-    ("lambda_function_by_name", (), (r"Could not locate function '"
-                                     r"|Full object config: \{'module': '[\w.]+', 'class_name': 'function'"), None),
-    ("compile_config", (), (r"passed to optimizer|is not a valid argument, kwargs should be empty"
-                            r"|_resolve_compile_arguments"), None),
-    ("newer_config", (), (r"Unrecognized keyword arguments|Keyword argument not understood"
-                          r"|__init__\(\) got an unexpected keyword argument"
-                          r"|functional_from_config\.<locals>\.get_tensor\(\) takes"), None),
+    (
+        "lambda_function_by_name",
+        (),
+        (
+            r"Could not locate function '"
+            r"|Full object config: \{'module': '[\w.]+', 'class_name': 'function'"
+        ),
+        None,
+    ),
+    (
+        "compile_config",
+        (),
+        (
+            r"passed to optimizer|is not a valid argument, kwargs should be empty"
+            r"|_resolve_compile_arguments"
+        ),
+        None,
+    ),
+    (
+        "newer_config",
+        (),
+        (
+            r"Unrecognized keyword arguments|Keyword argument not understood"
+            r"|__init__\(\) got an unexpected keyword argument"
+            r"|functional_from_config\.<locals>\.get_tensor\(\) takes"
+        ),
+        None,
+    ),
     ("functional_class_unknown", (), r"Unknown layer: '?Functional\b", None),
-    ("custom_objects_missing", (), (r"Unknown (layer|loss function|metric|activation|optimizer)\b"
-                                    r"|Could not locate class '(?!Functional'|Model'|Sequential')"), None),
+    (
+        "custom_objects_missing",
+        (),
+        (
+            r"Unknown (layer|loss function|metric|activation|optimizer)\b"
+            r"|Could not locate class '(?!Functional'|Model'|Sequential')"
+        ),
+        None,
+    ),
     ("custom_objects_missing", ("TypeError",), r"'str' object is not callable", _nothing_handed_over),
     # Keras 3 gives a custom class a registered name (builtins have None); the kept tail of
     # the traceback may start inside the key, hence only its end.
-    ("custom_objects_missing", (), (r"could not be deserialized properly[\s\S]*"
-                                    r"ed_name': '(?!function')\w+'"), _nothing_handed_over),
+    (
+        "custom_objects_missing",
+        (),
+        (
+            r"could not be deserialized properly[\s\S]*"
+            r"ed_name': '(?!function')\w+'"
+        ),
+        _nothing_handed_over,
+    ),
     ("custom_classes_other_keras", (), r"object has no attribute '_set_dtype_policy'", None),
     ("custom_classes_other_keras", ("IndexError",), r"_inbound_nodes\[", _strategy("tf_keras")),
     ("keras_zip_old_keras", (), r"SavedModel file does not exist at: \S*\.keras/", None),
     ("keras_zip_old_keras", (), r"file signature not found", _format("keras")),
     ("savedmodel_under_keras3", (), r"Keras 3 only supports V3 `\.keras` files", None),
-    ("savedmodel_under_standalone_keras", (), r"Unable to open file \(file read failed",
-     _format("savedmodel", "export")),
-    ("savedmodel_without_keras_model", (), r"'(_UserObject|AutoTrackable)' object (has no attribute|is not callable)", None),
+    (
+        "savedmodel_under_standalone_keras",
+        (),
+        r"Unable to open file \(file read failed",
+        _format("savedmodel", "export"),
+    ),
+    (
+        "savedmodel_without_keras_model",
+        (),
+        r"'(_UserObject|AutoTrackable)' object (has no attribute|is not callable)",
+        None,
+    ),
     ("tf1_savedmodel", ("IndexError",), r"_generate_object_paths", None),
-    ("savedmodel_keras_metadata", ("JSONDecodeError",), r"Expecting value: line 1 column 1 \(char 0\)",
-     _format("savedmodel")),
+    (
+        "savedmodel_keras_metadata",
+        ("JSONDecodeError",),
+        r"Expecting value: line 1 column 1 \(char 0\)",
+        _format("savedmodel"),
+    ),
     ("savedmodel_tags", (), r"requires a \W?tags=\W? argument if there is more than one MetaGraph", None),
-    ("graph_newer_than_tf", (), (r"Op type not registered|No op named \w+ in defined operations"
-                                 r"|NodeDef mentions attr '\w+' not in Op|Cannot convert \d+ to a dtype"), None),
-    ("savedmodel_object_freed", (), (r"(Could not find variable|Error while reading resource variable) "
-                                     r"_AnonymousVar\d+"), None),
-    ("weights_new_layout", (), (r"can't locate attribute: 'layer_names'|found 0 saved layers"
-                                r"|weight file containing 0 layers"), None),
-    ("native_numbering", (), (r"expected \d+ variables, but received 0 variables during loading"
-                              r"|objects could not be loaded"), None),
+    (
+        "graph_newer_than_tf",
+        (),
+        (
+            r"Op type not registered|No op named \w+ in defined operations"
+            r"|NodeDef mentions attr '\w+' not in Op|Cannot convert \d+ to a dtype"
+        ),
+        None,
+    ),
+    (
+        "savedmodel_object_freed",
+        (),
+        (
+            r"(Could not find variable|Error while reading resource variable) "
+            r"_AnonymousVar\d+"
+        ),
+        None,
+    ),
+    (
+        "weights_new_layout",
+        (),
+        (
+            r"can't locate attribute: 'layer_names'|found 0 saved layers"
+            r"|weight file containing 0 layers"
+        ),
+        None,
+    ),
+    (
+        "native_numbering",
+        (),
+        (
+            r"expected \d+ variables, but received 0 variables during loading"
+            r"|objects could not be loaded"
+        ),
+        None,
+    ),
     ("keras3_by_name", (), r"Weight count mismatch for top-level weights of model", None),
     ("backend_unknown", ("KeyError",), r"\A'(jax|torch|theano|cntk)'$", None),
     ("h5py_strings", (), r"'str' object has no attribute 'decode'", None),
     ("weights_only", (), r"No model (config )?found in (the )?(config )?file", None),
 )
-_COMPILED = tuple((family, types, re.compile(pattern, re.MULTILINE), when)
-                  for family, types, pattern, when in _SIGNATURES)
+_COMPILED = tuple(
+    (family, types, re.compile(pattern, re.MULTILINE), when) for family, types, pattern, when in _SIGNATURES
+)
 
 
-def classify(error_type: str, message: str, detail: str = "", *, strategy: str | None = None,
-             fmt: str | None = None, producer_python: str | None = None,
-             consumer_python: str | None = None, consumer_keras: str | None = None) -> Family | None:
+def classify(
+    error_type: str,
+    message: str,
+    detail: str = "",
+    *,
+    strategy: str | None = None,
+    fmt: str | None = None,
+    producer_python: str | None = None,
+    consumer_python: str | None = None,
+    consumer_keras: str | None = None,
+) -> Family | None:
     """The family of one error, or ``None`` when no known signature fits.
 
     ``detail`` is the rest of the error text (the traceback's tail), where Keras puts the
@@ -318,6 +511,7 @@ def classify(error_type: str, message: str, detail: str = "", *, strategy: str |
 
 # -- applied to documents ----------------------------------------------------------------------
 
+
 def _environments(document: dict) -> dict[str, tuple]:
     """``{id: (python, keras)}`` from what the document says, else from the catalog."""
     found = {env.id: (env.python, None) for env in catalog.ENVIRONMENTS}
@@ -333,9 +527,16 @@ def _classify_with(environments: dict, attempt: dict) -> Family | None:
     error = attempt.get("error") or {}
     producer = environments.get(attempt.get("producer"), (None, None))
     consumer = environments.get(attempt.get("consumer"), (None, None))
-    return classify(error.get("type", ""), error.get("message", ""), error.get("traceback", ""),
-                    strategy=attempt.get("strategy"), fmt=attempt.get("format"),
-                    producer_python=producer[0], consumer_python=consumer[0], consumer_keras=consumer[1])
+    return classify(
+        error.get("type", ""),
+        error.get("message", ""),
+        error.get("traceback", ""),
+        strategy=attempt.get("strategy"),
+        fmt=attempt.get("format"),
+        producer_python=producer[0],
+        consumer_python=consumer[0],
+        consumer_keras=consumer[1],
+    )
 
 
 def classify_attempt(document: dict, attempt: dict) -> Family | None:
@@ -386,6 +587,11 @@ def census(document: dict) -> Census:
         records.setdefault(family.id, set()).add(record)
     ranked = tuple((name, count, len(records[name])) for name, count in attempts.most_common())
     lines = tuple(dict.fromkeys(f"{kind}: {message}" for kind, message, _ in unclassified))
-    return Census(attempts=sum(attempts.values()) + unclassified_attempts, errors=len(every),
-                  families=ranked, unclassified_attempts=unclassified_attempts,
-                  unclassified_errors=len(unclassified), unclassified=lines)
+    return Census(
+        attempts=sum(attempts.values()) + unclassified_attempts,
+        errors=len(every),
+        families=ranked,
+        unclassified_attempts=unclassified_attempts,
+        unclassified_errors=len(unclassified),
+        unclassified=lines,
+    )

@@ -26,6 +26,7 @@ strategy -> code digest, and a line holds ``"key": [lock, inputs, codes]`` indic
 strategy missing from its line's code map, or a line without ``key``, was recorded without
 a key (``compat.matrix/3`` had none, and still reads).
 """
+
 from __future__ import annotations
 
 import json
@@ -44,9 +45,17 @@ def _compact(value) -> str:
 
 
 GROUP_KEYS = ("consumer", "producer", "fixture")
-STORED_NAMES = {"verdict": "v", "max_abs_diff": "d", "cosine": "cos", "load_seconds": "tl",
-                "predict_seconds": "tp", "recipe": "r", "error": "e", "code_executed": "ran",
-                "code_executed_by_predict": "ran_by_predict"}
+STORED_NAMES = {
+    "verdict": "v",
+    "max_abs_diff": "d",
+    "cosine": "cos",
+    "load_seconds": "tl",
+    "predict_seconds": "tp",
+    "recipe": "r",
+    "error": "e",
+    "code_executed": "ran",
+    "code_executed_by_predict": "ran_by_predict",
+}
 FULL_NAMES = {short: name for name, short in STORED_NAMES.items()}
 NOT_APPLICABLE = Verdict.NOT_APPLICABLE.value
 
@@ -99,8 +108,12 @@ def text(matrix: dict) -> str:
         # A strategy seen twice in one load (never in a merged matrix), or other inputs, starts
         # a new line.
         last = groups[-1] if groups else None
-        if last is None or any(last[k] != where[k] for k in GROUP_KEYS) or strategy in last["attempts"] \
-                or (inputs and last["inputs"] and inputs != last["inputs"]):
+        if (
+            last is None
+            or any(last[k] != where[k] for k in GROUP_KEYS)
+            or strategy in last["attempts"]
+            or (inputs and last["inputs"] and inputs != last["inputs"])
+        ):
             groups.append(dict(where, attempts={}, inputs=None, codes={}))
         groups[-1]["attempts"][strategy] = packed
         if inputs:
@@ -110,8 +123,11 @@ def text(matrix: dict) -> str:
     for group in groups:
         if group["inputs"]:
             lock, fixture, reference = group["inputs"]
-            group["key"] = [keys["locks"].add(lock), keys["inputs"].add([fixture, reference]),
-                            keys["codes"].add(group["codes"])]
+            group["key"] = [
+                keys["locks"].add(lock),
+                keys["inputs"].add([fixture, reference]),
+                keys["codes"].add(group["codes"]),
+            ]
     rest = {key: value for key, value in matrix.items() if key != "attempts"}
     rest["schema"] = SCHEMA
     rest["strings"] = {f"{field}s": tables[field].values for field in INTERNED}
@@ -121,7 +137,7 @@ def text(matrix: dict) -> str:
     head = json.dumps(rest, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False)
     # "loads" (one fixture in one consumer per line) goes first, then the rest, indented.
     body = ",\n".join(_group_line(group) for group in groups)
-    return "{\n \"loads\": [\n" + body + ("\n" if groups else "") + " ],\n" + head[2:] + "\n"
+    return '{\n "loads": [\n' + body + ("\n" if groups else "") + " ],\n" + head[2:] + "\n"
 
 
 def _group_line(group: dict) -> str:
@@ -143,8 +159,10 @@ def _line_keys(document: dict, group: dict) -> dict:
     lock_index, inputs_index, codes_index = group["key"]
     lock = tables["locks"][lock_index]
     fixture, reference = tables["inputs"][inputs_index]
-    return {strategy: {"lock": lock, "fixture": fixture, "reference": reference, "code": code}
-            for strategy, code in tables["codes"][codes_index].items()}
+    return {
+        strategy: {"lock": lock, "fixture": fixture, "reference": reference, "code": code}
+        for strategy, code in tables["codes"][codes_index].items()
+    }
 
 
 def recorded(document: dict, consumer: str | None = None) -> dict:
@@ -160,8 +178,7 @@ def recorded(document: dict, consumer: str | None = None) -> dict:
             if isinstance(packed, dict):
                 packed = {FULL_NAMES.get(name, name): value for name, value in packed.items()}
                 seconds = (packed.get("load_seconds") or 0.0) + (packed.get("predict_seconds") or 0.0)
-            found[(group["consumer"], group["producer"], group["fixture"], strategy)] = \
-                (keys.get(strategy), seconds)
+            found[(group["consumer"], group["producer"], group["fixture"], strategy)] = (keys.get(strategy), seconds)
     return found
 
 

@@ -4,6 +4,7 @@ A recipe names the files it loads on ``MODEL_PATH = "..."`` and ``WEIGHTS_PATH =
 lines, the one place a user edits. Recipes that differ only there are the same recipe:
 the recipe check runs each such template once, and ``matrix.json`` stores each once.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,7 +15,7 @@ BLANK = '"..."'
 
 def normalized(text: str) -> str:
     """The recipe with its path lines blanked: what stays the same between fixtures."""
-    return PATH_LINE.sub(lambda m: f'{m["name"]} = {BLANK}', text)
+    return PATH_LINE.sub(lambda m: f"{m['name']} = {BLANK}", text)
 
 
 def split(text: str) -> tuple[str, list[str]]:
@@ -24,4 +25,4 @@ def split(text: str) -> tuple[str, list[str]]:
 
 def join(template: str, values: list[str]) -> str:
     remaining = iter(values)
-    return PATH_LINE.sub(lambda m: f'{m["name"]} = {next(remaining)}', template)
+    return PATH_LINE.sub(lambda m: f"{m['name']} = {next(remaining)}", template)

@@ -18,6 +18,7 @@ when loading returned; ``code_executed_by_predict`` whether it had run by the en
 first predict, which is when Keras 3 first calls a Lambda. ``key`` is the attempt's content
 key (``compat.records.attemptkey``); attempts recorded before keys existed have none.
 """
+
 from __future__ import annotations
 
 import functools
@@ -122,4 +123,5 @@ def once_per_version(read):
         except OSError:
             return read(path)
         return cached(str(path), stat.st_size, stat.st_mtime_ns)
+
     return reader

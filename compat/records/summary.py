@@ -1,6 +1,7 @@
 """What a set of attempts says about one fixture: the pure logic the table, the report
 and the regression check share.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -9,15 +10,23 @@ from compat.records.verdicts import Verdict
 
 # Cell categories, best first; the report colours cells by these.
 AS_IS, FLAG, WEIGHTS, WRONG_NUMBERS, NOTHING, NOT_TRIED = (
-    "as_is", "flag", "weights", "wrong_numbers", "nothing", "not_tried")
-CATEGORY_LABELS = OrderedDict([
-    (AS_IS, "works as it is"),
-    (FLAG, "works with a flag, custom objects or another API"),
-    (WEIGHTS, "works only through the weights (rebuild, transplant)"),
-    (WRONG_NUMBERS, "loads but gives wrong numbers"),
-    (NOTHING, "nothing works"),
-    (NOT_TRIED, "not tried"),
-])
+    "as_is",
+    "flag",
+    "weights",
+    "wrong_numbers",
+    "nothing",
+    "not_tried",
+)
+CATEGORY_LABELS = OrderedDict(
+    [
+        (AS_IS, "works as it is"),
+        (FLAG, "works with a flag, custom objects or another API"),
+        (WEIGHTS, "works only through the weights (rebuild, transplant)"),
+        (WRONG_NUMBERS, "loads but gives wrong numbers"),
+        (NOTHING, "nothing works"),
+        (NOT_TRIED, "not tried"),
+    ]
+)
 
 
 PASS = Verdict.PASS.value  # read once: best_strategy runs for every fixture of every pair of consumers

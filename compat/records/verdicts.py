@@ -3,6 +3,7 @@
 A load that succeeds but computes different numbers is ``mismatch``: silent
 corruption, the worst outcome, never reported as a pass.
 """
+
 from __future__ import annotations
 
 import enum
@@ -34,16 +35,27 @@ def compare(reference, actual) -> dict:
     reference = np.asarray(reference, dtype=np.float64)
     actual = np.asarray(actual, dtype=np.float64)
     if actual.shape != reference.shape:
-        return {"verdict": Verdict.MISMATCH, "max_abs_diff": None, "cosine": None,
-                "detail": f"output shape {list(actual.shape)}, reference {list(reference.shape)}"}
+        return {
+            "verdict": Verdict.MISMATCH,
+            "max_abs_diff": None,
+            "cosine": None,
+            "detail": f"output shape {list(actual.shape)}, reference {list(reference.shape)}",
+        }
     if not np.all(np.isfinite(actual)):
-        return {"verdict": Verdict.MISMATCH, "max_abs_diff": None, "cosine": None,
-                "detail": "output holds NaN or infinity"}
+        return {
+            "verdict": Verdict.MISMATCH,
+            "max_abs_diff": None,
+            "cosine": None,
+            "detail": "output holds NaN or infinity",
+        }
     max_abs = float(np.max(np.abs(actual - reference)))
     norms = np.linalg.norm(actual, axis=1) * np.linalg.norm(reference, axis=1)
     cosines = np.sum(actual * reference, axis=1) / np.where(norms == 0, 1.0, norms)
     cosine = float(np.min(cosines))
     scale = max(1.0, float(np.max(np.abs(reference))))
     passed = max_abs <= RELATIVE_TOLERANCE * scale and cosine >= MIN_COSINE
-    return {"verdict": Verdict.PASS if passed else Verdict.MISMATCH,
-            "max_abs_diff": max_abs, "cosine": cosine if math.isfinite(cosine) else None}
+    return {
+        "verdict": Verdict.PASS if passed else Verdict.MISMATCH,
+        "max_abs_diff": max_abs,
+        "cosine": cosine if math.isfinite(cosine) else None,
+    }

@@ -15,6 +15,7 @@ it), under ``python -I`` like any standalone loader (``compat.userfiles.loaders.
 Exit status: 0 only when the proof passed; 2 for bad input; 3 when the conversion or
 its proof did not succeed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,6 +43,7 @@ class ConvertError(BadInput):
 @dataclasses.dataclass(frozen=True)
 class Target:
     """Where and how the converted model is written."""
+
     out: Path
     format: str  # keras | h5 | savedmodel
     script: Path
@@ -84,15 +86,23 @@ def target(out: str, env: catalog.Environment, fmt: str | None) -> Target:
 def candidates(document: dict, env_id: str) -> list[str]:
     """ENV's passing strategies in the probe's order that give a Keras model to save."""
     [env] = [e for e in document["environments"] if e["id"] == env_id]
-    return [a["strategy"] for a in env["attempts"]
-            if a.get("verdict") == "pass" and a["strategy"] not in NO_KERAS_MODEL]
+    return [
+        a["strategy"] for a in env["attempts"] if a.get("verdict") == "pass" and a["strategy"] not in NO_KERAS_MODEL
+    ]
 
 
 def run_inside(env: catalog.Environment, request: dict, isolation, scratch: Path, timeout: float) -> dict:
     """``compat.inside.convert`` once in ``env``; its result (the last JSON line it prints)."""
     python = envs.ensure_built(env)
-    process = isolation.start(env, python, ["-m", "compat.inside.convert", request["request_path"]], scratch,
-                              {"HOME": str(scratch)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = isolation.start(
+        env,
+        python,
+        ["-m", "compat.inside.convert", request["request_path"]],
+        scratch,
+        {"HOME": str(scratch)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -106,19 +116,40 @@ def run_inside(env: catalog.Environment, request: dict, isolation, scratch: Path
     return {"status": "error", "error": f"exit {process.returncode}: {tail[-1] if tail else ''}"[:300]}
 
 
-def convert_file(model: engine.ModelFile, env: catalog.Environment, aim: Target, strategy: str, *, size: str,
-                 variant: str, spec: dict, sandboxed: bool, timeout: float) -> dict:
+def convert_file(
+    model: engine.ModelFile,
+    env: catalog.Environment,
+    aim: Target,
+    strategy: str,
+    *,
+    size: str,
+    variant: str,
+    spec: dict,
+    sandboxed: bool,
+    timeout: float,
+) -> dict:
     """Load with ``strategy`` in ``env`` and save at ``aim.out``; the inside result."""
     work = Path(tempfile.mkdtemp(prefix="compat-convert-"))
     try:
         request_file = work / "request.json"
-        isolation, _, [root], inside = engine.isolation_for(sandboxed, [(model.path, [model.diagnosis.weights])],
-                                                            [request_file])
-        written = (f"{sandbox.WORK_DIR}/converted/{aim.out.name}" if sandboxed
-                   else str(work / "box" / "converted" / aim.out.name))
+        isolation, _, [root], inside = engine.isolation_for(
+            sandboxed, [(model.path, [model.diagnosis.weights])], [request_file]
+        )
+        written = (
+            f"{sandbox.WORK_DIR}/converted/{aim.out.name}"
+            if sandboxed
+            else str(work / "box" / "converted" / aim.out.name)
+        )
         (work / "box").mkdir()
-        request = {"root": root, "fixture": model.fixture(Path(model.path).name, size, variant), "strategy": strategy,
-                   "out": written, "format": aim.format, "script": aim.script.name, "spec": spec}
+        request = {
+            "root": root,
+            "fixture": model.fixture(Path(model.path).name, size, variant),
+            "strategy": strategy,
+            "out": written,
+            "format": aim.format,
+            "script": aim.script.name,
+            "spec": spec,
+        }
         request_file.write_text(json.dumps(request))
         request["request_path"] = inside(request_file)
         result = run_inside(env, request, isolation, work / "box", timeout)
@@ -133,14 +164,21 @@ def convert_file(model: engine.ModelFile, env: catalog.Environment, aim: Target,
         shutil.rmtree(work, ignore_errors=True)
 
 
-SHOWN = ("os.environ[", "from tensorflow import keras", "import keras", "import tf_keras", "import facenet_arch",
-         "facenet_arch.", "model = ")
+SHOWN = (
+    "os.environ[",
+    "from tensorflow import keras",
+    "import keras",
+    "import tf_keras",
+    "import facenet_arch",
+    "facenet_arch.",
+    "model = ",
+)
 
 
 def load_lines(program: str, model: Path) -> list[str]:
     """What the output shows of the proof script: the variables, imports and the load itself."""
     lines = program.splitlines()
-    code = lines[lines.index('"""', 1) + 1:] if lines and lines[0].startswith('"""') else lines  # after the docstring
+    code = lines[lines.index('"""', 1) + 1 :] if lines and lines[0].startswith('"""') else lines  # after the docstring
     return [line.replace("MODEL_PATH", json.dumps(str(model))) for line in code if line.startswith(SHOWN)]
 
 
@@ -158,37 +196,64 @@ def main(args) -> int:
     print(f"compat convert: {diagnosis.line()}", file=sys.stderr)
     model, batch, reference = probe.prepare(diagnosis, chosen, options, sandboxed=sandboxed, log=progress)
     size = options.size or diagnosis.size_guess
-    document = probe.probe(model, chosen, batch=batch, size=size, variant=options.variant, reference=reference,
-                           timeout=options.timeout, sandboxed=sandboxed, log=progress, keep_reference=True)
+    document = probe.probe(
+        model,
+        chosen,
+        batch=batch,
+        size=size,
+        variant=options.variant,
+        reference=reference,
+        timeout=options.timeout,
+        sandboxed=sandboxed,
+        log=progress,
+        keep_reference=True,
+    )
     reference = document.pop("reference_values")
     broken = [e for e in document["environments"] if e["error"]]
     if broken:
         raise HarnessFailure("could not run " + "; ".join(f"{e['id']}: {e['error']}" for e in broken))
     if reference is None:
-        raise HarnessFailure(f"nothing loads {args.path} in {', '.join(e.id for e in chosen)}: no reference "
-                             f"to convert against")
+        raise HarnessFailure(
+            f"nothing loads {args.path} in {', '.join(e.id for e in chosen)}: no reference to convert against"
+        )
     ways = candidates(document, env.id)
     if not ways:
-        raise HarnessFailure(f"no strategy gives the reference numbers in {env.id} "
-                             f"(reference {document['reference']['label']}): nothing to convert with")
-    result = convert_file(model, env, aim, ways[0], size=size, variant=options.variant, spec=batch.spec,
-                          sandboxed=sandboxed, timeout=options.timeout)
+        raise HarnessFailure(
+            f"no strategy gives the reference numbers in {env.id} "
+            f"(reference {document['reference']['label']}): nothing to convert with"
+        )
+    result = convert_file(
+        model,
+        env,
+        aim,
+        ways[0],
+        size=size,
+        variant=options.variant,
+        spec=batch.spec,
+        sandboxed=sandboxed,
+        timeout=options.timeout,
+    )
     if result["status"] != "ok":
         raise HarnessFailure(f"converting in {env.id} with {ways[0]} failed: {result['error']}")
     stack = loaders.stack(result["runtime"])
-    print(f"convert {args.path} -> {aim.out} ({env.id}: {stack}), loaded with {result['strategy']}, "
-          f"reference {document['reference']['label']}")
+    print(
+        f"convert {args.path} -> {aim.out} ({env.id}: {stack}), loaded with {result['strategy']}, "
+        f"reference {document['reference']['label']}"
+    )
     if result["carried_over"]:
-        print(f"  the file's {result['lambda_layers']} Lambda layers hold Python bytecode, which a safe load "
-              f"refuses: carried over to facenet_arch's ScaleLayer (same weights)")
+        print(
+            f"  the file's {result['lambda_layers']} Lambda layers hold Python bytecode, which a safe load "
+            f"refuses: carried over to facenet_arch's ScaleLayer (same weights)"
+        )
     if result["uses_architecture"]:
         standalone.write_architecture(aim.out.parent)
     aim.script.write_text(standalone.standalone_script(result["program"], aim.out.parent) + "\n")
     print("load it with" + (f" (facenet_arch.py is beside {aim.out.name}):" if result["uses_architecture"] else ":"))
     for line in load_lines(result["program"], aim.out):
         print("    " + line)
-    verified, detail = loaders.verify(env, aim.script, [aim.out], batch, reference, sandboxed=sandboxed,
-                                      timeout=options.timeout)
+    verified, detail = loaders.verify(
+        env, aim.script, [aim.out], batch, reference, sandboxed=sandboxed, timeout=options.timeout
+    )
     where = "in the sandbox" if sandboxed else "without the sandbox"
     if not verified:
         print(f"proof: NOT passed: a fresh {env.id} process ran {aim.script} ({where}): {detail}")
@@ -198,24 +263,42 @@ def main(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("convert", help="save your model in an environment's own format, proven by a plain load",
-                       description="Load a model file in ENV with the strategy the probe recommends there, save "
-                                   "it in ENV's own format (.keras for Keras 3; .h5 or a SavedModel for Keras 2), "
-                                   "then prove in a fresh ENV process that a plain load_model of the result "
-                                   "(default safe_mode) reproduces the reference. FaceNet Lambda layers holding "
-                                   "bytecode are carried over to facenet_arch's ScaleLayer. Exit 0 only when the "
-                                   "proof passed.")
+    p = sub.add_parser(
+        "convert",
+        help="save your model in an environment's own format, proven by a plain load",
+        description="Load a model file in ENV with the strategy the probe recommends there, save "
+        "it in ENV's own format (.keras for Keras 3; .h5 or a SavedModel for Keras 2), "
+        "then prove in a fresh ENV process that a plain load_model of the result "
+        "(default safe_mode) reproduces the reference. FaceNet Lambda layers holding "
+        "bytecode are carried over to facenet_arch's ScaleLayer. Exit 0 only when the "
+        "proof passed.",
+    )
     probe.add_file_options(p, "to convert")
-    p.add_argument("--to", required=True, metavar="ENV",
-                   help="the consumer environment to convert for: a catalog id or a spec such as "
-                        "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2")
-    p.add_argument("-o", "--out", required=True, metavar="OUT",
-                   help="the file (or SavedModel folder) to write; it must not exist. The proof script "
-                        "load_<name>.py and, when the model needs it, facenet_arch.py are written beside it")
-    p.add_argument("--format", choices=["h5", "savedmodel"], default=None,
-                   help="for a Keras 2 ENV: write a .h5 file (default) or a SavedModel folder; "
-                        "a Keras 3 ENV always writes .keras")
-    p.add_argument("--loaders", default=None,
-                   help="comma-separated environments probed for the reference before ENV, catalog ids or specs "
-                        "(default: tf215,tf221; ENV is always probed)")
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="ENV",
+        help="the consumer environment to convert for: a catalog id or a spec such as "
+        "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2",
+    )
+    p.add_argument(
+        "-o",
+        "--out",
+        required=True,
+        metavar="OUT",
+        help="the file (or SavedModel folder) to write; it must not exist. The proof script "
+        "load_<name>.py and, when the model needs it, facenet_arch.py are written beside it",
+    )
+    p.add_argument(
+        "--format",
+        choices=["h5", "savedmodel"],
+        default=None,
+        help="for a Keras 2 ENV: write a .h5 file (default) or a SavedModel folder; a Keras 3 ENV always writes .keras",
+    )
+    p.add_argument(
+        "--loaders",
+        default=None,
+        help="comma-separated environments probed for the reference before ENV, catalog ids or specs "
+        "(default: tf215,tf221; ENV is always probed)",
+    )
     p.set_defaults(func=main)

@@ -12,6 +12,7 @@ strategies work with (``h5``, ``h5_weights``, ``json``, ``savedmodel``, ``keras`
 Host side: stdlib and numpy only. h5py is used when it is importable; without it the
 HDF5 checks fall back to the superblock and to the attribute names stored in the bytes.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,8 +37,10 @@ FULL_SIZE_BYTES = 10 << 20
 FORMATS = ("h5", "h5_weights", "json", "savedmodel", "keras", "weights_h5")
 WEIGHTS_FORMATS = ("h5_weights", "weights_h5")
 
-_REBUILD_ADVICE = ("rebuild the architecture in code and call model.load_weights(path) "
-                   "(the rebuild_weights and h5_transplant strategies)")
+_REBUILD_ADVICE = (
+    "rebuild the architecture in code and call model.load_weights(path) "
+    "(the rebuild_weights and h5_transplant strategies)"
+)
 _REDOWNLOAD = "download it again and check that its size matches the original"
 
 # Magic numbers of archives people wrap models in, so the advice can say "unpack it".
@@ -88,21 +91,27 @@ def diagnose(path, expect: str = "any") -> Diagnosis:
     if not path.strip():
         found = _bad(path, "missing", "no path given", "pass the model file or SavedModel folder to check")
     elif os.path.islink(path) and not os.path.exists(path):
-        found = _bad(path, "missing", f"a symbolic link to {os.readlink(path)}, which does not exist",
-                     "point the link at the model file, or pass the file itself")
+        found = _bad(
+            path,
+            "missing",
+            f"a symbolic link to {os.readlink(path)}, which does not exist",
+            "point the link at the model file, or pass the file itself",
+        )
     elif not os.path.exists(path):
-        found = _bad(path, "missing", "no such file or folder",
-                     _missing_advice(path))
+        found = _bad(path, "missing", "no such file or folder", _missing_advice(path))
     elif os.path.isdir(path):
         found = _folder(path)
     else:
         found = _file(path)
     if expect == "model" and found.ok and found.format in WEIGHTS_FORMATS:
         return dataclasses.replace(
-            found, ok=False, kind="weights_only", format=None,
-            message=f"{found.message}, not a whole model: it has no architecture, so "
-                    f"load_model cannot read it",
-            advice=_REBUILD_ADVICE)
+            found,
+            ok=False,
+            kind="weights_only",
+            format=None,
+            message=f"{found.message}, not a whole model: it has no architecture, so load_model cannot read it",
+            advice=_REBUILD_ADVICE,
+        )
     return found
 
 
@@ -126,16 +135,23 @@ def _missing_advice(path) -> str:
 
 # -- files ---------------------------------------------------------------------------------
 
+
 def _file(path) -> Diagnosis:
     size = os.path.getsize(path)
     if size == 0:
-        return _bad(path, "empty", "the file is empty (0 bytes)",
-                    "the download or copy did not complete; " + _REDOWNLOAD)
+        return _bad(
+            path, "empty", "the file is empty (0 bytes)", "the download or copy did not complete; " + _REDOWNLOAD
+        )
     with open(path, "rb") as handle:
         head = handle.read(8192)
     if os.path.basename(path) in ("saved_model.pb", "saved_model.pbtxt"):
-        return _bad(path, "savedmodel_file", "the graph file of a SavedModel, not the SavedModel itself",
-                    f"pass the folder that holds it ({os.path.dirname(os.path.abspath(path))})", nbytes=size)
+        return _bad(
+            path,
+            "savedmodel_file",
+            "the graph file of a SavedModel, not the SavedModel itself",
+            f"pass the folder that holds it ({os.path.dirname(os.path.abspath(path))})",
+            nbytes=size,
+        )
     if _hdf5_offset(path, head) is not None:
         return _hdf5(path, size)
     if head.startswith(ZIP_SIGNATURES):
@@ -145,15 +161,28 @@ def _file(path) -> Diagnosis:
         return _text(path, size, text)
     for magic, what in _ARCHIVES:
         if head.startswith(magic):
-            return _bad(path, "archive", f"{what}, not a model file",
-                        "unpack it and pass the model file (or SavedModel folder) inside", nbytes=size)
+            return _bad(
+                path,
+                "archive",
+                f"{what}, not a model file",
+                "unpack it and pass the model file (or SavedModel folder) inside",
+                nbytes=size,
+            )
     if len(head) > 262 and head[257:262] == b"ustar":
-        return _bad(path, "archive", "a tar archive, not a model file",
-                    "unpack it and pass the model file (or SavedModel folder) inside", nbytes=size)
-    return _bad(path, "unknown_bytes",
-                f"not a model file: no HDF5 signature, not a zip, not text "
-                f"(it starts with bytes {head[:8].hex(' ')})",
-                "it is damaged or something else saved under this name; " + _REDOWNLOAD, nbytes=size)
+        return _bad(
+            path,
+            "archive",
+            "a tar archive, not a model file",
+            "unpack it and pass the model file (or SavedModel folder) inside",
+            nbytes=size,
+        )
+    return _bad(
+        path,
+        "unknown_bytes",
+        f"not a model file: no HDF5 signature, not a zip, not text (it starts with bytes {head[:8].hex(' ')})",
+        "it is damaged or something else saved under this name; " + _REDOWNLOAD,
+        nbytes=size,
+    )
 
 
 def _as_text(head: bytes) -> str | None:
@@ -174,49 +203,81 @@ def _text(path, size, head: str) -> Diagnosis:
     if lower.startswith(("<!doctype html", "<html")) or re.search(r"<(head|body|title)[\s>]", lower):
         title = re.search(r"<title[^>]*>(.*?)</title>", head, re.IGNORECASE | re.DOTALL)
         named = f" titled {' '.join(title.group(1).split())[:80]!r}" if title else ""
-        return _bad(path, "html", f"an HTML web page{named}, not a model",
-                    "the download saved the page the link returned (a sign-in, quota or "
-                    "'confirm download' page) instead of the file; download the file itself "
-                    "again, e.g. through the page's download button, and check its size", nbytes=size)
+        return _bad(
+            path,
+            "html",
+            f"an HTML web page{named}, not a model",
+            "the download saved the page the link returned (a sign-in, quota or "
+            "'confirm download' page) instead of the file; download the file itself "
+            "again, e.g. through the page's download button, and check its size",
+            nbytes=size,
+        )
     if start.startswith("version https://git-lfs.github.com/spec/"):
-        return _bad(path, "lfs_pointer", "a Git LFS pointer, not the model it stands for",
-                    "fetch the real file with `git lfs pull` (or download it from the "
-                    "repository's web page)", nbytes=size)
+        return _bad(
+            path,
+            "lfs_pointer",
+            "a Git LFS pointer, not the model it stands for",
+            "fetch the real file with `git lfs pull` (or download it from the repository's web page)",
+            nbytes=size,
+        )
     if start.startswith(("{", "[")):
         return _json_file(path, size)
     words = " ".join(start.split())
     first = words if len(words) <= 200 else words[:199] + "\u2026"
-    return _bad(path, "text", f"a text file, not a model (it reads {first!r})",
-                "this is not the model; find the real file (a note or error message was "
-                "saved under the model's name)", nbytes=size)
+    return _bad(
+        path,
+        "text",
+        f"a text file, not a model (it reads {first!r})",
+        "this is not the model; find the real file (a note or error message was saved under the model's name)",
+        nbytes=size,
+    )
 
 
 def _json_file(path, size) -> Diagnosis:
     if size > MAX_JSON_BYTES:
-        return _bad(path, "text", "a text file too large to be a model architecture",
-                    "pass the model file itself", nbytes=size)
+        return _bad(
+            path, "text", "a text file too large to be a model architecture", "pass the model file itself", nbytes=size
+        )
     try:
         config = json.loads(Path(path).read_text(encoding="utf-8-sig"))
     except ValueError as exc:
-        return _bad(path, "bad_json", f"JSON that does not parse ({exc})",
-                    "the file was cut short or edited; " + _REDOWNLOAD, nbytes=size)
+        return _bad(
+            path,
+            "bad_json",
+            f"JSON that does not parse ({exc})",
+            "the file was cut short or edited; " + _REDOWNLOAD,
+            nbytes=size,
+        )
     if not _is_keras_config(config):
         keys = ", ".join(list(config)[:6]) if isinstance(config, dict) else type(config).__name__
-        return _bad(path, "json_not_keras",
-                    f"JSON, but not a Keras model architecture (no class_name/config; it has: {keys})",
-                    "pass the model file, or the architecture written by model.to_json()", nbytes=size)
+        return _bad(
+            path,
+            "json_not_keras",
+            f"JSON, but not a Keras model architecture (no class_name/config; it has: {keys})",
+            "pass the model file, or the architecture written by model.to_json()",
+            nbytes=size,
+        )
     weights = _companion_weights(path)
     if weights is None:
-        return _good(path, "json", f"a Keras model architecture (JSON, {config['class_name']}) "
-                                   "with no weights file beside it",
-                     f"put its weights next to it as {Path(path).stem}_weights.h5 or "
-                     f"{Path(path).stem}.weights.h5", nbytes=size, input_shape=_input_shape(config),
-                     keras_version=config.get("keras_version"))
+        return _good(
+            path,
+            "json",
+            f"a Keras model architecture (JSON, {config['class_name']}) with no weights file beside it",
+            f"put its weights next to it as {Path(path).stem}_weights.h5 or {Path(path).stem}.weights.h5",
+            nbytes=size,
+            input_shape=_input_shape(config),
+            keras_version=config.get("keras_version"),
+        )
     weights_bytes = os.path.getsize(os.path.join(os.path.dirname(os.path.abspath(path)), weights))
-    return _good(path, "json", f"a Keras model architecture (JSON, {config['class_name']}"
-                               f"{_code_note(config)}) with weights {weights}",
-                 weights=weights, nbytes=weights_bytes, input_shape=_input_shape(config),
-                 keras_version=config.get("keras_version"))
+    return _good(
+        path,
+        "json",
+        f"a Keras model architecture (JSON, {config['class_name']}{_code_note(config)}) with weights {weights}",
+        weights=weights,
+        nbytes=weights_bytes,
+        input_shape=_input_shape(config),
+        keras_version=config.get("keras_version"),
+    )
 
 
 def _companion_weights(path) -> str | None:
@@ -236,8 +297,12 @@ def _is_keras_config(config) -> bool:
 def _code_note(*configs) -> str:
     """``compat scan``'s summary of the code these config documents store or name (Lambda layers
     at any depth, lambdas in compile or layer configs, functions named outside Keras)."""
-    findings = [f for number, config in enumerate(configs) if config is not None
-                for f in storedcode.scan_config(config, f"[{number}]")[0]]
+    findings = [
+        f
+        for number, config in enumerate(configs)
+        if config is not None
+        for f in storedcode.scan_config(config, f"[{number}]")[0]
+    ]
     return f", {storedcode.summary_text(findings)}" if findings else ""
 
 
@@ -257,6 +322,7 @@ def _input_shape(config) -> tuple | None:
 
 
 # -- HDF5 ----------------------------------------------------------------------------------
+
 
 def _hdf5_offset(path, head: bytes) -> int | None:
     """Where the HDF5 signature is: at 0, or after a user block of 512, 1024, 2048... bytes."""
@@ -335,13 +401,21 @@ def _hdf5(path, size) -> Diagnosis:
     except OSError as exc:
         return _bad(path, "unreadable", f"cannot be read ({exc.strerror or exc})", "check its permissions")
     if end is None and size < 96:
-        return _bad(path, "truncated", f"an HDF5 file cut short inside its superblock ({size} bytes)",
-                    "the download or copy stopped early; " + _REDOWNLOAD, nbytes=size)
+        return _bad(
+            path,
+            "truncated",
+            f"an HDF5 file cut short inside its superblock ({size} bytes)",
+            "the download or copy stopped early; " + _REDOWNLOAD,
+            nbytes=size,
+        )
     if end is not None and size < end:
-        return _bad(path, "truncated",
-                    f"a truncated HDF5 file: {size:,} bytes of the {end:,} its header records "
-                    f"({_share(size, end)})",
-                    "the download or copy stopped early; " + _REDOWNLOAD, nbytes=size)
+        return _bad(
+            path,
+            "truncated",
+            f"a truncated HDF5 file: {size:,} bytes of the {end:,} its header records ({_share(size, end)})",
+            "the download or copy stopped early; " + _REDOWNLOAD,
+            nbytes=size,
+        )
     h5py = _h5py()
     if h5py is None:
         return _hdf5_by_bytes(path, size)
@@ -350,8 +424,13 @@ def _hdf5(path, size) -> Diagnosis:
             return _hdf5_contents(path, size, handle)
     except OSError as exc:
         first = (str(exc).splitlines() or [""])[0][:200]
-        return _bad(path, "damaged_hdf5", f"an HDF5 file that cannot be read ({first})",
-                    "it is damaged; " + _REDOWNLOAD, nbytes=size)
+        return _bad(
+            path,
+            "damaged_hdf5",
+            f"an HDF5 file that cannot be read ({first})",
+            "it is damaged; " + _REDOWNLOAD,
+            nbytes=size,
+        )
 
 
 def _attr_text(value) -> str:
@@ -373,15 +452,30 @@ def _hdf5_contents(path, size, handle) -> Diagnosis:
         try:
             config = json.loads(_attr_text(handle.attrs["model_config"]))
         except ValueError:
-            return _bad(path, "damaged_hdf5", "an HDF5 model whose model_config attribute is not valid JSON",
-                        "the file was edited or damaged; re-save the model from its source", nbytes=size)
+            return _bad(
+                path,
+                "damaged_hdf5",
+                "an HDF5 model whose model_config attribute is not valid JSON",
+                "the file was edited or damaged; re-save the model from its source",
+                nbytes=size,
+            )
         if "model_weights" not in handle:
-            return _bad(path, "no_weights", f"an HDF5 model architecture without its weights{saved_by}",
-                        "save the model again with its weights (model.save)", nbytes=size)
+            return _bad(
+                path,
+                "no_weights",
+                f"an HDF5 model architecture without its weights{saved_by}",
+                "save the model again with its weights (model.save)",
+                nbytes=size,
+            )
         training = _json_attr(handle, "training_config")
-        return _good(path, "h5", f"a whole Keras model (HDF5, {config.get('class_name', '?')}{saved_by}"
-                                 f"{_code_note(config, training)})",
-                     nbytes=size, input_shape=_input_shape(config), keras_version=version)
+        return _good(
+            path,
+            "h5",
+            f"a whole Keras model (HDF5, {config.get('class_name', '?')}{saved_by}{_code_note(config, training)})",
+            nbytes=size,
+            input_shape=_input_shape(config),
+            keras_version=version,
+        )
     if any(name == "layer_names" or name.startswith("layer_names") for name in attrs):
         layers = len(handle.attrs["layer_names"]) if "layer_names" in attrs else None
         counted = f", {layers} layers" if layers is not None else ""
@@ -389,15 +483,24 @@ def _hdf5_contents(path, size, handle) -> Diagnosis:
     if "layers" in handle or "vars" in handle:
         return _weights_only(path, size, "weights_h5", "Keras 3 *.weights.h5 layout", version)
     keys = ", ".join(list(handle.keys())[:6]) or "nothing"
-    return _bad(path, "hdf5_not_keras",
-                f"an HDF5 file that Keras did not write (no model_config, no layer_names; it holds: {keys})",
-                "pass the Keras model file itself", nbytes=size)
+    return _bad(
+        path,
+        "hdf5_not_keras",
+        f"an HDF5 file that Keras did not write (no model_config, no layer_names; it holds: {keys})",
+        "pass the Keras model file itself",
+        nbytes=size,
+    )
 
 
 def _weights_only(path, size, fmt, layout, version) -> Diagnosis:
-    return _good(path, fmt, f"weights only (HDF5, {layout})",
-                 "load_model cannot read it (no architecture inside); " + _REBUILD_ADVICE,
-                 nbytes=size, keras_version=version)
+    return _good(
+        path,
+        fmt,
+        f"weights only (HDF5, {layout})",
+        "load_model cannot read it (no architecture inside); " + _REBUILD_ADVICE,
+        nbytes=size,
+        keras_version=version,
+    )
 
 
 def _contains(path, needles: tuple[bytes, ...]) -> set[bytes]:
@@ -426,11 +529,17 @@ def _hdf5_by_bytes(path, size) -> Diagnosis:
         return _weights_only(path, size, "h5_weights", "Keras 2 layout", None)
     if {b"layers\x00", b"vars\x00"} <= found:
         return _weights_only(path, size, "weights_h5", "Keras 3 *.weights.h5 layout", None)
-    return _bad(path, "hdf5_not_keras", "an HDF5 file that Keras did not write (no model_config, no layer_names)",
-                "pass the Keras model file itself", nbytes=size)
+    return _bad(
+        path,
+        "hdf5_not_keras",
+        "an HDF5 file that Keras did not write (no model_config, no layer_names)",
+        "pass the Keras model file itself",
+        nbytes=size,
+    )
 
 
 # -- zip -----------------------------------------------------------------------------------
+
 
 def _zip(path, size) -> Diagnosis:
     try:
@@ -439,34 +548,70 @@ def _zip(path, size) -> Diagnosis:
             damaged = archive.testzip()
             config_text = archive.read("config.json") if "config.json" in names else None
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        return _bad(path, "bad_zip", f"a damaged zip archive ({exc})",
-                    "the download or copy stopped early; " + _REDOWNLOAD, nbytes=size)
+        return _bad(
+            path,
+            "bad_zip",
+            f"a damaged zip archive ({exc})",
+            "the download or copy stopped early; " + _REDOWNLOAD,
+            nbytes=size,
+        )
     if damaged:
-        return _bad(path, "bad_zip", f"a zip archive whose member {damaged} is damaged (CRC mismatch)",
-                    _REDOWNLOAD, nbytes=size)
+        return _bad(
+            path, "bad_zip", f"a zip archive whose member {damaged} is damaged (CRC mismatch)", _REDOWNLOAD, nbytes=size
+        )
     if config_text is None:
         inside = [n for n in names if n.endswith((".h5", ".keras", ".json", "saved_model.pb"))]
         if inside:
-            return _bad(path, "zip_of_models", "a zip archive, not a Keras .keras file; it holds "
-                        + ", ".join(inside[:4]), "unzip it and pass the model inside", nbytes=size)
-        return _bad(path, "zip_not_keras", "a zip archive but not a Keras .keras file (no config.json)",
-                    "pass the model file itself", nbytes=size)
+            return _bad(
+                path,
+                "zip_of_models",
+                "a zip archive, not a Keras .keras file; it holds " + ", ".join(inside[:4]),
+                "unzip it and pass the model inside",
+                nbytes=size,
+            )
+        return _bad(
+            path,
+            "zip_not_keras",
+            "a zip archive but not a Keras .keras file (no config.json)",
+            "pass the model file itself",
+            nbytes=size,
+        )
     try:
         config = json.loads(config_text.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        return _bad(path, "keras_bad_config", f"a .keras archive whose config.json is not valid JSON ({exc})",
-                    "the architecture inside was edited or damaged; save the model again from "
-                    "its source, or download it again", nbytes=size)
+        return _bad(
+            path,
+            "keras_bad_config",
+            f"a .keras archive whose config.json is not valid JSON ({exc})",
+            "the architecture inside was edited or damaged; save the model again from its source, or download it again",
+            nbytes=size,
+        )
     if not _is_keras_config(config):
-        return _bad(path, "keras_bad_config", "a .keras archive whose config.json is not a model architecture",
-                    "save the model again from its source, or download it again", nbytes=size)
+        return _bad(
+            path,
+            "keras_bad_config",
+            "a .keras archive whose config.json is not a model architecture",
+            "save the model again from its source, or download it again",
+            nbytes=size,
+        )
     if "model.weights.h5" not in names:
-        return _bad(path, "keras_no_weights", "a .keras archive without model.weights.h5",
-                    "save the model again with model.save('x.keras')", nbytes=size)
+        return _bad(
+            path,
+            "keras_no_weights",
+            "a .keras archive without model.weights.h5",
+            "save the model again with model.save('x.keras')",
+            nbytes=size,
+        )
     version = _keras_zip_version(path)
     saved_by = f", saved by Keras {version}" if version else ""
-    return _good(path, "keras", f"a Keras .keras archive ({config['class_name']}{saved_by}{_code_note(config)})",
-                 nbytes=size, input_shape=_input_shape(config), keras_version=version)
+    return _good(
+        path,
+        "keras",
+        f"a Keras .keras archive ({config['class_name']}{saved_by}{_code_note(config)})",
+        nbytes=size,
+        input_shape=_input_shape(config),
+        keras_version=version,
+    )
 
 
 def _keras_zip_version(path) -> str | None:
@@ -487,12 +632,18 @@ def _folder(path) -> Diagnosis:
     size = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
     if names & {"saved_model.pb", "saved_model.pbtxt"}:
         variables = os.path.join(path, "variables")
-        if os.path.isdir(variables) and os.listdir(variables) and \
-                not os.path.exists(os.path.join(variables, "variables.index")):
-            return _bad(path, "savedmodel_incomplete",
-                        "a SavedModel folder whose variables/ lacks variables.index",
-                        "the weights were lost in copying or unzipping; copy the whole folder again",
-                        nbytes=size)
+        if (
+            os.path.isdir(variables)
+            and os.listdir(variables)
+            and not os.path.exists(os.path.join(variables, "variables.index"))
+        ):
+            return _bad(
+                path,
+                "savedmodel_incomplete",
+                "a SavedModel folder whose variables/ lacks variables.index",
+                "the weights were lost in copying or unzipping; copy the whole folder again",
+                nbytes=size,
+            )
         if "keras_metadata.pb" in names:
             what = "a Keras SavedModel folder"
         else:
@@ -501,17 +652,29 @@ def _folder(path) -> Diagnosis:
         return _good(path, "savedmodel", what, nbytes=size, input_shape=_savedmodel_input_shape(path))
     present = sorted(names & set(_SAVEDMODEL_PARTS))
     if present:
-        return _bad(path, "savedmodel_no_pb",
-                    f"a SavedModel folder without saved_model.pb (it has {', '.join(present)})",
-                    "the graph file was lost in copying or unzipping; copy the whole folder again",
-                    nbytes=size)
+        return _bad(
+            path,
+            "savedmodel_no_pb",
+            f"a SavedModel folder without saved_model.pb (it has {', '.join(present)})",
+            "the graph file was lost in copying or unzipping; copy the whole folder again",
+            nbytes=size,
+        )
     candidates = _model_like(path, names)
     if candidates:
-        return _bad(path, "folder", "a folder, not a model; it holds " + ", ".join(candidates[:5]),
-                    "pass one of those", nbytes=size)
-    return _bad(path, "unrelated_folder",
-                f"a folder with no model in it ({len(names)} entries, none a model file or SavedModel)",
-                "pass the model file (.h5, .keras, .json) or a SavedModel folder", nbytes=size)
+        return _bad(
+            path,
+            "folder",
+            "a folder, not a model; it holds " + ", ".join(candidates[:5]),
+            "pass one of those",
+            nbytes=size,
+        )
+    return _bad(
+        path,
+        "unrelated_folder",
+        f"a folder with no model in it ({len(names)} entries, none a model file or SavedModel)",
+        "pass the model file (.h5, .keras, .json) or a SavedModel folder",
+        nbytes=size,
+    )
 
 
 def _savedmodel_code_note(path) -> str:
@@ -526,7 +689,8 @@ def _savedmodel_code_note(path) -> str:
 # the model's, written as a list or, by TF 2.x, as a "__tuple__" object.
 _SAVEDMODEL_INPUT = re.compile(
     rb'"class_name": "InputLayer", "config": \{"batch_input_shape": '
-    rb'(?:\{"class_name": "__tuple__", "items": )?\[null((?:, \d+)+)\]')
+    rb'(?:\{"class_name": "__tuple__", "items": )?\[null((?:, \d+)+)\]'
+)
 
 
 def _savedmodel_input_shape(path) -> tuple | None:

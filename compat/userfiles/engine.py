@@ -16,6 +16,7 @@ loaders all go through here, so a file gets the same answer from each:
 5. ``judge``: every output compared with the reference's output of the same name (else
    the same shape, else the same position), each with the matrix's numeric check.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,8 +44,16 @@ OPEN_DIMENSION = 16
 """The length given to a dimension the model leaves open (a variable-length sequence)."""
 FACENET_LAYERS = (b"Conv2d_1a_3x3", b"Mixed_6a", b"Mixed_7a", b"Bottleneck")
 """Layer names every FaceNet build has; a file without them is not FaceNet's architecture."""
-KEPT = ("recipe", "reason", "error", "load_seconds", "predict_seconds", "code_executed",
-        "code_executed_by_predict", "worker_log")
+KEPT = (
+    "recipe",
+    "reason",
+    "error",
+    "load_seconds",
+    "predict_seconds",
+    "code_executed",
+    "code_executed_by_predict",
+    "worker_log",
+)
 
 
 class EngineError(BadInput):
@@ -52,6 +61,7 @@ class EngineError(BadInput):
 
 
 # -- the file --------------------------------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelFile:
@@ -69,11 +79,18 @@ class ModelFile:
 
     def fixture(self, key: str, size: str, variant: str, script: str | None = None) -> dict:
         """What the worker's strategies are handed for this file."""
-        found = {"id": key, "variant": variant if self.facenet else "user", "format": self.diagnosis.format,
-                 "path": Path(self.path).name, "weights": self.diagnosis.weights, "size": size,
-                 "saved_by_keras": self.diagnosis.keras_version, "facenet": self.facenet,
-                 "custom_classes": list(self.interface.custom_classes) if self.interface else [],
-                 "stored_code": self.stored_code}
+        found = {
+            "id": key,
+            "variant": variant if self.facenet else "user",
+            "format": self.diagnosis.format,
+            "path": Path(self.path).name,
+            "weights": self.diagnosis.weights,
+            "size": size,
+            "saved_by_keras": self.diagnosis.keras_version,
+            "facenet": self.facenet,
+            "custom_classes": list(self.interface.custom_classes) if self.interface else [],
+            "stored_code": self.stored_code,
+        }
         if script:
             found["script"] = script
         return found
@@ -82,8 +99,9 @@ class ModelFile:
 def open_model(diagnosis: Diagnosis) -> ModelFile:
     found = scan.scan(diagnosis.path)
     stored = scan.summary_text(found.findings) if found.has_code else ""
-    return ModelFile(diagnosis, has_facenet_layers(diagnosis.path), interfaces.read(diagnosis.path, diagnosis.format),
-                     stored)
+    return ModelFile(
+        diagnosis, has_facenet_layers(diagnosis.path), interfaces.read(diagnosis.path, diagnosis.format), stored
+    )
 
 
 def has_facenet_layers(path: str) -> bool:
@@ -110,6 +128,7 @@ def has_facenet_layers(path: str) -> bool:
 
 # -- the batch ---------------------------------------------------------------------------------
 
+
 @dataclasses.dataclass(frozen=True)
 class Batch:
     arrays: OrderedDict
@@ -124,20 +143,23 @@ class Batch:
         return path
 
 
-def make_batch(model: ModelFile, given: str | None = None, shapes: dict | None = None,
-               count: int = BATCH) -> Batch:
+def make_batch(model: ModelFile, given: str | None = None, shapes: dict | None = None, count: int = BATCH) -> Batch:
     """The batch every environment is fed: ``given`` (a .npy or .npz) as it is, else seeded."""
     read = model.interface
     if given:
         return _given_batch(given, read)
     if read is None or not read.inputs:
-        raise EngineError(f"{Path(model.path).name}: its inputs are not recorded where the host can read them; "
-                          f"give --input (a .npy or .npz batch) or --input-shape")
+        raise EngineError(
+            f"{Path(model.path).name}: its inputs are not recorded where the host can read them; "
+            f"give --input (a .npy or .npz batch) or --input-shape"
+        )
     if model.facenet and len(read.inputs) == 1 and not shapes:
         from compat.inside import facenet  # numpy only: safe on the host
+
         arrays = OrderedDict([(read.inputs[0].name, facenet.reference_input(SEED, count))])
-        return Batch(arrays, f"FaceNet's seeded batch {list(arrays[read.inputs[0].name].shape)} (prewhitened)",
-                     read.spec())
+        return Batch(
+            arrays, f"FaceNet's seeded batch {list(arrays[read.inputs[0].name].shape)} (prewhitened)", read.spec()
+        )
     rng = np.random.RandomState(SEED + 1)
     arrays, parts, inputs = OrderedDict(), [], []
     for tensor in read.inputs:
@@ -155,23 +177,32 @@ def _shaped(tensor: interfaces.Tensor, shapes: dict, inputs: int) -> tuple[inter
     given = shapes.get(tensor.name) or (shapes.get(None) if inputs == 1 else None)
     if given is not None:
         if tensor.shape is not None and len(tensor.shape) - 1 != len(given):
-            raise EngineError(f"--input-shape {','.join(map(str, given))} has {len(given)} dimensions, but the "
-                              f"model's input {tensor.name} has {len(tensor.shape) - 1}")
+            raise EngineError(
+                f"--input-shape {','.join(map(str, given))} has {len(given)} dimensions, but the "
+                f"model's input {tensor.name} has {len(tensor.shape) - 1}"
+            )
         for size, recorded in zip(given, (tensor.shape or ())[1:]):
             if recorded is not None and recorded != size:
-                raise EngineError(f"--input-shape {','.join(map(str, given))} does not fit the model's input "
-                                  f"{tensor.name}, which takes {_shown(tensor.shape)}")
+                raise EngineError(
+                    f"--input-shape {','.join(map(str, given))} does not fit the model's input "
+                    f"{tensor.name}, which takes {_shown(tensor.shape)}"
+                )
         return dataclasses.replace(tensor, shape=(None,) + tuple(given)), " (from --input-shape)"
     if tensor.shape is None:
-        raise EngineError(f"the model's input {tensor.name} has no recorded shape; give --input-shape "
-                          f"{tensor.name}=SHAPE or --input")
+        raise EngineError(
+            f"the model's input {tensor.name} has no recorded shape; give --input-shape {tensor.name}=SHAPE or --input"
+        )
     open_axes = [i for i, d in enumerate(tensor.shape) if d is None and i > 0]
     if not open_axes:
         return tensor, ""
     shape = tuple(OPEN_DIMENSION if (d is None and i > 0) else d for i, d in enumerate(tensor.shape))
-    return (dataclasses.replace(tensor, shape=shape),
-            (f" (open dimension{'s' if len(open_axes) > 1 else ''} {', '.join(map(str, open_axes))} "
-            f"set to {OPEN_DIMENSION}: --input-shape to choose)"))
+    return (
+        dataclasses.replace(tensor, shape=shape),
+        (
+            f" (open dimension{'s' if len(open_axes) > 1 else ''} {', '.join(map(str, open_axes))} "
+            f"set to {OPEN_DIMENSION}: --input-shape to choose)"
+        ),
+    )
 
 
 def _range(tensor: interfaces.Tensor) -> str:
@@ -211,8 +242,10 @@ def _given_batch(path: str, read: interfaces.Interface | None) -> Batch:
     for tensor in read.inputs if read else ():
         given = arrays[tensor.name].shape[1:]
         if tensor.shape is not None and not _fits(given, tensor.shape[1:]):
-            raise EngineError(f"--input {path}: {tensor.name} has shape {','.join(map(str, given)) or 'scalar'} "
-                              f"per sample, but the model takes {_shown(tensor.shape)}")
+            raise EngineError(
+                f"--input {path}: {tensor.name} has shape {','.join(map(str, given)) or 'scalar'} "
+                f"per sample, but the model takes {_shown(tensor.shape)}"
+            )
     inputs = [{"name": n, "shape": [None] + list(a.shape[1:]), "dtype": str(a.dtype)} for n, a in arrays.items()]
     outputs = read.spec()["outputs"] if read else []
     shown = "; ".join(f"{n} {a.dtype} {list(a.shape)}" for n, a in arrays.items())
@@ -244,16 +277,20 @@ def parse_shapes(texts: list[str] | None) -> dict:
         name, _, dims = text.rpartition("=")
         parts = [part.strip() for part in dims.replace("x", ",").split(",")]
         if not dims.strip() or not all(part.isdigit() and int(part) > 0 for part in parts):
-            raise EngineError(f"--input-shape {text!r} must be positive whole sizes such as 160,160,3 "
-                              f"(or NAME=12 for one of several inputs)")
+            raise EngineError(
+                f"--input-shape {text!r} must be positive whole sizes such as 160,160,3 "
+                f"(or NAME=12 for one of several inputs)"
+            )
         shapes[name or None] = tuple(int(part) for part in parts)
     return shapes
 
 
 # -- running ---------------------------------------------------------------------------------
 
-def describe_many(env: catalog.Environment, models: list[tuple], *, isolation, extra_env: dict, timeout: float,
-                  log) -> dict:
+
+def describe_many(
+    env: catalog.Environment, models: list[tuple], *, isolation, extra_env: dict, timeout: float, log
+) -> dict:
     """``describe`` for ``[(key, model, root)]`` through one worker: ``{key: {"interface"} or {"error"}}``."""
     found = {}
     with _client(env, isolation, extra_env, log) as client:
@@ -264,17 +301,21 @@ def describe_many(env: catalog.Environment, models: list[tuple], *, isolation, e
                 found[key] = {"interface": result["interface"]}
                 continue
             error = result.get("error") or {}
-            found[key] = {"error": f"{error.get('type')}: {error.get('message')}" if error else result.get("reason", "")}
+            found[key] = {
+                "error": f"{error.get('type')}: {error.get('message')}" if error else result.get("reason", "")
+            }
     return found
 
 
-def learn_interfaces(loaders: list[catalog.Environment], models: list[tuple[str, ModelFile]], *,
-                     sandboxed: bool, timeout: float, log) -> tuple[list[tuple[str, ModelFile]], dict]:
+def learn_interfaces(
+    loaders: list[catalog.Environment], models: list[tuple[str, ModelFile]], *, sandboxed: bool, timeout: float, log
+) -> tuple[list[tuple[str, ModelFile]], dict]:
     """The models with their interfaces: read from the files, else as the first of ``loaders``
     that can load each one reports it (a serving signature), one worker per environment.
     Returns the models and, for those no environment could read, why."""
     import shutil
     import tempfile
+
     learnt, why = {}, {}
     for env in loaders:
         unknown = [(key, m) for key, m in models if m.interface is None and key not in learnt]
@@ -284,8 +325,14 @@ def learn_interfaces(loaders: list[catalog.Environment], models: list[tuple[str,
         try:
             isolation, _, roots, _ = isolation_for(sandboxed, [(m.path, [m.diagnosis.weights]) for _, m in unknown], [])
             log(f"[{env.id}] reading the inputs and outputs of {len(unknown)} model(s) where they load")
-            found = describe_many(env, [(key, m, root) for (key, m), root in zip(unknown, roots)],
-                                  isolation=isolation, extra_env={"HOME": str(scratch)}, timeout=timeout, log=log)
+            found = describe_many(
+                env,
+                [(key, m, root) for (key, m), root in zip(unknown, roots)],
+                isolation=isolation,
+                extra_env={"HOME": str(scratch)},
+                timeout=timeout,
+                log=log,
+            )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         for key, _ in unknown:
@@ -294,27 +341,47 @@ def learn_interfaces(loaders: list[catalog.Environment], models: list[tuple[str,
                 why.pop(key, None)
             else:
                 why[key] = why.get(key, []) + [f"{env.id}: {found[key]['error']}"]
-    return ([(key, dataclasses.replace(m, interface=learnt[key]) if key in learnt else m) for key, m in models],
-            {key: "; ".join(reasons) for key, reasons in why.items()})
+    return (
+        [(key, dataclasses.replace(m, interface=learnt[key]) if key in learnt else m) for key, m in models],
+        {key: "; ".join(reasons) for key, reasons in why.items()},
+    )
 
 
 def interface_from(described: dict, env_id: str) -> interfaces.Interface:
     """An ``Interface`` from what an environment reported (``describe``)."""
+
     def tensor(item):
         shape = tuple(item["shape"]) if item.get("shape") is not None else None
         return interfaces.Tensor(item["name"], shape, item.get("dtype") or "float32")
-    return interfaces.Interface(tuple(tensor(i) for i in described["inputs"]),
-                                tuple(tensor(o) for o in described["outputs"]),
-                                source=f"the serving signature as {env_id} loads it")
+
+    return interfaces.Interface(
+        tuple(tensor(i) for i in described["inputs"]),
+        tuple(tensor(o) for o in described["outputs"]),
+        source=f"the serving signature as {env_id} loads it",
+    )
 
 
 def _client(env, isolation, extra_env, log):
-    return workerclient.Client(env, cache_root() / "logs", extra_env=extra_env,
-                               isolation=isolation or workerclient.LightIsolation(), log=log, module=WORKER)
+    return workerclient.Client(
+        env,
+        cache_root() / "logs",
+        extra_env=extra_env,
+        isolation=isolation or workerclient.LightIsolation(),
+        log=log,
+        module=WORKER,
+    )
 
 
-def run_models(env: catalog.Environment, models: list[dict], *, timeout: float, extra_env: dict,
-               log=print, isolation=None, on_attempt=None) -> dict:
+def run_models(
+    env: catalog.Environment,
+    models: list[dict],
+    *,
+    timeout: float,
+    extra_env: dict,
+    log=print,
+    isolation=None,
+    on_attempt=None,
+) -> dict:
     """Every strategy on each of many files in ``env``, all through one worker client.
 
     ``models`` are ``{"key", "fixture", "root", "input", "spec"}``: ``input`` the .npz batch
@@ -325,8 +392,16 @@ def run_models(env: catalog.Environment, models: list[dict], *, timeout: float, 
     ``tensorflow_imports``.
     """
     started = time.time()
-    outcome = dict(envs.record(env), runtime=None, strategies=None, models={}, model_seconds={},
-                   error=None, workers=0, tensorflow_imports=0)
+    outcome = dict(
+        envs.record(env),
+        runtime=None,
+        strategies=None,
+        models={},
+        model_seconds={},
+        error=None,
+        workers=0,
+        tensorflow_imports=0,
+    )
 
     def worker_started(info):
         outcome["runtime"], outcome["strategies"] = info["runtime"], info["strategies"]
@@ -343,17 +418,26 @@ def run_models(env: catalog.Environment, models: list[dict], *, timeout: float, 
                 model_started = time.time()
                 for strategy in outcome["strategies"]:
                     number += 1
-                    request = {"op": "attempt", "id": number, "producer": "user", "root": model["root"],
-                               "fixture": model["fixture"], "strategy": strategy["name"],
-                               "input": model["input"], "spec": model["spec"]}
+                    request = {
+                        "op": "attempt",
+                        "id": number,
+                        "producer": "user",
+                        "root": model["root"],
+                        "fixture": model["fixture"],
+                        "strategy": strategy["name"],
+                        "input": model["input"],
+                        "spec": model["spec"],
+                    }
                     attempt = _record(strategy["name"], client.attempt(request, timeout))
                     attempts.append(attempt)
                     if on_attempt:
                         on_attempt(model["key"], attempt)
                 outcome["model_seconds"][model["key"]] = round(time.time() - model_started, 2)
                 loaded = sum(a["status"] == "ok" for a in attempts)
-                log(f"[{env.id}] {model['key']}: {loaded} of {len(attempts)} strategies loaded "
-                    f"({outcome['model_seconds'][model['key']]:.1f}s)")
+                log(
+                    f"[{env.id}] {model['key']}: {loaded} of {len(attempts)} strategies loaded "
+                    f"({outcome['model_seconds'][model['key']]:.1f}s)"
+                )
     except HarnessFailure as exc:
         outcome["error"] = str(exc)
     outcome["seconds"] = round(time.time() - started, 1)
@@ -386,7 +470,7 @@ def isolation_for(sandboxed: bool, models: list[tuple], data: list) -> tuple:
     for number, (path, companions) in enumerate(models):
         folder = sandbox.INPUT_DIR if len(models) == 1 else f"{sandbox.INPUT_DIR}/{number}"
         for host, inside in sandbox.model_paths(path, companions).items():
-            read_only[host] = folder + inside[len(sandbox.INPUT_DIR):]
+            read_only[host] = folder + inside[len(sandbox.INPUT_DIR) :]
         roots.append(folder)
     for path in data:
         read_only.update(sandbox.data_path(path))
@@ -396,6 +480,7 @@ def isolation_for(sandboxed: bool, models: list[tuple], data: list) -> tuple:
 
 # -- judging (pure) ------------------------------------------------------------------------
 
+
 def pair_outputs(reference: list[tuple], actual: list[tuple]) -> list[tuple] | str:
     """``[(reference name, reference array, actual array)]``, or why the outputs cannot be paired.
 
@@ -403,8 +488,10 @@ def pair_outputs(reference: list[tuple], actual: list[tuple]) -> list[tuple] | s
     environments), then by shape where one output alone has it, then by position.
     """
     if len(reference) != len(actual):
-        return (f"{len(actual)} outputs ({', '.join(n for n, _ in actual)}), reference "
-                f"{len(reference)} ({', '.join(n for n, _ in reference)})")
+        return (
+            f"{len(actual)} outputs ({', '.join(n for n, _ in actual)}), reference "
+            f"{len(reference)} ({', '.join(n for n, _ in reference)})"
+        )
     left = OrderedDict(reference)
     right = OrderedDict(actual)
     pairs = [(name, left.pop(name), right.pop(name)) for name in list(left) if name in right]
@@ -426,8 +513,12 @@ def compare_outputs(reference: list[tuple], actual: list[tuple]) -> dict:
     worst, compared = None, []
     for name, expected, got in pairs:
         if got.shape != expected.shape:
-            numbers = {"verdict": Verdict.MISMATCH, "max_abs_diff": None, "cosine": None,
-                       "detail": f"output shape {list(got.shape)}, reference {list(expected.shape)}"}
+            numbers = {
+                "verdict": Verdict.MISMATCH,
+                "max_abs_diff": None,
+                "cosine": None,
+                "detail": f"output shape {list(got.shape)}, reference {list(expected.shape)}",
+            }
         else:
             numbers = _numeric(expected, got)
         numbers["output"] = name
@@ -439,8 +530,9 @@ def compare_outputs(reference: list[tuple], actual: list[tuple]) -> dict:
     cosines = [n["cosine"] for n in compared if n["cosine"] is not None]
     result["cosine"] = min(cosines) if cosines else None
     if result["verdict"] is Verdict.MISMATCH and len(pairs) > 1:
-        result["detail"] = f"output {worst['output']}: " + (worst.get("detail") or
-                                                             f"max |diff| {worst['max_abs_diff']:.3g}, cosine {worst['cosine']}")
+        result["detail"] = f"output {worst['output']}: " + (
+            worst.get("detail") or f"max |diff| {worst['max_abs_diff']:.3g}, cosine {worst['cosine']}"
+        )
     if len(pairs) == 1:
         result.pop("output", None)
     return result
@@ -502,8 +594,9 @@ def given_reference(path: str, batch: Batch) -> list[tuple]:
     arrays = read_arrays(path, "--reference")
     rows = len(next(iter(batch.arrays.values())))
     if any(len(a) != rows for a in arrays.values()):
-        raise EngineError(f"--reference has {', '.join(str(len(a)) for a in arrays.values())} rows but the "
-                          f"input has {rows}")
+        raise EngineError(
+            f"--reference has {', '.join(str(len(a)) for a in arrays.values())} rows but the input has {rows}"
+        )
     names = [o["name"] for o in batch.spec.get("outputs") or []]
     if list(arrays) == [None]:
         return [((names or ["output"])[0], np.asarray(arrays[None], dtype=np.float64))]
@@ -539,9 +632,15 @@ def error_family(env: dict, attempt: dict, fmt: str | None):
         return None
     runtime = env.get("runtime") or {}
     python = ".".join(str(runtime.get("python") or "").split(".")[:2]) or None
-    return families.classify(error.get("type") or "", error.get("message") or "", error.get("traceback") or "",
-                             strategy=attempt["strategy"], fmt=fmt,
-                             consumer_python=python, consumer_keras=runtime.get("keras"))
+    return families.classify(
+        error.get("type") or "",
+        error.get("message") or "",
+        error.get("traceback") or "",
+        strategy=attempt["strategy"],
+        fmt=fmt,
+        consumer_python=python,
+        consumer_keras=runtime.get("keras"),
+    )
 
 
 def public(attempts: list[dict]) -> list[dict]:

@@ -18,6 +18,7 @@ diagnosed line and the run goes on. Exit status: 1 when any model regressed, 0 w
 none did, 2 for bad input (no model at all, a batch that fits no model), 3 when an
 environment could not be run.
 """
+
 from __future__ import annotations
 
 import copy
@@ -40,11 +41,13 @@ SCHEMA = "compat.regress.models/1"
 MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".json")
 SAVEDMODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
+
 class GateError(BadInput):
     """Bad input to the gate, in one line (exit status 2)."""
 
 
 # -- finding the models --------------------------------------------------------------------
+
 
 def find_models(paths: list[str]) -> tuple[list[tuple[str, Diagnosis]], list[tuple[str, Diagnosis]]]:
     """``(models, diagnosed)``: each as ``(shown path, diagnosis)``, in the order found.
@@ -113,6 +116,7 @@ def _weights_of_json_models(paths: list[str]) -> set[str]:
 
 # -- inputs --------------------------------------------------------------------------------
 
+
 def batches(models: list[tuple[str, engine.ModelFile]], given: str | None, shapes: dict) -> tuple[dict, list]:
     """``({shown path: Batch}, [(shown path, why)])``: ``--input`` for every model, else a seeded
     batch of each model's own inputs. A model whose inputs are not known gets its reason;
@@ -124,12 +128,14 @@ def batches(models: list[tuple[str, engine.ModelFile]], given: str | None, shape
         except BadInput as exc:
             (misfits if given else unknown).append((shown, str(exc)))
     if misfits:
-        raise GateError(f"--input {given} does not fit {'; '.join(why for _, why in misfits)}: "
-                        f"gate those models in another run")
+        raise GateError(
+            f"--input {given} does not fit {'; '.join(why for _, why in misfits)}: gate those models in another run"
+        )
     return chosen, unknown
 
 
 # -- running -------------------------------------------------------------------------------
+
 
 def plan(models: list[tuple[str, engine.ModelFile]], inputs: dict, scratch: Path, sandboxed: bool) -> tuple:
     """``(planned, isolation, label)``: what ``engine.run_models`` runs, the batches written
@@ -143,23 +149,30 @@ def plan(models: list[tuple[str, engine.ModelFile]], inputs: dict, scratch: Path
             paths[key] = batch.save(scratch / f"input-{len(paths)}.npz")
         batch_of[shown] = paths[key]
     isolation, label, roots, inside = engine.isolation_for(
-        sandboxed, [(m.path, [m.diagnosis.weights]) for _, m in models], list(paths.values()))
-    planned = [{"key": shown, "fixture": model.fixture(shown, model.diagnosis.size_guess, "lambda"),
-                "root": root, "input": inside(batch_of[shown]), "spec": inputs[shown].spec}
-               for (shown, model), root in zip(models, roots)]
+        sandboxed, [(m.path, [m.diagnosis.weights]) for _, m in models], list(paths.values())
+    )
+    planned = [
+        {
+            "key": shown,
+            "fixture": model.fixture(shown, model.diagnosis.size_guess, "lambda"),
+            "root": root,
+            "input": inside(batch_of[shown]),
+            "spec": inputs[shown].spec,
+        }
+        for (shown, model), root in zip(models, roots)
+    ]
     return planned, isolation, label
 
 
 def measure(env: catalog.Environment, planned: list[dict], isolation, home: Path, *, timeout: float, log) -> dict:
     """Every model under ``env`` through one worker client (``engine.run_models``)."""
-    return engine.run_models(env, planned, timeout=timeout, extra_env={"HOME": str(home)}, log=log,
-                             isolation=isolation)
+    return engine.run_models(env, planned, timeout=timeout, extra_env={"HOME": str(home)}, log=log, isolation=isolation)
 
 
 # -- judging (pure) ------------------------------------------------------------------------
 
-def compare_model(old_attempts: list[dict], new_attempts: list[dict], old_id: str = "old",
-                  new_id: str = "new") -> dict:
+
+def compare_model(old_attempts: list[dict], new_attempts: list[dict], old_id: str = "old", new_id: str = "new") -> dict:
     """What happened to one model between the environments; see the module docstring.
 
     Attempts are the engine's, in registry order (``status`` and, when loaded, raw
@@ -168,28 +181,46 @@ def compare_model(old_attempts: list[dict], new_attempts: list[dict], old_id: st
     old = [dict(a) for a in old_attempts]
     new = [dict(a) for a in new_attempts]
     source = engine.judge([{"id": old_id, "attempts": old}, {"id": new_id, "attempts": new}])
-    order = [a["strategy"] for a in old] + [a["strategy"] for a in new if a["strategy"] not in
-                                            {b["strategy"] for b in old}]
+    order = [a["strategy"] for a in old] + [
+        a["strategy"] for a in new if a["strategy"] not in {b["strategy"] for b in old}
+    ]
     by_old = {a["strategy"]: a for a in old}
     by_new = {a["strategy"]: a for a in new}
     found = change.fixture_change(("", ""), by_old or None, by_new or None, order, order)
     meaning = change.meaning(found["change"])
     best_under_new = by_new.get(found["old_best"]) if found["old_best"] else None
     return {
-        "change": meaning.change.value, "label": meaning.one, "regressed": meaning.regression,
-        "reference": source["label"], "old_best": found["old_best"], "new_best": found["new_best"],
+        "change": meaning.change.value,
+        "label": meaning.one,
+        "regressed": meaning.regression,
+        "reference": source["label"],
+        "old_best": found["old_best"],
+        "new_best": found["new_best"],
         "old_recipe": by_old[found["old_best"]].get("recipe") if found["old_best"] else None,
         "switch_to": found["switch_to"],
         "old_best_under_new": change.outcome(best_under_new) if best_under_new else None,
-        "wrong_numbers": found["wrong_numbers"], "also_stopped": found["also_stopped"],
+        "wrong_numbers": found["wrong_numbers"],
+        "also_stopped": found["also_stopped"],
         "detail": found.get("detail"),
         "attempts": {"from": _public(old), "to": _public(new)},
     }
 
 
 def _public(attempts: list[dict]) -> list[dict]:
-    kept = ("strategy", "verdict", "recipe", "reason", "max_abs_diff", "cosine", "detail",
-            "load_seconds", "predict_seconds", "code_executed", "code_executed_by_predict", "is_reference")
+    kept = (
+        "strategy",
+        "verdict",
+        "recipe",
+        "reason",
+        "max_abs_diff",
+        "cosine",
+        "detail",
+        "load_seconds",
+        "predict_seconds",
+        "code_executed",
+        "code_executed_by_predict",
+        "is_reference",
+    )
     out = []
     for attempt in attempts:
         row = {k: attempt[k] for k in kept if attempt.get(k) is not None}
@@ -199,35 +230,56 @@ def _public(attempts: list[dict]) -> list[dict]:
     return out
 
 
-def build_document(old: dict, new: dict, models: list[tuple[str, engine.ModelFile]], diagnosed, inputs: dict,
-                   seconds: float) -> dict:
+def build_document(
+    old: dict, new: dict, models: list[tuple[str, engine.ModelFile]], diagnosed, inputs: dict, seconds: float
+) -> dict:
     """The gate's result: what every output (text, JSON, JUnit, Markdown) is rendered from."""
     same = old["id"] == new["id"]
     entries = []
     for shown, model in models:
         found = model.diagnosis
-        entry = {"path": shown, "format": found.format, "code": scan.summary(shown), "what": found.message,
-                 "input": inputs[shown].described,
-                 "seconds": round(old["model_seconds"].get(shown, 0) + (0 if same else new["model_seconds"].get(shown, 0)), 2)}
+        entry = {
+            "path": shown,
+            "format": found.format,
+            "code": scan.summary(shown),
+            "what": found.message,
+            "input": inputs[shown].described,
+            "seconds": round(
+                old["model_seconds"].get(shown, 0) + (0 if same else new["model_seconds"].get(shown, 0)), 2
+            ),
+        }
         entry.update(compare_model(old["models"].get(shown, []), new["models"].get(shown, []), old["id"], new["id"]))
         _name_family(entry, new, found.format)
         entries.append(entry)
     counts = {c.value: sum(e["change"] == c for e in entries) for c in Change}
     regressed = [e["path"] for e in entries if e["regressed"]]
-    loads = sum(1 for side in ((old,) if same else (old, new)) for attempts in side["models"].values()
-                for a in attempts if a["status"] not in ("not_applicable",))
+    loads = sum(
+        1
+        for side in ((old,) if same else (old, new))
+        for attempts in side["models"].values()
+        for a in attempts
+        if a["status"] not in ("not_applicable",)
+    )
     return {
         "schema": SCHEMA,
-        "from": _side(old), "to": _side(new), "same_environment": same,
+        "from": _side(old),
+        "to": _side(new),
+        "same_environment": same,
         "models": entries,
-        "diagnosed": [{"path": shown, "kind": found.kind, "diagnosis": _diagnosis(found),
-                       "line": diagnosed_line(shown, found)} for shown, found in diagnosed],
-        "counts": counts, "regressed": regressed,
+        "diagnosed": [
+            {"path": shown, "kind": found.kind, "diagnosis": _diagnosis(found), "line": diagnosed_line(shown, found)}
+            for shown, found in diagnosed
+        ],
+        "counts": counts,
+        "regressed": regressed,
         "status": "regressed" if regressed else "ok",
         "exit_status": EXIT_REGRESSED if regressed else EXIT_OK,
-        "timing": {"seconds": round(seconds, 1), "loads": loads,
-                   "tensorflow_imports": old["tensorflow_imports"] + (0 if same else new["tensorflow_imports"]),
-                   "environments": {old["id"]: old["seconds"], **({} if same else {new["id"]: new["seconds"]})}},
+        "timing": {
+            "seconds": round(seconds, 1),
+            "loads": loads,
+            "tensorflow_imports": old["tensorflow_imports"] + (0 if same else new["tensorflow_imports"]),
+            "environments": {old["id"]: old["seconds"], **({} if same else {new["id"]: new["seconds"]})},
+        },
     }
 
 
@@ -252,8 +304,21 @@ def _diagnosis(found: Diagnosis) -> str:
 
 
 def _side(outcome: dict) -> dict:
-    return {key: outcome.get(key) for key in ("id", "summary", "python", "spec", "lock_digest", "lock", "runtime",
-                                              "seconds", "workers", "tensorflow_imports")}
+    return {
+        key: outcome.get(key)
+        for key in (
+            "id",
+            "summary",
+            "python",
+            "spec",
+            "lock_digest",
+            "lock",
+            "runtime",
+            "seconds",
+            "workers",
+            "tensorflow_imports",
+        )
+    }
 
 
 # -- command -------------------------------------------------------------------------------
@@ -276,7 +341,9 @@ def main(args) -> int:
     for shown, found in diagnosed:
         progress(f"[regress] not gated: {diagnosed_line(shown, found)}")
     if not models:
-        lines = "; ".join(diagnosed_line(shown, found) for shown, found in diagnosed[:3]) + ("; ..." if len(diagnosed) > 3 else "")
+        lines = "; ".join(diagnosed_line(shown, found) for shown, found in diagnosed[:3]) + (
+            "; ..." if len(diagnosed) > 3 else ""
+        )
         raise GateError(f"no loadable model in {', '.join(args.models)}" + (f" ({lines})" if lines else ""))
     shapes = engine.parse_shapes(args.input_shape)
     if args.input:
@@ -291,8 +358,11 @@ def main(args) -> int:
     for shown, why in unknown:
         progress(f"[regress] not gated: {shown}: {why}")
     why_of = dict(unknown)
-    diagnosed += [(shown, dataclasses.replace(model.diagnosis, ok=False, kind="inputs_unknown", message=why_of[shown],
-                                              advice="")) for shown, model in models if shown in why_of]
+    diagnosed += [
+        (shown, dataclasses.replace(model.diagnosis, ok=False, kind="inputs_unknown", message=why_of[shown], advice=""))
+        for shown, model in models
+        if shown in why_of
+    ]
     models = [(shown, model) for shown, model in models if shown in inputs]
     if not models:
         raise GateError("no model whose inputs are known: " + "; ".join(why for _, why in unknown))
@@ -303,8 +373,11 @@ def main(args) -> int:
         (scratch / "home").mkdir()
         progress(f"[regress] {len(models)} models, {old_env.id} -> {new_env.id}, isolation: {label}")
         old = measure(old_env, planned, isolation, scratch / "home", timeout=timeout, log=progress)
-        new = old if new_env.id == old_env.id else measure(new_env, planned, isolation, scratch / "home",
-                                                            timeout=timeout, log=progress)
+        new = (
+            old
+            if new_env.id == old_env.id
+            else measure(new_env, planned, isolation, scratch / "home", timeout=timeout, log=progress)
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     failed = [side for side in (old, new) if side["error"]]
@@ -329,17 +402,34 @@ def main(args) -> int:
 
 def add_options(p) -> None:
     """The options of ``compat regress --models``, on the ``regress`` command's parser."""
-    p.add_argument("--models", nargs="+", default=None, metavar="PATH",
-                   help="your model files or folders (searched for .h5, .hdf5, .keras, .json and SavedModels)")
-    p.add_argument("--input", default=None,
-                   help="with --models: a .npy (one input) or .npz (inputs by name) batch fed to every model as it "
-                        "is (default: a seeded batch of each model's own inputs)")
-    p.add_argument("--input-shape", action="append", default=None, metavar="[NAME=]SHAPE",
-                   help="with --models: per-sample shape for the seeded batches' open dimensions, e.g. 43844,1 "
-                        "or NAME=SHAPE; repeat it for each input")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=None,
+        metavar="PATH",
+        help="your model files or folders (searched for .h5, .hdf5, .keras, .json and SavedModels)",
+    )
+    p.add_argument(
+        "--input",
+        default=None,
+        help="with --models: a .npy (one input) or .npz (inputs by name) batch fed to every model as it "
+        "is (default: a seeded batch of each model's own inputs)",
+    )
+    p.add_argument(
+        "--input-shape",
+        action="append",
+        default=None,
+        metavar="[NAME=]SHAPE",
+        help="with --models: per-sample shape for the seeded batches' open dimensions, e.g. 43844,1 "
+        "or NAME=SHAPE; repeat it for each input",
+    )
     p.add_argument("--timeout", type=float, default=600.0, help="with --models: seconds allowed per attempt")
     p.add_argument("--junit-xml", default=None, metavar="FILE", help="with --models: one JUnit test case per model")
-    p.add_argument("--markdown", default=None, metavar="FILE",
-                   help="with --models: a summary for a pull-request comment")
-    p.add_argument("--no-sandbox", action="store_true",
-                   help="with --models: load the files without the bubblewrap sandbox (their code, if any, runs as you)")
+    p.add_argument(
+        "--markdown", default=None, metavar="FILE", help="with --models: a summary for a pull-request comment"
+    )
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="with --models: load the files without the bubblewrap sandbox (their code, if any, runs as you)",
+    )

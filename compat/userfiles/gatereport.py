@@ -6,6 +6,7 @@ whose message names the strategy that works today, the one to switch to and the 
 that stopped the first; a file that is not a loadable model is ``<skipped>`` with its
 diagnosis. Markdown: a summary fit for a pull-request comment.
 """
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -36,7 +37,7 @@ def why(entry: dict, limit: int = 200) -> str:
         return f"{outcome.get('error_type')}: {family['label']}"
     text = outcome.get("error") or outcome.get("reason") or outcome.get("verdict") or ""
     text = text.splitlines()[0] if text else ""
-    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def _numbers(outcome: dict) -> str:
@@ -62,8 +63,7 @@ def headline(entry: dict, old: str, new: str, limit: int = 200) -> str:
         outcome = entry.get("old_best_under_new") or {}
         if outcome.get("verdict") == "mismatch":
             return f"{best} loads under {new} but gives different numbers ({_numbers(outcome)})"
-        return (f"{', '.join(entry['wrong_numbers'])} now give different numbers under {new} "
-                f"({best} still matches)")
+        return f"{', '.join(entry['wrong_numbers'])} now give different numbers under {new} ({best} still matches)"
     if change == Change.IMPROVED:
         return f"{best} under {old}; under {new} {entry['new_best']} works too"
     if change == Change.STARTED:
@@ -82,13 +82,17 @@ def _recipe(entry: dict) -> str:
 
 # -- text ----------------------------------------------------------------------------------
 
+
 def text(document: dict) -> str:
     old, new = document["from"]["id"], document["to"]["id"]
     models, counts = document["models"], document["counts"]
     regressed = len(document["regressed"])
-    lines = [f"regress {old} -> {new} over {len(models)} models: {regressed} regressed"
-             + "".join(f", {counts[c]} {c.replace('_', ' ')}" for c in counts if counts[c] and not change.is_regression(c)),
-             f"  from {stack(document['from'])}", f"  to   {stack(document['to'])}"]
+    lines = [
+        f"regress {old} -> {new} over {len(models)} models: {regressed} regressed"
+        + "".join(f", {counts[c]} {c.replace('_', ' ')}" for c in counts if counts[c] and not change.is_regression(c)),
+        f"  from {stack(document['from'])}",
+        f"  to   {stack(document['to'])}",
+    ]
     if document["same_environment"]:
         lines.append("  (the same environment: measured once)")
     if document.get("isolation"):
@@ -103,12 +107,12 @@ def text(document: dict) -> str:
     for item in document["diagnosed"]:
         lines.append(f"{'SKIPPED':9} {item['line']}")
     timing = document["timing"]
-    lines.append(f"{timing['loads']} loads, {timing['tensorflow_imports']} TensorFlow imports, "
-                 f"{timing['seconds']}s")
+    lines.append(f"{timing['loads']} loads, {timing['tensorflow_imports']} TensorFlow imports, {timing['seconds']}s")
     return "\n".join(lines)
 
 
 # -- JUnit XML -----------------------------------------------------------------------------
+
 
 def junit(document: dict) -> str:
     old, new = document["from"]["id"], document["to"]["id"]
@@ -117,8 +121,13 @@ def junit(document: dict) -> str:
     failures = len(document["regressed"])
     skipped = len(document["diagnosed"])
     tests = len(models) + skipped
-    counts = {"tests": str(tests), "failures": str(failures), "errors": "0", "skipped": str(skipped),
-              "time": f"{document['timing']['seconds']:.1f}"}
+    counts = {
+        "tests": str(tests),
+        "failures": str(failures),
+        "errors": "0",
+        "skipped": str(skipped),
+        "time": f"{document['timing']['seconds']:.1f}",
+    }
     root = ET.Element("testsuites", name="compat regress", **counts)
     suite = ET.SubElement(root, "testsuite", name=suite_name, **counts)
     properties = ET.SubElement(suite, "properties")
@@ -128,8 +137,9 @@ def junit(document: dict) -> str:
         ET.SubElement(properties, "property", name=f"{side}.lock_digest", value=record.get("lock_digest") or "")
     classname = f"compat.harness.regress.{old}-to-{new}"
     for entry in models:
-        case = ET.SubElement(suite, "testcase", classname=classname, name=entry["path"],
-                             time=f"{entry.get('seconds', 0):.2f}")
+        case = ET.SubElement(
+            suite, "testcase", classname=classname, name=entry["path"], time=f"{entry.get('seconds', 0):.2f}"
+        )
         ET.SubElement(ET.SubElement(case, "properties"), "property", name="code", value=entry.get("code", ""))
         if entry["regressed"]:
             failure = ET.SubElement(case, "failure", type=entry["change"], message=headline(entry, old, new))
@@ -160,13 +170,15 @@ def _failure_body(entry: dict, old: str, new: str) -> str:
 
 # -- Markdown ------------------------------------------------------------------------------
 
+
 def markdown(document: dict) -> str:
     old, new = document["from"]["id"], document["to"]["id"]
     models = document["models"]
     regressed = len(document["regressed"])
-    verdict = f"{regressed} of {len(models)} models regressed" if regressed else f"none of {len(models)} models regressed"
-    lines = [f"### compat regress {old} → {new}: {verdict}", "",
-             "| | environment | resolved |", "|---|---|---|"]
+    verdict = (
+        f"{regressed} of {len(models)} models regressed" if regressed else f"none of {len(models)} models regressed"
+    )
+    lines = [f"### compat regress {old} → {new}: {verdict}", "", "| | environment | resolved |", "|---|---|---|"]
     for side in ("from", "to"):
         record = document[side]
         name = f"`{record['id']}`" + (f" `{record['spec']}`" if record.get("spec") else "")
@@ -175,17 +187,32 @@ def markdown(document: dict) -> str:
     for entry in models:
         after = entry.get("new_best") or "nothing"
         mark = "**regressed**: " if entry["regressed"] else ""
-        lines.append(f"| `{_cell(entry['path'])}` | {entry['old_best'] or 'nothing'} | {after} | "
-                     f"{mark}{entry['label']} |")
-    lines += ["", "Stored code (`compat scan`):", ""] + [f"- `{_cell(e['path'])}`: {_cell(e.get('code', ''))}" for e in models]
+        lines.append(
+            f"| `{_cell(entry['path'])}` | {entry['old_best'] or 'nothing'} | {after} | {mark}{entry['label']} |"
+        )
+    lines += ["", "Stored code (`compat scan`):", ""] + [
+        f"- `{_cell(e['path'])}`: {_cell(e.get('code', ''))}" for e in models
+    ]
     for entry in models:
         if not entry["regressed"]:
             continue
-        lines += ["", "<details><summary><code>" + _html(entry["path"]) + "</code>: "
-                  + _html(headline(entry, old, new)) + "</summary>", ""]
+        lines += [
+            "",
+            "<details><summary><code>"
+            + _html(entry["path"])
+            + "</code>: "
+            + _html(headline(entry, old, new))
+            + "</summary>",
+            "",
+        ]
         if entry["change"] == Change.SWITCH:
-            lines += [f"Switch to `{entry['switch_to']['strategy']}` under `{new}`:", "", "```python",
-                      _recipe(entry), "```"]
+            lines += [
+                f"Switch to `{entry['switch_to']['strategy']}` under `{new}`:",
+                "",
+                "```python",
+                _recipe(entry),
+                "```",
+            ]
         else:
             lines.append(_html(why(entry)) or entry["label"])
         family = (entry.get("old_best_under_new") or {}).get("family")

@@ -10,6 +10,7 @@ package (``savedmodelpb``): the host holds no TensorFlow.
 Where the file does not tell, ``read`` returns None and says so; nothing is guessed.
 Host side: stdlib and h5py.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -57,8 +58,10 @@ class Interface:
 
     def spec(self) -> dict:
         """What the worker and the recipes are told of it."""
-        return {"inputs": [t.to_dict() for t in self.inputs],
-                "outputs": [{"name": t.name, "shape": list(t.shape) if t.shape else None} for t in self.outputs]}
+        return {
+            "inputs": [t.to_dict() for t in self.inputs],
+            "outputs": [{"name": t.name, "shape": list(t.shape) if t.shape else None} for t in self.outputs],
+        }
 
 
 def read(path: str, fmt: str) -> Interface | None:
@@ -83,23 +86,28 @@ def _signature(folder: str) -> Interface | None:
 
     def tensor(item):
         return Tensor(item["name"], tuple(item["shape"]) if item["shape"] is not None else None, item["dtype"])
-    return Interface(tuple(tensor(i) for i in found["inputs"]), tuple(tensor(o) for o in found["outputs"]),
-                     source="the SavedModel's serving signature")
+
+    return Interface(
+        tuple(tensor(i) for i in found["inputs"]),
+        tuple(tensor(o) for o in found["outputs"]),
+        source="the SavedModel's serving signature",
+    )
 
 
-_SOURCES = {"h5": "the file's model config", "keras": "the .keras file's config.json",
-            "json": "the JSON architecture"}
+_SOURCES = {"h5": "the file's model config", "keras": "the .keras file's config.json", "json": "the JSON architecture"}
 
 
 def _reader(module: str, what: str, package: str | None = None):
     """A module the host reads files with; without it, the one line saying what cannot be read
     (never a guess in its place)."""
     import importlib
+
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise InterfaceError(f"cannot read {what}: {package or module} is not installed "
-                             f"(`pip install -e .` installs it)") from None
+        raise InterfaceError(
+            f"cannot read {what}: {package or module} is not installed (`pip install -e .` installs it)"
+        ) from None
 
 
 def model_config(path: str, fmt: str) -> dict | None:
@@ -130,9 +138,13 @@ def from_config(config: dict, source: str) -> Interface:
     else:
         inputs, outputs = _functional(inner or {}, layers)
     found = list(walk_layers(config))
-    return Interface(inputs=tuple(inputs), outputs=tuple(outputs), source=source,
-                     custom_classes=tuple(sorted({c for _, c, layer in found if is_custom(layer)})),
-                     lambdas=tuple(p for p, c, _ in found if c == "Lambda"))
+    return Interface(
+        inputs=tuple(inputs),
+        outputs=tuple(outputs),
+        source=source,
+        custom_classes=tuple(sorted({c for _, c, layer in found if is_custom(layer)})),
+        lambdas=tuple(p for p, c, _ in found if c == "Lambda"),
+    )
 
 
 def _sequential(layers: list) -> tuple[list, list]:
@@ -177,8 +189,11 @@ def _endpoints(value) -> list[tuple[str | None, str]]:
 def _embedding_below(input_name: str, layers: list) -> int | None:
     """The ``input_dim`` of an Embedding fed straight from this input, else None."""
     for layer in layers:
-        if isinstance(layer, dict) and layer.get("class_name") == "Embedding" \
-                and input_name in set(_strings(layer.get("inbound_nodes"))):
+        if (
+            isinstance(layer, dict)
+            and layer.get("class_name") == "Embedding"
+            and input_name in set(_strings(layer.get("inbound_nodes")))
+        ):
             return (layer.get("config") or {}).get("input_dim")
     return None
 
@@ -243,8 +258,130 @@ def is_custom(layer: dict) -> bool:
     module = layer.get("module")
     if module is not None:
         return not str(module).startswith(("keras", "tf_keras", "tensorflow")) or ">" in str(
-            layer.get("registered_name") or "")
+            layer.get("registered_name") or ""
+        )
     return layer.get("class_name") not in KERAS2_LAYERS
 
 
-KERAS2_LAYERS = frozenset(["Activation", "ActivityRegularization", "Add", "AdditiveAttention", "AlphaDropout", "Attention", "Average", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D", "AvgPool3D", "BatchNormalization", "Bidirectional", "CategoryEncoding", "CenterCrop", "Concatenate", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "Convolution1D", "Convolution2D", "Convolution3D", "Cropping1D", "Cropping2D", "Cropping3D", "CuDNNGRU", "CuDNNLSTM", "Dense", "DenseFeatures", "DepthwiseConv1D", "DepthwiseConv2D", "Discretization", "Dot", "Dropout", "ELU", "Embedding", "Flatten", "Functional", "GRU", "GRUCell", "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "Hashing", "InputLayer", "InputSpec", "LSTM", "LSTMCell", "Lambda", "LayerNormalization", "LeakyReLU", "LocallyConnected1D", "LocallyConnected2D", "Masking", "MaxPool1D", "MaxPool2D", "MaxPool3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum", "Minimum", "Model", "MultiHeadAttention", "Multiply", "Normalization", "PReLU", "Permute", "RNN", "ReLU", "RepeatVector", "Rescaling", "Reshape", "Resizing", "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D", "Sequential", "SimpleRNN", "SimpleRNNCell", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "StackedRNNCells", "StringLookup", "Subtract", "TextVectorization", "ThresholdedReLU", "TimeDistributed", "UnitNormalization", "UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "IntegerLookup"])
+KERAS2_LAYERS = frozenset(
+    [
+        "Activation",
+        "ActivityRegularization",
+        "Add",
+        "AdditiveAttention",
+        "AlphaDropout",
+        "Attention",
+        "Average",
+        "AveragePooling1D",
+        "AveragePooling2D",
+        "AveragePooling3D",
+        "AvgPool1D",
+        "AvgPool2D",
+        "AvgPool3D",
+        "BatchNormalization",
+        "Bidirectional",
+        "CategoryEncoding",
+        "CenterCrop",
+        "Concatenate",
+        "Conv1D",
+        "Conv1DTranspose",
+        "Conv2D",
+        "Conv2DTranspose",
+        "Conv3D",
+        "Conv3DTranspose",
+        "ConvLSTM1D",
+        "ConvLSTM2D",
+        "ConvLSTM3D",
+        "Convolution1D",
+        "Convolution2D",
+        "Convolution3D",
+        "Cropping1D",
+        "Cropping2D",
+        "Cropping3D",
+        "CuDNNGRU",
+        "CuDNNLSTM",
+        "Dense",
+        "DenseFeatures",
+        "DepthwiseConv1D",
+        "DepthwiseConv2D",
+        "Discretization",
+        "Dot",
+        "Dropout",
+        "ELU",
+        "Embedding",
+        "Flatten",
+        "Functional",
+        "GRU",
+        "GRUCell",
+        "GaussianDropout",
+        "GaussianNoise",
+        "GlobalAveragePooling1D",
+        "GlobalAveragePooling2D",
+        "GlobalAveragePooling3D",
+        "GlobalAvgPool1D",
+        "GlobalAvgPool2D",
+        "GlobalAvgPool3D",
+        "GlobalMaxPool1D",
+        "GlobalMaxPool2D",
+        "GlobalMaxPool3D",
+        "GlobalMaxPooling1D",
+        "GlobalMaxPooling2D",
+        "GlobalMaxPooling3D",
+        "Hashing",
+        "InputLayer",
+        "InputSpec",
+        "LSTM",
+        "LSTMCell",
+        "Lambda",
+        "LayerNormalization",
+        "LeakyReLU",
+        "LocallyConnected1D",
+        "LocallyConnected2D",
+        "Masking",
+        "MaxPool1D",
+        "MaxPool2D",
+        "MaxPool3D",
+        "MaxPooling1D",
+        "MaxPooling2D",
+        "MaxPooling3D",
+        "Maximum",
+        "Minimum",
+        "Model",
+        "MultiHeadAttention",
+        "Multiply",
+        "Normalization",
+        "PReLU",
+        "Permute",
+        "RNN",
+        "ReLU",
+        "RepeatVector",
+        "Rescaling",
+        "Reshape",
+        "Resizing",
+        "SeparableConv1D",
+        "SeparableConv2D",
+        "SeparableConvolution1D",
+        "SeparableConvolution2D",
+        "Sequential",
+        "SimpleRNN",
+        "SimpleRNNCell",
+        "Softmax",
+        "SpatialDropout1D",
+        "SpatialDropout2D",
+        "SpatialDropout3D",
+        "StackedRNNCells",
+        "StringLookup",
+        "Subtract",
+        "TextVectorization",
+        "ThresholdedReLU",
+        "TimeDistributed",
+        "UnitNormalization",
+        "UpSampling1D",
+        "UpSampling2D",
+        "UpSampling3D",
+        "ZeroPadding1D",
+        "ZeroPadding2D",
+        "ZeroPadding3D",
+        "IntegerLookup",
+    ]
+)

@@ -8,6 +8,7 @@ sandbox it sees DIR and the model read-only at their own paths and writes OUTPUT
 scratch folder. Every output it writes must pass the matrix's numeric check against the
 probe's reference (``engine.compare_outputs``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,6 +32,7 @@ HEAD_LINES = 3
 @dataclasses.dataclass(frozen=True)
 class Loader:
     """One written script and what running it standalone showed."""
+
     env: str
     path: Path
     verified: bool
@@ -51,16 +53,20 @@ def needs_architecture(recipe: str) -> bool:
 
 
 def stack(runtime: dict) -> str:
-    return ", ".join(f"{name} {runtime[key]}" for key, name in
-                     (("python", "Python"), ("tensorflow", "TensorFlow"), ("keras", "Keras"), ("jax", "JAX"))
-                     if runtime.get(key))
+    return ", ".join(
+        f"{name} {runtime[key]}"
+        for key, name in (("python", "Python"), ("tensorflow", "TensorFlow"), ("keras", "Keras"), ("jax", "JAX"))
+        if runtime.get(key)
+    )
 
 
 def script_text(recipe: str, model: Path, env_id: str, runtime: dict) -> str:
     """The recipe with its path lines pointing at the model's folder, under the opening comment."""
-    head = (f"# Verified in {env_id} ({stack(runtime)}).\n"
-            f"# `compat probe --write-loader` ran this script there standalone (python -I, from this\n"
-            f"# folder) and compared every output it writes with the probe's reference.\n")
+    head = (
+        f"# Verified in {env_id} ({stack(runtime)}).\n"
+        f"# `compat probe --write-loader` ran this script there standalone (python -I, from this\n"
+        f"# folder) and compared every output it writes with the probe's reference.\n"
+    )
     return head + standalone.standalone_script(recipe, Path(model).resolve().parent) + "\n"
 
 
@@ -81,8 +87,16 @@ def write(folder: Path, env_id: str, recipe: str, model: Path, runtime: dict) ->
     return target
 
 
-def verify(env: catalog.Environment, script: Path, model_files: list[Path], batch: engine.Batch, reference, *,
-           sandboxed: bool, timeout: float = 600.0) -> tuple[bool, str]:
+def verify(
+    env: catalog.Environment,
+    script: Path,
+    model_files: list[Path],
+    batch: engine.Batch,
+    reference,
+    *,
+    sandboxed: bool,
+    timeout: float = 600.0,
+) -> tuple[bool, str]:
     """Run ``script`` standalone in ``env`` from its folder and judge every output it writes
     against ``reference`` (``[(name, array)]``) with the engine's check."""
     python = envs.ensure_built(env)
@@ -97,18 +111,30 @@ def verify(env: catalog.Environment, script: Path, model_files: list[Path], batc
             read_only.update({Path(p).resolve(): str(Path(p).resolve()) for p in model_files})
             read_only.update(sandbox.data_path(batch_path))
             box = sandbox.Bubblewrap(read_only)
-            process = box.start(env, python, ["-I", script.name, box.inside(batch_path), f"{sandbox.WORK_DIR}/{output}"],
-                                scratch, chdir=str(folder), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                variables=standalone.isolated_env(sandbox.HOME_DIR, f"{sandbox.VENV_DIR}/bin:/usr/bin:/bin",
-                                                                  jax_cache=False))
+            process = box.start(
+                env,
+                python,
+                ["-I", script.name, box.inside(batch_path), f"{sandbox.WORK_DIR}/{output}"],
+                scratch,
+                chdir=str(folder),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                variables=standalone.isolated_env(
+                    sandbox.HOME_DIR, f"{sandbox.VENV_DIR}/bin:/usr/bin:/bin", jax_cache=False
+                ),
+            )
             produced = scratch / "rw" / "work" / output
         else:
             home = scratch / "home"
             home.mkdir()
             produced = scratch / output
-            process = subprocess.Popen([str(python), "-I", script.name, str(batch_path), str(produced)],
-                                       cwd=str(folder), env=standalone.isolated_env(home),
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            process = subprocess.Popen(
+                [str(python), "-I", script.name, str(batch_path), str(produced)],
+                cwd=str(folder),
+                env=standalone.isolated_env(home),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
         failed = standalone.finished(process, timeout)
         if failed:
             return False, failed
@@ -135,6 +161,9 @@ def _script_input(batch: engine.Batch, stem: Path) -> Path:
 def note_result(script: Path, verified: bool, detail: str) -> None:
     """Add the verification's outcome under the opening comment (comments only)."""
     lines = script.read_text().splitlines(keepends=True)
-    said = (f"# standalone: verified ({detail})\n" if verified
-            else f"# standalone: NOT verified ({detail}); do not rely on this script\n")
+    said = (
+        f"# standalone: verified ({detail})\n"
+        if verified
+        else f"# standalone: NOT verified ({detail}); do not rely on this script\n"
+    )
     script.write_text("".join(lines[:HEAD_LINES] + [said] + lines[HEAD_LINES:]))

@@ -13,6 +13,7 @@ given, else the outputs of the first strategy that loads in the first loader.
 Exit status: 0 when the probe ran (strategies that fail are findings), 2 for a bad file,
 bad options or no usable bubblewrap, 3 when a loader environment could not be run at all.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,26 +43,50 @@ class ProbeError(BadInput):
 
 # -- running -------------------------------------------------------------------------------
 
-def run_environment(env: catalog.Environment, fixture: dict, root: str, input_path: str, spec: dict, *,
-                    timeout: float, extra_env: dict, log=print, isolation=None) -> dict:
+
+def run_environment(
+    env: catalog.Environment,
+    fixture: dict,
+    root: str,
+    input_path: str,
+    spec: dict,
+    *,
+    timeout: float,
+    extra_env: dict,
+    log=print,
+    isolation=None,
+) -> dict:
     """Every strategy on the user's file in ``env``: ``{"id", "runtime", "strategies", "attempts"}``.
 
     Each attempt keeps its raw ``outputs`` (``[(name, array)]``) for judging afterwards.
     """
+
     def said(_, attempt):
         log(f"[probe] {env.id} {attempt['strategy']}: {attempt['status']}")
 
     model = {"key": fixture["path"], "fixture": fixture, "root": root, "input": input_path, "spec": spec}
-    outcome = engine.run_models(env, [model], timeout=timeout, extra_env=extra_env, log=log, isolation=isolation,
-                                on_attempt=said)
+    outcome = engine.run_models(
+        env, [model], timeout=timeout, extra_env=extra_env, log=log, isolation=isolation, on_attempt=said
+    )
     outcome["attempts"] = outcome.pop("models").get(fixture["path"], [])
     outcome.pop("model_seconds")
     return outcome
 
 
-def probe(model: engine.ModelFile, loaders: list[catalog.Environment], *, batch: engine.Batch, size: str,
-          variant: str = DEFAULT_VARIANT, reference=None, timeout: float = 600.0, sandboxed: bool = True,
-          log=print, write_loader=None, keep_reference: bool = False) -> dict:
+def probe(
+    model: engine.ModelFile,
+    loaders: list[catalog.Environment],
+    *,
+    batch: engine.Batch,
+    size: str,
+    variant: str = DEFAULT_VARIANT,
+    reference=None,
+    timeout: float = 600.0,
+    sandboxed: bool = True,
+    log=print,
+    write_loader=None,
+    keep_reference: bool = False,
+) -> dict:
     """Run the probe; the returned document is what ``render`` prints and ``--json`` writes.
 
     ``sandboxed``: every worker runs in bubblewrap, seeing the file read-only and nothing
@@ -78,12 +103,22 @@ def probe(model: engine.ModelFile, loaders: list[catalog.Environment], *, batch:
         input_path = batch.save(scratch / "input.npz")
         fixture = model.fixture(Path(model.path).name, size, variant)
         isolation, label, [root], inside = engine.isolation_for(
-            sandboxed, [(model.path, [model.diagnosis.weights])], [input_path])
+            sandboxed, [(model.path, [model.diagnosis.weights])], [input_path]
+        )
         environments = []
         for env in loaders:
             named = dict(fixture, script=loaders_.script_name(env.id)) if write_loader else fixture
-            outcome = run_environment(env, named, root, inside(input_path), batch.spec, timeout=timeout,
-                                      extra_env={"HOME": str(home)}, log=log, isolation=isolation)
+            outcome = run_environment(
+                env,
+                named,
+                root,
+                inside(input_path),
+                batch.spec,
+                timeout=timeout,
+                extra_env={"HOME": str(home)},
+                log=log,
+                isolation=isolation,
+            )
             outcome["isolation"] = label
             for attempt in outcome["attempts"]:
                 attempt["isolation"] = label
@@ -93,26 +128,45 @@ def probe(model: engine.ModelFile, loaders: list[catalog.Environment], *, batch:
             env["recommended"] = engine.recommended(env)
         reference = reference if reference is not None else engine.reference_outputs(environments)
         if write_loader:
-            files = [Path(model.path)] + ([Path(model.path).parent / model.diagnosis.weights]
-                                          if model.diagnosis.weights else [])
+            files = [Path(model.path)] + (
+                [Path(model.path).parent / model.diagnosis.weights] if model.diagnosis.weights else []
+            )
             for env, outcome in zip(loaders, environments):
-                outcome["loader"] = _write_loader(env, outcome, Path(write_loader), files, batch,
-                                                  reference, sandboxed, timeout, log)
+                outcome["loader"] = _write_loader(
+                    env, outcome, Path(write_loader), files, batch, reference, sandboxed, timeout, log
+                )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     groups = engine.agreement_groups(environments)
     kept = {"reference_values": reference} if keep_reference else {}
-    return {**kept, "schema": SCHEMA, "path": model.path, "diagnosis": _diagnosis_dict(model.diagnosis),
-            "fixture": fixture, "facenet": model.facenet, "size": size if model.facenet else None,
-            "interface": {"source": model.interface.source, **batch.spec} if model.interface else None,
-            "input": {"description": batch.described,
-                      "arrays": {name: list(a.shape) for name, a in batch.arrays.items()}},
-            "reference": source, "environments": _public(environments),
-            "disagreements": _disagreements(environments, source, groups), "groups": groups}
+    return {
+        **kept,
+        "schema": SCHEMA,
+        "path": model.path,
+        "diagnosis": _diagnosis_dict(model.diagnosis),
+        "fixture": fixture,
+        "facenet": model.facenet,
+        "size": size if model.facenet else None,
+        "interface": {"source": model.interface.source, **batch.spec} if model.interface else None,
+        "input": {"description": batch.described, "arrays": {name: list(a.shape) for name, a in batch.arrays.items()}},
+        "reference": source,
+        "environments": _public(environments),
+        "disagreements": _disagreements(environments, source, groups),
+        "groups": groups,
+    }
 
 
-def _write_loader(env: catalog.Environment, outcome: dict, folder: Path, models: list[Path], batch: engine.Batch,
-                  reference, sandboxed: bool, timeout: float, log) -> dict:
+def _write_loader(
+    env: catalog.Environment,
+    outcome: dict,
+    folder: Path,
+    models: list[Path],
+    batch: engine.Batch,
+    reference,
+    sandboxed: bool,
+    timeout: float,
+    log,
+) -> dict:
     """Write and verify one environment's ``load_<env>.py``; what the document records of it."""
     best = outcome["recommended"]
     if outcome["error"] or best is None or not best.get("recipe"):
@@ -121,8 +175,7 @@ def _write_loader(env: catalog.Environment, outcome: dict, folder: Path, models:
     script = loaders_.write(folder, env.id, best["recipe"], models[0], outcome["runtime"] or {})
     log(f"[probe] {env.id}: wrote {script}; running it standalone")
     started = time.time()
-    verified, detail = loaders_.verify(env, script, models, batch, reference, sandboxed=sandboxed,
-                                       timeout=timeout)
+    verified, detail = loaders_.verify(env, script, models, batch, reference, sandboxed=sandboxed, timeout=timeout)
     loaders_.note_result(script, verified, detail)
     return {"path": str(script), "verified": verified, "detail": detail, "seconds": round(time.time() - started, 1)}
 
@@ -140,15 +193,20 @@ def _public(environments: list[dict]) -> list[dict]:
 
 # -- output --------------------------------------------------------------------------------
 
+
 def render(document: dict) -> str:
     environments = document["environments"]
-    lines = [f"probe {document['path']}: {document['diagnosis']['message']}",
-             f"input: {document['input']['description']}"]
+    lines = [
+        f"probe {document['path']}: {document['diagnosis']['message']}",
+        f"input: {document['input']['description']}",
+    ]
     outputs = (document.get("interface") or {}).get("outputs") or []
     if outputs:
         lines.append("outputs: " + ", ".join(o["name"] for o in outputs))
-    lines.append(f"reference: {document['reference']['label'] or '(nothing loaded)'}"
-                 + (f"; FaceNet, size {document['size']}" if document.get("facenet") else ""))
+    lines.append(
+        f"reference: {document['reference']['label'] or '(nothing loaded)'}"
+        + (f"; FaceNet, size {document['size']}" if document.get("facenet") else "")
+    )
     lines.append("")
     order = []
     for env in environments:
@@ -194,8 +252,11 @@ def _symbol(attempt: dict | None) -> str:
 
 def _env_section(env: dict, fmt: str | None = None) -> list[str]:
     runtime = env["runtime"] or {}
-    stack = ", ".join(f"{name} {runtime[key]}" for key, name in
-                      (("python", "Python"), ("tensorflow", "TF"), ("keras", "Keras"), ("jax", "JAX")) if runtime.get(key))
+    stack = ", ".join(
+        f"{name} {runtime[key]}"
+        for key, name in (("python", "Python"), ("tensorflow", "TF"), ("keras", "Keras"), ("jax", "JAX"))
+        if runtime.get(key)
+    )
     head = f"{env['id']} ({stack + ', ' if stack else ''}{env['seconds']}s)"
     if env["error"]:
         return [f"{head}: could not run: {env['error']}", ""]
@@ -209,7 +270,8 @@ def _env_section(env: dict, fmt: str | None = None) -> list[str]:
     if isolation:
         lines.append(f"  isolation: {isolation}")
     contained = {sandbox.ISOLATION: "sandboxed", sandbox.NO_SANDBOX: "not sandboxed: --no-sandbox"}.get(
-        isolation, f"isolation {isolation}")
+        isolation, f"isolation {isolation}"
+    )
     for attempt in env["attempts"]:
         if attempt.get("code_executed") or attempt.get("code_executed_by_predict"):
             lines.append(f"  {attempt['strategy']}: stored code ran ({contained})")
@@ -230,10 +292,13 @@ def _disagreements(environments: list[dict], reference: dict, groups: list[list[
     for env in environments:
         for attempt in env["attempts"]:
             if attempt.get("verdict") == Verdict.MISMATCH.value:
-                detail = attempt.get("detail") or (f"max |diff| {attempt['max_abs_diff']:.3g}, "
-                                                   f"cosine {attempt['cosine']}")
-                flags.append(f"{env['id']}/{attempt['strategy']} loads but its numbers differ from "
-                             f"{reference['label']} ({detail})")
+                detail = attempt.get("detail") or (
+                    f"max |diff| {attempt['max_abs_diff']:.3g}, cosine {attempt['cosine']}"
+                )
+                flags.append(
+                    f"{env['id']}/{attempt['strategy']} loads but its numbers differ from "
+                    f"{reference['label']} ({detail})"
+                )
     if len(groups) > 1:
         listed = "; ".join("{" + ", ".join(g) + "}" for g in groups)
         flags.append(f"the outputs that loaded fall into {len(groups)} groups that disagree: {listed}")
@@ -241,6 +306,7 @@ def _disagreements(environments: list[dict], reference: dict, groups: list[list[
 
 
 # -- command -------------------------------------------------------------------------------
+
 
 def loader_environments(text: str) -> list[catalog.Environment]:
     """Catalog ids and ad-hoc specs (``py3.12:tensorflow-cpu==2.19.0,keras==3.9.2``), comma-separated."""
@@ -255,9 +321,16 @@ def loader_environments(text: str) -> list[catalog.Environment]:
 
 
 def _diagnosis_dict(diagnosis: Diagnosis) -> dict:
-    return {"ok": diagnosis.ok, "kind": diagnosis.kind, "format": diagnosis.format,
-            "message": diagnosis.message, "advice": diagnosis.advice, "weights": diagnosis.weights,
-            "bytes": diagnosis.nbytes, "keras_version": diagnosis.keras_version}
+    return {
+        "ok": diagnosis.ok,
+        "kind": diagnosis.kind,
+        "format": diagnosis.format,
+        "message": diagnosis.message,
+        "advice": diagnosis.advice,
+        "weights": diagnosis.weights,
+        "bytes": diagnosis.nbytes,
+        "keras_version": diagnosis.keras_version,
+    }
 
 
 def loadable(args, command: str = "probe") -> Diagnosis:
@@ -283,28 +356,45 @@ def main(args) -> int:
     print(f"compat probe: {scan.summary(args.path)}", file=sys.stderr)
     print(f"compat probe: {diagnosis.line()}", file=sys.stderr)
     model, batch, reference = prepare(diagnosis, loaders, options, sandboxed=sandboxed, log=progress)
-    document = probe(model, loaders, batch=batch, size=options.size or diagnosis.size_guess,
-                     variant=options.variant, reference=reference, timeout=options.timeout,
-                     sandboxed=sandboxed, log=progress, write_loader=write_loader)
+    document = probe(
+        model,
+        loaders,
+        batch=batch,
+        size=options.size or diagnosis.size_guess,
+        variant=options.variant,
+        reference=reference,
+        timeout=options.timeout,
+        sandboxed=sandboxed,
+        log=progress,
+        write_loader=write_loader,
+    )
     print(render(document))
     if args.json_out:
         results.write_atomically(Path(args.json_out), document)
     failed = [env["id"] for env in document["environments"] if env["error"]]
     if failed:
-        raise HarnessFailure(f"could not run {', '.join(failed)}: "
-                             + "; ".join(env["error"] for env in document["environments"] if env["error"]))
-    unproven = [env["id"] for env in document["environments"]
-                if env.get("loader") and env["loader"]["path"] and not env["loader"]["verified"]]
+        raise HarnessFailure(
+            f"could not run {', '.join(failed)}: "
+            + "; ".join(env["error"] for env in document["environments"] if env["error"])
+        )
+    unproven = [
+        env["id"]
+        for env in document["environments"]
+        if env.get("loader") and env["loader"]["path"] and not env["loader"]["verified"]
+    ]
     if unproven:
         # the same recipe passed in the worker: a script that does not is the harness's fault
-        raise HarnessFailure(f"the written loader for {', '.join(unproven)} did not reproduce the reference "
-                             f"standalone (see its standalone: line)")
+        raise HarnessFailure(
+            f"the written loader for {', '.join(unproven)} did not reproduce the reference "
+            f"standalone (see its standalone: line)"
+        )
     return EXIT_OK
 
 
 @dataclasses.dataclass(frozen=True)
 class Options:
     """What probe and convert share of the command line, checked before any environment starts."""
+
     input: str | None
     reference: str | None
     shapes: dict
@@ -316,29 +406,41 @@ class Options:
 def read_options(args) -> Options:
     positive_seconds(args.timeout)
     if args.reference and not args.input:
-        raise ProbeError("--reference needs --input: the batch its numbers were computed on "
-                         "(without it the probe would compare them with its own batch)")
+        raise ProbeError(
+            "--reference needs --input: the batch its numbers were computed on "
+            "(without it the probe would compare them with its own batch)"
+        )
     if args.input and args.input_shape:
         raise ProbeError("give --input or --input-shape, not both")
     if args.input:
         engine.read_arrays(args.input, "--input")
     if args.reference:
         engine.read_arrays(args.reference, "--reference")
-    return Options(args.input, args.reference, engine.parse_shapes(args.input_shape), args.size,
-                   args.variant or DEFAULT_VARIANT, float(args.timeout))
+    return Options(
+        args.input,
+        args.reference,
+        engine.parse_shapes(args.input_shape),
+        args.size,
+        args.variant or DEFAULT_VARIANT,
+        float(args.timeout),
+    )
 
 
-def prepare(diagnosis: Diagnosis, loaders: list[catalog.Environment], options: Options, *, sandboxed: bool,
-            log) -> tuple:
+def prepare(
+    diagnosis: Diagnosis, loaders: list[catalog.Environment], options: Options, *, sandboxed: bool, log
+) -> tuple:
     """``(model, batch, reference or None)``: the file read, its interface learnt where the host
     cannot read it (unless ``--input`` says what to feed), the batch and the given reference."""
     model = engine.open_model(diagnosis)
     if model.interface is None and not options.input:
-        [(_, model)], why = engine.learn_interfaces(loaders, [("model", model)], sandboxed=sandboxed,
-                                                    timeout=options.timeout, log=log)
+        [(_, model)], why = engine.learn_interfaces(
+            loaders, [("model", model)], sandboxed=sandboxed, timeout=options.timeout, log=log
+        )
         if why:
-            raise ProbeError(f"{Path(model.path).name}: the file records no inputs the host can read and no loader "
-                             f"could read them ({why['model']}); give --input (a .npy or .npz batch)")
+            raise ProbeError(
+                f"{Path(model.path).name}: the file records no inputs the host can read and no loader "
+                f"could read them ({why['model']}); give --input (a .npy or .npz batch)"
+            )
     batch = engine.make_batch(model, options.input, options.shapes)
     reference = engine.given_reference(options.reference, batch) if options.reference else None
     return model, batch, reference
@@ -347,40 +449,70 @@ def prepare(diagnosis: Diagnosis, loaders: list[catalog.Environment], options: O
 def add_file_options(p, what: str) -> None:
     """What probe and convert share: the file, its batch and reference, the loaders, the limits."""
     p.add_argument("path", help=f"the model file {what}: .h5 / .keras / .json (+ weights) or a SavedModel folder")
-    p.add_argument("--reference", default=None,
-                   help="the outputs the model should give on --input: a .npy (one output) or .npz (outputs by "
-                        "name); needs --input. Default: the first environment that loads the file gives them")
-    p.add_argument("--input", default=None,
-                   help="a batch to feed the model, used as it is: a .npy (one input) or .npz (inputs by name). "
-                        "Default: a seeded batch of the model's own inputs, in each input's valid range")
-    p.add_argument("--input-shape", action="append", default=None, metavar="[NAME=]SHAPE",
-                   help="per-sample input shape for the seeded batch, e.g. 43844,1, or NAME=SHAPE for one of "
-                        "several inputs; repeat it for each (default: the shape the file records, open "
-                        f"dimensions set to {engine.OPEN_DIMENSION})")
+    p.add_argument(
+        "--reference",
+        default=None,
+        help="the outputs the model should give on --input: a .npy (one output) or .npz (outputs by "
+        "name); needs --input. Default: the first environment that loads the file gives them",
+    )
+    p.add_argument(
+        "--input",
+        default=None,
+        help="a batch to feed the model, used as it is: a .npy (one input) or .npz (inputs by name). "
+        "Default: a seeded batch of the model's own inputs, in each input's valid range",
+    )
+    p.add_argument(
+        "--input-shape",
+        action="append",
+        default=None,
+        metavar="[NAME=]SHAPE",
+        help="per-sample input shape for the seeded batch, e.g. 43844,1, or NAME=SHAPE for one of "
+        "several inputs; repeat it for each (default: the shape the file records, open "
+        f"dimensions set to {engine.OPEN_DIMENSION})",
+    )
     p.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per attempt (default 600)")
-    p.add_argument("--size", choices=["full", "tiny"], default=None,
-                   help="for a FaceNet file: the size the weights-level strategies rebuild (default: guessed "
-                        "from the file size)")
-    p.add_argument("--variant", default=None,
-                   help="for a FaceNet file: the variant the weights-level strategies rebuild (default: lambda)")
+    p.add_argument(
+        "--size",
+        choices=["full", "tiny"],
+        default=None,
+        help="for a FaceNet file: the size the weights-level strategies rebuild (default: guessed from the file size)",
+    )
+    p.add_argument(
+        "--variant",
+        default=None,
+        help="for a FaceNet file: the variant the weights-level strategies rebuild (default: lambda)",
+    )
     p.add_argument("--verbose", action="store_true", help="print the traceback of a refused file or option")
-    p.add_argument("--no-sandbox", action="store_true",
-                   help="load the file without the bubblewrap sandbox (code stored in it, if any, runs as you)")
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="load the file without the bubblewrap sandbox (code stored in it, if any, runs as you)",
+    )
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("probe", help="try every applicable strategy on your own model file",
-                       description="Diagnose a model file, read what it takes and returns, then load it with every "
-                                   "applicable strategy in each loader environment and print the one to use, with "
-                                   "its recipe.")
+    p = sub.add_parser(
+        "probe",
+        help="try every applicable strategy on your own model file",
+        description="Diagnose a model file, read what it takes and returns, then load it with every "
+        "applicable strategy in each loader environment and print the one to use, with "
+        "its recipe.",
+    )
     add_file_options(p, "to probe")
-    p.add_argument("--loaders", default="tf215,tf221",
-                   help="comma-separated consumer environments to load it in, catalog ids or specs such as "
-                        "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2 (default: tf215,tf221)")
+    p.add_argument(
+        "--loaders",
+        default="tf215,tf221",
+        help="comma-separated consumer environments to load it in, catalog ids or specs such as "
+        "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2 (default: tf215,tf221)",
+    )
     p.add_argument("--json", dest="json_out", default=None, help="also write the probe's results to this JSON file")
-    p.add_argument("--write-loader", default=None, metavar="DIR",
-                   help="write each loader environment's recommended recipe to DIR/load_<env>.py (run as "
-                        "`python load_<env>.py INPUT OUTPUT`; it names the model by its absolute path), plus "
-                        "facenet_arch.py when it imports it, then run each script standalone (python -I, from DIR, "
-                        "sandboxed unless --no-sandbox) and print `standalone: verified` or why not")
+    p.add_argument(
+        "--write-loader",
+        default=None,
+        metavar="DIR",
+        help="write each loader environment's recommended recipe to DIR/load_<env>.py (run as "
+        "`python load_<env>.py INPUT OUTPUT`; it names the model by its absolute path), plus "
+        "facenet_arch.py when it imports it, then run each script standalone (python -I, from DIR, "
+        "sandboxed unless --no-sandbox) and print `standalone: verified` or why not",
+    )
     p.set_defaults(func=main)

@@ -18,6 +18,7 @@ package of TF's compiled protos (tensorflow-protobuf 2.11.0, 2022, not TensorFlo
 installs them as a top-level ``tensorflow`` package, which would shadow a real TensorFlow
 and put ``tensorflow`` modules on a host that must have none.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,6 +77,8 @@ from compat.userfiles.storedcode import (  # noqa: F401 - the scan's vocabulary,
 )
 
 EXIT_FOUND = 1  # code found: the scan's own meaning of 1, as `compat regress` has "regressed"
+
+
 def scan(path) -> FileScan:
     """Scan one model file or SavedModel folder. Raises ``ScanInputError`` (its diagnosis in
     one line) for a path that is not a model file compat reads."""
@@ -133,8 +136,6 @@ def summary(path) -> str:
         return f"not scanned: {type(exc).__name__}: {exc}"
 
 
-
-
 def find_files(paths: list[str]) -> list[str]:
     """Every model file and SavedModel folder under ``paths``; a named path is always kept."""
     found, seen = [], set()
@@ -176,8 +177,10 @@ def _candidates(given: str):
 
 # The canary fixture whose measurements stand for each kind of finding in each format.
 CANARY_FIXTURES = {
-    ("h5", "bytecode"): "canary-h5", ("json", "bytecode"): "canary-json",
-    ("savedmodel", "bytecode"): "canary-savedmodel", ("keras", "bytecode"): "canary-keras",
+    ("h5", "bytecode"): "canary-h5",
+    ("json", "bytecode"): "canary-json",
+    ("savedmodel", "bytecode"): "canary-savedmodel",
+    ("keras", "bytecode"): "canary-keras",
     ("keras", "named"): "canarymodule-keras",
 }
 BYTECODE_KINDS = (LAMBDA_BYTECODE, SERIALIZED_LAMBDA, BYTECODE)
@@ -194,6 +197,7 @@ class Measured:
 
     def __init__(self, matrix_path=None):
         from compat.paths import PROJECT_ROOT
+
         self.path = Path(matrix_path) if matrix_path else PROJECT_ROOT / "reports" / "matrix.json"
         self._grouped = None
 
@@ -202,14 +206,16 @@ class Measured:
             self._grouped = {}
             if self.path.is_file():
                 from compat.records import matrixdoc, results
+
                 document = results.read_document(self.path, matrixdoc.READABLE)
                 # Only the canary loads are expanded: the rest of the matrix is not needed here.
                 wanted = set(CANARY_FIXTURES.values()) | {"canary-keras"}
                 document["loads"] = [g for g in document.get("loads") or [] if g.get("fixture") in wanted]
                 matrix = matrixdoc.expand(document)
                 for attempt in matrix["attempts"]:
-                    self._grouped.setdefault(attempt["fixture"], {}).setdefault(attempt["consumer"], {}) \
-                        .setdefault(attempt["producer"], {})[attempt["strategy"]] = attempt
+                    self._grouped.setdefault(attempt["fixture"], {}).setdefault(attempt["consumer"], {}).setdefault(
+                        attempt["producer"], {}
+                    )[attempt["strategy"]] = attempt
         return self._grouped
 
     def for_fixture(self, fixture: str | None) -> dict | None:
@@ -220,6 +226,7 @@ class Measured:
         if not grouped:
             return None
         from compat.publish import advisories, cells
+
         control_id = advisories.CONTROLS.get(fixture)
         states = {"at_load": [], "at_first_call": [], "refused": []}
         for consumer in sorted(grouped):
@@ -252,27 +259,47 @@ def annotate(scans: list[FileScan], measured: Measured | None) -> dict:
     if measured is None:
         return {}
     wanted = {canary_fixture(s.format, f.kind) for s in scans for f in s.findings}
-    return {fixture: m for fixture in sorted(w for w in wanted if w)
-            if (m := measured.for_fixture(fixture)) is not None}
+    return {
+        fixture: m for fixture in sorted(w for w in wanted if w) if (m := measured.for_fixture(fixture)) is not None
+    }
 
 
 # -- outputs -----------------------------------------------------------------------------------
 
+
 def _finding_dict(scan_: FileScan, finding: Finding) -> dict:
-    return {"kind": finding.kind, "level": finding.level, "place": finding.place, "json_path": finding.json_path,
-            "detail": finding.detail, "canary": canary_fixture(scan_.format, finding.kind)}
+    return {
+        "kind": finding.kind,
+        "level": finding.level,
+        "place": finding.place,
+        "json_path": finding.json_path,
+        "detail": finding.detail,
+        "canary": canary_fixture(scan_.format, finding.kind),
+    }
 
 
 def document(scans: list[FileScan], skipped: list[tuple[str, str]], measured: dict) -> dict:
     return {
         "schema": "compat.scan/1",
-        "files": [{"path": s.path, "format": s.format, "has_code": s.has_code, "summary": s.summary(),
-                   "sources": list(s.sources), "findings": [_finding_dict(s, f) for f in s.findings],
-                   "notes": [_finding_dict(s, f) for f in s.notes]} for s in scans],
+        "files": [
+            {
+                "path": s.path,
+                "format": s.format,
+                "has_code": s.has_code,
+                "summary": s.summary(),
+                "sources": list(s.sources),
+                "findings": [_finding_dict(s, f) for f in s.findings],
+                "notes": [_finding_dict(s, f) for f in s.notes],
+            }
+            for s in scans
+        ],
         "not_scanned": [{"path": p, "diagnosis": line} for p, line in skipped],
         "measured": measured,
-        "counts": {"files": len(scans), "with_code": sum(s.has_code for s in scans),
-                   "findings": sum(len(s.findings) for s in scans)},
+        "counts": {
+            "files": len(scans),
+            "with_code": sum(s.has_code for s in scans),
+            "findings": sum(len(s.findings) for s in scans),
+        },
     }
 
 
@@ -281,8 +308,11 @@ def _measured_lines(measured: dict, fixture: str | None, indent: str) -> list[st
     if not entry:
         return []
     parts = []
-    for key, label in (("at_load", "runs it at load"), ("at_first_call", "runs it at the first call"),
-                       ("refused", "refuses it (safe_mode)")):
+    for key, label in (
+        ("at_load", "runs it at load"),
+        ("at_first_call", "runs it at the first call"),
+        ("refused", "refuses it (safe_mode)"),
+    ):
         if entry[key]:
             parts.append(f"{label}: {', '.join(entry[key])}")
     lines = [f"{indent}measured on {fixture}: " + "; ".join(parts)] if parts else []
@@ -307,8 +337,9 @@ def text(doc: dict) -> str:
     for item in doc["not_scanned"]:
         lines.append(f"{item['path']}: not scanned: {item['diagnosis']}")
     counts = doc["counts"]
-    lines.append(f"{counts['files']} files scanned, {counts['with_code']} with stored code, "
-                 f"{counts['findings']} findings")
+    lines.append(
+        f"{counts['files']} files scanned, {counts['with_code']} with stored code, {counts['findings']} findings"
+    )
     return "\n".join(lines)
 
 
@@ -318,9 +349,17 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 def sarif(doc: dict, base: str | None = None) -> dict:
     """SARIF 2.1.0 for GitHub code scanning: one result per finding (notes at level note)."""
     base = os.path.abspath(base or os.getcwd())
-    rules = [{"id": kind, "name": kind, "shortDescription": {"text": short}, "fullDescription": {"text": full},
-              "defaultConfiguration": {"level": level}, "help": {"text": full}}
-             for kind, (level, short, full) in KINDS.items()]
+    rules = [
+        {
+            "id": kind,
+            "name": kind,
+            "shortDescription": {"text": short},
+            "fullDescription": {"text": full},
+            "defaultConfiguration": {"level": level},
+            "help": {"text": full},
+        }
+        for kind, (level, short, full) in KINDS.items()
+    ]
     index = {rule["id"]: number for number, rule in enumerate(rules)}
     results_ = []
     for entry in doc["files"]:
@@ -331,30 +370,52 @@ def sarif(doc: dict, base: str | None = None) -> dict:
             measured = doc["measured"].get(finding["canary"] or "")
             extra = ""
             if measured:
-                extra = (f" Measured on {finding['canary']}: runs at load in {len(measured['at_load'])} "
-                         f"environments, at the first call in {len(measured['at_first_call'])}, refused by "
-                         f"{len(measured['refused'])}; avoided by {', '.join(measured['avoided_by']) or 'none'}.")
-            results_.append({
-                "ruleId": finding["kind"], "ruleIndex": index[finding["kind"]], "level": finding["level"],
-                "message": {"text": f"{KINDS[finding['kind']][1]} at {finding['place']}: {finding['detail']}.{extra}"},
-                "locations": [{
-                    "physicalLocation": {"artifactLocation": {"uri": uri, **({"uriBaseId": "%SRCROOT%"}
-                                                                             if not uri.startswith("file:") else {})},
-                                         "region": {"startLine": 1}},
-                    "logicalLocations": [{"fullyQualifiedName": finding["place"], "kind": "member"}],
-                }],
-                "partialFingerprints": {"compatScan/v1": _digest(f"{uri}|{finding['kind']}|{finding['place']}|"
-                                                                 f"{finding['detail']}")},
-                "properties": {"json_path": finding["json_path"]},
-            })
-    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [{
-        "tool": {"driver": {"name": "compat scan", "semanticVersion": "0.1.0", "rules": rules}},
-        "originalUriBaseIds": {"%SRCROOT%": {"uri": Path(base).as_uri() + "/"}},
-        "results": results_,
-    }]}
+                extra = (
+                    f" Measured on {finding['canary']}: runs at load in {len(measured['at_load'])} "
+                    f"environments, at the first call in {len(measured['at_first_call'])}, refused by "
+                    f"{len(measured['refused'])}; avoided by {', '.join(measured['avoided_by']) or 'none'}."
+                )
+            results_.append(
+                {
+                    "ruleId": finding["kind"],
+                    "ruleIndex": index[finding["kind"]],
+                    "level": finding["level"],
+                    "message": {
+                        "text": f"{KINDS[finding['kind']][1]} at {finding['place']}: {finding['detail']}.{extra}"
+                    },
+                    "locations": [
+                        {
+                            "physicalLocation": {
+                                "artifactLocation": {
+                                    "uri": uri,
+                                    **({"uriBaseId": "%SRCROOT%"} if not uri.startswith("file:") else {}),
+                                },
+                                "region": {"startLine": 1},
+                            },
+                            "logicalLocations": [{"fullyQualifiedName": finding["place"], "kind": "member"}],
+                        }
+                    ],
+                    "partialFingerprints": {
+                        "compatScan/v1": _digest(f"{uri}|{finding['kind']}|{finding['place']}|{finding['detail']}")
+                    },
+                    "properties": {"json_path": finding["json_path"]},
+                }
+            )
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {"driver": {"name": "compat scan", "semanticVersion": "0.1.0", "rules": rules}},
+                "originalUriBaseIds": {"%SRCROOT%": {"uri": Path(base).as_uri() + "/"}},
+                "results": results_,
+            }
+        ],
+    }
 
 
 # -- command -----------------------------------------------------------------------------------
+
 
 def main(args) -> int:
     paths = list(args.paths)
@@ -363,10 +424,15 @@ def main(args) -> int:
         raise ScanInputError(diagnose_.diagnose(missing[0]).line())
     files = find_files(paths)
     if not files:
-        raise ScanInputError(f"no model file in {', '.join(paths)} (.h5, .hdf5, .keras, Keras .json, "
-                             f"SavedModel folders)")
-    named = {os.path.realpath(os.path.dirname(p) or ".") if os.path.basename(p) in SAVEDMODEL_FILES +
-             ("keras_metadata.pb",) else os.path.realpath(p) for p in paths}
+        raise ScanInputError(
+            f"no model file in {', '.join(paths)} (.h5, .hdf5, .keras, Keras .json, SavedModel folders)"
+        )
+    named = {
+        os.path.realpath(os.path.dirname(p) or ".")
+        if os.path.basename(p) in SAVEDMODEL_FILES + ("keras_metadata.pb",)
+        else os.path.realpath(p)
+        for p in paths
+    }
     scans, skipped = [], []
     for path in files:
         try:
@@ -395,15 +461,22 @@ def _write(target: str, content: str) -> None:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("scan", help="list the code stored in model files, without running it",
-                       description="Statically list the code model files carry (Lambda layers at any depth, "
-                                   "lambdas and bytecode anywhere in a config, functions and classes named "
-                                   "outside Keras, SavedModel graph ops that act on the world) with what the "
-                                   "published matrix measured loaders do with such code. TensorFlow is not "
-                                   "imported. Exit 1 when code is found, 0 when none, 2 for bad input.")
+    p = sub.add_parser(
+        "scan",
+        help="list the code stored in model files, without running it",
+        description="Statically list the code model files carry (Lambda layers at any depth, "
+        "lambdas and bytecode anywhere in a config, functions and classes named "
+        "outside Keras, SavedModel graph ops that act on the world) with what the "
+        "published matrix measured loaders do with such code. TensorFlow is not "
+        "imported. Exit 1 when code is found, 0 when none, 2 for bad input.",
+    )
     p.add_argument("paths", nargs="+", metavar="PATH", help="model files or folders to search")
     p.add_argument("--json", dest="json_out", default=None, metavar="FILE", help="also write JSON (- for stdout)")
     p.add_argument("--sarif", default=None, metavar="FILE", help="also write SARIF 2.1.0 for code scanning")
-    p.add_argument("--matrix", default=None, metavar="FILE",
-                   help="matrix.json whose canary measurements annotate the findings (default reports/matrix.json)")
+    p.add_argument(
+        "--matrix",
+        default=None,
+        metavar="FILE",
+        help="matrix.json whose canary measurements annotate the findings (default reports/matrix.json)",
+    )
     p.set_defaults(func=main)

@@ -6,6 +6,7 @@ SavedModel its Keras metadata and the graph ops that act on the world. No Tensor
 imported; nothing stored in a file runs. The command around it (finding files, the matrix's
 canary notes, text, JSON and SARIF) is ``compat.userfiles.scan``.
 """
+
 from __future__ import annotations
 
 import base64
@@ -33,77 +34,168 @@ CUSTOM_CLASS = "custom_class"  # a note: the loader must supply it; the file hol
 CUSTOM_FUNCTION = "custom_function"  # a note, likewise
 
 KINDS = {
-    LAMBDA_BYTECODE: ("error", "Lambda layer with Python bytecode stored in the file",
-                      "Keras 2 marshals a Lambda's function into the file; loaders that revive it run it."),
-    LAMBDA_NAMED: ("error", "Lambda layer whose function the file names",
-                   ("Keras 3 stores a Lambda's named function by module and name; a loader that resolves the "
-                   "name (custom_objects, its registry or, before Keras 3.9, any importable module) calls it.")),
-    SERIALIZED_LAMBDA: ("error", "lambda stored as bytecode in a config (__lambda__)",
-                        ("Keras >= 2.13 and 3 store a lambda given as loss, metric, initializer, regularizer, "
-                        "constraint, activation or schedule as marshalled bytecode.")),
-    BYTECODE: ("error", "marshalled Python bytecode in a config value",
-               "A base64 string that decodes to a marshalled code object, outside the places Keras puts it."),
-    MODULE_FUNCTION: ("error", "function named by a module outside Keras",
-                      ("The config names a function by module (e.g. os.system); Keras 3 before 3.9 imports "
-                      "any module a .keras config names (CVE-2025-1550).")),
-    BUILTIN_FUNCTION: ("error", "Python builtin named as a function",
-                       "The config names a function of Python's builtins (e.g. eval, exec, open)."),
-    MODULE_CLASS: ("error", "class named by a system module",
-                   "The config names a class in a module of the standard library that acts on the system."),
-    GRAPH_OP: ("error", "graph op that acts on the world when the graph runs",
-               "A SavedModel's graph holds an op that reads, writes or lists files, or calls into Python."),
-    CHECKPOINT_OP: ("note", "checkpoint op outside the SavedModel's saver",
-                    ("TF 1's Keras export leaves a second checkpoint saver (SaveV2, RestoreV2, MergeV2Checkpoints) "
-                     "in every graph it writes; such ops read or write checkpoint files only when run by name.")),
-    CUSTOM_CLASS: ("note", "custom class the loader must supply",
-                   "The file names a class outside Keras; it holds no code for it."),
-    CUSTOM_FUNCTION: ("note", "custom function the loader must supply",
-                      "The file names a function only custom_objects or a registry can resolve."),
+    LAMBDA_BYTECODE: (
+        "error",
+        "Lambda layer with Python bytecode stored in the file",
+        "Keras 2 marshals a Lambda's function into the file; loaders that revive it run it.",
+    ),
+    LAMBDA_NAMED: (
+        "error",
+        "Lambda layer whose function the file names",
+        (
+            "Keras 3 stores a Lambda's named function by module and name; a loader that resolves the "
+            "name (custom_objects, its registry or, before Keras 3.9, any importable module) calls it."
+        ),
+    ),
+    SERIALIZED_LAMBDA: (
+        "error",
+        "lambda stored as bytecode in a config (__lambda__)",
+        (
+            "Keras >= 2.13 and 3 store a lambda given as loss, metric, initializer, regularizer, "
+            "constraint, activation or schedule as marshalled bytecode."
+        ),
+    ),
+    BYTECODE: (
+        "error",
+        "marshalled Python bytecode in a config value",
+        "A base64 string that decodes to a marshalled code object, outside the places Keras puts it.",
+    ),
+    MODULE_FUNCTION: (
+        "error",
+        "function named by a module outside Keras",
+        (
+            "The config names a function by module (e.g. os.system); Keras 3 before 3.9 imports "
+            "any module a .keras config names (CVE-2025-1550)."
+        ),
+    ),
+    BUILTIN_FUNCTION: (
+        "error",
+        "Python builtin named as a function",
+        "The config names a function of Python's builtins (e.g. eval, exec, open).",
+    ),
+    MODULE_CLASS: (
+        "error",
+        "class named by a system module",
+        "The config names a class in a module of the standard library that acts on the system.",
+    ),
+    GRAPH_OP: (
+        "error",
+        "graph op that acts on the world when the graph runs",
+        "A SavedModel's graph holds an op that reads, writes or lists files, or calls into Python.",
+    ),
+    CHECKPOINT_OP: (
+        "note",
+        "checkpoint op outside the SavedModel's saver",
+        (
+            "TF 1's Keras export leaves a second checkpoint saver (SaveV2, RestoreV2, MergeV2Checkpoints) "
+            "in every graph it writes; such ops read or write checkpoint files only when run by name."
+        ),
+    ),
+    CUSTOM_CLASS: (
+        "note",
+        "custom class the loader must supply",
+        "The file names a class outside Keras; it holds no code for it.",
+    ),
+    CUSTOM_FUNCTION: (
+        "note",
+        "custom function the loader must supply",
+        "The file names a function only custom_objects or a registry can resolve.",
+    ),
 }
 CODE_KINDS = tuple(kind for kind, (level, _, _) in KINDS.items() if level == "error")
 
 # Modules a config may name without leaving Keras.
 KERAS_MODULES = ("keras", "tensorflow", "tf_keras", "keras_core", "keras_nlp", "keras_hub", "keras_cv")
 # Standard-library modules that act on the system: a class named there is never a layer.
-SYSTEM_MODULES = ("os", "posix", "nt", "sys", "subprocess", "shutil", "socket", "builtins", "importlib",
-                  "runpy", "pickle", "marshal", "ctypes", "code", "pty", "webbrowser", "urllib", "http",
-                  "io", "pathlib", "tempfile", "multiprocessing", "threading", "signal")
+SYSTEM_MODULES = (
+    "os",
+    "posix",
+    "nt",
+    "sys",
+    "subprocess",
+    "shutil",
+    "socket",
+    "builtins",
+    "importlib",
+    "runpy",
+    "pickle",
+    "marshal",
+    "ctypes",
+    "code",
+    "pty",
+    "webbrowser",
+    "urllib",
+    "http",
+    "io",
+    "pathlib",
+    "tempfile",
+    "multiprocessing",
+    "threading",
+    "signal",
+)
 
 # Graph ops that act on the world when a graph runs, from TensorFlow's op registry (the
 # REGISTER_OP calls in the TF source files named beside each group).
 WORLD_OPS = {
     # tensorflow/core/ops/script_ops.cc: call a Python function registered in the process
-    "PyFunc": "calls Python", "PyFuncStateless": "calls Python", "EagerPyFunc": "calls Python",
+    "PyFunc": "calls Python",
+    "PyFuncStateless": "calls Python",
+    "EagerPyFunc": "calls Python",
     # tensorflow/core/ops/io_ops.cc: files
-    "ReadFile": "reads a file", "WriteFile": "writes a file", "MatchingFiles": "lists files",
-    "Save": "writes a checkpoint file", "SaveSlices": "writes a checkpoint file", "SaveV2": "writes a checkpoint file",
-    "Restore": "reads a checkpoint file", "RestoreSlice": "reads a checkpoint file",
-    "RestoreV2": "reads a checkpoint file", "MergeV2Checkpoints": "writes and deletes checkpoint files",
-    "WholeFileReader": "reads files", "WholeFileReaderV2": "reads files",
-    "TextLineReader": "reads files", "TextLineReaderV2": "reads files",
-    "FixedLengthRecordReader": "reads files", "FixedLengthRecordReaderV2": "reads files",
-    "TFRecordReader": "reads files", "TFRecordReaderV2": "reads files", "LMDBReader": "reads files",
+    "ReadFile": "reads a file",
+    "WriteFile": "writes a file",
+    "MatchingFiles": "lists files",
+    "Save": "writes a checkpoint file",
+    "SaveSlices": "writes a checkpoint file",
+    "SaveV2": "writes a checkpoint file",
+    "Restore": "reads a checkpoint file",
+    "RestoreSlice": "reads a checkpoint file",
+    "RestoreV2": "reads a checkpoint file",
+    "MergeV2Checkpoints": "writes and deletes checkpoint files",
+    "WholeFileReader": "reads files",
+    "WholeFileReaderV2": "reads files",
+    "TextLineReader": "reads files",
+    "TextLineReaderV2": "reads files",
+    "FixedLengthRecordReader": "reads files",
+    "FixedLengthRecordReaderV2": "reads files",
+    "TFRecordReader": "reads files",
+    "TFRecordReaderV2": "reads files",
+    "LMDBReader": "reads files",
     # tensorflow/core/ops/dataset_ops.cc and experimental_dataset_ops.cc: files
-    "TFRecordDataset": "reads files", "TFRecordDatasetV2": "reads files",
-    "FixedLengthRecordDataset": "reads files", "FixedLengthRecordDatasetV2": "reads files",
-    "TextLineDataset": "reads files", "MatchingFilesDataset": "lists files",
-    "ExperimentalMatchingFilesDataset": "lists files", "LMDBDataset": "reads files",
-    "ExperimentalLMDBDataset": "reads files", "SaveDataset": "writes files", "SaveDatasetV2": "writes files",
-    "LoadDataset": "reads files", "SnapshotDataset": "writes files", "SnapshotDatasetV2": "writes files",
-    "ExperimentalSqlDataset": "runs SQL on a database file", "SqlDataset": "runs SQL on a database file",
+    "TFRecordDataset": "reads files",
+    "TFRecordDatasetV2": "reads files",
+    "FixedLengthRecordDataset": "reads files",
+    "FixedLengthRecordDatasetV2": "reads files",
+    "TextLineDataset": "reads files",
+    "MatchingFilesDataset": "lists files",
+    "ExperimentalMatchingFilesDataset": "lists files",
+    "LMDBDataset": "reads files",
+    "ExperimentalLMDBDataset": "reads files",
+    "SaveDataset": "writes files",
+    "SaveDatasetV2": "writes files",
+    "LoadDataset": "reads files",
+    "SnapshotDataset": "writes files",
+    "SnapshotDatasetV2": "writes files",
+    "ExperimentalSqlDataset": "runs SQL on a database file",
+    "SqlDataset": "runs SQL on a database file",
     # tensorflow/core/ops/lookup_ops.cc: a table filled from a text file
-    "InitializeTableFromTextFile": "reads a file", "InitializeTableFromTextFileV2": "reads a file",
+    "InitializeTableFromTextFile": "reads a file",
+    "InitializeTableFromTextFileV2": "reads a file",
     # tensorflow/core/ops/logging_ops.cc: output_stream may name a file
     "PrintV2": "writes to a stream or file",
     # tensorflow/core/ops/summary_ops.cc: event files in a log folder
-    "CreateSummaryFileWriter": "writes files", "CreateSummaryDbWriter": "writes a database file",
+    "CreateSummaryFileWriter": "writes files",
+    "CreateSummaryDbWriter": "writes a database file",
     # tensorflow/core/ops/array_ops.cc: maps a file into memory
     "ImmutableConst": "reads a file",
     # tensorflow/core/ops/debug_ops.cc: sends tensors to file:// or grpc:// URLs
-    "DebugIdentity": "writes to a debug URL", "DebugIdentityV2": "writes to a debug URL",
-    "DebugNanCount": "writes to a debug URL", "DebugNumericSummary": "writes to a debug URL",
+    "DebugIdentity": "writes to a debug URL",
+    "DebugIdentityV2": "writes to a debug URL",
+    "DebugNanCount": "writes to a debug URL",
+    "DebugNumericSummary": "writes to a debug URL",
     # tensorflow/core/ops/checkpoint_ops.cc: reads checkpoints and vocabularies
-    "LoadAndRemapMatrix": "reads a checkpoint file", "GenerateVocabRemapping": "reads files",
+    "LoadAndRemapMatrix": "reads a checkpoint file",
+    "GenerateVocabRemapping": "reads files",
 }
 # Every SavedModel saves and restores its own variables with these; inside the functions the
 # saver traced (or TF 1's save/ scope) they are the format, not the model's doing.
@@ -165,13 +257,12 @@ def summary_text(findings) -> str:
     return f"stored code: {len(findings)} finding{'s' if len(findings) != 1 else ''} ({shown}{more})"
 
 
-
-
 class ScanInputError(BadInput):
     """A path that is not a model file compat can read: its diagnosis, in one line (exit 2)."""
 
 
 # -- configs -----------------------------------------------------------------------------------
+
 
 def _is_marshalled_code(text) -> bool:
     if not isinstance(text, str) or len(text) < 24:
@@ -206,8 +297,11 @@ def _bytecode_of(value):
 def _names_function(value) -> bool:
     """Keras 3's ``{"module": ..., "class_name": "function" (or builtin_function_or_method),
     "config": name}``."""
-    return isinstance(value, dict) and isinstance(value.get("config"), str) and \
-        (value.get("class_name") in ("function", "builtin_function_or_method") or "module" in value)
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("config"), str)
+        and (value.get("class_name") in ("function", "builtin_function_or_method") or "module" in value)
+    )
 
 
 def _digest(text: str) -> str:
@@ -228,8 +322,7 @@ class _Walker:
 
     def add(self, kind, place, json_path, detail):
         target = self.notes if KINDS[kind][0] == "note" else self.findings
-        target.append(Finding(kind, "/".join(p for p in place if p) or "(root)",
-                              f"{self.source}{json_path}", detail))
+        target.append(Finding(kind, "/".join(p for p in place if p) or "(root)", f"{self.source}{json_path}", detail))
 
     def walk(self, node, json_path="$", place=(), key=None):
         if isinstance(node, dict):
@@ -238,22 +331,34 @@ class _Walker:
             for index, item in enumerate(node):
                 self.walk(item, f"{json_path}[{index}]", place, key)
         elif isinstance(node, str) and _is_marshalled_code(node):
-            self.add(BYTECODE, place + (key,), json_path, f"marshalled code ({len(node)} base64 characters, "
-                                                           f"sha256 {_digest(node)})")
+            self.add(
+                BYTECODE,
+                place + (key,),
+                json_path,
+                f"marshalled code ({len(node)} base64 characters, sha256 {_digest(node)})",
+            )
 
     def _dict(self, node, json_path, place, key):
         class_name = node.get("class_name")
         config = node.get("config")
         here = place
-        if isinstance(class_name, str) and isinstance(config, dict) and isinstance(config.get("name"), str) \
-                and (key in LAYER_KEYS or not place):
+        if (
+            isinstance(class_name, str)
+            and isinstance(config, dict)
+            and isinstance(config.get("name"), str)
+            and (key in LAYER_KEYS or not place)
+        ):
             here = place + (config["name"],)
         elif key is not None and key not in LAYER_KEYS + TRANSPARENT_KEYS:
             here = place + (key,)
         if class_name == "__lambda__":
             code = _bytecode_of(node) or ""
-            self.add(SERIALIZED_LAMBDA, here, json_path,
-                     f"lambda bytecode ({len(code)} base64 characters, sha256 {_digest(code)})")
+            self.add(
+                SERIALIZED_LAMBDA,
+                here,
+                json_path,
+                f"lambda bytecode ({len(code)} base64 characters, sha256 {_digest(code)})",
+            )
             return
         if _names_function(node):
             self._named_function(node, json_path, here)
@@ -282,16 +387,28 @@ class _Walker:
             code = _bytecode_of(value)
             kind_of = config.get(f"{attr}_type")
             if code is not None:
-                self.add(LAMBDA_BYTECODE, place, f"{json_path}.{attr}",
-                         f"{attr}: marshalled bytecode ({len(code)} base64 characters, sha256 {_digest(code)})")
+                self.add(
+                    LAMBDA_BYTECODE,
+                    place,
+                    f"{json_path}.{attr}",
+                    f"{attr}: marshalled bytecode ({len(code)} base64 characters, sha256 {_digest(code)})",
+                )
             elif _names_function(value):
                 module, name = value.get("module"), value["config"]
-                self.add(LAMBDA_NAMED, place, f"{json_path}.{attr}",
-                         f"{attr}: {module + '.' if module else ''}{name} ({self._resolution(module, name)})")
+                self.add(
+                    LAMBDA_NAMED,
+                    place,
+                    f"{json_path}.{attr}",
+                    f"{attr}: {module + '.' if module else ''}{name} ({self._resolution(module, name)})",
+                )
             elif attr == "function" and isinstance(value, str) and kind_of in ("function", None):
                 module = config.get("module")
-                self.add(LAMBDA_NAMED, place, f"{json_path}.{attr}",
-                         f"{attr}: {module + '.' if module else ''}{value} (by name)")
+                self.add(
+                    LAMBDA_NAMED,
+                    place,
+                    f"{json_path}.{attr}",
+                    f"{attr}: {module + '.' if module else ''}{value} (by name)",
+                )
             else:
                 continue
             handled.add(attr)
@@ -351,6 +468,7 @@ def _parse_json(text, source: str):
 
 # -- protobuf ----------------------------------------------------------------------------------
 
+
 def _keras_metadata_findings(metadata_objects, source: str):
     """Findings of Keras objects' JSON metadata: ``[(node path, metadata text)]``."""
     findings, notes = [], []
@@ -371,8 +489,7 @@ def _saver_nodes(meta) -> set[str]:
     """The graph nodes that TF 1's saver runs: the save and restore ops its SaverDef names and
     everything they read from (their inputs, transitively)."""
     nodes = {node.name: node for node in meta.graph_def.node}
-    wanted = [name.split(":")[0] for name in (meta.saver_def.save_tensor_name, meta.saver_def.restore_op_name)
-              if name]
+    wanted = [name.split(":")[0] for name in (meta.saver_def.save_tensor_name, meta.saver_def.restore_op_name) if name]
     seen: set[str] = set()
     while wanted:
         name = wanted.pop().lstrip("^").split(":")[0]
@@ -392,17 +509,28 @@ def _graph_findings(saved_model, source: str) -> list[Finding]:
             if node.op in CHECKPOINT_OPS and (node.name in saver or node.name.startswith(SAVER_SCOPES)):
                 continue
             if node.op in WORLD_OPS:
-                found.append(Finding(CHECKPOINT_OP if node.op in CHECKPOINT_OPS else GRAPH_OP, f"graph/{node.name}",
-                                     f"{source}$.meta_graphs[{number}].graph_def", f"{node.op}: {WORLD_OPS[node.op]}"))
+                found.append(
+                    Finding(
+                        CHECKPOINT_OP if node.op in CHECKPOINT_OPS else GRAPH_OP,
+                        f"graph/{node.name}",
+                        f"{source}$.meta_graphs[{number}].graph_def",
+                        f"{node.op}: {WORLD_OPS[node.op]}",
+                    )
+                )
         for function in graph.library.function:
             fname = function.signature.name
             in_saver = fname.startswith(SAVER_FUNCTION_PREFIXES)
             for node in function.node_def:
                 if node.op in WORLD_OPS and not (in_saver and node.op in CHECKPOINT_OPS):
                     kind = CHECKPOINT_OP if node.op in CHECKPOINT_OPS else GRAPH_OP
-                    found.append(Finding(kind, f"function/{fname}/{node.name}",
-                                         f"{source}$.meta_graphs[{number}].graph_def.library",
-                                         f"{node.op}: {WORLD_OPS[node.op]}"))
+                    found.append(
+                        Finding(
+                            kind,
+                            f"function/{fname}/{node.name}",
+                            f"{source}$.meta_graphs[{number}].graph_def.library",
+                            f"{node.op}: {WORLD_OPS[node.op]}",
+                        )
+                    )
     return found
 
 
@@ -430,8 +558,7 @@ def _scan_savedmodel(folder: Path) -> tuple[list, list, list]:
             parsed = savedmodelpb.parse("SavedMetadata", metadata.read_bytes())
         except savedmodelpb.Unreadable as exc:
             raise ScanInputError(f"{folder.name}: keras_metadata.pb does not parse ({exc})") from None
-        found, noted = _keras_metadata_findings([(n.node_path, n.metadata) for n in parsed.nodes],
-                                                "keras_metadata.pb")
+        found, noted = _keras_metadata_findings([(n.node_path, n.metadata) for n in parsed.nodes], "keras_metadata.pb")
         findings += found
         notes += noted
     # TF 1's tf.keras.experimental.export_saved_model keeps the model's JSON in assets/.
@@ -453,8 +580,11 @@ def _scan_savedmodel(folder: Path) -> tuple[list, list, list]:
             objects = meta.object_graph_def
             paths = _object_paths(objects)
             # TF 2.0-2.4 kept each Keras object's metadata here, before keras_metadata.pb.
-            user = [(paths.get(i, f"node{i}"), n.user_object.metadata) for i, n in enumerate(objects.nodes)
-                    if n.user_object.metadata]
+            user = [
+                (paths.get(i, f"node{i}"), n.user_object.metadata)
+                for i, n in enumerate(objects.nodes)
+                if n.user_object.metadata
+            ]
             found, noted = _keras_metadata_findings(user, graph_file.name + ":object_graph")
             findings += found
             notes += noted
@@ -465,8 +595,10 @@ def _scan_savedmodel(folder: Path) -> tuple[list, list, list]:
 
 # -- files -------------------------------------------------------------------------------------
 
+
 def _h5_documents(path: str) -> list[tuple[str, object]]:
     import h5py
+
     documents = []
     with h5py.File(path, "r") as handle:
         for name, value in handle.attrs.items():
@@ -486,8 +618,10 @@ def _dedupe(findings) -> tuple:
     kept: list[Finding] = []
     for finding in sorted(findings, key=lambda f: -len(f.place.split("/"))):
         parts = finding.place.split("/")
-        if not any(k.kind == finding.kind and k.detail == finding.detail and
-                   k.place.split("/")[-len(parts):] == parts for k in kept):
+        if not any(
+            k.kind == finding.kind and k.detail == finding.detail and k.place.split("/")[-len(parts) :] == parts
+            for k in kept
+        ):
             kept.append(finding)
     return tuple(f for f in findings if f in kept)
 

@@ -21,6 +21,7 @@ The plainest way, as a user of this stack would load the file:
 - anything else (``.h5``, ``.keras``, weights-only files): ``load_model(path)``. A
   weights-only file has no architecture, so what load_model says about it is its verdict.
 """
+
 import json
 import os
 import re
@@ -38,12 +39,14 @@ def find_keras():
     """``(keras module, major version)``: Keras 3 when installed, else the Keras inside TF."""
     try:
         import keras
+
         major = int(str(keras.__version__).split(".")[0])
         if major >= 3:
             return keras, major
     except ImportError:
         pass
     import tensorflow as tf
+
     return tf.keras, 2
 
 
@@ -70,8 +73,8 @@ def first_line(exc):
 
 def reference_of(model):
     with np.load(model["reference"]) as data:
-        inputs = {key[len("input:"):]: data[key] for key in data.files if key.startswith("input:")}
-        outputs = {key[len("output:"):]: data[key] for key in data.files if key.startswith("output:")}
+        inputs = {key[len("input:") :]: data[key] for key in data.files if key.startswith("input:")}
+        outputs = {key[len("output:") :]: data[key] for key in data.files if key.startswith("output:")}
     return inputs, outputs
 
 
@@ -89,9 +92,10 @@ def keras_call(model, inputs):
 def signature_call(function, inputs):
     """A serving signature called with its own argument names (keyword arguments only)."""
     import tensorflow as tf
+
     specs = function.structured_input_signature[1]
     if len(specs) == 1 and len(inputs) == 1:
-        (name, spec), = specs.items()
+        ((name, spec),) = specs.items()
         feed = {name: tf.constant(next(iter(inputs.values())), dtype=spec.dtype)}
     else:
         feed = {name: tf.constant(inputs[name], dtype=spec.dtype) for name, spec in specs.items()}
@@ -125,8 +129,9 @@ def loader_for(path):
 def loaders_for(path):
     """Every plain loader of this stack for such a file, the plainest first."""
     if os.path.isdir(path):
-        return [loader_for(path)] + [other for other in (LOAD_MODEL, TFSM if KERAS_MAJOR >= 3 else SIGNATURE)
-                                     if other != loader_for(path)]
+        return [loader_for(path)] + [
+            other for other in (LOAD_MODEL, TFSM if KERAS_MAJOR >= 3 else SIGNATURE) if other != loader_for(path)
+        ]
     return [loader_for(path)]
 
 
@@ -137,6 +142,7 @@ def load_and_run(loader, model, inputs):
         return tfsm_call(path, inputs)
     if loader == SIGNATURE:
         import tensorflow as tf
+
         return signature_call(tf.saved_model.load(path).signatures["serving_default"], inputs)
     if loader == FROM_JSON:
         with open(path) as handle:

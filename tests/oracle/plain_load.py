@@ -19,6 +19,7 @@ Each case prints one JSON line: ``{"path", "mode", "verdict": "pass" | "mismatch
 fixtures' canary Lambda appends to ``canary-ran`` in that folder whenever it runs.
 Written for CPython 3.6 and up.
 """
+
 import argparse
 import json
 import os
@@ -37,9 +38,11 @@ def keras_module():
     TensorFlow's own ``tf.keras`` (TF 1.15 alone)."""
     try:
         import keras
+
         return keras
     except ImportError:
         from tensorflow import keras
+
         return keras
 
 
@@ -60,8 +63,11 @@ def first_line(exc):
 def judge(reference, output):
     output = np.asarray(output, dtype=np.float64)
     if output.shape != reference.shape:
-        return {"verdict": "mismatch", "max_abs_diff": None,
-                "detail": f"shape {list(output.shape)} against {list(reference.shape)}"}
+        return {
+            "verdict": "mismatch",
+            "max_abs_diff": None,
+            "detail": f"shape {list(output.shape)} against {list(reference.shape)}",
+        }
     if not np.all(np.isfinite(output)):
         return {"verdict": "mismatch", "max_abs_diff": None, "detail": "NaN or infinity"}
     worst = float(np.max(np.abs(output - reference)))
@@ -82,9 +88,12 @@ def main():
     parser.add_argument("--input", required=True)
     parser.add_argument("--reference", required=True)
     parser.add_argument("--mode", nargs=2, action="append", metavar=("MODE", "PATH"), required=True)
-    parser.add_argument("--canary-dir", default=None,
-                        help="a folder for the marker the fixtures' canary Lambda leaves when it runs "
-                             "(it reads COMPAT_CANARY_DIR); each case then says when stored code ran")
+    parser.add_argument(
+        "--canary-dir",
+        default=None,
+        help="a folder for the marker the fixtures' canary Lambda leaves when it runs "
+        "(it reads COMPAT_CANARY_DIR); each case then says when stored code ran",
+    )
     args = parser.parse_args()
     if args.canary_dir:
         os.environ["COMPAT_CANARY_DIR"] = args.canary_dir
@@ -105,8 +114,9 @@ def main():
             output = model.predict(batch, verbose=0)
             case.update(judge(reference, output))
         except Exception as exc:  # noqa: BLE001 - a failed load is the answer
-            case.update(verdict="error", max_abs_diff=None,
-                        error={"type": type(exc).__name__, "message": first_line(exc)})
+            case.update(
+                verdict="error", max_abs_diff=None, error={"type": type(exc).__name__, "message": first_line(exc)}
+            )
         if marker:
             case.setdefault("code_ran_at_load", os.path.exists(marker))
             case["code_ran"] = os.path.exists(marker)
