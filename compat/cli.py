@@ -31,10 +31,7 @@ class UsageError(BadInput):
 
 
 def _environments(ids: list[str], role=None) -> list[catalog.Environment]:
-    if not ids or ids == ["all"]:
-        chosen = list(catalog.ENVIRONMENTS)
-    else:
-        chosen = [catalog.get(i) for i in ids]
+    chosen = list(catalog.ENVIRONMENTS) if not ids or ids == ["all"] else [catalog.get(i) for i in ids]
     if role == catalog.PRODUCER:
         chosen = [e for e in chosen if e.produces]
     elif role == catalog.CONSUMER:

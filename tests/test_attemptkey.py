@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import ast
 import copy
-import json
 import io
+import json
 import shutil
 import subprocess
 import sys

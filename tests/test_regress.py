@@ -32,7 +32,7 @@ def attempt(fixture, strategy, verdict, producer="keras212", consumer=None, **ex
 
 
 def row(fixture, verdicts, **kwargs):
-    return [attempt(fixture, s, v, **kwargs) for s, v in zip(ORDER, verdicts)]
+    return [attempt(fixture, s, v, **kwargs) for s, v in zip(ORDER, verdicts, strict=False)]
 
 
 def error(message="ValueError", text="Unknown layer: Lambda"):

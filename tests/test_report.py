@@ -394,7 +394,7 @@ def test_security_table_reports_code_that_ran(matrix):
     table = cells.security_table(matrix, ["tf26", "tf215", "tf221"])
     # Only strategies measured on a canary get a column: json_weights does not read canary-h5.
     assert "load_model" in table["strategies"] and "json_weights" not in table["strategies"]
-    rows = {r["consumer"]: dict(zip(table["strategies"], r["cells"])) for r in table["rows"]}
+    rows = {r["consumer"]: dict(zip(table["strategies"], r["cells"], strict=False)) for r in table["rows"]}
     assert rows["tf26"]["load_model"]["state"] == "ran" and rows["tf26"]["load_model"]["text"] == "ran 1/1"
     assert "keras212 canary-h5" in rows["tf26"]["unsafe"]["title"]
     assert rows["tf26"]["no_compile"]["state"] == "blocked"

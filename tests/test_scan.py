@@ -573,7 +573,7 @@ def test_corpus_every_file_whose_code_ran_was_flagged(code_corpus, tmp_path):
             batches.append(batch)
     isolation, label, roots, inside = _isolation([(f[2], f[3]) for f in files], batches)
     models = []
-    for (env_id, entry, path, weights, batch), root in zip(files, roots):
+    for (env_id, entry, path, weights, batch), root in zip(files, roots, strict=False):
         # stored_code is set for every file, so safe_mode=False is tried whatever the scan says
         fixture = {
             "id": "scan",

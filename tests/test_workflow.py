@@ -128,7 +128,7 @@ def test_every_consumer_lock_keys_its_uv_cache(wf, planned):
     job = wf["jobs"]["consumer"]
     cache = _step(job, uses="actions/cache")["with"]
     keys = []
-    for entry, env in zip(planned, catalog.consumers()):
+    for entry, env in zip(planned, catalog.consumers(), strict=False):
         hashed: list[str] = []
         keys.append(_render(cache["key"], entry, hashed))
         lock = env.lock_path.relative_to(ROOT).as_posix()

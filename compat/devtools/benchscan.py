@@ -185,7 +185,7 @@ def run(scratch: Path, log=print) -> dict:
         flagged_ms = run_modelscan(executable, out, scratch / f"modelscan-corpus-{env_id}.json")["flagged"]
         corpus[env_id] = {
             e["id"]: {"compat": row["flagged"], "modelscan": str(out / e["path"]) in flagged_ms}
-            for e, row in zip(entries, compat_corpus["rows"])
+            for e, row in zip(entries, compat_corpus["rows"], strict=False)
         }
     six = {
         shape: {env_id: corpus[env_id][shape] for env_id in CORPUS_ENVS if shape in corpus[env_id]}

@@ -496,7 +496,7 @@ class Run:
                         self._save()
                     self._progress(attempt)
                     reporter.advance(found)
-            for thread, client in zip(threads, self.clients):
+            for thread, client in zip(threads, self.clients, strict=False):
                 thread.join()  # it has handed over its last verdict and found nothing left to take
                 client.retire()
         self._reporter = None

@@ -259,10 +259,7 @@ def resolved_versions(entry: dict) -> dict:
     """python / tensorflow / keras / h5py / numpy: what the worker reported, else the lock."""
     lock = entry.get("lock") or {}
     runtime = entry.get("runtime") or {}
-    if entry.get("keras_api") == "tf_keras":
-        keras = lock.get("tf-keras")
-    else:
-        keras = lock.get("keras")
+    keras = lock.get("tf-keras") if entry.get("keras_api") == "tf_keras" else lock.get("keras")
     from_lock = {
         "python": entry.get("python"),
         "tensorflow": lock.get("tensorflow") or lock.get("tensorflow-cpu"),

@@ -158,12 +158,17 @@ def _grid(grouped, shown, order, strategies, label, width) -> list[str]:
         front = ["fixture".ljust(label_width)] + (["recommended".ljust(best_width)] if number == 0 else [])
         lines.append(GAP.join(front + [CELL_GAP.join(heads[i].ljust(widths[i]) for i in panel)]).rstrip())
         lines.append("-" * len(lines[-1]))
-        for text, choice, row in zip(labels, best, cells):
+        for text, choice, row in zip(labels, best, cells, strict=False):
             front = [text.ljust(label_width)] + ([choice.ljust(best_width)] if number == 0 else [])
             lines.append(GAP.join(front + [CELL_GAP.join(row[i].ljust(widths[i]) for i in panel)]).rstrip())
         lines.append("")
     if heads != shown:
-        lines += _wrap("columns: " + ", ".join(f"{h}={n}" for h, n in zip(heads, shown)), width, indent="  ", first="")
+        lines += _wrap(
+            "columns: " + ", ".join(f"{h}={n}" for h, n in zip(heads, shown, strict=False)),
+            width,
+            indent="  ",
+            first="",
+        )
     return lines
 
 

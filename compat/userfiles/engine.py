@@ -181,7 +181,7 @@ def _shaped(tensor: interfaces.Tensor, shapes: dict, inputs: int) -> tuple[inter
                 f"--input-shape {','.join(map(str, given))} has {len(given)} dimensions, but the "
                 f"model's input {tensor.name} has {len(tensor.shape) - 1}"
             )
-        for size, recorded in zip(given, (tensor.shape or ())[1:]):
+        for size, recorded in zip(given, (tensor.shape or ())[1:], strict=False):
             if recorded is not None and recorded != size:
                 raise EngineError(
                     f"--input-shape {','.join(map(str, given))} does not fit the model's input "
@@ -253,7 +253,7 @@ def _given_batch(path: str, read: interfaces.Interface | None) -> Batch:
 
 
 def _fits(given: tuple, recorded: tuple) -> bool:
-    return len(given) == len(recorded) and all(r is None or r == g for g, r in zip(given, recorded))
+    return len(given) == len(recorded) and all(r is None or r == g for g, r in zip(given, recorded, strict=False))
 
 
 def read_arrays(path: str, what: str) -> OrderedDict:
@@ -327,7 +327,7 @@ def learn_interfaces(
             log(f"[{env.id}] reading the inputs and outputs of {len(unknown)} model(s) where they load")
             found = describe_many(
                 env,
-                [(key, m, root) for (key, m), root in zip(unknown, roots)],
+                [(key, m, root) for (key, m), root in zip(unknown, roots, strict=False)],
                 isolation=isolation,
                 extra_env={"HOME": str(scratch)},
                 timeout=timeout,
@@ -500,7 +500,7 @@ def pair_outputs(reference: list[tuple], actual: list[tuple]) -> list[tuple] | s
         alike = [n for n, v in left.items() if v.shape == left[name].shape]
         if len(same) == 1 and len(alike) == 1:
             pairs.append((name, left.pop(name), right.pop(same[0])))
-    pairs += [(name, value, other) for (name, value), other in zip(left.items(), right.values())]
+    pairs += [(name, value, other) for (name, value), other in zip(left.items(), right.values(), strict=False)]
     order = [name for name, _ in reference]
     return sorted(pairs, key=lambda pair: order.index(pair[0]))
 

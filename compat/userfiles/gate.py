@@ -159,7 +159,7 @@ def plan(models: list[tuple[str, engine.ModelFile]], inputs: dict, scratch: Path
             "input": inside(batch_of[shown]),
             "spec": inputs[shown].spec,
         }
-        for (shown, model), root in zip(models, roots)
+        for (shown, model), root in zip(models, roots, strict=False)
     ]
     return planned, isolation, label
 

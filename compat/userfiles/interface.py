@@ -165,7 +165,7 @@ def _sequential(layers: list) -> tuple[list, list]:
 def _functional(config: dict, layers: list) -> tuple[list, list]:
     by_name = {_name(layer): layer for layer in layers if isinstance(layer, dict)}
     inputs = []
-    for key, name in _endpoints(config.get("input_layers")):
+    for _key, name in _endpoints(config.get("input_layers")):
         layer = by_name.get(name) or {}
         inner = layer.get("config") or {}
         shape = _shape(inner.get("batch_input_shape") or inner.get("batch_shape"))

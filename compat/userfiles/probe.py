@@ -131,7 +131,7 @@ def probe(
             files = [Path(model.path)] + (
                 [Path(model.path).parent / model.diagnosis.weights] if model.diagnosis.weights else []
             )
-            for env, outcome in zip(loaders, environments):
+            for env, outcome in zip(loaders, environments, strict=False):
                 outcome["loader"] = _write_loader(
                     env, outcome, Path(write_loader), files, batch, reference, sandboxed, timeout, log
                 )
@@ -215,13 +215,17 @@ def render(document: dict) -> str:
                 order.append(s["name"])
     width = max([len(n) for n in order] + [8])
     columns = [max(len(env["id"]), 5) for env in environments]
-    lines.append("strategy".ljust(width) + "  " + "  ".join(e["id"].ljust(w) for e, w in zip(environments, columns)))
+    lines.append(
+        "strategy".ljust(width)
+        + "  "
+        + "  ".join(e["id"].ljust(w) for e, w in zip(environments, columns, strict=False))
+    )
     for name in order:
         cells = []
         for env in environments:
             attempt = next((a for a in env["attempts"] if a["strategy"] == name), None)
             cells.append(_symbol(attempt))
-        lines.append(name.ljust(width) + "  " + "  ".join(c.ljust(w) for c, w in zip(cells, columns)))
+        lines.append(name.ljust(width) + "  " + "  ".join(c.ljust(w) for c, w in zip(cells, columns, strict=False)))
     lines.append("")
     for env in environments:
         lines.extend(_env_section(env, (document.get("fixture") or {}).get("format")))

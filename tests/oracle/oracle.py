@@ -86,7 +86,7 @@ def keras_call(model, inputs):
         return dict(raw)
     if not isinstance(raw, (list, tuple)):
         raw = [raw]
-    return dict(zip(model.output_names, raw))
+    return dict(zip(model.output_names, raw, strict=False))
 
 
 def signature_call(function, inputs):
