@@ -20,7 +20,7 @@ from pathlib import Path
 
 from compat import catalog
 from compat.environments import envs
-from compat.errors import EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK, BadInput, CompatError
+from compat.errors import EXIT_HARNESS, EXIT_INTERRUPTED, EXIT_OK, BadInput, CompatError, HarnessFailure
 from compat.harness import fixtures, matrix, recipes, regress, runner
 from compat.publish import report
 from compat.userfiles import convert, gate, probe, scan
@@ -86,6 +86,59 @@ def cmd_architecture(args) -> int:
     return EXIT_OK
 
 
+def cmd_load(args) -> int:
+    from compat.publish import table
+
+    producers = runner.resolve_producers(args.producers)
+    run = runner.Run(
+        args.consumer,
+        producers,
+        strategies=runner.split_list(args.strategies),
+        fixture_ids=runner.split_list(args.fixtures),
+        isolate=args.isolate,
+        reuse=not args.rerun,
+        timeout=args.timeout,
+        output=args.output,
+        workers=runner.default_workers() if args.workers is None else args.workers,
+        show_progress=not args.quiet,
+    )
+    try:
+        run.execute()
+    except HarnessFailure as exc:
+        raise HarnessFailure(f"{exc} (what was measured is kept in {run.output})") from None
+    if not args.quiet:
+        view, notes = runner.planned_view(run)
+        if view["attempts"]:
+            print(table.render(view, results_path=run.output, notes=notes))
+    return 0
+
+
+def _add_load(sub) -> None:
+    p = sub.add_parser("load", help="load producers' fixtures under a consumer with every strategy")
+    p.add_argument("consumer")
+    p.add_argument("producers", nargs="+", help="producer ids, or `all`")
+    p.add_argument("--strategies", default=None, help="comma-separated subset of strategies")
+    p.add_argument("--fixtures", default=None, help="comma-separated fixture ids (variant-format)")
+    p.add_argument("--isolate", action="store_true", help="one process per attempt")
+    p.add_argument(
+        "--rerun",
+        action="store_true",
+        help="measure every planned attempt again, also those recorded with their current key",
+    )
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per attempt")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes sharing the attempts (default: one per core, at most 4)",
+    )
+    p.add_argument(
+        "--output", default=None, help="results file that this run updates (default reports/results/<consumer>.json)"
+    )
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_load)
+
+
 # tox and nox environment names -> command lines, so both front ends run the same thing.
 _NAMED = [
     (re.compile(r"^gen-(?P<producer>\w+)$"), lambda m: ["gen", m["producer"]]),
@@ -138,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_environment_commands(sub)
-    runner.add_parser(sub)
+    _add_load(sub)
     report.add_parser(sub)
     regress_parser = regress.add_parser(sub)
     gate.add_options(regress_parser)

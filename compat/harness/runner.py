@@ -49,7 +49,7 @@ from filelock import FileLock, Timeout
 
 from compat import catalog
 from compat.environments import workerclient
-from compat.errors import BadInput, HarnessFailure, choices, positive_seconds
+from compat.errors import BadInput, choices, positive_seconds
 from compat.harness import fixtures, progress
 from compat.paths import PROJECT_ROOT, cache_root
 from compat.records import attemptkey, codedigest, matrixdoc, results
@@ -728,56 +728,3 @@ def _provenance(run: Run, published: dict | None, planned: int, now: list, in_fi
     if missing:
         lines.append(f"not shown: {missing} planned attempts with no verdict (the run stopped before them)")
     return lines
-
-
-def main(args) -> int:
-    from compat.publish import table
-
-    producers = resolve_producers(args.producers)
-    run = Run(
-        args.consumer,
-        producers,
-        strategies=split_list(args.strategies),
-        fixture_ids=split_list(args.fixtures),
-        isolate=args.isolate,
-        reuse=not args.rerun,
-        timeout=args.timeout,
-        output=args.output,
-        workers=default_workers() if args.workers is None else args.workers,
-        show_progress=not args.quiet,
-    )
-    try:
-        run.execute()
-    except HarnessFailure as exc:
-        raise HarnessFailure(f"{exc} (what was measured is kept in {run.output})") from None
-    if not args.quiet:
-        view, notes = planned_view(run)
-        if view["attempts"]:
-            print(table.render(view, results_path=run.output, notes=notes))
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("load", help="load producers' fixtures under a consumer with every strategy")
-    p.add_argument("consumer")
-    p.add_argument("producers", nargs="+", help="producer ids, or `all`")
-    p.add_argument("--strategies", default=None, help="comma-separated subset of strategies")
-    p.add_argument("--fixtures", default=None, help="comma-separated fixture ids (variant-format)")
-    p.add_argument("--isolate", action="store_true", help="one process per attempt")
-    p.add_argument(
-        "--rerun",
-        action="store_true",
-        help="measure every planned attempt again, also those recorded with their current key",
-    )
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per attempt")
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="worker processes sharing the attempts (default: one per core, at most 4)",
-    )
-    p.add_argument(
-        "--output", default=None, help="results file that this run updates (default reports/results/<consumer>.json)"
-    )
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=main)
