@@ -13,5 +13,8 @@ def cache_root() -> Path:
     return Path(os.environ.get("COMPAT_CACHE_DIR", PROJECT_ROOT / ".cache"))
 
 
+PUBLISHED_MATRIX = PROJECT_ROOT / "reports" / "matrix.json"
+"""The committed matrix: what ``compat report`` updates and what runs skip the recorded attempts of."""
+
 ARCHITECTURE = Path(__file__).resolve().parent / "inside" / "facenet_arch.py"
 """The architecture file weights-level recipes import: written beside them, embedded in the page."""

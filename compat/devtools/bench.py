@@ -4,16 +4,16 @@ The floor is the honest lower bound of the same attempts: one interpreter that i
 TensorFlow once and, per attempt, makes the strategy's load, one forward pass and the
 numeric check, bare (``compat.inside.bare``). The run is ``compat load`` end to end (host
 start, worker start, every attempt, results written). ``--only speed`` compares this code
-with the release before the speed work (``compat.devtools.benchspeed``). It also times creating an
-environment from a warm uv cache, measures the disk the environments use, and with
-``--from-nothing`` creates every environment with an empty uv cache (downloads
+with the release before the speed work (``compat.devtools.benchspeed``). It also times
+creating an environment from a warm uv cache, measures the disk the environments use, and
+with ``--from-nothing`` creates every environment with an empty uv cache (downloads
 included) in a scratch folder, and times headless Chromium opening the committed
-``reports/matrix.html`` (against one second), the probe of a normal file in the
-bubblewrap sandbox against the same probe with ``--no-sandbox`` (against 1.10x), and the
-pre-upgrade gate over ten small models against one TensorFlow import per environment plus
-its loads, and ``compat scan`` per file beside modelscan (``compat.devtools.benchscan``). Prints what it measured and writes ``reports/bench.json`` (a measurement not
-repeated keeps its earlier figures). Targets are checked here, by
-measurement, not by timed tests.
+``reports/matrix.html`` (against one second), the probe of a normal file in the bubblewrap
+sandbox against the same probe with ``--no-sandbox`` (against 1.10x), and the pre-upgrade
+gate over ten small models against one TensorFlow import per environment plus its loads, and
+``compat scan`` per file beside modelscan (``compat.devtools.benchscan``). Prints what it
+measured and writes ``reports/bench.json`` (a measurement not repeated keeps its earlier
+figures). Targets are checked here, by measurement, not by timed tests.
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def time_matrix(fixture_ids: str | None, jobs: int, scratch: Path) -> dict:
     """``compat matrix`` over the whole catalog (warm environments) into a scratch folder."""
     from compat.harness import matrix
 
-    consumers = [env.id for env in catalog.consumers()]
+    consumers: list[matrix.Pass | str] = [env.id for env in catalog.consumers()]
     started = time.time()
     try:
         finished = matrix.run_consumers(
@@ -373,8 +373,11 @@ def time_interpreter_start(env_id: str, repeats: int = 11) -> dict:
 
     env = catalog.get(env_id)
     python = envs.ensure_built(env)
-    ways = {"bubblewrap": sandbox.Bubblewrap({}), "none": workerclient.LightIsolation()}
-    seconds = {side: [] for side in ways}
+    ways: dict[str, sandbox.Bubblewrap | workerclient.LightIsolation] = {
+        "bubblewrap": sandbox.Bubblewrap({}),
+        "none": workerclient.LightIsolation(),
+    }
+    seconds: dict[str, list[float]] = {side: [] for side in ways}
     for _ in range(repeats):
         for side, isolation in ways.items():
             scratch = Path(tempfile.mkdtemp(prefix="compat-bench-start-"))
@@ -405,7 +408,7 @@ def time_sandbox(producer: str, fixture_path: str, loaders: str, repeats: int) -
 
     source = fixtures.unpacked(producer) / fixture_path
     scratch = Path(tempfile.mkdtemp(prefix="compat-bench-sandbox-", dir=str(_scratch_root())))
-    runs = {"bubblewrap": [], "none": []}
+    runs: dict[str, list[float]] = {"bubblewrap": [], "none": []}
     load = os.getloadavg()[0]
     try:
         model = scratch / source.name

@@ -28,11 +28,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from compat import catalog
 from compat.devtools.trackedcopy import tracked_copy
 from compat.harness import runner
-from compat.paths import PROJECT_ROOT
+from compat.paths import PROJECT_ROOT, PUBLISHED_MATRIX
 from compat.records import matrixdoc, results
 
 OLD_COMMIT = "7a28f38"
@@ -193,8 +194,8 @@ def _worker_starts(documents: list[dict]) -> int:
 
 def compare_matrix(old: Path, fixture_ids: str, jobs: int, scratch: Path, start_seconds: float) -> dict:
     consumers = [env.id for env in catalog.consumers()]
-    measured = {}
-    documents = {}
+    measured: dict[str, dict[str, Any]] = {}
+    documents: dict[str, list[dict]] = {}
     for side in ("old", "new"):
         folder = scratch / f"matrix-{side}"
         folder.mkdir()
@@ -233,7 +234,7 @@ def compare_matrix(old: Path, fixture_ids: str, jobs: int, scratch: Path, start_
             f"  matrix over {fixture_ids}, {side}: {measured[side]['attempts']} attempts in "
             f"{measured[side]['seconds']}s (load average {before} -> {_load_average()})"
         )
-    share = recorded_share(runner.split_list(fixture_ids), PROJECT_ROOT / "reports" / "matrix.json")
+    share = recorded_share(runner.split_list(fixture_ids) or [], PUBLISHED_MATRIX)
     for side in ("old", "new"):
         # Worker starts cost the same in the subset as in a full pass (once per consumer and
         # per dead worker), so they are not scaled up with the attempts.
@@ -244,7 +245,7 @@ def compare_matrix(old: Path, fixture_ids: str, jobs: int, scratch: Path, start_
             measured[side]["seconds"] / share["recorded_seconds"] / 3600, 2
         )
     again = time.time()
-    done = subprocess.run(
+    rerun = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -265,9 +266,9 @@ def compare_matrix(old: Path, fixture_ids: str, jobs: int, scratch: Path, start_
         check=False,
     )
     no_change = time.time() - again
-    if done.returncode != 0 or "nothing to do" not in done.stdout:
+    if rerun.returncode != 0 or "nothing to do" not in rerun.stdout:
         raise RuntimeError(
-            f"the no-change re-run did not find nothing to do: {done.stdout[-500:]} {done.stderr[-500:]}"
+            f"the no-change re-run did not find nothing to do: {rerun.stdout[-500:]} {rerun.stderr[-500:]}"
         )
     return {
         "fixtures": fixture_ids,
@@ -346,12 +347,13 @@ def run(old_path: Path, pairs: list[tuple[str, str]], rounds: int, fixture_ids: 
         producers = runner.resolve_producers(["all"])
     warm(old, producers)
     warm(PROJECT_ROOT, producers)
-    measured = {"old_commit": OLD_COMMIT, "cores": os.cpu_count(), "pairs": []}
+    pairs_measured: list[dict] = []
+    measured: dict[str, Any] = {"old_commit": OLD_COMMIT, "cores": os.cpu_count(), "pairs": pairs_measured}
     with tempfile.TemporaryDirectory(prefix="compat-bench-speed-", dir=str(PROJECT_ROOT / ".cache")) as tmp:
         scratch = Path(tmp)
         for consumer, producer in pairs:
             pair = compare_load(old, consumer, producer, rounds, scratch)
-            measured["pairs"].append(pair)
+            pairs_measured.append(pair)
             target = f" (target >= {pair['target']}x)" if pair["target"] else ""
             print(
                 f"compat load {consumer} {producer}: {pair['ratio']}x faster{target} with "

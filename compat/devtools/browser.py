@@ -54,8 +54,11 @@ def start(profile: Path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    binary = chromium()
+    if binary is None:  # callers ask missing() first; this says the same if one did not
+        raise RuntimeError(f"no browser to start: {missing()}")
     options = webdriver.ChromeOptions()
-    options.binary_location = chromium()
+    options.binary_location = binary
     for flag in FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")

@@ -51,7 +51,7 @@ def facenet_path(driver, page: Path):
 
 
 def upgrade_path(driver, page: Path, old: str | None = None, new: str | None = None):
-    """Landing view, then the upgrade: the example link, or ``old`` and ``new`` picked and shown.
+    """Landing view, then the upgrade: the example link, or ``old`` and ``new`` (both given) picked and shown.
 
     Returns the upgrade section once it shows the pair.
     """
@@ -59,7 +59,7 @@ def upgrade_path(driver, page: Path, old: str | None = None, new: str | None = N
     from selenium.webdriver.support.ui import Select
 
     driver.get(page.resolve().as_uri())
-    if old is None:
+    if old is None or new is None:
         driver.find_element(By.ID, "go-upgrade").click()
     else:
         Select(driver.find_element(By.ID, "upgrade-from")).select_by_value(old)

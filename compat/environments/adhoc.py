@@ -135,7 +135,8 @@ def from_spec(spec: Spec, log=print) -> catalog.Environment:
     return catalog.Environment(
         id=f"adhoc-{digest}",
         python=spec.python,
-        requirements=spec.requirements or (spec.file,),
+        # A spec lists requirements or names one file: parse gives it exactly one of the two.
+        requirements=spec.requirements or ((spec.file,) if spec.file else ()),
         keras_api=api,
         summary=describe(pins) or spec.text,
         roles=frozenset({catalog.CONSUMER}),

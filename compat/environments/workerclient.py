@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from compat import catalog
 from compat.environments import envs
@@ -109,19 +110,22 @@ class Worker:
         self.scratch = tempfile.mkdtemp(prefix=f"compat-{env.id}-")
         self.isolation = isolation
         arguments = ["-m", module]
-        io = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": self._log}
+        io: dict[str, Any] = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": self._log}
         if isolation is None:
             self.process = subprocess.Popen(
                 [str(python), *arguments], env=envs.inside_env(env, extra_env), cwd=self.scratch, **io
             )
         else:  # the isolation builds the command line, the variables and the working folder
             self.process = isolation.start(env, python, arguments, Path(self.scratch), extra_env, **io)
+        # The pipes io asks for, kept typed: Popen's own attributes are None for a stream not piped.
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._stdin, self._stdout = self.process.stdin, self.process.stdout
         self._events: queue.Queue = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
-        self.info = None
+        self.info: dict | None = None
 
     def _pump(self):
-        for line in self.process.stdout:
+        for line in self._stdout:
             try:
                 self._events.put(json.loads(line))
             except ValueError:
@@ -154,8 +158,8 @@ class Worker:
         return self.isolation.exit_status(self.process.returncode) if self.isolation else self.process.returncode
 
     def send(self, request: dict) -> None:
-        self.process.stdin.write((json.dumps(request) + "\n").encode())
-        self.process.stdin.flush()
+        self._stdin.write((json.dumps(request) + "\n").encode())
+        self._stdin.flush()
 
     def stderr_tail(self) -> str:
         try:
@@ -174,7 +178,7 @@ class Worker:
         if self.process.poll() is None:
             try:
                 self.send({"op": "exit"})
-                self.process.stdin.close()
+                self._stdin.close()
                 self.process.wait(timeout=30)
             except (OSError, subprocess.TimeoutExpired):
                 self.kill()
@@ -222,6 +226,7 @@ class Client:
             self.info = self.worker.wait_ready()
             if self.on_start:
                 self.on_start(self.info)
+        assert self.info is not None, "a live worker has sent its ready message (wait_ready raises otherwise)"
         return self.info
 
     def attempt(self, request: dict, timeout: float) -> dict:
@@ -233,6 +238,7 @@ class Client:
         """
         self.start()
         worker = self.worker
+        assert worker is not None, "start() leaves a live worker or raises"
         started = time.time()
         try:
             worker.send(request)

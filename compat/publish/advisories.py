@@ -87,7 +87,7 @@ def _ran(attempt: dict) -> bool:
 
 
 def _loaded(attempt: dict | None) -> bool:
-    return bool(attempt) and attempt.get("verdict") in ("pass", "mismatch")
+    return attempt is not None and attempt.get("verdict") in ("pass", "mismatch")
 
 
 def file_outcome(by_strategy: dict[str, dict], control: dict[str, dict] | None = None) -> tuple[str, str]:
@@ -151,7 +151,10 @@ def compare(matrix: dict, consumers: list[str]) -> list[Row]:
         version = keras_version(keras)
         for fixture in FIXTURES:
             files = grouped.get((consumer, fixture))
-            prediction = predict(version, fixture) if version and files else None
+            # No version read off the catalog (so no keras text either) or no file: nothing to predict.
+            if keras is None or version is None or not files:
+                continue
+            prediction = predict(version, fixture)
             if prediction is None:
                 continue
             outcomes: dict[str, list[str]] = {}

@@ -376,7 +376,7 @@ def security_table(matrix: dict, consumers: list[str]) -> dict:
                 (f"{attempt['producer']} {attempt['fixture']}", code_ran_when(attempt))
             )
     names = [s["name"] for s in matrix["strategies"] if any(key[1] == s["name"] for key in seen)]
-    rows = []
+    rows: list[dict] = []
     for consumer in consumers:
         rows.append({"consumer": consumer, "cells": [security_cell(seen.get((consumer, name), [])) for name in names]})
     return {"strategies": names, "rows": [r for r in rows if any(c["state"] != "none" for c in r["cells"])]}

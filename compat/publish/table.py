@@ -144,7 +144,9 @@ def _grid(grouped, shown, order, strategies, label, width) -> list[str]:
         heads = [_short(name, taken) for name in shown]
     widths = [max(len(h), CELL) for h in heads]
     # Columns that do not fit go to further panels, each repeating the fixture column.
-    panels, current, used = [], [], 0
+    panels: list[list[int]] = []
+    current: list[int] = []
+    used = 0
     for index, column_width in enumerate(widths):
         room = first_room if not panels else width - lead
         if current and used + column_width > room:
@@ -216,8 +218,8 @@ def _failures(document: dict, grouped, order: list[str], label, width: int) -> l
     shared: OrderedDict = OrderedDict()
     for name, reasons in by_strategy.items():
         if reasons:
-            lines = tuple((_reason_line(types, text), tuple(found)) for types, text, found in reasons.values())
-            shared.setdefault(lines, []).append(name)
+            reason_lines = tuple((_reason_line(types, text), tuple(found)) for types, text, found in reasons.values())
+            shared.setdefault(reason_lines, []).append(name)
     if not shared:
         return []
     lines = _wrap(

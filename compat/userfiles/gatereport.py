@@ -128,8 +128,8 @@ def junit(document: dict) -> str:
         "skipped": str(skipped),
         "time": f"{document['timing']['seconds']:.1f}",
     }
-    root = ET.Element("testsuites", name="compat regress", **counts)
-    suite = ET.SubElement(root, "testsuite", name=suite_name, **counts)
+    root = ET.Element("testsuites", {"name": "compat regress", **counts})
+    suite = ET.SubElement(root, "testsuite", {"name": suite_name, **counts})
     properties = ET.SubElement(suite, "properties")
     for side in ("from", "to"):
         record = document[side]

@@ -8,6 +8,7 @@ message classes built here from descriptors, so neither holds a parser of its ow
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 # tensorflow/core/framework/types.proto: the DataType values a signature's tensors use.
 DTYPES = {
@@ -144,8 +145,11 @@ def parse(name: str, data: bytes, text: bool = False):
     return msg
 
 
-def saved_model(folder) -> object:
-    """The folder's ``saved_model.pb`` (or ``.pbtxt``), parsed; ``Unreadable`` when it cannot be."""
+def saved_model(folder) -> Any:
+    """The folder's ``saved_model.pb`` (or ``.pbtxt``), parsed; ``Unreadable`` when it cannot be.
+
+    Typed Any: the message class is built from descriptors at run time (``messages``), so its
+    fields are unknown to a type checker."""
     folder = Path(folder)
     binary = folder / "saved_model.pb"
     if binary.exists():
