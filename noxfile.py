@@ -14,7 +14,9 @@ import nox
 ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
 
-from compat.environments import frontends  # after the path insert: the catalog is the one source of names
+# After the path insert, so that nox's own interpreter, where compat need not be installed, finds
+# this checkout's catalog: the one source of the session names.
+from compat.environments import frontends  # noqa: E402
 
 nox.options.default_venv_backend = "uv"
 nox.options.sessions = ["fast"]

@@ -25,10 +25,11 @@ PUBLISHED = Path(__file__).resolve().parent.parent / "reports"
 
 if browser.missing():
     pytest.skip(browser.missing(), allow_module_level=True)
-from selenium.common.exceptions import TimeoutException
-from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import Select, WebDriverWait
+# After the skip: without selenium or Chromium the module is skipped with the reason, not an error.
+from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 
 @pytest.fixture(scope="module")

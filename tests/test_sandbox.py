@@ -9,6 +9,7 @@ key the test puts in ``$HOME`` and to reach a listener on 127.0.0.1. The same pr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -78,10 +79,8 @@ class Listener:
                 self.received.append(b"".join(chunks))
 
     def close(self):
-        try:
+        with contextlib.suppress(OSError):
             self.socket.shutdown(socket.SHUT_RDWR)  # wakes the accept() the thread waits in
-        except OSError:
-            pass
         self.socket.close()
         self.thread.join(timeout=5)
 

@@ -9,8 +9,9 @@ It prints one JSON line per model file, as soon as that file is done:
 ``{"id", "file", "loader", "verdict": "pass" | "mismatch" | "error", "error_type", "message",
 "max_diff", "loaders"}``: the plainest loader's outcome, and under ``loaders`` the outcome of
 every plain loader this stack has for such a file (a SavedModel folder: ``load_model`` and
-the serving signature; the others: their one loader), each judged the same way. It is the truth the project's own loaders are checked against, so it imports
-nothing of the project: only numpy and the Keras / TensorFlow it finds.
+the serving signature; the others: their one loader), each judged the same way. It is the
+truth the project's own loaders are checked against, so it imports nothing of the project:
+only numpy and the Keras / TensorFlow it finds.
 
 The plainest way, as a user of this stack would load the file:
 - a SavedModel folder: with Keras 3, ``keras.layers.TFSMLayer(path, call_endpoint="serving_default")``
