@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import zipfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from compat.errors import EXIT_OK
@@ -91,38 +92,44 @@ def scan(path) -> FileScan:
         if found.kind == "weights_only":
             return FileScan(path, "weights")
         raise ScanInputError(found.line())
-    findings, notes, sources = [], [], []
-    if found.format in ("h5", "h5_weights", "weights_h5"):
-        for name, document in _h5_documents(str(target)):
-            sources.append(name)
-            got, noted = scan_config(document, name)
-            findings += got
-            notes += noted
-    elif found.format == "keras":
+    if found.format == "savedmodel":
+        findings, notes, sources = _scan_savedmodel(target)
+    else:
+        findings, notes, sources = _scan_configs(_config_documents(target, found.format, found.weights))
+    return FileScan(path, found.format, _dedupe(findings), _dedupe(notes), tuple(sources))
+
+
+def _config_documents(target: Path, fmt: str | None, weights: str | None) -> Iterator[tuple[str, object]]:
+    """Each parsed config a Keras file holds, with the source its findings are placed under:
+    an HDF5 file's attributes, a .keras archive's JSON members, a JSON architecture and the
+    HDF5 weights file it names. Nothing for a format that holds no config."""
+    if fmt in ("h5", "h5_weights", "weights_h5"):
+        yield from _h5_documents(str(target))
+    elif fmt == "keras":
         with zipfile.ZipFile(target) as archive:
             for name in archive.namelist():
                 if name.endswith(".json"):
                     document = _parse_json(archive.read(name), name)
                     if document is not None:
-                        sources.append(name)
-                        got, noted = scan_config(document, name)
-                        findings += got
-                        notes += noted
-    elif found.format == "json":
-        sources.append(target.name)
-        got, noted = scan_config(json.loads(target.read_text(encoding="utf-8-sig")), target.name)
+                        yield name, document
+    elif fmt == "json":
+        yield target.name, json.loads(target.read_text(encoding="utf-8-sig"))
+        if weights:
+            for name, document in _h5_documents(str(target.parent / weights)):
+                yield f"{weights}:{name}", document
+
+
+def _scan_configs(documents: Iterable[tuple[str, object]]) -> tuple[list[Finding], list[Finding], list[str]]:
+    """``(findings, notes, sources)`` of the configs, in their order."""
+    findings: list[Finding] = []
+    notes: list[Finding] = []
+    sources: list[str] = []
+    for name, document in documents:
+        sources.append(name)
+        got, noted = scan_config(document, name)
         findings += got
         notes += noted
-        if found.weights:
-            weights = target.parent / found.weights
-            for name, document in _h5_documents(str(weights)):
-                sources.append(f"{found.weights}:{name}")
-                got, noted = scan_config(document, f"{found.weights}:{name}")
-                findings += got
-                notes += noted
-    elif found.format == "savedmodel":
-        findings, notes, sources = _scan_savedmodel(target)
-    return FileScan(path, found.format, _dedupe(findings), _dedupe(notes), tuple(sources))
+    return findings, notes, sources
 
 
 def summary(path) -> str:
@@ -225,33 +232,45 @@ class Measured:
         grouped = self._load().get(fixture)
         if not grouped:
             return None
-        from compat.publish import advisories, cells
-
-        control_id = advisories.CONTROLS.get(fixture)
-        states = {"at_load": [], "at_first_call": [], "refused": []}
+        states: dict[str, list[str]] = {"at_load": [], "at_first_call": [], "refused": []}
         for consumer in sorted(grouped):
-            outcomes = []
-            for producer, by_strategy in grouped[consumer].items():
-                if fixture.endswith("-json"):
-                    # A JSON architecture's plain load is model_from_json, not load_model.
-                    by_strategy = dict(by_strategy, **{advisories.DEFAULT_STRATEGY: by_strategy.get("json_plain")})
-                control = self._load().get(control_id, {}).get(consumer, {}).get(producer) if control_id else None
-                outcomes.append(advisories.file_outcome(by_strategy, control)[0])
+            outcomes = self._outcomes(fixture, consumer, grouped[consumer])
             if "ran at load" in outcomes:
                 states["at_load"].append(consumer)
             elif "ran at first call" in outcomes:
                 states["at_first_call"].append(consumer)
             elif "refused" in outcomes:
                 states["refused"].append(consumer)
-        ran, passed = set(), set()
-        for by_producer in grouped.values():
-            for by_strategy in by_producer.values():
-                for name, attempt in by_strategy.items():
-                    if cells.code_ran_when(attempt) != "no":
-                        ran.add(name)
-                    if attempt.get("verdict") == "pass":
-                        passed.add(name)
-        return {"fixture": fixture, **states, "avoided_by": sorted(passed - ran)}
+        return {"fixture": fixture, **states, "avoided_by": _avoided_by(grouped)}
+
+    def _outcomes(self, fixture: str, consumer: str, by_producer: dict) -> list[str]:
+        """The outcome of a default load of each producer's file of ``fixture`` in ``consumer``."""
+        from compat.publish import advisories
+
+        control_id = advisories.CONTROLS.get(fixture)
+        outcomes = []
+        for producer, by_strategy in by_producer.items():
+            if fixture.endswith("-json"):
+                # A JSON architecture's plain load is model_from_json, not load_model.
+                by_strategy = dict(by_strategy, **{advisories.DEFAULT_STRATEGY: by_strategy.get("json_plain")})
+            control = self._load().get(control_id, {}).get(consumer, {}).get(producer) if control_id else None
+            outcomes.append(advisories.file_outcome(by_strategy, control)[0])
+        return outcomes
+
+
+def _avoided_by(grouped: dict) -> list[str]:
+    """The strategies that passed on the fixture somewhere and never ran its code anywhere."""
+    from compat.publish import cells
+
+    ran, passed = set(), set()
+    for by_producer in grouped.values():
+        for by_strategy in by_producer.values():
+            for name, attempt in by_strategy.items():
+                if cells.code_ran_when(attempt) != "no":
+                    ran.add(name)
+                if attempt.get("verdict") == "pass":
+                    passed.add(name)
+    return sorted(passed - ran)
 
 
 def annotate(scans: list[FileScan], measured: Measured | None) -> dict:
