@@ -78,11 +78,6 @@ def _attempt_id(consumer: str, attempt: dict) -> tuple:
     return (consumer,) + results.attempt_key(attempt)
 
 
-def _describe(key: tuple) -> str:
-    consumer, producer, fixture, strategy = key
-    return f"consumer {consumer}, producer {producer}, fixture {fixture}, strategy {strategy}"
-
-
 class _Merger:
     """Accumulates a published matrix and results files, later sources over earlier ones.
 

@@ -28,7 +28,6 @@ from compat.userfiles import storedcode
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
-UNDEFINED_ADDRESS = 0xFFFFFFFFFFFFFFFF
 # A text file bigger than this is not sniffed as JSON (architectures are a few MB at most).
 MAX_JSON_BYTES = 64 << 20
 # The full FaceNet is ~90 MB in any format and the tiny fixtures are under 1 MB.

@@ -22,7 +22,6 @@ from compat.errors import BadInput
 from compat.userfiles import savedmodelpb
 
 SEQUENTIAL = ("Sequential",)
-FUNCTIONAL = ("Model", "Functional")
 
 
 class InterfaceError(BadInput):
@@ -263,6 +262,8 @@ def is_custom(layer: dict) -> bool:
     return layer.get("class_name") not in KERAS2_LAYERS
 
 
+# The layer classes Keras 2 ships, aliases included (Conv2D and Convolution2D, MaxPool2D and
+# MaxPooling2D, ...): any other class_name in a Keras 2 config is a custom layer.
 KERAS2_LAYERS = frozenset(
     [
         "Activation",
@@ -330,6 +331,7 @@ KERAS2_LAYERS = frozenset(
         "Hashing",
         "InputLayer",
         "InputSpec",
+        "IntegerLookup",
         "LSTM",
         "LSTMCell",
         "Lambda",
@@ -382,6 +384,5 @@ KERAS2_LAYERS = frozenset(
         "ZeroPadding1D",
         "ZeroPadding2D",
         "ZeroPadding3D",
-        "IntegerLookup",
     ]
 )

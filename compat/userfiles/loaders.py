@@ -11,7 +11,6 @@ probe's reference (``engine.compare_outputs``).
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import shutil
 import subprocess
@@ -27,21 +26,6 @@ from compat.userfiles import engine
 
 ARCH_IMPORT = re.compile(r"^import facenet_arch\b", re.MULTILINE)
 HEAD_LINES = 3
-
-
-@dataclasses.dataclass(frozen=True)
-class Loader:
-    """One written script and what running it standalone showed."""
-
-    env: str
-    path: Path
-    verified: bool
-    detail: str
-
-    def line(self) -> str:
-        if self.verified:
-            return f"[{self.env}] {self.path}: standalone: verified ({self.detail})"
-        return f"[{self.env}] {self.path}: standalone: NOT verified: {self.detail}"
 
 
 def script_name(env_id: str) -> str:
