@@ -234,7 +234,7 @@ def _safe_lock(env: catalog.Environment) -> dict:
 
 def catalog_entry(env: catalog.Environment, consumer_block: dict | None) -> dict:
     """A catalog environment with the versions it really ran with, else its committed lock."""
-    entry = {
+    entry: dict = {
         "id": env.id,
         "python": env.python,
         "summary": env.summary,
