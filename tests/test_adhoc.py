@@ -109,7 +109,7 @@ def test_an_unresolvable_spec_is_exit_2_with_uvs_reason(tmp_path, monkeypatch, c
     monkeypatch.setenv("COMPAT_VENV_DIR", str(tmp_path))
     monkeypatch.setenv("COLUMNS", "40")  # uv wraps at the terminal's width unless told otherwise
     args = cli.build_parser().parse_args(["regress", "--from", "tf215", "--to", "py3.11:tensorflow-cpu==9.9.9"])
-    assert cli.invoke(cli.cmd_regress, args) == 2
+    assert cli.invoke(cli.regress.run, args) == 2
     progress, error = capsys.readouterr().err.splitlines()
     assert progress == "[compat] locking py3.11:tensorflow-cpu==9.9.9 with uv"
     assert error.startswith("compat: error: uv cannot resolve py3.11:tensorflow-cpu==9.9.9: ")

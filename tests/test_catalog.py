@@ -98,7 +98,7 @@ def test_a_missing_interpreter_names_the_environment_and_the_version():
 
 
 def test_named_commands_cover_every_front_end_name():
-    from compat.cli import named_command
+    from compat.cli.run_named import named_command
 
     assert named_command("tf215-load-tf210") == ["load", "tf215", "tf210"]
     assert named_command("tf215-load-all") == ["load", "tf215", "all"]

@@ -1,4 +1,5 @@
-"""``compat regress --models``: finding models, classifying each, the CI outputs; and real gates."""
+"""``compat gate`` (also spelt ``compat regress --models``): finding models, classifying each,
+the CI outputs; and real gates."""
 
 from __future__ import annotations
 
@@ -293,9 +294,14 @@ def _args(models, **options):
     return cli.build_parser().parse_args(argv)
 
 
+def _run(args) -> int:
+    """The command the arguments were parsed for, run as ``compat`` runs it (an error is one line)."""
+    return cli.invoke(args.func, args)
+
+
 def test_no_loadable_model_is_exit_2(tmp_path, capsys):
     (tmp_path / "broken.h5").write_text("<html><title>Quota exceeded</title></html>")
-    assert cli.invoke(cli.cmd_regress, _args([str(tmp_path)])) == 2
+    assert _run(_args([str(tmp_path)])) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[-1].startswith(f"compat: error: no loadable model in {tmp_path} ({tmp_path}/broken.h5: an HTML")
 
@@ -303,7 +309,7 @@ def test_no_loadable_model_is_exit_2(tmp_path, capsys):
 def test_a_batch_that_fits_no_model_is_exit_2(tmp_path, capsys):
     shutil.copy(fixtures.unpacked("tf215") / "builtin.h5", tmp_path / "builtin.h5")
     np.save(tmp_path / "batch.npy", np.zeros((2, 64, 64, 3), dtype=np.float32))
-    assert cli.invoke(cli.cmd_regress, _args([str(tmp_path)], input=str(tmp_path / "batch.npy"))) == 2
+    assert _run(_args([str(tmp_path)], input=str(tmp_path / "batch.npy"))) == 2
     err = capsys.readouterr().err
     assert "does not fit" in err and "input_1 has shape 64,64,3 per sample, but the model takes 160,160,3" in err
 
@@ -311,8 +317,6 @@ def test_a_batch_that_fits_no_model_is_exit_2(tmp_path, capsys):
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"producers": "keras212"}, "--producers selects the project's fixtures"),
-        ({"baseline": "reports/matrix.json"}, "--baseline selects the project's fixtures"),
         ({"timeout": 0}, "--timeout must be a positive number"),
         ({"new": "tf999"}, "unknown environment 'tf999'"),
         ({"new": "keras212x"}, "unknown environment"),
@@ -320,7 +324,7 @@ def test_a_batch_that_fits_no_model_is_exit_2(tmp_path, capsys):
 )
 def test_bad_options_with_models_are_exit_2(tmp_path, capsys, options, message):
     shutil.copy(fixtures.unpacked("tf215") / "builtin.h5", tmp_path / "builtin.h5")
-    assert cli.invoke(cli.cmd_regress, _args([str(tmp_path)], **options)) == 2
+    assert _run(_args([str(tmp_path)], **options)) == 2
     assert message in capsys.readouterr().err
 
 
@@ -355,11 +359,22 @@ def test_models_of_a_gate_are_each_in_their_own_folder_in_the_sandbox(tmp_path, 
     assert label == sandbox.NO_SANDBOX and roots == [str(tmp_path / "a")] and inside("x") == "x"
 
 
-def test_ci_outputs_need_models(capsys):
-    assert cli.invoke(cli.cmd_regress, _args(None, junit_xml="out.xml")) == 2
-    assert "--junit-xml goes with --models" in capsys.readouterr().err
-    assert cli.invoke(cli.cmd_regress, _args(None, no_sandbox=True)) == 2
-    assert "--no-sandbox goes with --models" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    "argv, refused",
+    [
+        # the regression's options over the project's fixtures are not the gate's
+        (["--models", "models/", "--producers", "keras212"], "--producers keras212"),
+        (["--models", "models/", "--baseline", "reports/matrix.json"], "--baseline reports/matrix.json"),
+        # and the gate's CI outputs and sandbox go only with --models
+        (["--junit-xml", "out.xml"], "--junit-xml out.xml"),
+        (["--no-sandbox"], "--no-sandbox"),
+    ],
+)
+def test_the_gate_and_the_regression_each_take_only_their_own_options(capsys, argv, refused):
+    assert cli.main(["regress", "--from", "tf215", "--to", "tf221", *argv]) == 2
+    assert capsys.readouterr().err == (
+        f"compat: error: unrecognized arguments: {refused} (see `compat regress --help`)\n"
+    )
 
 
 # -- real environments -----------------------------------------------------------------------
@@ -390,9 +405,7 @@ def upgrade(tmp_path_factory):
     outputs = {"json_out": root / "gate.json", "junit_xml": root / "junit.xml", "markdown": root / "pr.md"}
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = cli.invoke(
-            cli.cmd_regress, _args([str(folder)], new="tf221", **{k: str(v) for k, v in outputs.items()})
-        )
+        status = _run(_args([str(folder)], new="tf221", **{k: str(v) for k, v in outputs.items()}))
     return {
         "status": status,
         "folder": folder,
@@ -474,7 +487,7 @@ def test_upgrade_gate_diagnoses_the_broken_file_in_one_line(upgrade):
 def test_no_upgrade_exits_0(tmp_path, capsys):
     folder = _tf215_folder(tmp_path / "models")
     out = tmp_path / "gate.json"
-    assert cli.invoke(cli.cmd_regress, _args([str(folder)], new="tf215", json_out=str(out))) == 0
+    assert _run(_args([str(folder)], new="tf215", json_out=str(out))) == 0
     document = json.loads(out.read_text())
     assert document["same_environment"] and not document["regressed"]
     assert {e["change"] for e in document["models"]} == {Change.UNCHANGED}
@@ -495,7 +508,7 @@ def test_an_ad_hoc_stack_as_the_target(tmp_path, capsys):
     folder.mkdir()
     shutil.copytree(source / "builtin_savedmodel", folder / "exported")
     out, junit = tmp_path / "gate.json", tmp_path / "junit.xml"
-    status = cli.invoke(cli.cmd_regress, _args([str(folder)], new=ADHOC, json_out=str(out), junit_xml=str(junit)))
+    status = _run(_args([str(folder)], new=ADHOC, json_out=str(out), junit_xml=str(junit)))
     document = json.loads(out.read_text())
     target = document["to"]
     env = adhoc.environment(ADHOC)

@@ -10,7 +10,7 @@ import pytest
 
 from compat import cli
 from compat.harness import fixtures
-from compat.userfiles import loaders, probe
+from compat.userfiles import loaders
 from tests.conftest import producer_reference
 
 RECIPE = '''"""Loading strategy rebuild_weights: rebuild, then load_weights.
@@ -68,7 +68,7 @@ def test_write_loader_into_a_file_is_exit_2(tmp_path, capsys):
     args = cli.build_parser().parse_args(
         ["probe", str(model), "--loaders", "tf215", "--write-loader", str(tmp_path / "taken")]
     )
-    assert cli.invoke(probe.main, args) == 2
+    assert cli.invoke(cli.probe.run, args) == 2
     assert "is a file" in capsys.readouterr().err
 
 

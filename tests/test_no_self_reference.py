@@ -17,7 +17,7 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent
 
 # A run of the probe or of convert, however the test starts it.
-RUNS = re.compile(r'probe\.main\b|\.probe\(|"probe",|\["probe"|"convert",|\["convert"')
+RUNS = re.compile(r'probe\.run\b|\.probe\(|"probe",|\["probe"|"convert",|\["convert"')
 # An assertion that something worked, which a self-made reference would make true.
 CLAIMS = re.compile(r'== "pass"|proof: passed|\["verified"\]|use \w+|"recommended"\]\["strategy"\]')
 # A reference the test chose: the option, the keyword, or the helpers that make one.
@@ -57,7 +57,7 @@ def test_the_check_finds_the_pattern():
     # The shape the suite had: a probe with no reference, then its own reference attempt's verdict.
     bad = """
 def test_x(tmp_path):
-    assert cli.invoke(probe.main, _args(path, loaders="tf215", json_out=str(out))) == 0
+    assert cli.invoke(cli.probe.run, _args(path, loaders="tf215", json_out=str(out))) == 0
     assert verdicts["rebuild_weights"] == "pass"
 """
     good = bad.replace("json_out=str(out)", "json_out=str(out), reference=reference, input=batch")

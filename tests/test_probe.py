@@ -32,20 +32,20 @@ def _args(path, **options):
 def test_bad_file_is_one_line_and_exit_2(tmp_path, capsys):
     path = tmp_path / "facenet_keras.h5"
     path.write_text("<html><head><title>Sign in</title></head><body></body></html>")
-    assert cli.invoke(probe.main, _args(path)) == 2
+    assert cli.invoke(cli.probe.run, _args(path)) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "HTML web page" in err
     assert "Traceback" not in err
 
 
 def test_missing_file_is_exit_2(tmp_path, capsys):
-    assert cli.invoke(probe.main, _args(tmp_path / "nothing.h5")) == 2
+    assert cli.invoke(cli.probe.run, _args(tmp_path / "nothing.h5")) == 2
     assert "no such file or folder" in capsys.readouterr().err
 
 
 def test_json_without_weights_is_exit_2(tmp_path, capsys):
     shutil.copy(fixtures.unpacked("tf215") / "lambda.json", tmp_path / "model.json")
-    assert cli.invoke(probe.main, _args(tmp_path / "model.json")) == 2
+    assert cli.invoke(cli.probe.run, _args(tmp_path / "model.json")) == 2
     assert "no weights file beside it" in capsys.readouterr().err
 
 
@@ -67,7 +67,7 @@ def test_bad_options_are_exit_2(tmp_path, capsys, options, message, monkeypatch)
     path = tmp_path / "lambda.h5"
     shutil.copy(fixtures.unpacked("tf215") / "lambda.h5", path)
     monkeypatch.chdir(tmp_path)
-    assert cli.invoke(probe.main, _args(path, no_sandbox=True, **options)) == 2
+    assert cli.invoke(cli.probe.run, _args(path, no_sandbox=True, **options)) == 2
     assert message in capsys.readouterr().err
 
 
@@ -81,7 +81,8 @@ def test_probe_tiny_keras212_model_under_tf215(tmp_path, capsys):
     out = tmp_path / "probe.json"
     reference, batch = producer_reference(fixtures.fixture_dir("keras212"), "lambda", tmp_path)
     assert (
-        cli.invoke(probe.main, _args(path, loaders="tf215", json_out=str(out), reference=reference, input=batch)) == 0
+        cli.invoke(cli.probe.run, _args(path, loaders="tf215", json_out=str(out), reference=reference, input=batch))
+        == 0
     )
     document = json.loads(out.read_text())
     assert document["reference"]["source"] == "file"  # keras212's own numbers, not an attempt's
@@ -112,7 +113,7 @@ def test_probe_full_size_facenet_from_keras212(tmp_path, capsys):
     reference, batch = str(raw / "reference" / "lambda.npy"), str(tmp_path / "input.npy")
     started = time.time()
     status = cli.invoke(
-        probe.main,
+        cli.probe.run,
         _args(
             model,
             loaders="tf215,tf221",
@@ -194,7 +195,9 @@ def test_a_model_that_is_not_facenet_gets_no_facenet_rebuild(tmp_path, capsys):
     reference = plain_reference("tf215", model, batch, tmp_path / "reference.npy", "from tensorflow import keras")
     out = tmp_path / "probe.json"
     assert (
-        cli.invoke(probe.main, _args(model, loaders="tf215", json_out=str(out), reference=reference, input=str(batch)))
+        cli.invoke(
+            cli.probe.run, _args(model, loaders="tf215", json_out=str(out), reference=reference, input=str(batch))
+        )
         == 0
     )
     printed = capsys.readouterr().out

@@ -186,7 +186,7 @@ def test_baseline_matrix_regressed_exit_1_and_json(tmp_path, capsys):
         + row("builtin-h5", ["pass"] * 5, consumer="tf221")
     )
     out = tmp_path / "regress.json"
-    status = cli.invoke(regress.main, _args(baseline=str(_matrix(tmp_path, attempts)), json_out=str(out)))
+    status = cli.invoke(cli.regress.run, _args(baseline=str(_matrix(tmp_path, attempts)), json_out=str(out)))
     assert status == 1
     report = json.loads(out.read_text())
     assert report["schema"] == regress.SCHEMA and report["exit_status"] == 1
@@ -202,38 +202,38 @@ def test_baseline_matrix_filters_and_exit_0(tmp_path):
         + row("builtin-h5", ["pass"] * 5, consumer="tf221")
     )
     path = _matrix(tmp_path, attempts)
-    assert cli.invoke(regress.main, _args(baseline=str(path), variants="builtin")) == 0
-    assert cli.invoke(regress.main, _args(baseline=str(path), formats="h5", variants="builtin,canary")) == 0
+    assert cli.invoke(cli.regress.run, _args(baseline=str(path), variants="builtin")) == 0
+    assert cli.invoke(cli.regress.run, _args(baseline=str(path), formats="h5", variants="builtin,canary")) == 0
 
 
 def test_baseline_filters_that_leave_nothing_are_bad_input(tmp_path, capsys):
     path = _matrix(
         tmp_path, row("lambda-h5", ["pass"] * 5, consumer="tf215") + row("lambda-h5", ["pass"] * 5, consumer="tf221")
     )
-    assert cli.invoke(regress.main, _args(baseline=str(path), producers="tf215")) == 2
+    assert cli.invoke(cli.regress.run, _args(baseline=str(path), producers="tf215")) == 2
     assert "no attempts match producers ['tf215']" in capsys.readouterr().err
 
 
 def test_baseline_without_the_consumer_is_bad_input(tmp_path, capsys):
     path = _matrix(tmp_path, row("lambda-h5", ["pass"] * 5, consumer="tf215"))
-    assert cli.invoke(regress.main, _args(baseline=str(path))) == 2
+    assert cli.invoke(cli.regress.run, _args(baseline=str(path))) == 2
     assert "no attempts of consumer tf221 (it has: tf215)" in capsys.readouterr().err
 
 
 def test_baseline_with_another_schema_is_bad_input(tmp_path, capsys):
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"schema": "compat.results/1", "attempts": []}))
-    assert cli.invoke(regress.main, _args(baseline=str(path))) == 2
+    assert cli.invoke(cli.regress.run, _args(baseline=str(path))) == 2
     assert "expected 'compat.matrix/4'" in capsys.readouterr().err
 
 
 def test_unknown_environment_is_bad_input(capsys):
-    assert cli.invoke(regress.main, _args(old="tf999")) == 2
+    assert cli.invoke(cli.regress.run, _args(old="tf999")) == 2
     assert "unknown environment 'tf999'" in capsys.readouterr().err
 
 
 def test_filters_that_match_no_fixture_are_bad_input(capsys):
-    assert cli.invoke(regress.main, _args(producers="keras212", formats="keras")) == 2
+    assert cli.invoke(cli.regress.run, _args(producers="keras212", formats="keras")) == 2
     assert "no fixture of keras212 matches" in capsys.readouterr().err
 
 
@@ -243,7 +243,7 @@ def test_regress_for_real(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(regress, "output_path", lambda old, new, consumer: tmp_path / f"{consumer}.json")
     out = tmp_path / "regress.json"
     status = cli.invoke(
-        regress.main,
+        cli.regress.run,
         _args(old="tf215", new="tf221", producers="keras212", variants="lambda", formats="h5", json_out=str(out)),
     )
     report = json.loads(out.read_text())

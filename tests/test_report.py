@@ -131,7 +131,7 @@ def test_the_same_results_in_two_files_count_once(tmp_path):
     twice = report.merge(report.results_files(folder))
     assert len(twice["attempts"]) == len(once["attempts"]) > 0
     assert not any(a.get("unstable") for a in twice["attempts"])
-    assert cli.invoke(report.main, _args(folder, out=tmp_path / "out")) == 0
+    assert cli.invoke(cli.report.run, _args(folder, out=tmp_path / "out")) == 0
 
 
 def test_differing_verdicts_are_kept_as_an_unstable_cell(tmp_path):
@@ -151,7 +151,7 @@ def test_differing_verdicts_are_kept_as_an_unstable_cell(tmp_path):
 
 def test_a_partial_run_updates_the_published_matrix_without_shrinking_it(tmp_path):
     out = tmp_path / "out"
-    assert cli.invoke(report.main, _args(DATA, out=out)) == 0
+    assert cli.invoke(cli.report.run, _args(DATA, out=out)) == 0
     published = report.read_matrix(out / "matrix.json")
     partial = _load("tf215-load-keras212.json")
     changed = next(a for a in partial["attempts"] if a["verdict"] == "error")
@@ -160,7 +160,7 @@ def test_a_partial_run_updates_the_published_matrix_without_shrinking_it(tmp_pat
     folder = tmp_path / "partial"
     folder.mkdir()
     _write(folder / "tf215.json", partial)
-    assert cli.invoke(report.main, _args(folder, out=out)) == 0
+    assert cli.invoke(cli.report.run, _args(folder, out=out)) == 0
     updated = report.read_matrix(out / "matrix.json")
     assert len(updated["attempts"]) == len(published["attempts"])
     (kept,) = [
@@ -172,7 +172,7 @@ def test_a_partial_run_updates_the_published_matrix_without_shrinking_it(tmp_pat
         and a["strategy"] == changed["strategy"]
     ]
     assert kept["verdict"] == "pass" and kept["unstable"] == ["error", "pass"]
-    assert cli.invoke(report.main, _args(folder, out=out, fresh=True)) == 0
+    assert cli.invoke(cli.report.run, _args(folder, out=out, fresh=True)) == 0
     assert len(report.read_matrix(out / "matrix.json")["attempts"]) == 1
 
 
@@ -209,16 +209,16 @@ def test_unusable_results_are_one_line_errors(tmp_path, capsys, change, message)
     document = _load("tf26-load-keras212.json")
     change(document)
     _write(folder / "tf26.json", document)
-    assert cli.invoke(report.main, _args(folder, out=tmp_path / "out")) == 2
+    assert cli.invoke(cli.report.run, _args(folder, out=tmp_path / "out")) == 2
     err = capsys.readouterr().err
     assert err.startswith("compat: error: ") and message in err and err.count("\n") == 1
 
 
 def test_missing_or_empty_results_folder(tmp_path, capsys):
-    assert cli.invoke(report.main, _args(tmp_path / "missing", out=tmp_path)) == 2
+    assert cli.invoke(cli.report.run, _args(tmp_path / "missing", out=tmp_path)) == 2
     (tmp_path / "empty").mkdir()
-    assert cli.invoke(report.main, _args(tmp_path / "empty", out=tmp_path)) == 2
-    assert cli.invoke(report.main, _args(from_json=tmp_path / "none.json", out=tmp_path)) == 2
+    assert cli.invoke(cli.report.run, _args(tmp_path / "empty", out=tmp_path)) == 2
+    assert cli.invoke(cli.report.run, _args(from_json=tmp_path / "none.json", out=tmp_path)) == 2
     assert capsys.readouterr().err.count("compat: error: ") == 3
 
 
@@ -411,7 +411,7 @@ def test_embedded_json_cannot_close_its_script_tag():
 # -- rendering --------------------------------------------------------------------------
 def _render_to(tmp_path: Path, folder: Path = DATA) -> Path:
     out = tmp_path / "out"
-    assert cli.invoke(report.main, _args(folder, out=out)) == 0
+    assert cli.invoke(cli.report.run, _args(folder, out=out)) == 0
     return out
 
 
@@ -425,12 +425,12 @@ def test_cli_report_writes_json_html_and_markdown(tmp_path):
 def test_rerendering_matrix_json_reproduces_the_pages_byte_for_byte(tmp_path):
     out = _render_to(tmp_path)
     again = tmp_path / "again"
-    assert cli.invoke(report.main, _args(from_json=out / "matrix.json", out=again)) == 0
+    assert cli.invoke(cli.report.run, _args(from_json=out / "matrix.json", out=again)) == 0
     for name in ("matrix.html", "matrix.md"):
         assert (again / name).read_bytes() == (out / name).read_bytes()
     assert not (again / "matrix.json").exists()
     second = tmp_path / "second"
-    assert cli.invoke(report.main, _args(DATA, out=second)) == 0
+    assert cli.invoke(cli.report.run, _args(DATA, out=second)) == 0
     for name in ("matrix.json", "matrix.html", "matrix.md"):
         assert (second / name).read_bytes() == (out / name).read_bytes()
     text = (out / "matrix.json").read_text()
@@ -439,7 +439,7 @@ def test_rerendering_matrix_json_reproduces_the_pages_byte_for_byte(tmp_path):
 
 def test_the_committed_report_rerenders_byte_for_byte(tmp_path):
     published = PROJECT_ROOT / "reports"
-    assert cli.invoke(report.main, _args(from_json=published / "matrix.json", out=tmp_path)) == 0
+    assert cli.invoke(cli.report.run, _args(from_json=published / "matrix.json", out=tmp_path)) == 0
     for name in ("matrix.html", "matrix.md"):
         assert (tmp_path / name).read_bytes() == (published / name).read_bytes(), name
     assert (published / "matrix.html").stat().st_size < 3 * 1024 * 1024

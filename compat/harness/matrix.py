@@ -276,19 +276,27 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
-def main(args) -> int:
-    consumers = args.consumers or [env.id for env in catalog.consumers()]
-    jobs = (os.cpu_count() or 1) if args.jobs is None else args.jobs
+def run_matrix(
+    consumers: list[str],
+    *,
+    jobs: int | None = None,
+    fixture_ids: str | None = None,
+    rerun: bool = False,
+    dry_run: bool = False,
+    results: str | None = None,
+    publish: bool = True,
+) -> int:
+    """``compat matrix``: the consumers (default: every one) side by side, ``jobs`` at once, then the report."""
+    consumers = consumers or [env.id for env in catalog.consumers()]
+    jobs = (os.cpu_count() or 1) if jobs is None else jobs
     if jobs < 1:
         raise BadInput(f"--jobs must be at least 1, not {jobs}")
-    fixture_ids = args.fixtures
     for consumer in consumers:
         runner.validate(consumer, runner.resolve_producers(["all"]), fixture_ids=runner.split_list(fixture_ids))
     started = time.time()
-    dry_run = args.dry_run
-    results_dir = Path(args.results) if args.results else None
+    results_dir = Path(results) if results else None
     passes = plan_passes(
-        consumers, default_outputs(consumers, results_dir), fixture_ids, rerun=args.rerun, settle=not dry_run
+        consumers, default_outputs(consumers, results_dir), fixture_ids, rerun=rerun, settle=not dry_run
     )
     work = [p for p in passes if p.todo]
     planned = sum(p.planned for p in passes)
@@ -312,31 +320,13 @@ def main(args) -> int:
             f"{len(consumers)} consumer(s), about {_minutes(sum(p.estimated_seconds for p in work) / jobs)} "
             f"on {jobs} core(s); largest first: " + ", ".join(f"{p.consumer} {p.todo}" for p in work)
         )
-        finished = run_consumers(work, jobs, args.rerun, fixture_ids, results_dir=results_dir)
+        finished = run_consumers(work, jobs, rerun, fixture_ids, results_dir=results_dir)
         print(f"[matrix] {len(work)} consumers in {time.time() - started:.0f}s")
     failed = [c for c, code in finished.items() if code != 0]
-    if not args.no_report:
+    if publish:
         from compat.publish import report
 
         report.publish(results=results_dir)
     if failed:
         raise HarnessFailure(f"the harness failed for {', '.join(failed)} (what they measured is kept)")
     return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("matrix", help="every consumer over every producer, in parallel, then the report")
-    p.add_argument("consumers", nargs="*", help="consumer ids (default: the whole catalog)")
-    p.add_argument("--jobs", type=int, default=None, help="consumers run at once (default: the cores)")
-    p.add_argument(
-        "--rerun", action="store_true", help="measure every attempt again, also those recorded with their current key"
-    )
-    p.add_argument("--fixtures", default=None, help="comma-separated fixture ids (variant-format) to run")
-    p.add_argument("--no-report", action="store_true")
-    p.add_argument("--results", default=None, help="folder of the consumers' results files (default reports/results/)")
-    p.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="print what each consumer has to run and an estimate of how long, then stop",
-    )
-    p.set_defaults(func=main)

@@ -192,18 +192,22 @@ def check(recipes: list[Recipe], jobs: int = 2, timeout: float = 600.0, log=prin
     return outcomes
 
 
-def main(args) -> int:
-    sources = [Path(p) for p in args.sources] or [PROJECT_ROOT / "reports" / "matrix.json"]
-    attempts = read_attempts(sources)
-    if args.consumers:
-        wanted = [catalog.get(c).id for c in args.consumers.split(",") if c]
+def count(
+    sources: list[str], *, consumers: str | None = None, run: bool = False, jobs: int = 2, timeout: float = 600.0
+) -> int:
+    """``compat recipes``: the distinct passing recipes of ``sources`` (of ``consumers``, comma-separated,
+    when given) counted and, with ``run``, each run standalone."""
+    paths = [Path(p) for p in sources] or [PROJECT_ROOT / "reports" / "matrix.json"]
+    attempts = read_attempts(paths)
+    if consumers:
+        wanted = [catalog.get(c).id for c in consumers.split(",") if c]
         attempts = [a for a in attempts if a.get("consumer") in wanted]
     runnable, apart = distinct(attempts)
     passing = sum(r.attempts for r in runnable + apart)
-    consumers = sorted({r.consumer for r in runnable}, key=catalog.ids().index)
+    shown = sorted({r.consumer for r in runnable}, key=catalog.ids().index)
     print(
         f"[recipes] {len(runnable)} distinct recipes over {passing} passing attempts "
-        f"({', '.join(consumers) or 'no consumer'})",
+        f"({', '.join(shown) or 'no consumer'})",
         flush=True,
     )
     if apart:
@@ -212,10 +216,10 @@ def main(args) -> int:
             f"({', '.join(NEEDS_THIS_PROJECT)} files name its module on purpose): not run",
             flush=True,
         )
-    if not args.check:
+    if not run:
         return EXIT_OK
     started = time.time()
-    outcomes = check(runnable, jobs=args.jobs, timeout=args.timeout, log=lambda line: print(line, flush=True))
+    outcomes = check(runnable, jobs=jobs, timeout=timeout, log=lambda line: print(line, flush=True))
     good = sum(o.passed for o in outcomes)
     print(
         f"{good} of {len(outcomes)} distinct recipes ran standalone and reproduced the reference "
@@ -223,18 +227,3 @@ def main(args) -> int:
         flush=True,
     )
     return EXIT_OK if good == len(outcomes) else EXIT_HARNESS
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("recipes", help="count the distinct recipes that passed; --check runs each standalone")
-    p.add_argument("sources", nargs="*", help="matrix.json or results files (default reports/matrix.json)")
-    p.add_argument(
-        "--check",
-        action="store_true",
-        help="run each distinct recipe as `python -I recipe.py` beside only its fixture and "
-        "facenet_arch.py, in a consumer where it passed, and compare with the reference",
-    )
-    p.add_argument("--consumers", default=None, help="comma-separated consumer ids to keep")
-    p.add_argument("--jobs", type=int, default=2, help="recipes run at once")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per recipe")
-    p.set_defaults(func=main)

@@ -204,26 +204,23 @@ def check_filters(variants, formats) -> None:
             raise RegressError(choices(kind, unknown, known))
 
 
-def main(args) -> int:
-    for option in ("input", "junit_xml", "markdown", "no_sandbox"):  # the gate's, on the same command
-        if getattr(args, option):
-            raise RegressError(f"--{option.replace('_', '-')} goes with --models (the gate over your own models)")
-    old_env, new_env = adhoc.environment(args.old, log=progress), adhoc.environment(args.new, log=progress)
+def compare(old_spec: str, new_spec: str, *, producers=None, variants=None, formats=None, baseline=None) -> dict:
+    """The regression report from ``old_spec`` to ``new_spec`` (catalog ids or specs) over the
+    project's fixtures, read from ``baseline`` (a matrix.json) or measured by fresh runs."""
+    old_env, new_env = adhoc.environment(old_spec, log=progress), adhoc.environment(new_spec, log=progress)
     old, new = old_env.id, new_env.id
     for env in (old_env, new_env):
         if not env.consumes:
             catalog.require_consumer(env)
-    producers = runner.split_list(args.producers)
-    variants, formats = runner.split_list(args.variants), runner.split_list(args.formats)
     if producers:
         producers = [catalog.get(p).id for p in producers]
     filters = {"producers": producers, "variants": variants, "formats": formats}
     check_filters(variants, formats)
     log = progress
 
-    if args.baseline:
-        old_side = from_matrix(args.baseline, old, producers, variants, formats)
-        new_side = from_matrix(args.baseline, new, producers, variants, formats)
+    if baseline:
+        old_side = from_matrix(baseline, old, producers, variants, formats)
+        new_side = from_matrix(baseline, new, producers, variants, formats)
     else:
         plan = fixture_plan(producers or runner.resolve_producers(["all"]), variants, formats)
         old_side = fresh_run(old_env, plan, output_path(old, new, old), log)
@@ -237,26 +234,4 @@ def main(args) -> int:
     for side, env in (("from", old_env), ("to", new_env)):
         if env.spec:
             report[side].update(spec=env.spec, lock=env.locked_versions())
-    print(render(report))
-    if args.json_out:
-        results.write_atomically(Path(args.json_out), report)
-    return report["exit_status"]
-
-
-def add_parser(sub):
-    """``compat regress``: its options over the project's fixtures (the gate adds those of ``--models``)."""
-    p = sub.add_parser(
-        "regress",
-        help="what stops working when moving from one environment to another",
-        description="Compare two environments over the project's fixtures or, with --models, "
-        "over your own model files. An environment is a catalog id or a spec: "
-        "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2 or py3.11:requirements.txt.",
-    )
-    p.add_argument("--from", dest="old", required=True, help="the environment today: catalog id or spec")
-    p.add_argument("--to", dest="new", required=True, help="the environment to move to: catalog id or spec")
-    p.add_argument("--producers", default=None)
-    p.add_argument("--variants", default=None)
-    p.add_argument("--formats", default=None)
-    p.add_argument("--baseline", default=None, help="matrix.json to read both sides from (default: fresh runs)")
-    p.add_argument("--json", dest="json_out", default=None)
-    return p
+    return report

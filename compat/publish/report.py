@@ -450,10 +450,6 @@ def render_all(matrix: dict, out: Path) -> list[Path]:
     return written
 
 
-def main(args) -> int:
-    return publish(results=args.results, from_json=args.from_json, out=args.out, fresh=args.fresh)
-
-
 def publish(results=None, from_json=None, out=None, fresh: bool = False) -> int:
     """Merge the results files (or read a matrix.json) and render the report into ``out``."""
     out = Path(out) if out else REPORTS_DIR
@@ -470,16 +466,3 @@ def publish(results=None, from_json=None, out=None, fresh: bool = False) -> int:
         f"-> {', '.join(str(p) for p in written)} ({html_kb:.0f} KiB HTML)"
     )
     return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("report", help="merge results and render reports/matrix.{json,html,md}")
-    p.add_argument("--results", default=None, help="folder of results files (default reports/results/)")
-    p.add_argument("--from-json", default=None, help="re-render from an existing matrix.json")
-    p.add_argument("--out", default=None, help="folder of matrix.{json,html,md} (default reports/)")
-    p.add_argument(
-        "--fresh",
-        action="store_true",
-        help="build only from the results files instead of updating the published matrix.json",
-    )
-    p.set_defaults(func=main)

@@ -22,18 +22,17 @@ import dataclasses
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from compat import catalog
-from compat.environments import adhoc, envs, sandbox, standalone
+from compat.environments import envs, sandbox, standalone
 from compat.errors import EXIT_OK, BadInput, HarnessFailure, progress
 from compat.userfiles import engine, loaders, probe
+from compat.userfiles.diagnose import Diagnosis
 
 FORMATS = ("h5", "savedmodel")
 NO_KERAS_MODEL = ("savedmodel_inference",)  # serves a signature: nothing Keras could re-save
-DEFAULT_LOADERS = "tf215,tf221"
 
 
 class ConvertError(BadInput):
@@ -182,18 +181,19 @@ def load_lines(program: str, model: Path) -> list[str]:
     return [line.replace("MODEL_PATH", json.dumps(str(model))) for line in code if line.startswith(SHOWN)]
 
 
-def main(args) -> int:
-    diagnosis = probe.loadable(args, "convert")
-    env = adhoc.environment(args.to, log=progress)
-    catalog.require_consumer(env)
-    aim = target(args.out, env, args.format)
-    options = probe.read_options(args)
-    references = probe.loader_environments(args.loaders or DEFAULT_LOADERS)
+def convert_and_prove(
+    diagnosis: Diagnosis,
+    env: catalog.Environment,
+    aim: Target,
+    references: list[catalog.Environment],
+    options: probe.Options,
+    *,
+    sandboxed: bool,
+) -> int:
+    """Probe the file in ``references`` and ``env``, convert it in ``env`` with the way that gives
+    the reference there, write the proof script beside ``aim.out`` and run it in a fresh process."""
+    path = diagnosis.path
     chosen = references + ([env] if env.id not in [e.id for e in references] else [])
-    sandboxed = not args.no_sandbox
-    if sandboxed:
-        sandbox.check()
-    print(f"compat convert: {diagnosis.line()}", file=sys.stderr)
     model, batch, reference = probe.prepare(diagnosis, chosen, options, sandboxed=sandboxed, log=progress)
     size = options.size or diagnosis.size_guess
     document = probe.probe(
@@ -214,7 +214,7 @@ def main(args) -> int:
         raise HarnessFailure("could not run " + "; ".join(f"{e['id']}: {e['error']}" for e in broken))
     if reference is None:
         raise HarnessFailure(
-            f"nothing loads {args.path} in {', '.join(e.id for e in chosen)}: no reference to convert against"
+            f"nothing loads {path} in {', '.join(e.id for e in chosen)}: no reference to convert against"
         )
     ways = candidates(document, env.id)
     if not ways:
@@ -237,7 +237,7 @@ def main(args) -> int:
         raise HarnessFailure(f"converting in {env.id} with {ways[0]} failed: {result['error']}")
     stack = loaders.stack(result["runtime"])
     print(
-        f"convert {args.path} -> {aim.out} ({env.id}: {stack}), loaded with {result['strategy']}, "
+        f"convert {path} -> {aim.out} ({env.id}: {stack}), loaded with {result['strategy']}, "
         f"reference {document['reference']['label']}"
     )
     if result["carried_over"]:
@@ -260,45 +260,3 @@ def main(args) -> int:
         raise HarnessFailure(f"the converted file did not reproduce the reference in {env.id}: {detail}")
     print(f"proof: passed: a fresh {env.id} process ran {aim.script} (python -I, {where}): {detail}")
     return EXIT_OK
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "convert",
-        help="save your model in an environment's own format, proven by a plain load",
-        description="Load a model file in ENV with the strategy the probe recommends there, save "
-        "it in ENV's own format (.keras for Keras 3; .h5 or a SavedModel for Keras 2), "
-        "then prove in a fresh ENV process that a plain load_model of the result "
-        "(default safe_mode) reproduces the reference. FaceNet Lambda layers holding "
-        "bytecode are carried over to facenet_arch's ScaleLayer. Exit 0 only when the "
-        "proof passed.",
-    )
-    probe.add_file_options(p, "to convert")
-    p.add_argument(
-        "--to",
-        required=True,
-        metavar="ENV",
-        help="the consumer environment to convert for: a catalog id or a spec such as "
-        "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2",
-    )
-    p.add_argument(
-        "-o",
-        "--out",
-        required=True,
-        metavar="OUT",
-        help="the file (or SavedModel folder) to write; it must not exist. The proof script "
-        "load_<name>.py and, when the model needs it, facenet_arch.py are written beside it",
-    )
-    p.add_argument(
-        "--format",
-        choices=["h5", "savedmodel"],
-        default=None,
-        help="for a Keras 2 ENV: write a .h5 file (default) or a SavedModel folder; a Keras 3 ENV always writes .keras",
-    )
-    p.add_argument(
-        "--loaders",
-        default=None,
-        help="comma-separated environments probed for the reference before ENV, catalog ids or specs "
-        "(default: tf215,tf221; ENV is always probed)",
-    )
-    p.set_defaults(func=main)

@@ -1,4 +1,6 @@
-"""``compat regress --from OLD --to NEW --models PATH...``: the pre-upgrade gate over your own models.
+"""``compat gate PATH... --from OLD --to NEW``: the pre-upgrade gate over your own models.
+
+(``compat regress --from OLD --to NEW --models PATH...``, its first spelling, runs it too.)
 
 Every model found under the paths is loaded with every strategy under both
 environments. Each environment runs one worker (one TensorFlow import) that loads every
@@ -30,11 +32,11 @@ import time
 from pathlib import Path
 
 from compat import catalog
-from compat.environments import adhoc, sandbox
-from compat.errors import EXIT_OK, EXIT_REGRESSED, BadInput, HarnessFailure, positive_seconds, progress
-from compat.records import change, results
+from compat.environments import sandbox
+from compat.errors import EXIT_OK, EXIT_REGRESSED, BadInput, HarnessFailure, progress
+from compat.records import change
 from compat.records.change import Change
-from compat.userfiles import engine, gatereport, scan
+from compat.userfiles import engine, scan
 from compat.userfiles.diagnose import Diagnosis, diagnose
 
 SCHEMA = "compat.regress.models/1"
@@ -321,44 +323,54 @@ def _side(outcome: dict) -> dict:
     }
 
 
-# -- command -------------------------------------------------------------------------------
-
-REFUSED_WITH_MODELS = ("producers", "variants", "formats", "baseline")
+# -- the gate --------------------------------------------------------------------------------
 
 
-def main(args) -> int:
+def gate(
+    old_env: catalog.Environment,
+    new_env: catalog.Environment,
+    paths: list[str],
+    *,
+    given_input: str | None,
+    shapes: dict,
+    sandboxed: bool,
+    timeout: float,
+) -> dict:
+    """The gate's document (``build_document``) for the models under ``paths``, ``old_env`` -> ``new_env``."""
     started = time.time()
-    for option in REFUSED_WITH_MODELS:
-        if getattr(args, option):  # the regress command's own options, set on the same parser
-            raise GateError(f"--{option} selects the project's fixtures; it does not go with --models")
-    timeout = positive_seconds(args.timeout)
-    old_env = adhoc.environment(args.old, log=progress)
-    new_env = adhoc.environment(args.new, log=progress)
-    for env in (old_env, new_env):
-        if not env.consumes:
-            catalog.require_consumer(env)
-    models, diagnosed = find_models(list(args.models))
+    models, diagnosed = loadable_models(paths)
+    if sandboxed:
+        sandbox.check()  # no bubblewrap: refuse before any environment starts
+    models = [(shown, engine.open_model(found)) for shown, found in models]
+    if not given_input:
+        models, _ = engine.learn_interfaces([old_env], models, sandboxed=sandboxed, timeout=timeout, log=progress)
+    models, inputs, diagnosed = fed_models(models, diagnosed, given_input, shapes)
+    old, new, label = measure_both(old_env, new_env, models, inputs, sandboxed=sandboxed, timeout=timeout)
+    document = build_document(old, new, models, diagnosed, inputs, time.time() - started)
+    document["isolation"] = label
+    return document
+
+
+def loadable_models(paths: list[str]) -> tuple[list[tuple[str, Diagnosis]], list[tuple[str, Diagnosis]]]:
+    """``find_models``, each file that is not gated said on the way; no loadable model at all is bad input."""
+    models, diagnosed = find_models(list(paths))
     for shown, found in diagnosed:
         progress(f"[regress] not gated: {diagnosed_line(shown, found)}")
     if not models:
         lines = "; ".join(diagnosed_line(shown, found) for shown, found in diagnosed[:3]) + (
             "; ..." if len(diagnosed) > 3 else ""
         )
-        raise GateError(f"no loadable model in {', '.join(args.models)}" + (f" ({lines})" if lines else ""))
-    shapes = engine.parse_shapes(args.input_shape)
-    if args.input:
-        engine.read_arrays(args.input, "--input")
-    sandboxed = not args.no_sandbox
-    if sandboxed:
-        sandbox.check()  # no bubblewrap: refuse before any environment starts
-    models = [(shown, engine.open_model(found)) for shown, found in models]
-    if not args.input:
-        models, _ = engine.learn_interfaces([old_env], models, sandboxed=sandboxed, timeout=timeout, log=progress)
-    inputs, unknown = batches(models, args.input, shapes)
+        raise GateError(f"no loadable model in {', '.join(paths)}" + (f" ({lines})" if lines else ""))
+    return models, diagnosed
+
+
+def fed_models(models: list[tuple[str, engine.ModelFile]], diagnosed: list, given_input: str | None, shapes: dict):
+    """``(models, inputs, diagnosed)``: the models whose batch is known; the others join the diagnosed."""
+    inputs, unknown = batches(models, given_input, shapes)
     for shown, why in unknown:
         progress(f"[regress] not gated: {shown}: {why}")
     why_of = dict(unknown)
-    diagnosed += [
+    diagnosed = diagnosed + [
         (shown, dataclasses.replace(model.diagnosis, ok=False, kind="inputs_unknown", message=why_of[shown], advice=""))
         for shown, model in models
         if shown in why_of
@@ -366,7 +378,13 @@ def main(args) -> int:
     models = [(shown, model) for shown, model in models if shown in inputs]
     if not models:
         raise GateError("no model whose inputs are known: " + "; ".join(why for _, why in unknown))
+    return models, inputs, diagnosed
 
+
+def measure_both(
+    old_env: catalog.Environment, new_env: catalog.Environment, models: list, inputs: dict, *, sandboxed, timeout
+) -> tuple[dict, dict, str]:
+    """``(old, new, isolation label)``: every model under both environments (once when they are one)."""
     scratch = Path(tempfile.mkdtemp(prefix="compat-gate-"))
     try:
         planned, isolation, label = plan(models, inputs, scratch, sandboxed)
@@ -385,51 +403,4 @@ def main(args) -> int:
         raise HarnessFailure("; ".join(f"could not run {side['id']}: {side['error']}" for side in failed))
     if new is old:
         new = copy.deepcopy(old)  # judged separately; the same measurements serve both sides
-    document = build_document(old, new, models, diagnosed, inputs, time.time() - started)
-    document["isolation"] = label
-    print(gatereport.text(document))
-    for option, render in (("json_out", None), ("junit_xml", gatereport.junit), ("markdown", gatereport.markdown)):
-        target = getattr(args, option)
-        if not target:
-            continue
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        if render is None:
-            results.write_atomically(Path(target), document)
-        else:
-            Path(target).write_text(render(document))
-    return document["exit_status"]
-
-
-def add_options(p) -> None:
-    """The options of ``compat regress --models``, on the ``regress`` command's parser."""
-    p.add_argument(
-        "--models",
-        nargs="+",
-        default=None,
-        metavar="PATH",
-        help="your model files or folders (searched for .h5, .hdf5, .keras, .json and SavedModels)",
-    )
-    p.add_argument(
-        "--input",
-        default=None,
-        help="with --models: a .npy (one input) or .npz (inputs by name) batch fed to every model as it "
-        "is (default: a seeded batch of each model's own inputs)",
-    )
-    p.add_argument(
-        "--input-shape",
-        action="append",
-        default=None,
-        metavar="[NAME=]SHAPE",
-        help="with --models: per-sample shape for the seeded batches' open dimensions, e.g. 43844,1 "
-        "or NAME=SHAPE; repeat it for each input",
-    )
-    p.add_argument("--timeout", type=float, default=600.0, help="with --models: seconds allowed per attempt")
-    p.add_argument("--junit-xml", default=None, metavar="FILE", help="with --models: one JUnit test case per model")
-    p.add_argument(
-        "--markdown", default=None, metavar="FILE", help="with --models: a summary for a pull-request comment"
-    )
-    p.add_argument(
-        "--no-sandbox",
-        action="store_true",
-        help="with --models: load the files without the bubblewrap sandbox (their code, if any, runs as you)",
-    )
+    return old, new, label

@@ -25,11 +25,10 @@ from pathlib import Path
 
 from compat import catalog
 from compat.environments import adhoc, sandbox
-from compat.errors import EXIT_OK, BadInput, HarnessFailure, positive_seconds, progress
+from compat.errors import BadInput, HarnessFailure, progress
 from compat.publish import table
-from compat.records import results
 from compat.records.verdicts import Verdict
-from compat.userfiles import engine, scan
+from compat.userfiles import engine
 from compat.userfiles import loaders as loaders_
 from compat.userfiles.diagnose import Diagnosis, diagnose
 
@@ -309,7 +308,7 @@ def _disagreements(environments: list[dict], reference: dict, groups: list[list[
     return flags
 
 
-# -- command -------------------------------------------------------------------------------
+# -- what the probe and convert commands (compat.cli) call -----------------------------------
 
 
 def loader_environments(text: str) -> list[catalog.Environment]:
@@ -337,11 +336,11 @@ def _diagnosis_dict(diagnosis: Diagnosis) -> dict:
     }
 
 
-def loadable(args, command: str = "probe") -> Diagnosis:
-    """The diagnosis of ``args.path``, or the one line that says why it cannot be loaded."""
-    diagnosis = diagnose(args.path)
+def loadable(path, *, verbose: bool = False, command: str = "probe") -> Diagnosis:
+    """The diagnosis of ``path``, or the one line that says why it cannot be loaded."""
+    diagnosis = diagnose(path)
     if not diagnosis.ok:
-        if args.verbose:
+        if verbose:
             print(f"compat {command}: diagnosis {_diagnosis_dict(diagnosis)}", file=sys.stderr)
         raise ProbeError(diagnosis.line())
     if diagnosis.format == "json" and not diagnosis.weights:
@@ -349,32 +348,9 @@ def loadable(args, command: str = "probe") -> Diagnosis:
     return diagnosis
 
 
-def main(args) -> int:
-    diagnosis = loadable(args)
-    loaders = loader_environments(args.loaders or "tf215,tf221")
-    options = read_options(args)
-    sandboxed = not args.no_sandbox
-    write_loader = loaders_.prepare(args.write_loader) if args.write_loader else None
-    if sandboxed:
-        sandbox.check()  # no bubblewrap: refuse before any environment starts
-    print(f"compat probe: {scan.summary(args.path)}", file=sys.stderr)
-    print(f"compat probe: {diagnosis.line()}", file=sys.stderr)
-    model, batch, reference = prepare(diagnosis, loaders, options, sandboxed=sandboxed, log=progress)
-    document = probe(
-        model,
-        loaders,
-        batch=batch,
-        size=options.size or diagnosis.size_guess,
-        variant=options.variant,
-        reference=reference,
-        timeout=options.timeout,
-        sandboxed=sandboxed,
-        log=progress,
-        write_loader=write_loader,
-    )
-    print(render(document))
-    if args.json_out:
-        results.write_atomically(Path(args.json_out), document)
+def require_ran(document: dict) -> None:
+    """A probe whose environments did not all run, or whose written loaders did not reproduce
+    the reference standalone, is the harness's failure (exit status 3), not a finding."""
     failed = [env["id"] for env in document["environments"] if env["error"]]
     if failed:
         raise HarnessFailure(
@@ -392,7 +368,6 @@ def main(args) -> int:
             f"the written loader for {', '.join(unproven)} did not reproduce the reference "
             f"standalone (see its standalone: line)"
         )
-    return EXIT_OK
 
 
 @dataclasses.dataclass(frozen=True)
@@ -405,29 +380,6 @@ class Options:
     size: str | None
     variant: str
     timeout: float
-
-
-def read_options(args) -> Options:
-    positive_seconds(args.timeout)
-    if args.reference and not args.input:
-        raise ProbeError(
-            "--reference needs --input: the batch its numbers were computed on "
-            "(without it the probe would compare them with its own batch)"
-        )
-    if args.input and args.input_shape:
-        raise ProbeError("give --input or --input-shape, not both")
-    if args.input:
-        engine.read_arrays(args.input, "--input")
-    if args.reference:
-        engine.read_arrays(args.reference, "--reference")
-    return Options(
-        args.input,
-        args.reference,
-        engine.parse_shapes(args.input_shape),
-        args.size,
-        args.variant or DEFAULT_VARIANT,
-        float(args.timeout),
-    )
 
 
 def prepare(
@@ -448,75 +400,3 @@ def prepare(
     batch = engine.make_batch(model, options.input, options.shapes)
     reference = engine.given_reference(options.reference, batch) if options.reference else None
     return model, batch, reference
-
-
-def add_file_options(p, what: str) -> None:
-    """What probe and convert share: the file, its batch and reference, the loaders, the limits."""
-    p.add_argument("path", help=f"the model file {what}: .h5 / .keras / .json (+ weights) or a SavedModel folder")
-    p.add_argument(
-        "--reference",
-        default=None,
-        help="the outputs the model should give on --input: a .npy (one output) or .npz (outputs by "
-        "name); needs --input. Default: the first environment that loads the file gives them",
-    )
-    p.add_argument(
-        "--input",
-        default=None,
-        help="a batch to feed the model, used as it is: a .npy (one input) or .npz (inputs by name). "
-        "Default: a seeded batch of the model's own inputs, in each input's valid range",
-    )
-    p.add_argument(
-        "--input-shape",
-        action="append",
-        default=None,
-        metavar="[NAME=]SHAPE",
-        help="per-sample input shape for the seeded batch, e.g. 43844,1, or NAME=SHAPE for one of "
-        "several inputs; repeat it for each (default: the shape the file records, open "
-        f"dimensions set to {engine.OPEN_DIMENSION})",
-    )
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per attempt (default 600)")
-    p.add_argument(
-        "--size",
-        choices=["full", "tiny"],
-        default=None,
-        help="for a FaceNet file: the size the weights-level strategies rebuild (default: guessed from the file size)",
-    )
-    p.add_argument(
-        "--variant",
-        default=None,
-        help="for a FaceNet file: the variant the weights-level strategies rebuild (default: lambda)",
-    )
-    p.add_argument("--verbose", action="store_true", help="print the traceback of a refused file or option")
-    p.add_argument(
-        "--no-sandbox",
-        action="store_true",
-        help="load the file without the bubblewrap sandbox (code stored in it, if any, runs as you)",
-    )
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "probe",
-        help="try every applicable strategy on your own model file",
-        description="Diagnose a model file, read what it takes and returns, then load it with every "
-        "applicable strategy in each loader environment and print the one to use, with "
-        "its recipe.",
-    )
-    add_file_options(p, "to probe")
-    p.add_argument(
-        "--loaders",
-        default="tf215,tf221",
-        help="comma-separated consumer environments to load it in, catalog ids or specs such as "
-        "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2 (default: tf215,tf221)",
-    )
-    p.add_argument("--json", dest="json_out", default=None, help="also write the probe's results to this JSON file")
-    p.add_argument(
-        "--write-loader",
-        default=None,
-        metavar="DIR",
-        help="write each loader environment's recommended recipe to DIR/load_<env>.py (run as "
-        "`python load_<env>.py INPUT OUTPUT`; it names the model by its absolute path), plus "
-        "facenet_arch.py when it imports it, then run each script standalone (python -I, from DIR, "
-        "sandboxed unless --no-sandbox) and print `standalone: verified` or why not",
-    )
-    p.set_defaults(func=main)

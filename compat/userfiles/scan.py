@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from compat.errors import EXIT_OK
 from compat.userfiles import diagnose as diagnose_
 from compat.userfiles.storedcode import (  # noqa: F401 - the scan's vocabulary, used by its callers too
     BUILTIN_FUNCTION,
@@ -436,8 +434,10 @@ def sarif(doc: dict, base: str | None = None) -> dict:
 # -- command -----------------------------------------------------------------------------------
 
 
-def main(args) -> int:
-    paths = list(args.paths)
+def inventory(paths: list[str], matrix: str | None = None) -> tuple[dict, bool]:
+    """``(document, whether any file carries code)`` for the model files under ``paths``, annotated
+    with what ``matrix`` (default reports/matrix.json) measured of such code."""
+    paths = list(paths)
     missing = [p for p in paths if not os.path.exists(p)]
     if missing:
         raise ScanInputError(diagnose_.diagnose(missing[0]).line())
@@ -460,42 +460,5 @@ def main(args) -> int:
             if os.path.realpath(path) in named:
                 raise  # a path the user named that is not a model: bad input, in one line
             skipped.append((path, str(exc)))
-    measured = annotate(scans, Measured(args.matrix))
-    doc = document(scans, skipped, measured)
-    if args.json_out:
-        _write(args.json_out, json.dumps(doc, indent=1))
-    if args.sarif:
-        _write(args.sarif, json.dumps(sarif(doc), indent=1))
-    if args.json_out != "-":  # JSON on stdout stays parseable
-        print(text(doc))
-    return EXIT_FOUND if any(s.has_code for s in scans) else EXIT_OK
-
-
-def _write(target: str, content: str) -> None:
-    if target == "-":
-        sys.stdout.write(content + "\n")
-        return
-    Path(target).parent.mkdir(parents=True, exist_ok=True)
-    Path(target).write_text(content + "\n")
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "scan",
-        help="list the code stored in model files, without running it",
-        description="Statically list the code model files carry (Lambda layers at any depth, "
-        "lambdas and bytecode anywhere in a config, functions and classes named "
-        "outside Keras, SavedModel graph ops that act on the world) with what the "
-        "published matrix measured loaders do with such code. TensorFlow is not "
-        "imported. Exit 1 when code is found, 0 when none, 2 for bad input.",
-    )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="model files or folders to search")
-    p.add_argument("--json", dest="json_out", default=None, metavar="FILE", help="also write JSON (- for stdout)")
-    p.add_argument("--sarif", default=None, metavar="FILE", help="also write SARIF 2.1.0 for code scanning")
-    p.add_argument(
-        "--matrix",
-        default=None,
-        metavar="FILE",
-        help="matrix.json whose canary measurements annotate the findings (default reports/matrix.json)",
-    )
-    p.set_defaults(func=main)
+    measured = annotate(scans, Measured(matrix))
+    return document(scans, skipped, measured), any(s.has_code for s in scans)
