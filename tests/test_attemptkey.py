@@ -21,6 +21,7 @@ import pytest
 from compat import catalog
 from compat.publish import report
 from compat.records import attemptkey, codedigest, matrixdoc, results
+from compat.records.attempt import AttemptRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -289,17 +290,19 @@ def test_fixture_and_reference_digests_follow_their_content(tmp_path):
 
 
 def test_an_attempt_without_a_key_is_never_known():
-    request = {
-        "producer": "tf210",
-        "fixture": {"id": "lambda-h5"},
-        "strategy": "load_model",
-        "key": {"lock": "l", "fixture": "f", "reference": "r", "code": "c"},
-    }
+    request = AttemptRequest(
+        producer="tf210",
+        fixture={"id": "lambda-h5"},
+        strategy="load_model",
+        input="batch.npz",
+        reference="lambda.npy",
+        key={"lock": "l", "fixture": "f", "reference": "r", "code": "c"},
+    )
     keyless = {"producer": "tf210", "fixture": "lambda-h5", "strategy": "load_model", "verdict": "pass"}
     assert attemptkey.pending([request], attemptkey.recorded([keyless])) == [request]
-    keyed = dict(keyless, key=dict(request["key"]))
+    keyed = dict(keyless, key=dict(request.key))
     assert attemptkey.pending([request], attemptkey.recorded([keyless]), attemptkey.recorded([keyed])) == []
-    stale = dict(keyless, key=dict(request["key"], code="other"))
+    stale = dict(keyless, key=dict(request.key, code="other"))
     assert attemptkey.pending([request], attemptkey.recorded([stale])) == [request]
 
 

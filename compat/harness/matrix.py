@@ -31,7 +31,8 @@ from compat.errors import BadInput, HarnessFailure
 from compat.harness import progress, runner
 from compat.harness.progress import WORKER_START_SECONDS
 from compat.paths import PROJECT_ROOT
-from compat.records import attemptkey, codedigest, results
+from compat.records import codedigest, store
+from compat.records.attempt import AttemptId, attempt_id
 
 POLL_SECONDS = 2.0
 
@@ -68,7 +69,7 @@ def plan_passes(
     matrix = runner.published_matrix(published) if published else None
     passes = []
     for consumer in consumer_ids:
-        run = runner.Run(
+        run = runner.open_run(
             consumer,
             producers,
             fixture_ids=wanted,
@@ -82,7 +83,7 @@ def plan_passes(
         todo = run.pending(plan)
         if not todo and settle:
             run.settle()
-        expected = progress.expected_seconds([attemptkey.attempt_id(r) for r in todo], seconds)
+        expected = progress.expected_seconds([r.id for r in todo], seconds)
         passes.append(
             Pass(
                 consumer,
@@ -95,9 +96,9 @@ def plan_passes(
     return sorted(passes, key=lambda p: -p.estimated_seconds)
 
 
-def _journaled(output: Path) -> list[tuple]:
+def _journaled(output: Path) -> list[AttemptId]:
     """Ids of the attempts the runs of a results file have journaled so far."""
-    return [results.attempt_key(a) for journal in results.journals(output) for a in results.read_journal(journal)]
+    return [attempt_id(a) for a in store.journaled(output)]
 
 
 class MatrixProgress:

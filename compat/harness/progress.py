@@ -13,9 +13,11 @@ one. Before the first attempt is done it is the recorded total spread over the w
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import sys
 import time
+from collections.abc import Callable
 
 PLAIN_SECONDS = 15.0
 """Least time between two plain progress lines."""
@@ -101,6 +103,25 @@ def is_terminal(stream) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+@dataclasses.dataclass(frozen=True)
+class Display:
+    """Where a run's lines and progress go: shown or not, plain lines to ``say``, a live bar
+    where ``live`` (None: where the stream is a terminal)."""
+
+    show: bool = True
+    say: Callable[[str], None] = print
+    live: bool | None = None
+
+    @classmethod
+    def for_log(cls, log: Callable[[str], None], show: bool = True) -> Display:
+        """The live bar only where lines would go to a terminal as they are; a caller's own log
+        (regress, the tests) gets the plain lines."""
+        return cls(show=show, say=log, live=None if log is print else False)
+
+    def reporter(self, label: str, total: int, estimate: Estimate) -> Reporter:
+        return Reporter(label, total, estimate, show=self.show, say=self.say, live=self.live)
 
 
 class Reporter:

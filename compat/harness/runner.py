@@ -1,4 +1,4 @@
-"""Host side of a consumer run: plan the attempts, drive the worker client, record every verdict.
+"""Host side of a consumer run: plan the attempts, drive the worker clients, hand every verdict to the store.
 
 The host never imports TensorFlow. Worker processes inside the consumer environment
 (``compat.environments.workerclient``; ``--workers``, one per core up to four by default, one per
@@ -8,20 +8,9 @@ hangs costs that attempt a ``crash`` / ``timeout`` verdict, and a fresh worker t
 Only the main thread records: each worker's thread hands its verdicts over, so a run
 stopped by Ctrl-C (which reaches the workers too) never records the deaths it caused.
 
-Each consumer has one results file (``reports/results/<consumer>.json``) that every run
-of that consumer updates by attempt key: a run of some fixtures or strategies replaces
-those attempts and keeps the rest, so a subset run never loses or duplicates what a full
-one measured. Nothing measured is lost: each verdict is appended to the run's own journal
-(``<results>.<run>.journal``, one JSON line, flushed to disk) the moment it is known, and
-the results file is replaced atomically every couple of seconds and at the end. A journal
-whose run is gone (its ``.lock`` is free) is folded in by the next run.
-
-Runs of one consumer may overlap (two loads on different producers, a load and a
-``compat regress`` fresh run, ``compat report`` reading): every write holds the results
-file's lock (``<results>.lock``), re-reads what is on disk and lays this run's
-measurements over it, so neither run overwrites the other's. An attempt both measured
-keeps the later measurement, as ``compat report`` resolves it. Readers need no lock: the
-file is only ever replaced whole.
+What a run measured goes to its consumer's results file through ``compat.records.store``
+(journal, lock, merge, atomic save); every result is judged by ``compat.records.judge``, the
+judge the engine for users' files shares.
 
 Every attempt carries its content key (``compat.records.attemptkey``). ``compat load`` runs only
 the planned attempts whose key is recorded neither in the results file nor in the
@@ -36,16 +25,15 @@ producers, fixtures or strategies and a non-positive timeout are bad input (exit
 from __future__ import annotations
 
 import collections
-import datetime
+import dataclasses
+import functools
 import os
 import queue
-import secrets
 import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock, Timeout
 
 from compat import catalog
 from compat.environments import workerclient
@@ -53,15 +41,13 @@ from compat.errors import BadInput, choices, positive_seconds
 from compat.harness import fixtures, progress
 from compat.paths import PROJECT_ROOT, cache_root
 from compat.records import attemptkey, codedigest, matrixdoc, results
-from compat.records.verdicts import MIN_COSINE, RELATIVE_TOLERANCE, Verdict, compare
+from compat.records.attempt import Attempt, AttemptId, AttemptRequest, attempt_id
+from compat.records.judge import judge
+from compat.records.store import ResultsStore
+from compat.records.verdicts import Verdict
 
 RESULTS_DIR = PROJECT_ROOT / "reports" / "results"
 PUBLISHED = PROJECT_ROOT / "reports" / "matrix.json"
-SNAPSHOT_SECONDS = 2.0
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def strategy_names() -> list[str]:
@@ -168,14 +154,21 @@ def keyed_plan(
     strategy_filter=None,
     fixture_filter=None,
     codes: codedigest.CodeDigests | None = None,
-) -> list[dict]:
+) -> list[AttemptRequest]:
     """``plan_attempts`` for every strategy of the registry, each request with its content key."""
     codes = codes or codedigest.code_digests(PROJECT_ROOT)
     keyer = attemptkey.Keyer(env, codes)
-    requests = plan_attempts(producers, list(codes.by_strategy), strategy_filter, fixture_filter)
-    for request in requests:
-        request["key"] = keyer.key(request)
-    return requests
+    return [
+        AttemptRequest(
+            producer=r["producer"],
+            fixture=r["fixture"],
+            strategy=r["strategy"],
+            input=r["input"],
+            reference=r["reference"],
+            key=keyer.key(r),
+        )
+        for r in plan_attempts(producers, list(codes.by_strategy), strategy_filter, fixture_filter)
+    ]
 
 
 def published_matrix(path: Path = PUBLISHED) -> dict | None:
@@ -194,24 +187,6 @@ def published_keys(consumer: str, document: dict | None) -> dict:
     return {found[1:]: key for found, (key, _) in matrixdoc.recorded(document, consumer).items()}
 
 
-def results_lock(output: Path) -> FileLock:
-    """Held by every run of a consumer while it reads, merges and replaces its results file."""
-    return FileLock(str(output) + ".lock")
-
-
-def _journal_owner_gone(journal: Path) -> bool:
-    """A journal's run holds ``<journal>.lock`` from before its first line to its end; a
-    journal without one was left by a release in which all runs shared one journal."""
-    owner = Path(str(journal) + ".lock")
-    if not owner.exists():
-        return True
-    try:
-        FileLock(str(owner), timeout=0).acquire().lock.release()
-    except Timeout:
-        return False
-    return True
-
-
 def recorded_seconds(consumer: str, attempts: list[dict], published: dict | None) -> dict:
     """(producer, fixture, strategy) -> load + predict seconds last recorded, from the published
     matrix and then the results file's attempts."""
@@ -219,159 +194,99 @@ def recorded_seconds(consumer: str, attempts: list[dict], published: dict | None
         found[1:]: spent for found, (_, spent) in (matrixdoc.recorded(published, consumer) if published else {}).items()
     }
     seconds.update(
-        {results.attempt_key(a): (a.get("load_seconds") or 0.0) + (a.get("predict_seconds") or 0.0) for a in attempts}
+        {attempt_id(a): (a.get("load_seconds") or 0.0) + (a.get("predict_seconds") or 0.0) for a in attempts}
     )
     return seconds
 
 
-class Run:
-    """One consumer run: the plan, the worker clients and the results document it updates."""
+@functools.cache
+def reference_outputs(path: str) -> np.ndarray:
+    """A producer's reference embeddings, read once per run however many attempts check against them."""
+    return np.load(path)
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """What a consumer run is asked for: the consumer, the producers, the subsets of their
+    fixtures and strategies, and whether what is recorded under the current key is reused."""
+
+    env: catalog.Environment
+    producers: list[str]
+    strategies: frozenset[str] | None = None
+    fixtures: frozenset[str] | None = None
+    reuse: bool = False
+    published: Path | None = PUBLISHED
+    """The published matrix whose keys count as recorded (None: only the results file's)."""
+
+    def plan(self) -> list[AttemptRequest]:
+        return keyed_plan(self.env, self.producers, self.strategies, self.fixtures)
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerOptions:
+    """How the attempts are run: how many workers, how long each attempt may take, a fresh
+    worker for every attempt that loads something (``isolate``), extra environment variables."""
+
+    workers: int = 1
+    timeout: float = 300.0
+    isolate: bool = False
+    extra_env: dict[str, str] | None = None
+
+
+class ConsumerRun:
+    """One consumer run: plans its attempts and drives the workers that run them; every
+    verdict goes to ``store``, the progress to ``display``."""
 
     def __init__(
         self,
-        consumer: str | catalog.Environment,
-        producers: list[str],
-        *,
-        strategies=None,
-        fixture_ids=None,
-        isolate=False,
-        reuse=False,
-        timeout=300.0,
-        output: Path | None = None,
-        log=print,
-        extra_env=None,
-        published: Path | None = PUBLISHED,
-        workers: int = 1,
-        show_progress: bool = True,
+        selection: Selection,
+        store: ResultsStore,
+        options: WorkerOptions | None = None,
+        display: progress.Display | None = None,
     ):
-        self.env = validate(consumer, producers, strategies, fixture_ids, timeout, workers)
-        self.workers = workers
-        self.producers = producers
-        self.strategy_filter = set(strategies) if strategies else None
-        self.fixture_filter = set(fixture_ids) if fixture_ids else None
-        self.isolate = isolate
-        self.reuse = reuse
-        self.published = published
-        self.show_progress = show_progress
+        self.selection = selection
+        self.store = store
+        self.options = options or WorkerOptions()
+        self.display = display or progress.Display()
+        self.planned: list[AttemptRequest] = []
         self.roots: dict[str, str] = {}
-        self.timeout = timeout
-        self.log = log
-        self.output = Path(output) if output else default_output(self.env.id)
-        # Each run journals on its own, so overlapping runs never append to or delete each other's.
-        self.journal = self.output.with_name(f"{self.output.name}.{os.getpid()}-{secrets.token_hex(4)}.journal")
-        self.lock = results_lock(self.output)
-        self.measured: dict[tuple, dict] = {}
-        """What this run knows that the results file may not: its own verdicts and those of
-        journals left by stopped runs. Every save lays them over what is on disk."""
-        self.superseded: dict[tuple, dict] = {}
-        """Attempt id -> current key, for records under another key that this run drops."""
-        self.adopted: list[Path] = []
-        self.measured_now: set[tuple] = set()
-        self.on_disk: tuple | None = None
-        self.last_snapshot = 0.0
-        self.planned: list[dict] = []
-        self.document = self._start_document()
-        self.extra_env = extra_env
         self.clients: list[workerclient.Client] = []
         self._roots_lock = threading.Lock()
         self._reporter: progress.Reporter | None = None
 
     @property
-    def dropped(self) -> int:
-        return len(self.superseded)
+    def env(self) -> catalog.Environment:
+        return self.selection.env
 
-    def _start_document(self) -> dict:
-        """The consumer's results so far (file, then stopped runs' journals), or a new document.
+    @property
+    def producers(self) -> list[str]:
+        return self.selection.producers
 
-        Nothing is written here (a dry run of ``compat matrix`` reads only); the journals
-        folded in are deleted once a save holds what they held.
-        """
-        document = self._read_disk() or self._new_document()
-        if document["run"]["consumer"] != self.env.id:
-            raise BadInput(
-                f"{self.output} holds results of {document['run']['consumer']}, not {self.env.id}; "
-                f"give another --output"
-            )
-        recorded_lock = document["consumer"].get("lock")
-        if recorded_lock and recorded_lock != self.env.locked_versions():
-            raise BadInput(
-                f"{self.output} was measured with another lock of {self.env.id}; "
-                f"move it away (or give another --output) so two setups are not mixed"
-            )
-        for journal in results.journals(self.output):
-            if journal != self.journal and _journal_owner_gone(journal):
-                found = results.read_journal(journal)
-                self.adopted.append(journal)
-                self.measured.update((results.attempt_key(a), a) for a in found)
-        if self.measured:
-            self.log(f"[compat] {self.output.name}: kept {len(self.measured)} attempts a stopped run had journaled")
-        document["attempts"] = self._overlay(document["attempts"])
-        document["run"].update(
-            started=_now(), finished=None, complete=False, mode="isolate" if self.isolate else "shared"
-        )
-        return document
+    @property
+    def published(self) -> Path | None:
+        return self.selection.published
 
-    def _read_disk(self) -> dict | None:
-        try:
-            stat = self.output.stat()
-        except FileNotFoundError:
-            self.on_disk = None
-            return None
-        document = results.read(self.output)
-        self.on_disk = (stat.st_size, stat.st_mtime_ns)
-        return document
+    @property
+    def output(self) -> Path:
+        return self.store.path
 
-    def _overlay(self, attempts: list[dict]) -> list[dict]:
-        """``attempts`` (what a results file holds) with the superseded records dropped and this
-        run's measurements laid over them by attempt id; an id both hold keeps this run's,
-        the later measurement."""
-        by_id = {results.attempt_key(a): a for a in attempts}
-        for found, current in self.superseded.items():
-            if found in by_id and by_id[found].get("key") != current:
-                del by_id[found]
-        by_id.update(self.measured)
-        return list(by_id.values())
+    @property
+    def document(self) -> dict:
+        return self.store.document
 
-    def _new_document(self) -> dict:
-        return {
-            "schema": results.SCHEMA,
-            "run": {
-                "consumer": self.env.id,
-                "producers": [],
-                "mode": None,
-                "started": None,
-                "finished": None,
-                "complete": False,
-                "workers_started": 0,
-                "tensorflow_imports": 0,
-            },
-            "consumer": {
-                "id": self.env.id,
-                "python": self.env.python,
-                "keras_api": self.env.keras_api,
-                "summary": self.env.summary,
-                "lock": self.env.locked_versions(),
-                "runtime": None,
-                **({"spec": self.env.spec} if self.env.spec else {}),
-            },
-            "strategies": None,
-            "tolerance": {"relative": RELATIVE_TOLERANCE, "min_cosine": MIN_COSINE},
-            "attempts": [],
-        }
+    # The merge tests lay measurements over a results file through the run they made.
+    @property
+    def measured(self) -> dict[AttemptId, dict]:
+        return self.store.measured
 
-    def _worker_started(self, info: dict) -> None:
-        self.document["consumer"]["runtime"] = info["runtime"]
-        self.document["strategies"] = info["strategies"]
-        run = self.document["run"]
-        run["workers_started"] = run.get("workers_started", 0) + 1
-        if info["runtime"].get("tensorflow"):
-            run["tensorflow_imports"] = run.get("tensorflow_imports", 0) + 1
+    def _save(self) -> None:
+        self.store.save()
 
     # -- planning ------------------------------------------------------------------------
-    def plan(self) -> list[dict]:
-        return keyed_plan(self.env, self.producers, self.strategy_filter, self.fixture_filter)
+    def plan(self) -> list[AttemptRequest]:
+        return self.selection.plan()
 
-    def pending(self, plan: list[dict]) -> list[dict]:
+    def pending(self, plan: list[AttemptRequest]) -> list[AttemptRequest]:
         """What to run: everything planned, or (``reuse``) what no recorded key covers.
 
         A record under another key than the planned one is superseded and leaves the results
@@ -382,137 +297,96 @@ class Run:
         """
         self.planned = plan
         recorded = attemptkey.recorded(self.document["attempts"])
-        if self.reuse:
+        if self.selection.reuse:
             published = published_keys(self.env.id, published_matrix(self.published) if self.published else None)
             todo = attemptkey.pending(plan, recorded, published)
         else:
             todo = plan
-        self.superseded = {
-            attemptkey.attempt_id(r): r["key"]
-            for r in plan
-            if attemptkey.attempt_id(r) in recorded and recorded[attemptkey.attempt_id(r)] != r["key"]
-        }
-        self.document["attempts"] = self._overlay(self.document["attempts"])
+        self.store.supersede({r.id: r.key for r in plan if r.id in recorded and recorded[r.id] != r.key})
         return todo
 
     def settle(self) -> None:
-        """With nothing to run: keep what stopped runs journaled and drop what ``pending``
-        found superseded. Nothing else is written, so a run that measured nothing leaves
-        the results file (or its absence) as it was."""
-        if self.superseded or self.measured:
-            self.document["run"].update(finished=_now(), complete=True)
-            self._save()
-        self._forget_adopted()
-
-    def _forget_adopted(self) -> None:
-        """The stopped runs' journals, once a saved results file holds what they held."""
-        for journal in self.adopted:
-            journal.unlink(missing_ok=True)
-            Path(str(journal) + ".lock").unlink(missing_ok=True)
-        self.adopted = []
+        """With nothing to run: what stopped runs journaled is kept, superseded records dropped."""
+        self.store.settle()
 
     # -- running -------------------------------------------------------------------------
     def execute(self) -> dict:
-        owner = FileLock(str(self.journal) + ".lock")
-        try:
-            self.output.parent.mkdir(parents=True, exist_ok=True)
-            with owner:
-                document = self._execute()
-            return document
-        except BaseException:
-            for client in self.clients:
-                client.retire(kill=True)
-            if self.measured:
-                self._save()  # the journal stays: the next run finds it free and folds it in
-            raise
-        finally:
-            if not self.journal.exists():
-                Path(owner.lock_file).unlink(missing_ok=True)
+        with self.store.journaling():
+            try:
+                return self._execute()
+            except BaseException:
+                for client in self.clients:
+                    client.retire(kill=True)
+                raise  # the store saves what was measured; the journal stays for the next run
 
     def _execute(self) -> dict:
         plan = self.plan()
         todo = self.pending(plan)
-        kept = len(self.document["attempts"])
+        say = self.display.say
         if not todo:
-            self.log(
+            say(
                 f"[compat] {self.env.id}: nothing to do: the {len(plan)} planned attempts are recorded "
                 f"with their current keys"
             )
             self.settle()
             return self.document
-        self.log(
+        kept = len(self.document["attempts"])
+        say(
             f"[compat] {self.env.id}: {len(todo)} attempts to run over {len(self.producers)} "
-            f"producer(s){' (isolated)' if self.isolate else ''}"
+            f"producer(s){' (isolated)' if self.options.isolate else ''}"
             f"{f', {len(plan) - len(todo)} known by their keys' if len(plan) > len(todo) else ''}"
             f"{f', {kept} kept in the results file' if kept else ''}; results -> {self.output}"
         )
-        requests = collections.deque(dict(request, id=number) for number, request in enumerate(todo, 1))
-        events: queue.Queue = queue.Queue()
-        log_dir = cache_root() / "logs"
-        published = published_matrix(self.published) if self.published else None
-        seconds = recorded_seconds(self.env.id, self.document["attempts"], published)
-        workers = min(self.workers, len(todo))
-        estimate = progress.Estimate(
-            progress.expected_seconds([attemptkey.attempt_id(r) for r in todo], seconds), parallel=workers
-        )
-        # The live bar only where lines would go to a terminal as they are; a caller's own log
-        # (regress, the tests) gets the plain lines.
-        reporter = progress.Reporter(
-            self.env.id,
-            len(todo),
-            estimate,
-            show=self.show_progress,
-            say=self.log,
-            live=None if self.log is print else False,
-        )
+        workers = min(self.options.workers, len(todo))
+        reporter = self.display.reporter(self.env.id, len(todo), self._estimate(todo, workers))
         self._reporter = reporter
-        self.clients = [
-            workerclient.Client(
-                self.env,
-                log_dir,
-                extra_env=self.extra_env,
-                log=self._say,
-                on_start=lambda info: events.put(("started", info)),
-            )
-            for _ in range(workers)
-        ]
+        events: queue.Queue = queue.Queue()
+        self.clients = [self._client(events) for _ in range(workers)]
+        self.store.begin()
         with reporter:
             reporter.now(f"starting {workers} worker(s) in {self.env.id}")
             self.clients[0].start()  # a worker that cannot start says so before anything is shared out
+            requests = collections.deque(enumerate(todo, 1))
             threads = [
                 threading.Thread(target=self._drive, args=(client, requests, events), daemon=True)
                 for client in self.clients
             ]
             for thread in threads:
                 thread.start()
-            with open(self.journal, "a") as journal:
-                for _ in range(len(todo)):
-                    attempt = self._next_attempt(events, reporter)
-                    found = results.attempt_key(attempt)
-                    self.measured[found] = attempt
-                    self.measured_now.add(found)
-                    results.append_journal(journal, attempt)
-                    if time.time() - self.last_snapshot >= SNAPSHOT_SECONDS:
-                        self._save()
-                    self._progress(attempt)
-                    reporter.advance(found)
+            for _ in range(len(todo)):
+                attempt = self._next_attempt(events, reporter)
+                self.store.record(attempt)
+                self._tell_failure(attempt)
+                reporter.advance(attempt.id)
             for thread, client in zip(threads, self.clients, strict=False):
                 thread.join()  # it has handed over its last verdict and found nothing left to take
                 client.retire()
         self._reporter = None
-        self.document["run"].update(finished=_now(), complete=True)
-        self._save()
-        self.journal.unlink()
+        self.store.finish()
         return self.document
+
+    def _estimate(self, todo: list[AttemptRequest], workers: int) -> progress.Estimate:
+        published = published_matrix(self.published) if self.published else None
+        seconds = recorded_seconds(self.env.id, self.document["attempts"], published)
+        return progress.Estimate(progress.expected_seconds([r.id for r in todo], seconds), parallel=workers)
+
+    def _client(self, events: queue.Queue) -> workerclient.Client:
+        return workerclient.Client(
+            self.env,
+            cache_root() / "logs",
+            extra_env=self.options.extra_env,
+            log=self._say,
+            on_start=lambda info: events.put(("started", info)),
+        )
 
     def _say(self, line: str) -> None:
         """A line that must not tear the progress bar."""
-        if self._reporter is not None and self.show_progress:
+        if self._reporter is not None and self.display.show:
             self._reporter.log(line)
         else:
-            self.log(line)
+            self.display.say(line)
 
-    def _next_attempt(self, events: queue.Queue, reporter: progress.Reporter) -> dict:
+    def _next_attempt(self, events: queue.Queue, reporter: progress.Reporter) -> Attempt:
         """The next verdict a worker's thread hands over; what else they report on the way."""
         while True:
             try:
@@ -521,9 +395,9 @@ class Run:
                 reporter.tick()  # elapsed and time left move on during a long attempt
                 continue
             if kind == "started":
-                self._worker_started(value)
+                self.store.worker_started(value)
             elif kind == "running":
-                reporter.now(f"{value['producer']} {value['fixture']['id']} {value['strategy']}")
+                reporter.now(f"{value.producer} {value.fixture['id']} {value.strategy}")
             elif kind == "failed":
                 raise value
             else:
@@ -534,105 +408,78 @@ class Run:
         try:
             while True:
                 try:
-                    request = requests.popleft()
+                    number, request = requests.popleft()
                 except IndexError:
                     return
                 events.put(("running", request))
-                attempt = self._attempt(client, request)
-                if self.isolate and attempt["verdict"] != Verdict.NOT_APPLICABLE.value:
+                attempt = self._attempt(client, number, request)
+                if self.options.isolate and attempt.verdict is not Verdict.NOT_APPLICABLE:
                     client.retire()  # a fresh process for every attempt that loads something
                 events.put(("attempt", attempt))  # last: the main thread may retire the client next
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
             events.put(("failed", exc))
 
-    def _attempt(self, client: workerclient.Client, request: dict) -> dict:
-        fixture = request["fixture"]
-        attempt = {
-            "producer": request["producer"],
-            "fixture": fixture["id"],
-            "variant": fixture["variant"],
-            "format": fixture["format"],
-            "strategy": request["strategy"],
-            "key": request["key"],
-        }
-        producer = request["producer"]
+    def _attempt(self, client: workerclient.Client, number: int, request: AttemptRequest) -> Attempt:
         with self._roots_lock:  # unpacked once, by the first worker to need it
-            if producer not in self.roots:
-                self.roots[producer] = locate(request)["root"]
-        sent = {k: v for k, v in request.items() if k not in ("reference", "key")}
-        outcome = client.attempt(dict(sent, root=self.roots[producer]), self.timeout)
-        return judge(attempt, outcome, request["reference"])
+            if request.producer not in self.roots:
+                self.roots[request.producer] = str(fixtures.unpacked(request.producer))
+        result = client.attempt(request.message(number, self.roots[request.producer]), self.options.timeout)
+        judgement = judge(result["status"], result.get("embeddings"), reference_outputs(request.reference))
+        return Attempt.from_result(request, result, judgement)
 
-    def _save(self):
-        """Under the results file's lock: what is on disk now (another run may have written
-        since), this run's changes laid over it, written back atomically."""
-        with self.lock:
-            disk = None
-            try:
-                stat = self.output.stat()
-                if (stat.st_size, stat.st_mtime_ns) != self.on_disk:
-                    disk = results.read(self.output)  # written by another run since this one's last save
-            except FileNotFoundError:
-                pass
-            document = self.document
-            if disk is not None:
-                document["attempts"] = disk["attempts"]
-                for field in ("strategies",):
-                    document[field] = document[field] or disk.get(field)
-                if not document["consumer"].get("runtime"):
-                    document["consumer"]["runtime"] = disk["consumer"].get("runtime")
-                document["run"]["producers"] = sorted(
-                    set(document["run"].get("producers") or []) | set(disk["run"].get("producers") or [])
-                )
-            document["attempts"] = self._overlay(document["attempts"])
-            known = set(document["run"].get("producers") or []) | set(self.producers)
-            document["run"]["producers"] = [p for p in catalog.ids() if p in known]
-            order = {name: i for i, name in enumerate(strategy_names())}
-            ids = catalog.ids()
-            document["attempts"].sort(
-                key=lambda a: (ids.index(a["producer"]), a["fixture"], order.get(a["strategy"], len(order)))
-            )
-            results.write_atomically(self.output, document)
-            stat = self.output.stat()
-            self.on_disk = (stat.st_size, stat.st_mtime_ns)
-        self.last_snapshot = time.time()
-        self._forget_adopted()
-
-    def _progress(self, attempt: dict):
-        if attempt["verdict"] in (Verdict.CRASH.value, Verdict.TIMEOUT.value):
+    def _tell_failure(self, attempt: Attempt) -> None:
+        """A worker that died or hung is worth a line of its own."""
+        if attempt.verdict in (Verdict.CRASH, Verdict.TIMEOUT):
             self._say(
-                f"[compat] {self.env.id} <- {attempt['producer']} {attempt['fixture']} "
-                f"{attempt['strategy']}: {attempt['verdict']} ({attempt['reason']})"
+                f"[compat] {self.env.id} <- {attempt.producer} {attempt.fixture} "
+                f"{attempt.strategy}: {attempt.verdict.value} ({attempt.reason})"
             )
 
 
-RECORDED = ("load_seconds", "predict_seconds", "code_executed", "code_executed_by_predict", "recipe")
+def open_run(
+    consumer: str | catalog.Environment,
+    producers: list[str],
+    *,
+    strategies: list[str] | None = None,
+    fixture_ids: list[str] | None = None,
+    isolate: bool = False,
+    reuse: bool = False,
+    timeout: float = 300.0,
+    output: Path | None = None,
+    log: Callable[[str], None] = print,
+    extra_env: dict[str, str] | None = None,
+    published: Path | None = PUBLISHED,
+    workers: int = 1,
+    show_progress: bool = True,
+) -> ConsumerRun:
+    """A consumer run as a command asks for it, checked (``validate``) before anything is read,
+    with its results file's store (``output``, default ``reports/results/<consumer>.json``)."""
+    env = validate(consumer, producers, strategies, fixture_ids, timeout, workers)
+    store = ResultsStore(
+        Path(output) if output else default_output(env.id),
+        env,
+        producers,
+        strategy_names(),
+        mode="isolate" if isolate else "shared",
+        log=log,
+    )
+    return ConsumerRun(
+        Selection(
+            env,
+            producers,
+            frozenset(strategies) if strategies else None,
+            frozenset(fixture_ids) if fixture_ids else None,
+            reuse,
+            published,
+        ),
+        store,
+        WorkerOptions(workers, timeout, isolate, extra_env),
+        progress.Display.for_log(log, show_progress),
+    )
 
 
-def judge(attempt: dict, outcome: dict, reference_path: str) -> dict:
-    """The attempt record for a worker outcome, its numbers checked against the reference."""
-    status = outcome["status"]
-    for key in RECORDED:
-        if key in outcome:
-            attempt[key] = outcome[key]
-    if status == Verdict.NOT_APPLICABLE.value:
-        attempt.update(verdict=status, reason=outcome["reason"])
-    elif status == Verdict.ERROR.value:
-        attempt.update(verdict=status, error=outcome["error"])
-    elif status == Verdict.TIMEOUT.value:
-        attempt.update(verdict=status, seconds=outcome["seconds"], reason=outcome["reason"])
-    elif status == Verdict.CRASH.value:
-        attempt.update(
-            verdict=status,
-            signal=outcome["signal"],
-            exit_code=outcome["exit_code"],
-            reason=outcome["reason"],
-            worker_log_tail=outcome["worker_log_tail"],
-        )
-    else:
-        numbers = compare(np.load(reference_path), outcome["embeddings"])
-        attempt.update(verdict=numbers.pop("verdict").value, **numbers)
-    return attempt
+Run = open_run
+"""The name ``compat load``, ``compat regress`` and the tests make a run by."""
 
 
 def published_attempts(consumer: str, producers: list[str], document: dict | None) -> list[dict]:
@@ -663,19 +510,19 @@ def _shown_path(path: Path) -> str:
         return str(path)
 
 
-def planned_view(run: Run) -> tuple[dict, list[str]]:
+def planned_view(run: ConsumerRun) -> tuple[dict, list[str]]:
     """What the table shows after a run: every planned attempt, measured now or recorded with
     its current key (results file first, then the published matrix), and lines saying which
     is which and when the recorded ones were measured."""
     document = run.document
-    current = {attemptkey.attempt_id(r): r["key"] for r in run.planned}
-    own = {results.attempt_key(a): a for a in document["attempts"]}
+    current = {r.id: r.key for r in run.planned}
+    own = {attempt_id(a): a for a in document["attempts"]}
     published = published_matrix(run.published) if run.published else None
-    from_matrix = {results.attempt_key(a): a for a in published_attempts(run.env.id, run.producers, published)}
+    from_matrix = {attempt_id(a): a for a in published_attempts(run.env.id, run.producers, published)}
     shown, now, in_file, in_matrix = [], [], [], []
     for found, key in current.items():
-        if found in run.measured_now:
-            shown.append(run.measured[found])
+        if found in run.store.measured_now:
+            shown.append(run.store.measured[found])
             now.append(found)
         elif found in own and own[found].get("key") == key:
             shown.append(own[found])
@@ -692,7 +539,9 @@ def planned_view(run: Run) -> tuple[dict, list[str]]:
     return view, _provenance(run, published, len(current), now, in_file, in_matrix)
 
 
-def _provenance(run: Run, published: dict | None, planned: int, now: list, in_file: list, in_matrix: list) -> list[str]:
+def _provenance(
+    run: ConsumerRun, published: dict | None, planned: int, now: list, in_file: list, in_matrix: list
+) -> list[str]:
     sources = []
     if in_file:
         sources.append(f"{len(in_file)} in {run.output} (last written {_days([run.document['run'].get('finished')])})")
@@ -709,7 +558,7 @@ def _provenance(run: Run, published: dict | None, planned: int, now: list, in_fi
         fixtures = collections.OrderedDict()
         for producer, fixture, _ in now:
             fixtures[(producer, fixture)] = fixtures.get((producer, fixture), 0) + 1
-        per_fixture = collections.Counter(found[:2] for found in map(attemptkey.attempt_id, run.planned))
+        per_fixture = collections.Counter(found[:2] for found in (r.id for r in run.planned))
         named = [
             (f"{p}/{f}" if len(run.producers) > 1 else f)
             + (f" ({n} of {per_fixture[(p, f)]} strategies)" if n < per_fixture[(p, f)] else "")

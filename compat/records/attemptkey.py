@@ -23,6 +23,7 @@ import json
 from pathlib import Path
 
 from compat import catalog
+from compat.records.attempt import AttemptRequest, attempt_id
 from compat.records.codedigest import CodeDigests, digest
 
 FIELDS = ("lock", "fixture", "reference", "code")
@@ -89,15 +90,6 @@ class Keyer:
         }
 
 
-def attempt_id(request_or_attempt: dict) -> tuple[str, str, str]:
-    fixture = request_or_attempt["fixture"]
-    return (
-        request_or_attempt["producer"],
-        fixture["id"] if isinstance(fixture, dict) else fixture,
-        request_or_attempt["strategy"],
-    )
-
-
 def complete(key) -> bool:
     return isinstance(key, dict) and all(isinstance(key.get(f), str) for f in FIELDS)
 
@@ -107,6 +99,6 @@ def recorded(attempts) -> dict:
     return {attempt_id(a): (a.get("key") if complete(a.get("key")) else None) for a in attempts}
 
 
-def pending(requests: list[dict], *known: dict) -> list[dict]:
+def pending(requests: list[AttemptRequest], *known: dict) -> list[AttemptRequest]:
     """The requests whose key no map of recorded keys holds for their attempt id."""
-    return [r for r in requests if not any(k.get(attempt_id(r)) == r["key"] for k in known)]
+    return [r for r in requests if not any(k.get(r.id) == r.key for k in known)]

@@ -136,7 +136,6 @@ MEANINGS = (
 )
 OF = {meaning.change: meaning for meaning in MEANINGS}
 BY_ID = OrderedDict((meaning.id, meaning) for meaning in MEANINGS)
-REGRESSIONS = tuple(meaning.change for meaning in MEANINGS if meaning.regression)
 
 
 def meaning(change) -> Meaning:

@@ -15,8 +15,9 @@ alone. Recipes of different fixtures differ only in the lines naming their files
 (``compat.matrix/3`` stored whole texts, and still reads). The fields every measured
 attempt carries are stored under short names (``STORED_NAMES``: ``v`` verdict, ``d`` max
 |difference|, ``tl``/``tp`` load and predict seconds, ...); at tens of thousands of
-attempts their full names were a fifth of the file. ``read`` gives back the document with every attempt whole, which is all the rest
-of the project ever sees.
+attempts their full names were a fifth of the file. ``read`` gives back the document with
+every attempt whole (each one ``compat.records.attempt.Attempt.to_dict``), which is all the
+rest of the project ever sees.
 
 Content keys (``compat.records.attemptkey``) are stored per load line, not per attempt: a line's
 attempts share their lock, fixture and reference digests, and the attempts of one strategy

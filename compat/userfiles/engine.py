@@ -13,8 +13,9 @@ loaders all go through here, so a file gets the same answer from each:
    dimension gets a stated default, and the batch says where each part came from;
 4. ``run_models``: every strategy on every file in one environment, through one worker
    (``compat.inside.userworker``, one TensorFlow import) that a crash or hang replaces;
-5. ``judge``: every output compared with the reference's output of the same name (else
-   the same shape, else the same position), each with the matrix's numeric check.
+5. ``judge``: every attempt judged by the matrix's judge (``compat.records.judge``), with
+   every output compared with the reference's output of the same name (else the same
+   shape, else the same position), each by the matrix's numeric check.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from compat.environments import envs, sandbox, workerclient
 from compat.errors import BadInput, HarnessFailure
 from compat.paths import cache_root
 from compat.records import families
+from compat.records.attempt import MEASURED
+from compat.records.judge import LOADED
+from compat.records.judge import judge as judge_result
 from compat.records.verdicts import Verdict, compare
 from compat.userfiles import interface as interfaces
 from compat.userfiles import scan
@@ -44,16 +48,9 @@ OPEN_DIMENSION = 16
 """The length given to a dimension the model leaves open (a variable-length sequence)."""
 FACENET_LAYERS = (b"Conv2d_1a_3x3", b"Mixed_6a", b"Mixed_7a", b"Bottleneck")
 """Layer names every FaceNet build has; a file without them is not FaceNet's architecture."""
-KEPT = (
-    "recipe",
-    "reason",
-    "error",
-    "load_seconds",
-    "predict_seconds",
-    "code_executed",
-    "code_executed_by_predict",
-    "worker_log",
-)
+KEPT = (*MEASURED, "reason", "error", "worker_log")
+"""What an engine attempt keeps of the worker's result beside its status and outputs: what the
+matrix records of every attempt, why it did not load, and the worker's log."""
 
 
 class EngineError(BadInput):
@@ -297,7 +294,7 @@ def describe_many(
         for number, (key, model, root) in enumerate(models):
             request = {"op": "describe", "id": number, "root": root, "fixture": model.fixture(key, "tiny", "lambda")}
             result = client.attempt(request, timeout)
-            if result.get("status") == "ok":
+            if result.get("status") == LOADED:
                 found[key] = {"interface": result["interface"]}
                 continue
             error = result.get("error") or {}
@@ -433,7 +430,7 @@ def run_models(
                     if on_attempt:
                         on_attempt(model["key"], attempt)
                 outcome["model_seconds"][model["key"]] = round(time.time() - model_started, 2)
-                loaded = sum(a["status"] == "ok" for a in attempts)
+                loaded = sum(a["status"] == LOADED for a in attempts)
                 log(
                     f"[{env.id}] {model['key']}: {loaded} of {len(attempts)} strategies loaded "
                     f"({outcome['model_seconds'][model['key']]:.1f}s)"
@@ -448,7 +445,7 @@ def _record(strategy: str, result: dict) -> dict:
     """An attempt from the worker client's result; a loaded output kept as arrays by name."""
     record = {"strategy": strategy, "status": result["status"]}
     record.update({key: result[key] for key in KEPT if key in result})
-    if result["status"] == "ok":
+    if result["status"] == LOADED:
         record["outputs"] = [(o["name"], np.asarray(o["values"], dtype=np.float64)) for o in result["outputs"]]
     return record
 
@@ -556,7 +553,8 @@ def _numeric(expected: np.ndarray, got: np.ndarray) -> dict:
 
 
 def judge(environments: list[dict], reference=None) -> dict:
-    """Give every attempt a verdict against one reference; returns where the reference came from.
+    """Give every attempt a verdict against one reference (``compat.records.judge``, with
+    ``compare_outputs`` as the check); returns where the reference came from.
 
     Without a given ``reference`` (``[(name, array)]``) the first attempt that loaded (first
     loader, registry order) is the reference and is marked ``is_reference``.
@@ -565,7 +563,7 @@ def judge(environments: list[dict], reference=None) -> dict:
     if reference is None:
         source = {"source": None, "label": None}
         for env in environments:
-            attempt = next((a for a in env["attempts"] if a["status"] == "ok"), None)
+            attempt = next((a for a in env["attempts"] if a["status"] == LOADED), None)
             if attempt is not None:
                 reference = attempt["outputs"]
                 attempt["is_reference"] = True
@@ -573,11 +571,8 @@ def judge(environments: list[dict], reference=None) -> dict:
                 break
     for env in environments:
         for attempt in env["attempts"]:
-            if attempt["status"] != "ok":
-                attempt["verdict"] = attempt["status"]  # error, crash, timeout, not_applicable
-                continue
-            numbers = compare_outputs(reference, attempt["outputs"])
-            attempt.update(verdict=numbers.pop("verdict").value, **numbers)
+            found = judge_result(attempt["status"], attempt.get("outputs"), reference, check=compare_outputs)
+            attempt.update(found.fields())
     return source
 
 
@@ -613,7 +608,7 @@ def agreement_groups(environments: list[dict]) -> list[list[str]]:
     groups: list[tuple[list, list[str]]] = []
     for env in environments:
         for attempt in env["attempts"]:
-            if attempt["status"] != "ok":
+            if attempt["status"] != LOADED:
                 continue
             label = f"{env['id']}/{attempt['strategy']}"
             for anchor, members in groups:
