@@ -18,6 +18,11 @@ def add_verbose(p, help: str = HARNESS_TRACEBACK) -> None:
     p.add_argument("--verbose", action="store_true", help=help)
 
 
+def add_json(p, help: str, metavar: str | None = None) -> None:
+    """The command's result as JSON, besides what it prints."""
+    p.add_argument("--json", dest="json_out", default=None, metavar=metavar, help=help)
+
+
 # -- catalog environments ------------------------------------------------------------------
 
 
@@ -151,7 +156,3 @@ def read_model_file(args) -> probe.Options:
     if args.reference:
         engine.read_arrays(args.reference, "--reference")
     return probe.Options(given_input, args.reference, shapes, args.size, args.variant or probe.DEFAULT_VARIANT, timeout)
-
-
-def add_json(p, help: str, metavar: str | None = None) -> None:
-    p.add_argument("--json", dest="json_out", default=None, metavar=metavar, help=help)

@@ -431,7 +431,7 @@ def sarif(doc: dict, base: str | None = None) -> dict:
     }
 
 
-# -- command -----------------------------------------------------------------------------------
+# -- what compat scan reports (compat.cli.scan prints and writes it) -------------------------
 
 
 def inventory(paths: list[str], matrix: str | None = None) -> tuple[dict, bool]:
