@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from compat.records import results
+from compat.records.attempt import attempt_id
 from tests.conftest import compat_in, tracked_copy
 from tests.test_attemptkey import _subclasses, edit_strategy
 
@@ -23,7 +24,7 @@ PUBLISHED = "reports/matrix.json"
 
 
 def _by_id(document: dict) -> dict:
-    return {results.attempt_key(a): a for a in document["attempts"]}
+    return {attempt_id(a): a for a in document["attempts"]}
 
 
 def test_a_changed_strategy_reruns_only_its_attempts_and_a_copy_with_only_the_matrix_has_nothing_to_do(tmp_path):

@@ -13,6 +13,7 @@ import pytest
 
 from compat.harness import runner
 from compat.records import results
+from compat.records.attempt import attempt_id
 from tests.conftest import compat_env, interruptible, tracked_copy
 
 pytestmark = pytest.mark.envs
@@ -25,7 +26,7 @@ SLICE = ["lambda-savedmodel", "custom-json", "custom-h5"]
 
 
 def _verdicts(document):
-    return {results.attempt_key(a): a["verdict"] for a in document["attempts"]}
+    return {attempt_id(a): a["verdict"] for a in document["attempts"]}
 
 
 def _run(tmp_path, name, **options):
@@ -62,7 +63,7 @@ def _recorded(output) -> list:
     """What a running ``compat load`` has recorded: its last snapshot and its journal."""
     snapshot = results.read(output)["attempts"] if output.exists() else []
     journaled = [a for journal in results.journals(output) for a in results.read_journal(journal)]
-    return list({results.attempt_key(a): a for a in snapshot + journaled}.values())
+    return list({attempt_id(a): a for a in snapshot + journaled}.values())
 
 
 def _wait_for(process, output, count: int) -> None:
@@ -102,7 +103,7 @@ def test_a_segfault_and_a_hang_cost_one_attempt_each(shared, tmp_path, workers):
     hung = (PRODUCER, "custom-json", "json_weights")
     assert verdicts[crashed] == "crash"
     assert verdicts[hung] == "timeout"
-    crash = next(a for a in faulty["attempts"] if results.attempt_key(a) == crashed)
+    crash = next(a for a in faulty["attempts"] if attempt_id(a) == crashed)
     assert crash["signal"] == "SIGSEGV"
     for key in clean:
         if key not in (crashed, hung):
@@ -187,7 +188,7 @@ def test_a_killed_run_resumes_without_redoing_work(shared, tmp_path):
     interrupted = results.read(output)  # a snapshot: complete JSON whenever it was cut
     assert not interrupted["run"]["complete"]
     journaled = [a for journal in results.journals(output) for a in results.read_journal(journal)]
-    kept = len({results.attempt_key(a) for a in interrupted["attempts"] + journaled})
+    kept = len({attempt_id(a) for a in interrupted["attempts"] + journaled})
     assert kept >= 8
 
     resumed = subprocess.run(command, cwd=str(project), capture_output=True, text=True, check=False, env=compat_env())
@@ -200,7 +201,7 @@ def test_a_killed_run_resumes_without_redoing_work(shared, tmp_path):
     final = results.read(output)
     assert final["run"]["complete"]
     assert len(final["attempts"]) == total
-    assert len({results.attempt_key(a) for a in final["attempts"]}) == total
+    assert len({attempt_id(a) for a in final["attempts"]}) == total
     assert _verdicts(final) == _verdicts(shared)
 
 

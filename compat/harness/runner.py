@@ -545,7 +545,7 @@ def _provenance(
     sources = []
     if in_file:
         sources.append(f"{len(in_file)} in {run.output} (last written {_days([run.document['run'].get('finished')])})")
-    if in_matrix:
+    if in_matrix and run.published is not None:  # only a published matrix lends attempts
         stamps = [
             r.get("finished") or r.get("started")
             for r in (published or {}).get("runs") or []
@@ -555,14 +555,12 @@ def _provenance(
     recorded = len(in_file) + len(in_matrix)
     lines = []
     if now:
-        fixtures = collections.OrderedDict()
-        for producer, fixture, _ in now:
-            fixtures[(producer, fixture)] = fixtures.get((producer, fixture), 0) + 1
-        per_fixture = collections.Counter(found[:2] for found in (r.id for r in run.planned))
+        measured = collections.Counter((producer, fixture) for producer, fixture, _ in now)
+        per_fixture = collections.Counter(r.id[:2] for r in run.planned)
         named = [
             (f"{p}/{f}" if len(run.producers) > 1 else f)
             + (f" ({n} of {per_fixture[(p, f)]} strategies)" if n < per_fixture[(p, f)] else "")
-            for (p, f), n in fixtures.items()
+            for (p, f), n in measured.items()
         ]
         shown = ", ".join(named[:8]) + (f" +{len(named) - 8} more" if len(named) > 8 else "")
         lines.append(f"measured now: {len(now)} of the {planned} planned attempts ({shown})")
