@@ -41,7 +41,6 @@ def test_each_verdict_is_journaled_at_once_and_the_journal_goes_at_the_end(tmp_p
     output = tmp_path / "tf215.json"
     store = _store(output)
     with store.journaling():
-        store.begin()
         store.record(_attempt())
         assert [attempt_id(a) for a in journaled(output)] == [("tf210", "lambda-h5", "load_model")]
         store.record(_attempt(strategy="no_compile"))

@@ -342,7 +342,6 @@ class ConsumerRun:
         self._reporter = reporter
         events: queue.Queue = queue.Queue()
         self.clients = [self._client(events) for _ in range(workers)]
-        self.store.begin()
         with reporter:
             reporter.now(f"starting {workers} worker(s) in {self.env.id}")
             self.clients[0].start()  # a worker that cannot start says so before anything is shared out

@@ -215,18 +215,14 @@ class ResultsStore:
             if not self.journal.exists():
                 Path(owner.lock_file).unlink(missing_ok=True)
 
-    def begin(self) -> None:
-        """Open this run's journal: the attempts to run are known and about to start."""
-        self._journal_handle = open(self.journal, "a")  # noqa: SIM115 - closed by journaling()
-
     def record(self, attempt: Attempt) -> None:
-        """One verdict: journaled at once, saved with the next snapshot."""
+        """One verdict: journaled at once, saved with the next snapshot. The journal is opened
+        with the first, so a run stopped before any verdict leaves none."""
         record = attempt.to_dict()
         self.measured[attempt.id] = record
         self.measured_now.add(attempt.id)
         if self._journal_handle is None:
-            self.begin()
-        assert self._journal_handle is not None
+            self._journal_handle = open(self.journal, "a")  # noqa: SIM115 - closed by journaling() or finish()
         results.append_journal(self._journal_handle, record)
         if time.time() - self.last_snapshot >= SNAPSHOT_SECONDS:
             self.save()
