@@ -199,9 +199,15 @@ def recorded_seconds(consumer: str, attempts: list[dict], published: dict | None
     return seconds
 
 
-@functools.cache
 def reference_outputs(path: str) -> np.ndarray:
-    """A producer's reference embeddings, read once per run however many attempts check against them."""
+    """A producer's reference embeddings, read once per version of the file however many
+    attempts check against them."""
+    stat = Path(path).stat()
+    return _read_reference(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_reference(path: str, size: int, mtime_ns: int) -> np.ndarray:
     return np.load(path)
 
 
