@@ -23,7 +23,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compat import catalog
 from compat.environments import envs
@@ -33,6 +35,9 @@ from compat.harness.progress import WORKER_START_SECONDS
 from compat.paths import PROJECT_ROOT
 from compat.records import codedigest, store
 from compat.records.attempt import AttemptId, attempt_id
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 POLL_SECONDS = 2.0
 
@@ -120,8 +125,8 @@ class MatrixProgress:
         self.finished: set[str] = set()
         self.last_line = float("-inf")
         self.total = sum(p.todo for p in passes)
-        self._bar = None
-        self._tasks: dict[str, int] = {}
+        self._bar: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
 
     def __enter__(self):
         if self.live:
@@ -218,7 +223,7 @@ def default_outputs(consumer_ids: list[str], results_dir: Path | None = None) ->
 
 
 def run_consumers(
-    passes: list[Pass | str],
+    passes: Sequence[Pass | str],
     jobs: int,
     rerun: bool = False,
     fixture_ids: str | None = None,
@@ -230,15 +235,15 @@ def run_consumers(
     A consumer given by its id alone (the bench's callers) runs unplanned: its progress shows
     the attempts done, without a share or a time left.
     """
-    passes = [p if isinstance(p, Pass) else Pass(p, 0, 0, 0.0) for p in passes]
-    consumer_ids = [p.consumer for p in passes]
+    shares = [p if isinstance(p, Pass) else Pass(p, 0, 0, 0.0) for p in passes]
+    consumer_ids = [p.consumer for p in shares]
     for env_id in consumer_ids:
         envs.ensure_built(catalog.get(env_id), log=log)
     pending = list(consumer_ids)
     running: dict[str, subprocess.Popen] = {}
     finished: dict[str, int] = {}
     outputs = default_outputs(consumer_ids, results_dir)
-    with MatrixProgress(passes, outputs, jobs, log=log) as shown:
+    with MatrixProgress(shares, outputs, jobs, log=log) as shown:
         while pending or running:
             while pending and len(running) < jobs:
                 consumer = pending.pop(0)

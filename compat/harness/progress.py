@@ -18,6 +18,10 @@ import heapq
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 PLAIN_SECONDS = 15.0
 """Least time between two plain progress lines."""
@@ -152,9 +156,9 @@ class Reporter:
         self.started = time.monotonic()
         self.done = 0
         self.current = ""
-        self.last_line = None
-        self._bar = None
-        self._task = None
+        self.last_line: int | None = None
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
 
     # -- figures -----------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -237,6 +241,7 @@ class Reporter:
         self.say(f"[compat] {self.label}: {self.figures()}")
 
     def _refresh(self) -> None:
+        assert self._bar is not None and self._task is not None  # only while the live bar shows
         self._bar.update(
             self._task,
             completed=self.done,

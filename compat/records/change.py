@@ -183,7 +183,7 @@ def compare_grouped(
 def fixture_change(key, old: dict | None, new: dict | None, old_order, new_order) -> dict:
     """What happened to one file: ``old`` and ``new`` map strategy -> attempt (with its verdict)."""
     producer, fixture = key
-    sample = next(iter((old or new).values()))
+    sample = next(iter((old or new or {}).values()))
     entry = {
         "producer": producer,
         "fixture": fixture,

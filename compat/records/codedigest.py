@@ -176,7 +176,8 @@ def _strategy_classes(tree: ast.Module, path: Path) -> _Classes:
                 pending += [base.id for base in defined[current].bases if isinstance(base, ast.Name)]
         return found
 
-    registry, cut = {}, [registry_node]
+    registry: dict[str, list[tuple[str, str]]] = {}
+    cut: list[ast.stmt] = [registry_node]
     for class_name in registered:
         names = chain(class_name)
         if not names:
@@ -222,7 +223,7 @@ def _imported_modules(inside: Path, start: str) -> set[str]:
             if isinstance(node, ast.ImportFrom) and node.module == "compat.inside":
                 pending += [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("compat.inside."):
-                pending.append(node.module.split(".")[2])
+                pending.append((node.module or "").split(".")[2])
             elif isinstance(node, ast.Import):
                 pending += [alias.name.split(".")[2] for alias in node.names if alias.name.startswith("compat.inside.")]
     return found

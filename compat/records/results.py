@@ -100,7 +100,7 @@ def journals(output: Path) -> list[Path]:
 
 def read_journal(path: Path) -> list[dict]:
     """The attempts a journal holds; a last line cut short by a kill is ignored."""
-    attempts = []
+    attempts: list[dict] = []
     try:
         lines = Path(path).read_text().splitlines()
     except FileNotFoundError:

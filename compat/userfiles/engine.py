@@ -94,6 +94,7 @@ class ModelFile:
 
 
 def open_model(diagnosis: Diagnosis) -> ModelFile:
+    assert diagnosis.format is not None, "a usable file's diagnosis names its format"
     found = scan.scan(diagnosis.path)
     stored = scan.summary_text(found.findings) if found.has_code else ""
     return ModelFile(
@@ -217,6 +218,7 @@ def _shown(shape) -> str:
 def _seeded(rng: np.random.RandomState, tensor: interfaces.Tensor, count: int) -> np.ndarray:
     """Seeded values in the input's valid range: ids below the Embedding's size, booleans
     for masks, small integers, or floats around zero."""
+    assert tensor.shape is not None, "every dimension is given by _shaped"
     shape = (count,) + tuple(tensor.shape[1:])
     dtype = np.dtype(tensor.dtype if tensor.dtype != "string" else "float32")
     if dtype.kind in "iu":
@@ -313,7 +315,8 @@ def learn_interfaces(
     import shutil
     import tempfile
 
-    learnt, why = {}, {}
+    learnt: dict[str, interfaces.Interface] = {}
+    why: dict[str, list[str]] = {}
     for env in loaders:
         unknown = [(key, m) for key, m in models if m.interface is None and key not in learnt]
         if not unknown:
@@ -489,8 +492,8 @@ def pair_outputs(reference: list[tuple], actual: list[tuple]) -> list[tuple] | s
             f"{len(actual)} outputs ({', '.join(n for n, _ in actual)}), reference "
             f"{len(reference)} ({', '.join(n for n, _ in reference)})"
         )
-    left = OrderedDict(reference)
-    right = OrderedDict(actual)
+    left: OrderedDict[str, np.ndarray] = OrderedDict(reference)
+    right: OrderedDict[str, np.ndarray] = OrderedDict(actual)
     pairs = [(name, left.pop(name), right.pop(name)) for name in list(left) if name in right]
     for name in list(left):
         same = [other for other, value in right.items() if value.shape == left[name].shape]
@@ -522,6 +525,7 @@ def compare_outputs(reference: list[tuple], actual: list[tuple]) -> dict:
         compared.append(numbers)
         if worst is None or (numbers["verdict"] is not Verdict.PASS and worst["verdict"] is Verdict.PASS):
             worst = numbers
+    assert worst is not None, "a model has at least one output"
     result = dict(worst)
     result["max_abs_diff"] = max((n["max_abs_diff"] for n in compared if n["max_abs_diff"] is not None), default=None)
     cosines = [n["cosine"] for n in compared if n["cosine"] is not None]
@@ -559,7 +563,7 @@ def judge(environments: list[dict], reference=None) -> dict:
     Without a given ``reference`` (``[(name, array)]``) the first attempt that loaded (first
     loader, registry order) is the reference and is marked ``is_reference``.
     """
-    source = {"source": "file", "label": "--reference"}
+    source: dict[str, str | None] = {"source": "file", "label": "--reference"}
     if reference is None:
         source = {"source": None, "label": None}
         for env in environments:
