@@ -54,7 +54,8 @@ COMMANDS = (
     run_named,
 )
 """One module per command, each declaring its options beside its handler (``add_parser``,
-``run``); shared options come from ``compat.cli.options``. In this order in ``--help``."""
+``run``; ``run_named`` has no ``run``: ``main`` parses the command line its name stands for);
+shared options come from ``compat.cli.options``. In this order in ``--help``."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,10 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "run-named":
+            # A tox / nox environment's name: the command line it stands for runs as if typed.
+            args = build_parser().parse_args(run_named.command_line(args))
     except UsageError as exc:
         print(f"compat: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    return invoke(args.func, args, f"compat {args.command}" if args.command != "run-named" else "compat")
+    return invoke(args.func, args, f"compat {args.command}")
 
 
 def invoke(command, args, prog: str = "compat") -> int:

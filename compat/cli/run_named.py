@@ -1,5 +1,10 @@
 """``compat run-named NAME [ARG...]``: run what a tox / nox environment name stands for, so both
-front ends run the same command lines."""
+front ends run the same command lines.
+
+The command has no handler of its own: ``compat.cli.main`` parses the command line the name
+stands for (``command_line``) in its place, so this module needs nothing of the package that
+lists it (no import cycle).
+"""
 
 from __future__ import annotations
 
@@ -23,7 +28,6 @@ def add_parser(sub) -> None:
     p = sub.add_parser("run-named", help="run what a tox / nox environment name stands for")
     p.add_argument("name")
     p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=run)
 
 
 def named_command(name: str) -> list[str]:
@@ -35,7 +39,6 @@ def named_command(name: str) -> list[str]:
     raise UsageError(f"{name!r} is not a compat environment name (gen-X, X-load-Y, regress-X-to-Y, report)")
 
 
-def run(args) -> int:
-    from compat import cli  # the whole command line, which this command is part of
-
-    return cli.main(named_command(args.name) + list(args.rest))
+def command_line(args) -> list[str]:
+    """The ``compat`` arguments a parsed ``run-named`` stands for: the name's, then the rest as given."""
+    return named_command(args.name) + list(args.rest)

@@ -101,7 +101,8 @@ def distinct(attempts: list[dict]) -> tuple[list[Recipe], list[Recipe]]:
     for attempt in attempts:
         if attempt.get("verdict") == Verdict.PASS.value and attempt.get("recipe"):
             groups.setdefault(normalized(attempt["recipe"]), []).append(attempt)
-    runnable, apart = [], []
+    runnable: list[Recipe] = []
+    apart: list[Recipe] = []
     for members in groups.values():
         standalone = [a for a in members if a["variant"] not in NEEDS_THIS_PROJECT]
         chosen = (standalone or members)[0]

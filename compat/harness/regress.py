@@ -131,7 +131,8 @@ def from_matrix(path: str, consumer: str, producers, variants, formats) -> dict:
 
 def _matrix_runtime(document: dict, consumer: str) -> dict | None:
     """The consumer's measured package versions from the matrix's ``catalog`` entries."""
-    entries = document.get("catalog") if isinstance(document.get("catalog"), list) else []
+    listed = document.get("catalog")
+    entries = listed if isinstance(listed, list) else []
     entry = next((e for e in entries if isinstance(e, dict) and e.get("id") == consumer), None)
     return entry.get("runtime") if entry else None
 

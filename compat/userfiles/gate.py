@@ -123,7 +123,9 @@ def batches(models: list[tuple[str, engine.ModelFile]], given: str | None, shape
     """``({shown path: Batch}, [(shown path, why)])``: ``--input`` for every model, else a seeded
     batch of each model's own inputs. A model whose inputs are not known gets its reason;
     a given batch that does not fit a model is refused."""
-    chosen, unknown, misfits = {}, [], []
+    chosen = {}
+    unknown: list[tuple[str, str]] = []
+    misfits: list[tuple[str, str]] = []
     for shown, model in models:
         try:
             chosen[shown] = engine.make_batch(model, given, shapes)
@@ -338,10 +340,10 @@ def gate(
 ) -> dict:
     """The gate's document (``build_document``) for the models under ``paths``, ``old_env`` -> ``new_env``."""
     started = time.time()
-    models, diagnosed = loadable_models(paths)
+    found, diagnosed = loadable_models(paths)
     if sandboxed:
         sandbox.check()  # no bubblewrap: refuse before any environment starts
-    models = [(shown, engine.open_model(found)) for shown, found in models]
+    models = [(shown, engine.open_model(diagnosis)) for shown, diagnosis in found]
     if not given_input:
         models, _ = engine.learn_interfaces([old_env], models, sandboxed=sandboxed, timeout=timeout, log=progress)
     models, inputs, diagnosed = fed_models(models, diagnosed, given_input, shapes)

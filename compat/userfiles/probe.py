@@ -123,8 +123,8 @@ def probe(
                 attempt["isolation"] = label
             environments.append(outcome)
         source = engine.judge(environments, reference)
-        for env in environments:
-            env["recommended"] = engine.recommended(env)
+        for outcome in environments:
+            outcome["recommended"] = engine.recommended(outcome)
         reference = reference if reference is not None else engine.reference_outputs(environments)
         if write_loader:
             files = [Path(model.path)] + (
@@ -250,7 +250,7 @@ def _symbol(attempt: dict | None) -> str:
         return ""
     if attempt.get("is_reference"):
         return "ref"
-    return table.SYMBOLS.get(attempt.get("verdict"), "?")
+    return table.SYMBOLS.get(attempt.get("verdict") or "", "?")
 
 
 def _env_section(env: dict, fmt: str | None = None) -> list[str]:
@@ -272,9 +272,8 @@ def _env_section(env: dict, fmt: str | None = None) -> list[str]:
     isolation = env.get("isolation")
     if isolation:
         lines.append(f"  isolation: {isolation}")
-    contained = {sandbox.ISOLATION: "sandboxed", sandbox.NO_SANDBOX: "not sandboxed: --no-sandbox"}.get(
-        isolation, f"isolation {isolation}"
-    )
+    said: dict[str | None, str] = {sandbox.ISOLATION: "sandboxed", sandbox.NO_SANDBOX: "not sandboxed: --no-sandbox"}
+    contained = said.get(isolation, f"isolation {isolation}")
     for attempt in env["attempts"]:
         if attempt.get("code_executed") or attempt.get("code_executed_by_predict"):
             lines.append(f"  {attempt['strategy']}: stored code ran ({contained})")

@@ -194,7 +194,7 @@ NAMED_KINDS = (LAMBDA_NAMED, MODULE_FUNCTION, BUILTIN_FUNCTION, MODULE_CLASS)
 
 def canary_fixture(fmt: str | None, kind: str) -> str | None:
     family = "bytecode" if kind in BYTECODE_KINDS else "named" if kind in NAMED_KINDS else None
-    return CANARY_FIXTURES.get((fmt, family)) if family else None
+    return CANARY_FIXTURES.get((fmt, family)) if family and fmt is not None else None
 
 
 class Measured:
