@@ -18,6 +18,7 @@ import pytest
 
 from compat.harness import runner
 from compat.records import matrixdoc, results, summary
+from compat.records.attempt import attempt_id
 from tests.conftest import compat_in, tracked_copy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,8 +166,8 @@ def test_a_journal_left_by_a_stopped_run_is_folded_in_and_a_live_one_is_not(fres
         holder.wait()
     assert done.returncode == 0, done.stderr
     assert "kept 4 attempts a stopped run had journaled" in done.stdout
-    kept = {results.attempt_key(a) for a in results.read(output)["attempts"]}
-    assert kept == {results.attempt_key(a) for a in stopped + legacy}
+    kept = {attempt_id(a) for a in results.read(output)["attempts"]}
+    assert kept == {attempt_id(a) for a in stopped + legacy}
     assert [p.name for p in results.journals(output)] == [f"{output.name}.2-bb.journal"]
     assert not (tmp_path / "venvs").exists()
 
@@ -180,23 +181,24 @@ def test_two_runs_saving_in_turn_keep_each_others_measurements(tmp_path):
 
     def recorded(producer) -> list:
         return [
-            (results.attempt_key(a), {k: v for k, v in a.items() if k != "consumer"})
+            (attempt_id(a), {k: v for k, v in a.items() if k != "consumer"})
             for a in published["attempts"]
             if a["consumer"] == "tf215" and a["producer"] == producer
         ]
 
-    first = runner.Run("tf215", ["tf210"], output=output, log=lambda *_: None, published=None)
-    second = runner.Run("tf215", ["tf212"], output=output, log=lambda *_: None, published=None)
+    # Each run's store, which the runner hands every verdict to, given measurements directly.
+    first = runner.open_run("tf215", ["tf210"], output=output, log=lambda *_: None, published=None).store
+    second = runner.open_run("tf215", ["tf212"], output=output, log=lambda *_: None, published=None).store
     mine, theirs = recorded("tf210"), recorded("tf212")
     for start in range(0, max(len(mine), len(theirs)), 50):
         first.measured.update(mine[start : start + 50])
-        first._save()
+        first.save()
         second.measured.update(theirs[start : start + 50])
-        second._save()
+        second.save()
     again, attempt = mine[0]
     second.measured[again] = dict(attempt, verdict="error", error={"type": "E", "message": "later", "traceback": ""})
-    second._save()
-    saved = {results.attempt_key(a): a for a in results.read(output)["attempts"]}
+    second.save()
+    saved = {attempt_id(a): a for a in results.read(output)["attempts"]}
     assert set(saved) == {found for found, _ in mine + theirs}
     assert saved[again]["error"]["message"] == "later"
     assert results.read(output)["run"]["producers"] == ["tf210", "tf212"]
@@ -281,7 +283,7 @@ def test_overlapping_loads_of_one_consumer_keep_every_attempt_of_both(overlappin
         for strategy in strategies
     }
     saved = results.read(overlapping["output"])["attempts"]
-    assert {results.attempt_key(a) for a in saved} == expected
+    assert {attempt_id(a) for a in saved} == expected
     assert len(saved) == len(expected)
     assert results.journals(overlapping["output"]) == []
     for out, _ in overlapping["outs"].values():

@@ -17,7 +17,7 @@ PRODUCERS = ["keras212", "tf215", "tf221"]
 
 def _run(consumer, tmp_path_factory):
     output = tmp_path_factory.mktemp("results") / f"{consumer}.json"
-    run = runner.Run(consumer, PRODUCERS, output=output, log=lambda *_: None)
+    run = runner.open_run(consumer, PRODUCERS, output=output, log=lambda *_: None)
     run.execute()
     return results.read(output)
 

@@ -7,6 +7,7 @@ import pytest
 from compat.harness import runner
 from compat.paths import PROJECT_ROOT
 from compat.records import matrixdoc, results
+from compat.records.attempt import attempt_id
 
 pytestmark = pytest.mark.envs
 MATRIX = PROJECT_ROOT / "reports" / "matrix.json"
@@ -30,14 +31,14 @@ def _observed(attempt: dict) -> tuple:
 def test_a_sample_of_published_cells_reproduces(consumer, producers, fixture_ids, tmp_path):
     published = matrixdoc.read(MATRIX)
     expected = {
-        results.attempt_key(a): _observed(a)
+        attempt_id(a): _observed(a)
         for a in published["attempts"]
         if a["consumer"] == consumer and a["producer"] in producers and a["fixture"] in fixture_ids
     }
     assert expected, f"the published matrix has no {consumer} cells for {producers} / {fixture_ids}"
     output = tmp_path / "rerun.json"
-    runner.Run(consumer, producers, fixture_ids=fixture_ids, output=output, log=lambda *_: None).execute()
-    rerun = {results.attempt_key(a): _observed(a) for a in results.read(output)["attempts"]}
+    runner.open_run(consumer, producers, fixture_ids=fixture_ids, output=output, log=lambda *_: None).execute()
+    rerun = {attempt_id(a): _observed(a) for a in results.read(output)["attempts"]}
     assert {key: rerun.get(key) for key in expected} == expected
     if any(fixture.startswith("canary") for fixture in fixture_ids):
         assert any(observed[2] for observed in expected.values()), "the sample should include code that ran"

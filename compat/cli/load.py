@@ -34,7 +34,7 @@ def run(args) -> int:
     from compat.publish import table
 
     producers = runner.resolve_producers(args.producers)
-    consumer_run = runner.Run(
+    consumer_run = runner.open_run(
         args.consumer,
         producers,
         strategies=runner.split_list(args.strategies),

@@ -34,6 +34,7 @@ from compat.environments import envs
 from compat.harness import runner
 from compat.paths import PROJECT_ROOT
 from compat.records import results
+from compat.records.attempt import attempt_id
 
 TARGET_RATIO = 1.3
 BENCH_FILE = PROJECT_ROOT / "reports" / "bench.json"
@@ -67,9 +68,7 @@ def time_run(consumer: str, producers: list[str], output: Path) -> float:
 def bare_plan(document: dict, producers: list[str]) -> list[dict]:
     """The applicable attempts of a run, as the bare script needs them."""
     applicable = {
-        results.attempt_key(a)
-        for a in document["attempts"]
-        if a["verdict"] not in ("not_applicable", "crash", "timeout")
+        attempt_id(a) for a in document["attempts"] if a["verdict"] not in ("not_applicable", "crash", "timeout")
     }
     names = [s["name"] for s in document["strategies"]]
     return [

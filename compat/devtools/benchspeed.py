@@ -35,6 +35,7 @@ from compat.devtools.trackedcopy import tracked_copy
 from compat.harness import runner
 from compat.paths import PROJECT_ROOT, PUBLISHED_MATRIX
 from compat.records import matrixdoc, results
+from compat.records.attempt import attempt_id
 
 OLD_COMMIT = "7a28f38"
 TARGETS = {"tf221": 2.0, "tf215": 1.5}
@@ -94,7 +95,7 @@ def differing_verdicts(old: list[dict], new: list[dict]) -> list[str]:
     """Attempts the two releases judged differently (or only one of them ran)."""
 
     def verdicts(attempts):
-        return {(a.get("consumer", ""),) + results.attempt_key(a): a["verdict"] for a in attempts}
+        return {(a.get("consumer", ""),) + attempt_id(a): a["verdict"] for a in attempts}
 
     before, after = verdicts(old), verdicts(new)
     return sorted(

@@ -163,7 +163,7 @@ def fixture_plan(producers: list[str], variants, formats) -> dict[str, list[str]
 def fresh_run(consumer: catalog.Environment, plan: dict[str, list[str]], output: Path, log) -> dict:
     """One side measured now: a consumer run over the planned fixtures (catalog or ad hoc)."""
     ids = sorted({fid for chosen in plan.values() for fid in chosen})
-    document = runner.Run(consumer, list(plan), fixture_ids=ids, output=output, log=log).execute()
+    document = runner.open_run(consumer, list(plan), fixture_ids=ids, output=output, log=log).execute()
     wanted = {(p, fid) for p, chosen in plan.items() for fid in chosen}
     return {
         "attempts": [a for a in document["attempts"] if (a["producer"], a["fixture"]) in wanted],

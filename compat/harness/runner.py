@@ -41,7 +41,7 @@ from compat.errors import BadInput, choices, positive_seconds
 from compat.harness import fixtures, progress
 from compat.paths import PROJECT_ROOT, cache_root
 from compat.records import attemptkey, codedigest, matrixdoc, results
-from compat.records.attempt import Attempt, AttemptId, AttemptRequest, attempt_id
+from compat.records.attempt import Attempt, AttemptRequest, attempt_id
 from compat.records.judge import judge
 from compat.records.store import ResultsStore
 from compat.records.verdicts import Verdict
@@ -280,14 +280,6 @@ class ConsumerRun:
     def document(self) -> dict:
         return self.store.document
 
-    # The merge tests lay measurements over a results file through the run they made.
-    @property
-    def measured(self) -> dict[AttemptId, dict]:
-        return self.store.measured
-
-    def _save(self) -> None:
-        self.store.save()
-
     # -- planning ------------------------------------------------------------------------
     def plan(self) -> list[AttemptRequest]:
         return self.selection.plan()
@@ -484,7 +476,7 @@ def open_run(
 
 
 Run = open_run
-"""The name ``compat load``, ``compat regress`` and the tests make a run by."""
+"""``open_run``'s older name, kept while tests/test_worker.py still makes its runs by it."""
 
 
 def published_attempts(consumer: str, producers: list[str], document: dict | None) -> list[dict]:

@@ -29,6 +29,7 @@ from compat.errors import BadInput
 from compat.paths import PROJECT_ROOT
 from compat.publish import advisories, cells, pagedata, upgrade
 from compat.records import families, matrixdoc, results, summary
+from compat.records.attempt import attempt_id
 
 SCHEMA = matrixdoc.SCHEMA
 REPORTS_DIR = PROJECT_ROOT / "reports"
@@ -75,7 +76,7 @@ def _check_same(kind: str, value, seen: dict, key, source: str) -> None:
 
 
 def _attempt_id(consumer: str, attempt: dict) -> tuple:
-    return (consumer,) + results.attempt_key(attempt)
+    return (consumer,) + attempt_id(attempt)
 
 
 class _Merger:

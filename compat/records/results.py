@@ -29,18 +29,12 @@ import tempfile
 from pathlib import Path
 
 from compat.errors import BadInput
-from compat.records.attempt import attempt_id
 
 SCHEMA = "compat.results/1"
 
 
 class ResultsError(BadInput):
     """A results file that cannot be used, in one line."""
-
-
-attempt_key = attempt_id
-"""The attempt's id (``compat.records.attempt.attempt_id``), by the name the report and the
-developer tools read it by."""
 
 
 def write_atomically(path: Path, document: dict) -> None:
