@@ -45,7 +45,7 @@ def offenders(source: str, name: str) -> list[str]:
 
 def test_every_probe_or_convert_that_asserts_a_pass_is_given_a_reference():
     found = []
-    for path in sorted(TESTS.glob("test_*.py")):
+    for path in sorted(TESTS.rglob("test_*.py")):
         found += offenders(path.read_text(), path.name)
     assert not found, (
         "these tests run probe or convert and assert a pass with no reference of their own "

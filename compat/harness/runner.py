@@ -475,10 +475,6 @@ def open_run(
     )
 
 
-Run = open_run
-"""``open_run``'s older name, kept while tests/test_worker.py still makes its runs by it."""
-
-
 def published_attempts(consumer: str, producers: list[str], document: dict | None) -> list[dict]:
     """The published matrix's attempts of one consumer over some producers, whole (only their
     load lines are expanded, not the 62,832 attempts of the file)."""

@@ -2,7 +2,7 @@
 
 ``.github/workflows/matrix.yml`` runs ``python -m compat.harness.workflow matrix`` in its first job
 and feeds the printed JSON to ``strategy.matrix`` of the consumer job, so adding an
-environment to ``compat/catalog.py`` adds its CI job; ``tests/test_workflow.py`` checks the
+environment to ``compat/catalog.py`` adds its CI job; ``tests/harness/test_workflow.py`` checks the
 workflow against this module. Only the standard library and the catalog are imported here:
 the planning job runs it on a bare interpreter, before anything is installed.
 

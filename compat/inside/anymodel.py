@@ -1,19 +1,18 @@
-"""Any saved model, whatever its inputs and outputs: how the user-file worker loads, calls and describes it.
+"""Any saved model, whatever its inputs and outputs: how a strategy calls, describes and writes it.
 
-The fixtures' strategies (``strategies.py``) know FaceNet: one image batch in, one
-embedding out, FaceNet's custom objects handed over. A user's file can take several named
-inputs (token ids, masks, two feature vectors) and return several named outputs (a list, a
-dict). So here every strategy
+A fixture is FaceNet: one image batch in, one embedding out. A user's file can take
+several named inputs (token ids, masks, two feature vectors) and return several named
+outputs (a list, a dict). So every strategy (``strategies.py``) calls what it loaded
+through this module:
 
-- loads the file the way its recipe shows: for a file with FaceNet's layers, exactly as the
-  fixtures' strategy does (its recipe, its custom objects, its rebuild); for any other file,
-  the plain Keras or TensorFlow call, with nothing of FaceNet's handed over;
-- is called with the batch's inputs matched to the model's by name (else by position);
-- returns every output with its name: the dict key, the output layer's name, or the
-  signature's output key.
+- the batch's inputs are matched to the model's by name (else by position);
+- every output comes back with its name: the dict key, the output layer's name, or the
+  signature's output key;
 
-The host compares outputs by name; each environment names them the way the model does.
-Runs inside the consumer environment, on CPython 3.6 up, with only its packages.
+and writes the recipe of a file that is not FaceNet with ``program``, from the lines the
+strategy gives. The host compares outputs by name; each environment names them the way
+the model does. Runs inside the consumer environment, on CPython 3.6 up, with only its
+packages.
 """
 
 import os
@@ -21,10 +20,12 @@ import re
 
 import numpy as np
 
-from compat.inside import strategies
-
 SIGNATURE = "serving_default"
-KERAS_LOADS = ("load_model", "no_compile", "unsafe", "tf_keras")
+SAVEDMODEL_FORMATS = ("savedmodel", "export")
+ENV_VAR_NOTES = {
+    "KERAS_BACKEND": "before Keras is imported: Keras 3 on this backend",
+    "TF_USE_LEGACY_KERAS": "before TensorFlow is imported: tf.keras is then tf_keras (Keras 2)",
+}
 
 
 # -- what the model takes and returns ------------------------------------------------------
@@ -108,7 +109,7 @@ def describe_tf1_signature(signature):
 def describe(ctx, root, fixture):
     """What the file's model takes and returns, read by loading it the plainest way here."""
     path = os.path.join(root, fixture["path"])
-    if fixture["format"] in strategies.SAVEDMODEL_FORMATS:
+    if fixture["format"] in SAVEDMODEL_FORMATS:
         if not ctx.tf_version:
             raise ValueError("reading a SavedModel's signature needs TensorFlow, which this environment does not have")
         import tensorflow as tf
@@ -224,78 +225,6 @@ def signature_caller(ctx, path):
     return call, session
 
 
-# -- loading it: one function per strategy -------------------------------------------------
-
-
-def not_facenet_reason(ctx, strategy, fixture):
-    """Why a strategy does not apply to a file that is not FaceNet, or None."""
-    if strategy.kind == "weights":
-        return (
-            "the file's layer names are not FaceNet's (no Conv2d_1a_3x3, Mixed_6a, Mixed_7a, Bottleneck), "
-            "so rebuilding FaceNet to take its weights does not apply"
-        )
-    custom = fixture.get("custom_classes") or []
-    if strategy.name in ("custom_objects", "json_weights"):
-        if custom:
-            return (
-                "the file names custom classes or functions ({}): hand their code over in custom_objects; "
-                "compat does not have it".format(", ".join(custom[:5]))
-            )
-        return "the file names no custom classes or functions: there is nothing to hand over"
-    if strategy.name == "unsafe" and not fixture.get("stored_code"):
-        return "the file holds no stored code: safe_mode=False would load it exactly as load_model does"
-    return None
-
-
-def load(ctx, strategy_name, root, fixture):
-    """Load the file with one strategy: ``call(batch) -> [(name, array)]``, with ``call.model``
-    the Keras model when the strategy gives one (what convert re-saves)."""
-    strategy = strategies.BY_NAME[strategy_name]
-    if fixture.get("facenet"):
-        predict = strategy.load(ctx, root, fixture)
-        model = getattr(predict, "model", None)
-
-        def call(batch):
-            if model is not None:
-                return call_keras(ctx, model, batch)
-            return named(predict(next(iter(batch.values()))), [])
-
-        call.model, call.keep = model, predict
-        return call
-    path = os.path.join(root, fixture["path"])
-    if strategy_name == "savedmodel_inference":
-        call, keep = signature_caller(ctx, path)
-        call.model, call.keep = None, keep
-        return call
-    model = _keras_model(ctx, strategy_name, path, root, fixture)
-
-    def call(batch):
-        return call_keras(ctx, model, batch)
-
-    call.model, call.keep = model, None
-    return call
-
-
-def _keras_model(ctx, strategy_name, path, root, fixture):
-    keras = ctx.keras
-    if strategy_name == "load_model":
-        return keras.models.load_model(path)
-    if strategy_name == "no_compile":
-        return keras.models.load_model(path, compile=False)
-    if strategy_name == "unsafe":
-        return keras.models.load_model(path, safe_mode=False)
-    if strategy_name == "tf_keras":
-        import tf_keras
-
-        return tf_keras.models.load_model(path)
-    if strategy_name == "json_plain":
-        with open(path) as handle:
-            model = keras.models.model_from_json(handle.read())
-        model.load_weights(os.path.join(root, fixture["weights"]))
-        return model
-    raise ValueError(f"{strategy_name} has no plain form for a file that is not FaceNet")
-
-
 # -- its recipe: a whole program for the file at hand --------------------------------------
 
 
@@ -362,31 +291,31 @@ def _quote(text):
     return '"{}"'.format(str(text).replace("\\", "\\\\").replace('"', '\\"'))
 
 
-def recipe(ctx, strategy_name, fixture, spec):
-    """The whole program for ``python recipe.py INPUT OUTPUT`` on this file with this strategy.
+def program(ctx, strategy, fixture, spec, body, imports, paths=()):
+    """The whole program for ``python recipe.py INPUT OUTPUT`` on a file that is not FaceNet.
 
     ``spec`` is what the host knows of the model: ``inputs`` (name, shape, dtype, range)
-    and ``outputs`` (names), read from the file or from the first load.
+    and ``outputs`` (names), read from the file or from the first load. ``body`` is the
+    strategy's load lines, then the expression that calls the model on ``FED``; ``paths``
+    are the ``(NAME, fixture key)`` constants it reads besides ``MODEL_PATH``.
     """
-    strategy = strategies.BY_NAME[strategy_name]
-    lines = [f'"""Loading strategy {strategy.name}: {_summary(strategy)}.', ""]
+    lines = [f'"""Loading strategy {strategy.name}: {strategy.any_summary or strategy.summary}.', ""]
     lines += _io_lines(dict(spec, script=fixture.get("script")))
     lines += ['"""', "import os"]
     for name, value in ctx.env_vars:
         lines.append(
             "os.environ[{}] = {}  # {}".format(
-                _quote(name), _quote(value), strategies.ENV_VAR_NOTES.get(name, "as this environment sets it")
+                _quote(name), _quote(value), ENV_VAR_NOTES.get(name, "as this environment sets it")
             )
         )
     lines += ["import sys", "", "import numpy as np"]
-    body, imports = _body(ctx, strategy_name, spec)
-    lines += imports + [""]
+    lines += list(imports) + [""]
     lines.append("MODEL_PATH = {}".format(_quote(fixture["path"])))
-    if strategy_name == "json_plain":
-        lines.append("WEIGHTS_PATH = {}".format(_quote(fixture["weights"])))
+    for name, key in paths:
+        lines.append(f"{name} = {_quote(fixture[key])}")
     read, fed = _read_lines(spec)
     lines += [""] + read
-    if fixture.get("stored_code") and strategy_name in KERAS_LOADS:
+    if fixture.get("stored_code") and strategy.runs_stored_code:
         lines += [
             "# Can run code stored in the file ({}):".format(fixture["stored_code"]),
             "# Keras rebuilds it when it loads or first calls the model. Load only files you trust.",
@@ -397,97 +326,64 @@ def recipe(ctx, strategy_name, fixture, spec):
     return "\n".join(lines)
 
 
-def _summary(strategy):
-    return {
-        "custom_objects": "load_model with the model's custom classes",
-        "unsafe": "load_model(path, safe_mode=False): allow code stored in the file",
-        "tf_keras": "the legacy Keras 2 package (tf_keras) beside TF >= 2.16",
-        "json_plain": "model_from_json(architecture) + load_weights(weights)",
-    }.get(strategy.name, strategy.summary)
-
-
 FED = "<FED>"
 """Where a body line names the model's input (``x``, or ``inputs`` for several)."""
+PREDICT = "model.predict(<FED>, verbose=0)"
 
 
-def _body(ctx, strategy_name, spec):
-    """The load lines, then the expression that calls the model on ``FED``; and the imports."""
+def signature_body(ctx, spec):
+    """Serving a SavedModel's signature: the load lines, the call on ``FED``; and the imports."""
     several = len(spec["inputs"]) > 1
-    predict = "model.predict(<FED>, verbose=0)"
-    if strategy_name == "savedmodel_inference":
-        if ctx.keras3:
-            result = (
-                "list(outputs.values())[0] if isinstance(outputs, dict) else outputs"
-                if len(spec["outputs"]) == 1
-                else "outputs"
-            )
-            return (
-                [
-                    'layer = keras.layers.TFSMLayer(MODEL_PATH, call_endpoint="serving_default")',
-                    "outputs = layer(<FED>)  # a dict when the signature names its outputs",
-                    result,
-                ],
-                ["import keras"],
-            )
-        if ctx.tf2:
-            feed = (
-                "{name: tf.constant(value) for name, value in <FED>.items()}"
-                if several
-                else "{list(serve.structured_input_signature[1])[0]: tf.constant(<FED>)}"
-            )
-            return (
-                [
-                    (
-                        'loaded = tf.saved_model.load(MODEL_PATH, tags=["serve"])  # keep it: the signature only '
-                        "borrows its variables"
-                    ),
-                    'serve = loaded.signatures["serving_default"]',
-                    "result = serve(**" + feed + ")",
-                    "outputs = {name: value.numpy() for name, value in result.items()}",
-                    _signature_result(spec),
-                ],
-                ["import tensorflow as tf"],
-            )
-        feed = (
-            "{signature.inputs[name].name: value for name, value in <FED>.items()}"
-            if several
-            else "{list(signature.inputs.values())[0].name: <FED>}"
+    if ctx.keras3:
+        result = (
+            "list(outputs.values())[0] if isinstance(outputs, dict) else outputs"
+            if len(spec["outputs"]) == 1
+            else "outputs"
         )
         return (
             [
-                "session = tf.Session(graph=tf.Graph())",
-                "with session.graph.as_default():",
-                '    meta = tf.saved_model.loader.load(session, ["serve"], MODEL_PATH)',
-                'signature = meta.signature_def["serving_default"]',
-                "fetched = sorted(signature.outputs)",
-                "outputs = dict(zip(fetched, session.run([signature.outputs[k].name for k in fetched], " + feed + ")))",
+                'layer = keras.layers.TFSMLayer(MODEL_PATH, call_endpoint="serving_default")',
+                "outputs = layer(<FED>)  # a dict when the signature names its outputs",
+                result,
+            ],
+            ["import keras"],
+        )
+    if ctx.tf2:
+        feed = (
+            "{name: tf.constant(value) for name, value in <FED>.items()}"
+            if several
+            else "{list(serve.structured_input_signature[1])[0]: tf.constant(<FED>)}"
+        )
+        return (
+            [
+                (
+                    'loaded = tf.saved_model.load(MODEL_PATH, tags=["serve"])  # keep it: the signature only '
+                    "borrows its variables"
+                ),
+                'serve = loaded.signatures["serving_default"]',
+                "result = serve(**" + feed + ")",
+                "outputs = {name: value.numpy() for name, value in result.items()}",
                 _signature_result(spec),
             ],
             ["import tensorflow as tf"],
         )
-    if strategy_name == "json_plain":
-        return (
-            [
-                "with open(MODEL_PATH) as f:",
-                "    model = keras.models.model_from_json(f.read())",
-                "model.load_weights(WEIGHTS_PATH)",
-                predict,
-            ],
-            [ctx.module_line],
-        )
-    load = {
-        "load_model": "model = keras.models.load_model(MODEL_PATH)",
-        "no_compile": "model = keras.models.load_model(MODEL_PATH, compile=False)",
-        "unsafe": "model = keras.models.load_model(MODEL_PATH, safe_mode=False)",
-        "tf_keras": "model = tf_keras.models.load_model(MODEL_PATH)",
-    }[strategy_name]
-    if strategy_name == "tf_keras":
-        return [load, predict], ["import tf_keras"]
-    return [load, predict], [ctx.module_line]
-
-
-def _names(names):
-    return "[" + ", ".join(_quote(n) for n in names) + "]"
+    feed = (
+        "{signature.inputs[name].name: value for name, value in <FED>.items()}"
+        if several
+        else "{list(signature.inputs.values())[0].name: <FED>}"
+    )
+    return (
+        [
+            "session = tf.Session(graph=tf.Graph())",
+            "with session.graph.as_default():",
+            '    meta = tf.saved_model.loader.load(session, ["serve"], MODEL_PATH)',
+            'signature = meta.signature_def["serving_default"]',
+            "fetched = sorted(signature.outputs)",
+            "outputs = dict(zip(fetched, session.run([signature.outputs[k].name for k in fetched], " + feed + ")))",
+            _signature_result(spec),
+        ],
+        ["import tensorflow as tf"],
+    )
 
 
 def _signature_result(spec):

@@ -16,7 +16,7 @@ import os
 import sys
 import traceback
 
-from compat.inside import anymodel, facenet_arch, strategies
+from compat.inside import facenet_arch, strategies
 
 
 def lambda_layers(model):
@@ -56,9 +56,11 @@ def save(ctx, model, out, fmt):
 def proof_program(ctx, fixture, out_name, script, uses_arch, facenet, spec):
     """The script whose load line the host shows and runs in a fresh process."""
     if not facenet:
-        target = dict(fixture, path=out_name, script=script or "load_converted.py", stored_code="")
-        return anymodel.recipe(ctx, "load_model", target, spec).replace(
-            "load_model(path) as it is", "load_model(path) of the converted file", 1
+        target = dict(fixture, path=out_name, script=script or "load_converted.py", stored_code="", facenet=False)
+        return (
+            strategies.BY_NAME["load_model"]
+            .render_recipe(ctx, target, spec)
+            .replace("load_model(path) as it is", "load_model(path) of the converted file", 1)
         )
     body = []
     if uses_arch:
@@ -80,7 +82,7 @@ def convert(request):
     ctx = strategies.Context()
     fixture = request["fixture"]
     strategy = strategies.BY_NAME[request["strategy"]]
-    model = anymodel.load(ctx, strategy.name, request["root"], fixture).model
+    model = strategy.load(ctx, request["root"], fixture).model
     if model is None:
         raise ValueError(f"{strategy.name} gives no Keras model to save")
     lambdas = lambda_layers(model)

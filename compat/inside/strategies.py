@@ -1,15 +1,21 @@
 """The loading strategies: the ways people really load a saved Keras model.
 
-Each strategy is a small object with
-- ``applies(ctx, fixture)``: ``None`` when it applies, else the reason it does not;
-- ``load(ctx, fixture)``: does exactly what its recipe shows a user typing, and
-  returns a function from an input batch to embeddings;
-- ``render_recipe(ctx, fixture)``: that recipe, a whole program for this environment
-  (``python recipe.py INPUT.npy OUTPUT.npy``) whose only import from outside the
-  environment is the architecture file, ``facenet_arch.py``.
+Each strategy is one class, for any model: a fixture of the matrix (FaceNet) or a user's
+own file (``fixture["facenet"]`` says whether it has FaceNet's layers). It
+
+- says when it applies: ``applies(ctx, fixture)`` is ``None``, else the reason it does
+  not (the file's format, this environment, or what the file holds);
+- loads the file exactly as its recipe shows a user typing: ``load(ctx, root, fixture)``
+  returns ``call(batch) -> [(name, array)]``, with ``call.model`` the Keras model when
+  there is one (what convert re-saves);
+- writes that recipe: ``render_recipe(ctx, fixture, spec)``, a whole program for this
+  environment (``python recipe.py INPUT OUTPUT``). A FaceNet file's imports nothing from
+  outside the environment but the architecture file, ``facenet_arch.py``; any other
+  file's reads and writes the model's own named inputs and outputs (``spec``).
 
 The registry order is the order of preference the report uses: plain loading first,
-weights-level strategies last. Adding a technique is adding one class here.
+weights-level strategies last. Adding a technique is adding one class here and naming it
+in ``STRATEGIES``: the matrix, the probe, the recipes and the report take it from there.
 """
 
 import contextlib
@@ -17,11 +23,10 @@ import os
 
 import numpy as np
 
-from compat.inside import facenet, facenet_arch, kerasapi
+from compat.inside import anymodel, facenet, facenet_arch, kerasapi
+from compat.inside.anymodel import ENV_VAR_NOTES, SAVEDMODEL_FORMATS
 
 MODEL_FORMATS = ("h5", "savedmodel", "keras", "export")
-WEIGHTS_FORMATS = ("h5_weights", "weights_h5")
-SAVEDMODEL_FORMATS = ("savedmodel", "export")
 LAMBDA_VARIANTS = ("lambda", "compiled", "canary", "canarymodule")
 
 
@@ -45,27 +50,6 @@ class Context:
         self.eager = not self.tf_version or self.tf2
         self._architectures = {}
         self._scope = contextlib.ExitStack()
-
-    def forward(self, model):
-        """The embeddings of a batch by the cheapest correct call: one forward pass in
-        inference mode where Keras runs eagerly (``predict`` would first trace a function,
-        optimise it and set up a data pipeline for three images), the model's compiled
-        predict function on one batch under TF 1's graph-mode Keras. Recipes keep
-        ``predict``, which the standalone recipe check runs."""
-        if not hasattr(model, "predict"):
-            # load_model on a SavedModel Keras did not write returns a bare revived object: the
-            # load succeeded, and the recipe's predict is where the user meets it, with this error.
-            def no_predict(batch):
-                raise AttributeError("'%s' object has no attribute 'predict'" % type(model).__name__)
-
-            return no_predict
-        if not self.eager:
-            return lambda batch: np.asarray(model.predict_on_batch(batch))
-        if self.tf_version:
-            import tensorflow as tf
-
-            return lambda batch: np.asarray(model(tf.constant(batch), training=False))
-        return lambda batch: np.asarray(model(batch, training=False))
 
     def architecture(self, variant, size):
         """``facenet_arch.build(variant, size)``, built once per worker.
@@ -120,10 +104,24 @@ def _path(root, fixture, key="path"):
     return os.path.join(root, fixture[key])
 
 
-def _predictor(ctx, model):
-    predict = ctx.forward(model)
-    predict.model = model  # what convert re-saves
-    return predict
+def is_facenet(fixture):
+    """Does the file hold FaceNet's layers? Every fixture of the matrix does; a user's file says."""
+    return fixture.get("facenet", True)
+
+
+def keras_call(ctx, model):
+    """``call(batch) -> [(name, array)]`` on a loaded Keras model, which ``call.model`` keeps."""
+
+    def call(batch):
+        return anymodel.call_keras(ctx, model, batch)
+
+    call.model = model
+    return call
+
+
+def embeddings(ctx, model, images):
+    """The one output of a FaceNet model on an image batch, by the call every attempt makes."""
+    return keras_call(ctx, model)({"images": images})[0][1]
 
 
 def _objects(fixture):
@@ -140,10 +138,6 @@ ARCH_IMPORT = (
     "or download it from reports/matrix.html"
 )
 ARCH_PATH = "sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # facenet_arch.py sits beside this script"
-ENV_VAR_NOTES = {
-    "KERAS_BACKEND": "before Keras is imported: Keras 3 on this backend",
-    "TF_USE_LEGACY_KERAS": "before TensorFlow is imported: tf.keras is then tf_keras (Keras 2)",
-}
 FACENET_INPUT = (
     "INPUT.npy: float32, shape (N, 160, 160, 3): RGB face crops (values 0-255), each prewhitened\n"
     "    (facenet_arch.prewhiten_batch: minus the image's mean, over its standard deviation).\n"
@@ -154,7 +148,7 @@ FACENET_OUTPUT = "OUTPUT.npy: the embeddings, float32 (N, 128)."
 
 def _stored_code_note(strategy, fixture):
     """The comment a recipe carries when loading runs code the file holds, else None."""
-    if strategy.kind != "model" or strategy.name == "savedmodel_inference":
+    if not strategy.runs_stored_code:
         return None
     if fixture["variant"] == "canarymodule":
         return (
@@ -230,45 +224,98 @@ def _custom_objects_lines(ctx, fixture, module="keras"):
     return lines
 
 
+def _handed_over(fixture):
+    """What a load that hands code over gives a FaceNet file; nothing for any other."""
+    return _objects(fixture) if is_facenet(fixture) else None
+
+
 class Strategy:
     name = ""
     summary = ""
+    any_summary = ""  # the summary a recipe for a file that is not FaceNet carries, when it differs
     formats = MODEL_FORMATS
     kind = "model"  # "model": Keras deserialises the file; "weights": only the numbers are read
     tier = "flag"  # how the report colours a cell this strategy makes work: as_is | flag | weights
     load_line = ""
+    any_load_line = ""  # the load line for a file that is not FaceNet, when it differs
+    runs_stored_code = True  # Keras rebuilds code stored in the file (a Lambda) when this loads it
+    any_paths = ()  # the (NAME, fixture key) constants a recipe reads besides MODEL_PATH
+    # What the host's rules and pages need to know of a strategy, so none of them names one:
+    reads_config = True  # Keras builds the model from the architecture the file stores
+    hands_over = False  # the load is handed the model's own code (custom_objects)
+    legacy_keras = False  # loads with tf_keras, the Keras 2 package, not this environment's Keras
+    gives_model = True  # gives a Keras model that could be saved again
+    label = ""  # the name a narrow cell of the page prints (default: the name)
+    abbreviation = ""  # the terminal table's column head when full names do not fit
 
     def applies(self, ctx, fixture):
         if fixture["format"] not in self.formats:
             return "{} does not read {} files".format(self.name, fixture["format"])
+        reason = self.environment_reason(ctx, fixture)
+        if reason or is_facenet(fixture):
+            return reason
+        return self.file_reason(fixture)
+
+    def environment_reason(self, ctx, fixture):
+        """Why this environment cannot use the strategy on the file, or None."""
         return None
 
-    def load(self, ctx, root, fixture):
+    def file_reason(self, fixture):
+        """Why the strategy does not apply to a file that is not FaceNet, or None."""
+        return None
+
+    def open(self, ctx, root, fixture):
+        """The loaded Keras model."""
         raise NotImplementedError
 
-    def render_recipe(self, ctx, fixture):
+    def load(self, ctx, root, fixture):
+        return keras_call(ctx, self.open(ctx, root, fixture))
+
+    def render_recipe(self, ctx, fixture, spec=None):
+        if is_facenet(fixture):
+            return self.facenet_recipe(ctx, fixture)
+        body, imports = self.any_body(ctx, spec)
+        return anymodel.program(ctx, self, fixture, spec, body, imports, self.any_paths)
+
+    def facenet_recipe(self, ctx, fixture):
         return program(
             ctx, fixture, self, [self.load_line, "{out} = model.predict(images, verbose=0)"], imports=[ctx.module_line]
         )
 
+    def any_body(self, ctx, spec):
+        """The load lines and the call on ``anymodel.FED`` for a file that is not FaceNet; the imports."""
+        return [self.any_load_line or self.load_line, anymodel.PREDICT], [ctx.module_line]
+
+
+def _hand_over_reason(fixture):
+    custom = fixture.get("custom_classes") or []
+    if custom:
+        return (
+            "the file names custom classes or functions ({}): hand their code over in custom_objects; "
+            "compat does not have it".format(", ".join(custom[:5]))
+        )
+    return "the file names no custom classes or functions: there is nothing to hand over"
+
 
 class LoadModel(Strategy):
     name = "load_model"
+    abbreviation = "load"
     summary = "load_model(path) as it is"
     tier = "as_is"
     load_line = "model = keras.models.load_model(MODEL_PATH)"
 
-    def load(self, ctx, root, fixture):
-        return _predictor(ctx, ctx.keras.models.load_model(_path(root, fixture)))
+    def open(self, ctx, root, fixture):
+        return ctx.keras.models.load_model(_path(root, fixture))
 
 
 class NoCompile(Strategy):
     name = "no_compile"
+    abbreviation = "nocmp"
     summary = "load_model(path, compile=False)"
     load_line = "model = keras.models.load_model(MODEL_PATH, compile=False)"
 
-    def load(self, ctx, root, fixture):
-        return _predictor(ctx, ctx.keras.models.load_model(_path(root, fixture), compile=False))
+    def open(self, ctx, root, fixture):
+        return ctx.keras.models.load_model(_path(root, fixture), compile=False)
 
 
 def _needs_scope(ctx, fixture):
@@ -278,9 +325,16 @@ def _needs_scope(ctx, fixture):
 
 class CustomObjects(Strategy):
     name = "custom_objects"
+    hands_over = True
+    label = "custom_obj"
+    abbreviation = "cust"
     summary = "load_model with the model's custom classes, loss and Lambda functions"
+    any_summary = "load_model with the model's custom classes"
 
-    def render_recipe(self, ctx, fixture):
+    def file_reason(self, fixture):
+        return _hand_over_reason(fixture)
+
+    def facenet_recipe(self, ctx, fixture):
         body = _custom_objects_lines(ctx, fixture)
         if _needs_scope(ctx, fixture):
             body += [
@@ -292,21 +346,23 @@ class CustomObjects(Strategy):
         body.append("{out} = model.predict(images, verbose=0)")
         return program(ctx, fixture, self, body, imports=[ctx.module_line], arch=True)
 
-    def load(self, ctx, root, fixture):
+    def open(self, ctx, root, fixture):
         objects = _objects(fixture)
         if _needs_scope(ctx, fixture):
             with ctx.keras.utils.custom_object_scope(objects):
-                model = ctx.keras.models.load_model(_path(root, fixture), custom_objects=objects)
-        else:
-            model = ctx.keras.models.load_model(_path(root, fixture), custom_objects=objects)
-        return _predictor(ctx, model)
+                return ctx.keras.models.load_model(_path(root, fixture), custom_objects=objects)
+        return ctx.keras.models.load_model(_path(root, fixture), custom_objects=objects)
 
 
 class Unsafe(Strategy):
     name = "unsafe"
+    hands_over = True
+    abbreviation = "unsaf"
     summary = "load_model(..., custom_objects=..., safe_mode=False): allow code stored in the file"
+    any_summary = "load_model(path, safe_mode=False): allow code stored in the file"
+    any_load_line = "model = keras.models.load_model(MODEL_PATH, safe_mode=False)"
 
-    def render_recipe(self, ctx, fixture):
+    def facenet_recipe(self, ctx, fixture):
         body = _custom_objects_lines(ctx, fixture) + [
             "# safe_mode=False: Keras may deserialise Lambda bytecode stored in the file (and run it)",
             "model = keras.models.load_model(MODEL_PATH, custom_objects=custom_objects, safe_mode=False)",
@@ -314,34 +370,39 @@ class Unsafe(Strategy):
         ]
         return program(ctx, fixture, self, body, imports=[ctx.module_line], arch=True)
 
-    def applies(self, ctx, fixture):
-        reason = Strategy.applies(self, ctx, fixture)
-        if reason:
-            return reason
+    def environment_reason(self, ctx, fixture):
         if not ctx.keras3 and ctx.keras_minor < (2, 12):
             return f"Keras {ctx.version} has no safe_mode (it came with 2.12); Lambdas load without it"
         return None
 
-    def load(self, ctx, root, fixture):
-        model = ctx.keras.models.load_model(_path(root, fixture), custom_objects=_objects(fixture), safe_mode=False)
-        return _predictor(ctx, model)
+    def file_reason(self, fixture):
+        if not fixture.get("stored_code"):
+            return "the file holds no stored code: safe_mode=False would load it exactly as load_model does"
+        return None
+
+    def open(self, ctx, root, fixture):
+        return ctx.keras.models.load_model(_path(root, fixture), custom_objects=_handed_over(fixture), safe_mode=False)
 
 
 class TfKeras(Strategy):
     name = "tf_keras"
+    hands_over = True
+    legacy_keras = True
+    abbreviation = "tfk"
     summary = "the legacy Keras 2 package (tf_keras) beside TF >= 2.16"
+    any_load_line = "model = tf_keras.models.load_model(MODEL_PATH)"
 
-    def render_recipe(self, ctx, fixture):
+    def facenet_recipe(self, ctx, fixture):
         body = _custom_objects_lines(ctx, fixture, "tf_keras") + [
             "model = tf_keras.models.load_model(MODEL_PATH, custom_objects=custom_objects)",
             "{out} = model.predict(images, verbose=0)",
         ]
         return program(ctx, fixture, self, body, imports=["import tf_keras"], arch=True)
 
-    def applies(self, ctx, fixture):
-        reason = Strategy.applies(self, ctx, fixture)
-        if reason:
-            return reason
+    def any_body(self, ctx, spec):
+        return [self.any_load_line, anymodel.PREDICT], ["import tf_keras"]
+
+    def environment_reason(self, ctx, fixture):
         if ctx.api == "tf_keras":
             return "this environment's Keras already is tf_keras (see the other strategies)"
         if not ctx.tf_version or tuple(int(p) for p in ctx.tf_version.split(".")[:2]) < (2, 16):
@@ -352,24 +413,28 @@ class TfKeras(Strategy):
             return "tf_keras is not installed in this environment"
         return None
 
-    def load(self, ctx, root, fixture):
+    def open(self, ctx, root, fixture):
         import tf_keras
 
         # The custom classes must subclass tf_keras's Layer, not the environment's Keras 3 one.
         current = facenet_arch.keras()
         facenet_arch.use(tf_keras)
         try:
-            objects = _objects(fixture)
+            objects = _handed_over(fixture)
         finally:
             facenet_arch.use(current)
-        model = tf_keras.models.load_model(_path(root, fixture), custom_objects=objects)
-        return _predictor(ctx, model)
+        return tf_keras.models.load_model(_path(root, fixture), custom_objects=objects)
 
 
 class SavedModelInference(Strategy):
     name = "savedmodel_inference"
+    reads_config = False  # it serves the traced signature
+    gives_model = False
+    label = "sm_infer"
+    abbreviation = "smodl"
     summary = "serve the SavedModel's signature: TFSMLayer in Keras 3, tf.saved_model.load elsewhere"
     formats = SAVEDMODEL_FORMATS
+    runs_stored_code = False  # a signature runs the traced graph, never Python stored in the file
     keras3_body = (
         'layer = keras.layers.TFSMLayer(MODEL_PATH, call_endpoint="serving_default")',
         "outputs = layer(images)  # a dict when the signature names its outputs",
@@ -392,68 +457,39 @@ class SavedModelInference(Strategy):
         "{out} = session.run(fetch, {{feed: images}})",
     )
 
-    def applies(self, ctx, fixture):
-        reason = Strategy.applies(self, ctx, fixture)
-        if reason:
-            return reason
+    def environment_reason(self, ctx, fixture):
         if not ctx.tf_version:
             return "reading a SavedModel needs TensorFlow, which this environment does not have"
         return None
 
-    def render_recipe(self, ctx, fixture):
+    def facenet_recipe(self, ctx, fixture):
         if ctx.keras3:
             return program(ctx, fixture, self, self.keras3_body, imports=["import keras"])
         body = self.tf2_body if ctx.tf2 else self.tf1_body
         return program(ctx, fixture, self, body, imports=["import tensorflow as tf"])
 
+    def any_body(self, ctx, spec):
+        return anymodel.signature_body(ctx, spec)
+
     def load(self, ctx, root, fixture):
-        path = _path(root, fixture)
-        import tensorflow as tf
-
-        if ctx.keras3:
-            layer = ctx.keras.layers.TFSMLayer(path, call_endpoint="serving_default")
-
-            def predict(batch):
-                outputs = layer(batch)
-                if isinstance(outputs, dict):
-                    outputs = next(iter(outputs.values()))
-                return np.asarray(outputs)
-
-            return predict
-        if ctx.tf2:
-            # The loaded object is kept while the signature runs: TF 2.4-2.6 free the variables
-            # of a loaded object nothing refers to, and its signature then reads freed ones.
-            loaded = tf.saved_model.load(path, tags=["serve"])
-            serve = loaded.signatures["serving_default"]
-            names = list(serve.structured_input_signature[1].keys())
-
-            def predict(batch):
-                outputs = serve(**{names[0]: tf.constant(batch)})
-                return np.asarray(next(iter(outputs.values())))
-
-            predict.loaded = loaded
-            return predict
-        session = tf.Session(graph=tf.Graph())
-        with session.graph.as_default():
-            meta = tf.saved_model.loader.load(session, ["serve"], path)
-        signature = meta.signature_def["serving_default"]
-        feed = next(iter(signature.inputs.values())).name
-        fetch = next(iter(signature.outputs.values())).name
-
-        def predict(batch):
-            return np.asarray(session.run(fetch, {feed: batch}))
-
-        return predict
+        # The caller keeps what the signature borrows its variables from (the loaded object,
+        # the layer or the session) for as long as it runs.
+        call, keep = anymodel.signature_caller(ctx, _path(root, fixture))
+        call.model, call.keep = None, keep
+        return call
 
 
 class JsonPlain(Strategy):
     name = "json_plain"
+    abbreviation = "json"
     summary = "model_from_json(architecture) + load_weights(weights), nothing handed over"
+    any_summary = "model_from_json(architecture) + load_weights(weights)"
     formats = ("json",)
     tier = "as_is"
     hands_over = False
+    any_paths = (("WEIGHTS_PATH", "weights"),)
 
-    def render_recipe(self, ctx, fixture):
+    def facenet_recipe(self, ctx, fixture):
         body = _custom_objects_lines(ctx, fixture) if self.hands_over else []
         handed = ", custom_objects=custom_objects" if self.hands_over else ""
         body += [
@@ -472,19 +508,33 @@ class JsonPlain(Strategy):
             paths=[("MODEL_PATH", fixture["path"]), ("WEIGHTS_PATH", fixture["weights"])],
         )
 
-    def load(self, ctx, root, fixture):
+    def any_body(self, ctx, spec):
+        lines = [
+            "with open(MODEL_PATH) as f:",
+            "    model = keras.models.model_from_json(f.read())",
+            "model.load_weights(WEIGHTS_PATH)",
+            anymodel.PREDICT,
+        ]
+        return lines, [ctx.module_line]
+
+    def open(self, ctx, root, fixture):
         objects = _objects(fixture) if self.hands_over else None
         with open(_path(root, fixture)) as handle:
             model = ctx.keras.models.model_from_json(handle.read(), custom_objects=objects)
         model.load_weights(_path(root, fixture, "weights"))
-        return _predictor(ctx, model)
+        return model
 
 
 class JsonWeights(JsonPlain):
     name = "json_weights"
+    label = "json+objs"
+    abbreviation = "jsonw"
     summary = "model_from_json(architecture, custom_objects=...) + load_weights(weights)"
     tier = "flag"
     hands_over = True
+
+    def file_reason(self, fixture):
+        return _hand_over_reason(fixture)
 
 
 def _weights_file(fixture):
@@ -506,15 +556,30 @@ def _rebuild_lines(fixture):
     ]
 
 
-class RebuildWeights(Strategy):
-    name = "rebuild_weights"
-    summary = "rebuild the architecture in code, then load_weights(file) by topology"
+class WeightsStrategy(Strategy):
+    """Rebuild FaceNet's architecture in code and give it the file's numbers."""
+
     formats = ("h5", "h5_weights", "json", "keras", "weights_h5")
     kind = "weights"
     tier = "weights"
+    runs_stored_code = False
+    reads_config = False  # only the numbers are read
+
+    def file_reason(self, fixture):
+        return (
+            "the file's layer names are not FaceNet's (no Conv2d_1a_3x3, Mixed_6a, Mixed_7a, Bottleneck), "
+            "so rebuilding FaceNet to take its weights does not apply"
+        )
+
+
+class RebuildWeights(WeightsStrategy):
+    name = "rebuild_weights"
+    label = "rebuild"
+    abbreviation = "rbld"
+    summary = "rebuild the architecture in code, then load_weights(file) by topology"
     by_name = False
 
-    def render_recipe(self, ctx, fixture):
+    def facenet_recipe(self, ctx, fixture):
         load = "model.load_weights(MODEL_PATH, by_name=True)" if self.by_name else "model.load_weights(MODEL_PATH)"
         body = _rebuild_lines(fixture) + [load, "{out} = model.predict(images, verbose=0)"]
         return program(
@@ -527,41 +592,39 @@ class RebuildWeights(Strategy):
             paths=[("MODEL_PATH", fixture[_weights_file(fixture)])],
         )
 
-    def applies(self, ctx, fixture):
-        reason = Strategy.applies(self, ctx, fixture)
-        if reason:
-            return reason
+    def environment_reason(self, ctx, fixture):
         if self.by_name and fixture[_weights_file(fixture)].endswith((".keras", ".weights.h5")):
             return "by_name loading exists only for legacy HDF5 weights"
         if not ctx.keras3 and fixture["format"] == "keras" and ctx.keras_minor < (2, 13):
             return f"Keras {ctx.version} cannot read a .keras zip"
         return None
 
-    def load(self, ctx, root, fixture):
+    def open(self, ctx, root, fixture):
         model = ctx.architecture(_build_variant(fixture), fixture.get("size", "tiny"))
         path = _path(root, fixture, _weights_file(fixture))
         if self.by_name:
             model.load_weights(path, by_name=True)
         else:
             model.load_weights(path)
-        return _predictor(ctx, model)
+        return model
 
 
 class RebuildWeightsByName(RebuildWeights):
     name = "rebuild_by_name"
+    label = "by_name"
+    abbreviation = "rbnam"
     summary = "rebuild the architecture in code, then load_weights(file, by_name=True)"
     formats = ("h5", "h5_weights", "json")
     by_name = True
 
 
-class H5Transplant(Strategy):
+class H5Transplant(WeightsStrategy):
     name = "h5_transplant"
+    label = "transplant"
+    abbreviation = "h5tr"
     summary = "read the weights from the HDF5 data with h5py, by layer name, and set_weights"
-    formats = ("h5", "h5_weights", "json", "keras", "weights_h5")
-    kind = "weights"
-    tier = "weights"
 
-    def render_recipe(self, ctx, fixture):
+    def facenet_recipe(self, ctx, fixture):
         body = _rebuild_lines(fixture) + [
             "facenet_arch.set_weights_from_file(model, MODEL_PATH)  # h5py, layer by layer",
             "{out} = model.predict(images, verbose=0)",
@@ -576,20 +639,17 @@ class H5Transplant(Strategy):
             paths=[("MODEL_PATH", fixture[_weights_file(fixture)])],
         )
 
-    def applies(self, ctx, fixture):
-        reason = Strategy.applies(self, ctx, fixture)
-        if reason:
-            return reason
+    def environment_reason(self, ctx, fixture):
         try:
             import h5py  # noqa: F401
         except ImportError:
             return "h5py is not installed"
         return None
 
-    def load(self, ctx, root, fixture):
+    def open(self, ctx, root, fixture):
         model = ctx.architecture(_build_variant(fixture), fixture.get("size", "tiny"))
         facenet_arch.set_weights_from_file(model, _path(root, fixture, _weights_file(fixture)))
-        return _predictor(ctx, model)
+        return model
 
 
 STRATEGIES = (

@@ -1,20 +1,28 @@
 """The worker: imports TensorFlow / Keras once, then runs load attempts on request.
 
-Protocol (one JSON object per line): the host writes requests to stdin,
-``{"op": "attempt", "id": ..., "root": ..., "fixture": {...}, "strategy": ..., "input": ...}``
-or ``{"op": "exit"}``; ``"input_kind": "raw_npy"`` makes ``input`` a .npy batch used as it
-is, instead of the fixtures' .npz of images that the worker prewhitens. The worker
+Protocol (one JSON object per line): the host writes requests to stdin and the worker
 answers on its private copy of stdout with ``{"event": "ready", ...}`` once, then
-``{"event": "started", "id": ...}`` and ``{"event": "result", "id": ..., ...}`` per attempt.
+``{"event": "started", "id": ...}`` and ``{"event": "result", "id": ..., ...}`` per request.
 Everything TensorFlow and Keras print goes to stderr, so it can never corrupt the protocol.
 
-Attempts must not leak into each other: each one starts from a cleared session, custom
-objects are passed per call (never registered globally), the canary folder is per
-attempt, and the one FaceNet build the weights-level strategies share gets its first
-weights back before every use (``strategies.Context.architecture``). What is paid once
-per worker: the TensorFlow import, that build, and the op kernels TensorFlow
-instantiates (clearing the session keeps them). ``--isolate`` on the host runs one
-worker per attempt to prove that verdicts do not depend on it.
+- ``{"op": "attempt", "id", "root", "fixture", "strategy", "input"}``: one strategy on a
+  fixture of the matrix, fed ``input`` (a ``.npz`` of images the worker prewhitens); the
+  result carries the embeddings;
+- the same with ``"spec"`` (the model's named inputs and outputs): one strategy on a user's
+  file, fed ``input`` (a ``.npz`` of the named input arrays, used as they are); the result
+  carries every output by name;
+- ``{"op": "describe", "id", "root", "fixture"}``: what a user's model takes and returns,
+  read by loading it the plainest way here (``anymodel.describe``);
+- ``{"op": "exit"}``.
+
+Every attempt runs through ``run_attempt``, whatever the file. Attempts must not leak into
+each other: each one starts from a cleared session, custom objects are passed per call
+(never registered globally), the canary folder is per attempt, and the one FaceNet build
+the weights-level strategies share gets its first weights back before every use
+(``strategies.Context.architecture``). What is paid once per worker: the TensorFlow
+import, that build, and the op kernels TensorFlow instantiates (clearing the session
+keeps them). ``--isolate`` on the host runs one worker per attempt to prove that
+verdicts do not depend on it.
 """
 
 import gc
@@ -26,6 +34,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections import OrderedDict
 
 import numpy as np
 
@@ -73,17 +82,30 @@ def _inject_fault(request):
 
 
 WRAPPER_HEADERS = ("in user code:", "in converted code:")
+CALL_WRAPPER = "Exception encountered when calling"
 
 
-def _first_line(exc):
-    """The most informative line of an error: its first, unless TF wrapped the real error
-    in a trace ("in user code:" ... "ValueError: ..."), whose last line names it."""
+def first_line(exc):
+    """The most informative line of an error: its first, unless a wrapper hides the real error.
+
+    TF wraps it in a trace ("in user code:" ... "ValueError: ..."), whose last line names it;
+    Keras 3 prefixes "Exception encountered when calling TFSMLayer.call().", whose next line
+    that says something names it.
+    """
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
     if not lines:
         return ""
     if lines[0] in WRAPPER_HEADERS and len(lines) > 1:
         return lines[-1][:500]
+    if lines[0].startswith(CALL_WRAPPER):
+        rest = [line for line in lines[1:] if not line.startswith(("Arguments received", "\u2022"))]
+        return (lines[0] + " " + rest[0])[:500] if rest else lines[0][:500]
     return lines[0][:500]
+
+
+def _error(exc):
+    # The last frames of the traceback say where it failed.
+    return {"type": type(exc).__name__, "message": first_line(exc), "traceback": traceback.format_exc()[-2000:]}
 
 
 def stored_code_ran(marker):
@@ -99,7 +121,13 @@ def stored_code_ran(marker):
     return not any(lines) or any(line != "module" for line in lines if line)
 
 
-def run_attempt(ctx, request, images):
+def run_attempt(ctx, request, batch):
+    """One strategy on one file: the result the host records, whatever the file.
+
+    ``batch`` maps the model's input names to arrays (a fixture's one input is its
+    prewhitened images). A fixture's result carries its embeddings; a user's file's
+    (``request["spec"]``) every output by name.
+    """
     from compat.inside import kerasapi, strategies
 
     strategy = strategies.BY_NAME[request["strategy"]]
@@ -109,7 +137,7 @@ def run_attempt(ctx, request, images):
     if reason:
         result.update(status="not_applicable", reason=reason)
         return result
-    result["recipe"] = strategy.render_recipe(ctx, fixture)
+    result["recipe"] = strategy.render_recipe(ctx, fixture, request.get("spec"))
     canary_dir = tempfile.mkdtemp(prefix="compat-canary-")
     os.environ["COMPAT_CANARY_DIR"] = canary_dir
     marker = os.path.join(canary_dir, "canary-ran")
@@ -118,27 +146,27 @@ def run_attempt(ctx, request, images):
         _inject_fault(request)
         started = time.time()
         try:
-            predict = strategy.load(ctx, request["root"], fixture)
+            call = strategy.load(ctx, request["root"], fixture)
             result["load_seconds"] = round(time.time() - started, 4)
             # Two readings: Keras 2 runs a Lambda while rebuilding the graph, Keras 3 (which
             # is given the output shape) only at the first call, which is still this attempt.
             result["code_executed"] = stored_code_ran(marker)
             started = time.time()
-            embeddings = np.asarray(predict(images), dtype=np.float64)
+            outputs = call(batch)
             result["predict_seconds"] = round(time.time() - started, 4)
         except Exception as exc:  # noqa: BLE001 - every failure is a finding to record
-            result.update(
-                status="error",
-                error={
-                    "type": type(exc).__name__,
-                    "message": _first_line(exc),
-                    "traceback": traceback.format_exc()[-2000:],  # the last frames say where
-                },
-            )
+            result.update(status="error", error=_error(exc))
             result.setdefault("code_executed", stored_code_ran(marker))
             result["code_executed_by_predict"] = stored_code_ran(marker)
             return result
-        result.update(status="ok", embeddings=embeddings.tolist(), code_executed_by_predict=stored_code_ran(marker))
+        result.update(status="ok", code_executed_by_predict=stored_code_ran(marker))
+        if "spec" in request:
+            result["outputs"] = [
+                {"name": name, "shape": list(value.shape), "values": np.asarray(value, dtype=np.float64).tolist()}
+                for name, value in outputs
+            ]
+        else:
+            result["embeddings"] = np.asarray(outputs[0][1], dtype=np.float64).tolist()
         return result
     finally:
         # No gc.collect() here: at ~0.25 s an attempt it was a quarter of a run's time, and
@@ -146,6 +174,35 @@ def run_attempt(ctx, request, images):
         ctx.end_attempt()
         os.environ.pop("COMPAT_CANARY_DIR", None)
         shutil.rmtree(canary_dir, ignore_errors=True)
+
+
+def run_describe(ctx, request):
+    from compat.inside import anymodel, kerasapi
+
+    kerasapi.clear_session()
+    try:
+        return {
+            "id": request["id"],
+            "status": "ok",
+            "interface": anymodel.describe(ctx, request["root"], request["fixture"]),
+        }
+    except Exception as exc:  # noqa: BLE001 - the host says what could not be read
+        return {"id": request["id"], "status": "error", "error": _error(exc)}
+    finally:
+        ctx.end_attempt()
+
+
+def read_batch(request):
+    """The attempt's input batch, by the model's input names."""
+    from compat.inside import facenet
+
+    spec = request.get("spec")
+    if spec is None:
+        images = np.load(request["input"])["images"]
+        return OrderedDict([("images", facenet.prewhiten_batch(images))])
+    names = [item["name"] for item in spec["inputs"]]
+    with np.load(request["input"], allow_pickle=False) as arrays:
+        return OrderedDict((name, arrays[name]) for name in names)
 
 
 def _collect_less():
@@ -164,7 +221,7 @@ def _collect_less():
 
 def main():
     channel = _open_protocol_channel()
-    from compat.inside import facenet, strategies
+    from compat.inside import strategies
 
     ctx = strategies.Context()
     if ctx.tf_version:
@@ -174,20 +231,20 @@ def main():
         channel,
         {"event": "ready", "pid": os.getpid(), "runtime": runtime_versions(ctx), "strategies": strategies.describe()},
     )
-    inputs = {}
+    batches = {}
     for line in sys.stdin:
         request = json.loads(line)
         if request.get("op") == "exit":
             break
-        if request["input"] not in inputs:
-            if request.get("input_kind") == "raw_npy":
-                # A probe's own batch (.npy), already preprocessed as its model expects.
-                inputs[request["input"]] = np.load(request["input"])
-            else:
-                images = np.load(request["input"])["images"]
-                inputs[request["input"]] = facenet.prewhiten_batch(images)
         _send(channel, {"event": "started", "id": request["id"]})
-        _send(channel, dict(run_attempt(ctx, request, inputs[request["input"]]), event="result"))
+        if request["op"] == "describe":
+            _send(channel, dict(run_describe(ctx, request), event="result"))
+            continue
+        spec = request.get("spec")
+        key = (request["input"], tuple(item["name"] for item in spec["inputs"]) if spec else None)
+        if key not in batches:
+            batches[key] = read_batch(request)
+        _send(channel, dict(run_attempt(ctx, request, batches[key]), event="result"))
     channel.close()
 
 

@@ -28,17 +28,16 @@ import re
 from packaging.version import Version
 
 from compat.publish import cells
+from compat.records import strategyinfo
 
 DEFAULT_STRATEGY = "load_model"
-# A Keras 3 consumer also carries tf_keras: another library, so it cannot show what the
-# consumer's own Keras would run.
-OTHER_LIBRARY_STRATEGIES = ("tf_keras",)
 FIXTURES = ("canary-h5", "canary-keras", "canarymodule-keras")
 CONTROLS = {"canarymodule-keras": "canary-keras"}
-# Loads of the control that read its config and are handed the function: what shows the
-# file is readable. Weights-level strategies never read the config, so they cannot.
-CONTROL_STRATEGIES = ("custom_objects", "unsafe")
 REFUSAL_LIMIT = 160
+
+
+def _reads_and_hands_over(name: str) -> bool:
+    return strategyinfo.reads_config(name) and strategyinfo.hands_over(name) and not strategyinfo.legacy_keras(name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,8 +102,12 @@ def file_outcome(by_strategy: dict[str, dict], control: dict[str, dict] | None =
     when = cells.code_ran_when(default)
     if when != "no":
         return {"load": "ran at load", "call": "ran at first call"}[when], ""
-    same_library = [a for name, a in by_strategy.items() if name not in OTHER_LIBRARY_STRATEGIES]
-    control_loaded = any(_loaded((control or {}).get(name)) for name in CONTROL_STRATEGIES)
+    # A Keras 3 consumer also carries tf_keras: another library, so it cannot show what the
+    # consumer's own Keras would run.
+    same_library = [a for name, a in by_strategy.items() if not strategyinfo.legacy_keras(name)]
+    # Loads of the control that read its config and are handed the function: what shows the
+    # file is readable. Weights-level strategies never read the config, so they cannot.
+    control_loaded = any(_loaded(attempt) for name, attempt in (control or {}).items() if _reads_and_hands_over(name))
     error = default.get("error") or {}
     detail = f"{error.get('type', '')}: {error.get('message', '')}".strip(": ") or default.get("verdict", "")
     if any(_ran(a) for a in same_library) or control_loaded:

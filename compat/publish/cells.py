@@ -15,7 +15,7 @@ from collections import Counter
 
 from compat.inside.generate import VARIANT_FORMATS
 from compat.inside.savers import FORMAT_LABELS, FORMATS
-from compat.records import summary
+from compat.records import strategyinfo, summary
 
 CATEGORIES = list(summary.CATEGORY_LABELS)
 WORKING = (summary.AS_IS, summary.FLAG, summary.WEIGHTS)
@@ -169,19 +169,11 @@ CELL_WORDS = {
     summary.NOT_TRIED: "not tried",
 }
 """What a narrow cell says when the filter leaves one fixture in it."""
-STRATEGY_SHORT = {
-    "custom_objects": "custom_obj",
-    "savedmodel_inference": "sm_infer",
-    "json_weights": "json+objs",
-    "rebuild_weights": "rebuild",
-    "rebuild_by_name": "by_name",
-    "h5_transplant": "transplant",
-}
-"""Strategy names as a narrow cell prints them; the full name is in its title and panel."""
 
 
 def short_strategy(name: str) -> str:
-    return STRATEGY_SHORT.get(name, name)
+    """A strategy's name as a narrow cell prints it; the full name is in its title and panel."""
+    return strategyinfo.label(name)
 
 
 def cell_view(agg: dict, has_data: bool) -> dict:

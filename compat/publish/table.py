@@ -14,7 +14,7 @@ import textwrap
 from collections import OrderedDict
 from pathlib import Path
 
-from compat.records import families, summary
+from compat.records import families, strategyinfo, summary
 from compat.records.verdicts import Verdict
 
 SYMBOLS = {
@@ -35,21 +35,6 @@ MEANINGS = OrderedDict(
         ("not_applicable", "does not apply"),
     ]
 )
-# Column heads when the full strategy names do not fit; a new strategy falls back to its
-# first letters.
-SHORT = {
-    "load_model": "load",
-    "no_compile": "nocmp",
-    "custom_objects": "cust",
-    "unsafe": "unsaf",
-    "tf_keras": "tfk",
-    "savedmodel_inference": "smodl",
-    "json_plain": "json",
-    "json_weights": "jsonw",
-    "rebuild_weights": "rbld",
-    "rebuild_by_name": "rbnam",
-    "h5_transplant": "h5tr",
-}
 CELL = max(len(s) for s in SYMBOLS.values())
 GAP = "  "
 CELL_GAP = " "
@@ -121,7 +106,9 @@ def _best(row: dict, order: list[str], strategies: list[dict]) -> str:
 
 
 def _short(name: str, taken: set) -> str:
-    short = SHORT.get(name) or "".join(part[:1] for part in name.split("_"))[:CELL] or name[:CELL]
+    # Column heads when the full strategy names do not fit; a strategy without an
+    # abbreviation falls back to its first letters.
+    short = strategyinfo.abbreviation(name) or "".join(part[:1] for part in name.split("_"))[:CELL] or name[:CELL]
     while short in taken:
         short = short[:-1] + str(len(taken) % 10)
     taken.add(short)

@@ -9,6 +9,7 @@ bytes whichever side of them a record was made on.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,18 @@ from compat.records.judge import Judgement
 from compat.records.verdicts import Verdict
 
 AttemptId = tuple[str, str, str]
+
+# A terminal's escape sequences (Keras 3 prints the real error of a wrapped one in bold) and
+# the other control characters but line breaks and tabs: an error is recorded as plain text,
+# so no page, table or terminal a message reaches is ever styled or moved by it.
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def plain_error(error: Mapping[str, Any]) -> dict[str, Any]:
+    """A worker's ``{"type", "message", "traceback"}`` without terminal control codes."""
+    return {name: _CONTROL.sub("", value) if isinstance(value, str) else value for name, value in error.items()}
+
+
 """(producer, fixture id, strategy): what an attempt is, whatever its key or verdict."""
 
 
@@ -127,6 +140,8 @@ class Attempt:
         for name in CARRIED[judgement.verdict]:
             fields[name] = numbers.pop(name) if name in numbers else result[name]
         fields.update(numbers)
+        if isinstance(fields.get("error"), Mapping):
+            fields["error"] = plain_error(fields["error"])
         return cls(
             producer=request.producer,
             fixture=request.fixture["id"],

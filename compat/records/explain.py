@@ -21,8 +21,9 @@ A message the matrix never recorded still gets its family from the signatures, w
 recorded attempts of that family in the contexts where the signature gives it.
 
 For the cells (consumer, producer, fixture) where a family is recorded, the strategy that
-passes in most of them is its measured fix, shown with the lines of its recipe that load
-the model. Pure: nothing here prints.
+passes first in most of them, in the strategies' order (a plain load before one handed
+code, before a rebuild in code), is its measured fix, shown with the lines of its recipe
+that load the model. Pure: nothing here prints.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ class Pasted:
 
 @dataclasses.dataclass(frozen=True)
 class Fix:
-    """The strategy that passes in most of the cells where a family is recorded."""
+    """The strategy a user would pick where a family is recorded: in most of those cells, the
+    first that passes in the strategies' order."""
 
     strategy: str
     summary: str
@@ -349,7 +351,9 @@ def _passes_by_cell(document: dict) -> dict[tuple[str, str, str], list[dict]]:
 
 
 def _fix(document: dict, cells: set, passes: dict) -> Fix | None:
-    """The strategy passing in most of ``cells`` (the earlier in the strategies' order on a tie)."""
+    """What a user would pick in most of ``cells``: the first strategy that passes there in the
+    strategies' order (a plain load before one handed code, before a rebuild in code), the
+    earlier in that order on a tie; the others that pass follow, most cells first."""
     by_strategy: dict[str, list[dict]] = defaultdict(list)
     for cell in sorted(cells):  # in order, so the recipe shown is the same on every run
         for attempt in passes.get(cell, ()):
@@ -357,8 +361,13 @@ def _fix(document: dict, cells: set, passes: dict) -> Fix | None:
     if not by_strategy:
         return None
     rank = {name: index for index, name in enumerate(_strategy_order(document))}
-    ranked = sorted(by_strategy, key=lambda name: (-len(by_strategy[name]), rank.get(name, len(rank)), name))
-    best = ranked[0]
+
+    def order(name: str) -> tuple[int, str]:
+        return rank.get(name, len(rank)), name
+
+    first = Counter(min((a["strategy"] for a in passes[cell]), key=order) for cell in cells if passes.get(cell))
+    best = min(first, key=lambda name: (-first[name], order(name)))
+    ranked = [best] + sorted((n for n in by_strategy if n != best), key=lambda n: (-len(by_strategy[n]), order(n)))
     example = _typical_recipe(by_strategy[best])
     return Fix(
         strategy=best,

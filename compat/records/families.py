@@ -24,6 +24,7 @@ import re
 from collections import Counter, OrderedDict
 
 from compat import catalog
+from compat.records import strategyinfo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,9 +254,6 @@ FAMILIES = OrderedDict(
     )
 )
 
-# Strategies that hand nothing over: an unknown custom class is then the expected outcome.
-_NOTHING_HANDED_OVER = frozenset({"load_model", "no_compile", "json_plain"})
-
 
 @dataclasses.dataclass(frozen=True)
 class _Context:
@@ -274,7 +272,7 @@ class _Context:
     @property
     def reader_keras(self) -> int | None:
         """The Keras major version that read the file (tf_keras is Keras 2 beside Keras 3)."""
-        if self.strategy == "tf_keras":
+        if strategyinfo.legacy_keras(self.strategy):
             return 2
         try:
             return int(str(self.consumer_keras).split(".")[0])
@@ -295,8 +293,8 @@ def _reader(major: int):
     return lambda ctx: ctx.reader_keras == major
 
 
-def _strategy(*names: str):
-    return lambda ctx: ctx.strategy in names
+def _legacy_keras(ctx: _Context) -> bool:
+    return strategyinfo.legacy_keras(ctx.strategy)
 
 
 def _format(*names: str):
@@ -304,7 +302,13 @@ def _format(*names: str):
 
 
 def _nothing_handed_over(ctx: _Context) -> bool:
-    return ctx.strategy in _NOTHING_HANDED_OVER
+    """Keras read the file's config and was handed none of its code: an unknown custom class
+    is then the expected outcome."""
+    return (
+        ctx.strategy is not None
+        and strategyinfo.reads_config(ctx.strategy)
+        and not strategyinfo.hands_over(ctx.strategy)
+    )
 
 
 _FILE_MODULE = (
@@ -411,7 +415,7 @@ _SIGNATURES = (
         _nothing_handed_over,
     ),
     ("custom_classes_other_keras", (), r"object has no attribute '_set_dtype_policy'", None),
-    ("custom_classes_other_keras", ("IndexError",), r"_inbound_nodes\[", _strategy("tf_keras")),
+    ("custom_classes_other_keras", ("IndexError",), r"_inbound_nodes\[", _legacy_keras),
     ("keras_zip_old_keras", (), r"SavedModel file does not exist at: \S*\.keras/", None),
     ("keras_zip_old_keras", (), r"file signature not found", _format("keras")),
     ("savedmodel_under_keras3", (), r"Keras 3 only supports V3 `\.keras` files", None),
@@ -514,7 +518,7 @@ def classify(
 
 def _environments(document: dict) -> dict[str, tuple]:
     """``{id: (python, keras)}`` from what the document says, else from the catalog."""
-    found = {env.id: (env.python, None) for env in catalog.ENVIRONMENTS}
+    found: dict[str, tuple] = {env.id: (env.python, None) for env in catalog.ENVIRONMENTS}
     for entry in document.get("catalog") or []:
         found[entry["id"]] = (entry.get("python"), (entry.get("runtime") or {}).get("keras"))
     consumer = document.get("consumer")
@@ -564,7 +568,7 @@ class Census:
 def census(document: dict) -> Census:
     """How many of a document's errors each family explains, and which none does."""
     environments = _environments(document)
-    consumer = document.get("consumer") if isinstance(document.get("consumer"), dict) else {}
+    consumer: dict = document["consumer"] if isinstance(document.get("consumer"), dict) else {}
     attempts: Counter = Counter()
     records: dict[str, set] = {}
     every: set = set()

@@ -28,11 +28,11 @@ from pathlib import Path
 from compat import catalog
 from compat.environments import envs, sandbox, standalone
 from compat.errors import EXIT_OK, BadInput, HarnessFailure, progress
+from compat.records import strategyinfo
 from compat.userfiles import engine, loaders, probe
 from compat.userfiles.diagnose import Diagnosis
 
 FORMATS = ("h5", "savedmodel")
-NO_KERAS_MODEL = ("savedmodel_inference",)  # serves a signature: nothing Keras could re-save
 
 
 class ConvertError(BadInput):
@@ -86,7 +86,7 @@ def candidates(document: dict, env_id: str) -> list[str]:
     """ENV's passing strategies in the probe's order that give a Keras model to save."""
     [env] = [e for e in document["environments"] if e["id"] == env_id]
     return [
-        a["strategy"] for a in env["attempts"] if a.get("verdict") == "pass" and a["strategy"] not in NO_KERAS_MODEL
+        a["strategy"] for a in env["attempts"] if a.get("verdict") == "pass" and strategyinfo.gives_model(a["strategy"])
     ]
 
 

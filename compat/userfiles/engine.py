@@ -12,7 +12,7 @@ loaders all go through here, so a file gets the same answer from each:
    Embedding's ``input_dim``, booleans for masks), or the user's ``--input``; every open
    dimension gets a stated default, and the batch says where each part came from;
 4. ``run_models``: every strategy on every file in one environment, through one worker
-   (``compat.inside.userworker``, one TensorFlow import) that a crash or hang replaces;
+   (``compat.inside.worker``, one TensorFlow import) that a crash or hang replaces;
 5. ``judge``: every attempt judged by the matrix's judge (``compat.records.judge``), with
    every output compared with the reference's output of the same name (else the same
    shape, else the same position), each by the matrix's numeric check.
@@ -33,7 +33,7 @@ from compat.environments import envs, sandbox, workerclient
 from compat.errors import BadInput, HarnessFailure
 from compat.paths import cache_root
 from compat.records import families
-from compat.records.attempt import MEASURED
+from compat.records.attempt import MEASURED, plain_error
 from compat.records.judge import LOADED
 from compat.records.judge import judge as judge_result
 from compat.records.verdicts import Verdict, compare
@@ -41,7 +41,6 @@ from compat.userfiles import interface as interfaces
 from compat.userfiles import scan
 from compat.userfiles.diagnose import Diagnosis
 
-WORKER = "compat.inside.userworker"
 SEED = 0
 BATCH = 3
 OPEN_DIMENSION = 16
@@ -368,7 +367,6 @@ def _client(env, isolation, extra_env, log):
         extra_env=extra_env,
         isolation=isolation or workerclient.LightIsolation(),
         log=log,
-        module=WORKER,
     )
 
 
@@ -448,6 +446,8 @@ def _record(strategy: str, result: dict) -> dict:
     """An attempt from the worker client's result; a loaded output kept as arrays by name."""
     record = {"strategy": strategy, "status": result["status"]}
     record.update({key: result[key] for key in KEPT if key in result})
+    if isinstance(record.get("error"), dict):
+        record["error"] = plain_error(record["error"])
     if result["status"] == LOADED:
         record["outputs"] = [(o["name"], np.asarray(o["values"], dtype=np.float64)) for o in result["outputs"]]
     return record

@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import tracked_copy
-from tests.test_workflow import _actionlint, _tool
+from tests.harness.test_workflow import _actionlint, _tool
 
 yaml = pytest.importorskip(
     "yaml", reason="PyYAML is not installed (pip install pyyaml; it belongs in the `test` extra)"
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ACTION = ROOT / "action.yml"
 README = ROOT / "README.md"
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")

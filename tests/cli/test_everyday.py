@@ -21,7 +21,7 @@ from compat.records import matrixdoc, results, summary
 from compat.records.attempt import attempt_id
 from tests.conftest import compat_in, tracked_copy
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -381,7 +381,7 @@ def test_plain_progress_lines_come_first_last_and_at_a_bounded_rate(capsys):
 def test_a_run_measuring_part_shows_every_planned_attempt_and_says_which_it_measured(fresh, tmp_path):
     """After an edit to one strategy only its attempts run; the table still covers every
     planned attempt, the rest from the published matrix, and says which is which."""
-    from tests.test_attemptkey import _subclasses, edit_strategy
+    from tests.records.test_attemptkey import _subclasses, edit_strategy
 
     edited = "h5_transplant"
     edit_strategy(fresh, edited)

@@ -21,7 +21,7 @@ from compat import cli
 from compat.devtools.trackedcopy import tracked_copy
 from compat.records import matrixdoc
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "results"
 
 

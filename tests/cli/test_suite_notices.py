@@ -18,22 +18,25 @@ import pytest
 from compat.environments import envs
 from compat.harness import fixtures
 from compat.records import results
-from tests import test_loading, test_oracle_facenet
 from tests.conftest import compat_in, producer_reference, tracked_copy
+from tests.harness import test_loading, test_oracle_facenet
 
 pytestmark = pytest.mark.envs
 
-ORIGINAL = "        return _predictor(ctx, ctx.keras.models.load_model(_path(root, fixture)))\n"
+ORIGINAL = "        return ctx.keras.models.load_model(_path(root, fixture))\n"
 BROKEN = (
-    "        predict = _predictor(ctx, ctx.keras.models.load_model(_path(root, fixture)))\n"
-    "        return lambda batch: predict(batch)[:, ::-1]  # deliberately broken: components reversed\n"
+    ORIGINAL + "\n"
+    "    def load(self, ctx, root, fixture):\n"
+    "        call = keras_call(ctx, self.open(ctx, root, fixture))\n"
+    "        # deliberately broken: components reversed\n"
+    "        return lambda batch: [(name, value[:, ::-1]) for name, value in call(batch)]\n"
 )
 
 
 def _break_load_model(project) -> None:
     path = project / "compat" / "inside" / "strategies.py"
     source = path.read_text()
-    assert source.count(ORIGINAL) == 1, "LoadModel.load changed: update this test's mutation"
+    assert source.count(ORIGINAL) == 1, "LoadModel.open changed: update this test's mutation"
     path.write_text(source.replace(ORIGINAL, BROKEN))
 
 

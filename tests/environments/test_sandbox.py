@@ -30,7 +30,7 @@ from compat.inside import hostile
 from compat.paths import cache_root
 from tests.conftest import producer_reference
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- a user's machine, a listener, the probe -------------------------------------------------

@@ -236,7 +236,7 @@ PLAIN_FACTS = [
 @pytest.mark.envs
 @pytest.mark.parametrize("consumer, producer, fixture, expected", PLAIN_FACTS)
 def test_a_plain_load_shows_what_the_advisories_and_the_matrix_say(tmp_path, consumer, producer, fixture, expected):
-    from tests.test_oracle_facenet import oracle
+    from tests.harness.test_oracle_facenet import oracle
 
     case = oracle(consumer, producer, tmp_path, fixture_ids={fixture}, modes=("load_model",), canary=True)[
         fixture, "load_model"

@@ -25,7 +25,7 @@ from compat.paths import cache_root
 SET = "foreign"
 PRODUCERS = ("keras212", "tf24", "tf215", "tf221", "keras315jax")
 ORACLE_CONSUMERS = ("tf215", "tf221")
-ORACLE = Path(__file__).resolve().parent / "oracle" / "oracle.py"
+ORACLE = Path(__file__).resolve().parents[1] / "oracle" / "oracle.py"
 VERDICTS = ("pass", "mismatch", "error")
 KERAS_MODELS = ("multi_input", "dict_output", "text_lstm", "conv1d_long", "nested")
 WEIGHTS_ONLY = ("h5_weights", "weights_h5")

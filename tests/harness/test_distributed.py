@@ -23,7 +23,7 @@ import pytest
 from compat.environments import envs
 from compat.records import matrixdoc
 from tests.conftest import compat_in, tracked_copy
-from tests.test_workflow import WORKFLOW, _render, _step, consumer_command, report_command, yaml
+from tests.harness.test_workflow import WORKFLOW, _render, _step, consumer_command, report_command, yaml
 
 pytestmark = [pytest.mark.envs, pytest.mark.network]  # the install step fetches the host packages
 

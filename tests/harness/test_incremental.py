@@ -13,7 +13,7 @@ import pytest
 from compat.records import results
 from compat.records.attempt import attempt_id
 from tests.conftest import compat_in, tracked_copy
-from tests.test_attemptkey import _subclasses, edit_strategy
+from tests.records.test_attemptkey import _subclasses, edit_strategy
 
 pytestmark = pytest.mark.envs
 

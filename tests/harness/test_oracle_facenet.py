@@ -26,7 +26,7 @@ from compat.records import results
 
 pytestmark = pytest.mark.envs
 
-ORACLE = Path(__file__).resolve().parent / "oracle" / "plain_load.py"
+ORACLE = Path(__file__).resolve().parents[1] / "oracle" / "plain_load.py"
 CONSUMERS = ("tf215", "tf221")
 PRODUCERS = ("keras212", "tf215", "tf221")
 MODES = ("load_model", "no_compile")

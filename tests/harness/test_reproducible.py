@@ -50,7 +50,7 @@ def test_a_sample_of_published_cells_reproduces(consumer, producers, fixture_ids
 def test_the_published_plain_loads_of_the_sample_are_what_an_independent_load_gives(
     consumer, producers, fixture_ids, tmp_path
 ):
-    from tests.test_oracle_facenet import MODES, _agrees, _model_files, oracle
+    from tests.harness.test_oracle_facenet import MODES, _agrees, _model_files, oracle
 
     published = {
         (a["producer"], a["fixture"], a["strategy"]): a

@@ -27,7 +27,7 @@ yaml = pytest.importorskip(
     "yaml", reason="PyYAML is not installed (pip install pyyaml; it belongs in the `test` extra)"
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "matrix.yml"
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 
@@ -142,7 +142,7 @@ def test_every_consumer_lock_keys_its_uv_cache(wf, planned):
 
 
 def consumer_command(wf: dict) -> str:
-    """The consumer job's one command, as the workflow's step runs it (tests/test_distributed.py
+    """The consumer job's one command, as the workflow's step runs it (tests/harness/test_distributed.py
     runs this very string)."""
     return _step(wf["jobs"]["consumer"], run="compat load")["run"].strip()
 

@@ -31,7 +31,7 @@ def _verdicts(document):
 
 def _run(tmp_path, name, **options):
     output = tmp_path / f"{name}.json"
-    runner.Run(CONSUMER, [PRODUCER], fixture_ids=SLICE, output=output, log=lambda *_: None, **options).execute()
+    runner.open_run(CONSUMER, [PRODUCER], fixture_ids=SLICE, output=output, log=lambda *_: None, **options).execute()
     return results.read(output)
 
 
@@ -218,7 +218,7 @@ names = [layer.name for layer in model.layers]
 model.load_weights(sys.argv[1])
 loaded = any(not np.array_equal(a, b) for a, b in zip(first, model.get_weights()))
 batch = np.random.RandomState(0).normal(size=(2, 160, 160, 3)).astype("float32")
-with_loaded = ctx.forward(model)(batch)
+with_loaded = strategies.embeddings(ctx, model, batch)
 ctx.end_attempt()
 kerasapi.clear_session()
 again = ctx.architecture("lambda", "tiny")
@@ -226,13 +226,13 @@ restored = all(np.array_equal(a, b) for a, b in zip(first, again.get_weights()))
 again.load_weights(sys.argv[1])
 # Two forward passes of one model need not agree to the bit (oneDNN may split the work
 # differently between threads); what a leak from the last attempt would change is far larger.
-same_output = bool(np.allclose(ctx.forward(again)(batch), with_loaded, rtol=0, atol=1e-5))
+same_output = bool(np.allclose(strategies.embeddings(ctx, again, batch), with_loaded, rtol=0, atol=1e-5))
 ctx.end_attempt()
 kerasapi.clear_session()
 fresh_model = facenet_arch.build("lambda", "tiny")
 fresh = [layer.name for layer in fresh_model.layers]
 fresh_model.load_weights(sys.argv[1])
-fresh_output = bool(np.allclose(ctx.forward(fresh_model)(batch), with_loaded, rtol=0, atol=1e-5))
+fresh_output = bool(np.allclose(strategies.embeddings(ctx, fresh_model, batch), with_loaded, rtol=0, atol=1e-5))
 print(json.dumps({"same": again is model, "loaded": loaded, "restored": restored, "names": names == fresh,
                   "same_output": same_output, "fresh_output": fresh_output}))
 """

@@ -20,8 +20,8 @@ from tests import canned_upgrade
 
 pytestmark = pytest.mark.browser
 
-DATA = Path(__file__).resolve().parent / "data" / "results"
-PUBLISHED = Path(__file__).resolve().parent.parent / "reports"
+DATA = Path(__file__).resolve().parents[1] / "data" / "results"
+PUBLISHED = Path(__file__).resolve().parents[2] / "reports"
 
 if browser.missing():
     pytest.skip(browser.missing(), allow_module_level=True)

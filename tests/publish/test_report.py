@@ -24,8 +24,8 @@ from compat.paths import PROJECT_ROOT
 from compat.publish import cells, pagedata, report
 from compat.records import matrixdoc, recipetext, summary
 
-DATA = Path(__file__).resolve().parent / "data" / "results"
-ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parents[1] / "data" / "results"
+ROOT = Path(__file__).resolve().parents[2]
 SIZE_LIMIT = 3 * 1024 * 1024
 
 

@@ -12,7 +12,7 @@ from compat.publish import cells, pagedata, report, upgrade
 from compat.records.change import Change
 from tests import canned_upgrade
 
-DATA = Path(__file__).resolve().parent / "data" / "results"
+DATA = Path(__file__).resolve().parents[1] / "data" / "results"
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from compat.records.judge import judge
 from compat.records.verdicts import Verdict, compare
 from compat.userfiles import engine
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED = ROOT / "reports" / "matrix.json"
 DATA = ROOT / "tests" / "data" / "results"
 KEY = {"lock": "l", "fixture": "f", "reference": "r", "code": "c"}

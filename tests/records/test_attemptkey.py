@@ -1,7 +1,7 @@
 """Content keys: which edits make which attempts stale, how keys are stored and merged.
 
 Pure logic on copies of the project's own source files and small canned documents; the
-runs that prove it end to end are in tests/test_incremental.py.
+runs that prove it end to end are in tests/harness/test_incremental.py.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from compat.publish import report
 from compat.records import attemptkey, codedigest, matrixdoc, results
 from compat.records.attempt import AttemptRequest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def copy_code(target: Path) -> Path:

@@ -224,8 +224,8 @@ def test_an_error_shows_its_message_not_tensorflows_header():
         "        return step_function(self, iterator)\n\n"
         '    ValueError: Input 0 of layer "model" is incompatible with the layer'
     )
-    assert worker._first_line(wrapped) == 'ValueError: Input 0 of layer "model" is incompatible with the layer'
-    assert worker._first_line(ValueError("Unknown layer: ScaleLayer\nmore")) == "Unknown layer: ScaleLayer"
+    assert worker.first_line(wrapped) == 'ValueError: Input 0 of layer "model" is incompatible with the layer'
+    assert worker.first_line(ValueError("Unknown layer: ScaleLayer\nmore")) == "Unknown layer: ScaleLayer"
 
 
 def test_an_environment_without_tensorflow_is_not_called_tf_none():

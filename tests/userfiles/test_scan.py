@@ -24,7 +24,7 @@ import pytest
 from compat import cli
 from compat.userfiles import savedmodelpb, scan, storedcode
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SARIF_SCHEMA = ROOT / "tests" / "data" / "sarif-schema-2.1.0.json"
 
 

@@ -197,7 +197,7 @@ def _batch_and_reference(producer: str, model: dict, folder: Path) -> tuple[Path
 
 def _every_file(chosen) -> list:
     """Every whole-model file of every producer: those in ``chosen`` as they are, the rest
-    marked slow (the full sweep: ``pytest -m slow tests/test_userfiles_corpus.py``)."""
+    marked slow (the full sweep: ``pytest -m slow tests/userfiles/test_userfiles_corpus.py``)."""
     found = []
     for producer in PRODUCERS:
         for model in manifest(producer)["models"]:
