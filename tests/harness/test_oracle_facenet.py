@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from compat import catalog
 from compat.environments import envs
 from compat.harness import fixtures, runner
 from compat.records import results
@@ -45,8 +46,8 @@ def oracle(consumer: str, producer: str, tmp: Path, fixture_ids=None, modes=MODE
     ``fixture_ids``: only those (default: every whole-model file); ``canary``: also say whether
     stored code ran (the canary Lambda's marker, in a folder of its own under ``tmp``).
     """
-    python = envs.venv_root() / consumer / "bin" / "python"
-    assert python.exists(), f"{python} is not built (python3 -m compat build {consumer})"
+    # Built here if no test before this one built it: the oracle must not depend on test order.
+    python = envs.ensure_built(catalog.get(consumer))
     manifest = json.loads((FIXTURES / producer / "manifest.json").read_text())
     folder = fixtures.unpacked(producer)
     by_variant: dict[str, list[dict]] = {}
