@@ -270,7 +270,7 @@ def test_an_unknown_set_is_bad_input_before_any_environment_starts(capsys):
     from compat import cli
 
     assert cli.main(["gen", "tf221", "--corpus", "no_such_set"]) == 2
-    assert "the sets are: code, foreign" in capsys.readouterr().err
+    assert "the sets are: code, foreign, reported" in capsys.readouterr().err
 
 
 def _write_set(folder: Path, outputs: dict[str, np.ndarray], tokens: np.ndarray) -> dict:
