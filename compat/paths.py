@@ -18,3 +18,9 @@ PUBLISHED_MATRIX = PROJECT_ROOT / "reports" / "matrix.json"
 
 ARCHITECTURE = Path(__file__).resolve().parent / "inside" / "facenet_arch.py"
 """The architecture file weights-level recipes import: written beside them, embedded in the page."""
+
+TRANSLATOR = Path(__file__).resolve().parent / "inside" / "translate.py"
+"""The translator the translate recipes import: standalone, written beside them, embedded in the page."""
+
+COMPANIONS = (ARCHITECTURE, TRANSLATOR)
+"""The project's files a recipe may import from beside itself (``import facenet_arch``, ``import translate``)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from compat.errors import BadInput
-from compat.paths import ARCHITECTURE, cache_root
+from compat.paths import ARCHITECTURE, COMPANIONS, cache_root
 from compat.records.recipetext import PATH_LINE
 from compat.records.verdicts import Verdict, compare
 
@@ -92,3 +93,17 @@ def write_architecture(folder: Path) -> Path:
     target = folder / ARCHITECTURE.name
     shutil.copyfile(ARCHITECTURE, target)
     return target
+
+
+def companions(recipe: str) -> list[Path]:
+    """The project's files ``recipe`` imports from beside itself (facenet_arch.py, translate.py)."""
+    return [path for path in COMPANIONS if re.search(rf"^import {path.stem}\b", recipe, re.MULTILINE)]
+
+
+def write_companions(folder: Path, recipe: str) -> list[Path]:
+    """Write beside a script in ``folder`` every file of the project it imports."""
+    written = []
+    for path in companions(recipe):
+        shutil.copyfile(path, Path(folder) / path.name)
+        written.append(Path(folder) / path.name)
+    return written

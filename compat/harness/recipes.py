@@ -140,7 +140,7 @@ def run_one(recipe: Recipe, timeout: float = 600.0) -> Outcome:
             target = folder / entry["path"]
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(root / entry["path"], target)
-        shutil.copyfile(standalone.ARCHITECTURE, folder / standalone.ARCHITECTURE.name)
+        standalone.write_companions(folder, recipe.text)
         (folder / "recipe.py").write_text(standalone.standalone_script(recipe.text, folder))
         from compat.inside import facenet  # numpy only: safe on the host
 

@@ -384,6 +384,70 @@ class Unsafe(Strategy):
         return ctx.keras.models.load_model(_path(root, fixture), custom_objects=_handed_over(fixture), safe_mode=False)
 
 
+class Translate(Strategy):
+    name = "translate"
+    label = "translate"
+    abbreviation = "trans"
+    summary = "translate the stored architecture into this Keras by named rules, then set the file's weights"
+    any_summary = summary
+    formats = ("h5", "json", "keras")
+    hands_over = True  # a FaceNet file's custom classes; a user's file gets only the functions given
+    any_paths = (("WEIGHTS_PATH", "weights"),)
+    module_note = "translate.py sits beside this script (compat writes it with the script)"
+
+    def environment_reason(self, ctx, fixture):
+        try:
+            import h5py  # noqa: F401
+        except ImportError:
+            return "h5py is not installed: translate reads the weights with it"
+        return None
+
+    def file_reason(self, fixture):
+        if fixture["format"] == "h5" and fixture.get("kind") == "weights":
+            return "the file stores weights only: there is no architecture to translate"
+        return None
+
+    def _weights(self, root, fixture):
+        return _path(root, fixture, "weights") if fixture["format"] == "json" else None
+
+    def open(self, ctx, root, fixture):
+        from compat.inside import translate
+
+        translation = translate.load_model(
+            _path(root, fixture),
+            ctx.keras,
+            weights=self._weights(root, fixture),
+            custom_objects=_handed_over(fixture),
+        )
+        return translation.model
+
+    def _lines(self, fixture, handed):
+        weights = ", weights=WEIGHTS_PATH" if fixture["format"] == "json" else ""
+        objects = ", custom_objects=custom_objects" if handed else ""
+        return [
+            f"sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # {self.module_note}",
+            "import translate",
+            f"translation = translate.load_model(MODEL_PATH, keras{weights}{objects})",
+            "for line in translation.report():  # each rule applied, with the public report it answers",
+            "    print(line, file=sys.stderr)",
+            "model = translation.model",
+        ]
+
+    def facenet_recipe(self, ctx, fixture):
+        body = (
+            _custom_objects_lines(ctx, fixture)
+            + self._lines(fixture, True)
+            + ["{out} = model.predict(images, verbose=0)"]
+        )
+        paths = [("MODEL_PATH", fixture["path"])]
+        if fixture["format"] == "json":
+            paths.append(("WEIGHTS_PATH", fixture["weights"]))
+        return program(ctx, fixture, self, body, imports=[ctx.module_line], arch=True, paths=paths)
+
+    def any_body(self, ctx, spec):
+        return self._lines({"format": "h5"}, False) + [anymodel.PREDICT], [ctx.module_line]
+
+
 class TfKeras(Strategy):
     name = "tf_keras"
     hands_over = True
@@ -657,6 +721,7 @@ STRATEGIES = (
     NoCompile(),
     CustomObjects(),
     Unsafe(),
+    Translate(),
     TfKeras(),
     SavedModelInference(),
     JsonPlain(),

@@ -378,6 +378,7 @@ def context(matrix: dict) -> dict:
         "family_rows": family_rows(census),
         "data": pagedata.script_json(data),
         "architecture": architecture_link(),
+        "translator": translator_link(),
     }
 
 
@@ -385,8 +386,19 @@ def architecture_link() -> dict:
     """The architecture file the recipes import, embedded in the page as a download (no network)."""
     from compat.paths import ARCHITECTURE
 
-    encoded = base64.b64encode(ARCHITECTURE.read_bytes()).decode("ascii")
-    return {"name": ARCHITECTURE.name, "href": "data:text/x-python;charset=utf-8;base64," + encoded}
+    return _download(ARCHITECTURE)
+
+
+def translator_link() -> dict:
+    """The translator the translate recipes import, embedded likewise."""
+    from compat.paths import TRANSLATOR
+
+    return _download(TRANSLATOR)
+
+
+def _download(path) -> dict:
+    encoded = base64.b64encode(path.read_bytes()).decode("ascii")
+    return {"name": path.name, "href": "data:text/x-python;charset=utf-8;base64," + encoded}
 
 
 # -- rendering --------------------------------------------------------------------------

@@ -69,12 +69,13 @@ def code_digests(root: Path) -> CodeDigests:
     """The digests of the code under ``root`` (a project folder holding ``compat/``)."""
     root = Path(root)
     inside = root.joinpath(*INSIDE)
-    modules = _imported_modules(inside, WORKER)
-    if STRATEGIES not in modules:
-        raise HarnessFailure(f"{inside / (WORKER + '.py')} does not import {STRATEGIES}; cannot key attempts")
     strategies_path = inside / f"{STRATEGIES}.py"
     strategies_tree = _parse(strategies_path)
     classes = _strategy_classes(strategies_tree, strategies_path)
+    shared_tree = _without(strategies_tree, classes)
+    modules = _imported_modules(inside, [WORKER], {STRATEGIES: shared_tree})
+    if STRATEGIES not in modules:
+        raise HarnessFailure(f"{inside / (WORKER + '.py')} does not import {STRATEGIES}; cannot key attempts")
     shared_parts = []
     files = []
     for name in sorted(modules | {"__init__"}):
@@ -82,15 +83,20 @@ def code_digests(root: Path) -> CodeDigests:
         if not path.exists():
             continue
         files.append(path.relative_to(root).as_posix())
-        shared_parts.append(_shared_part(strategies_tree, classes) if name == STRATEGIES else canonical(_parse(path)))
+        shared_parts.append(canonical(shared_tree) if name == STRATEGIES else canonical(_parse(path)))
     check = root.joinpath(*CHECK)
     files.append(check.relative_to(root).as_posix())
     shared_parts.append(canonical(_parse(check)))
     shared = digest(sorted(shared_parts, key=lambda part: hashlib.sha256(part.encode()).digest()))
-    by_strategy = {
-        strategy: digest([shared, strategy] + [source for _, source in chain])
-        for strategy, chain in classes.registry.items()
-    }
+    by_strategy = {}
+    for strategy, chain in classes.registry.items():
+        # Modules only a strategy's own classes import belong to that strategy alone.
+        own = sorted(_imported_modules(inside, _imports(classes.nodes[strategy]), {}) - modules)
+        files += [
+            f"{INSIDE[0]}/{INSIDE[1]}/{name}.py" for name in own if f"{INSIDE[0]}/{INSIDE[1]}/{name}.py" not in files
+        ]
+        parts = [shared, strategy] + [source for _, source in chain]
+        by_strategy[strategy] = digest(parts + [canonical(_parse(inside / f"{name}.py")) for name in own])
     return CodeDigests(shared=shared, by_strategy=by_strategy, files=tuple(files))
 
 
@@ -151,6 +157,8 @@ class _Classes:
     """The statements of strategies.py that are not shared: every strategy class and the registry."""
     registry: dict
     """Strategy name -> [(class name, canonical class), ...], the class first, then its bases."""
+    nodes: dict
+    """Strategy name -> the class statements of that chain (to find what they import)."""
 
 
 def _strategy_classes(tree: ast.Module, path: Path) -> _Classes:
@@ -177,6 +185,7 @@ def _strategy_classes(tree: ast.Module, path: Path) -> _Classes:
         return found
 
     registry: dict[str, list[tuple[str, str]]] = {}
+    nodes: dict[str, list[ast.stmt]] = {}
     cut: list[ast.stmt] = [registry_node]
     for class_name in registered:
         names = chain(class_name)
@@ -186,8 +195,9 @@ def _strategy_classes(tree: ast.Module, path: Path) -> _Classes:
         if not strategy:
             raise HarnessFailure(f'{path}: cannot read the name of {class_name} (a literal `name = "..."`)')
         registry[strategy] = [(n, canonical(defined[n])) for n in names]
+        nodes[strategy] = [defined[n] for n in names]
         cut += [defined[n] for n in names if defined[n] not in cut]
-    return _Classes(cut=tuple(cut), registry=registry)
+    return _Classes(cut=tuple(cut), registry=registry, nodes=nodes)
 
 
 def _attribute(defined: dict, names: list[str], attribute: str) -> str | None:
@@ -203,14 +213,30 @@ def _attribute(defined: dict, names: list[str], attribute: str) -> str | None:
     return None
 
 
-def _shared_part(tree: ast.Module, classes: _Classes) -> str:
-    shared = ast.Module(body=[node for node in tree.body if not any(node is c for c in classes.cut)], type_ignores=[])
-    return canonical(shared)
+def _without(tree: ast.Module, classes: _Classes) -> ast.Module:
+    """strategies.py without its strategy classes and registry: the module's shared part."""
+    return ast.Module(body=[node for node in tree.body if not any(node is c for c in classes.cut)], type_ignores=[])
 
 
-def _imported_modules(inside: Path, start: str) -> set[str]:
-    """The ``compat.inside`` modules ``start`` imports, directly or through each other."""
-    found, pending = set(), [start]
+def _imports(nodes) -> list[str]:
+    """The ``compat.inside`` modules the statements ``nodes`` import (inside functions too)."""
+    found = []
+    for top in nodes:
+        for node in ast.walk(top):
+            if isinstance(node, ast.ImportFrom) and node.module == "compat.inside":
+                found += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("compat.inside."):
+                found.append((node.module or "").split(".")[2])
+            elif isinstance(node, ast.Import):
+                found += [alias.name.split(".")[2] for alias in node.names if alias.name.startswith("compat.inside.")]
+    return found
+
+
+def _imported_modules(inside: Path, start: list[str], trees: dict) -> set[str]:
+    """The ``compat.inside`` modules among ``start`` and what they import, directly or through
+    each other; ``trees`` gives the part of a module to read where not the whole file."""
+    found: set[str] = set()
+    pending = list(start)
     while pending:
         name = pending.pop()
         if name in found:
@@ -219,11 +245,5 @@ def _imported_modules(inside: Path, start: str) -> set[str]:
         if not path.exists():
             continue
         found.add(name)
-        for node in ast.walk(_parse(path)):
-            if isinstance(node, ast.ImportFrom) and node.module == "compat.inside":
-                pending += [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("compat.inside."):
-                pending.append((node.module or "").split(".")[2])
-            elif isinstance(node, ast.Import):
-                pending += [alias.name.split(".")[2] for alias in node.names if alias.name.startswith("compat.inside.")]
+        pending += _imports([trees.get(name) or _parse(path)])
     return found

@@ -24,16 +24,11 @@ from compat.environments import envs, sandbox, standalone
 from compat.errors import BadInput
 from compat.userfiles import engine
 
-ARCH_IMPORT = re.compile(r"^import facenet_arch\b", re.MULTILINE)
 HEAD_LINES = 3
 
 
 def script_name(env_id: str) -> str:
     return f"load_{re.sub(r'[^A-Za-z0-9_.-]', '_', env_id)}.py"
-
-
-def needs_architecture(recipe: str) -> bool:
-    return bool(ARCH_IMPORT.search(recipe))
 
 
 def stack(runtime: dict) -> str:
@@ -63,11 +58,10 @@ def prepare(folder) -> Path:
 
 
 def write(folder: Path, env_id: str, recipe: str, model: Path, runtime: dict) -> Path:
-    """Write ``load_<env>.py`` (and facenet_arch.py when it imports it) into ``folder``."""
+    """Write ``load_<env>.py`` (and the project's files it imports: facenet_arch.py, translate.py) into ``folder``."""
     target = folder / script_name(env_id)
     target.write_text(script_text(recipe, model, env_id, runtime))
-    if needs_architecture(recipe):
-        standalone.write_architecture(folder)
+    standalone.write_companions(folder, recipe)
     return target
 
 

@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from compat import cli
+from compat.environments import standalone
 from compat.harness import fixtures
 from compat.userfiles import loaders
 from tests.conftest import producer_reference
@@ -55,8 +56,12 @@ def test_the_outcome_goes_under_the_opening_comment(tmp_path):
 
 
 def test_architecture_file_only_where_the_recipe_imports_it():
-    assert loaders.needs_architecture(RECIPE)
-    assert not loaders.needs_architecture(RECIPE.replace("import facenet_arch", "import keras_arch"))
+    assert [p.name for p in standalone.companions(RECIPE)] == ["facenet_arch.py"]
+    assert not standalone.companions(RECIPE.replace("import facenet_arch", "import keras_arch"))
+    assert [p.name for p in standalone.companions(RECIPE + "\nimport translate\n")] == [
+        "facenet_arch.py",
+        "translate.py",
+    ]
     assert loaders.script_name("adhoc-1a2b") == "load_adhoc-1a2b.py"
     assert loaders.script_name("py3.12:tf==2") == "load_py3.12_tf__2.py"
 

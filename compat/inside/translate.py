@@ -1,0 +1,881 @@
+"""Carry a stored Keras architecture into this Keras by named rules, then give it the file's weights.
+
+A saved model stores its architecture as a config: the HDF5 file's ``model_config``, a
+``.keras`` zip's ``config.json``, a ``model.to_json()`` file. Another Keras refuses what its
+own deserialiser no longer (or does not yet) knows: Keras 3 rejects a DepthwiseConv2D with
+``groups``, an LSTM with ``time_major``, a ``TFOpLambda``; Keras 2 rejects Keras 3's
+``batch_shape`` and dtype policies. Each ``Rule`` below names the Keras versions it spans,
+what it rewrites and the public error it fixes; ``load_model`` applies every rule that
+matches, builds the model with this Keras's own ``from_config``, and sets each layer's
+weights from the file by layer name (else in the order of the layers that hold weights).
+Some rules keep the numbers, not only the config: Keras 3's ``hard_sigmoid`` is Keras 2's at
+1.2 times the input, so a recurrent layer's gate weights are scaled to compute what the
+file's Keras computed.
+
+Every change is reported (``Translation.changes``), as ``tf_upgrade_v2`` reports each edit.
+
+This file is standalone: a loader copies it beside itself and imports it; it imports nothing
+but the standard library, numpy, h5py (for HDF5 weights) and the Keras it is handed. It runs
+on CPython 3.6 and up.
+"""
+
+import base64
+import io
+import json
+import marshal
+import os
+import re
+import sys
+import types
+import zipfile
+
+import numpy as np
+
+# -- what is read from the file ---------------------------------------------------------------
+
+
+class Stored:
+    """A file's architecture (``config``), where its weights are, and the Keras that wrote it."""
+
+    def __init__(self, config, keras_version, weights, python=None):
+        self.config = config
+        self.keras_version = keras_version or ""
+        self.weights = weights  # ("h5", path, group) | ("keras_zip", path) | ("v3_h5", path)
+        self.python = python  # "3.11" where a manifest beside the file says so
+
+    @property
+    def generation(self):
+        """2 or 3: the Keras generation that wrote the config."""
+        if self.keras_version[:1].isdigit():
+            return 3 if int(self.keras_version.split(".")[0]) >= 3 else 2
+        return 3 if _has_keras3_nodes(self.config) else 2
+
+
+class NotTranslatable(Exception):
+    """The file cannot be carried over here, with the one-line reason."""
+
+
+def _text(value):
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _has_keras3_nodes(config):
+    for layer in _layers(config):
+        for node in layer.get("inbound_nodes") or []:
+            if isinstance(node, dict):
+                return True
+    return False
+
+
+def _python_beside(path):
+    """The Python a fixture's producer ran, from the manifest beside it (None for any other file)."""
+    manifest = os.path.join(os.path.dirname(os.path.abspath(path)), "manifest.json")
+    try:
+        with open(manifest) as handle:
+            version = json.load(handle).get("versions", {}).get("python", "")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return ".".join(version.split(".")[:2]) or None
+
+
+def read(path, weights_path=None):
+    """What ``path`` stores: an HDF5 model, a ``.keras`` zip or a JSON architecture (+ weights)."""
+    python = _python_beside(path)
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json").decode("utf-8"))
+            names = archive.namelist()
+            meta = json.loads(archive.read("metadata.json").decode("utf-8")) if "metadata.json" in names else {}
+        return Stored(config, meta.get("keras_version"), ("keras_zip", path), python)
+    if path.endswith(".json"):
+        with open(path) as handle:
+            config = json.load(handle)
+        if not weights_path:
+            raise NotTranslatable("a JSON architecture needs its weights file")
+        return Stored(config, config.get("keras_version"), _h5_weights(weights_path), python)
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        if "model_config" not in handle.attrs:
+            raise NotTranslatable("the file stores weights only, no architecture to translate")
+        config = json.loads(_text(handle.attrs["model_config"]))
+        version = _text(handle.attrs.get("keras_version", ""))
+    return Stored(config, version, _h5_weights(path), python)
+
+
+def _h5_weights(path):
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        if "layer_names" in handle.attrs or "model_weights" in handle:
+            return ("h5", path, "model_weights" if "model_weights" in handle else "")
+    return ("v3_h5", path)
+
+
+# -- the layers of a config -------------------------------------------------------------------
+
+MODEL_CLASSES = ("Functional", "Model", "Sequential")
+WRAPPED = ("layer", "backward_layer", "cell")
+
+
+def _layers(config):
+    """Every layer config in a model config, nested models and wrapped layers included."""
+    inner = config.get("config")
+    if not isinstance(inner, dict):
+        return
+    children = inner.get("layers")
+    if isinstance(children, list):
+        for child in children:
+            yield child
+            for below in _layers(child):
+                yield below
+    for key in WRAPPED:
+        child = inner.get(key)
+        if isinstance(child, dict) and "class_name" in child:
+            yield child
+            for below in _layers(child):
+                yield below
+
+
+def _name(layer):
+    return layer.get("name") or (layer.get("config") or {}).get("name")
+
+
+# -- the rules --------------------------------------------------------------------------------
+
+
+class Target:
+    """The Keras the model is carried into."""
+
+    def __init__(self, keras):
+        self.keras = keras
+        version = getattr(keras, "__version__", "2.0.0")
+        parts = version.split(".")
+        self.version = version
+        self.minor = (int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0))
+        self.generation = 3 if self.minor[0] >= 3 else 2
+
+
+class Rule:
+    """One named rewrite: which Keras it spans, what it changes, the public error it fixes."""
+
+    def __init__(self, name, spans, rewrites, fixes, reports, edit, arrays=None):
+        self.name = name
+        self.spans = spans
+        self.rewrites = rewrites
+        self.fixes = fixes
+        self.reports = reports
+        self.edit = edit  # edit(layer, stored, target, translation) -> what changed, or None
+        self.arrays = arrays  # arrays(layer_config, arrays, stored, target) -> arrays, for rules that keep numbers
+
+
+def _drop_neutral(key, classes, neutral, generation=3):
+    """An edit dropping ``key`` from ``classes`` where its value does what its absence does."""
+
+    def edit(layer, stored, target, translation):
+        config = layer.get("config") or {}
+        if target.generation != generation or layer.get("class_name") not in classes or key not in config:
+            return None
+        value = config[key]
+        if value not in neutral:
+            raise NotTranslatable(
+                f"layer {_name(layer)!r}: {key}={value!r} has no equivalent in Keras {target.version}"
+            )
+        del config[key]
+        return f"dropped {key}={value!r}"
+
+    return edit
+
+
+def _input_shape_key(layer, stored, target, translation):
+    config = layer.get("config") or {}
+    if layer.get("class_name") != "InputLayer":
+        return None
+    if target.generation == 2 and "batch_shape" in config:
+        config["batch_input_shape"] = config.pop("batch_shape")
+        config.pop("optional", None)
+        return "batch_shape -> batch_input_shape"
+    return None
+
+
+def _dtype_policy(layer, stored, target, translation):
+    if target.generation != 2:
+        return None
+    changed = []
+    for holder in [layer.get("config") or {}]:
+        dtype = holder.get("dtype")
+        if isinstance(dtype, dict):
+            name = (dtype.get("config") or {}).get("name") or "float32"
+            holder["dtype"] = "float32" if name == "mixed_float16" else name
+            changed.append("dtype policy -> {!r}".format(holder["dtype"]))
+    return ", ".join(changed) or None
+
+
+def _keras2_modules(layer, stored, target, translation):
+    """Keras 2.13 - 2.15 write Keras 3's ``module`` keys; Keras 3 then reads a layer as its own
+    format and skips the legacy conversions (a BatchNormalization's ``axis: [3]``). A layer inside
+    a wrapper (Bidirectional, TimeDistributed) is read by Keras 3's own deserialiser, which needs
+    the module: it gets ``keras.layers`` where it has none."""
+    if stored.generation != 2 or target.generation != 3:
+        return None
+    if id(layer) in translation.wrapped:
+        if "module" in layer or not hasattr(target.keras.layers, layer.get("class_name", "")):
+            return None
+        layer["module"], layer["registered_name"] = "keras.layers", None
+        return "module keras.layers for a wrapped layer"
+    if "module" not in layer:
+        return None
+    for key in ("module", "registered_name", "build_config"):
+        layer.pop(key, None)
+    _strip_modules(layer.get("config"), keep_layers=True)
+    return "read as a Keras 2 config (module keys dropped)"
+
+
+def _keras3_keys(layer, stored, target, translation):
+    """Keras 3's serialisation keys inside a layer's config that Keras 2 takes as arguments."""
+    if target.generation != 2:
+        return None
+    config = layer.get("config") or {}
+    dropped = [key for key in ("quantization_config",) if key in config]
+    for key in dropped:
+        del config[key]
+    _strip_modules(config)
+    return ("dropped " + ", ".join(dropped)) if dropped else None
+
+
+def _strip_modules(value, keep_layers=False):
+    """Keras 3 serialised objects ({module, class_name, config, registered_name}) as Keras 2 reads them;
+    ``keep_layers`` leaves a wrapped layer (a dict with ``module: keras.layers``) as it is."""
+    if isinstance(value, dict):
+        if keep_layers and value.get("module") == "keras.layers":
+            return
+        if "class_name" in value and "config" in value:
+            value.pop("module", None)
+            value.pop("registered_name", None)
+            value.pop("build_config", None)
+            value.pop("compile_config", None)
+        for child in value.values():
+            _strip_modules(child, keep_layers)
+    elif isinstance(value, list):
+        for child in value:
+            _strip_modules(child, keep_layers)
+
+
+def _keras3_nodes(layer, stored, target, translation):
+    """Keras 3's inbound nodes ({args, kwargs} with __keras_tensor__) as Keras 2's lists."""
+    if target.generation != 2 or not isinstance(layer.get("inbound_nodes"), list):
+        return None
+    nodes = layer["inbound_nodes"]
+    if not any(isinstance(node, dict) for node in nodes):
+        return None
+    legacy = []
+    for node in nodes:
+        tensors = []
+        _collect_tensors(node.get("args"), tensors)
+        legacy.append([history + [{}] for history in tensors])
+    layer["inbound_nodes"] = legacy
+    return "inbound nodes in Keras 2's form"
+
+
+def _collect_tensors(value, found):
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            found.append(list(value["config"]["keras_history"]))
+            return
+        for child in value.values():
+            _collect_tensors(child, found)
+    elif isinstance(value, list):
+        for child in value:
+            _collect_tensors(child, found)
+
+
+def _reset_after(layer, stored, target, translation):
+    """Keras <= 2.2 computed a GRU without reset_after (and stored no such key); later Keras default to True."""
+    config = layer.get("config") or {}
+    if layer.get("class_name") not in ("GRU", "GRUCell") or "reset_after" in config:
+        return None
+    config["reset_after"] = False
+    return "reset_after=False (the file's Keras computed a GRU that way)"
+
+
+RECURRENT = ("LSTM", "GRU", "SimpleRNN", "LSTMCell", "GRUCell", "SimpleRNNCell")
+# The gates each recurrent layer computes with recurrent_activation, as column blocks of its kernels.
+GATES = {"LSTM": (4, (0, 1, 3)), "LSTMCell": (4, (0, 1, 3)), "GRU": (3, (0, 1)), "GRUCell": (3, (0, 1))}
+HARD_SIGMOID_RATIO = 1.2  # Keras 2's hard_sigmoid(x) = clip(0.2 x + 0.5) = Keras 3's at 1.2 x
+
+
+def _hard_sigmoid_changes(layer, stored, target):
+    config = layer.get("config") or {}
+    if layer.get("class_name") not in GATES or stored.generation == target.generation:
+        return False
+    return config.get("recurrent_activation") == "hard_sigmoid"
+
+
+def _hard_sigmoid(layer, stored, target, translation):
+    if not _hard_sigmoid_changes(layer, stored, target):
+        return None
+    factor = HARD_SIGMOID_RATIO if target.generation == 3 else round(1 / HARD_SIGMOID_RATIO, 6)
+    return f"gate weights scaled by {factor} so hard_sigmoid computes Keras {stored.generation}'s"
+
+
+def _hard_sigmoid_arrays(layer, arrays, stored, target):
+    if not _hard_sigmoid_changes(layer, stored, target):
+        return arrays
+    factor = HARD_SIGMOID_RATIO if target.generation == 3 else 1.0 / HARD_SIGMOID_RATIO
+    blocks, gates = GATES[layer["class_name"]]
+    scaled = []
+    for array in arrays:  # kernel, recurrent_kernel, bias (a GRU's bias may be (2, 3u))
+        array = np.array(array, dtype=array.dtype, copy=True)
+        width = array.shape[-1] // blocks
+        for gate in gates:
+            array[..., gate * width : (gate + 1) * width] *= factor
+        scaled.append(array)
+    return scaled
+
+
+def _lambda_function(layer, stored, target, translation):
+    """A Lambda's function as this Python can run it: the user's, else the file's bytecode where
+    the Python that wrote it is known to be this one's minor."""
+    if layer.get("class_name") != "Lambda":
+        return None
+    config = layer["config"]
+    name = _name(layer)
+    function = translation.functions.get(name)
+    how = f"the function given for layer {name!r}"
+    if function is None:
+        function, how = _stored_function(config, stored, name)
+    if function is None:
+        return None  # named by the file: this Keras resolves it (custom_objects) as a plain load does
+    key = f"compat_translated_{name}"
+    translation.objects[key] = function
+    config["function"] = key
+    config["function_type"] = "function"
+    if target.generation == 3:
+        for field in ("function_type", "module", "output_shape_type", "output_shape_module"):
+            config.pop(field, None)
+        # The output shape as a function: the stored shape, else the function run once on zeros
+        # (Keras 3 cannot trace every function on symbolic tensors; 3.3 keeps a list shape as a list).
+        shape = _output_shape(function, config.get("output_shape"), config.get("arguments"))
+        translation.objects[key + "_shape"] = shape
+        config["output_shape"] = _by_name(key + "_shape")
+        # Keras 3's own form for this layer: its legacy reader puts the function object into the
+        # config it is handed, then serialises that config again (Keras 3.3) and fails.
+        layer["module"], layer["registered_name"] = "keras.layers", None
+        config["function"] = _by_name(key)
+    return "function: " + how
+
+
+def _by_name(key):
+    return {"module": "builtins", "class_name": "function", "config": key, "registered_name": "function"}
+
+
+def _output_shape(function, stored_shape, arguments):
+    """``output_shape(input_shape)`` for Keras 3's Lambda: with the batch dimension, as it expects."""
+
+    def output_shape(input_shape):
+        nested = isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple))
+        first = input_shape[0] if nested else input_shape
+        if stored_shape is not None:
+            return (first[0],) + tuple(stored_shape)
+        shapes = input_shape if nested else [input_shape]
+        zeros = [np.zeros((1,) + tuple(1 if d is None else d for d in shape[1:]), dtype="float32") for shape in shapes]
+        result = function(zeros if nested else zeros[0], **(arguments or {}))
+        return (first[0],) + tuple(int(d) for d in np.shape(result)[1:])
+
+    return output_shape
+
+
+def _stored_function(config, stored, name):
+    function = config.get("function")
+    code = None
+    if config.get("function_type") == "lambda" and isinstance(function, list):
+        code, defaults, closure = function[0], function[1], function[2]
+    elif isinstance(function, dict) and function.get("class_name") == "__lambda__":
+        inner = function["config"]
+        code, defaults, closure = inner["code"], inner["defaults"], inner["closure"]
+    if code is None:
+        return None, None
+    here = "{}.{}".format(*sys.version_info[:2])
+    if stored.python != here:
+        raise NotTranslatable(
+            "Lambda layer {!r} stores its function as Python bytecode {}, which only that Python reads: "
+            "give the function with --function {}=FILE.py:NAME".format(
+                name, "of Python " + stored.python if stored.python else "of an unknown Python", name
+            )
+        )
+    raw = base64.decodebytes(code.encode("ascii"))
+    function = types.FunctionType(marshal.loads(raw), globals())
+    if defaults is not None:
+        function.__defaults__ = tuple(defaults)
+    if closure is not None:
+        function = types.FunctionType(
+            function.__code__,
+            globals(),
+            function.__name__,
+            function.__defaults__,
+            tuple(_cell(value) for value in closure),
+        )
+    return function, f"the file's bytecode (written by Python {stored.python}, this is {here})"
+
+
+def _cell(value):
+    return (lambda: value).__closure__[0]
+
+
+def _lambda_keras2_fields(layer, stored, target, translation):
+    """A Keras 2 Lambda's serialisation fields, which Keras 3's Lambda takes as unknown arguments."""
+    config = layer.get("config") or {}
+    if layer.get("class_name") != "Lambda" or target.generation != 3:
+        return None
+    dropped = [key for key in ("function_type", "module", "output_shape_type", "output_shape_module") if key in config]
+    for key in dropped:
+        del config[key]
+    return ("dropped " + ", ".join(dropped)) if dropped else None
+
+
+def _model_class(layer, stored, target, translation):
+    """``Functional`` came with TF 2.4's Keras; older Keras names a functional model ``Model``."""
+    if layer.get("class_name") == "Functional" and target.generation == 2 and target.minor < (2, 4):
+        layer["class_name"] = "Model"
+        return "Functional -> Model"
+    return None
+
+
+def _lambda_keras3_fields(layer, stored, target, translation):
+    """A Keras 3 Lambda names its function ({class_name: function, config: NAME}); Keras 2 wants
+    ``function_type: function`` and the bare name, resolved through custom_objects."""
+    config = layer.get("config") or {}
+    if layer.get("class_name") != "Lambda" or target.generation != 2 or "function_type" in config:
+        return None
+    function = config.get("function")
+    if isinstance(function, dict) and function.get("class_name") == "function":
+        config["function"] = function.get("config")
+    shape = config.get("output_shape")
+    if isinstance(shape, dict) and shape.get("class_name") == "__tuple__":
+        config["output_shape"] = list(shape["config"]["value"])
+    config.update(function_type="function", output_shape_type="raw", module=None, output_shape_module=None)
+    return "function by name: " + str(config["function"])
+
+
+# Keras < 2.2.3 has VarianceScaling but not the classes that name its common settings.
+VARIANCE_SCALING = {
+    "GlorotUniform": (1.0, "fan_avg", "uniform"),
+    "GlorotNormal": (1.0, "fan_avg", "normal"),
+    "HeUniform": (2.0, "fan_in", "uniform"),
+    "HeNormal": (2.0, "fan_in", "normal"),
+    "LecunUniform": (1.0, "fan_in", "uniform"),
+    "LecunNormal": (1.0, "fan_in", "normal"),
+}
+
+
+def _initializer_aliases(layer, stored, target, translation):
+    config = layer.get("config") or {}
+    if target.generation != 2 or not isinstance(config, dict):
+        return None
+    initializers = getattr(target.keras, "initializers", None)
+    changed = []
+    for key, value in sorted(config.items()):
+        if isinstance(value, dict) and value.get("class_name") in VARIANCE_SCALING:
+            if getattr(initializers, value["class_name"], None) is not None:
+                continue
+            scale, mode, distribution = VARIANCE_SCALING[value["class_name"]]
+            seed = (value.get("config") or {}).get("seed")
+            config[key] = {
+                "class_name": "VarianceScaling",
+                "config": {"scale": scale, "mode": mode, "distribution": distribution, "seed": seed},
+            }
+            changed.append(f"{key} {value['class_name']} -> VarianceScaling")
+    return ", ".join(changed) or None
+
+
+# Arguments every layer takes through its base class (the constructors take them as **kwargs).
+LAYER_ARGUMENTS = frozenset(
+    (
+        "name",
+        "trainable",
+        "dtype",
+        "dynamic",
+        "input_shape",
+        "input_dim",
+        "batch_input_shape",
+        "batch_size",
+        "weights",
+        "activity_regularizer",
+        "autocast",
+        "input_length",
+        "implementation",
+    )
+)
+NEUTRAL = (None, False, [], {})
+# Values that mean what the argument's absence means in a Keras that does not take it.
+NO_OP = {"groups": (1,), "renorm_momentum": (0.99,), "ragged": (False,), "sparse": (False,)}
+
+
+def _accepted(cls):
+    """The argument names ``cls`` takes, or None where it takes any."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return None
+    names = set(name for name in parameters if name != "self")
+    if any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+        names |= LAYER_ARGUMENTS
+    return names
+
+
+def _drop_unknown(cls, config, where):
+    accepted = _accepted(cls) if cls is not None else None
+    if accepted is None:
+        return []
+    dropped = []
+    for key in sorted(set(config) - accepted):
+        if config[key] not in NEUTRAL and config[key] not in NO_OP.get(key, ()):
+            raise NotTranslatable(
+                f"{where}: {cls.__name__} in this Keras takes no {key!r} (the file sets {key}={config[key]!r})"
+            )
+        del config[key]
+        dropped.append(key)
+    return dropped
+
+
+def _neutral_arguments(layer, stored, target, translation):
+    """Arguments one Keras added that the other does not take, dropped where the file sets them to what
+    their absence means (None, False, groups=1): Keras 3.15's initializers' input_axes, Dense's lora_rank,
+    an InputLayer's ragged for Keras 2.1..."""
+    name = layer.get("class_name")
+    config = layer.get("config")
+    if name in MODEL_CLASSES or not isinstance(config, dict):
+        return None
+    if name in translation.objects or name in ("Lambda", "TFOpLambda"):
+        return None
+    dropped = _drop_unknown(getattr(target.keras.layers, name, None), config, f"layer {_name(layer)!r}")
+    for key, value in sorted(config.items()):
+        if isinstance(value, dict) and isinstance(value.get("config"), dict) and "class_name" in value:
+            found = _object_class(target.keras, value["class_name"])
+            dropped += [f"{key}.{k}" for k in _drop_unknown(found, value["config"], f"layer {_name(layer)!r} {key}")]
+    return ("dropped " + ", ".join(dropped)) if dropped else None
+
+
+def _object_class(keras, class_name):
+    for module in ("initializers", "regularizers", "constraints"):
+        found = getattr(getattr(keras, module, None), class_name, None)
+        if isinstance(found, type):
+            return found
+    return None
+
+
+RULES = (
+    Rule(
+        "groups",
+        "Keras 2.4 - 2.15 -> Keras 3",
+        "drops groups=1 from DepthwiseConv2D and Conv2DTranspose (Keras 3 takes no such argument)",
+        "Unrecognized keyword arguments passed to DepthwiseConv2D: {'groups': 1}",
+        ("keras-team/keras#19441",),
+        _drop_neutral("groups", ("DepthwiseConv2D", "Conv2DTranspose", "Conv1DTranspose", "Conv3DTranspose"), (1,)),
+    ),
+    Rule(
+        "time_major",
+        "Keras 2 -> Keras 3",
+        "drops time_major=False from recurrent layers",
+        "Unrecognized keyword arguments passed to LSTM: {'time_major': False}",
+        ("keras-team/keras#19898",),
+        _drop_neutral("time_major", ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional"), (False,)),
+    ),
+    Rule(
+        "batch_shape",
+        "Keras 3 -> Keras 2",
+        "InputLayer batch_shape -> batch_input_shape",
+        "Unrecognized keyword arguments: ['batch_shape']",
+        ("tensorflow/tensorflow#66381",),
+        _input_shape_key,
+    ),
+    Rule(
+        "dtype_policy",
+        "Keras 3 -> Keras 2",
+        "a DTypePolicy object as its dtype name",
+        "Could not interpret dtype: {'module': 'keras', 'class_name': 'DTypePolicy', ...}",
+        ("tensorflow/tensorflow#64685",),
+        _dtype_policy,
+    ),
+    Rule(
+        "keras2_serialisation",
+        "Keras 2.13 - 2.15 -> Keras 3",
+        "drops the module keys Keras 2.13+ writes, so Keras 3 converts the config as Keras 2's",
+        "int() argument must be a string, a bytes-like object or a real number, not 'list' (BatchNormalization axis)",
+        ("keras-team/keras#19089",),
+        _keras2_modules,
+    ),
+    Rule(
+        "keras3_serialisation",
+        "Keras 3 -> Keras 2",
+        "drops module / registered_name / build_config from serialised objects",
+        "('Keyword argument not understood:', 'module')",
+        ("tensorflow/tensorflow#66381",),
+        _keras3_keys,
+    ),
+    Rule(
+        "keras3_nodes",
+        "Keras 3 -> Keras 2",
+        "inbound nodes {args, kwargs} -> [[layer, node, tensor, kwargs]]",
+        "TypeError: list indices must be integers or slices, not str",
+        ("tensorflow/tensorflow#66381",),
+        _keras3_nodes,
+    ),
+    Rule(
+        "functional_class",
+        "Keras 2.4+ -> Keras < 2.4",
+        "Functional -> Model",
+        "Unknown layer: Functional",
+        ("Shawn-Shan/fawkes#131", "gmalivenko/onnx2keras#85"),
+        _model_class,
+    ),
+    Rule(
+        "gru_reset_after",
+        "Keras <= 2.2 -> Keras 2.3+ and 3",
+        "reset_after=False where the file's GRU has no such key (the default became True)",
+        "Layer 'gru_cell' expected 3 variables, but received 0 / a bias shape mismatch",
+        ("xiaochus/TrafficFlowPrediction#10",),
+        _reset_after,
+    ),
+    Rule(
+        "hard_sigmoid",
+        "Keras 2 <-> Keras 3",
+        "scales the gate columns of a recurrent layer's kernels and bias by 1.2 (or 1/1.2)",
+        "no error: Keras 3's hard_sigmoid is relu6(x + 3) / 6, Keras 2's clip(0.2 x + 0.5): numbers off by ~6e-3",
+        ("tensorflow/tensorflow#65381", "keras-team/keras#19477"),
+        _hard_sigmoid,
+        _hard_sigmoid_arrays,
+    ),
+    Rule(
+        "lambda_function",
+        "any Python -> any Python",
+        "a Lambda's function by name: the user's (--function), or the file's bytecode where the same Python wrote it",
+        "bad marshal data (unknown type code)",
+        ("keras-team/keras#14875", "keras-team/keras#7440"),
+        _lambda_function,
+    ),
+    Rule(
+        "lambda_fields",
+        "Keras 2 -> Keras 3",
+        "drops a Keras 2 Lambda's function_type, module and output_shape_type",
+        "Unrecognized keyword arguments passed to Lambda: {'function_type': 'lambda', ...}",
+        ("keras-team/keras#19151",),
+        _lambda_keras2_fields,
+    ),
+    Rule(
+        "neutral_arguments",
+        "Keras 2 <-> Keras 3",
+        "drops arguments the target's class does not take where the file sets them to None or False",
+        "Error when deserializing class 'Conv2D' ... 'input_axes': None (Keras 3.15 initializers under Keras 2)",
+        ("tensorflow/tensorflow#66381",),
+        _neutral_arguments,
+    ),
+    Rule(
+        "lambda_named",
+        "Keras 3 -> Keras 2",
+        "a Lambda's function named Keras 3's way -> function_type: function and the name",
+        "KeyError: 'function_type'",
+        ("tensorflow/tensorflow#66381",),
+        _lambda_keras3_fields,
+    ),
+    Rule(
+        "initializer_names",
+        "Keras 2.2.3+ and 3 -> Keras < 2.2.3",
+        "GlorotUniform, HeNormal... -> the VarianceScaling they name (initial values only: no loaded number changes)",
+        "Unknown initializer: GlorotUniform",
+        ("keras-team/keras#11424",),
+        _initializer_aliases,
+    ),
+)
+BY_NAME = {rule.name: rule for rule in RULES}
+
+
+# -- the translation --------------------------------------------------------------------------
+
+
+class Translation:
+    """One file carried into one Keras: the model, and every change made on the way."""
+
+    def __init__(self, stored, target, functions=None, custom_objects=None):
+        self.stored = stored
+        self.target = target
+        self.functions = dict(functions or {})
+        self.objects = dict(custom_objects or {})
+        self.changes = []  # (rule, layer, what changed)
+        self.wrapped = set()  # id() of the layer configs inside a wrapper (Bidirectional, TimeDistributed)
+        self.model = None
+
+    def rewrite(self):
+        config = json.loads(json.dumps(self.stored.config))  # a copy to edit
+        layers = [config] + list(_layers(config))
+        for layer in layers:
+            inner = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+            self.wrapped.update(id(inner[key]) for key in WRAPPED if isinstance(inner.get(key), dict))
+        for layer in layers:
+            for rule in RULES:
+                change = rule.edit(layer, self.stored, self.target, self)
+                if change:
+                    self.changes.append((rule.name, _name(layer) or layer.get("class_name"), change))
+        return config
+
+    def build(self):
+        config = self.rewrite()
+        keras = self.target.keras
+        with keras.utils.custom_object_scope(self.objects):
+            if self.target.generation == 3 and "module" not in config:  # Keras 2's form, or Keras 3's legacy .h5
+                model_class = keras.Sequential if config.get("class_name") == "Sequential" else keras.Model
+                self.model = model_class.from_config(config["config"], custom_objects=self.objects)
+            else:
+                self.model = keras.models.model_from_json(json.dumps(config), custom_objects=self.objects)
+        self._set_weights(config)
+        return self.model
+
+    def _set_weights(self, config):
+        stored_arrays = read_weights(self.stored)
+        configs = {_name(layer): layer for layer in _layers(config)}
+        missing = []
+        for layer in _weighted_layers(self.model):
+            arrays = stored_arrays.get(layer.name)
+            if arrays is None:
+                missing.append(layer.name)
+                continue
+            rule_config = configs.get(layer.name) or {}
+            for rule in RULES:
+                if rule.arrays is not None:
+                    arrays = rule.arrays(rule_config, arrays, self.stored, self.target)
+            layer.set_weights(arrays)
+            # Keras 3's preprocessing layers derive their state from the set variables here
+            # (Normalization's mean and variance), as its own loaders do after reading weights.
+            if hasattr(layer, "finalize_state"):
+                layer.finalize_state()
+        if missing:
+            raise NotTranslatable(
+                "the file holds no weights for layer(s) {} of the translated model".format(", ".join(missing[:5]))
+            )
+
+    def report(self):
+        """The changes, one line per rule and change, as ``tf_upgrade_v2`` lists its edits."""
+        grouped = {}
+        for rule, layer, change in self.changes:
+            grouped.setdefault((rule, change), []).append(layer)
+        lines = []
+        for (rule, change), layers in grouped.items():
+            shown = ", ".join(str(name) for name in layers[:3]) + (
+                f" and {len(layers) - 3} more" if len(layers) > 3 else ""
+            )
+            lines.append(f"{rule}: {change}: {shown} ({', '.join(BY_NAME[rule].reports)})")
+        return lines
+
+
+def _weighted_layers(model):
+    """The layers to give weights, outermost first: a nested model's own layers one by one."""
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.weights and not layer.__class__.__name__.startswith("Bidirectional"):
+            yield from _weighted_layers(layer)
+        elif layer.weights:
+            yield layer
+
+
+# -- the weights in the file ------------------------------------------------------------------
+
+
+def read_weights(stored):
+    """Layer name -> its arrays in the order the layer holds them."""
+    kind = stored.weights[0]
+    if kind == "h5":
+        return _legacy_h5_weights(stored.weights[1], stored.weights[2])
+    if kind == "keras_zip":
+        import h5py
+
+        with zipfile.ZipFile(stored.weights[1]) as archive:
+            data = archive.read("model.weights.h5")
+        with h5py.File(io.BytesIO(data), "r") as handle:
+            return _saving_lib_weights(handle, stored.config)
+    import h5py
+
+    with h5py.File(stored.weights[1], "r") as handle:
+        return _saving_lib_weights(handle, stored.config)
+
+
+def _legacy_h5_weights(path, group):
+    """``model.save`` / ``save_weights`` HDF5: a group per layer, ``weight_names`` in order."""
+    import h5py
+
+    found = {}
+    with h5py.File(path, "r") as handle:
+        root = handle[group] if group else handle
+        for layer_name in [_text(n) for n in root.attrs["layer_names"]]:
+            layer = root[layer_name]
+            names = [_text(n) for n in layer.attrs.get("weight_names", [])]
+            if not names:
+                continue
+            arrays = [np.asarray(layer[name]) for name in names]
+            found[layer_name] = arrays
+            # A nested model's group holds its layers' weights as "inner/kernel:0": by inner name too.
+            for name, array in zip(names, arrays):
+                if "/" in name:
+                    found.setdefault("@" + name.split("/")[0], []).append(array)
+    for key in [k for k in found if k.startswith("@")]:
+        found.setdefault(key[1:], found[key])
+        del found[key]
+    return found
+
+
+def _snake(name):
+    """A class name as Keras's saving library names its group (``Conv2D`` -> ``conv2d``)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _saving_lib_weights(handle, config):
+    """``.keras`` / ``.weights.h5``: a group per layer named by its class (``conv2d_3``), in the
+    order of the model's layers, each with ``vars/0``... (Keras 2.13+ and 3)."""
+    found = {}
+    _walk_saving_lib(handle, config, found)
+    return found
+
+
+def _walk_saving_lib(handle, config, found):
+    children = (config.get("config") or {}).get("layers") or []
+    used = {}
+    container = handle["layers"] if "layers" in handle else handle.get("_layer_checkpoint_dependencies")
+    for child in children:
+        key = _snake(child.get("class_name", ""))
+        if key in used:
+            used[key] += 1
+            key = f"{key}_{used[key]}"
+        else:
+            used[key] = 0
+        if container is None or key not in container:
+            continue
+        group = container[key]
+        if child.get("class_name") in MODEL_CLASSES:
+            _walk_saving_lib(group, child, found)
+            continue
+        arrays = _vars(group)
+        if arrays:
+            found[_name(child)] = arrays
+
+
+def _vars(group):
+    """A layer's variables in order: its own ``vars`` then each sub-layer's (a wrapper's, a cell's)."""
+    arrays = []
+    if "vars" in group:
+        arrays += [np.asarray(group["vars"][str(i)]) for i in range(len(group["vars"]))]
+    # A Bidirectional's forward layer holds its first weights; other sub-layers in name order.
+    for key in sorted((k for k in group if k != "vars"), key=lambda k: (k != "forward_layer", k)):
+        arrays += _vars(group[key]) if hasattr(group[key], "keys") else []
+    return arrays
+
+
+# -- the one call a loader makes --------------------------------------------------------------
+
+
+def load_model(path, keras, weights=None, functions=None, custom_objects=None):
+    """``path`` carried into ``keras``: the ``Translation`` (``.model``, ``.report()``)."""
+    translation = Translation(read(path, weights), Target(keras), functions, custom_objects)
+    translation.build()
+    return translation
