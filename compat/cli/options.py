@@ -4,7 +4,7 @@ reads it, so a default or a help text cannot drift apart between commands."""
 from __future__ import annotations
 
 from compat import catalog
-from compat.errors import positive_seconds
+from compat.errors import BadInput, positive_seconds
 from compat.userfiles import engine, probe
 
 DEFAULT_LOADERS = "tf215,tf221"
@@ -57,6 +57,20 @@ def add_loaders(p, help_lead: str) -> None:
 def loader_environments(args) -> list[catalog.Environment]:
     """``--loaders``; given empty, the default ones."""
     return probe.loader_environments(args.loaders or DEFAULT_LOADERS)
+
+
+def add_jobs(p, what: str) -> None:
+    """``--jobs N``: how many of ``what`` run at once, each its own worker (default: the cores)."""
+    p.add_argument("--jobs", type=int, default=None, help=f"{what} run at once (default: the cores)")
+
+
+def read_jobs(args) -> int:
+    """``--jobs``, checked before any environment starts; not given, one per core."""
+    if args.jobs is None:
+        return probe.default_jobs()
+    if args.jobs < 1:
+        raise BadInput(f"--jobs must be at least 1, not {args.jobs}")
+    return args.jobs
 
 
 # -- a run over the project's fixtures ------------------------------------------------------

@@ -27,8 +27,9 @@ def add_parser(sub) -> None:
     options.add_loaders(
         p,
         "comma-separated consumer environments to load it in, catalog ids or specs such as "
-        "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2",
+        "py3.12:tensorflow-cpu==2.19.0,keras==3.9.2; `all`: every consumer of the catalog",
     )
+    options.add_jobs(p, "loader environments")
     options.add_json(p, "also write the probe's results to this JSON file")
     p.add_argument(
         "--write-loader",
@@ -47,13 +48,15 @@ def run(args) -> int:
     diagnosis = probe.loadable(args.path, verbose=args.verbose)
     chosen = options.loader_environments(args)
     told = options.read_model_file(args)
+    jobs = options.read_jobs(args)
     sandboxed = not args.no_sandbox
     write_loader = loaders.prepare(args.write_loader) if args.write_loader else None
     if sandboxed:
         sandbox.check()  # no bubblewrap: refuse before any environment starts
     print(f"compat probe: {scan.summary(args.path)}", file=sys.stderr)
     print(f"compat probe: {diagnosis.line()}", file=sys.stderr)
-    model, batch, reference = probe.prepare(diagnosis, chosen, told, sandboxed=sandboxed, log=progress)
+    broken = probe.build_environments(chosen, log=progress)  # all built before any worker starts
+    model, batch, reference = probe.prepare(diagnosis, chosen, told, sandboxed=sandboxed, log=progress, broken=broken)
     document = probe.probe(
         model,
         chosen,
@@ -65,6 +68,8 @@ def run(args) -> int:
         sandboxed=sandboxed,
         log=progress,
         write_loader=write_loader,
+        jobs=jobs,
+        broken=broken,
     )
     print(probe.render(document))
     if args.json_out:

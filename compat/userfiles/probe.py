@@ -17,14 +17,20 @@ bad options or no usable bubblewrap, 3 when a loader environment could not be ru
 from __future__ import annotations
 
 import dataclasses
+import os
+import queue
 import shutil
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from compat import catalog
-from compat.environments import adhoc, sandbox
+from compat.environments import adhoc, envs, sandbox
 from compat.errors import BadInput, HarnessFailure, progress
 from compat.publish import table
 from compat.records.verdicts import Verdict
@@ -34,10 +40,135 @@ from compat.userfiles.diagnose import Diagnosis, diagnose
 
 SCHEMA = "compat.probe/2"
 DEFAULT_VARIANT = "lambda"
+ALL_LOADERS = "all"
+"""``--loaders all``: every consumer environment of the catalog, in catalog order."""
 
 
 class ProbeError(BadInput):
     """Bad input to the probe, reported in one line (exit status 2)."""
+
+
+# -- scheduling the environments ----------------------------------------------------------
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+def default_jobs() -> int:
+    """Environments run at once unless told: one per core."""
+    return max(1, os.cpu_count() or 1)
+
+
+def in_parallel(
+    items: list[Item],
+    run: Callable[[Item], Result],
+    *,
+    jobs: int,
+    failed: Callable[[Item, Exception], Result],
+) -> list[Result]:
+    """``run(item)`` for every item, ``jobs`` at once (taken in the items' order), the results in
+    the items' order whatever order they finish in. An item whose ``run`` raises gets
+    ``failed(item, exception)`` in its place: the others' results are kept.
+
+    The threads only wait on the workers (each environment's work is in its own processes);
+    they are daemons, so an interrupted command does not wait for them (the sandboxed workers
+    end with it: ``--die-with-parent``).
+    """
+
+    def guarded(item: Item) -> Result:
+        try:
+            return run(item)
+        except Exception as exc:  # noqa: BLE001 - one environment's failure must not lose the others'
+            return failed(item, exc)
+
+    if jobs <= 1 or len(items) <= 1:
+        return [guarded(item) for item in items]
+    results: dict[int, Result] = {}
+    waiting: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for number in range(len(items)):
+        waiting.put(number)
+
+    def work() -> None:
+        while True:
+            try:
+                number = waiting.get_nowait()
+            except queue.Empty:
+                return
+            results[number] = guarded(items[number])
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(min(jobs, len(items)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [results[number] for number in range(len(items))]
+
+
+def one_line(exc: BaseException) -> str:
+    """Why an environment could not run, in one line: the project's own errors as they say it,
+    anything else with its type."""
+    text = str(exc) if isinstance(exc, (BadInput, HarnessFailure)) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def build_environments(loaders: list[catalog.Environment], log=print) -> dict[str, str]:
+    """Build every loader environment not built yet (``envs.ensure_built``), one after another
+    and before any worker starts (uv and the bytecode compiler use every core themselves).
+    Returns the environments that cannot be built, ``{id: why in one line}``; the probe runs
+    the others and gives each of these one line."""
+    broken = {}
+    for env in loaders:
+        try:
+            envs.ensure_built(env, log=log)
+        except (BadInput, OSError, subprocess.SubprocessError) as exc:
+            broken[env.id] = one_line(exc)
+            log(f"[probe] {env.id}: {broken[env.id]}")
+    return broken
+
+
+def failed_outcome(env: catalog.Environment, why: str, seconds: float = 0.0) -> dict:
+    """The record of an environment that could not run: what ``run_environment`` returns, with
+    no attempts and ``error`` saying why."""
+    try:
+        record = envs.record(env)
+    except OSError:  # no lock to read: say what the catalog says
+        record = {"id": env.id, "summary": env.summary, "python": env.python, "spec": env.spec or None}
+    return dict(
+        record,
+        runtime=None,
+        strategies=None,
+        attempts=[],
+        error=why,
+        workers=0,
+        tensorflow_imports=0,
+        seconds=round(seconds, 1),
+    )
+
+
+def run_environments(
+    loaders: list[catalog.Environment],
+    run: Callable[[catalog.Environment], dict],
+    *,
+    jobs: int,
+    broken: dict[str, str] | None = None,
+    log=print,
+) -> list[dict]:
+    """``run(env)`` for every loader, ``jobs`` at once, the outcomes in the loaders' order. An
+    environment in ``broken`` is not run, and one whose run raises is kept as a
+    ``failed_outcome``: one line for it, the others' answers kept."""
+    broken = broken or {}
+
+    def one(env: catalog.Environment) -> dict:
+        if env.id in broken:
+            return failed_outcome(env, broken[env.id])
+        started = time.time()
+        try:
+            return run(env)
+        except Exception as exc:  # noqa: BLE001 - said in the environment's one line
+            log(f"[probe] {env.id}: could not run: {one_line(exc)}")
+            return failed_outcome(env, one_line(exc), time.time() - started)
+
+    return in_parallel(loaders, one, jobs=jobs, failed=lambda env, exc: failed_outcome(env, one_line(exc)))
 
 
 # -- running -------------------------------------------------------------------------------
@@ -85,6 +216,8 @@ def probe(
     log=print,
     write_loader=None,
     keep_reference: bool = False,
+    jobs: int | None = None,
+    broken: dict[str, str] | None = None,
 ) -> dict:
     """Run the probe; the returned document is what ``render`` prints and ``--json`` writes.
 
@@ -94,7 +227,13 @@ def probe(
     ``load_<env>.py``, each then run there standalone (``compat.userfiles.loaders``).
     ``keep_reference``: the document also holds the reference outputs themselves
     (``[(name, array)]`` or None) under ``reference_values`` (not JSON: take it out before writing).
+    ``jobs``: environments run at once, each by its own worker (default: one per core); the
+    document is the same as one after another, environments in the order given.
+    ``broken``: what ``build_environments`` found unusable (built here when not given).
     """
+    jobs = jobs or default_jobs()
+    if broken is None:
+        broken = build_environments(loaders, log)
     scratch = Path(tempfile.mkdtemp(prefix="compat-probe-"))
     try:
         home = scratch / "home"
@@ -104,10 +243,10 @@ def probe(
         isolation, label, [root], inside = engine.isolation_for(
             sandboxed, [(model.path, [model.diagnosis.weights])], [input_path]
         )
-        environments = []
-        for env in loaders:
+
+        def run(env: catalog.Environment) -> dict:
             named = dict(fixture, script=loaders_.script_name(env.id)) if write_loader else fixture
-            outcome = run_environment(
+            return run_environment(
                 env,
                 named,
                 root,
@@ -118,10 +257,12 @@ def probe(
                 log=log,
                 isolation=isolation,
             )
+
+        environments = run_environments(loaders, run, jobs=jobs, broken=broken, log=log)
+        for outcome in environments:
             outcome["isolation"] = label
             for attempt in outcome["attempts"]:
                 attempt["isolation"] = label
-            environments.append(outcome)
         source = engine.judge(environments, reference)
         for outcome in environments:
             outcome["recommended"] = engine.recommended(outcome)
@@ -130,10 +271,9 @@ def probe(
             files = [Path(model.path)] + (
                 [Path(model.path).parent / model.diagnosis.weights] if model.diagnosis.weights else []
             )
-            for env, outcome in zip(loaders, environments, strict=False):
-                outcome["loader"] = _write_loader(
-                    env, outcome, Path(write_loader), files, batch, reference, sandboxed, timeout, log
-                )
+            _write_loaders(
+                loaders, environments, Path(write_loader), files, batch, reference, sandboxed, timeout, jobs, log
+            )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     groups = engine.agreement_groups(environments)
@@ -166,17 +306,62 @@ def _write_loader(
     timeout: float,
     log,
 ) -> dict:
-    """Write and verify one environment's ``load_<env>.py``; what the document records of it."""
+    """Write one environment's ``load_<env>.py``; what the document records of it until it is run."""
     best = outcome["recommended"]
     if outcome["error"] or best is None or not best.get("recipe"):
         why = outcome["error"] or "no strategy gives the reference numbers"
         return {"path": None, "verified": False, "detail": f"no script written: {why}"}
     script = loaders_.write(folder, env.id, best["recipe"], models[0], outcome["runtime"] or {})
     log(f"[probe] {env.id}: wrote {script}; running it standalone")
+    return {"path": str(script), "verified": False, "detail": "not run"}
+
+
+def _verify_loader(
+    env: catalog.Environment,
+    loader: dict,
+    models: list[Path],
+    batch: engine.Batch,
+    reference,
+    sandboxed: bool,
+    timeout: float,
+) -> dict:
+    """Run one written ``load_<env>.py`` standalone; what the document records of it."""
+    if loader["path"] is None:
+        return loader
+    script = Path(loader["path"])
     started = time.time()
     verified, detail = loaders_.verify(env, script, models, batch, reference, sandboxed=sandboxed, timeout=timeout)
     loaders_.note_result(script, verified, detail)
     return {"path": str(script), "verified": verified, "detail": detail, "seconds": round(time.time() - started, 1)}
+
+
+def _write_loaders(
+    loaders: list[catalog.Environment],
+    environments: list[dict],
+    folder: Path,
+    models: list[Path],
+    batch: engine.Batch,
+    reference,
+    sandboxed: bool,
+    timeout: float,
+    jobs: int,
+    log,
+) -> None:
+    """Write each environment's ``load_<env>.py`` one after another (they share the files written
+    beside them: facenet_arch.py, translate.py), then run them standalone, ``jobs`` at once; each
+    outcome gets its ``loader``."""
+    written = [
+        _write_loader(env, outcome, folder, models, batch, reference, sandboxed, timeout, log)
+        for env, outcome in zip(loaders, environments, strict=True)
+    ]
+    checked = in_parallel(
+        list(zip(loaders, written, strict=True)),
+        lambda pair: _verify_loader(pair[0], pair[1], models, batch, reference, sandboxed, timeout),
+        jobs=jobs,
+        failed=lambda pair, exc: dict(pair[1], detail=one_line(exc)),
+    )
+    for outcome, loader in zip(environments, checked, strict=True):
+        outcome["loader"] = loader
 
 
 def _public(environments: list[dict]) -> list[dict]:
@@ -311,7 +496,10 @@ def _disagreements(environments: list[dict], reference: dict, groups: list[list[
 
 
 def loader_environments(text: str) -> list[catalog.Environment]:
-    """Catalog ids and ad-hoc specs (``py3.12:tensorflow-cpu==2.19.0,keras==3.9.2``), comma-separated."""
+    """Catalog ids and ad-hoc specs (``py3.12:tensorflow-cpu==2.19.0,keras==3.9.2``), comma-separated;
+    ``all``: every consumer of the catalog, in catalog order."""
+    if text.strip() == ALL_LOADERS:
+        return catalog.consumers()
     chosen = []
     for name in adhoc.split_environments(text):
         env = adhoc.environment(name, log=progress)
@@ -382,14 +570,22 @@ class Options:
 
 
 def prepare(
-    diagnosis: Diagnosis, loaders: list[catalog.Environment], options: Options, *, sandboxed: bool, log
+    diagnosis: Diagnosis,
+    loaders: list[catalog.Environment],
+    options: Options,
+    *,
+    sandboxed: bool,
+    log,
+    broken: dict[str, str] | None = None,
 ) -> tuple:
     """``(model, batch, reference or None)``: the file read, its interface learnt where the host
-    cannot read it (unless ``--input`` says what to feed), the batch and the given reference."""
+    cannot read it (unless ``--input`` says what to feed), the batch and the given reference.
+    ``broken``: environments ``build_environments`` could not build, not asked."""
     model = engine.open_model(diagnosis)
     if model.interface is None and not options.input:
+        usable = [env for env in loaders if env.id not in (broken or {})]
         [(_, model)], why = engine.learn_interfaces(
-            loaders, [("model", model)], sandboxed=sandboxed, timeout=options.timeout, log=log
+            usable, [("model", model)], sandboxed=sandboxed, timeout=options.timeout, log=log
         )
         if why:
             raise ProbeError(
