@@ -396,3 +396,14 @@ def test_a_results_file_that_measured_nothing_adds_no_run():
     merged = merger.document()
     assert [r["source"] for r in merged["runs"]] == ["tf215.json"]
     assert merged["generated"] != "2099-01-01T00:00:00Z"
+
+
+def test_a_module_only_one_strategy_imports_is_keyed_with_that_strategy_alone(project):
+    """translate.py is imported by the translate strategy's class only: editing it re-measures
+    that strategy's cells and no other."""
+    before = codedigest.code_digests(project)
+    assert "compat/inside/translate.py" in before.files
+    _append(project / "compat" / "inside" / "translate.py", "\nCHANGED = 1\n")
+    after = codedigest.code_digests(project)
+    assert _changed(before, after) == {"translate"}
+    assert after.shared == before.shared

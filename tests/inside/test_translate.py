@@ -1,0 +1,214 @@
+"""The translator's rules on configs and arrays: pure logic, no Keras.
+
+What it loads is measured by the matrix's ``translate`` column and by the reported-failures
+corpus; here each rule is held to what it says it does: which configs it rewrites, which
+it refuses, and that a rule keeping the numbers keeps them.
+"""
+
+from __future__ import annotations
+
+import base64
+import marshal
+import types
+
+import h5py
+import numpy as np
+import pytest
+
+from compat.inside import translate
+
+
+def target(generation: int, version: str = "") -> types.SimpleNamespace:
+    version = version or ("3.15.1" if generation == 3 else "2.15.0")
+    parts = version.split(".")
+    return types.SimpleNamespace(
+        generation=generation, version=version, minor=(int(parts[0]), int(parts[1])), keras=None
+    )
+
+
+def stored(config: dict, keras_version: str = "2.15.0", python: str | None = None) -> translate.Stored:
+    return translate.Stored(config, keras_version, ("h5", "unused.h5", ""), python)
+
+
+def translation(config: dict, keras_version: str = "2.15.0", generation: int = 3, **kw) -> translate.Translation:
+    return translate.Translation(stored(config, keras_version, kw.pop("python", None)), target(generation), **kw)
+
+
+def layer(class_name: str, **config) -> dict:
+    return {
+        "class_name": class_name,
+        "config": dict(config, name=config.get("name", class_name.lower())),
+        "name": config.get("name", class_name.lower()),
+        "inbound_nodes": [],
+    }
+
+
+def model(*layers: dict) -> dict:
+    return {"class_name": "Functional", "config": {"name": "m", "layers": list(layers)}}
+
+
+def test_groups_of_one_is_dropped_for_keras_3_and_other_groups_refused():
+    edit = translate.BY_NAME["groups"].edit
+    depthwise = layer("DepthwiseConv2D", groups=1, kernel_size=[3, 3])
+    assert edit(depthwise, stored({}), target(3), None) == "dropped groups=1"
+    assert "groups" not in depthwise["config"]
+    grouped = layer("Conv2DTranspose", groups=2)
+    with pytest.raises(translate.NotTranslatable, match="groups=2 has no equivalent"):
+        edit(grouped, stored({}), target(3), None)
+    kept = layer("DepthwiseConv2D", groups=1)
+    assert edit(kept, stored({}), target(2), None) is None and kept["config"]["groups"] == 1
+
+
+def test_a_gru_without_reset_after_keeps_what_its_keras_computed():
+    gru = layer("GRU", units=4, recurrent_activation="hard_sigmoid")
+    assert translate.BY_NAME["gru_reset_after"].edit(gru, stored({}, "2.1.2"), target(3), None)
+    assert gru["config"]["reset_after"] is False
+    modern = layer("GRU", units=4, reset_after=True)
+    assert translate.BY_NAME["gru_reset_after"].edit(modern, stored({}), target(3), None) is None
+
+
+def keras2_hard_sigmoid(x):
+    return np.clip(0.2 * x + 0.5, 0.0, 1.0)
+
+
+def keras3_hard_sigmoid(x):
+    return np.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+
+@pytest.mark.parametrize("class_name,blocks,gates", [("LSTM", 4, (0, 1, 3)), ("GRU", 3, (0, 1))])
+def test_scaled_gate_weights_make_keras_3_hard_sigmoid_compute_keras_2s(class_name, blocks, gates):
+    rng = np.random.RandomState(0)
+    units, features = 5, 3
+    kernel = rng.uniform(-2, 2, (features, blocks * units)).astype("float32")
+    recurrent = rng.uniform(-2, 2, (units, blocks * units)).astype("float32")
+    bias = rng.uniform(-1, 1, (blocks * units,)).astype("float32")
+    config = layer(class_name, units=units, recurrent_activation="hard_sigmoid")
+    scaled = translate.BY_NAME["hard_sigmoid"].arrays(config, [kernel, recurrent, bias], stored({}), target(3))
+    x, h = rng.uniform(-3, 3, (7, features)), rng.uniform(-1, 1, (7, units))
+    before = x @ kernel + h @ recurrent + bias
+    after = x @ scaled[0] + h @ scaled[1] + scaled[2]
+    for block in range(blocks):
+        columns = slice(block * units, (block + 1) * units)
+        if block in gates:  # a gate: Keras 3's activation of the scaled sum is Keras 2's of the file's
+            np.testing.assert_allclose(
+                keras3_hard_sigmoid(after[:, columns]), keras2_hard_sigmoid(before[:, columns]), atol=1e-6
+            )
+        else:  # the candidate (tanh) is untouched
+            np.testing.assert_array_equal(after[:, columns], before[:, columns])
+    # Keras 3's file under Keras 2: the inverse scaling, back to the same arrays.
+    back = translate.BY_NAME["hard_sigmoid"].arrays(config, scaled, stored({}, "3.15.1"), target(2))
+    for original, restored in zip([kernel, recurrent, bias], back, strict=True):
+        np.testing.assert_allclose(restored, original, rtol=1e-6)
+
+
+def test_a_sigmoid_recurrent_layer_is_left_as_it_is():
+    config = layer("LSTM", units=2, recurrent_activation="sigmoid")
+    arrays = [np.ones((3, 8), "float32")]
+    assert translate.BY_NAME["hard_sigmoid"].arrays(config, arrays, stored({}, "2.1.2"), target(3)) is arrays
+
+
+def test_keras_3_nodes_become_keras_2_lists():
+    dense = layer("Dense", units=2)
+    dense["inbound_nodes"] = [
+        {"args": [{"class_name": "__keras_tensor__", "config": {"keras_history": ["inputs", 0, 0]}}], "kwargs": {}}
+    ]
+    assert translate.BY_NAME["keras3_nodes"].edit(dense, stored({}, "3.15.1"), target(2), None)
+    assert dense["inbound_nodes"] == [[["inputs", 0, 0, {}]]]
+
+
+def test_input_batch_shape_and_dtype_policy_for_keras_2():
+    inputs = layer(
+        "InputLayer",
+        batch_shape=[None, 4],
+        optional=False,
+        dtype={"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}},
+    )
+    translate.BY_NAME["batch_shape"].edit(inputs, stored({}, "3.15.1"), target(2), None)
+    translate.BY_NAME["dtype_policy"].edit(inputs, stored({}, "3.15.1"), target(2), None)
+    assert inputs["config"]["batch_input_shape"] == [None, 4]
+    assert "batch_shape" not in inputs["config"] and "optional" not in inputs["config"]
+    assert inputs["config"]["dtype"] == "float32"
+
+
+def lambda_layer(code: bytes, name: str = "scale") -> dict:
+    text = base64.encodebytes(code).decode("ascii")
+    return layer(
+        "Lambda",
+        name=name,
+        function=[text, None, None],
+        function_type="lambda",
+        module="__main__",
+        output_shape=None,
+        output_shape_type="raw",
+        output_shape_module=None,
+        arguments={},
+    )
+
+
+def test_a_lambda_from_another_python_asks_for_its_function_by_layer_name():
+    work = translation(model(), python="3.6")
+    bytecode = lambda_layer(marshal.dumps((lambda x: x * 2).__code__))
+    with pytest.raises(translate.NotTranslatable, match=r"Python 3\.6.*--function scale=FILE\.py:NAME"):
+        translate.BY_NAME["lambda_function"].edit(bytecode, work.stored, work.target, work)
+    unknown = translation(model(), python=None)
+    with pytest.raises(translate.NotTranslatable, match="an unknown Python"):
+        translate.BY_NAME["lambda_function"].edit(bytecode, unknown.stored, unknown.target, unknown)
+
+
+def test_a_lambda_given_by_the_user_is_used_by_name_with_its_output_shape():
+    def doubled(x):
+        return x * 2
+
+    work = translation(model(), python="3.6", functions={"scale": doubled})
+    config = lambda_layer(b"not read")
+    change = translate.BY_NAME["lambda_function"].edit(config, work.stored, work.target, work)
+    assert change == "function: the function given for layer 'scale'"
+    assert work.objects["compat_translated_scale"] is doubled
+    shape = work.objects["compat_translated_scale_shape"]
+    assert shape((None, 3, 2)) == (None, 3, 2)
+    assert config["config"]["function"]["config"] == "compat_translated_scale"
+    assert "function_type" not in config["config"]
+
+
+def test_neutral_arguments_are_dropped_and_meaningful_ones_refused():
+    class OldInitializer:
+        def __init__(self, seed=None):
+            self.seed = seed
+
+    config = {"seed": None, "input_axes": None}
+    assert translate._drop_unknown(OldInitializer, config, "layer") == ["input_axes"]
+    with pytest.raises(translate.NotTranslatable, match="takes no 'output_axes'"):
+        translate._drop_unknown(OldInitializer, {"output_axes": [0]}, "layer")
+
+
+def test_saving_library_groups_are_named_by_class_in_layer_order():
+    assert translate._snake("Conv2D") == "conv2d"
+    assert translate._snake("BatchNormalization") == "batch_normalization"
+    assert translate._snake("DepthwiseConv2D") == "depthwise_conv2d"
+
+
+def test_legacy_hdf5_weights_are_read_by_layer_and_weight_order(tmp_path):
+    path = tmp_path / "w.h5"
+    with h5py.File(path, "w") as handle:
+        root = handle.create_group("model_weights")
+        root.attrs["layer_names"] = [b"dense", b"empty"]
+        group = root.create_group("dense")
+        group.attrs["weight_names"] = [b"dense/kernel:0", b"dense/bias:0"]
+        group.create_dataset("dense/kernel:0", data=np.ones((2, 3)))
+        group.create_dataset("dense/bias:0", data=np.zeros(3))
+        root.create_group("empty").attrs["weight_names"] = []
+    found = translate._legacy_h5_weights(str(path), "model_weights")
+    assert list(found) == ["dense"]
+    assert [a.shape for a in found["dense"]] == [(2, 3), (3,)]
+
+
+def test_the_report_has_a_line_per_rule_and_change_with_its_public_reports():
+    work = translation(model())
+    work.changes = [("groups", f"dw{i}", "dropped groups=1") for i in range(5)]
+    assert work.report() == ["groups: dropped groups=1: dw0, dw1, dw2 and 2 more (keras-team/keras#19441)"]
+
+
+def test_every_rule_names_its_span_its_rewrite_its_error_and_a_public_report():
+    for rule in translate.RULES:
+        assert rule.name and rule.spans and rule.rewrites and rule.fixes
+        assert rule.reports and all("#" in report and "/" in report for report in rule.reports)
