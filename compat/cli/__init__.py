@@ -37,6 +37,7 @@ from compat.cli import (
 from compat.cli.parser import OneLineParser, UsageError
 from compat.cli.version import VersionAction
 from compat.errors import EXIT_HARNESS, EXIT_INTERRUPTED, CompatError
+from compat.userfiles.hints import plain
 
 COMMANDS = (
     lock,
@@ -89,7 +90,7 @@ def invoke(command, args, prog: str = "compat") -> int:
     except CompatError as exc:
         if getattr(args, "verbose", False):  # the commands that have --verbose
             traceback.print_exc()
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {plain(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted (what was measured is kept)", file=sys.stderr)
@@ -103,7 +104,7 @@ def invoke(command, args, prog: str = "compat") -> int:
         if getattr(args, "verbose", False):
             traceback.print_exc()
         where = _write_traceback(prog)
-        first = " ".join(str(exc).split())
+        first = " ".join(plain(str(exc)).split())
         print(
             f"{prog}: harness error: {type(exc).__name__}: {first} (full traceback: {where}"
             f"{'' if getattr(args, 'verbose', False) else '; --verbose prints it here'})",

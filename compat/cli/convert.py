@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 from compat import catalog
 from compat.cli import options
 from compat.environments import adhoc, sandbox
 from compat.errors import progress
-from compat.userfiles import convert, probe
+from compat.userfiles import convert, hints, probe
 
 
 def add_parser(sub) -> None:
@@ -55,7 +56,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    diagnosis = probe.loadable(args.path, verbose=args.verbose, command="convert")
+    diagnosis = probe.loadable(
+        args.path, verbose=args.verbose, command="convert", architecture=bool(getattr(args, "architecture", None))
+    )
     env = adhoc.environment(args.to, log=progress)
     catalog.require_consumer(env)
     aim = convert.target(args.out, env, args.format)
@@ -65,4 +68,19 @@ def run(args) -> int:
     if sandboxed:
         sandbox.check()
     print(f"compat convert: {diagnosis.line()}", file=sys.stderr)
-    return convert.convert_and_prove(diagnosis, env, aim, references, told, sandboxed=sandboxed)
+    with contextlib.redirect_stdout(PlainWriter(sys.stdout)):
+        return convert.convert_and_prove(diagnosis, env, aim, references, told, sandboxed=sandboxed)
+
+
+class PlainWriter:
+    """A text stream that writes what it is given without control codes (``hints.plain``): the
+    conversion's lines quote errors and a script's last words, which may be styled."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self.stream.write(hints.plain(text))
+
+    def flush(self) -> None:
+        self.stream.flush()

@@ -10,6 +10,7 @@ from compat.cli import options
 from compat.errors import EXIT_OK, BadInput
 from compat.paths import PUBLISHED_MATRIX
 from compat.records import explain, matrixdoc
+from compat.userfiles import hints
 
 EXIT_UNKNOWN = 1
 """No family is known for the message."""
@@ -40,7 +41,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    text = _pasted(args.message)
+    text = hints.plain(_pasted(args.message))  # a message copied from a terminal keeps its colour codes
     document = matrixdoc.read(args.matrix)
     answer = explain.explain(document, text)
     if args.json_out:
@@ -120,4 +121,4 @@ def _counts(counted: tuple[tuple[str, int], ...], shown: int | None = None) -> s
 
 
 def _shortened(text: str, limit: int = 160) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return hints.shorten(text, limit)

@@ -45,7 +45,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    diagnosis = probe.loadable(args.path, verbose=args.verbose)
+    diagnosis = probe.loadable(args.path, verbose=args.verbose, architecture=bool(getattr(args, "architecture", None)))
     chosen = options.loader_environments(args)
     told = options.read_model_file(args)
     jobs = options.read_jobs(args)

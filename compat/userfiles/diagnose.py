@@ -35,11 +35,31 @@ FULL_SIZE_BYTES = 10 << 20
 
 FORMATS = ("h5", "h5_weights", "json", "savedmodel", "keras", "weights_h5")
 WEIGHTS_FORMATS = ("h5_weights", "weights_h5")
+FACENET_LAYERS = (b"Conv2d_1a_3x3", b"Mixed_6a", b"Mixed_7a", b"Bottleneck")
+"""Layer names every FaceNet build has; a file without them is not FaceNet's architecture."""
 
-_REBUILD_ADVICE = (
-    "rebuild the architecture in code and call model.load_weights(path) "
-    "(the rebuild_weights and h5_transplant strategies)"
+ARCHITECTURE_FLAG = "--architecture FILE.py:NAME"
+"""How a user hands over the code that builds the model (a function or class returning it):
+with it the weights-level strategies (rebuild_weights, rebuild_by_name, h5_transplant) apply
+to any file, not only to FaceNet's."""
+FUNCTION_FLAG = "--function LAYER=FILE.py:NAME"
+"""How a user hands over a Lambda layer's function, by the layer's name."""
+ARCHITECTURE_ADVICE = (
+    f"the file holds only weights: give the model they belong to with {ARCHITECTURE_FLAG} "
+    "(your function or class that returns it)"
 )
+FACENET_WEIGHTS_ADVICE = (
+    "the file holds only weights, FaceNet's: rebuild FaceNet in code and call model.load_weights(path) "
+    "(the rebuild_weights and h5_transplant strategies, which compat probe runs)"
+)
+
+
+def weights_advice(path) -> str:
+    """What to do with a file that holds only weights: FaceNet's fit the architecture compat
+    builds; any other needs the user's code for the model they belong to."""
+    return FACENET_WEIGHTS_ADVICE if has_facenet_layers(path) else ARCHITECTURE_ADVICE
+
+
 _REDOWNLOAD = "download it again and check that its size matches the original"
 
 # Magic numbers of archives people wrap models in, so the advice can say "unpack it".
@@ -108,8 +128,8 @@ def diagnose(path, expect: str = "any") -> Diagnosis:
             ok=False,
             kind="weights_only",
             format=None,
-            message=f"{found.message}, not a whole model: it has no architecture, so load_model cannot read it",
-            advice=_REBUILD_ADVICE,
+            message=f"{found.message}, not a whole model (no architecture for load_model to read)",
+            advice=weights_advice(path),
         )
     return found
 
@@ -130,6 +150,28 @@ def _missing_advice(path) -> str:
     if near:
         return "did you mean " + ", ".join(near[:5]) + "?"
     return "check the path"
+
+
+def has_facenet_layers(path: str) -> bool:
+    """Whether the model's layer names are FaceNet's: the only case a FaceNet rebuild applies.
+
+    HDF5 keeps group and attribute names as plain bytes; a SavedModel folder its layer
+    names in its protobufs; a ``.keras`` zip in its (compressed) config.json.
+    """
+    target = Path(path)
+    files = [p for p in target.rglob("*") if p.is_file()] if target.is_dir() else [target]
+    for file in files:
+        if zipfile.is_zipfile(file):
+            try:
+                with zipfile.ZipFile(file) as archive:
+                    data = archive.read("config.json")
+            except (KeyError, OSError, zipfile.BadZipFile):
+                continue
+        else:
+            data = file.read_bytes()
+        if all(name in data for name in FACENET_LAYERS):
+            return True
+    return False
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -496,7 +538,7 @@ def _weights_only(path, size, fmt, layout, version) -> Diagnosis:
         path,
         fmt,
         f"weights only (HDF5, {layout})",
-        "load_model cannot read it (no architecture inside); " + _REBUILD_ADVICE,
+        weights_advice(path),
         nbytes=size,
         keras_version=version,
     )

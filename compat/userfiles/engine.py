@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import zipfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -39,14 +38,12 @@ from compat.records.judge import judge as judge_result
 from compat.records.verdicts import Verdict, compare
 from compat.userfiles import interface as interfaces
 from compat.userfiles import scan
-from compat.userfiles.diagnose import Diagnosis
+from compat.userfiles.diagnose import Diagnosis, has_facenet_layers
 
 SEED = 0
 BATCH = 3
 OPEN_DIMENSION = 16
 """The length given to a dimension the model leaves open (a variable-length sequence)."""
-FACENET_LAYERS = (b"Conv2d_1a_3x3", b"Mixed_6a", b"Mixed_7a", b"Bottleneck")
-"""Layer names every FaceNet build has; a file without them is not FaceNet's architecture."""
 KEPT = (*MEASURED, "reason", "error", "worker_log")
 """What an engine attempt keeps of the worker's result beside its status and outputs: what the
 matrix records of every attempt, why it did not load, and the worker's log."""
@@ -99,28 +96,6 @@ def open_model(diagnosis: Diagnosis) -> ModelFile:
     return ModelFile(
         diagnosis, has_facenet_layers(diagnosis.path), interfaces.read(diagnosis.path, diagnosis.format), stored
     )
-
-
-def has_facenet_layers(path: str) -> bool:
-    """Whether the model's layer names are FaceNet's: the only case a FaceNet rebuild applies.
-
-    HDF5 keeps group and attribute names as plain bytes; a SavedModel folder its layer
-    names in its protobufs; a ``.keras`` zip in its (compressed) config.json.
-    """
-    target = Path(path)
-    files = [p for p in target.rglob("*") if p.is_file()] if target.is_dir() else [target]
-    for file in files:
-        if zipfile.is_zipfile(file):
-            try:
-                with zipfile.ZipFile(file) as archive:
-                    data = archive.read("config.json")
-            except (KeyError, OSError, zipfile.BadZipFile):
-                continue
-        else:
-            data = file.read_bytes()
-        if all(name in data for name in FACENET_LAYERS):
-            return True
-    return False
 
 
 # -- the batch ---------------------------------------------------------------------------------

@@ -15,8 +15,9 @@ model's recorded input shape. Per model the gate says whether it
 - gives other numbers (``numbers_changed``: the way that loads today, or any way that
   gave OLD's numbers, now loads different ones).
 
-Those last three are regressions. A file that is not a loadable model gets one
-diagnosed line and the run goes on. Exit status: 1 when any model regressed, 0 when
+Those last three are regressions. A model that loads under neither environment is
+skipped, with the first error line under each: there is nothing to compare. A file that
+is not a loadable model gets one diagnosed line and the run goes on. Exit status: 1 when any model regressed, 0 when
 none did, 2 for bad input (no model at all, a batch that fits no model), 3 when an
 environment could not be run.
 """
@@ -36,7 +37,8 @@ from compat.environments import sandbox
 from compat.errors import EXIT_OK, EXIT_REGRESSED, BadInput, HarnessFailure, progress
 from compat.records import change
 from compat.records.change import Change
-from compat.userfiles import engine, scan
+from compat.records.judge import LOADED
+from compat.userfiles import engine, hints, scan
 from compat.userfiles.diagnose import Diagnosis, diagnose
 
 SCHEMA = "compat.regress.models/1"
@@ -193,6 +195,9 @@ def compare_model(old_attempts: list[dict], new_attempts: list[dict], old_id: st
     found = change.fixture_change(("", ""), by_old or None, by_new or None, order, order)
     meaning = change.meaning(found["change"])
     best_under_new = by_new.get(found["old_best"]) if found["old_best"] else None
+    under_new = change.outcome(best_under_new) if best_under_new else None
+    if under_new and best_under_new and best_under_new.get("error"):
+        under_new["error"] = hints.error_text(best_under_new["error"])  # the real error a wrapper hides
     return {
         "change": meaning.change.value,
         "label": meaning.one,
@@ -202,12 +207,35 @@ def compare_model(old_attempts: list[dict], new_attempts: list[dict], old_id: st
         "new_best": found["new_best"],
         "old_recipe": by_old[found["old_best"]].get("recipe") if found["old_best"] else None,
         "switch_to": found["switch_to"],
-        "old_best_under_new": change.outcome(best_under_new) if best_under_new else None,
+        "old_best_under_new": under_new,
+        "skipped": loads_nowhere(old, new, old_id, new_id),
         "wrong_numbers": found["wrong_numbers"],
         "also_stopped": found["also_stopped"],
         "detail": found.get("detail"),
         "attempts": {"from": _public(old), "to": _public(new)},
     }
+
+
+def loads_nowhere(old: list[dict], new: list[dict], old_id: str = "old", new_id: str = "new") -> str | None:
+    """Why a model is skipped rather than judged: nothing loads it under either environment, so
+    there is nothing to compare. The reason names the first error line under each; ``None`` when
+    something loads it somewhere."""
+    if any(a.get("status") == LOADED for a in old + new):
+        return None
+    return f"loads under neither {old_id} nor {new_id}: " + "; ".join(
+        f"{env_id}: {first_failure(attempts)}" for env_id, attempts in ((old_id, old), (new_id, new))
+    )
+
+
+def first_failure(attempts: list[dict], limit: int = 160) -> str:
+    """The first error line among ``attempts`` (registry order), else why the first did not apply."""
+    for attempt in attempts:
+        if attempt.get("error"):
+            return f"{attempt['strategy']}: {hints.error_line(attempt['error'], limit)}"
+    for attempt in attempts:
+        if attempt.get("reason"):
+            return f"{attempt['strategy']}: {hints.shorten(attempt['reason'], limit)}"
+    return "no strategy ran"
 
 
 def _public(attempts: list[dict]) -> list[dict]:
@@ -253,7 +281,7 @@ def build_document(
             ),
         }
         entry.update(compare_model(old["models"].get(shown, []), new["models"].get(shown, []), old["id"], new["id"]))
-        _name_family(entry, new, found.format)
+        _name_family(entry, new, model.fixture(shown, found.size_guess, "lambda"))
         entries.append(entry)
     counts = {c.value: sum(e["change"] == c for e in entries) for c in Change}
     regressed = [e["path"] for e in entries if e["regressed"]]
@@ -287,15 +315,17 @@ def build_document(
     }
 
 
-def _name_family(entry: dict, new: dict, fmt: str | None) -> None:
-    """The known failure family of the error that stops today's way under the new environment."""
+def _name_family(entry: dict, new: dict, fixture: dict) -> None:
+    """The known failure family of the error that stops today's way under the new environment,
+    with its hint worded for this model (``hints.hint``: what applies to it there)."""
     outcome = entry.get("old_best_under_new")
     if not outcome or "error" not in outcome:
         return
-    attempt = next(a for a in new["models"][entry["path"]] if a["strategy"] == entry["old_best"])
-    family = engine.error_family(new, attempt, fmt)
-    if family:
-        outcome["family"] = {"id": family.id, "label": family.label, "action": family.action}
+    attempts = new["models"][entry["path"]]
+    attempt = next(a for a in attempts if a["strategy"] == entry["old_best"])
+    found = hints.hint(new, attempt, fixture, attempts)
+    if found:
+        outcome["family"] = found.to_dict()
 
 
 def diagnosed_line(shown: str, found: Diagnosis) -> str:

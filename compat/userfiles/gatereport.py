@@ -3,8 +3,10 @@
 All three are rendered from the one document ``compat.userfiles.gate.build_document`` makes, so
 they never disagree. JUnit: one test case per model; a regression is a ``<failure>``
 whose message names the strategy that works today, the one to switch to and the error
-that stopped the first; a file that is not a loadable model is ``<skipped>`` with its
-diagnosis. Markdown: a summary fit for a pull-request comment.
+that stopped the first; a model that loads under neither environment is ``<skipped>``
+with the first error under each, and a file that is not a loadable model with its
+diagnosis. Markdown: a summary fit for a pull-request comment. What they say of an error
+is plain text (``hints.plain``), whatever control codes the error carried.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import xml.etree.ElementTree as ET
 from compat.environments import adhoc
 from compat.records import change
 from compat.records.change import Change
+from compat.userfiles import hints
 
 RUNTIME_NAMES = (("python", "Python"), ("tensorflow", "TF"), ("keras", "Keras"), ("jax", "JAX"))
 
@@ -35,9 +38,7 @@ def why(entry: dict, limit: int = 200) -> str:
     family = outcome.get("family")
     if family:  # the known cause, named: the raw message is in the details
         return f"{outcome.get('error_type')}: {family['label']}"
-    text = outcome.get("error") or outcome.get("reason") or outcome.get("verdict") or ""
-    text = text.splitlines()[0] if text else ""
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+    return hints.shorten(outcome.get("error") or outcome.get("reason") or outcome.get("verdict") or "", limit)
 
 
 def _numbers(outcome: dict) -> str:
@@ -53,6 +54,8 @@ def _g(value, digits: int = 3) -> str:
 
 def headline(entry: dict, old: str, new: str, limit: int = 200) -> str:
     """One line per model: the old and new strategy and, for a regression, what went wrong."""
+    if entry.get("skipped"):
+        return entry["skipped"]
     change, best = entry["change"], entry["old_best"]
     switch = (entry.get("switch_to") or {}).get("strategy")
     if change == Change.SWITCH:
@@ -99,8 +102,9 @@ def text(document: dict) -> str:
         lines.append(f"  isolation: {document['isolation']}")
     width = max(len(m["path"]) for m in models)
     for entry in models:
-        mark = "REGRESSED" if entry["regressed"] else "ok"
-        lines.append(f"{mark:9} {entry['path'].ljust(width)}  {entry['label']}: {headline(entry, old, new)}")
+        mark = "REGRESSED" if entry["regressed"] else "SKIPPED" if entry.get("skipped") else "ok"
+        said = entry["skipped"] if entry.get("skipped") else f"{entry['label']}: {headline(entry, old, new)}"
+        lines.append(f"{mark:9} {entry['path'].ljust(width)}  {said}")
         lines.append(f"{'':9} {''.ljust(width)}  code: {entry.get('code', 'not scanned')}")
         if entry["change"] == Change.SWITCH:
             lines.extend("          " + line for line in _recipe(entry).splitlines())
@@ -108,7 +112,7 @@ def text(document: dict) -> str:
         lines.append(f"{'SKIPPED':9} {item['line']}")
     timing = document["timing"]
     lines.append(f"{timing['loads']} loads, {timing['tensorflow_imports']} TensorFlow imports, {timing['seconds']}s")
-    return "\n".join(lines)
+    return hints.plain("\n".join(lines))
 
 
 # -- JUnit XML -----------------------------------------------------------------------------
@@ -119,7 +123,7 @@ def junit(document: dict) -> str:
     models = document["models"]
     suite_name = f"compat regress {old} -> {new}"
     failures = len(document["regressed"])
-    skipped = len(document["diagnosed"])
+    skipped = len(document["diagnosed"]) + sum(bool(m.get("skipped")) for m in models)
     tests = len(models) + skipped
     counts = {
         "tests": str(tests),
@@ -144,13 +148,16 @@ def junit(document: dict) -> str:
         if entry["regressed"]:
             failure = ET.SubElement(case, "failure", type=entry["change"], message=headline(entry, old, new))
             failure.text = _failure_body(entry, old, new)
+        elif entry.get("skipped"):
+            ET.SubElement(case, "skipped", message=entry["skipped"])
         else:
             ET.SubElement(case, "system-out").text = f"{entry['label']}: {headline(entry, old, new)}"
     for item in document["diagnosed"]:
         case = ET.SubElement(suite, "testcase", classname=classname, name=item["path"], time="0")
         ET.SubElement(case, "skipped", message=item["line"])
     ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    text = hints.plain(ET.tostring(root, encoding="unicode"))  # XML 1.0 allows no control characters
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"
 
 
 def _failure_body(entry: dict, old: str, new: str) -> str:
@@ -187,9 +194,8 @@ def markdown(document: dict) -> str:
     for entry in models:
         after = entry.get("new_best") or "nothing"
         mark = "**regressed**: " if entry["regressed"] else ""
-        lines.append(
-            f"| `{_cell(entry['path'])}` | {entry['old_best'] or 'nothing'} | {after} | {mark}{entry['label']} |"
-        )
+        said = f"skipped: {_cell(entry['skipped'])}" if entry.get("skipped") else entry["label"]
+        lines.append(f"| `{_cell(entry['path'])}` | {entry['old_best'] or 'nothing'} | {after} | {mark}{said} |")
     lines += ["", "Stored code (`compat scan`):", ""] + [
         f"- `{_cell(e['path'])}`: {_cell(e.get('code', ''))}" for e in models
     ]
@@ -225,7 +231,7 @@ def markdown(document: dict) -> str:
     timing = document["timing"]
     footer = f"{timing['loads']} loads, {timing['tensorflow_imports']} TensorFlow imports, {timing['seconds']}s"
     lines += ["", f"<sub>{footer}</sub>", ""]
-    return "\n".join(lines)
+    return hints.plain("\n".join(lines))
 
 
 def _cell(text: str) -> str:

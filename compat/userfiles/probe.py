@@ -33,10 +33,11 @@ from compat import catalog
 from compat.environments import adhoc, envs, sandbox
 from compat.errors import BadInput, HarnessFailure, progress
 from compat.publish import table
+from compat.records.judge import LOADED
 from compat.records.verdicts import Verdict
-from compat.userfiles import engine
+from compat.userfiles import engine, hints
 from compat.userfiles import loaders as loaders_
-from compat.userfiles.diagnose import Diagnosis, diagnose
+from compat.userfiles.diagnose import WEIGHTS_FORMATS, Diagnosis, diagnose, has_facenet_layers
 
 SCHEMA = "compat.probe/2"
 DEFAULT_VARIANT = "lambda"
@@ -309,7 +310,7 @@ def _write_loader(
     """Write one environment's ``load_<env>.py``; what the document records of it until it is run."""
     best = outcome["recommended"]
     if outcome["error"] or best is None or not best.get("recipe"):
-        why = outcome["error"] or "no strategy gives the reference numbers"
+        why = outcome["error"] or _no_pass(outcome)
         return {"path": None, "verified": False, "detail": f"no script written: {why}"}
     script = loaders_.write(folder, env.id, best["recipe"], models[0], outcome["runtime"] or {})
     log(f"[probe] {env.id}: wrote {script}; running it standalone")
@@ -378,7 +379,25 @@ def _public(environments: list[dict]) -> list[dict]:
 # -- output --------------------------------------------------------------------------------
 
 
+def nothing_loads(env: dict) -> bool:
+    """Whether no strategy loaded the file at all in this environment (as against loading it
+    with numbers other than the reference's)."""
+    return not any(
+        a.get("status") == LOADED or a.get("verdict") in (Verdict.PASS.value, Verdict.MISMATCH.value)
+        for a in env["attempts"]
+    )
+
+
+def _no_pass(env: dict) -> str:
+    return "nothing loads the file here" if nothing_loads(env) else "no strategy gives the reference numbers"
+
+
 def render(document: dict) -> str:
+    """The probe's text, plain: no control code an error carried reaches the terminal."""
+    return hints.plain("\n".join(_render_lines(document)))
+
+
+def _render_lines(document: dict) -> list[str]:
     environments = document["environments"]
     lines = [
         f"probe {document['path']}: {document['diagnosis']['message']}",
@@ -412,14 +431,20 @@ def render(document: dict) -> str:
         lines.append(name.ljust(width) + "  " + "  ".join(c.ljust(w) for c, w in zip(cells, columns, strict=False)))
     lines.append("")
     for env in environments:
-        lines.extend(_env_section(env, (document.get("fixture") or {}).get("format")))
+        lines.extend(_env_section(env, document.get("fixture")))
+    ran = [env for env in environments if not env["error"]]
+    if ran and all(nothing_loads(env) for env in ran):
+        lines.append(
+            f"nothing loads {Path(document['path']).name} in {', '.join(env['id'] for env in ran)}: "
+            "every strategy failed or does not apply (see each one's error above)"
+        )
     for flag in document["disagreements"]:
         lines.append(f"[!] {flag}")
     for env in environments:
         loader = env.get("loader")
         if loader:
             lines.append(_loader_line(env["id"], loader))
-    return "\n".join(lines)
+    return lines
 
 
 def _loader_line(env_id: str, loader: dict) -> str:
@@ -438,7 +463,7 @@ def _symbol(attempt: dict | None) -> str:
     return table.SYMBOLS.get(attempt.get("verdict") or "", "?")
 
 
-def _env_section(env: dict, fmt: str | None = None) -> list[str]:
+def _env_section(env: dict, fixture: dict | None = None) -> list[str]:
     runtime = env["runtime"] or {}
     stack = ", ".join(
         f"{name} {runtime[key]}"
@@ -450,7 +475,7 @@ def _env_section(env: dict, fmt: str | None = None) -> list[str]:
         return [f"{head}: could not run: {env['error']}", ""]
     best = env["recommended"]
     if best is None:
-        lines = [f"{head}: no strategy gives the reference numbers"]
+        lines = [f"{head}: {_no_pass(env)}"]
     else:
         lines = [f"{head}: use {best['strategy']}"]
         lines += ["    " + line for line in (best.get("recipe") or "").splitlines()]
@@ -464,12 +489,12 @@ def _env_section(env: dict, fmt: str | None = None) -> list[str]:
             lines.append(f"  {attempt['strategy']}: stored code ran ({contained})")
     for attempt in env["attempts"]:
         if attempt["verdict"] in (Verdict.ERROR.value, Verdict.CRASH.value, Verdict.TIMEOUT.value):
-            why = attempt.get("error") or {}
-            text = f"{why.get('type')}: {why.get('message')}" if why else attempt.get("reason", "")
-            lines.append(f"  {attempt['strategy']} {attempt['verdict']}: {text[:300]}")
-            family = engine.error_family(env, attempt, fmt)
-            if family:
-                lines.append(f"      ({family.label}: {family.action})")
+            error = attempt.get("error")
+            text = hints.error_line(error) if error else hints.shorten(attempt.get("reason") or "")
+            lines.append(f"  {attempt['strategy']} {attempt['verdict']}: {text}")
+            found = hints.hint(env, attempt, fixture or {}, env["attempts"])
+            if found:
+                lines.append(f"      ({found.line()})")
     lines.append("")
     return lines
 
@@ -523,14 +548,20 @@ def _diagnosis_dict(diagnosis: Diagnosis) -> dict:
     }
 
 
-def loadable(path, *, verbose: bool = False, command: str = "probe") -> Diagnosis:
-    """The diagnosis of ``path``, or the one line that says why it cannot be loaded."""
+def loadable(path, *, verbose: bool = False, command: str = "probe", architecture: bool = False) -> Diagnosis:
+    """The diagnosis of ``path``, or the one line that says why it cannot be loaded.
+
+    A file that holds only weights is refused unless the model they belong to is known:
+    given (``architecture``, the user's ``--architecture``) or FaceNet's, which compat builds.
+    """
     diagnosis = diagnose(path)
     if not diagnosis.ok:
         if verbose:
             print(f"compat {command}: diagnosis {_diagnosis_dict(diagnosis)}", file=sys.stderr)
         raise ProbeError(diagnosis.line())
     if diagnosis.format == "json" and not diagnosis.weights:
+        raise ProbeError(diagnosis.line())
+    if diagnosis.format in WEIGHTS_FORMATS and not architecture and not has_facenet_layers(diagnosis.path):
         raise ProbeError(diagnosis.line())
     return diagnosis
 

@@ -11,7 +11,7 @@ import pytest
 
 from compat.harness import fixtures
 from compat.userfiles import diagnose as diagnose_module
-from compat.userfiles.diagnose import diagnose, hdf5_end_of_file
+from compat.userfiles.diagnose import ARCHITECTURE_FLAG, diagnose, hdf5_end_of_file
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +135,16 @@ def test_weights_only_where_a_model_is_expected(tmp_path, tf215, hdf5_reader):
     assert "load_model" in found.message
     assert "load_weights" in found.advice
     assert "rebuild_weights" in found.advice and "h5_transplant" in found.advice
+
+
+@pytest.mark.parametrize("name", ["multi_input_weights.h5", "multi_input.weights.h5"])
+def test_weights_of_a_model_that_is_not_facenet_name_the_architecture_flag(tmp_path, name, hdf5_reader):
+    from compat.harness import corpus
+
+    path = copy(corpus.unpacked("foreign", "tf215") / name, tmp_path)
+    for found in (diagnose(path), diagnose(path, expect="model")):
+        assert "holds only weights" in found.advice and ARCHITECTURE_FLAG in found.advice
+        assert "rebuild_weights" not in found.line() and "h5_transplant" not in found.line()
 
 
 def test_new_layout_weights_where_a_model_is_expected(tmp_path, tf215, hdf5_reader):

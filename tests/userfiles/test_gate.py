@@ -232,6 +232,72 @@ def test_text_marks_each_model():
     assert "SKIPPED   models/x.h5: an HTML web page" in text
 
 
+def _nowhere_document():
+    """A model that loads under neither side (its errors styled as Keras 3 prints them) beside one
+    that loads under both."""
+    from compat.userfiles.diagnose import Diagnosis
+
+    found = [
+        (name, engine.ModelFile(Diagnosis(path=name, ok=True, kind="h5", format="h5", message="a model"), False, None))
+        for name in ("models/ok.h5", "models/custom.h5")
+    ]
+    styled = "\x1b[1mUnknown layer: 'Scale'\x1b[0m. Please ensure you are using a custom_object_scope"
+    old = _outcome(
+        "tf215",
+        {
+            "models/ok.h5": [ok("load_model")],
+            "models/custom.h5": [failed("load_model", message=styled), skipped("h5_transplant")],
+        },
+    )
+    new = _outcome(
+        "tf221",
+        {
+            "models/ok.h5": [ok("load_model")],
+            "models/custom.h5": [
+                skipped("load_model"),
+                failed("no_compile", message="Could not locate class 'Scale'"),
+                failed("tf_keras", message=styled),
+            ],
+        },
+    )
+    inputs = {name: engine.Batch(OrderedDict(), "seeded batch [3, 6]", {}) for name, _ in found}
+    return gate.build_document(old, new, found, [], inputs, 3.0)
+
+
+def test_a_model_that_loads_nowhere_is_skipped_with_the_first_error_under_each():
+    document = _nowhere_document()
+    entry = next(e for e in document["models"] if e["path"] == "models/custom.h5")
+    assert entry["skipped"] == (
+        "loads under neither tf215 nor tf221: "
+        "tf215: load_model: ValueError: Unknown layer: 'Scale'. Please ensure you are using a custom_object_scope; "
+        "tf221: no_compile: ValueError: Could not locate class 'Scale'"
+    )
+    assert not entry["regressed"] and document["exit_status"] == 0
+    suite = ET.fromstring(gatereport.junit(document)).find("testsuite")
+    assert suite.get("skipped") == "1" and suite.get("failures") == "0"
+    cases = {case.get("name"): case for case in suite.findall("testcase")}
+    assert cases["models/custom.h5"].find("skipped").get("message") == entry["skipped"]
+    assert cases["models/ok.h5"].find("skipped") is None
+    text = gatereport.text(document)
+    assert "SKIPPED   models/custom.h5  loads under neither tf215 nor tf221: tf215: load_model" in text
+    assert "| `models/custom.h5` | nothing | nothing | skipped: loads under neither" in gatereport.markdown(document)
+
+
+def test_no_control_code_reaches_any_gate_output():
+    document = _nowhere_document()
+    for rendering in (gatereport.text, gatereport.junit, gatereport.markdown):
+        assert "\x1b" not in rendering(document), rendering.__name__
+
+
+def test_a_wrapped_keras_error_keeps_its_real_cause_in_the_gate():
+    wrapped = "Error when deserializing class 'LSTM' using config={'name': 'lstm', 'units': 4, 'time_major"
+    new = failed("load_model", kind="TypeError", message=wrapped)
+    new["error"]["traceback"] = "TypeError: ...\n\nException encountered: Unrecognized keyword arguments passed to "
+    new["error"]["traceback"] += "LSTM: {'time_major': False}\n"
+    entry = gate.compare_model([ok("load_model"), ok("tf_keras")], [new, ok("tf_keras")], "tf215", "tf221")
+    assert entry["old_best_under_new"]["error"].endswith("passed to LSTM: {'time_major': False}")
+
+
 # -- finding the models (no TensorFlow) ------------------------------------------------------
 
 

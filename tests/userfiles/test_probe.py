@@ -13,6 +13,7 @@ from compat import catalog, cli
 from compat.harness import fixtures
 from compat.inside import facenet
 from compat.userfiles import probe
+from compat.userfiles.diagnose import ARCHITECTURE_FLAG
 from tests.conftest import plain_reference, producer_reference
 
 
@@ -47,6 +48,87 @@ def test_json_without_weights_is_exit_2(tmp_path, capsys):
     shutil.copy(fixtures.unpacked("tf215") / "lambda.json", tmp_path / "model.json")
     assert cli.invoke(cli.probe.run, _args(tmp_path / "model.json")) == 2
     assert "no weights file beside it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["multi_input_weights.h5", "multi_input.weights.h5"])
+@pytest.mark.parametrize("given_input", [False, True])
+def test_a_weights_only_file_is_one_line_and_exit_2_whatever_input_says(tmp_path, capsys, name, given_input):
+    from compat.harness import corpus
+
+    path = tmp_path / name
+    shutil.copy(corpus.unpacked("foreign", "tf215") / name, path)
+    batch = tmp_path / "batch.npz"
+    np.savez(batch, a=np.zeros((3, 4), np.float32), b=np.zeros((3, 6), np.float32))
+    options = {"input": str(batch)} if given_input else {}
+    assert cli.invoke(cli.probe.run, _args(path, loaders="tf215,tf221", **options)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the file holds only weights" in err
+    assert ARCHITECTURE_FLAG in err and "rebuild_weights" not in err
+
+
+def test_facenet_weights_are_probed_since_compat_builds_facenet():
+    found = probe.loadable(fixtures.unpacked("tf215") / "lambda_weights.h5")
+    assert found.format == "h5_weights"
+
+
+def _failed(strategy, message="Unknown layer: 'Scale'"):
+    return {
+        "strategy": strategy,
+        "status": "error",
+        "verdict": "error",
+        "error": {"type": "ValueError", "message": message},
+    }
+
+
+def _document(environments):
+    return {
+        "path": "/models/custom.h5",
+        "diagnosis": {"message": "a whole Keras model"},
+        "facenet": False,
+        "fixture": {"format": "h5", "facenet": False, "custom_classes": ["Scale"], "saved_by_keras": "2.15.0"},
+        "input": {"description": "seeded"},
+        "reference": {"source": None, "label": None},
+        "environments": environments,
+        "disagreements": [],
+    }
+
+
+def _environment(env_id, attempts, keras="3.15.1"):
+    return {
+        "id": env_id,
+        "runtime": {"python": "3.13.0", "tensorflow": "2.21.0", "keras": keras},
+        "seconds": 1.0,
+        "error": None,
+        "recommended": None,
+        "strategies": [{"name": a["strategy"]} for a in attempts],
+        "attempts": attempts,
+    }
+
+
+def test_nothing_loading_is_said_plainly():
+    styled = "\x1b[1mUnknown layer: 'Scale'\x1b[0m"
+    custom = {
+        "strategy": "custom_objects",
+        "status": "not_applicable",
+        "verdict": "not_applicable",
+        "reason": "the file names custom classes or functions (Scale): hand their code over in custom_objects",
+    }
+    weights = {"strategy": "rebuild_weights", "status": "not_applicable", "verdict": "not_applicable", "reason": "x"}
+    text = probe.render(
+        _document(
+            [
+                _environment("tf215", [_failed("load_model"), custom, weights], keras="2.15.0"),
+                _environment("tf221", [_failed("load_model", styled), custom, weights]),
+            ]
+        )
+    )
+    assert "nothing loads custom.h5 in tf215, tf221" in text
+    assert "tf221 (Python 3.13.0, TF 2.21.0, Keras 3.15.1, 1.0s): nothing loads the file here" in text
+    assert "no strategy gives the reference numbers" not in text
+    hints = [line for line in text.splitlines() if line.startswith("      (")]
+    assert hints and all(ARCHITECTURE_FLAG in line for line in hints)
+    assert not any("custom_objects" in line or "rebuild_weights" in line for line in hints)
+    assert "\x1b" not in text
 
 
 @pytest.mark.parametrize(
