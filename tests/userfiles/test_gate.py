@@ -446,6 +446,7 @@ def test_the_gate_and_the_regression_each_take_only_their_own_options(capsys, ar
 # -- real environments -----------------------------------------------------------------------
 
 TF215_MODELS = ("builtin.h5", "custom.h5", "lambda.h5", "builtin_savedmodel", "builtin.keras")
+NOWHERE = "unknown_class.h5"
 
 
 def _tf215_folder(folder):
@@ -466,8 +467,11 @@ def upgrade(tmp_path_factory):
     import contextlib
     import io
 
+    from test_probe import unknown_class_model
+
     root = tmp_path_factory.mktemp("gate")
     folder = _tf215_folder(root / "models")
+    unknown_class_model(folder)  # loads under neither stack without its class's code: skipped
     outputs = {"json_out": root / "gate.json", "junit_xml": root / "junit.xml", "markdown": root / "pr.md"}
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -487,7 +491,7 @@ def upgrade(tmp_path_factory):
 def test_upgrade_gate_exits_1_and_names_the_switches(upgrade):
     assert upgrade["status"] == 1
     entries = {e["path"].rsplit("/", 1)[1]: e for e in upgrade["document"]["models"]}
-    assert set(entries) == set(TF215_MODELS)
+    assert set(entries) == set(TF215_MODELS) | {NOWHERE}
     # Keras 3 refuses the Lambda's bytecode (and Python 3.13 could not run 3.11's anyway): the weights route.
     assert entries["lambda.h5"]["change"] == Change.SWITCH and entries["lambda.h5"]["old_best"] == "load_model"
     assert entries["lambda.h5"]["switch_to"]["strategy"] == "rebuild_weights"
@@ -509,7 +513,7 @@ def test_upgrade_gate_time(upgrade, capsys):
     timing = upgrade["document"]["timing"]
     with capsys.disabled():
         print(
-            f"\n[timing] gate tf215 -> tf221 over the test folder ({len(TF215_MODELS)} models, 1 broken file): "
+            f"\n[timing] gate tf215 -> tf221 over the test folder ({len(TF215_MODELS) + 1} models, 1 broken file): "
             f"{timing['seconds']}s, {timing['loads']} loads, {timing['tensorflow_imports']} TensorFlow imports "
             f"({', '.join(f'{k} {v}s' for k, v in timing['environments'].items())}); "
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
@@ -524,7 +528,7 @@ def test_upgrade_gate_time(upgrade, capsys):
 def test_upgrade_gate_junit_lists_every_model(upgrade):
     suite = upgrade["junit"].find("testsuite")
     cases = {case.get("name").rsplit("/", 1)[1]: case for case in suite.findall("testcase")}
-    assert set(cases) == set(TF215_MODELS) | {"broken.h5"}
+    assert set(cases) == set(TF215_MODELS) | {"broken.h5", NOWHERE}
     lambda_failure = cases["lambda.h5"].find("failure")
     assert lambda_failure.get("message").startswith("load_model under tf215 -> rebuild_weights under tf221: ")
     assert "Lambda" in lambda_failure.get("message")  # the error that stopped load_model
@@ -537,6 +541,21 @@ def test_upgrade_gate_junit_lists_every_model(upgrade):
     assert cases["builtin.h5"].find("failure") is None
     assert "HTML web page" in cases["broken.h5"].find("skipped").get("message")
     assert int(suite.get("failures")) == len(upgrade["document"]["regressed"]) >= 2
+
+
+@pytest.mark.envs
+def test_upgrade_gate_skips_a_model_that_loads_under_neither_stack(upgrade):
+    entry = next(e for e in upgrade["document"]["models"] if e["path"].endswith(NOWHERE))
+    tried = [a for side in ("from", "to") for a in entry["attempts"][side]]
+    assert not any(a["verdict"] in ("pass", "mismatch") for a in tried)
+    assert not entry["regressed"] and entry["change"] == Change.STILL_BROKEN
+    assert entry["skipped"].startswith("loads under neither tf215 nor tf221: tf215: load_model: ValueError: Unknown")
+    assert "; tf221: load_model: ValueError: Unknown layer: 'Scale'" in entry["skipped"]
+    suite = upgrade["junit"].find("testsuite")
+    case = next(c for c in suite.findall("testcase") if c.get("name").endswith(NOWHERE))
+    assert case.find("skipped").get("message") == entry["skipped"] and case.find("failure") is None
+    assert int(suite.get("skipped")) == 2  # the HTML page and this model
+    assert f"SKIPPED   {entry['path']}" in upgrade["out"]
 
 
 @pytest.mark.envs

@@ -298,6 +298,77 @@ def test_a_model_that_is_not_facenet_gets_no_facenet_rebuild(tmp_path, capsys):
         assert attempt["verdict"] == "not_applicable" and "not FaceNet's" in attempt["reason"]
 
 
+UNKNOWN_CLASS_MODEL = (
+    "from tensorflow import keras\n"
+    "class Scale(keras.layers.Layer):\n"
+    "    def call(self, x):\n"
+    "        return x * 2.0\n"
+    "inputs = keras.Input((6,), name='features')\n"
+    "keras.Model(inputs, keras.layers.Dense(2, name='out')(Scale(name='scale')(inputs))).save({path!r})\n"
+)
+
+
+def unknown_class_model(folder) -> str:
+    """A Keras 2.15 model with a custom layer class, saved by tf215: without the class's code it
+    loads nowhere (the gate's tests use it too)."""
+    import subprocess
+
+    from compat.environments import envs
+
+    env = catalog.get("tf215")
+    path = folder / "unknown_class.h5"
+    subprocess.run(
+        [str(envs.ensure_built(env)), "-c", UNKNOWN_CLASS_MODEL.format(path=str(path))],
+        env=envs.inside_env(env),
+        check=True,
+        capture_output=True,
+        cwd=str(folder),
+    )
+    return str(path)
+
+
+def _hint_lines(printed: str) -> list[str]:
+    return [line for line in printed.splitlines() if line.startswith("      (")]
+
+
+@pytest.mark.envs
+def test_keras2_depthwise_under_keras3_keeps_groups_and_is_called_older(tmp_path, capsys):
+    from compat.harness import corpus
+    from compat.userfiles import hints
+
+    path = tmp_path / "depthwise_groups.h5"
+    shutil.copy(corpus.unpacked("reported", "tf215") / "depthwise_groups.h5", path)
+    out = tmp_path / "probe.json"
+    assert cli.invoke(cli.probe.run, _args(path, loaders="tf215,tf221", json_out=str(out))) == 0
+    printed = capsys.readouterr().out
+    keras3 = json.loads(out.read_text())["environments"][1]
+    assert keras3["runtime"]["keras"].startswith("3.")
+    load = next(a for a in keras3["attempts"] if a["strategy"] == "load_model")
+    assert load["verdict"] == "error"  # Keras 3 has no DepthwiseConv2D(groups=...)
+    section = printed[printed.index("tf221 (") :]
+    line = next(x for x in section.splitlines() if x.startswith("  load_model error:"))
+    assert line.endswith("DepthwiseConv2D: {'groups': 1}"), line
+    said = _hint_lines(section)
+    assert said and all("older Keras" in x and "newer" not in x for x in said)
+    not_applied = [a["strategy"] for a in keras3["attempts"] if a["verdict"] == "not_applicable"]
+    assert not [(name, x) for x in said for name in not_applied if hints._mentions(x, name)]
+    assert "\x1b" not in printed
+
+
+@pytest.mark.envs
+def test_a_model_that_loads_nowhere_says_nothing_loads(tmp_path, capsys):
+    path = unknown_class_model(tmp_path)
+    out = tmp_path / "probe.json"
+    assert cli.invoke(cli.probe.run, _args(path, loaders="tf215,tf221", json_out=str(out))) == 0
+    printed = capsys.readouterr().out
+    document = json.loads(out.read_text())
+    assert not any(a["status"] == "ok" for env in document["environments"] for a in env["attempts"])
+    assert "nothing loads unknown_class.h5 in tf215, tf221" in printed
+    assert "no strategy gives the reference numbers" not in printed
+    said = _hint_lines(printed)
+    assert said and all(ARCHITECTURE_FLAG in x and "custom_objects" not in x for x in said)
+
+
 def test_an_error_shows_its_message_not_tensorflows_header():
     from compat.inside import worker
 
