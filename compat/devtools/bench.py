@@ -10,8 +10,10 @@ with ``--from-nothing`` creates every environment with an empty uv cache (downlo
 included) in a scratch folder, and times headless Chromium opening the committed
 ``reports/matrix.html`` (against one second), the probe of a normal file in the bubblewrap
 sandbox against the same probe with ``--no-sandbox`` (against 1.10x), and the pre-upgrade
-gate over ten small models against one TensorFlow import per environment plus its loads, and
-``compat scan`` per file beside modelscan (``compat.devtools.benchscan``). Prints what it
+gate over ten small models against one TensorFlow import per environment plus its loads,
+``compat scan`` per file beside modelscan (``compat.devtools.benchscan``), and a small model
+probed under every consumer stack at once against 90 s (``compat.devtools.benchprobe``).
+Prints what it
 measured and writes ``reports/bench.json`` (a measurement not repeated keeps its earlier
 figures). Targets are checked here, by measurement, not by timed tests.
 """
@@ -28,7 +30,7 @@ import time
 from pathlib import Path
 
 from compat import catalog
-from compat.devtools import benchspeed
+from compat.devtools import benchprobe, benchspeed
 from compat.devtools.trackedcopy import tracked_copy
 from compat.environments import envs
 from compat.harness import runner
@@ -503,6 +505,12 @@ def _parser():
     parser.add_argument("--repeats", type=int, default=3, help="probes on each side (sandbox)")
     parser.add_argument("--gate", default="tf215,tf221", help="OLD,NEW environments of the gate (gate)")
     parser.add_argument(
+        "--probe-model",
+        default=benchprobe.DEFAULT_MODEL,
+        help="corpus file (set/producer/file) probed under every consumer (probe-all)",
+    )
+    parser.add_argument("--probe-repeats", type=int, default=2, help="warm probes on each side (probe-all)")
+    parser.add_argument(
         "--old-tree",
         default=str(PROJECT_ROOT.parent / f"old-{benchspeed.OLD_COMMIT}"),
         help=f"worktree of the earlier release {benchspeed.OLD_COMMIT} (made when missing) (speed)",
@@ -532,6 +540,7 @@ def _parser():
             "no-change",
             "scan",
             "recorded-table",
+            "probe-all",
         ),
         default=None,
         help="measure only this, keeping the other figures in bench.json",
@@ -587,6 +596,13 @@ def _measure_page_sandbox_speed_scan(args, report: dict) -> None:
         print(benchscan.line(report["scan"]))
 
 
+def _measure_probe_all(args, report: dict) -> None:
+    """A small model probed under every consumer stack, warm, against 90 s (a few minutes)."""
+    if args.only in (None, "probe-all"):
+        report["probe_all"] = benchprobe.run(args.probe_model, args.probe_repeats, _scratch_root())
+        print(benchprobe.line(report["probe_all"]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -635,6 +651,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{measured['isolation']}, load average {measured['load_average']} on {measured['cores']} cores"
         )
     _measure_page_sandbox_speed_scan(args, report)
+    _measure_probe_all(args, report)
     if args.only == "recorded-table":
         with tempfile.TemporaryDirectory(prefix="compat-bench-table-", dir=str(_scratch_root())) as tmp:
             report["recorded_table"] = measured = time_recorded_table(Path(tmp))
