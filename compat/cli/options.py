@@ -117,6 +117,15 @@ def add_model_file(p, what: str) -> None:
         help=f"for a FaceNet file: the variant the weights-level strategies rebuild (default: {probe.DEFAULT_VARIANT})",
     )
 
+    p.add_argument(
+        "--function",
+        action="append",
+        default=None,
+        metavar="LAYER=FILE.py:NAME",
+        help="your code for a Lambda layer, by layer name: NAME from FILE.py is the layer's function "
+        "(a Lambda stores Python bytecode that only the Python which wrote it reads); repeat it per layer",
+    )
+
 
 def add_model_input(p, fed_to: str = "the model") -> None:
     """What the models are fed: a given batch, or the shape of the seeded one."""
@@ -169,4 +178,6 @@ def read_model_file(args) -> probe.Options:
     given_input, shapes = read_model_input(args)
     if args.reference:
         engine.read_arrays(args.reference, "--reference")
-    return probe.Options(given_input, args.reference, shapes, args.size, args.variant or probe.DEFAULT_VARIANT, timeout)
+    functions = engine.parse_functions(getattr(args, "function", None) or [])
+    variant = args.variant or probe.DEFAULT_VARIANT
+    return probe.Options(given_input, args.reference, shapes, args.size, variant, timeout, functions)

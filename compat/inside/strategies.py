@@ -413,10 +413,13 @@ class Translate(Strategy):
     def open(self, ctx, root, fixture):
         from compat.inside import translate
 
+        # The user's code for Lambda layers (--function LAYER=FILE.py:NAME), by layer name.
+        functions = {layer: translate.function_from(path, name) for layer, (path, name) in _functions(fixture).items()}
         translation = translate.load_model(
             _path(root, fixture),
             ctx.keras,
             weights=self._weights(root, fixture),
+            functions=functions,
             custom_objects=_handed_over(fixture),
         )
         return translation.model
@@ -424,10 +427,20 @@ class Translate(Strategy):
     def _lines(self, fixture, handed):
         weights = ", weights=WEIGHTS_PATH" if fixture["format"] == "json" else ""
         objects = ", custom_objects=custom_objects" if handed else ""
-        return [
+        given = _functions(fixture)
+        functions = ", functions=functions" if given else ""
+        lines = [
             f"sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # {self.module_note}",
             "import translate",
-            f"translation = translate.load_model(MODEL_PATH, keras{weights}{objects})",
+        ]
+        if given:
+            lines.append("here = os.path.dirname(os.path.abspath(__file__))  # your files for Lambda layers sit beside")
+            lines.append("functions = dict()  # your function for each Lambda layer, by layer name (or pattern)")
+            for layer, (path, name) in sorted(given.items()):
+                beside = f"os.path.join(here, {_quote(os.path.basename(path))})"
+                lines.append(f"functions[{_quote(layer)}] = translate.function_from({beside}, {_quote(name)})")
+        return lines + [
+            f"translation = translate.load_model(MODEL_PATH, keras{weights}{objects}{functions})",
             "for line in translation.report():  # each rule applied, with the public report it answers",
             "    print(line, file=sys.stderr)",
             "model = translation.model",
@@ -444,8 +457,17 @@ class Translate(Strategy):
             paths.append(("WEIGHTS_PATH", fixture["weights"]))
         return program(ctx, fixture, self, body, imports=[ctx.module_line], arch=True, paths=paths)
 
-    def any_body(self, ctx, spec):
-        return self._lines({"format": "h5"}, False) + [anymodel.PREDICT], [ctx.module_line]
+    def render_recipe(self, ctx, fixture, spec=None):
+        if is_facenet(fixture):
+            return self.facenet_recipe(ctx, fixture)
+        body = self._lines(fixture, False) + [anymodel.PREDICT]
+        paths = self.any_paths if fixture["format"] == "json" else ()
+        return anymodel.program(ctx, self, fixture, spec, body, [ctx.module_line], paths)
+
+
+def _functions(fixture):
+    """``{layer: (path, name)}``: the functions a user gave for Lambda layers, as the worker sees them."""
+    return {layer: tuple(given) for layer, given in (fixture.get("functions") or {}).items()}
 
 
 class TfKeras(Strategy):

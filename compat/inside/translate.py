@@ -20,12 +20,15 @@ on CPython 3.6 and up.
 """
 
 import base64
-import io
+import copy
+import fnmatch
 import json
 import marshal
 import os
 import re
+import shutil
 import sys
+import tempfile
 import types
 import zipfile
 
@@ -294,6 +297,8 @@ def _reset_after(layer, stored, target, translation):
     config = layer.get("config") or {}
     if layer.get("class_name") not in ("GRU", "GRUCell") or "reset_after" in config:
         return None
+    if target.generation == 2 and target.minor < (2, 2):
+        return None  # this Keras's GRU has no reset_after either
     config["reset_after"] = False
     return "reset_after=False (the file's Keras computed a GRU that way)"
 
@@ -340,16 +345,33 @@ def _lambda_function(layer, stored, target, translation):
         return None
     config = layer["config"]
     name = _name(layer)
-    function = translation.functions.get(name)
-    how = f"the function given for layer {name!r}"
+    given = [pattern for pattern in translation.functions if fnmatch.fnmatchcase(name, pattern)]
+    function = translation.functions[given[0]] if given else None  # by name, or a pattern (lambda_*)
+    how = f"the function given for {given[0]!r}" if given else ""
     if function is None:
         function, how = _stored_function(config, stored, name)
     if function is None:
-        return None  # named by the file: this Keras resolves it (custom_objects) as a plain load does
+        named = _function_name(config.get("function"))
+        if named and named not in translation.objects:
+            # A module the file names is never imported here: the function comes from the user.
+            raise NotTranslatable(
+                f"Lambda layer {name!r} names its function {named!r}, which the file does not hold: "
+                f"give it with --function {name}=FILE.py:NAME"
+            )
+        if not named:
+            return None
+        function, how = translation.objects[named], f"{named!r}, handed over by name"
     key = f"compat_translated_{name}"
     translation.objects[key] = function
     config["function"] = key
     config["function_type"] = "function"
+    shape = config.get("output_shape")
+    if isinstance(shape, dict) and shape.get("class_name") == "__tuple__":
+        config["output_shape"] = list(shape["config"]["value"])
+    if target.generation == 2:  # Keras 2 reads the types; Keras 2.1 takes no module fields
+        config.setdefault("output_shape_type", "raw")
+        config.pop("module", None)
+        config.pop("output_shape_module", None)
     if target.generation == 3:
         for field in ("function_type", "module", "output_shape_type", "output_shape_module"):
             config.pop(field, None)
@@ -363,6 +385,16 @@ def _lambda_function(layer, stored, target, translation):
         layer["module"], layer["registered_name"] = "keras.layers", None
         config["function"] = _by_name(key)
     return "function: " + how
+
+
+def _function_name(function):
+    """The name a Lambda's function is stored by (Keras 2's ``function_type: function``, Keras 3's
+    ``{class_name: function, config: NAME}``), else None."""
+    if isinstance(function, str):
+        return function
+    if isinstance(function, dict) and function.get("class_name") == "function":
+        return str(function.get("config"))
+    return None
 
 
 def _by_name(key):
@@ -453,7 +485,9 @@ def _lambda_keras3_fields(layer, stored, target, translation):
     shape = config.get("output_shape")
     if isinstance(shape, dict) and shape.get("class_name") == "__tuple__":
         config["output_shape"] = list(shape["config"]["value"])
-    config.update(function_type="function", output_shape_type="raw", module=None, output_shape_module=None)
+    config.update(function_type="function", output_shape_type="raw")
+    config.pop("module", None)
+    config.pop("output_shape_module", None)
     return "function by name: " + str(config["function"])
 
 
@@ -488,6 +522,33 @@ def _initializer_aliases(layer, stored, target, translation):
     return ", ".join(changed) or None
 
 
+def _axis_list(layer, stored, target, translation):
+    """Keras 2.3+ and 3 write a BatchNormalization's axis as a list; Keras 2.1 - 2.2 index with it."""
+    config = layer.get("config") or {}
+    axis = config.get("axis") if isinstance(config, dict) else None
+    if layer.get("class_name") != "BatchNormalization" or target.generation != 2 or target.minor >= (2, 3):
+        return None
+    if isinstance(axis, list) and len(axis) == 1:
+        config["axis"] = axis[0]
+        return f"axis {axis} -> {axis[0]}"
+    return None
+
+
+def _io_layers(layer, stored, target, translation):
+    """Keras 3 writes a model's single input or output as one ``[name, node, tensor]``; earlier
+    Keras (3.0 - 3.x and 2) read a list of them, and take the name's letters for arguments."""
+    config = layer.get("config") or {}
+    if layer.get("class_name") not in MODEL_CLASSES or not isinstance(config, dict):
+        return None
+    changed = []
+    for key in ("input_layers", "output_layers"):
+        value = config.get(key)
+        if isinstance(value, list) and value and isinstance(value[0], str):
+            config[key] = [value]
+            changed.append(key)
+    return ("one [name, node, tensor] as a list of them: " + ", ".join(changed)) if changed else None
+
+
 # Arguments every layer takes through its base class (the constructors take them as **kwargs).
 LAYER_ARGUMENTS = frozenset(
     (
@@ -508,7 +569,7 @@ LAYER_ARGUMENTS = frozenset(
 )
 NEUTRAL = (None, False, [], {})
 # Values that mean what the argument's absence means in a Keras that does not take it.
-NO_OP = {"groups": (1,), "renorm_momentum": (0.99,), "ragged": (False,), "sparse": (False,)}
+NO_OP = {"groups": (1,), "renorm_momentum": (0.99,), "ragged": (False,), "sparse": (False,), "dtype": ("float32",)}
 
 
 def _accepted(cls):
@@ -688,6 +749,22 @@ RULES = (
         ("keras-team/keras#11424",),
         _initializer_aliases,
     ),
+    Rule(
+        "single_io",
+        "Keras 3 (later) -> Keras 2 and earlier Keras 3",
+        "a model's one input or output [name, node, tensor] -> [[name, node, tensor]]",
+        "functional_from_config.<locals>.get_tensor() takes 3 positional arguments but 11 were given",
+        ("keras-team/keras#19089",),
+        _io_layers,
+    ),
+    Rule(
+        "axis_list",
+        "Keras 2.3+ and 3 -> Keras 2.1 - 2.2",
+        "a BatchNormalization's axis [3] -> 3",
+        "TypeError: tuple indices must be integers or slices, not list",
+        ("keras-team/keras#11424",),
+        _axis_list,
+    ),
 )
 BY_NAME = {rule.name: rule for rule in RULES}
 
@@ -722,6 +799,7 @@ class Translation:
 
     def build(self):
         config = self.rewrite()
+        kept = copy.deepcopy(config)  # from_config edits the dicts it is handed
         keras = self.target.keras
         with keras.utils.custom_object_scope(self.objects):
             if self.target.generation == 3 and "module" not in config:  # Keras 2's form, or Keras 3's legacy .h5
@@ -729,7 +807,7 @@ class Translation:
                 self.model = model_class.from_config(config["config"], custom_objects=self.objects)
             else:
                 self.model = keras.models.model_from_json(json.dumps(config), custom_objects=self.objects)
-        self._set_weights(config)
+        self._set_weights(kept)
         return self.model
 
     def _set_weights(self, config):
@@ -789,10 +867,14 @@ def read_weights(stored):
     if kind == "keras_zip":
         import h5py
 
-        with zipfile.ZipFile(stored.weights[1]) as archive:
-            data = archive.read("model.weights.h5")
-        with h5py.File(io.BytesIO(data), "r") as handle:
-            return _saving_lib_weights(handle, stored.config)
+        folder = tempfile.mkdtemp(prefix="translate-")
+        try:  # a file on disk: old h5py opens no file objects
+            with zipfile.ZipFile(stored.weights[1]) as archive:
+                path = archive.extract("model.weights.h5", folder)
+            with h5py.File(path, "r") as handle:
+                return _saving_lib_weights(handle, stored.config)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
     import h5py
 
     with h5py.File(stored.weights[1], "r") as handle:
@@ -840,24 +922,34 @@ def _saving_lib_weights(handle, config):
 
 def _walk_saving_lib(handle, config, found):
     children = (config.get("config") or {}).get("layers") or []
-    used = {}
     container = handle["layers"] if "layers" in handle else handle.get("_layer_checkpoint_dependencies")
+    if container is None:
+        return
+    by_class = {}
     for child in children:
-        key = _snake(child.get("class_name", ""))
-        if key in used:
-            used[key] += 1
-            key = f"{key}_{used[key]}"
-        else:
-            used[key] = 0
-        if container is None or key not in container:
-            continue
-        group = container[key]
-        if child.get("class_name") in MODEL_CLASSES:
-            _walk_saving_lib(group, child, found)
-            continue
-        arrays = _vars(group)
-        if arrays:
-            found[_name(child)] = arrays
+        by_class.setdefault(_snake(child.get("class_name", "")), []).append(child)
+    for prefix, layers in by_class.items():
+        for child, key in zip(layers, _numbered(container, prefix, len(layers))):
+            if key not in container:
+                continue
+            group = container[key]
+            if child.get("class_name") in MODEL_CLASSES:
+                _walk_saving_lib(group, child, found)
+                continue
+            arrays = _vars(group)
+            if arrays:
+                found[_name(child)] = arrays
+
+
+def _numbered(container, prefix, count):
+    """The group names of a class's layers in order: ``conv2d``, ``conv2d_1``... Keras 2.12 and
+    2.13 count in twos (``conv2d``, ``conv2d_2``...): the groups there are, in number order, when
+    there is one per layer."""
+    pattern = re.compile(re.escape(prefix) + r"(?:_(\d+))?$")
+    there = sorted((int(match.group(1) or 0), name) for name in container for match in [pattern.match(name)] if match)
+    if len(there) == count:
+        return [name for _, name in there]
+    return [prefix] + [f"{prefix}_{n}" for n in range(1, count)]
 
 
 def _vars(group):
@@ -872,6 +964,21 @@ def _vars(group):
 
 
 # -- the one call a loader makes --------------------------------------------------------------
+
+
+def function_from(path, name):
+    """``name`` from the Python file ``path``: the user's code for a Lambda, run by this Python."""
+    import importlib.util
+
+    module_name = "user_" + re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise NotTranslatable(f"{path} is not a Python file that can be imported")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, name):
+        raise NotTranslatable(f"{path} defines no {name!r}")
+    return getattr(module, name)
 
 
 def load_model(path, keras, weights=None, functions=None, custom_objects=None):

@@ -132,7 +132,7 @@ def convert_file(
     try:
         request_file = work / "request.json"
         isolation, _, [root], inside = engine.isolation_for(
-            sandboxed, [(model.path, [model.diagnosis.weights])], [request_file]
+            sandboxed, [(model.path, [model.diagnosis.weights])], [request_file, *model.function_files]
         )
         written = (
             f"{sandbox.WORK_DIR}/converted/{aim.out.name}"
@@ -142,7 +142,7 @@ def convert_file(
         (work / "box").mkdir()
         request = {
             "root": root,
-            "fixture": model.fixture(Path(model.path).name, size, variant),
+            "fixture": model.fixture(Path(model.path).name, size, variant, where=inside),
             "strategy": strategy,
             "out": written,
             "format": aim.format,

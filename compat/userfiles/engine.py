@@ -24,6 +24,7 @@ import dataclasses
 import time
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,6 +58,35 @@ class EngineError(BadInput):
 
 
 @dataclasses.dataclass(frozen=True)
+class UserFunction:
+    """``--function LAYER=FILE.py:NAME``: the user's code for one Lambda layer."""
+
+    layer: str
+    path: Path
+    name: str
+
+
+def parse_functions(given: list[str]) -> tuple[UserFunction, ...]:
+    """Each ``LAYER=FILE.py:NAME``, checked before any environment starts."""
+    found: dict[str, UserFunction] = {}
+    for text in given:
+        layer, equals, rest = text.partition("=")
+        path, colon, name = rest.rpartition(":")
+        if not (equals and colon and layer and path and name.isidentifier()):
+            raise EngineError(f"--function {text}: give LAYER=FILE.py:NAME (the Lambda layer, your file, its function)")
+        file = Path(path).expanduser().resolve()
+        if file.suffix != ".py" or not file.is_file():
+            raise EngineError(f"--function {text}: {path} is not a Python file")
+        if layer in found:
+            raise EngineError(f"--function {text}: layer {layer} is given twice")
+        names = {f.path.name: f.path for f in found.values()}
+        if names.get(file.name, file) != file:
+            raise EngineError(f"--function {text}: two files named {file.name} (a loader keeps them side by side)")
+        found[layer] = UserFunction(layer, file, name)
+    return tuple(found.values())
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelFile:
     diagnosis: Diagnosis
     facenet: bool
@@ -69,10 +99,17 @@ class ModelFile:
 
     stored_code: str = ""
     """What code the file stores (``compat scan``'s summary), for a recipe's comment; "" when none."""
+    functions: tuple[UserFunction, ...] = ()
+    """The user's code for Lambda layers (``--function``)."""
 
-    def fixture(self, key: str, size: str, variant: str, script: str | None = None) -> dict:
-        """What the worker's strategies are handed for this file."""
-        found = {
+    @property
+    def function_files(self) -> list[Path]:
+        return sorted({f.path for f in self.functions})
+
+    def fixture(self, key: str, size: str, variant: str, script: str | None = None, where=str) -> dict:
+        """What the worker's strategies are handed for this file; ``where`` maps a host path to the
+        worker's view of it (the sandbox's)."""
+        found: dict[str, Any] = {
             "id": key,
             "variant": variant if self.facenet else "user",
             "format": self.diagnosis.format,
@@ -86,6 +123,8 @@ class ModelFile:
         }
         if script:
             found["script"] = script
+        if self.functions:
+            found["functions"] = {f.layer: [where(f.path), f.name] for f in self.functions}
         return found
 
 

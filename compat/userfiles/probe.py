@@ -240,10 +240,10 @@ def probe(
         home = scratch / "home"
         home.mkdir()
         input_path = batch.save(scratch / "input.npz")
-        fixture = model.fixture(Path(model.path).name, size, variant)
         isolation, label, [root], inside = engine.isolation_for(
-            sandboxed, [(model.path, [model.diagnosis.weights])], [input_path]
+            sandboxed, [(model.path, [model.diagnosis.weights])], [input_path, *model.function_files]
         )
+        fixture = model.fixture(Path(model.path).name, size, variant, where=inside)
 
         def run(env: catalog.Environment) -> dict:
             named = dict(fixture, script=loaders_.script_name(env.id)) if write_loader else fixture
@@ -272,6 +272,9 @@ def probe(
             files = [Path(model.path)] + (
                 [Path(model.path).parent / model.diagnosis.weights] if model.diagnosis.weights else []
             )
+            for function_file in model.function_files:  # a loader imports the user's code from beside itself
+                Path(write_loader).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(function_file, Path(write_loader) / function_file.name)
             _write_loaders(
                 loaders, environments, Path(write_loader), files, batch, reference, sandboxed, timeout, jobs, log
             )
@@ -598,6 +601,8 @@ class Options:
     size: str | None
     variant: str
     timeout: float
+    functions: tuple = ()
+    """``engine.UserFunction`` per Lambda layer the user gave code for (``--function``)."""
 
 
 def prepare(
@@ -612,7 +617,7 @@ def prepare(
     """``(model, batch, reference or None)``: the file read, its interface learnt where the host
     cannot read it (unless ``--input`` says what to feed), the batch and the given reference.
     ``broken``: environments ``build_environments`` could not build, not asked."""
-    model = engine.open_model(diagnosis)
+    model = dataclasses.replace(engine.open_model(diagnosis), functions=tuple(options.functions))
     if model.interface is None and not options.input:
         usable = [env for env in loaders if env.id not in (broken or {})]
         [(_, model)], why = engine.learn_interfaces(

@@ -162,7 +162,7 @@ def test_a_lambda_given_by_the_user_is_used_by_name_with_its_output_shape():
     work = translation(model(), python="3.6", functions={"scale": doubled})
     config = lambda_layer(b"not read")
     change = translate.BY_NAME["lambda_function"].edit(config, work.stored, work.target, work)
-    assert change == "function: the function given for layer 'scale'"
+    assert change == "function: the function given for 'scale'"
     assert work.objects["compat_translated_scale"] is doubled
     shape = work.objects["compat_translated_scale_shape"]
     assert shape((None, 3, 2)) == (None, 3, 2)
@@ -212,3 +212,17 @@ def test_every_rule_names_its_span_its_rewrite_its_error_and_a_public_report():
     for rule in translate.RULES:
         assert rule.name and rule.spans and rule.rewrites and rule.fixes
         assert rule.reports and all("#" in report and "/" in report for report in rule.reports)
+
+
+def test_a_pattern_gives_one_function_to_every_lambda_it_matches(tmp_path):
+    source = tmp_path / "scaling.py"
+    source.write_text("def scaling(x, scale):\n    return x * scale\n")
+    scaling = translate.function_from(str(source), "scaling")
+    assert scaling(2.0, scale=0.5) == 1.0
+    work = translation(model(), python="3.6", functions={"lambda_*": scaling})
+    for name in ("lambda_1", "lambda_2"):
+        config = lambda_layer(b"not read", name)
+        assert translate.BY_NAME["lambda_function"].edit(config, work.stored, work.target, work)
+        assert work.objects[f"compat_translated_{name}"] is scaling
+    with pytest.raises(translate.NotTranslatable, match="defines no 'missing'"):
+        translate.function_from(str(source), "missing")
