@@ -549,6 +549,86 @@ def _io_layers(layer, stored, target, translation):
     return ("one [name, node, tensor] as a list of them: " + ", ".join(changed)) if changed else None
 
 
+def _is_history(value):
+    """A Keras 2 node's reference to a tensor: ``[layer, node, tensor]`` (kwargs may follow)."""
+    return (
+        isinstance(value, list)
+        and len(value) >= 3
+        and isinstance(value[0], str)
+        and isinstance(value[1], int)
+        and isinstance(value[2], int)
+    )
+
+
+def _op_call(layer):
+    """``(first tensor, other arguments)`` of a TFOpLambda's one call, from its inbound node."""
+    nodes = layer.get("inbound_nodes") or []
+    if len(nodes) != 1:
+        raise NotTranslatable(f"TFOpLambda {_name(layer)!r} is called {len(nodes)} times: only one call is translated")
+    node = nodes[0]
+    call = node if _is_history(node) else (node[0] if node and _is_history(node[0]) else None)
+    if call is None:
+        raise NotTranslatable(f"TFOpLambda {_name(layer)!r}: its call is not one tensor and its arguments")
+    arguments = dict(call[3]) if len(call) > 3 and isinstance(call[3], dict) else {}
+    arguments.pop("name", None)
+    return list(call[:3]), arguments
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _tf_op_layer(op, arguments):
+    """The Keras layer computing the TF op with these arguments: ``(class, config, other inputs)``."""
+    y = arguments.get("y")
+    if op in ("math.multiply", "__operators__.mul") and _number(y):
+        return "Rescaling", {"scale": float(y), "offset": 0.0}, []
+    if op in ("math.multiply", "__operators__.mul") and _is_history(y):
+        return "Multiply", {}, [y]
+    if op in ("math.add", "__operators__.add") and _is_history(y):
+        return "Add", {}, [y]
+    if op in ("math.add", "__operators__.add") and _number(y):
+        return "Rescaling", {"scale": 1.0, "offset": float(y)}, []
+    if op in ("math.subtract", "__operators__.sub") and _is_history(y):
+        return "Subtract", {}, [y]
+    if op in ("math.subtract", "__operators__.sub") and _number(y):
+        return "Rescaling", {"scale": 1.0, "offset": -float(y)}, []
+    if op in ("math.truediv", "__operators__.truediv", "math.divide") and _number(y) and y:
+        return "Rescaling", {"scale": 1.0 / float(y), "offset": 0.0}, []
+    if op in ("math.l2_normalize", "nn.l2_normalize") and set(arguments) <= {"axis", "x"}:
+        return "UnitNormalization", {"axis": arguments.get("axis", -1)}, []
+    if op in ("nn.relu", "math.sigmoid", "math.tanh", "nn.relu6", "nn.silu", "math.softplus") and not arguments:
+        return "Activation", {"activation": op.split(".")[-1]}, []
+    if op == "nn.softmax" and set(arguments) <= {"axis"}:
+        return "Softmax", {"axis": arguments.get("axis", -1)}, []
+    return None
+
+
+def _tf_op_lambda(layer, stored, target, translation):
+    """A raw TF op on Keras tensors (Keras 2's TFOpLambda) as the Keras 3 layer that computes it."""
+    if layer.get("class_name") not in ("TFOpLambda", "SlicingOpLambda") or target.generation != 3:
+        return None
+    op = (layer.get("config") or {}).get("function")
+    first, arguments = _op_call(layer)
+    found = _tf_op_layer(op, arguments)
+    if found is None:
+        raise NotTranslatable(
+            f"TFOpLambda {_name(layer)!r} calls tf.{op}({', '.join(sorted(arguments))}), which no Keras 3 layer "
+            "computes here: rebuild that step as a layer of your own code"
+        )
+    class_name, config, others = found
+    old = layer.get("config") or {}
+    layer.clear()
+    name = old.get("name")
+    layer.update(
+        class_name=class_name,
+        name=name,
+        config=dict(config, name=name, trainable=old.get("trainable", True), dtype=old.get("dtype", "float32")),
+        inbound_nodes=[[first + [{}]] + [list(other[:3]) + [{}] for other in others]],
+    )
+    return f"tf.{op} -> {class_name}"
+
+
 # Arguments every layer takes through its base class (the constructors take them as **kwargs).
 LAYER_ARGUMENTS = frozenset(
     (
@@ -764,6 +844,15 @@ RULES = (
         "TypeError: tuple indices must be integers or slices, not list",
         ("keras-team/keras#11424",),
         _axis_list,
+    ),
+    Rule(
+        "tf_op_layers",
+        "Keras 2.4 - 2.15 -> Keras 3",
+        "TFOpLambda (a raw TF op on Keras tensors) -> the Keras layer computing it (Rescaling, Add, Multiply, "
+        "UnitNormalization, Activation, Softmax)",
+        "Unknown layer: 'TFOpLambda'",
+        ("hyunnamlee/RAPUNet#4",),
+        _tf_op_lambda,
     ),
 )
 BY_NAME = {rule.name: rule for rule in RULES}

@@ -75,6 +75,26 @@ def _check_same(kind: str, value, seen: dict, key, source: str) -> None:
     seen.setdefault(key, (value, source))
 
 
+def _check_strategies(value, seen: dict, source: str) -> None:
+    """Two strategy lists agree when one holds the other: a strategy added since a source was
+    measured leaves that source's cells of it unmeasured (shown "not tried"), and the longer
+    list is kept. A strategy described differently in the two is refused."""
+    if value is None:
+        return
+    if "strategies" not in seen:
+        seen["strategies"] = (value, source)
+        return
+    known, where = seen["strategies"]
+    mine, theirs = {s["name"]: s for s in value}, {s["name"]: s for s in known}
+    shared = set(mine) & set(theirs)
+    if any(mine[name] != theirs[name] for name in shared) or not (set(mine) <= set(theirs) or set(theirs) <= set(mine)):
+        raise ReportError(
+            f"strategy lists differ between {where} and {source}; re-run one of them so both describe the same setup"
+        )
+    if len(mine) > len(theirs):
+        seen["strategies"] = (value, source)
+
+
 def _attempt_id(consumer: str, attempt: dict) -> tuple:
     return (consumer,) + attempt_id(attempt)
 
@@ -102,7 +122,7 @@ class _Merger:
     def add(self, document: dict, source: str) -> None:
         consumer = document["run"]["consumer"]
         _catalog_index(consumer, source, "consumer")
-        _check_same("strategy lists", document.get("strategies"), self.agreed, "strategies", source)
+        _check_strategies(document.get("strategies"), self.agreed, source)
         _check_same("tolerances", document.get("tolerance"), self.agreed, "tolerance", source)
         for part in ("lock", "runtime"):
             _check_same(f"{part}s of {consumer}", document["consumer"].get(part), self.agreed, (part, consumer), source)
@@ -116,7 +136,7 @@ class _Merger:
 
     def add_matrix(self, matrix: dict, source: str) -> None:
         """A published ``matrix.json``: its runs, measured setups and attempts, as the base."""
-        _check_same("strategy lists", matrix.get("strategies"), self.agreed, "strategies", source)
+        _check_strategies(matrix.get("strategies"), self.agreed, source)
         _check_same("tolerances", matrix.get("tolerance"), self.agreed, "tolerance", source)
         for entry in matrix.get("catalog") or []:
             if entry.get("versions_from") != "run" or entry["id"] not in catalog.ids():
