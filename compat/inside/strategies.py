@@ -410,11 +410,18 @@ class Translate(Strategy):
     def _weights(self, root, fixture):
         return _path(root, fixture, "weights") if fixture["format"] == "json" else None
 
+    @staticmethod
+    def _functions(fixture):
+        """``{layer: (path, name)}``: the functions a user gave for Lambda layers, as the worker sees them."""
+        return {layer: tuple(given) for layer, given in (fixture.get("functions") or {}).items()}
+
     def open(self, ctx, root, fixture):
         from compat.inside import translate
 
         # The user's code for Lambda layers (--function LAYER=FILE.py:NAME), by layer name.
-        functions = {layer: translate.function_from(path, name) for layer, (path, name) in _functions(fixture).items()}
+        functions = {
+            layer: translate.function_from(path, name) for layer, (path, name) in self._functions(fixture).items()
+        }
         translation = translate.load_model(
             _path(root, fixture),
             ctx.keras,
@@ -427,7 +434,7 @@ class Translate(Strategy):
     def _lines(self, fixture, handed):
         weights = ", weights=WEIGHTS_PATH" if fixture["format"] == "json" else ""
         objects = ", custom_objects=custom_objects" if handed else ""
-        given = _functions(fixture)
+        given = self._functions(fixture)
         functions = ", functions=functions" if given else ""
         lines = [
             f"sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # {self.module_note}",
@@ -463,11 +470,6 @@ class Translate(Strategy):
         body = self._lines(fixture, False) + [anymodel.PREDICT]
         paths = self.any_paths if fixture["format"] == "json" else ()
         return anymodel.program(ctx, self, fixture, spec, body, [ctx.module_line], paths)
-
-
-def _functions(fixture):
-    """``{layer: (path, name)}``: the functions a user gave for Lambda layers, as the worker sees them."""
-    return {layer: tuple(given) for layer, given in (fixture.get("functions") or {}).items()}
 
 
 class TfKeras(Strategy):
