@@ -10,7 +10,9 @@ and in a SavedModel the Keras metadata (``keras_metadata.pb``, or older, inside
 nothing stored in the file is run. Each finding names its place (``model/sub_model/
 time_distributed/lambda`` and the JSON path), its kind and, from the published matrix's
 canary fixtures, which environments run such code at load, which at the first call, which
-refuse it and which loading strategies avoid it.
+refuse it and which loading strategies avoid it. A function stored as bytecode is also shown
+as the Python that can read it reads it (``compat.userfiles.bytecode``: name, arguments,
+names, constants and disassembly), without ever being called.
 
 Host side: h5py for HDF5, protobuf for the SavedModel protos. The message descriptors are
 built here with the field numbers of TensorFlow's and Keras' .proto files: the one PyPI
@@ -27,6 +29,7 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from compat.userfiles import bytecode
 from compat.userfiles import diagnose as diagnose_
 from compat.userfiles.storedcode import (  # noqa: F401 - the scan's vocabulary, used by its callers too
     BUILTIN_FUNCTION,
@@ -284,8 +287,19 @@ def annotate(scans: list[FileScan], measured: Measured | None) -> dict:
 # -- outputs -----------------------------------------------------------------------------------
 
 
-def _finding_dict(scan_: FileScan, finding: Finding) -> dict:
-    return {
+def stored_codes(scans: Iterable[FileScan]) -> list[str]:
+    """Every function stored as bytecode in the scans' findings, each once, in order."""
+    return list(dict.fromkeys(f.code for s in scans for f in s.findings if f.code))
+
+
+def read_bytecode(scans: Iterable[FileScan], minors: list[str] | None = None) -> dict[str, dict]:
+    """``{digest: reading}``: each stored function read in the Pythons that can read it
+    (``compat.userfiles.bytecode``), every distinct code once."""
+    return bytecode.read_all(stored_codes(scans), minors)
+
+
+def _finding_dict(scan_: FileScan, finding: Finding, readings: dict[str, dict]) -> dict:
+    described: dict[str, object] = {
         "kind": finding.kind,
         "level": finding.level,
         "place": finding.place,
@@ -293,9 +307,17 @@ def _finding_dict(scan_: FileScan, finding: Finding) -> dict:
         "detail": finding.detail,
         "canary": canary_fixture(scan_.format, finding.kind),
     }
+    if finding.code and bytecode.digest(finding.code) in readings:
+        described["bytecode"] = {"sha256": bytecode.digest(finding.code), **readings[bytecode.digest(finding.code)]}
+    return described
 
 
-def document(scans: list[FileScan], skipped: list[tuple[str, str]], measured: dict) -> dict:
+def document(
+    scans: list[FileScan], skipped: list[tuple[str, str]], measured: dict, readings: dict[str, dict] | None = None
+) -> dict:
+    """The scan's JSON; ``readings`` (``read_bytecode``) adds to each function stored as
+    bytecode what it does, read in the Python that reads it."""
+    readings = readings or {}
     return {
         "schema": "compat.scan/1",
         "files": [
@@ -305,8 +327,8 @@ def document(scans: list[FileScan], skipped: list[tuple[str, str]], measured: di
                 "has_code": s.has_code,
                 "summary": s.summary(),
                 "sources": list(s.sources),
-                "findings": [_finding_dict(s, f) for f in s.findings],
-                "notes": [_finding_dict(s, f) for f in s.notes],
+                "findings": [_finding_dict(s, f, readings) for f in s.findings],
+                "notes": [_finding_dict(s, f, readings) for f in s.notes],
             }
             for s in scans
         ],
@@ -338,14 +360,30 @@ def _measured_lines(measured: dict, fixture: str | None, indent: str) -> list[st
     return lines
 
 
+def _bytecode_lines(finding: dict, shown: dict[str, str], indent: str) -> list[str]:
+    """What a stored function does, once per distinct code in a file; later ones name the first."""
+    reading = finding.get("bytecode")
+    if not reading:
+        return []
+    if reading["sha256"] in shown:
+        return [f"{indent}same code as {shown[reading['sha256']]}: {reading['wording']}"]
+    shown[reading["sha256"]] = finding["place"]
+    lines = [f"{indent}{reading['wording']}"]
+    if reading.get("code"):
+        lines += bytecode.code_lines(reading["code"], indent + "  ")
+    return lines
+
+
 def text(doc: dict) -> str:
     lines = []
     for entry in doc["files"]:
         lines.append(f"{entry['path']}: {entry['summary']}")
         shown_measured = set()
+        shown_code: dict[str, str] = {}
         for finding in entry["findings"]:
             lines.append(f"  {finding['kind']:22} {finding['place']}  {finding['detail']}")
             lines.append(f"  {'':22} {finding['json_path']}")
+            lines += _bytecode_lines(finding, shown_code, "  " + " " * 23)
             if finding["canary"] not in shown_measured:
                 lines += _measured_lines(doc["measured"], finding["canary"], "  " + " " * 23)
                 shown_measured.add(finding["canary"])
@@ -434,9 +472,10 @@ def sarif(doc: dict, base: str | None = None) -> dict:
 # -- what compat scan reports (compat.cli.scan prints and writes it) -------------------------
 
 
-def inventory(paths: list[str], matrix: str | None = None) -> tuple[dict, bool]:
+def inventory(paths: list[str], matrix: str | None = None, read_code: bool = True) -> tuple[dict, bool]:
     """``(document, whether any file carries code)`` for the model files under ``paths``, annotated
-    with what ``matrix`` (default reports/matrix.json) measured of such code."""
+    with what ``matrix`` (default reports/matrix.json) measured of such code and, with
+    ``read_code``, what each function stored as bytecode does (``read_bytecode``)."""
     paths = list(paths)
     missing = [p for p in paths if not os.path.exists(p)]
     if missing:
@@ -461,4 +500,5 @@ def inventory(paths: list[str], matrix: str | None = None) -> tuple[dict, bool]:
                 raise  # a path the user named that is not a model: bad input, in one line
             skipped.append((path, str(exc)))
     measured = annotate(scans, Measured(matrix))
-    return document(scans, skipped, measured), any(s.has_code for s in scans)
+    readings = read_bytecode(scans) if read_code else {}
+    return document(scans, skipped, measured, readings), any(s.has_code for s in scans)

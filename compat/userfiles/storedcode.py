@@ -220,6 +220,8 @@ class Finding:
     json_path: str
     """Where in the stored document: ``<source>$.config.layers[1].config.function``."""
     detail: str
+    code: str = dataclasses.field(default="", compare=False, repr=False)
+    """The stored bytecode (base64) when the finding is a function stored as bytecode, else empty."""
 
     @property
     def level(self) -> str:
@@ -320,9 +322,10 @@ class _Walker:
         self.findings: list[Finding] = []
         self.notes: list[Finding] = []
 
-    def add(self, kind, place, json_path, detail):
+    def add(self, kind, place, json_path, detail, code=""):
         target = self.notes if KINDS[kind][0] == "note" else self.findings
-        target.append(Finding(kind, "/".join(p for p in place if p) or "(root)", f"{self.source}{json_path}", detail))
+        where = "/".join(p for p in place if p) or "(root)"
+        target.append(Finding(kind, where, f"{self.source}{json_path}", detail, code))
 
     def walk(self, node, json_path="$", place=(), key=None):
         if isinstance(node, dict):
@@ -336,6 +339,7 @@ class _Walker:
                 place + (key,),
                 json_path,
                 f"marshalled code ({len(node)} base64 characters, sha256 {_digest(node)})",
+                node,
             )
 
     def _dict(self, node, json_path, place, key):
@@ -358,6 +362,7 @@ class _Walker:
                 here,
                 json_path,
                 f"lambda bytecode ({len(code)} base64 characters, sha256 {_digest(code)})",
+                code,
             )
             return
         if _names_function(node):
@@ -392,6 +397,7 @@ class _Walker:
                     place,
                     f"{json_path}.{attr}",
                     f"{attr}: marshalled bytecode ({len(code)} base64 characters, sha256 {_digest(code)})",
+                    code,
                 )
             elif _names_function(value):
                 module, name = value.get("module"), value["config"]
