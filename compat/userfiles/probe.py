@@ -35,7 +35,7 @@ from compat.errors import BadInput, HarnessFailure, progress
 from compat.publish import table
 from compat.records.judge import LOADED
 from compat.records.verdicts import Verdict
-from compat.userfiles import engine, hints
+from compat.userfiles import bytecode, engine, hints, scan
 from compat.userfiles import loaders as loaders_
 from compat.userfiles.diagnose import WEIGHTS_FORMATS, Diagnosis, diagnose, has_facenet_layers
 
@@ -402,10 +402,9 @@ def render(document: dict) -> str:
 
 def _render_lines(document: dict) -> list[str]:
     environments = document["environments"]
-    lines = [
-        f"probe {document['path']}: {document['diagnosis']['message']}",
-        f"input: {document['input']['description']}",
-    ]
+    lines = [f"probe {document['path']}: {document['diagnosis']['message']}"]
+    lines += _stored_bytecode_lines(document["diagnosis"].get("stored_bytecode") or [])
+    lines.append(f"input: {document['input']['description']}")
     outputs = (document.get("interface") or {}).get("outputs") or []
     if outputs:
         lines.append("outputs: " + ", ".join(o["name"] for o in outputs))
@@ -548,7 +547,44 @@ def _diagnosis_dict(diagnosis: Diagnosis) -> dict:
         "weights": diagnosis.weights,
         "bytes": diagnosis.nbytes,
         "keras_version": diagnosis.keras_version,
+        "stored_bytecode": stored_bytecode(diagnosis) if diagnosis.ok else [],
     }
+
+
+def stored_bytecode(diagnosis: Diagnosis) -> list[dict]:
+    """Each function the file stores as bytecode (a Keras 2 Lambda's, a serialized lambda), with
+    what it does read in the Python that reads it (``compat.userfiles.bytecode``); the file's
+    code is never run. A file the scanner cannot read has none here: the probe goes on."""
+    try:
+        scanned = scan.scan(diagnosis.path)
+        readings = scan.read_bytecode([scanned])
+    except Exception:  # noqa: BLE001 - reading stored code must never stop a probe
+        return []
+    return [
+        {
+            "place": f.place,
+            "kind": f.kind,
+            "json_path": f.json_path,
+            "sha256": bytecode.digest(f.code),
+            **readings[bytecode.digest(f.code)],
+        }
+        for f in scanned.findings
+        if f.code and bytecode.digest(f.code) in readings
+    ]
+
+
+def _stored_bytecode_lines(stored: list[dict]) -> list[str]:
+    """One block per stored function: where, the Python that reads it, what it does (its first
+    lines); a code already shown is named, not shown again."""
+    lines = []
+    shown: dict[str, str] = {}
+    for entry in stored:
+        if entry["sha256"] in shown:
+            lines.append(f"  {entry['place']}: same code as {shown[entry['sha256']]}")
+            continue
+        shown[entry["sha256"]] = entry["place"]
+        lines += bytecode.block(entry["place"], entry)
+    return ["stored code, read without running it:", *lines] if lines else []
 
 
 def loadable(path, *, verbose: bool = False, command: str = "probe", architecture: bool = False) -> Diagnosis:

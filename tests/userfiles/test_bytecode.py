@@ -172,3 +172,29 @@ def test_keras212_lambda_is_read_in_python_36():
     assert "BINARY_MULTIPLY" in code["disassembly"]
     text = "\n".join(bytecode.block(lambdas[0].place, reading))
     assert "scaling(x, scale)" in text and "BINARY_MULTIPLY" in text and "(scale)" in text
+
+
+def test_the_probe_shows_one_block_per_lambda_in_its_diagnosis():
+    from compat.userfiles import probe
+
+    reading = bytecode.summarise({"3.6": _read(SCALING_36), "3.7": dict(_read(SCALING_36), python="3.7.16")}, [])
+    stored = [
+        {"place": f"model/lambda_{n}", "kind": "lambda_bytecode", "sha256": "b3a8e7661547", **reading} for n in (1, 2)
+    ]
+    document = {
+        "path": "/models/lambda.h5",
+        "diagnosis": {"message": "a whole Keras model", "stored_bytecode": stored},
+        "input": {"description": "seeded"},
+        "reference": {"label": None},
+        "environments": [],
+        "disagreements": [],
+    }
+    lines = probe.render(document).splitlines()
+    start = lines.index("stored code, read without running it:")
+    assert lines[start - 1].startswith("probe /models/lambda.h5: a whole Keras model")
+    assert lines[start + 1] == "  model/lambda_1: read in Python 3.6 (also readable by 3.7)"
+    assert lines[start + 2] == "    scaling(x, scale)"
+    assert "    |               4 BINARY_MULTIPLY" in lines
+    assert "  model/lambda_2: same code as model/lambda_1" in lines
+    document["diagnosis"] = {"message": "a whole Keras model"}  # a document from before: no block
+    assert not any("stored code, read" in line for line in probe.render(document).splitlines())
