@@ -8,12 +8,29 @@ Keras 3, ``.h5`` or a SavedModel (``--format``) for Keras 2. A FaceNet whose Lam
 hold bytecode is carried over to the architecture file's ``ScaleLayer`` first, since a
 safe load refuses such code.
 
-The proof is a fresh process of ENV running the script written beside OUT, the load the
-output shows (plain ``load_model``, default ``safe_mode``; at most facenet_arch.py beside
-it), under ``python -I`` like any standalone loader (``compat.userfiles.loaders.verify``).
+The way in is the first passing strategy that gives a Keras model of ENV's own Keras: a
+strategy that loads with tf_keras (the legacy Keras 2 package) would save Keras 2's format,
+which Keras 3 cannot open, so when only such a strategy gives the reference numbers the
+conversion is refused in one line. A Lambda whose function the user gave
+(``--function LAYER=FILE.py:NAME``) is saved by its function's name; the proof load hands
+the user's function over in ``custom_objects`` (the file is copied beside OUT), never
+``safe_mode=False``; a Lambda that would be saved as bytecode is refused.
 
-Exit status: 0 only when the proof passed; 2 for bad input; 3 when the conversion or
-its proof did not succeed.
+The proof is a fresh process running the script written beside OUT, the load the output
+shows (``load_model``, default ``safe_mode``; at most facenet_arch.py or the user's
+function files beside it), under ``python -I`` like any standalone loader, with nothing of
+the project: in ENV, and for a Keras 3 ENV also on the other backend (``keras315jax``,
+Keras 3 on JAX without TensorFlow, or ``tf221`` for a JAX ENV), each with only its stack's
+own switches (``KERAS_BACKEND``). In the sandbox the script sees each file convert wrote
+read-only at its own path, not OUT's whole folder: a folder mounted there would hide the
+sandbox's own writable ``/tmp`` when OUT is directly in ``/tmp`` ("No usable temporary
+directory found").
+
+Nothing stays at OUT unless every proof passed: on any failure convert removes what it
+wrote (OUT, its proof script, and the files it wrote beside them) before it exits.
+
+Exit status: 0 only when every proof passed; 2 for bad input; 3 when the conversion or
+a proof did not succeed.
 """
 
 from __future__ import annotations
@@ -24,6 +41,8 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from compat import catalog
 from compat.environments import envs, sandbox, standalone
@@ -88,6 +107,138 @@ def candidates(document: dict, env_id: str) -> list[str]:
     return [
         a["strategy"] for a in env["attempts"] if a.get("verdict") == "pass" and strategyinfo.gives_model(a["strategy"])
     ]
+
+
+def way_in(ways: list[str], env: catalog.Environment) -> str:
+    """The first of ``ways`` that gives a model of ENV's own Keras; a legacy Keras 2 strategy
+    (tf_keras) in a Keras 3 ENV would save Keras 2's format, which Keras 3 cannot open."""
+    if not is_keras3(env):
+        return ways[0]
+    native = [way for way in ways if not strategyinfo.legacy_keras(way)]
+    if native:
+        return native[0]
+    keras = env.locked_versions().get("keras", "3")
+    raise HarnessFailure(
+        f"only {ways[0]} (the legacy Keras 2 package) gives the reference numbers in {env.id}; it saves "
+        f"Keras 2's format, which Keras {keras} cannot open: no .keras written"
+    )
+
+
+JAX = "keras315jax"
+TENSORFLOW = "tf221"
+
+
+def backend(env: catalog.Environment) -> str:
+    return "JAX" if dict(env.env_vars).get("KERAS_BACKEND") == "jax" else "TensorFlow"
+
+
+def proof_environments(env: catalog.Environment) -> list[catalog.Environment]:
+    """Where the written file is proven: ENV, and for Keras 3 the other backend too."""
+    if not is_keras3(env):
+        return [env]
+    other = catalog.get(TENSORFLOW if backend(env) == "JAX" else JAX)
+    return [env, other]
+
+
+def stack_of(env: catalog.Environment) -> str:
+    """``Keras 3.15.1 on JAX 0.6.2``: the stack a proof runs on, from its lock."""
+    pins = env.locked_versions()
+    keras = pins.get("keras") or pins.get("tf-keras") or pins.get("tensorflow", "")
+    engine_ = "jax" if backend(env) == "JAX" else next((n for n in ("tensorflow", "tensorflow-cpu") if n in pins), "")
+    on = f" on {backend(env)} {pins[engine_]}" if engine_ in pins else ""
+    return f"Keras {keras}{on}" + (", no TensorFlow" if backend(env) == "JAX" and "tensorflow" not in pins else "")
+
+
+def prove(
+    env: catalog.Environment,
+    script: Path,
+    files: list[Path],
+    batch: engine.Batch,
+    reference,
+    *,
+    sandboxed: bool,
+    timeout: float,
+) -> tuple[bool, str]:
+    """Run ``script`` as a user of ``env`` would (``python -I`` from its folder, nothing of the
+    project, only the stack's own switches such as KERAS_BACKEND) and judge what it writes.
+
+    In the sandbox it sees ``script`` and ``files`` read-only at their own paths, and the
+    sandbox's writable ``/tmp`` stays visible wherever they are (even directly in ``/tmp``)."""
+    python = envs.ensure_built(env)
+    scratch = Path(tempfile.mkdtemp(prefix="compat-proof-"))
+    folder = script.parent
+    switches = dict(env.env_vars)
+    try:
+        batch_path = script_input(batch, scratch / "input")
+        output = "output.npz" if len(reference) > 1 else "output.npy"
+        if sandboxed:
+            read_only = {Path(p): str(p) for p in [script, *files]}
+            read_only.update(sandbox.data_path(batch_path))
+            box = sandbox.Bubblewrap(read_only)
+            variables = standalone.isolated_env(
+                sandbox.HOME_DIR, f"{sandbox.VENV_DIR}/bin:/usr/bin:/bin", jax_cache=False
+            )
+            process = box.start(
+                env,
+                python,
+                ["-I", script.name, box.inside(batch_path), f"{sandbox.WORK_DIR}/{output}"],
+                scratch,
+                chdir=str(folder),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                variables={**variables, **switches},
+            )
+            produced = scratch / "rw" / "work" / output
+        else:
+            home = scratch / "home"
+            home.mkdir()
+            produced = scratch / output
+            process = subprocess.Popen(
+                [str(python), "-I", script.name, str(batch_path), str(produced)],
+                cwd=str(folder),
+                env={**standalone.isolated_env(home), **switches},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+        failed = standalone.finished(process, timeout)
+        if failed:
+            return False, failed
+        try:
+            outputs = engine.load_outputs(produced)
+        except BadInput as exc:
+            return False, str(exc)
+        numbers = engine.compare_outputs(reference, outputs)
+        detail = numbers.get("detail") or f"max |diff| {numbers['max_abs_diff']:.2g}, cosine {numbers['cosine']:.7f}"
+        return numbers["verdict"].value == "pass", detail
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def script_input(batch: engine.Batch, stem: Path) -> Path:
+    """The batch as a script reads it: one array as ``.npy``, several by name as ``.npz``."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    if len(batch.arrays) == 1:
+        np.save(stem.with_suffix(".npy"), next(iter(batch.arrays.values())))
+        return stem.with_suffix(".npy")
+    return batch.save(stem.with_suffix(".npz"))
+
+
+class Written:
+    """What convert wrote at and beside OUT, removed again unless every proof passed."""
+
+    def __init__(self) -> None:
+        self.paths: list[Path] = []
+
+    def add(self, path: Path) -> Path:
+        self.paths.append(path)
+        return path
+
+    def remove(self) -> None:
+        for path in reversed(self.paths):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def run_inside(env: catalog.Environment, request: dict, isolation, scratch: Path, timeout: float) -> dict:
@@ -164,6 +315,7 @@ def convert_file(
 
 
 SHOWN = (
+    "custom_objects = ",
     "os.environ[",
     "from tensorflow import keras",
     "import keras",
@@ -178,7 +330,23 @@ def load_lines(program: str, model: Path) -> list[str]:
     """What the output shows of the proof script: the variables, imports and the load itself."""
     lines = program.splitlines()
     code = lines[lines.index('"""', 1) + 1 :] if lines and lines[0].startswith('"""') else lines  # after the docstring
-    return [line.replace("MODEL_PATH", json.dumps(str(model))) for line in code if line.startswith(SHOWN)]
+    return [
+        line.replace("MODEL_PATH", json.dumps(str(model)))
+        for line in code
+        if line.startswith(SHOWN) or line.endswith(USER_CODE)
+    ]
+
+
+USER_CODE = "# your code for the Lambda layers, beside this script"
+"""The comment the inside script ends the lines with that import the user's functions."""
+
+
+def companions_beside(model: engine.ModelFile, aim: Target) -> None:
+    """The user's function files go beside OUT: refuse before anything runs if another file holds a name."""
+    for path in model.function_files:
+        there = aim.out.parent / path.name
+        if there.exists() and there.resolve() != path.resolve():
+            raise ConvertError(f"{there} exists and is not your {path}: convert copies your function file there")
 
 
 def convert_and_prove(
@@ -191,10 +359,12 @@ def convert_and_prove(
     sandboxed: bool,
 ) -> int:
     """Probe the file in ``references`` and ``env``, convert it in ``env`` with the way that gives
-    the reference there, write the proof script beside ``aim.out`` and run it in a fresh process."""
+    the reference there, write the proof script beside ``aim.out`` and run it in a fresh process
+    of every proof environment; remove everything written unless every proof passed."""
     path = diagnosis.path
     chosen = references + ([env] if env.id not in [e.id for e in references] else [])
     model, batch, reference = probe.prepare(diagnosis, chosen, options, sandboxed=sandboxed, log=progress)
+    companions_beside(model, aim)
     size = options.size or diagnosis.size_guess
     document = probe.probe(
         model,
@@ -222,19 +392,57 @@ def convert_and_prove(
             f"no strategy gives the reference numbers in {env.id} "
             f"(reference {document['reference']['label']}): nothing to convert with"
         )
-    result = convert_file(
-        model,
-        env,
-        aim,
-        ways[0],
-        size=size,
-        variant=options.variant,
-        spec=batch.spec,
-        sandboxed=sandboxed,
-        timeout=options.timeout,
-    )
-    if result["status"] != "ok":
-        raise HarnessFailure(f"converting in {env.id} with {ways[0]} failed: {result['error']}")
+    way = way_in(ways, env)
+    written = Written()
+    proven = False
+    try:
+        result = convert_file(
+            model,
+            env,
+            aim,
+            way,
+            size=size,
+            variant=options.variant,
+            spec=batch.spec,
+            sandboxed=sandboxed,
+            timeout=options.timeout,
+        )
+        if result["status"] != "ok":
+            said = " ".join(str(result["error"]).split())
+            raise HarnessFailure(f"converting in {env.id} with {way} failed: {said}")
+        written.add(aim.out)
+        files = write_beside(model, aim, result, written)
+        show(path, env, aim, result, document)
+        prove_all(env, aim, files, batch, reference, options, sandboxed)
+        proven = True
+    finally:
+        if not proven:
+            written.remove()
+    return EXIT_OK
+
+
+def write_beside(model: engine.ModelFile, aim: Target, result: dict, written: Written) -> list[Path]:
+    """The proof script and what it imports beside OUT (facenet_arch.py, the user's function files);
+    the files the proof reads."""
+    files = [aim.out]
+    if result["uses_architecture"]:
+        beside = aim.out.parent / "facenet_arch.py"
+        if not beside.exists():
+            written.add(beside)
+        files.append(standalone.write_architecture(aim.out.parent))
+    wanted = {f["file"] for f in result.get("functions") or []}
+    for source in model.function_files:
+        if source.name not in wanted:
+            continue
+        beside = aim.out.parent / source.name
+        if not beside.exists():
+            shutil.copyfile(source, written.add(beside))
+        files.append(beside)
+    written.add(aim.script).write_text(standalone.standalone_script(result["program"], aim.out.parent) + "\n")
+    return files
+
+
+def show(path: str, env: catalog.Environment, aim: Target, result: dict, document: dict) -> None:
     stack = loaders.stack(result["runtime"])
     print(
         f"convert {path} -> {aim.out} ({env.id}: {stack}), loaded with {result['strategy']}, "
@@ -245,18 +453,38 @@ def convert_and_prove(
             f"  the file's {result['lambda_layers']} Lambda layers hold Python bytecode, which a safe load "
             f"refuses: carried over to facenet_arch's ScaleLayer (same weights)"
         )
-    if result["uses_architecture"]:
-        standalone.write_architecture(aim.out.parent)
-    aim.script.write_text(standalone.standalone_script(result["program"], aim.out.parent) + "\n")
-    print("load it with" + (f" (facenet_arch.py is beside {aim.out.name}):" if result["uses_architecture"] else ":"))
+    for given in result.get("functions") or []:
+        print(
+            f"  Lambda layer {given['layer']!r}: your {given['name']} from {given['file']}, saved by the name "
+            f"{given['stored_as']!r} (no bytecode); a load hands it over in custom_objects"
+        )
+    beside = [name for name, used in (("facenet_arch.py", result["uses_architecture"]),) if used]
+    beside += sorted({f["file"] for f in result.get("functions") or []})
+    print("load it with" + (f" ({', '.join(beside)} beside {aim.out.name}):" if beside else ":"))
     for line in load_lines(result["program"], aim.out):
         print("    " + line)
-    verified, detail = loaders.verify(
-        env, aim.script, [aim.out], batch, reference, sandboxed=sandboxed, timeout=options.timeout
-    )
+
+
+def prove_all(
+    env: catalog.Environment,
+    aim: Target,
+    files: list[Path],
+    batch: engine.Batch,
+    reference,
+    options: probe.Options,
+    sandboxed: bool,
+) -> None:
+    """Every proof environment runs the script; the first that does not reproduce the reference fails."""
     where = "in the sandbox" if sandboxed else "without the sandbox"
-    if not verified:
-        print(f"proof: NOT passed: a fresh {env.id} process ran {aim.script} ({where}): {detail}")
-        raise HarnessFailure(f"the converted file did not reproduce the reference in {env.id}: {detail}")
-    print(f"proof: passed: a fresh {env.id} process ran {aim.script} (python -I, {where}): {detail}")
-    return EXIT_OK
+    for proof in proof_environments(env):
+        verified, detail = prove(
+            proof, aim.script, files, batch, reference, sandboxed=sandboxed, timeout=options.timeout
+        )
+        said = f"a fresh {proof.id} process ({stack_of(proof)}) ran {aim.script}"
+        if not verified:
+            print(f"proof on {backend(proof)}: NOT passed: {said} ({where}): {detail}")
+            raise HarnessFailure(
+                f"the converted file did not reproduce the reference in {proof.id}: {detail}; "
+                f"removed {aim.out} and what convert wrote beside it"
+            )
+        print(f"proof on {backend(proof)}: passed: {said} (python -I, {where}): {detail}")

@@ -137,7 +137,7 @@ def test_lambda_h5_converts_and_a_plain_load_proves_it(tmp_path, model, capsys, 
     )
     printed = capsys.readouterr().out
     assert "carried over to facenet_arch's ScaleLayer" in printed
-    assert f"proof: passed: a fresh {to} process ran" in printed
+    assert f"proof on TensorFlow: passed: a fresh {to} process (" in printed
     assert out.exists() and (out.parent / "facenet_arch.py").exists()
     script = (out.parent / f"load_{out.stem}.py").read_text()
     assert "\nmodel = keras.models.load_model(MODEL_PATH)  # plain" in script and "safe_mode=" not in script
@@ -174,7 +174,7 @@ def test_a_plain_keras2_classifier_converts_to_keras3(tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert "loaded with load_model" in printed and "ScaleLayer" not in printed
-    assert "proof: passed" in printed
+    assert "proof on TensorFlow: passed" in printed and "proof on JAX: passed" in printed
     assert not (tmp_path / "facenet_arch.py").exists()
     script = (tmp_path / "load_classifier.py").read_text()
     assert "facenet_arch" not in script and "OUTPUT.npy: what the model returns" in script
