@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from compat import catalog
-from compat.devtools import benchprobe, benchspeed
+from compat.devtools import benchprobe, benchspeed, benchtranslate
 from compat.devtools.trackedcopy import tracked_copy
 from compat.environments import envs
 from compat.harness import runner
@@ -541,6 +541,7 @@ def _parser():
             "scan",
             "recorded-table",
             "probe-all",
+            "translate",
         ),
         default=None,
         help="measure only this, keeping the other figures in bench.json",
@@ -603,6 +604,15 @@ def _measure_probe_all(args, report: dict) -> None:
         print(benchprobe.line(report["probe_all"]))
 
 
+def _measure_translate(args, report: dict) -> None:
+    """translate's share of the Keras 3 cells where FaceNet's rebuild passes (reads the matrix: instant)."""
+    if args.only in (None, "translate"):
+        from compat.paths import PUBLISHED_MATRIX
+
+        report["translate"] = benchtranslate.run(PUBLISHED_MATRIX)
+        print(benchtranslate.line(report["translate"]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -652,6 +662,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     _measure_page_sandbox_speed_scan(args, report)
     _measure_probe_all(args, report)
+    _measure_translate(args, report)
     if args.only == "recorded-table":
         with tempfile.TemporaryDirectory(prefix="compat-bench-table-", dir=str(_scratch_root())) as tmp:
             report["recorded_table"] = measured = time_recorded_table(Path(tmp))

@@ -41,6 +41,7 @@ class Family:
 
 
 _REBUILD = "rebuild the model in code and load only the weights (rebuild_weights, h5_transplant)"
+_TRANSLATE = "translate its stored architecture into this Keras (the translate strategy)"
 
 FAMILIES = OrderedDict(
     (family.id, family)
@@ -82,14 +83,14 @@ FAMILIES = OrderedDict(
             "Keras 2 file under Keras 3",
             "the file names Keras 2 classes or modules (keras.engine.functional, a bare 'Model' or "
             "'Functional') that Keras 3 does not have",
-            f"load it with tf_keras (the tf_keras strategy), or {_REBUILD}",
+            f"{_TRANSLATE}, load it with tf_keras (the tf_keras strategy), or {_REBUILD}",
         ),
         Family(
             "keras3_under_keras2",
             "Keras 3 file under Keras 2",
             "the file was written by Keras 3: its configs use Keras 3 names (batch_shape, "
             "keras.src.models.functional) that Keras 2 and tf_keras do not know",
-            f"load it with Keras 3, or {_REBUILD}",
+            f"{_TRANSLATE}, load it with Keras 3, or {_REBUILD}",
         ),
         Family(
             "keras2_module_moved",
@@ -97,14 +98,14 @@ FAMILIES = OrderedDict(
             "a Keras 2 .keras archive names each class by module path, and Keras 2.12 "
             "(keras.engine), 2.13-2.15 (keras.src.engine) and tf_keras (tf_keras.src.engine) each "
             "have their own",
-            f"load it with the Keras line that saved it, or {_REBUILD}",
+            f"{_TRANSLATE}, load it with the Keras line that saved it, or {_REBUILD}",
         ),
         Family(
             "newer_config",
             "config from a newer Keras",
             "the file's layer or graph configs carry arguments a later Keras added (keepdims, "
             "ragged, optional, a new node layout) that this Keras rejects",
-            f"load it with a Keras at least as new as the one that saved it, or {_REBUILD}",
+            f"{_TRANSLATE}, load it with a Keras at least as new as the one that saved it, or {_REBUILD}",
         ),
         Family(
             "initializer_arguments",
@@ -112,7 +113,7 @@ FAMILIES = OrderedDict(
             "the file's initializer configs carry arguments this Keras's initializers do not take "
             "(dtype from TF 1.x, input_axes/output_axes from recent Keras 3); a trained model "
             "never uses its initializers, yet the load fails on them",
-            f"{_REBUILD}, or load it with the Keras generation that saved it",
+            f"{_TRANSLATE}, {_REBUILD}, or load it with the Keras generation that saved it",
         ),
         Family(
             "compile_config",
@@ -126,7 +127,7 @@ FAMILIES = OrderedDict(
             "'Functional' unknown before Keras 2.4",
             "files from TF 2.4 and later, and from Keras 3, name the model class 'Functional'; "
             "Keras 2.1-2.3 only know 'Model'",
-            _REBUILD,
+            f"{_TRANSLATE}, or {_REBUILD}",
         ),
         # -- custom objects ------------------------------------------------------------------
         Family(
@@ -244,6 +245,28 @@ FAMILIES = OrderedDict(
             "h5py 3 returns HDF5 string attributes as str where h5py 2 returned bytes, and Keras "
             "before TF 2.5 calls .decode on them",
             "install h5py<3 beside that Keras, or load it with TF 2.5 or later",
+        ),
+        # -- translate: what its rules cannot carry over ------------------------------------
+        Family(
+            "lambda_needs_function",
+            "Lambda bytecode: translate needs the function as code",
+            "a Lambda layer stores its function as bytecode that this Python cannot read (or the "
+            "Python that wrote it is unknown), or names a function the file does not hold",
+            "give the function with --function LAYER=FILE.py:NAME (translate), or rebuild the model "
+            "in code and load only the weights (rebuild_weights, h5_transplant)",
+        ),
+        Family(
+            "untranslatable_argument",
+            "an argument this Keras cannot take",
+            "the file sets an argument to a value this Keras has no equivalent for, so no rule "
+            "carries it over without changing what the model computes",
+            "load it with a Keras that takes the argument, or rebuild that layer in your own code",
+        ),
+        Family(
+            "untranslatable_op",
+            "a TF op no Keras 3 layer computes",
+            "a Keras 2 TFOpLambda calls a TensorFlow op that translate has no Keras 3 layer for",
+            "rebuild that step as a layer of your own code, or load the file with tf_keras",
         ),
         Family(
             "weights_only",
@@ -479,6 +502,14 @@ _SIGNATURES = (
     ("backend_unknown", ("KeyError",), r"\A'(jax|torch|theano|cntk)'$", None),
     ("h5py_strings", (), r"'str' object has no attribute 'decode'", None),
     ("weights_only", (), r"No model (config )?found in (the )?(config )?file", None),
+    (
+        "lambda_needs_function",
+        ("NotTranslatable",),
+        r"stores its function as Python bytecode of|names its function '[^']*', which the file does not hold",
+        None,
+    ),
+    ("untranslatable_argument", ("NotTranslatable",), r"has no equivalent in Keras|in this Keras takes no '", None),
+    ("untranslatable_op", ("NotTranslatable",), r"TFOpLambda '[^']*' (calls tf\.|is called)", None),
 )
 _COMPILED = tuple(
     (family, types, re.compile(pattern, re.MULTILINE), when) for family, types, pattern, when in _SIGNATURES

@@ -259,6 +259,9 @@ def offending_keywords(error: dict) -> tuple[str, list[str]]:
     return "", []
 
 
+TRANSLATE = "translate its stored architecture into this Keras (the translate strategy)"
+
+
 def keras_config_hint(error: dict, saved: str | None, reader: str | None) -> tuple[str, str]:
     """``(label, action)`` for a config that carries arguments the reader's Keras rejects, in the
     direction the versions show (``groups`` and ``time_major`` are Keras 2's, which Keras 3
@@ -273,14 +276,14 @@ def keras_config_hint(error: dict, saved: str | None, reader: str | None) -> tup
         by_tf_keras = " (the tf_keras strategy)" if generation == 2 else ""
         return (
             "config from an older Keras",
-            f"the file was saved by Keras {saved}, whose {what} {reader_name} no longer takes: load it with "
-            f"Keras {generation}{by_tf_keras}, or {REBUILD}",
+            f"the file was saved by Keras {saved}, whose {what} {reader_name} no longer takes: {TRANSLATE}, "
+            f"load it with Keras {generation}{by_tf_keras}, or {REBUILD}",
         )
     if direction == "newer":
         return (
             "config from a newer Keras",
-            f"the file was saved by Keras {saved}, whose {what} {reader_name} does not take yet: load it with "
-            f"a Keras at least as new as {saved}, or {REBUILD}",
+            f"the file was saved by Keras {saved}, whose {what} {reader_name} does not take yet: {TRANSLATE}, "
+            f"load it with a Keras at least as new as {saved}, or {REBUILD}",
         )
     if direction == "same":
         return (
