@@ -118,6 +118,13 @@ def add_model_file(p, what: str) -> None:
     )
 
     p.add_argument(
+        "--architecture",
+        default=None,
+        metavar="FILE.py:NAME",
+        help="your code for the model: NAME from FILE.py (a function or class) returns it; translate "
+        "builds it and reads the file's weights into it (a weights-only file needs it)",
+    )
+    p.add_argument(
         "--function",
         action="append",
         default=None,
@@ -179,5 +186,6 @@ def read_model_file(args) -> probe.Options:
     if args.reference:
         engine.read_arrays(args.reference, "--reference")
     functions = engine.parse_functions(getattr(args, "function", None) or [])
+    architecture = engine.parse_architecture(getattr(args, "architecture", None))
     variant = args.variant or probe.DEFAULT_VARIANT
-    return probe.Options(given_input, args.reference, shapes, args.size, variant, timeout, functions)
+    return probe.Options(given_input, args.reference, shapes, args.size, variant, timeout, functions, architecture)

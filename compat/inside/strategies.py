@@ -390,21 +390,25 @@ class Translate(Strategy):
     abbreviation = "trans"
     summary = "translate the stored architecture into this Keras by named rules, then set the file's weights"
     any_summary = summary
-    formats = ("h5", "json", "keras")
-    hands_over = True  # a FaceNet file's custom classes; a user's file gets only the functions given
+    formats = ("h5", "json", "keras", "h5_weights", "weights_h5")
+    weights_formats = ("h5_weights", "weights_h5")
+    hands_over = True  # a FaceNet file's custom classes; a user's file gets only the code the user gives
     any_paths = (("WEIGHTS_PATH", "weights"),)
     module_note = "translate.py sits beside this script (compat writes it with the script)"
+
+    def applies(self, ctx, fixture):
+        if fixture["format"] in self.weights_formats and not fixture.get("architecture"):
+            return (
+                "the file stores weights only: translate builds the model from your code "
+                "(--architecture FILE.py:NAME) and reads the weights into it"
+            )
+        return Strategy.applies(self, ctx, fixture)
 
     def environment_reason(self, ctx, fixture):
         try:
             import h5py  # noqa: F401
         except ImportError:
             return "h5py is not installed: translate reads the weights with it"
-        return None
-
-    def file_reason(self, fixture):
-        if fixture["format"] == "h5" and fixture.get("kind") == "weights":
-            return "the file stores weights only: there is no architecture to translate"
         return None
 
     def _weights(self, root, fixture):
@@ -418,16 +422,19 @@ class Translate(Strategy):
     def open(self, ctx, root, fixture):
         from compat.inside import translate
 
-        # The user's code for Lambda layers (--function LAYER=FILE.py:NAME), by layer name.
+        # The user's code: functions for Lambda layers by layer name (--function LAYER=FILE.py:NAME),
+        # and the function or class returning the model (--architecture FILE.py:NAME).
         functions = {
             layer: translate.function_from(path, name) for layer, (path, name) in self._functions(fixture).items()
         }
+        given = fixture.get("architecture")
         translation = translate.load_model(
             _path(root, fixture),
             ctx.keras,
             weights=self._weights(root, fixture),
             functions=functions,
             custom_objects=_handed_over(fixture),
+            architecture=translate.function_from(given[0], given[1]) if given else None,
         )
         return translation.model
 
@@ -436,18 +443,24 @@ class Translate(Strategy):
         objects = ", custom_objects=custom_objects" if handed else ""
         given = self._functions(fixture)
         functions = ", functions=functions" if given else ""
+        architecture = ", architecture=architecture" if fixture.get("architecture") else ""
         lines = [
             f"sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # {self.module_note}",
             "import translate",
         ]
+        if given or architecture:
+            lines.append("here = os.path.dirname(os.path.abspath(__file__))  # your code sits beside this script")
+        if architecture:
+            path, name = fixture["architecture"]
+            beside = f"os.path.join(here, {_quote(os.path.basename(path))})"
+            lines.append(f"architecture = translate.function_from({beside}, {_quote(name)})  # returns the model")
         if given:
-            lines.append("here = os.path.dirname(os.path.abspath(__file__))  # your files for Lambda layers sit beside")
             lines.append("functions = dict()  # your function for each Lambda layer, by layer name (or pattern)")
             for layer, (path, name) in sorted(given.items()):
                 beside = f"os.path.join(here, {_quote(os.path.basename(path))})"
                 lines.append(f"functions[{_quote(layer)}] = translate.function_from({beside}, {_quote(name)})")
         return lines + [
-            f"translation = translate.load_model(MODEL_PATH, keras{weights}{objects}{functions})",
+            f"translation = translate.load_model(MODEL_PATH, keras{weights}{objects}{functions}{architecture})",
             "for line in translation.report():  # each rule applied, with the public report it answers",
             "    print(line, file=sys.stderr)",
             "model = translation.model",

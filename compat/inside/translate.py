@@ -51,7 +51,7 @@ class Stored:
         """2 or 3: the Keras generation that wrote the config."""
         if self.keras_version[:1].isdigit():
             return 3 if int(self.keras_version.split(".")[0]) >= 3 else 2
-        return 3 if _has_keras3_nodes(self.config) else 2
+        return 3 if self.config and _has_keras3_nodes(self.config) else 2
 
 
 class NotTranslatable(Exception):
@@ -104,6 +104,40 @@ def read(path, weights_path=None):
         config = json.loads(_text(handle.attrs["model_config"]))
         version = _text(handle.attrs.get("keras_version", ""))
     return Stored(config, version, _h5_weights(path), python)
+
+
+def read_weights_only(path):
+    """A file read only for its weights: the architecture comes from the user's code."""
+    python = _python_beside(path)
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            meta = json.loads(archive.read("metadata.json").decode("utf-8")) if "metadata.json" in names else {}
+        return Stored(None, meta.get("keras_version"), ("keras_zip", path), python)
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        holder = handle.get("model_weights", handle)
+        version = _text(holder.attrs.get("keras_version", handle.attrs.get("keras_version", "")))
+    return Stored(None, version, _h5_weights(path), python)
+
+
+def _model_config(model):
+    """What the weight readers and rules need of a built model: its layers, in order, with configs."""
+
+    def layer_config(layer):
+        try:
+            config = layer.get_config()
+        except (NotImplementedError, TypeError, ValueError):
+            config = {"name": layer.name}
+        if hasattr(layer, "layers") and isinstance(config, dict):
+            config = dict(config, layers=[layer_config(inner) for inner in layer.layers])
+        return {"class_name": type(layer).__name__, "name": layer.name, "config": config}
+
+    return {
+        "class_name": type(model).__name__,
+        "config": {"name": model.name, "layers": [layer_config(layer) for layer in model.layers]},
+    }
 
 
 def _h5_weights(path):
@@ -864,8 +898,9 @@ BY_NAME = {rule.name: rule for rule in RULES}
 class Translation:
     """One file carried into one Keras: the model, and every change made on the way."""
 
-    def __init__(self, stored, target, functions=None, custom_objects=None):
+    def __init__(self, stored, target, functions=None, custom_objects=None, architecture=None):
         self.stored = stored
+        self.architecture = architecture  # the user's function or class returning the model
         self.target = target
         self.functions = dict(functions or {})
         self.objects = dict(custom_objects or {})
@@ -887,6 +922,13 @@ class Translation:
         return config
 
     def build(self):
+        if self.architecture is not None:
+            self.model = self.architecture()
+            config = _model_config(self.model)
+            if self.stored.config is None:  # the saving library's groups follow the model's layers
+                self.stored.config = config
+            self._set_weights(config)
+            return self.model
         config = self.rewrite()
         kept = copy.deepcopy(config)  # from_config edits the dicts it is handed
         keras = self.target.keras
@@ -918,9 +960,28 @@ class Translation:
             if hasattr(layer, "finalize_state"):
                 layer.finalize_state()
         if missing:
+            self._set_by_order(stored_arrays, configs, missing)
+
+    def _set_by_order(self, stored_arrays, configs, missing):
+        """Layers whose names the file does not have get its weights in layer order, where the file
+        holds as many weighted layers as the model and every shape fits (the topology)."""
+        layers = list(_weighted_layers(self.model))
+        arrays = list(stored_arrays.values())
+        fits = len(arrays) == len(layers) and all(
+            [tuple(w.shape) for w in layer.get_weights()] == [tuple(np.shape(a)) for a in found]
+            for layer, found in zip(layers, arrays)
+        )
+        if not fits:
             raise NotTranslatable(
-                "the file holds no weights for layer(s) {} of the translated model".format(", ".join(missing[:5]))
+                "the file holds no weights for layer(s) {} of the model, and its {} weighted layers do not "
+                "fit the model's {} in order".format(", ".join(missing[:5]), len(arrays), len(layers))
             )
+        for layer, found in zip(layers, arrays):
+            rule_config = configs.get(layer.name) or {}
+            for rule in RULES:
+                if rule.arrays is not None:
+                    found = rule.arrays(rule_config, found, self.stored, self.target)
+            layer.set_weights(found)
 
     def report(self):
         """The changes, one line per rule and change, as ``tf_upgrade_v2`` lists its edits."""
@@ -1070,8 +1131,11 @@ def function_from(path, name):
     return getattr(module, name)
 
 
-def load_model(path, keras, weights=None, functions=None, custom_objects=None):
-    """``path`` carried into ``keras``: the ``Translation`` (``.model``, ``.report()``)."""
-    translation = Translation(read(path, weights), Target(keras), functions, custom_objects)
+def load_model(path, keras, weights=None, functions=None, custom_objects=None, architecture=None):
+    """``path`` carried into ``keras``: the ``Translation`` (``.model``, ``.report()``). With
+    ``architecture`` (the user's function or class returning the model) only the file's weights
+    are read, into the model it builds."""
+    stored = read_weights_only(weights or path) if architecture is not None else read(path, weights)
+    translation = Translation(stored, Target(keras), functions, custom_objects, architecture)
     translation.build()
     return translation

@@ -86,6 +86,21 @@ def parse_functions(given: list[str]) -> tuple[UserFunction, ...]:
     return tuple(found.values())
 
 
+def parse_architecture(text: str | None) -> UserFunction | None:
+    """``--architecture FILE.py:NAME``: the user's function or class returning the model."""
+    if not text:
+        return None
+    path, colon, name = text.rpartition(":")
+    if not (colon and path and name.isidentifier()):
+        raise EngineError(
+            f"--architecture {text}: give FILE.py:NAME (your file, the function or class returning the model)"
+        )
+    file = Path(path).expanduser().resolve()
+    if file.suffix != ".py" or not file.is_file():
+        raise EngineError(f"--architecture {text}: {path} is not a Python file")
+    return UserFunction("", file, name)
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelFile:
     diagnosis: Diagnosis
@@ -101,10 +116,14 @@ class ModelFile:
     """What code the file stores (``compat scan``'s summary), for a recipe's comment; "" when none."""
     functions: tuple[UserFunction, ...] = ()
     """The user's code for Lambda layers (``--function``)."""
+    architecture: UserFunction | None = None
+    """The user's code returning the model (``--architecture``)."""
 
     @property
     def function_files(self) -> list[Path]:
-        return sorted({f.path for f in self.functions})
+        """The user's Python files the worker imports (mounted read-only, copied beside loaders)."""
+        given = list(self.functions) + ([self.architecture] if self.architecture else [])
+        return sorted({f.path for f in given})
 
     def fixture(self, key: str, size: str, variant: str, script: str | None = None, where=str) -> dict:
         """What the worker's strategies are handed for this file; ``where`` maps a host path to the
@@ -125,6 +144,8 @@ class ModelFile:
             found["script"] = script
         if self.functions:
             found["functions"] = {f.layer: [where(f.path), f.name] for f in self.functions}
+        if self.architecture:
+            found["architecture"] = [where(self.architecture.path), self.architecture.name]
         return found
 
 

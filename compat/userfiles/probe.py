@@ -29,6 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
+
 from compat import catalog
 from compat.environments import adhoc, envs, sandbox
 from compat.errors import BadInput, HarnessFailure, progress
@@ -260,6 +262,13 @@ def probe(
             )
 
         environments = run_environments(loaders, run, jobs=jobs, broken=broken, log=log)
+        learnt = _outputs_learnt(batch, environments)
+        if learnt and write_loader:
+            # The file records no outputs (weights only, built by the user's code): the loaders
+            # must save them by name, so the environments write their recipes again knowing them.
+            log(f"[probe] outputs learnt from the first load: {', '.join(o['name'] for o in learnt)}")
+            batch = dataclasses.replace(batch, spec=dict(batch.spec, outputs=learnt))
+            environments = run_environments(loaders, run, jobs=jobs, broken=broken, log=log)
         for outcome in environments:
             outcome["isolation"] = label
             for attempt in outcome["attempts"]:
@@ -297,6 +306,18 @@ def probe(
         "disagreements": _disagreements(environments, source, groups),
         "groups": groups,
     }
+
+
+def _outputs_learnt(batch: engine.Batch, environments: list[dict]) -> list[dict] | None:
+    """The outputs, named as the first load that gave any names them, where the batch's spec has none."""
+    if batch.spec.get("outputs"):
+        return None
+    for outcome in environments:
+        for attempt in outcome.get("attempts") or []:
+            outputs = attempt.get("outputs")
+            if outputs:
+                return [{"name": name, "shape": [None, *np.shape(value)[1:]]} for name, value in outputs]
+    return None
 
 
 def _write_loader(
@@ -602,6 +623,8 @@ def loadable(path, *, verbose: bool = False, command: str = "probe", architectur
         raise ProbeError(diagnosis.line())
     if diagnosis.format in WEIGHTS_FORMATS and not architecture and not has_facenet_layers(diagnosis.path):
         raise ProbeError(diagnosis.line())
+    if diagnosis.format in WEIGHTS_FORMATS and architecture:
+        return dataclasses.replace(diagnosis, advice="the model they belong to: your --architecture")
     return diagnosis
 
 
@@ -639,6 +662,8 @@ class Options:
     timeout: float
     functions: tuple = ()
     """``engine.UserFunction`` per Lambda layer the user gave code for (``--function``)."""
+    architecture: engine.UserFunction | None = None
+    """The user's code returning the model (``--architecture``)."""
 
 
 def prepare(
@@ -653,7 +678,9 @@ def prepare(
     """``(model, batch, reference or None)``: the file read, its interface learnt where the host
     cannot read it (unless ``--input`` says what to feed), the batch and the given reference.
     ``broken``: environments ``build_environments`` could not build, not asked."""
-    model = dataclasses.replace(engine.open_model(diagnosis), functions=tuple(options.functions))
+    model = dataclasses.replace(
+        engine.open_model(diagnosis), functions=tuple(options.functions), architecture=options.architecture
+    )
     if model.interface is None and not options.input:
         usable = [env for env in loaders if env.id not in (broken or {})]
         [(_, model)], why = engine.learn_interfaces(

@@ -285,3 +285,19 @@ def test_a_missing_reader_is_said_not_guessed(tmp_path, monkeypatch):
         interface.InterfaceError, match="cannot read an HDF5 file's model config: h5py is not installed"
     ):
         interface.read(str(tmp_path / "m.h5"), "h5")
+
+
+def test_user_code_flags_are_checked_before_any_environment_starts(tmp_path):
+    code = tmp_path / "arch.py"
+    code.write_text("def build():\n    return None\n")
+    (found,) = engine.parse_functions([f"lambda_*={code}:build"])
+    assert (found.layer, found.path, found.name) == ("lambda_*", code.resolve(), "build")
+    assert engine.parse_architecture(f"{code}:build").path == code.resolve()
+    assert engine.parse_architecture(None) is None
+    for bad in ("lambda_1", f"lambda_1={code}", f"lambda_1={tmp_path}/missing.py:f", f"lambda_1={code}:1f"):
+        with pytest.raises(engine.EngineError, match="--function"):
+            engine.parse_functions([bad])
+    with pytest.raises(engine.EngineError, match="given twice"):
+        engine.parse_functions([f"a={code}:build", f"a={code}:build"])
+    with pytest.raises(engine.EngineError, match="not a Python file"):
+        engine.parse_architecture(f"{tmp_path}/arch.txt:build")
