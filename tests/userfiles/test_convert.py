@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from compat import catalog, cli
 from compat.environments import envs
+from compat.errors import HarnessFailure
 from compat.harness import fixtures
 from compat.userfiles import convert
 from tests.conftest import plain_reference, producer_reference
@@ -178,3 +180,68 @@ def test_a_plain_keras2_classifier_converts_to_keras3(tmp_path, capsys):
     assert not (tmp_path / "facenet_arch.py").exists()
     script = (tmp_path / "load_classifier.py").read_text()
     assert "facenet_arch" not in script and "OUTPUT.npy: what the model returns" in script
+
+
+def test_a_tf_keras_load_is_not_saved_as_keras3():
+    tf221, tf215 = catalog.get("tf221"), catalog.get("tf215")
+    assert convert.way_in(["tf_keras", "rebuild_weights"], tf221) == "rebuild_weights"
+    assert convert.way_in(["translate", "tf_keras"], tf221) == "translate"
+    assert convert.way_in(["load_model"], tf215) == "load_model"
+    with pytest.raises(HarnessFailure) as refused:
+        convert.way_in(["tf_keras"], tf221)
+    said = str(refused.value)
+    assert "Keras 2's format" in said and "no .keras written" in said and "\n" not in said
+
+
+def test_keras3_is_proven_on_both_backends():
+    assert [e.id for e in convert.proof_environments(catalog.get("tf221"))] == ["tf221", "keras315jax"]
+    assert [e.id for e in convert.proof_environments(catalog.get("keras315jax"))] == ["keras315jax", "tf221"]
+    assert [e.id for e in convert.proof_environments(catalog.get("tf215"))] == ["tf215"]
+
+
+@pytest.mark.parametrize("fails", ["tf221", "keras315jax"])
+def test_a_failed_proof_leaves_nothing_at_out(tmp_path, monkeypatch, capsys, fails):
+    """Wherever -o points, a proof that fails removes the file, its script and what convert wrote
+    beside them; files that were there before stay."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    mine = folder / "mine.txt"
+    mine.write_text("the user's")
+    code = tmp_path / "fns.py"
+    code.write_text("def f(x):\n    return x\n")
+    model = SimpleNamespace(function_files=[code])
+    aim = convert.target(str(folder / "m.keras"), catalog.get("tf221"), None)
+
+    def fake_convert(*_args, **_kwargs):
+        aim.out.write_text("converted")
+        return {
+            "status": "ok",
+            "strategy": "translate",
+            "runtime": {"python": "3.13.0", "keras": "3.15.1"},
+            "carried_over": False,
+            "uses_architecture": True,
+            "lambda_layers": 1,
+            "functions": [{"layer": "l", "file": "fns.py", "name": "f", "stored_as": "f"}],
+            "program": "import keras\nMODEL_PATH = 'm.keras'\nmodel = keras.models.load_model(MODEL_PATH)\n",
+        }
+
+    def fake_prove(env, *_args, **_kwargs):
+        assert aim.out.exists() and aim.script.exists() and (folder / "fns.py").exists()
+        return (env.id != fails), "max |diff| 1"
+
+    document = {
+        "environments": [{"id": "tf221", "error": None, "attempts": [{"strategy": "translate", "verdict": "pass"}]}],
+        "reference": {"label": "--reference"},
+        "reference_values": [("y", np.zeros(2))],
+    }
+    batch = SimpleNamespace(spec={})
+    monkeypatch.setattr(convert.probe, "prepare", lambda *a, **k: (model, batch, None))
+    monkeypatch.setattr(convert.probe, "probe", lambda *a, **k: dict(document))
+    monkeypatch.setattr(convert, "convert_file", fake_convert)
+    monkeypatch.setattr(convert, "prove", fake_prove)
+    diagnosis = SimpleNamespace(path="x.h5", size_guess="tiny")
+    options = SimpleNamespace(size=None, variant="lambda", timeout=60.0)
+    with pytest.raises(HarnessFailure, match=f"did not reproduce the reference in {fails}"):
+        convert.convert_and_prove(diagnosis, catalog.get("tf221"), aim, [], options, sandboxed=True)
+    assert sorted(p.name for p in folder.iterdir()) == ["mine.txt"]
+    assert "NOT passed" in capsys.readouterr().out
