@@ -16,12 +16,15 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "convert",
         help="save your model in an environment's own format, proven by a plain load",
-        description="Load a model file in ENV with the strategy the probe recommends there, save "
-        "it in ENV's own format (.keras for Keras 3; .h5 or a SavedModel for Keras 2), "
+        description="Load a model file in ENV with the first strategy that gives the reference there "
+        "and a model of ENV's own Keras (never tf_keras for a Keras 3 ENV: its file is Keras 2's), "
+        "save it in ENV's own format (.keras for Keras 3; .h5 or a SavedModel for Keras 2), "
         "then prove in a fresh ENV process that a plain load_model of the result "
-        "(default safe_mode) reproduces the reference. FaceNet Lambda layers holding "
-        "bytecode are carried over to facenet_arch's ScaleLayer. Exit 0 only when the "
-        "proof passed.",
+        "(default safe_mode) reproduces the reference; a Keras 3 file is proven on JAX too "
+        "(keras315jax). FaceNet Lambda layers holding bytecode are carried over to "
+        "facenet_arch's ScaleLayer; a Lambda given with --function is saved by its function's "
+        "name and loaded with it in custom_objects. Nothing stays at OUT unless every proof "
+        "passed. Exit 0 only when every proof passed.",
     )
     options.add_model_file(p, "to convert")
     options.add_model_input(p)
