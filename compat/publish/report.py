@@ -325,6 +325,7 @@ def family_rows(census: families.Census) -> list[dict]:
             "label": families.FAMILIES[name].label,
             "cause": families.FAMILIES[name].cause,
             "action": families.FAMILIES[name].action,
+            "reports": list(families.FAMILIES[name].reports),  # owner/repo#N: the page stays self-contained
             "attempts": attempts,
             "errors": errors,
         }

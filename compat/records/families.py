@@ -35,6 +35,8 @@ class Family:
     cause: str
     action: str
     """What to do, naming the strategies that work around it."""
+    reports: tuple[str, ...] = ()
+    """Public reports of this failure (``owner/repo#N``), shown on the page under "why"."""
 
     def line(self, error_type: str = "") -> str:
         return f"{error_type}: {self.label}" if error_type else self.label
@@ -53,6 +55,13 @@ FAMILIES = OrderedDict(
             "a Lambda layer stores its function as marshalled CPython bytecode, which only the "
             "Python minor version that saved the file can read and run",
             f"{_REBUILD}, or load it under the Python minor version that saved it",
+            (
+                "keras-team/keras#14875",
+                "keras-team/keras#7440",
+                "tensorflow/tensorflow#56403",
+                "SeldonIO/alibi-detect#321",
+                "susantabiswas/facial-login-web#12",
+            ),
         ),
         Family(
             "lambda_safe_mode",
@@ -84,6 +93,7 @@ FAMILIES = OrderedDict(
             "the file names Keras 2 classes or modules (keras.engine.functional, a bare 'Model' or "
             "'Functional') that Keras 3 does not have",
             f"{_TRANSLATE}, load it with tf_keras (the tf_keras strategy), or {_REBUILD}",
+            ("keras-team/keras#19089", "keras-team/keras#20081"),
         ),
         Family(
             "keras3_under_keras2",
@@ -91,6 +101,7 @@ FAMILIES = OrderedDict(
             "the file was written by Keras 3: its configs use Keras 3 names (batch_shape, "
             "keras.src.models.functional) that Keras 2 and tf_keras do not know",
             f"{_TRANSLATE}, load it with Keras 3, or {_REBUILD}",
+            ("tensorflow/tensorflow#66381",),
         ),
         Family(
             "keras2_module_moved",
@@ -102,10 +113,12 @@ FAMILIES = OrderedDict(
         ),
         Family(
             "newer_config",
-            "config from a newer Keras",
-            "the file's layer or graph configs carry arguments a later Keras added (keepdims, "
-            "ragged, optional, a new node layout) that this Keras rejects",
+            "an argument this Keras does not take",
+            "the file's layer or graph configs carry arguments this Keras rejects: ones a later Keras "
+            "added (keepdims, ragged, optional, a new node layout), or ones Keras 3 dropped (groups, "
+            "time_major)",
             f"{_TRANSLATE}, load it with a Keras at least as new as the one that saved it, or {_REBUILD}",
+            ("keras-team/keras#19441", "keras-team/keras#19898"),
         ),
         Family(
             "initializer_arguments",
@@ -128,6 +141,12 @@ FAMILIES = OrderedDict(
             "files from TF 2.4 and later, and from Keras 3, name the model class 'Functional'; "
             "Keras 2.1-2.3 only know 'Model'",
             f"{_TRANSLATE}, or {_REBUILD}",
+            (
+                "Shawn-Shan/fawkes#131",
+                "gmalivenko/onnx2keras#85",
+                "swghosh/DeepFace#11",
+                "LucasNolasco/DeepDFML-NILM#3",
+            ),
         ),
         # -- custom objects ------------------------------------------------------------------
         Family(
@@ -159,6 +178,7 @@ FAMILIES = OrderedDict(
             "Keras 3's load_model reads only .keras and .h5 files, not a SavedModel folder",
             "keras.layers.TFSMLayer(path, call_endpoint='serving_default') for inference (the "
             "savedmodel_inference strategy), or tf_keras.models.load_model (the tf_keras strategy)",
+            ("Hrushi11/Real-TIme-Skin-Type-Detection#1",),
         ),
         Family(
             "savedmodel_under_standalone_keras",
@@ -172,6 +192,7 @@ FAMILIES = OrderedDict(
             "load_model gave back a plain TensorFlow object, neither callable nor with a predict: the "
             "SavedModel has no Keras metadata this Keras can use (an inference export, or a TF 1 SavedModel)",
             "call its serving signature (the savedmodel_inference strategy)",
+            ("Hrushi11/Real-TIme-Skin-Type-Detection#1", "spotify/basic-pitch#117"),
         ),
         Family(
             "tf1_savedmodel",
@@ -224,6 +245,7 @@ FAMILIES = OrderedDict(
             "where it looks",
             "copy them with h5py (h5_transplant, which matches layers by class and rank), or load "
             "them with the Keras that saved them",
+            ("tensorflow/tensorflow#65395", "tensorflow/tensorflow#62363"),
         ),
         Family(
             "keras3_by_name",
@@ -245,6 +267,40 @@ FAMILIES = OrderedDict(
             "h5py 3 returns HDF5 string attributes as str where h5py 2 returned bytes, and Keras "
             "before TF 2.5 calls .decode on them",
             "install h5py<3 beside that Keras, or load it with TF 2.5 or later",
+            ("tensorflow/tensorflow#44467", "matterport/Mask_RCNN#2660"),
+        ),
+        Family(
+            "tf_op_layer",
+            "a raw TF op saved as a layer (TFOpLambda)",
+            "Keras 2.4-2.15 store a TensorFlow op called on Keras tensors (x * 0.17, "
+            "tf.nn.l2_normalize) as a TFOpLambda layer, which Keras 3 does not have",
+            f"{_TRANSLATE}, or load it with tf_keras (the tf_keras strategy)",
+            ("hyunnamlee/RAPUNet#4",),
+        ),
+        Family(
+            "gru_reset_after",
+            "a GRU from Keras 2.1 or 2.2",
+            "Keras before 2.3 computed a GRU without reset_after and stored no such key; later Keras "
+            "build reset_after=True, whose bias has another shape",
+            f"{_TRANSLATE}: it builds reset_after=False, or rebuild the layer with GRU(reset_after=False)",
+            ("xiaochus/TrafficFlowPrediction#10",),
+        ),
+        Family(
+            "tfsmlayer_positional",
+            "a signature with several inputs called by position",
+            "TFSMLayer calls a SavedModel's serving signature with positional arguments, and a "
+            "signature with several named inputs takes them only by name",
+            "call the signature with its inputs by name: loaded.signatures['serving_default'](**inputs)",
+            ("keras-team/keras#20813",),
+        ),
+        Family(
+            "lambda_output_shape",
+            "a Lambda's output shape Keras 3 cannot infer",
+            "Keras 3 traces a Lambda without output_shape on symbolic tensors to learn its shape, "
+            "which fails for functions written for TensorFlow tensors",
+            f"{_TRANSLATE} with the function given (--function), which states the shape, or set "
+            "output_shape on the Lambda in your code",
+            ("sizhuoli/TreeCountSegHeight#6",),
         ),
         # -- translate: what its rules cannot carry over ------------------------------------
         Family(
@@ -254,6 +310,7 @@ FAMILIES = OrderedDict(
             "Python that wrote it is unknown), or names a function the file does not hold",
             "give the function with --function LAYER=FILE.py:NAME (translate), or rebuild the model "
             "in code and load only the weights (rebuild_weights, h5_transplant)",
+            ("keras-team/keras#14875",),
         ),
         Family(
             "untranslatable_argument",
@@ -267,6 +324,7 @@ FAMILIES = OrderedDict(
             "a TF op no Keras 3 layer computes",
             "a Keras 2 TFOpLambda calls a TensorFlow op that translate has no Keras 3 layer for",
             "rebuild that step as a layer of your own code, or load the file with tf_keras",
+            ("hyunnamlee/RAPUNet#4",),
         ),
         Family(
             "weights_only",
@@ -342,6 +400,10 @@ _FILE_MODULE = (
 # (family, exception types (empty: any), pattern searched in message + traceback tail, condition).
 # The first match wins, so the specific inner causes come before the wrappers that carry them.
 _SIGNATURES = (
+    ("tf_op_layer", (), r"Unknown layer: '?(TFOpLambda|SlicingOpLambda|TensorFlowOpLayer)\b", None),
+    ("gru_reset_after", (), r"GRU\(reset_after=False\) is not compatible with GRU\(reset_after=True\)", None),
+    ("tfsmlayer_positional", (), r"Binding inputs to tf\.function failed due to `too many positional arguments`", None),
+    ("lambda_output_shape", (), r"could not automatically infer the shape of the Lambda", None),
     ("lambda_safe_mode", (), r"Requested the deserialization of a `?Lambda`? layer", None),
     (
         "lambda_bytecode",

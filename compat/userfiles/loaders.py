@@ -84,8 +84,10 @@ def verify(
         batch_path = _script_input(batch, scratch / "input")
         output = "output.npz" if len(reference) > 1 else "output.npy"
         if sandboxed:
-            # The script names the model by its absolute path: the sandbox shows it there.
-            read_only = {folder: str(folder)}
+            # The script names the model by its absolute path: the sandbox shows it there. Only
+            # the files the script reads are shown, each at its own path: the folder itself may be
+            # /tmp, where the sandbox's own writable scratch must stay visible.
+            read_only = {path: str(path) for path in beside(script)}
             read_only.update({Path(p).resolve(): str(Path(p).resolve()) for p in model_files})
             read_only.update(sandbox.data_path(batch_path))
             box = sandbox.Bubblewrap(read_only)
@@ -125,6 +127,17 @@ def verify(
         return numbers["verdict"].value == "pass", detail
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def beside(script: Path) -> list[Path]:
+    """The script and the files it imports or reads from its own folder: the project's companions
+    (facenet_arch.py, translate.py) and the user's code it names by ``os.path.join(here, NAME)``."""
+    text = script.read_text()
+    names = {path.name for path in standalone.companions(text)}
+    names |= set(re.findall(r'os\.path\.join\(here, "([^"/]+)"\)', text))
+    return [script.resolve()] + sorted(
+        (script.parent / name).resolve() for name in names if (script.parent / name).exists()
+    )
 
 
 def _script_input(batch: engine.Batch, stem: Path) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 
 import pytest
 
@@ -289,3 +290,45 @@ def test_matrix_option_reads_another_document(tmp_path, capsys):
     path.write_text(matrixdoc.text(canned_matrix()))
     assert cli.main(["explain", "--matrix", str(path), "ValueError: Unknown layer: 'ScaleLayer'. Please ensure"]) == 0
     assert "custom_objects passes in 1 of 1 of those cells" in capsys.readouterr().out
+
+
+# The first line of each loading failure users report, as they paste it, and the family it is.
+REPORTED_FIRST_LINES = [
+    ("newer_config", "ValueError: Unrecognized keyword arguments passed to DepthwiseConv2D: {'groups': 1}"),
+    ("newer_config", "ValueError: Unrecognized keyword arguments passed to LSTM: {'time_major': False}"),
+    (
+        "tf_op_layer",
+        "ValueError: Unknown layer: 'TFOpLambda'. Please ensure you are using a `keras.utils.custom_object_scope`",
+    ),
+    (
+        "tfsmlayer_positional",
+        "TypeError: Binding inputs to tf.function failed due to `too many positional arguments` being passed",
+    ),
+    ("gru_reset_after", "ValueError: GRU(reset_after=False) is not compatible with GRU(reset_after=True)"),
+    ("h5py_strings", "AttributeError: 'str' object has no attribute 'decode'"),
+    ("lambda_bytecode", "ValueError: bad marshal data (unknown type code)"),
+    (
+        "savedmodel_under_keras3",
+        "ValueError: File format not supported: filepath=saved_model. Keras 3 only supports V3 `.keras` files",
+    ),
+    (
+        "native_numbering",
+        "ValueError: Layer 'lstm_cell' expected 3 variables, but received 0 variables during loading.",
+    ),
+    ("lambda_output_shape", "NotImplementedError: We could not automatically infer the shape of the Lambda's output."),
+    ("savedmodel_without_keras_model", "AttributeError: '_UserObject' object has no attribute 'add_slot'"),
+    ("functional_class_unknown", "ValueError: Unknown layer: Functional"),
+    ("keras3_under_keras2", "TypeError: Unrecognized keyword arguments: ['batch_shape']"),
+]
+
+
+@pytest.mark.parametrize("family_id,pasted", REPORTED_FIRST_LINES, ids=[f for f, _ in REPORTED_FIRST_LINES])
+def test_a_reported_first_line_finds_its_family(family_id, pasted):
+    answer = explain.explain(published(), pasted)
+    assert answer.matches and answer.matches[0].family.id == family_id
+
+
+def test_the_families_cite_at_least_fifteen_public_reports():
+    cited = {report for family in families.FAMILIES.values() for report in family.reports}
+    assert len(cited) >= 15
+    assert all(re.fullmatch(r"[\w.-]+/[\w.-]+#\d+", report) for report in cited)

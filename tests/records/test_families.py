@@ -19,7 +19,19 @@ UNCLASSIFIED_IN_COMMITTED_MATRIX = 0
 # Signatures of mistakes in a loader's own code. The harness once made the last two itself
 # (tf_keras handed Keras 3 classes; a SavedModel's signature outlived its loaded object);
 # a user's code still can, so the families stay.
-NOT_IN_MATRIX = {"h5py_strings", "weights_only", "custom_classes_other_keras", "savedmodel_object_freed"}
+NOT_IN_MATRIX = {
+    "h5py_strings",
+    "weights_only",
+    "custom_classes_other_keras",
+    "savedmodel_object_freed",
+    # Reported failures of models the FaceNet fixtures are not (the corpus of reported failures):
+    "tf_op_layer",
+    "gru_reset_after",
+    "tfsmlayer_positional",
+    "lambda_output_shape",
+    "untranslatable_argument",
+    "untranslatable_op",
+}
 
 # (producer, consumer, fixture, strategy) cells of the committed matrix, read from it.
 EXAMPLES = {
