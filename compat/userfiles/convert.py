@@ -403,7 +403,7 @@ def convert_and_prove(
             way,
             size=size,
             variant=options.variant,
-            spec=batch.spec,
+            spec=dict(batch.spec, outputs=document.get("outputs_learnt") or batch.spec.get("outputs") or []),
             sandboxed=sandboxed,
             timeout=options.timeout,
         )

@@ -305,6 +305,7 @@ def probe(
         "environments": _public(environments),
         "disagreements": _disagreements(environments, source, groups),
         "groups": groups,
+        "outputs_learnt": learnt,
     }
 
 

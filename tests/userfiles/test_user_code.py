@@ -111,3 +111,40 @@ def test_a_weights_only_file_loads_into_the_users_architecture(tmp_path, capsys,
         assert verdicts["translate"] == "pass", (env["id"], verdicts)
         assert env["loader"]["verified"], env["loader"]
     assert (tmp_path / "loaders" / "arch.py").exists()
+
+
+@pytest.mark.parametrize("to,name", [("tf221", "multi_input.keras"), ("tf215", "multi_input.h5")])
+def test_a_weights_only_file_converts_into_the_users_architecture(tmp_path, capsys, to, name):
+    """convert with --architecture writes the target's own file, proven by its plain load_model in
+    a fresh process (for Keras 3, on TensorFlow and on JAX)."""
+    folder = corpus.unpacked("foreign", "tf215")
+    shutil.copy(folder / "multi_input_weights.h5", tmp_path / "weights.h5")
+    (tmp_path / "arch.py").write_text(ARCHITECTURE)
+    saved = np.load(folder / "reference" / "multi_input-h5.npz")
+    np.savez(tmp_path / "batch.npz", features=saved["input:features"], extra=saved["input:extra"])
+    np.save(tmp_path / "prediction.npy", saved["output:prediction"])
+    out = tmp_path / "out"
+    out.mkdir()
+    status = cli.main(
+        [
+            "convert",
+            str(tmp_path / "weights.h5"),
+            "--architecture",
+            f"{tmp_path / 'arch.py'}:build",
+            "--to",
+            to,
+            "-o",
+            str(out / name),
+            "--loaders",
+            to,
+            "--input",
+            str(tmp_path / "batch.npz"),
+            "--reference",
+            str(tmp_path / "prediction.npy"),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    assert (out / name).exists() and "loaded with translate" in printed
+    assert "proof on TensorFlow: passed" in printed
+    assert ("proof on JAX: passed" in printed) == (to == "tf221")
