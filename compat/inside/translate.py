@@ -337,7 +337,6 @@ def _reset_after(layer, stored, target, translation):
     return "reset_after=False (the file's Keras computed a GRU that way)"
 
 
-RECURRENT = ("LSTM", "GRU", "SimpleRNN", "LSTMCell", "GRUCell", "SimpleRNNCell")
 # The gates each recurrent layer computes with recurrent_activation, as column blocks of its kernels.
 GATES = {"LSTM": (4, (0, 1, 3)), "LSTMCell": (4, (0, 1, 3)), "GRU": (3, (0, 1)), "GRUCell": (3, (0, 1))}
 HARD_SIGMOID_RATIO = 1.2  # Keras 2's hard_sigmoid(x) = clip(0.2 x + 0.5) = Keras 3's at 1.2 x
@@ -686,22 +685,27 @@ NEUTRAL = (None, False, [], {})
 NO_OP = {"groups": (1,), "renorm_momentum": (0.99,), "ragged": (False,), "sparse": (False,), "dtype": ("float32",)}
 
 
-def _accepted(cls):
-    """The argument names ``cls`` takes, or None where it takes any."""
+def _accepted(cls, layer=True):
+    """The argument names ``cls`` takes, or None where it takes any (a layer's ``**kwargs`` are
+    its base class's arguments; a class without its own constructor takes none)."""
     import inspect
 
+    if cls.__init__ is object.__init__:
+        return set()
     try:
         parameters = inspect.signature(cls.__init__).parameters
     except (TypeError, ValueError):
         return None
     names = set(name for name in parameters if name != "self")
     if any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+        if not layer:
+            return None
         names |= LAYER_ARGUMENTS
     return names
 
 
-def _drop_unknown(cls, config, where):
-    accepted = _accepted(cls) if cls is not None else None
+def _drop_unknown(cls, config, where, layer=True):
+    accepted = _accepted(cls, layer) if cls is not None else None
     if accepted is None:
         return []
     dropped = []
@@ -729,7 +733,9 @@ def _neutral_arguments(layer, stored, target, translation):
     for key, value in sorted(config.items()):
         if isinstance(value, dict) and isinstance(value.get("config"), dict) and "class_name" in value:
             found = _object_class(target.keras, value["class_name"])
-            dropped += [f"{key}.{k}" for k in _drop_unknown(found, value["config"], f"layer {_name(layer)!r} {key}")]
+            dropped += [
+                f"{key}.{k}" for k in _drop_unknown(found, value["config"], f"layer {_name(layer)!r} {key}", False)
+            ]
     return ("dropped " + ", ".join(dropped)) if dropped else None
 
 
@@ -944,44 +950,38 @@ class Translation:
     def _set_weights(self, config):
         stored_arrays = read_weights(self.stored)
         configs = {_name(layer): layer for layer in _layers(config)}
-        missing = []
-        for layer in _weighted_layers(self.model):
-            arrays = stored_arrays.get(layer.name)
-            if arrays is None:
-                missing.append(layer.name)
-                continue
+        layers = list(_weighted_layers(self.model))
+        missing = [layer.name for layer in layers if layer.name not in stored_arrays]
+        if missing:
+            # The file's layers by position instead, where it holds as many weighted layers as
+            # the model and every shape fits (the topology).
+            found = list(stored_arrays.values())
+            if len(found) != len(layers) or not all(_fits(layer, arrays) for layer, arrays in zip(layers, found)):
+                raise NotTranslatable(
+                    "the file holds no weights for layer(s) {} of the model, and its {} weighted layers do not "
+                    "fit the model's {} in order".format(", ".join(missing[:5]), len(found), len(layers))
+                )
+            given = list(zip(layers, found))
+        else:
+            given = [(layer, stored_arrays[layer.name]) for layer in layers]
+        pairs = []
+        for layer, arrays in given:
             rule_config = configs.get(layer.name) or {}
             for rule in RULES:
                 if rule.arrays is not None:
                     arrays = rule.arrays(rule_config, arrays, self.stored, self.target)
-            layer.set_weights(arrays)
+            if not _fits(layer, arrays):
+                shapes, given_shapes = _shapes(layer.weights), [list(np.shape(a)) for a in arrays]
+                raise NotTranslatable(
+                    f"layer {layer.name!r} holds weights of shapes {shapes}; the file gives {given_shapes}"
+                )
+            pairs += list(zip(layer.weights, arrays))
+        _assign(self.target.keras, pairs)
+        for layer, _ in given:
             # Keras 3's preprocessing layers derive their state from the set variables here
             # (Normalization's mean and variance), as its own loaders do after reading weights.
             if hasattr(layer, "finalize_state"):
                 layer.finalize_state()
-        if missing:
-            self._set_by_order(stored_arrays, configs, missing)
-
-    def _set_by_order(self, stored_arrays, configs, missing):
-        """Layers whose names the file does not have get its weights in layer order, where the file
-        holds as many weighted layers as the model and every shape fits (the topology)."""
-        layers = list(_weighted_layers(self.model))
-        arrays = list(stored_arrays.values())
-        fits = len(arrays) == len(layers) and all(
-            [tuple(w.shape) for w in layer.get_weights()] == [tuple(np.shape(a)) for a in found]
-            for layer, found in zip(layers, arrays)
-        )
-        if not fits:
-            raise NotTranslatable(
-                "the file holds no weights for layer(s) {} of the model, and its {} weighted layers do not "
-                "fit the model's {} in order".format(", ".join(missing[:5]), len(arrays), len(layers))
-            )
-        for layer, found in zip(layers, arrays):
-            rule_config = configs.get(layer.name) or {}
-            for rule in RULES:
-                if rule.arrays is not None:
-                    found = rule.arrays(rule_config, found, self.stored, self.target)
-            layer.set_weights(found)
 
     def report(self):
         """The changes, one line per rule and change, as ``tf_upgrade_v2`` lists its edits."""
@@ -995,6 +995,31 @@ class Translation:
             )
             lines.append(f"{rule}: {change}: {shown} ({', '.join(BY_NAME[rule].reports)})")
         return lines
+
+
+def _shapes(variables):
+    """Each variable's shape as a list (TF 1's TensorShape included)."""
+    found = []
+    for variable in variables:
+        shape = variable.shape
+        dims = shape.as_list() if hasattr(shape, "as_list") else list(shape)
+        found.append([None if d is None else int(d) for d in dims])
+    return found
+
+
+def _fits(layer, arrays):
+    return len(layer.weights) == len(arrays) and _shapes(layer.weights) == [list(np.shape(a)) for a in arrays]
+
+
+def _assign(keras, pairs):
+    """Every variable its value at once: graph-mode Keras (TF 1) runs one session call, not one
+    per layer; Keras 3 assigns each variable."""
+    batch = getattr(getattr(keras, "backend", None), "batch_set_value", None)
+    if batch is not None:
+        batch([(variable, np.asarray(value)) for variable, value in pairs])
+    else:
+        for variable, value in pairs:
+            variable.assign(np.asarray(value))
 
 
 def _weighted_layers(model):
