@@ -42,8 +42,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from compat import catalog
 from compat.environments import envs, sandbox, standalone
 from compat.errors import EXIT_OK, BadInput, HarnessFailure, progress
@@ -147,80 +145,6 @@ def stack_of(env: catalog.Environment) -> str:
     engine_ = "jax" if backend(env) == "JAX" else next((n for n in ("tensorflow", "tensorflow-cpu") if n in pins), "")
     on = f" on {backend(env)} {pins[engine_]}" if engine_ in pins else ""
     return f"Keras {keras}{on}" + (", no TensorFlow" if backend(env) == "JAX" and "tensorflow" not in pins else "")
-
-
-def prove(
-    env: catalog.Environment,
-    script: Path,
-    files: list[Path],
-    batch: engine.Batch,
-    reference,
-    *,
-    sandboxed: bool,
-    timeout: float,
-) -> tuple[bool, str]:
-    """Run ``script`` as a user of ``env`` would (``python -I`` from its folder, nothing of the
-    project, only the stack's own switches such as KERAS_BACKEND) and judge what it writes.
-
-    In the sandbox it sees ``script`` and ``files`` read-only at their own paths, and the
-    sandbox's writable ``/tmp`` stays visible wherever they are (even directly in ``/tmp``)."""
-    python = envs.ensure_built(env)
-    scratch = Path(tempfile.mkdtemp(prefix="compat-proof-"))
-    folder = script.parent
-    switches = dict(env.env_vars)
-    try:
-        batch_path = script_input(batch, scratch / "input")
-        output = "output.npz" if len(reference) > 1 else "output.npy"
-        if sandboxed:
-            read_only = {Path(p): str(p) for p in [script, *files]}
-            read_only.update(sandbox.data_path(batch_path))
-            box = sandbox.Bubblewrap(read_only)
-            variables = standalone.isolated_env(
-                sandbox.HOME_DIR, f"{sandbox.VENV_DIR}/bin:/usr/bin:/bin", jax_cache=False
-            )
-            process = box.start(
-                env,
-                python,
-                ["-I", script.name, box.inside(batch_path), f"{sandbox.WORK_DIR}/{output}"],
-                scratch,
-                chdir=str(folder),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                variables={**variables, **switches},
-            )
-            produced = scratch / "rw" / "work" / output
-        else:
-            home = scratch / "home"
-            home.mkdir()
-            produced = scratch / output
-            process = subprocess.Popen(
-                [str(python), "-I", script.name, str(batch_path), str(produced)],
-                cwd=str(folder),
-                env={**standalone.isolated_env(home), **switches},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-        failed = standalone.finished(process, timeout)
-        if failed:
-            return False, failed
-        try:
-            outputs = engine.load_outputs(produced)
-        except BadInput as exc:
-            return False, str(exc)
-        numbers = engine.compare_outputs(reference, outputs)
-        detail = numbers.get("detail") or f"max |diff| {numbers['max_abs_diff']:.2g}, cosine {numbers['cosine']:.7f}"
-        return numbers["verdict"].value == "pass", detail
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def script_input(batch: engine.Batch, stem: Path) -> Path:
-    """The batch as a script reads it: one array as ``.npy``, several by name as ``.npz``."""
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    if len(batch.arrays) == 1:
-        np.save(stem.with_suffix(".npy"), next(iter(batch.arrays.values())))
-        return stem.with_suffix(".npy")
-    return batch.save(stem.with_suffix(".npz"))
 
 
 class Written:
@@ -477,8 +401,8 @@ def prove_all(
     """Every proof environment runs the script; the first that does not reproduce the reference fails."""
     where = "in the sandbox" if sandboxed else "without the sandbox"
     for proof in proof_environments(env):
-        verified, detail = prove(
-            proof, aim.script, files, batch, reference, sandboxed=sandboxed, timeout=options.timeout
+        verified, detail = loaders.verify(
+            proof, aim.script, [], batch, reference, sandboxed=sandboxed, timeout=options.timeout, files=files
         )
         said = f"a fresh {proof.id} process ({stack_of(proof)}) ran {aim.script}"
         if not verified:

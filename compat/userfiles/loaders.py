@@ -74,20 +74,26 @@ def verify(
     *,
     sandboxed: bool,
     timeout: float = 600.0,
+    files: list[Path] | None = None,
 ) -> tuple[bool, str]:
-    """Run ``script`` standalone in ``env`` from its folder and judge every output it writes
-    against ``reference`` (``[(name, array)]``) with the engine's check."""
+    """Run ``script`` standalone in ``env`` from its folder, as a user of that stack would
+    (``python -I``, nothing of the project, only the stack's own switches such as
+    KERAS_BACKEND), and judge every output it writes against ``reference`` (``[(name, array)]``)
+    with the engine's check. ``files``: what else beside it the script reads (default: what
+    ``beside`` finds it importing)."""
     python = envs.ensure_built(env)
     scratch = Path(tempfile.mkdtemp(prefix="compat-loader-"))
     folder = script.parent
+    switches = dict(env.env_vars)
+    shown = [script.resolve(), *(beside(script)[1:] if files is None else [Path(f).resolve() for f in files])]
     try:
-        batch_path = _script_input(batch, scratch / "input")
+        batch_path = script_input(batch, scratch / "input")
         output = "output.npz" if len(reference) > 1 else "output.npy"
         if sandboxed:
             # The script names the model by its absolute path: the sandbox shows it there. Only
             # the files the script reads are shown, each at its own path: the folder itself may be
             # /tmp, where the sandbox's own writable scratch must stay visible.
-            read_only = {path: str(path) for path in beside(script)}
+            read_only = {path: str(path) for path in shown}
             read_only.update({Path(p).resolve(): str(Path(p).resolve()) for p in model_files})
             read_only.update(sandbox.data_path(batch_path))
             box = sandbox.Bubblewrap(read_only)
@@ -99,9 +105,12 @@ def verify(
                 chdir=str(folder),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
-                variables=standalone.isolated_env(
-                    sandbox.HOME_DIR, f"{sandbox.VENV_DIR}/bin:/usr/bin:/bin", jax_cache=False
-                ),
+                variables={
+                    **standalone.isolated_env(
+                        sandbox.HOME_DIR, f"{sandbox.VENV_DIR}/bin:/usr/bin:/bin", jax_cache=False
+                    ),
+                    **switches,
+                },
             )
             produced = scratch / "rw" / "work" / output
         else:
@@ -111,7 +120,7 @@ def verify(
             process = subprocess.Popen(
                 [str(python), "-I", script.name, str(batch_path), str(produced)],
                 cwd=str(folder),
-                env=standalone.isolated_env(home),
+                env={**standalone.isolated_env(home), **switches},
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
             )
@@ -140,7 +149,7 @@ def beside(script: Path) -> list[Path]:
     )
 
 
-def _script_input(batch: engine.Batch, stem: Path) -> Path:
+def script_input(batch: engine.Batch, stem: Path) -> Path:
     """The batch as a script reads it: one array as ``.npy``, several by name as ``.npz``."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     if len(batch.arrays) == 1:

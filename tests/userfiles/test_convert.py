@@ -238,7 +238,7 @@ def test_a_failed_proof_leaves_nothing_at_out(tmp_path, monkeypatch, capsys, fai
     monkeypatch.setattr(convert.probe, "prepare", lambda *a, **k: (model, batch, None))
     monkeypatch.setattr(convert.probe, "probe", lambda *a, **k: dict(document))
     monkeypatch.setattr(convert, "convert_file", fake_convert)
-    monkeypatch.setattr(convert, "prove", fake_prove)
+    monkeypatch.setattr(convert.loaders, "verify", fake_prove)
     diagnosis = SimpleNamespace(path="x.h5", size_guess="tiny")
     options = SimpleNamespace(size=None, variant="lambda", timeout=60.0)
     with pytest.raises(HarnessFailure, match=f"did not reproduce the reference in {fails}"):
