@@ -19,7 +19,7 @@ TESTS = Path(__file__).resolve().parent
 # A run of the probe or of convert, however the test starts it.
 RUNS = re.compile(r'probe\.run\b|\.probe\(|"probe",|\["probe"|"convert",|\["convert"')
 # An assertion that something worked, which a self-made reference would make true.
-CLAIMS = re.compile(r'== "pass"|proof: passed|\["verified"\]|use \w+|"recommended"\]\["strategy"\]')
+CLAIMS = re.compile(r'== "pass"|proof( on \w+)?: passed|\["verified"\]|use \w+|"recommended"\]\["strategy"\]')
 # A reference the test chose: the option, the keyword, or the helpers that make one.
 GIVEN = re.compile(r'"--reference"|\breference=|producer_reference\(|plain_reference\(')
 

@@ -280,7 +280,7 @@ def test_convert_to_tf221_proves_what_keras3_holds_and_says_why_not_in_one_line(
     )
     assert "Traceback" not in done.stderr
     if done.returncode == 0:
-        assert "proof: passed" in done.stdout and target.exists()
+        assert "proof on TensorFlow: passed" in done.stdout and target.exists()
         assert not FACENET_WORDS.search((tmp_path / "out" / "load_converted.py").read_text())
     else:
         assert done.returncode == 3, done.stderr[-1000:]
