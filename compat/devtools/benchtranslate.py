@@ -2,10 +2,12 @@
 
 The measure: among the Keras 3 consumers' cells where rebuilding FaceNet in code and loading the
 weights (``rebuild_weights``) passes, the share where ``translate`` passes too. Set aside are the
-cells whose Lambda layers need code the file does not hold as something this Python runs:
-bytecode written by another Python minor (or a function named by module), which translate takes
-only from the user (``--function``). Every cell where translate fails is counted by its failure
-family (``compat.records.families``), so an unexplained failure shows as such.
+cells translate is not for without the user's code: Lambda layers whose function the file does not
+hold as something this Python runs (bytecode written by another Python minor, or a function named
+by module), which translate takes from ``--function``; and weights-only files, which store no
+architecture (translate takes it from ``--architecture``). Every other cell where translate fails
+is counted by its failure family (``compat.records.families``), so an unexplained failure shows as
+such.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ TARGET = 0.90
 REBUILD = "rebuild_weights"
 TRANSLATE = "translate"
 SET_ASIDE = "lambda_needs_function"
+WEIGHTS_ONLY = ("h5_weights", "weights_h5")
 
 
 def keras3_consumers() -> set[str]:
@@ -41,7 +44,7 @@ def measure(matrix: dict) -> dict:
         if attempt["consumer"] in consumers and attempt["strategy"] in (REBUILD, TRANSLATE):
             key = (attempt["consumer"], attempt["producer"], attempt["fixture"])
             cells.setdefault(key, {})[attempt["strategy"]] = attempt
-    passed = aside = 0
+    passed = aside = weights_only = 0
     failures: Counter = Counter()
     for found in cells.values():
         rebuild, translate = found.get(REBUILD), found.get(TRANSLATE)
@@ -49,6 +52,9 @@ def measure(matrix: dict) -> dict:
             continue
         if translate["verdict"] == "pass":
             passed += 1
+            continue
+        if translate["verdict"] == "not_applicable" and translate["format"] in WEIGHTS_ONLY:
+            weights_only += 1
             continue
         family = families.classify_attempt(document, translate) if translate["verdict"] == "error" else None
         name = family.id if family else f"{translate['verdict']}: unexplained"
@@ -59,8 +65,9 @@ def measure(matrix: dict) -> dict:
     counted = passed + sum(failures.values())
     return {
         "consumers": sorted(consumers),
-        "rebuild_passes": counted + aside,
+        "rebuild_passes": counted + aside + weights_only,
         "set_aside": aside,
+        "weights_only": weights_only,
         "counted": counted,
         "translate_passes": passed,
         "share": round(passed / counted, 4) if counted else None,
@@ -76,7 +83,8 @@ def line(measured: dict) -> str:
     return (
         f"translate: {measured['translate_passes']} of {measured['counted']} Keras 3 cells where "
         f"{REBUILD} passes ({(share or 0) * 100:.1f}%, target {TARGET * 100:.0f}%: {verdict}); "
-        f"{measured['set_aside']} Lambda cells set aside (their function must come from the user); "
+        f"set aside: {measured['set_aside']} Lambda cells (their function must come from the user, --function) "
+        f"and {measured.get('weights_only', 0)} weights-only cells (the architecture must, --architecture); "
         f"failures by family: {failures}"
     )
 

@@ -35,6 +35,11 @@ NOT_IN_MATRIX = {
 
 # (producer, consumer, fixture, strategy) cells of the committed matrix, read from it.
 EXAMPLES = {
+    "lambda_needs_function": [
+        ("keras224", "keras212", "lambda-h5", "translate"),  # Python 3.7 bytecode under 3.6
+        ("keras212", "tf221", "lambda-h5", "translate"),  # Python 3.6 bytecode under 3.13
+        ("keras315jax", "tf215", "canarymodule-keras", "translate"),  # a function named by module
+    ],
     "lambda_bytecode": [
         ("keras212", "tf212", "lambda-h5", "load_model"),  # EOFError: EOF read where object expected
         ("keras212", "tf24", "lambda-h5", "load_model"),  # bad marshal data
