@@ -393,6 +393,7 @@ class Translate(Strategy):
     formats = ("h5", "json", "keras", "h5_weights", "weights_h5")
     weights_formats = ("h5_weights", "weights_h5")
     hands_over = True  # a FaceNet file's custom classes; a user's file gets only the code the user gives
+    runs_stored_code = False  # a Lambda's bytecode is never run: its function comes from the user
     any_paths = (("WEIGHTS_PATH", "weights"),)
     module_note = "translate.py sits beside this script (compat writes it with the script)"
 

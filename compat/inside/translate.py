@@ -19,17 +19,13 @@ but the standard library, numpy, h5py (for HDF5 weights) and the Keras it is han
 on CPython 3.6 and up.
 """
 
-import base64
 import copy
 import fnmatch
 import json
-import marshal
 import os
 import re
 import shutil
-import sys
 import tempfile
-import types
 import zipfile
 
 import numpy as np
@@ -40,11 +36,10 @@ import numpy as np
 class Stored:
     """A file's architecture (``config``), where its weights are, and the Keras that wrote it."""
 
-    def __init__(self, config, keras_version, weights, python=None):
+    def __init__(self, config, keras_version, weights):
         self.config = config
         self.keras_version = keras_version or ""
         self.weights = weights  # ("h5", path, group) | ("keras_zip", path) | ("v3_h5", path)
-        self.python = python  # "3.11" where a manifest beside the file says so
 
     @property
     def generation(self):
@@ -70,32 +65,20 @@ def _has_keras3_nodes(config):
     return False
 
 
-def _python_beside(path):
-    """The Python a fixture's producer ran, from the manifest beside it (None for any other file)."""
-    manifest = os.path.join(os.path.dirname(os.path.abspath(path)), "manifest.json")
-    try:
-        with open(manifest) as handle:
-            version = json.load(handle).get("versions", {}).get("python", "")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return ".".join(version.split(".")[:2]) or None
-
-
 def read(path, weights_path=None):
     """What ``path`` stores: an HDF5 model, a ``.keras`` zip or a JSON architecture (+ weights)."""
-    python = _python_beside(path)
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             config = json.loads(archive.read("config.json").decode("utf-8"))
             names = archive.namelist()
             meta = json.loads(archive.read("metadata.json").decode("utf-8")) if "metadata.json" in names else {}
-        return Stored(config, meta.get("keras_version"), ("keras_zip", path), python)
+        return Stored(config, meta.get("keras_version"), ("keras_zip", path))
     if path.endswith(".json"):
         with open(path) as handle:
             config = json.load(handle)
         if not weights_path:
             raise NotTranslatable("a JSON architecture needs its weights file")
-        return Stored(config, config.get("keras_version"), _h5_weights(weights_path), python)
+        return Stored(config, config.get("keras_version"), _h5_weights(weights_path))
     import h5py
 
     with h5py.File(path, "r") as handle:
@@ -103,23 +86,22 @@ def read(path, weights_path=None):
             raise NotTranslatable("the file stores weights only, no architecture to translate")
         config = json.loads(_text(handle.attrs["model_config"]))
         version = _text(handle.attrs.get("keras_version", ""))
-    return Stored(config, version, _h5_weights(path), python)
+    return Stored(config, version, _h5_weights(path))
 
 
 def read_weights_only(path):
     """A file read only for its weights: the architecture comes from the user's code."""
-    python = _python_beside(path)
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
             meta = json.loads(archive.read("metadata.json").decode("utf-8")) if "metadata.json" in names else {}
-        return Stored(None, meta.get("keras_version"), ("keras_zip", path), python)
+        return Stored(None, meta.get("keras_version"), ("keras_zip", path))
     import h5py
 
     with h5py.File(path, "r") as handle:
         holder = handle.get("model_weights", handle)
         version = _text(holder.attrs.get("keras_version", handle.attrs.get("keras_version", "")))
-    return Stored(None, version, _h5_weights(path), python)
+    return Stored(None, version, _h5_weights(path))
 
 
 def _model_config(model):
@@ -372,8 +354,8 @@ def _hard_sigmoid_arrays(layer, arrays, stored, target):
 
 
 def _lambda_function(layer, stored, target, translation):
-    """A Lambda's function as this Python can run it: the user's, else the file's bytecode where
-    the Python that wrote it is known to be this one's minor."""
+    """A Lambda's function as this Python can run it: the user's (by layer name or pattern), or one
+    handed over by the name the file gives it; bytecode stored in the file is never run."""
     if layer.get("class_name") != "Lambda":
         return None
     config = layer["config"]
@@ -451,40 +433,18 @@ def _output_shape(function, stored_shape, arguments):
 
 
 def _stored_function(config, stored, name):
+    """None where the Lambda's function is not stored as bytecode; else the refusal: translate never
+    runs code stored in the file (only the Python minor that wrote it reads it, and reading it runs it)."""
     function = config.get("function")
-    code = None
-    if config.get("function_type") == "lambda" and isinstance(function, list):
-        code, defaults, closure = function[0], function[1], function[2]
-    elif isinstance(function, dict) and function.get("class_name") == "__lambda__":
-        inner = function["config"]
-        code, defaults, closure = inner["code"], inner["defaults"], inner["closure"]
-    if code is None:
+    stored_code = (config.get("function_type") == "lambda" and isinstance(function, list)) or (
+        isinstance(function, dict) and function.get("class_name") == "__lambda__"
+    )
+    if not stored_code:
         return None, None
-    here = "{}.{}".format(*sys.version_info[:2])
-    if stored.python != here:
-        raise NotTranslatable(
-            "Lambda layer {!r} stores its function as Python bytecode {}, which only that Python reads: "
-            "give the function with --function {}=FILE.py:NAME".format(
-                name, "of Python " + stored.python if stored.python else "of an unknown Python", name
-            )
-        )
-    raw = base64.decodebytes(code.encode("ascii"))
-    function = types.FunctionType(marshal.loads(raw), globals())
-    if defaults is not None:
-        function.__defaults__ = tuple(defaults)
-    if closure is not None:
-        function = types.FunctionType(
-            function.__code__,
-            globals(),
-            function.__name__,
-            function.__defaults__,
-            tuple(_cell(value) for value in closure),
-        )
-    return function, f"the file's bytecode (written by Python {stored.python}, this is {here})"
-
-
-def _cell(value):
-    return (lambda: value).__closure__[0]
+    raise NotTranslatable(
+        f"Lambda layer {name!r} stores its function as Python bytecode, which translate never runs (only "
+        f"the Python minor that wrote it reads it): give the function with --function {name}=FILE.py:NAME"
+    )
 
 
 def _lambda_keras2_fields(layer, stored, target, translation):
@@ -832,7 +792,7 @@ RULES = (
     Rule(
         "lambda_function",
         "any Python -> any Python",
-        "a Lambda's function by name: the user's (--function), or the file's bytecode where the same Python wrote it",
+        "a Lambda's function by name: the user's (--function) or one handed over by name; its bytecode is never run",
         "bad marshal data (unknown type code)",
         ("keras-team/keras#14875", "keras-team/keras#7440"),
         _lambda_function,

@@ -306,8 +306,9 @@ FAMILIES = OrderedDict(
         Family(
             "lambda_needs_function",
             "Lambda bytecode: translate needs the function as code",
-            "a Lambda layer stores its function as bytecode that this Python cannot read (or the "
-            "Python that wrote it is unknown), or names a function the file does not hold",
+            "a Lambda layer stores its function as Python bytecode, which translate never runs (only "
+            "the Python minor that wrote it reads it, and reading it runs code from the file), or names "
+            "a function the file does not hold",
             "give the function with --function LAYER=FILE.py:NAME (translate), or rebuild the model "
             "in code and load only the weights (rebuild_weights, h5_transplant)",
             ("keras-team/keras#14875",),
@@ -567,7 +568,7 @@ _SIGNATURES = (
     (
         "lambda_needs_function",
         ("NotTranslatable",),
-        r"stores its function as Python bytecode of|names its function '[^']*', which the file does not hold",
+        r"stores its function as Python bytecode|names its function '[^']*', which the file does not hold",
         None,
     ),
     ("untranslatable_argument", ("NotTranslatable",), r"has no equivalent in Keras|in this Keras takes no '", None),
