@@ -2,9 +2,9 @@
 
 The measure: among the Keras 3 consumers' cells where rebuilding FaceNet in code and loading the
 weights (``rebuild_weights``) passes, the share where ``translate`` passes too. Set aside are the
-cells translate is not for without the user's code: Lambda layers whose function the file does not
-hold as something this Python runs (bytecode written by another Python minor, or a function named
-by module), which translate takes from ``--function``; and weights-only files, which store no
+cells translate is not for without the user's code: Lambda layers whose function the file holds
+only as bytecode (which translate never runs) or names by module, which translate takes from
+``--function``; and weights-only files, which store no
 architecture (translate takes it from ``--architecture``). Every other cell where translate fails
 is counted by its failure family (``compat.records.families``), so an unexplained failure shows as
 such.
