@@ -307,19 +307,23 @@ def write_keras_model(name, out_dir, log):
         # Computed after this save, from the model just saved: a writer that changed it shows.
         corpus.write_reference(out_dir, model_id, inputs, predict(model, inputs, input_specs))
         relative = _relative(written, out_dir)
-        entries.append(
-            {
-                "id": model_id,
-                "path": relative[0],
-                "format": fmt,
-                "files": relative,
-                "weights": relative[1] if len(relative) > 1 else None,
-                "inputs": input_specs,
-                "outputs": output_specs,
-                "note": note,
-            }
-        )
+        weights = relative[1] if len(relative) > 1 else None
+        entries.append(manifest_entry(model_id, fmt, relative, weights, input_specs, output_specs, note))
     return entries
+
+
+def manifest_entry(model_id, fmt, relative, weights, inputs, outputs, note):
+    """One model's entry in a corpus manifest (``compat.inside.corpus.ENTRY_KEYS``)."""
+    return {
+        "id": model_id,
+        "path": relative[0],
+        "format": fmt,
+        "files": relative,
+        "weights": weights,
+        "inputs": inputs,
+        "outputs": outputs,
+        "note": note,
+    }
 
 
 # -- the tf.Module -------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from compat.inside.corpus_foreign import (
     _failure,
     _relative,
     describe,
+    manifest_entry,
     predict,
     reference_inputs,
     savedmodel_metadata_note,
@@ -332,18 +333,7 @@ def write_case(case, out_dir, log):
             note += "; " + savedmodel_metadata_note(written[0])
         corpus.write_reference(out_dir, model_id, inputs, predict(model, inputs, input_specs))
         relative = _relative(written, out_dir)
-        entries.append(
-            {
-                "id": model_id,
-                "path": relative[0],
-                "format": fmt,
-                "files": relative,
-                "weights": None,
-                "inputs": input_specs,
-                "outputs": output_specs,
-                "note": note,
-            }
-        )
+        entries.append(manifest_entry(model_id, fmt, relative, None, input_specs, output_specs, note))
     return entries
 
 
