@@ -278,14 +278,8 @@ def probe(
             outcome["recommended"] = engine.recommended(outcome)
         reference = reference if reference is not None else engine.reference_outputs(environments)
         if write_loader:
-            files = [Path(model.path)] + (
-                [Path(model.path).parent / model.diagnosis.weights] if model.diagnosis.weights else []
-            )
-            for function_file in model.function_files:  # a loader imports the user's code from beside itself
-                Path(write_loader).mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(function_file, Path(write_loader) / function_file.name)
-            _write_loaders(
-                loaders, environments, Path(write_loader), files, batch, reference, sandboxed, timeout, jobs, log
+            _write_loaders_for(
+                model, loaders, environments, Path(write_loader), batch, reference, sandboxed, timeout, jobs, log
             )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -307,6 +301,19 @@ def probe(
         "groups": groups,
         "outputs_learnt": learnt,
     }
+
+
+def _write_loaders_for(
+    model: engine.ModelFile, loaders, environments, folder: Path, batch, reference, sandboxed, timeout, jobs, log
+) -> None:
+    """Each environment's loader for the model's file (and its weights file), with the user's code beside them."""
+    files = [Path(model.path)] + (
+        [Path(model.path).parent / model.diagnosis.weights] if model.diagnosis.weights else []
+    )
+    for function_file in model.function_files:  # a loader imports the user's code from beside itself
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(function_file, folder / function_file.name)
+    _write_loaders(loaders, environments, folder, files, batch, reference, sandboxed, timeout, jobs, log)
 
 
 def _outputs_learnt(batch: engine.Batch, environments: list[dict]) -> list[dict] | None:
