@@ -201,6 +201,9 @@ def time_matrix(fixture_ids: str | None, jobs: int, scratch: Path) -> dict:
     from compat.harness import matrix
 
     consumers: list[matrix.Pass | str] = [env.id for env in catalog.consumers()]
+    ids = [str(c) for c in consumers]
+    planned = matrix.plan_passes(ids, matrix.default_outputs(ids, scratch), fixture_ids, rerun=True, settle=False)
+    estimated = matrix.estimated_wall([p for p in planned if p.todo], jobs)  # what --dry-run --rerun says
     started = time.time()
     try:
         finished = matrix.run_consumers(
@@ -219,6 +222,8 @@ def time_matrix(fixture_ids: str | None, jobs: int, scratch: Path) -> dict:
         "jobs": jobs,
         "attempts": attempts,
         "seconds": round(seconds, 1),
+        "estimated_seconds": round(estimated, 1),
+        "estimate_ratio": round(estimated / seconds, 2),
         "attempts_per_second": round(attempts / seconds, 2),
         "tensorflow_imports": sum(d["run"]["tensorflow_imports"] for d in documents),
     }
@@ -643,7 +648,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"matrix over {measured['fixtures']}: {measured['attempts']} attempts by {measured['consumers']} "
             f"consumers in {measured['seconds']}s with {measured['jobs']} at once "
-            f"({measured['attempts_per_second']} attempts/s, {measured['tensorflow_imports']} TF imports)"
+            f"({measured['attempts_per_second']} attempts/s, {measured['tensorflow_imports']} TF imports); "
+            f"`compat matrix --dry-run --rerun` had said {measured['estimated_seconds']}s "
+            f"(estimate / measured = {measured['estimate_ratio']})"
         )
         if report.get("from_nothing"):
             print(f"  from nothing: + {report['from_nothing']['total_seconds']}s to create every environment")

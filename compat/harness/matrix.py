@@ -101,6 +101,11 @@ def plan_passes(
     return sorted(passes, key=lambda p: -p.estimated_seconds)
 
 
+def estimated_wall(passes: list[Pass], jobs: int) -> float:
+    """Seconds until the last of the passes ends, ``jobs`` at once, largest first."""
+    return progress.finish_time([], sorted((p.estimated_seconds for p in passes), reverse=True), jobs)
+
+
 def _journaled(output: Path) -> list[AttemptId]:
     """Ids of the attempts the runs of a results file have journaled so far."""
     return [attempt_id(a) for a in store.journaled(output)]
@@ -309,7 +314,7 @@ def run_matrix(
     if dry_run:
         print(
             f"[matrix] planned in {time.time() - started:.1f}s: {sum(p.todo for p in work)} of {planned} "
-            f"attempts to run, about {_minutes(sum(p.estimated_seconds for p in work) / jobs)} on {jobs} core(s)"
+            f"attempts to run, about {_minutes(estimated_wall(work, jobs))} on {jobs} core(s)"
         )
         for p in passes:
             print(f"  {p.consumer:<12} {p.todo:>6} of {p.planned:<6} about {_minutes(p.estimated_seconds)}")
@@ -323,7 +328,7 @@ def run_matrix(
     else:
         print(
             f"[matrix] {sum(p.todo for p in work)} of {planned} attempts to run in {len(work)} of "
-            f"{len(consumers)} consumer(s), about {_minutes(sum(p.estimated_seconds for p in work) / jobs)} "
+            f"{len(consumers)} consumer(s), about {_minutes(estimated_wall(work, jobs))} "
             f"on {jobs} core(s); largest first: " + ", ".join(f"{p.consumer} {p.todo}" for p in work)
         )
         finished = run_consumers(work, jobs, rerun, fixture_ids, results_dir=results_dir)

@@ -188,14 +188,12 @@ def published_keys(consumer: str, document: dict | None) -> dict:
 
 
 def recorded_seconds(consumer: str, attempts: list[dict], published: dict | None) -> dict:
-    """(producer, fixture, strategy) -> load + predict seconds last recorded, from the published
-    matrix and then the results file's attempts."""
+    """(producer, fixture, strategy) -> what the attempt cost when last recorded
+    (``matrixdoc.attempt_seconds``), from the published matrix and then the results file's attempts."""
     seconds = {
         found[1:]: spent for found, (_, spent) in (matrixdoc.recorded(published, consumer) if published else {}).items()
     }
-    seconds.update(
-        {attempt_id(a): (a.get("load_seconds") or 0.0) + (a.get("predict_seconds") or 0.0) for a in attempts}
-    )
+    seconds.update({attempt_id(a): matrixdoc.attempt_seconds(a) for a in attempts})
     return seconds
 
 

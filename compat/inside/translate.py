@@ -281,19 +281,91 @@ def _strip_modules(value, keep_layers=False):
 
 
 def _keras3_nodes(layer, stored, target, translation):
-    """Keras 3's inbound nodes ({args, kwargs} with __keras_tensor__) as Keras 2's lists."""
-    if target.generation != 2 or not isinstance(layer.get("inbound_nodes"), list):
+    """Keras 3's inbound nodes ({args, kwargs} with __keras_tensor__) as Keras 2's lists.
+
+    Keras 2 counts a nested model's own input-to-output node as its node 0, so the model's first
+    call is its node 1 (Keras 3 numbers that call 0): a reference to a nested model moves up by
+    one, else Keras 2's from_config waits for a node that never comes, for ever."""
+    if target.generation != 2:
         return None
-    nodes = layer["inbound_nodes"]
-    if not any(isinstance(node, dict) for node in nodes):
+    done = []
+    children = (layer.get("config") or {}).get("layers") if isinstance(layer.get("config"), dict) else None
+    if isinstance(children, list) and _has_keras3_nodes(layer):
+        translation.networks.update(_name(child) for child in children if _calls_itself_first(child))
+        moved = [
+            key for key in ("input_layers", "output_layers") if _shift_references(layer["config"], key, translation)
+        ]
+        if moved:
+            done.append("a nested model's call as its node 1 in " + ", ".join(moved))
+    nodes = layer.get("inbound_nodes")
+    if isinstance(nodes, list) and any(isinstance(node, dict) for node in nodes):
+        legacy = []
+        for node in nodes:
+            tensors = []
+            _collect_tensors(node.get("args"), tensors)
+            legacy.append([_keras2_reference(history, translation) + [{}] for history in tensors])
+        layer["inbound_nodes"] = legacy
+        done.append("inbound nodes in Keras 2's form")
+    return "; ".join(done) or None
+
+
+def _calls_itself_first(layer):
+    """Whether Keras 2 gives this layer a node of its own before its first call: a functional
+    model, or a Sequential that starts with its input."""
+    if layer.get("class_name") in ("Functional", "Model"):
+        return True
+    children = (layer.get("config") or {}).get("layers") if isinstance(layer.get("config"), dict) else None
+    return layer.get("class_name") == "Sequential" and bool(children) and children[0].get("class_name") == "InputLayer"
+
+
+def _keras2_reference(history, translation):
+    """[layer, node, tensor] with the node numbered as Keras 2 numbers it."""
+    name, node, tensor = list(history)[:3]
+    return [name, node + 1 if name in getattr(translation, "networks", ()) else node, tensor]
+
+
+def _shift_references(config, key, translation):
+    """A model's input_layers/output_layers naming a nested model, renumbered for Keras 2."""
+    references = config.get(key)
+    if not isinstance(references, list) or not references:
+        return False
+    single = isinstance(references[0], str)
+    shifted = [_keras2_reference(r, translation) for r in ([references] if single else references)]
+    if shifted == ([references] if single else references):
+        return False
+    config[key] = shifted[0] if single else shifted
+    return True
+
+
+def _unreachable_node(config):
+    """The first reference in a Keras 2 config to a node its layer will never have, as
+    ``(layer, node, nodes it has)``, or None: Keras 2's from_config waits for such a node for ever."""
+    children = (config.get("config") or {}).get("layers") if isinstance(config.get("config"), dict) else None
+    if not isinstance(children, list) or not children:
         return None
-    legacy = []
-    for node in nodes:
-        tensors = []
-        _collect_tensors(node.get("args"), tensors)
-        legacy.append([history + [{}] for history in tensors])
-    layer["inbound_nodes"] = legacy
-    return "inbound nodes in Keras 2's form"
+    count = {}
+    for child in children:
+        nodes = child.get("inbound_nodes") or []
+        own = 1 if child.get("class_name") == "InputLayer" or _calls_itself_first(child) else 0
+        count[_name(child)] = own + len(nodes)
+    references = [
+        r for child in children for node in child.get("inbound_nodes") or [] if isinstance(node, list) for r in node
+    ]
+    for key in ("input_layers", "output_layers"):
+        found = config["config"].get(key)
+        if isinstance(found, list) and found:
+            references += [found] if isinstance(found[0], str) else found
+    for reference in references:
+        if not (isinstance(reference, list) and len(reference) >= 3 and isinstance(reference[0], str)):
+            return None  # not Keras 2's list form: nothing to check
+        name, node = reference[0], reference[1]
+        if name in count and isinstance(node, int) and node >= count[name]:
+            return name, node, count[name]
+    for child in children:
+        found = _unreachable_node(child)
+        if found:
+            return found
+    return None
 
 
 def _collect_tensors(value, found):
@@ -872,6 +944,7 @@ class Translation:
         self.objects = dict(custom_objects or {})
         self.changes = []  # (rule, layer, what changed)
         self.wrapped = set()  # id() of the layer configs inside a wrapper (Bidirectional, TimeDistributed)
+        self.networks = set()  # names of nested models (Keras 2 numbers their first call 1)
         self.model = None
 
     def rewrite(self):
@@ -896,6 +969,9 @@ class Translation:
             self._set_weights(config)
             return self.model
         config = self.rewrite()
+        unreachable = _unreachable_node(config) if self.target.generation == 2 else None
+        if unreachable:
+            raise NotTranslatable("the model calls node {1} of layer {0}, which has {2} node(s)".format(*unreachable))
         kept = copy.deepcopy(config)  # from_config edits the dicts it is handed
         keras = self.target.keras
         with keras.utils.custom_object_scope(self.objects):
@@ -1030,10 +1106,13 @@ def _legacy_h5_weights(path, group):
                 continue
             arrays = [np.asarray(layer[name]) for name in names]
             found[layer_name] = arrays
-            # A nested model's group holds its layers' weights as "inner/kernel:0": by inner name too.
+            # A nested model's group holds its layers' weights as "inner/kernel:0" (Keras 2, and
+            # Keras 3's functional models) or "model/inner/kernel" (Keras 3's Sequential): by inner name too.
             for name, array in zip(names, arrays):
-                if "/" in name:
-                    found.setdefault("@" + name.split("/")[0], []).append(array)
+                parts = name.split("/")
+                if len(parts) > 1:
+                    inner = parts[1] if parts[0] == layer_name and len(parts) > 2 else parts[0]
+                    found.setdefault("@" + inner, []).append(array)
     for key in [k for k in found if k.startswith("@")]:
         found.setdefault(key[1:], found[key])
         del found[key]

@@ -199,7 +199,7 @@ def page_data(matrix: dict, producers: list[str], consumers: list[str], found: l
             {"id": c, "label": summary.CATEGORY_LABELS[c], "short": cells.SHORT_LABELS[c], "mark": cells.MARKS[c]}
             for c in cells.CATEGORIES
         ],
-        "strategies": [{"name": s["name"]} for s in matrix["strategies"]],
+        "strategies": [{"name": name} for name in summary.strategy_order(matrix["strategies"])],
         "verdicts": VERDICT_WORDS,
         "families": {
             f.id: {"label": f.label, "cause": f.cause, "action": f.action} for f in families.FAMILIES.values()

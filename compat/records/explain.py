@@ -35,7 +35,7 @@ import textwrap
 from collections import Counter, defaultdict
 
 from compat import catalog
-from compat.records import families, recipetext
+from compat.records import families, recipetext, summary
 
 # As the worker keeps them (compat.inside.worker.first_line and _error).
 MESSAGE_CHARS = 500
@@ -335,7 +335,7 @@ def _environment_order(document: dict) -> list[str]:
 
 
 def _strategy_order(document: dict) -> list[str]:
-    return [entry["name"] for entry in document.get("strategies") or []]
+    return summary.strategy_order(document.get("strategies") or [])
 
 
 def _cell(attempt: dict) -> tuple[str, str, str]:

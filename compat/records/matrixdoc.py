@@ -166,20 +166,33 @@ def _line_keys(document: dict, group: dict) -> dict:
     }
 
 
+def attempt_seconds(attempt: dict) -> float | str:
+    """What an attempt cost, as its record tells: load + predict seconds where timed, 0 where the
+    strategy did not apply (nothing loaded), else its verdict (a load that failed before it was timed)."""
+    if attempt.get("verdict") == NOT_APPLICABLE:
+        return 0.0
+    timed = (attempt.get("load_seconds") or 0.0) + (attempt.get("predict_seconds") or 0.0)
+    return timed if timed else str(attempt.get("verdict"))
+
+
 def recorded(document: dict, consumer: str | None = None) -> dict:
-    """(consumer, producer, fixture, strategy) -> (key or None, seconds the attempt took), read
-    straight from an on-disk document, without expanding its attempts."""
+    """(consumer, producer, fixture, strategy) -> (key or None, what the attempt cost as
+    ``attempt_seconds`` gives it), read straight from an on-disk document, without expanding its attempts."""
     found = {}
     for group in document.get("loads") or []:
         if consumer is not None and group.get("consumer") != consumer:
             continue
         keys = _line_keys(document, group)
         for strategy, packed in group["attempts"].items():
-            seconds = 0.0
-            if isinstance(packed, dict):
-                packed = {FULL_NAMES.get(name, name): value for name, value in packed.items()}
-                seconds = (packed.get("load_seconds") or 0.0) + (packed.get("predict_seconds") or 0.0)
-            found[(group["consumer"], group["producer"], group["fixture"], strategy)] = (keys.get(strategy), seconds)
+            packed = (
+                {FULL_NAMES.get(name, name): value for name, value in packed.items()}
+                if isinstance(packed, dict)
+                else {}
+            )
+            found[(group["consumer"], group["producer"], group["fixture"], strategy)] = (
+                keys.get(strategy),
+                attempt_seconds(packed or {"verdict": NOT_APPLICABLE}),
+            )
     return found
 
 

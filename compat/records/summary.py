@@ -20,8 +20,8 @@ AS_IS, FLAG, WEIGHTS, WRONG_NUMBERS, NOTHING, NOT_TRIED = (
 CATEGORY_LABELS = OrderedDict(
     [
         (AS_IS, "works as it is"),
-        (FLAG, "works with a flag, custom objects or another API"),
-        (WEIGHTS, "works only through the weights (rebuild, transplant)"),
+        (FLAG, "works without the model's code: a flag, custom objects, another API or a translation"),
+        (WEIGHTS, "works only with the model's code (rebuild, transplant)"),
         (WRONG_NUMBERS, "loads but gives wrong numbers"),
         (NOTHING, "nothing works"),
         (NOT_TRIED, "not tried"),
@@ -32,8 +32,22 @@ CATEGORY_LABELS = OrderedDict(
 PASS = Verdict.PASS.value  # read once: best_strategy runs for every fixture of every pair of consumers
 
 
+# Where a strategy stands in what a reader is advised first, when several give the reference
+# numbers: the reader's own Keras reading the file as stored, then that Keras reading it
+# translated (compat's translate.py beside the recipe), then the frozen Keras 2 package
+# (tf_keras: no JAX, no PyTorch), then a rebuild from the model's own code.
+CARRIED, FROZEN_KERAS = ("translate",), ("tf_keras",)
+
+
+def preference(name: str, tier: str | None) -> int:
+    if tier == WEIGHTS:
+        return 3
+    return 2 if name in FROZEN_KERAS else 1 if name in CARRIED else 0
+
+
 def strategy_order(strategies: list[dict]) -> list[str]:
-    return [s["name"] for s in strategies]
+    """The strategies' names in the order a reader is advised them (stable within a rank: the registry's)."""
+    return [s["name"] for s in sorted(strategies, key=lambda s: preference(s["name"], s.get("tier")))]
 
 
 def group_by_fixture(attempts: list[dict]) -> OrderedDict[tuple[str, str], dict[str, dict]]:

@@ -32,7 +32,7 @@ from compat import catalog
 from compat.environments import envs, sandbox, workerclient
 from compat.errors import BadInput, HarnessFailure
 from compat.paths import cache_root
-from compat.records import families
+from compat.records import families, summary
 from compat.records.attempt import MEASURED, plain_error
 from compat.records.judge import LOADED
 from compat.records.judge import judge as judge_result
@@ -638,8 +638,11 @@ def given_reference(path: str, batch: Batch) -> list[tuple]:
 
 
 def recommended(env: dict) -> dict | None:
-    """The first passing strategy in registry order (attempts are run in that order)."""
-    return next((a for a in env["attempts"] if a.get("verdict") == Verdict.PASS.value), None)
+    """The first passing strategy in the order a reader is advised them (``summary.strategy_order``;
+    the attempts' own order where the environment's strategies are not known)."""
+    passed = {a["strategy"]: a for a in env["attempts"] if a.get("verdict") == Verdict.PASS.value}
+    order = summary.strategy_order(env.get("strategies") or []) + [a["strategy"] for a in env["attempts"]]
+    return next((passed[name] for name in order if name in passed), None)
 
 
 def agreement_groups(environments: list[dict]) -> list[list[str]]:

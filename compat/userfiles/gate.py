@@ -35,7 +35,7 @@ from pathlib import Path
 from compat import catalog
 from compat.environments import sandbox
 from compat.errors import EXIT_OK, EXIT_REGRESSED, BadInput, HarnessFailure, progress
-from compat.records import change
+from compat.records import change, summary
 from compat.records.change import Change
 from compat.records.judge import LOADED
 from compat.userfiles import engine, hints, scan
@@ -178,11 +178,18 @@ def measure(env: catalog.Environment, planned: list[dict], isolation, home: Path
 # -- judging (pure) ------------------------------------------------------------------------
 
 
-def compare_model(old_attempts: list[dict], new_attempts: list[dict], old_id: str = "old", new_id: str = "new") -> dict:
+def compare_model(
+    old_attempts: list[dict],
+    new_attempts: list[dict],
+    old_id: str = "old",
+    new_id: str = "new",
+    strategies: list[dict] | None = None,
+) -> dict:
     """What happened to one model between the environments; see the module docstring.
 
     Attempts are the engine's, in registry order (``status`` and, when loaded, raw
-    ``outputs``); they are judged here against OLD's first loading output.
+    ``outputs``); they are judged here against OLD's first loading output. ``strategies``
+    (the workers' list) puts them in the order a reader is advised them (``summary.strategy_order``).
     """
     old = [dict(a) for a in old_attempts]
     new = [dict(a) for a in new_attempts]
@@ -190,6 +197,9 @@ def compare_model(old_attempts: list[dict], new_attempts: list[dict], old_id: st
     order = [a["strategy"] for a in old] + [
         a["strategy"] for a in new if a["strategy"] not in {b["strategy"] for b in old}
     ]
+    if strategies:
+        advised = summary.strategy_order(strategies)
+        order.sort(key=lambda name: advised.index(name) if name in advised else len(advised))
     by_old = {a["strategy"]: a for a in old}
     by_new = {a["strategy"]: a for a in new}
     found = change.fixture_change(("", ""), by_old or None, by_new or None, order, order)
@@ -280,7 +290,15 @@ def build_document(
                 old["model_seconds"].get(shown, 0) + (0 if same else new["model_seconds"].get(shown, 0)), 2
             ),
         }
-        entry.update(compare_model(old["models"].get(shown, []), new["models"].get(shown, []), old["id"], new["id"]))
+        entry.update(
+            compare_model(
+                old["models"].get(shown, []),
+                new["models"].get(shown, []),
+                old["id"],
+                new["id"],
+                old.get("strategies") or new.get("strategies"),
+            )
+        )
         _name_family(entry, new, model.fixture(shown, found.size_guess, "lambda"))
         entries.append(entry)
     counts = {c.value: sum(e["change"] == c for e in entries) for c in Change}

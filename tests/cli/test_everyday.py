@@ -360,6 +360,25 @@ def test_the_time_left_follows_the_recorded_times_then_this_runs_pace():
     assert progress.finish_time([], [3.0, 3.0, 3.0], slots=2) == 6.0
 
 
+def test_an_attempt_costs_what_its_record_says_by_verdict_where_it_was_not_timed():
+    from compat.harness import progress
+    from compat.records import matrixdoc
+
+    records = {
+        "timed": {"verdict": "pass", "load_seconds": 2.0, "predict_seconds": 1.0},
+        "not_applicable": {"verdict": "not_applicable"},
+        "refused": {"verdict": "error"},
+        "crashed": {"verdict": "crash"},
+    }
+    recorded = {name: matrixdoc.attempt_seconds(record) for name, record in records.items()}
+    expected = progress.expected_seconds([*records, "new"], recorded)
+    assert expected["timed"] == 3.0
+    assert expected["not_applicable"] == 0.0  # nothing was loaded
+    assert expected["refused"] == progress.UNTIMED_SECONDS["error"]
+    assert expected["crashed"] == progress.WORKER_START_SECONDS  # the worker it killed starts again
+    assert expected["new"] == 3.0  # never recorded: the mean of the timed ones
+
+
 def test_plain_progress_lines_come_first_last_and_at_a_bounded_rate(capsys):
     import io
 

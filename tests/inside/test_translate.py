@@ -116,6 +116,33 @@ def test_keras_3_nodes_become_keras_2_lists():
     assert dense["inbound_nodes"] == [[["inputs", 0, 0, {}]]]
 
 
+def keras3_call(dense: dict, *sources: str) -> dict:
+    history = [{"class_name": "__keras_tensor__", "config": {"keras_history": [name, 0, 0]}} for name in sources]
+    dense["inbound_nodes"] = [{"args": history, "kwargs": {}}]
+    return dense
+
+
+def test_a_nested_models_call_is_its_node_1_in_keras_2():
+    # Keras 2 gives a nested model a node of its own before its first call; a config that calls
+    # its node 0 makes Keras 2's from_config wait for ever.
+    inner = model(layer("InputLayer", name="inner_in"), keras3_call(layer("Dense", name="d"), "inner_in"))
+    inner.update(name="inner", inbound_nodes=[])
+    inner["config"].update(name="inner", input_layers=[["inner_in", 0, 0]], output_layers=[["d", 0, 0]])
+    keras3_call(inner, "x")
+    outer = model(layer("InputLayer", name="x"), inner, keras3_call(layer("Dense", name="head"), "inner"))
+    outer["config"].update(input_layers=[["x", 0, 0]], output_layers=[["inner", 0, 0]])
+    carried = translation(outer, "3.15.1", generation=2)
+    carried.target.keras = types.SimpleNamespace(layers=types.SimpleNamespace())  # no layer class to check
+    config = carried.rewrite()
+    head = config["config"]["layers"][2]
+    assert head["inbound_nodes"] == [[["inner", 1, 0, {}]]]
+    assert config["config"]["output_layers"] == [["inner", 1, 0]]
+    assert config["config"]["layers"][1]["inbound_nodes"] == [[["x", 0, 0, {}]]]
+    assert translate._unreachable_node(config) is None
+    head["inbound_nodes"] = [[["inner", 2, 0, {}]]]
+    assert translate._unreachable_node(config) == ("inner", 2, 2)
+
+
 def test_input_batch_shape_and_dtype_policy_for_keras_2():
     inputs = layer(
         "InputLayer",
@@ -198,6 +225,20 @@ def test_legacy_hdf5_weights_are_read_by_layer_and_weight_order(tmp_path):
     found = translate._legacy_h5_weights(str(path), "model_weights")
     assert list(found) == ["dense"]
     assert [a.shape for a in found["dense"]] == [(2, 3), (3,)]
+
+
+def test_a_nested_keras_3_sequentials_weights_are_found_by_their_inner_layer(tmp_path):
+    path = tmp_path / "w.h5"
+    with h5py.File(path, "w") as handle:
+        root = handle.create_group("model_weights")
+        root.attrs["layer_names"] = [b"refine", b"encoder"]
+        for group_name, names in (("refine", ["refine/dense/kernel"]), ("encoder", ["hidden/kernel"])):
+            group = root.create_group(group_name)
+            group.attrs["weight_names"] = [n.encode() for n in names]
+            for name in names:
+                group.create_dataset(name, data=np.ones((2, 2)))
+    found = translate._legacy_h5_weights(str(path), "model_weights")
+    assert set(found) == {"refine", "encoder", "dense", "hidden"}
 
 
 def test_the_report_has_a_line_per_rule_and_change_with_its_public_reports():
