@@ -14,6 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# test_corpus (tests/harness) names the foreign corpus that tests/userfiles also read, whichever runs first
+sys.path.insert(0, str(ROOT / "tests" / "harness"))
 
 
 def run_inside(env_id: str, module: str, *args: str, extra_env=None, timeout=900) -> str:

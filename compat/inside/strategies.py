@@ -639,6 +639,78 @@ class JsonWeights(JsonPlain):
         return _hand_over_reason(fixture)
 
 
+class JsonUnsafe(JsonWeights):
+    """model_from_json with safe mode off: model_from_json takes no safe_mode argument (keras#18284,
+    tf-keras#44), so the recipe turns it off around the call (Keras 2.13-2.15, tf_keras) or for the
+    program (Keras 3); the worker scopes it to the one attempt."""
+
+    name = "json_unsafe"
+    label = "json+unsafe"
+    abbreviation = "jsonu"
+    summary = "model_from_json(architecture, custom_objects=...) with safe mode off + load_weights(weights)"
+    any_summary = "model_from_json(architecture) with safe mode off + load_weights(weights)"
+
+    def environment_reason(self, ctx, fixture):
+        if not ctx.keras3 and ctx.keras_minor < (2, 13):
+            return (
+                f"Keras {ctx.version} has no safe mode for model_from_json (it came with 2.13): json_plain is the same"
+            )
+        return None
+
+    def file_reason(self, fixture):
+        if not fixture.get("stored_code"):
+            return "the file holds no stored code: with safe mode off it loads exactly as json_plain does"
+        return None
+
+    @staticmethod
+    def _scope_module(ctx):
+        return (
+            "tf_keras.src.saving.serialization_lib" if ctx.api == "tf_keras" else "keras.src.saving.serialization_lib"
+        )
+
+    def _lines(self, ctx, handed):
+        read = [
+            "with open(MODEL_PATH) as f:",
+            f"    model = keras.models.model_from_json(f.read(){handed})",
+        ]
+        if ctx.keras3:
+            unsafe = [
+                "# model_from_json takes no safe_mode: Keras may deserialise Lambda bytecode in the file (and run it)",
+                "keras.config.enable_unsafe_deserialization()",
+            ]
+            return unsafe + read, []
+        scoped = ["with SafeModeScope(False):  # model_from_json takes no safe_mode; Keras may run Lambda bytecode"]
+        scoped += ["    " + line for line in read]
+        return scoped, [f"from {self._scope_module(ctx)} import SafeModeScope"]
+
+    def facenet_recipe(self, ctx, fixture):
+        lines, imports = self._lines(ctx, ", custom_objects=custom_objects")
+        body = _custom_objects_lines(ctx, fixture) + lines
+        body += ["model.load_weights(WEIGHTS_PATH)", "{out} = model.predict(images, verbose=0)"]
+        return program(
+            ctx,
+            fixture,
+            self,
+            body,
+            imports=[ctx.module_line] + imports,
+            arch=True,
+            paths=[("MODEL_PATH", fixture["path"]), ("WEIGHTS_PATH", fixture["weights"])],
+        )
+
+    def any_body(self, ctx, spec):
+        lines, imports = self._lines(ctx, "")
+        return lines + ["model.load_weights(WEIGHTS_PATH)", anymodel.PREDICT], [ctx.module_line] + imports
+
+    def open(self, ctx, root, fixture):
+        import importlib
+
+        scope = importlib.import_module(self._scope_module(ctx)).SafeModeScope
+        with scope(False), open(_path(root, fixture)) as handle:
+            model = ctx.keras.models.model_from_json(handle.read(), custom_objects=_handed_over(fixture))
+        model.load_weights(_path(root, fixture, "weights"))
+        return model
+
+
 def _weights_file(fixture):
     return "weights" if fixture["format"] == "json" else "path"
 
@@ -764,6 +836,7 @@ STRATEGIES = (
     SavedModelInference(),
     JsonPlain(),
     JsonWeights(),
+    JsonUnsafe(),
     RebuildWeights(),
     RebuildWeightsByName(),
     H5Transplant(),

@@ -22,8 +22,8 @@ WORKING = (summary.AS_IS, summary.FLAG, summary.WEIGHTS)
 # The words a cell shows when the filter leaves a single fixture in it.
 SHORT_LABELS = {
     summary.AS_IS: "as it is",
-    summary.FLAG: "flag / custom objects",
-    summary.WEIGHTS: "weights only",
+    summary.FLAG: "without the model's code",
+    summary.WEIGHTS: "with the model's code",
     summary.WRONG_NUMBERS: "WRONG NUMBERS",
     summary.NOTHING: "nothing works",
     summary.NOT_TRIED: "not tried",

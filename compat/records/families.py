@@ -68,8 +68,11 @@ FAMILIES = OrderedDict(
             "Lambda refused by safe_mode",
             "Keras 3 and Keras 2.13+ refuse to revive a Lambda that holds Python bytecode, since "
             "loading it runs code taken from the file",
-            "if you trust the file, load_model(path, safe_mode=False) (the unsafe strategy; its "
-            f"bytecode still has to come from your Python minor version); otherwise {_REBUILD}",
+            "if you trust the file, load_model(path, safe_mode=False) (the unsafe strategy), or for a JSON "
+            "architecture, whose model_from_json takes no safe_mode, the same with safe mode turned off "
+            "around it (the json_unsafe strategy); the bytecode still has to come from your Python minor "
+            f"version; otherwise {_REBUILD}",
+            ("keras-team/keras#18284", "keras-team/tf-keras#44", "tensorflow/tensorflow#61211"),
         ),
         Family(
             "lambda_function_by_name",
@@ -294,6 +297,17 @@ FAMILIES = OrderedDict(
             ("keras-team/keras#20813",),
         ),
         Family(
+            "savedmodel_optimizer_slots",
+            "a SavedModel's optimizer slots without tf_keras",
+            "a model compiled and saved as a SavedModel by TF 2.10 or older keeps its optimizer's slot "
+            "variables; TF 2.16+ revives that optimizer through tf_keras, and where tf_keras is not "
+            "installed (pip install tensorflow alone) tf.saved_model.load and TFSMLayer fail",
+            "install tf-keras of your TensorFlow's minor beside it (TensorFlow then revives the optimizer "
+            "itself, and the load works as before), or save the model again without its optimizer "
+            "(include_optimizer=False)",
+            ("tensorflow/tensorflow#52370", "tensorflow/tensorflow#52091", "tensorflow/tensorflow#56997"),
+        ),
+        Family(
             "lambda_output_shape",
             "a Lambda's output shape Keras 3 cannot infer",
             "Keras 3 traces a Lambda without output_shape on symbolic tensors to learn its shape, "
@@ -404,6 +418,7 @@ _SIGNATURES = (
     ("tf_op_layer", (), r"Unknown layer: '?(TFOpLambda|SlicingOpLambda|TensorFlowOpLayer)\b", None),
     ("gru_reset_after", (), r"GRU\(reset_after=False\) is not compatible with GRU\(reset_after=True\)", None),
     ("tfsmlayer_positional", (), r"Binding inputs to tf\.function failed due to `too many positional arguments`", None),
+    ("savedmodel_optimizer_slots", (), r"'_UserObject' object has no attribute 'add_slot'", None),
     ("lambda_output_shape", (), r"could not automatically infer the shape of the Lambda", None),
     ("lambda_safe_mode", (), r"Requested the deserialization of a `?Lambda`? layer", None),
     (

@@ -272,7 +272,7 @@ def test_facenet_file_is_one_click_from_the_landing_view(driver, published, widt
     assert driver.execute_script("return document.documentElement.scrollWidth <= innerWidth")
     driver.find_element(By.ID, "filter-facenet").click()
     cell = driver.find_element(By.CSS_SELECTOR, '#matrix button.cell[data-p="0"][data-c="14"]')
-    assert cell.get_attribute("aria-label").startswith("tf221 loading models made by keras212: weights only")
+    assert cell.get_attribute("aria-label").startswith("tf221 loading models made by keras212: with the model's code")
     assert driver.execute_script("const r = arguments[0].getBoundingClientRect(); return r.right <= innerWidth", cell)
     cell.click()
     dialog = driver.find_element(By.ID, "detail")

@@ -295,7 +295,7 @@ def test_cell_views_for_filters_and_missing_data(matrix, found):
         "rebuild",
         "weights",
     )
-    assert first["tf221"]["says"] == "weights only, best strategy rebuild_weights"
+    assert first["tf221"]["says"] == "with the model's code, best strategy rebuild_weights"
     assert rows[1]["cells"][0]["count"] == "not run" and rows[1]["cells"][0]["category"] == "empty"
     savedmodel = cells.grid(matrix, producers, consumers, None, "savedmodel", found=found)
     assert savedmodel[0]["cells"][2]["count"] == "no fixture"

@@ -316,7 +316,7 @@ REPORTED_FIRST_LINES = [
         "ValueError: Layer 'lstm_cell' expected 3 variables, but received 0 variables during loading.",
     ),
     ("lambda_output_shape", "NotImplementedError: We could not automatically infer the shape of the Lambda's output."),
-    ("savedmodel_without_keras_model", "AttributeError: '_UserObject' object has no attribute 'add_slot'"),
+    ("savedmodel_optimizer_slots", "AttributeError: '_UserObject' object has no attribute 'add_slot'"),
     ("functional_class_unknown", "ValueError: Unknown layer: Functional"),
     ("keras3_under_keras2", "TypeError: Unrecognized keyword arguments: ['batch_shape']"),
 ]
