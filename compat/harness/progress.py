@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from compat.records import strategyinfo
+
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
@@ -88,7 +90,8 @@ def expected_seconds(todo_ids, recorded: dict) -> dict:
 
     ``recorded`` maps ids to seconds (0 where the strategy did not apply) or, for an attempt
     recorded without a time, its verdict (``UNTIMED_SECONDS``). An attempt never recorded
-    counts as the mean of the timed ones.
+    counts as the mean of the timed ones, unless its strategy does not read its fixture's
+    format (a fixture id is ``<variant>-<format>``): then it will not apply, at no cost.
     """
     known = [v for v in recorded.values() if isinstance(v, (int, float)) and v]
     typical = sum(known) / len(known) if known else UNKNOWN_ATTEMPT_SECONDS
@@ -97,8 +100,11 @@ def expected_seconds(todo_ids, recorded: dict) -> dict:
         cost = recorded.get(i)
         if isinstance(cost, str):
             expected[i] = UNTIMED_SECONDS.get(cost, typical)
+        elif cost is not None:
+            expected[i] = cost
         else:
-            expected[i] = typical if cost is None else cost
+            _, fixture, strategy = i
+            expected[i] = typical if strategyinfo.reads_format(strategy, fixture.partition("-")[2]) else 0.0
     return expected
 
 

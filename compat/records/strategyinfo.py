@@ -32,6 +32,18 @@ def legacy_keras(name: str | None) -> bool:
     return found.legacy_keras if found else False
 
 
+def carried(name: str | None) -> bool:
+    """Whether the load goes through compat's translator (the file's architecture carried into
+    the reader's Keras by named rules), which the recipe takes along beside it."""
+    return isinstance(_strategy(name), strategies.Translate)
+
+
+def reads_format(name: str | None, fmt: str) -> bool:
+    """Whether the strategy opens files of this format at all (else it does not apply, at no cost)."""
+    found = _strategy(name)
+    return fmt in found.formats if found else True
+
+
 def gives_model(name: str | None) -> bool:
     found = _strategy(name)
     return found.gives_model if found else True

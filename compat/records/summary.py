@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from compat.records import strategyinfo
 from compat.records.verdicts import Verdict
 
 # Cell categories, best first; the report colours cells by these.
@@ -32,17 +33,16 @@ CATEGORY_LABELS = OrderedDict(
 PASS = Verdict.PASS.value  # read once: best_strategy runs for every fixture of every pair of consumers
 
 
-# Where a strategy stands in what a reader is advised first, when several give the reference
-# numbers: the reader's own Keras reading the file as stored, then that Keras reading it
-# translated (compat's translate.py beside the recipe), then the frozen Keras 2 package
-# (tf_keras: no JAX, no PyTorch), then a rebuild from the model's own code.
-CARRIED, FROZEN_KERAS = ("translate",), ("tf_keras",)
-
-
 def preference(name: str, tier: str | None) -> int:
+    """Where a strategy stands in what a reader is advised first, when several give the reference
+    numbers: the reader's own Keras reading the file as stored (0), then that Keras reading it
+    translated (1: compat's translate.py beside the recipe), then the frozen Keras 2 package (2:
+    tf_keras, no JAX, no PyTorch), then a rebuild from the model's own code (3)."""
     if tier == WEIGHTS:
         return 3
-    return 2 if name in FROZEN_KERAS else 1 if name in CARRIED else 0
+    if strategyinfo.legacy_keras(name):
+        return 2
+    return 1 if strategyinfo.carried(name) else 0
 
 
 def strategy_order(strategies: list[dict]) -> list[str]:

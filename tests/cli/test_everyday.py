@@ -365,18 +365,23 @@ def test_an_attempt_costs_what_its_record_says_by_verdict_where_it_was_not_timed
     from compat.records import matrixdoc
 
     records = {
-        "timed": {"verdict": "pass", "load_seconds": 2.0, "predict_seconds": 1.0},
-        "not_applicable": {"verdict": "not_applicable"},
-        "refused": {"verdict": "error"},
-        "crashed": {"verdict": "crash"},
+        ("tf210", "lambda-h5", "load_model"): {"verdict": "pass", "load_seconds": 2.0, "predict_seconds": 1.0},
+        ("tf210", "lambda-json", "load_model"): {"verdict": "not_applicable"},
+        ("tf210", "lambda-h5", "no_compile"): {"verdict": "error"},
+        ("tf210", "lambda-h5", "unsafe"): {"verdict": "crash"},
     }
-    recorded = {name: matrixdoc.attempt_seconds(record) for name, record in records.items()}
-    expected = progress.expected_seconds([*records, "new"], recorded)
-    assert expected["timed"] == 3.0
-    assert expected["not_applicable"] == 0.0  # nothing was loaded
-    assert expected["refused"] == progress.UNTIMED_SECONDS["error"]
-    assert expected["crashed"] == progress.WORKER_START_SECONDS  # the worker it killed starts again
-    assert expected["new"] == 3.0  # never recorded: the mean of the timed ones
+    recorded = {i: matrixdoc.attempt_seconds(record) for i, record in records.items()}
+    new, json_read = ("tf210", "lambda-h5", "json_unsafe"), ("tf210", "lambda-json", "h5_transplant")
+    new_h5 = ("tf210", "builtin-h5", "translate")
+    expected = progress.expected_seconds([*records, new, json_read, new_h5], recorded)
+    timed, not_applicable, refused, crashed = records
+    assert expected[timed] == 3.0
+    assert expected[not_applicable] == 0.0  # nothing was loaded
+    assert expected[refused] == progress.UNTIMED_SECONDS["error"]
+    assert expected[crashed] == progress.WORKER_START_SECONDS  # the worker it killed starts again
+    assert expected[new_h5] == 3.0  # never recorded: the mean of the timed ones
+    assert expected[new] == 0.0  # json_unsafe reads no h5 file: it will not apply
+    assert expected[json_read] == 3.0  # h5_transplant reads the weights beside a JSON
 
 
 def test_plain_progress_lines_come_first_last_and_at_a_bounded_rate(capsys):
