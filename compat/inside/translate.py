@@ -137,6 +137,30 @@ MODEL_CLASSES = ("Functional", "Model", "Sequential")
 WRAPPED = ("layer", "backward_layer", "cell")
 
 
+def _sequential_as_dict(value):
+    """Keras <= 2.1 stored a Sequential's config as the bare list of its layers; the rules read the
+    form every later Keras writes, {name, layers}."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "Sequential" and isinstance(value.get("config"), list):
+            value["config"] = {"name": value.get("name") or "sequential", "layers": value["config"]}
+        for child in value.values():
+            _sequential_as_dict(child)
+    elif isinstance(value, list):
+        for child in value:
+            _sequential_as_dict(child)
+
+
+def _sequential_as_list(value):
+    if isinstance(value, dict):
+        for child in value.values():
+            _sequential_as_list(child)
+        if value.get("class_name") == "Sequential" and isinstance(value.get("config"), dict):
+            value["config"] = value["config"].get("layers") or []
+    elif isinstance(value, list):
+        for child in value:
+            _sequential_as_list(child)
+
+
 def _layers(config):
     """Every layer config in a model config, nested models and wrapped layers included."""
     inner = config.get("config")
@@ -163,12 +187,24 @@ def _name(layer):
 # -- the rules --------------------------------------------------------------------------------
 
 
+def _installed_keras():
+    """The keras package's version: tf.keras in TF 2.13 - 2.15 has no __version__ of its own."""
+    try:
+        from importlib import metadata
+    except ImportError:  # Python 3.6 / 3.7: their tf.keras and keras have __version__
+        return None
+    try:
+        return metadata.version("keras")
+    except Exception:  # noqa: BLE001 - no keras package
+        return None
+
+
 class Target:
     """The Keras the model is carried into."""
 
     def __init__(self, keras):
         self.keras = keras
-        version = getattr(keras, "__version__", "2.0.0")
+        version = getattr(keras, "__version__", None) or _installed_keras() or "2.0.0"
         parts = version.split(".")
         self.version = version
         self.minor = (int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0))
@@ -309,13 +345,63 @@ def _keras3_nodes(layer, stored, target, translation):
     return "; ".join(done) or None
 
 
-def _calls_itself_first(layer):
-    """Whether Keras 2 gives this layer a node of its own before its first call: a functional
-    model, or a Sequential that starts with its input."""
-    if layer.get("class_name") in ("Functional", "Model"):
-        return True
+def _nested_calls(layer, stored, target, translation):
+    """Keras 2 gives a nested model a node of its own before its first call, which it numbers 1;
+    Keras 3 reading Keras 2's node lists takes the number as it is, except in a model's own
+    input/output layers, where it renumbers a nested functional model (not a Sequential) itself."""
+    if stored.generation != 2 or target.generation != 3 or not isinstance(layer.get("config"), dict):
+        return None
+    children = layer["config"].get("layers") or []
+    nested = set(_name(child) for child in children if _calls_itself_first(child))
+    if not nested:
+        return None
+    calls = [
+        r for child in children for node in child.get("inbound_nodes") or [] if isinstance(node, list) for r in node
+    ]
+    ends = []
+    for key in ("input_layers", "output_layers"):
+        found = layer["config"].get(key)
+        if isinstance(found, list) and found:
+            ends += [found] if isinstance(found[0], str) else found
+    sequentials = set(_name(child) for child in children if child.get("class_name") == "Sequential")
+    moved = _renumber_down(calls, nested) + _renumber_down(ends, sequentials)
+    return "{} call(s) of {} numbered from 0".format(moved, ", ".join(sorted(nested))) if moved else None
+
+
+def _renumber_down(references, names):
+    moved = 0
+    for reference in references:
+        named = isinstance(reference, list) and len(reference) >= 3 and reference[0] in names
+        if named and isinstance(reference[1], int) and reference[1] > 0:
+            reference[1] -= 1
+            moved += 1
+    return moved
+
+
+def _sequential_input(layer, stored, target, translation):
+    """Keras 2 kept a nested Sequential's input shape on its first layer (batch_input_shape) where
+    it was built without an InputLayer; Keras 3 reads that as the shape of one sample, an axis too
+    many, and the Sequential then refuses its input. The shape goes to an InputLayer of its own."""
+    nested = "inbound_nodes" in layer  # the model itself is read right
+    if target.generation != 3 or layer.get("class_name") != "Sequential" or not nested:
+        return None
     children = (layer.get("config") or {}).get("layers") if isinstance(layer.get("config"), dict) else None
-    return layer.get("class_name") == "Sequential" and bool(children) and children[0].get("class_name") == "InputLayer"
+    if not children or children[0].get("class_name") == "InputLayer":
+        return None
+    first = children[0].get("config") or {}
+    shape = first.pop("batch_input_shape", None)
+    if not shape:
+        return None
+    dtype = first.get("dtype") if isinstance(first.get("dtype"), str) else "float32"
+    name = f"{_name(children[0])}_input"
+    children.insert(0, {"class_name": "InputLayer", "config": {"batch_shape": shape, "dtype": dtype, "name": name}})
+    return f"the input shape of {_name(children[1])} as InputLayer {name}"
+
+
+def _calls_itself_first(layer):
+    """Whether Keras 2 gives this layer a node of its own before its first call (a nested model,
+    Sequential or functional), so that its first call is its node 1."""
+    return layer.get("class_name") in MODEL_CLASSES
 
 
 def _keras2_reference(history, translation):
@@ -340,7 +426,8 @@ def _shift_references(config, key, translation):
 def _unreachable_node(config):
     """The first reference in a Keras 2 config to a node its layer will never have, as
     ``(layer, node, nodes it has)``, or None: Keras 2's from_config waits for such a node for ever."""
-    children = (config.get("config") or {}).get("layers") if isinstance(config.get("config"), dict) else None
+    inner = config.get("config")
+    children = inner.get("layers") if isinstance(inner, dict) else inner  # Keras <= 2.1: a bare list
     if not isinstance(children, list) or not children:
         return None
     count = {}
@@ -352,7 +439,7 @@ def _unreachable_node(config):
         r for child in children for node in child.get("inbound_nodes") or [] if isinstance(node, list) for r in node
     ]
     for key in ("input_layers", "output_layers"):
-        found = config["config"].get(key)
+        found = inner.get(key) if isinstance(inner, dict) else None
         if isinstance(found, list) and found:
             references += [found] if isinstance(found[0], str) else found
     for reference in references:
@@ -829,11 +916,28 @@ RULES = (
         _keras3_keys,
     ),
     Rule(
+        "nested_calls",
+        "Keras 2 -> Keras 3",
+        "a nested model's calls numbered from 0 (Keras 2 numbered them from 1)",
+        "Invalid Functional model configuration. The graph of the Functional model either has loops or "
+        "disconnected nodes",
+        ("keras-team/keras#19669", "keras-team/keras#19509"),
+        _nested_calls,
+    ),
+    Rule(
+        "sequential_input",
+        "Keras 2 -> Keras 3",
+        "a nested Sequential's batch_input_shape (on its first layer) as an InputLayer",
+        "Invalid input shape for input ... Expected shape (None, None, 4), but input has incompatible shape (2, 4)",
+        ("tensorflow/tensorflow#70757",),
+        _sequential_input,
+    ),
+    Rule(
         "keras3_nodes",
         "Keras 3 -> Keras 2",
-        "inbound nodes {args, kwargs} -> [[layer, node, tensor, kwargs]]",
+        "inbound nodes {args, kwargs} -> [[layer, node, tensor, kwargs]], a nested model's first call as its node 1",
         "TypeError: list indices must be integers or slices, not str",
-        ("tensorflow/tensorflow#66381",),
+        ("tensorflow/tensorflow#66381", "keras-team/keras#19509"),
         _keras3_nodes,
     ),
     Rule(
@@ -949,6 +1053,7 @@ class Translation:
 
     def rewrite(self):
         config = json.loads(json.dumps(self.stored.config))  # a copy to edit
+        _sequential_as_dict(config)
         layers = [config] + list(_layers(config))
         for layer in layers:
             inner = layer.get("config") if isinstance(layer.get("config"), dict) else {}
@@ -958,6 +1063,8 @@ class Translation:
                 change = rule.edit(layer, self.stored, self.target, self)
                 if change:
                     self.changes.append((rule.name, _name(layer) or layer.get("class_name"), change))
+        if self.target.generation == 2 and self.target.minor < (2, 2):
+            _sequential_as_list(config)  # the only form this Keras's Sequential.from_config reads
         return config
 
     def build(self):
@@ -969,7 +1076,9 @@ class Translation:
             self._set_weights(config)
             return self.model
         config = self.rewrite()
-        unreachable = _unreachable_node(config) if self.target.generation == 2 else None
+        # Only a Keras 3 config renumbered for Keras 2 is checked: a Keras 2 file is Keras's own business.
+        renumbered = self.target.generation == 2 and self.stored.generation == 3
+        unreachable = _unreachable_node(config) if renumbered else None
         if unreachable:
             raise NotTranslatable("the model calls node {1} of layer {0}, which has {2} node(s)".format(*unreachable))
         kept = copy.deepcopy(config)  # from_config edits the dicts it is handed

@@ -143,6 +143,39 @@ def test_a_nested_models_call_is_its_node_1_in_keras_2():
     assert translate._unreachable_node(config) == ("inner", 2, 2)
 
 
+def test_a_keras_2_nested_models_calls_are_numbered_from_0_for_keras_3():
+    # Keras 2 (here 2.1, whose Sequential config is a bare list) numbers a nested model's first
+    # call 1; Keras 3 takes a legacy node number as it is, and renumbers only a functional model
+    # named in the outputs itself. A nested Sequential's input shape becomes an InputLayer.
+    inner = {
+        "class_name": "Sequential",
+        "name": "refine",
+        "config": [{"class_name": "Dense", "config": {"name": "d", "units": 3, "batch_input_shape": [None, 4]}}],
+        "inbound_nodes": [[["encoder", 1, 0, {}]]],
+    }
+    encoder = dict(model(layer("InputLayer", name="e_in")), name="encoder", inbound_nodes=[[["x", 0, 0, {}]]])
+    outer = model(layer("InputLayer", name="x"), encoder, inner)
+    outer["config"].update(input_layers=[["x", 0, 0]], output_layers=[["refine", 1, 0]])
+    carried = translation(outer, "2.1.2", generation=3)
+    carried.target.keras = types.SimpleNamespace(layers=types.SimpleNamespace())  # no layer class to check
+    config = carried.rewrite()
+    refine = config["config"]["layers"][2]
+    assert refine["inbound_nodes"] == [[["encoder", 0, 0, {}]]]
+    assert config["config"]["output_layers"] == [["refine", 0, 0]]
+    first, dense = refine["config"]["layers"]
+    assert first["class_name"] == "InputLayer" and first["config"]["batch_shape"] == [None, 4]
+    assert "batch_input_shape" not in dense["config"]
+
+
+def test_the_target_keras_version_comes_from_the_package_where_tf_keras_has_none(monkeypatch):
+    from importlib import metadata
+
+    monkeypatch.setattr(metadata, "version", lambda name: {"keras": "2.15.0"}[name])
+    bare = types.SimpleNamespace()  # tf.keras in TF 2.13 - 2.15 has no __version__
+    assert translate.Target(bare).minor == (2, 15)
+    assert translate.Target(types.SimpleNamespace(__version__="3.15.1")).generation == 3
+
+
 def test_input_batch_shape_and_dtype_policy_for_keras_2():
     inputs = layer(
         "InputLayer",
