@@ -193,6 +193,12 @@ def _file(path) -> Diagnosis:
             f"pass the folder that holds it ({os.path.dirname(os.path.abspath(path))})",
             nbytes=size,
         )
+    if head.startswith(HDF5_SIGNATURE):
+        return _hdf5(path, size)
+    # A zip before an HDF5 user block: an uncompressed .keras holds its model.weights.h5 whole,
+    # and that HDF5 signature can fall at 512, 1024, 2048... bytes into the archive.
+    if head.startswith(ZIP_SIGNATURES) and zipfile.is_zipfile(path):
+        return _zip(path, size)
     if _hdf5_offset(path, head) is not None:
         return _hdf5(path, size)
     if head.startswith(ZIP_SIGNATURES):

@@ -188,6 +188,21 @@ def test_zip_that_is_not_a_keras_file(tmp_path):
     assert found.kind == "zip_of_models" and "facenet_keras.h5" in found.message
 
 
+def test_an_uncompressed_keras_whose_weights_fall_on_an_hdf5_user_block_offset_is_a_keras_file(tmp_path):
+    # Stored whole, model.weights.h5 starts where its local header ends: with a config.json of
+    # this size that is byte 1024, where an HDF5 file with a user block would have its signature.
+    config = json.dumps({"class_name": "Functional", "config": {"name": "m", "layers": []}})
+    header = 30  # a zip local file header before its name, with no extra field
+    config += " " * (1024 - header - len("config.json") - header - len("model.weights.h5") - len(config))
+    path = tmp_path / "model.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("config.json", config)
+        archive.writestr("model.weights.h5", b"\x89HDF\r\n\x1a\n" + bytes(64))
+    assert path.read_bytes()[1024:1032] == b"\x89HDF\r\n\x1a\n"
+    found = diagnose(path)
+    assert found.format == "keras", found.message
+
+
 def test_truncated_zip(tmp_path, tf215):
     path = tmp_path / "lambda.keras"
     path.write_bytes((tf215 / "lambda.keras").read_bytes()[:5000])

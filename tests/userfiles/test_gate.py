@@ -495,9 +495,10 @@ def test_upgrade_gate_exits_1_and_names_the_switches(upgrade):
     # Keras 3 refuses the Lambda's bytecode (and Python 3.13 could not run 3.11's anyway): the weights route.
     assert entries["lambda.h5"]["change"] == Change.SWITCH and entries["lambda.h5"]["old_best"] == "load_model"
     assert entries["lambda.h5"]["switch_to"]["strategy"] == "rebuild_weights"
-    # Keras 3's load_model reads no SavedModel: the Keras 2 package beside TF still does.
+    # Keras 3's load_model reads no SavedModel: its serving signature does, natively (TFSMLayer),
+    # which is advised before the frozen Keras 2 package that also still reads it.
     assert entries["builtin_savedmodel"]["change"] == Change.SWITCH
-    assert entries["builtin_savedmodel"]["switch_to"]["strategy"] == "tf_keras"
+    assert entries["builtin_savedmodel"]["switch_to"]["strategy"] == "savedmodel_inference"
     assert entries["builtin.h5"]["change"] == Change.UNCHANGED
     assert entries["custom.h5"]["change"] == Change.UNCHANGED and entries["custom.h5"]["old_best"] == "custom_objects"
     timing = upgrade["document"]["timing"]
@@ -536,7 +537,7 @@ def test_upgrade_gate_junit_lists_every_model(upgrade):
         cases["builtin_savedmodel"]
         .find("failure")
         .get("message")
-        .startswith("load_model under tf215 -> tf_keras under tf221: ")
+        .startswith("load_model under tf215 -> savedmodel_inference under tf221: ")
     )
     assert cases["builtin.h5"].find("failure") is None
     assert "HTML web page" in cases["broken.h5"].find("skipped").get("message")
