@@ -122,6 +122,13 @@ def keras3_call(dense: dict, *sources: str) -> dict:
     return dense
 
 
+def rewritten(config: dict, keras_version: str, generation: int) -> dict:
+    """The config as the rules leave it, with no layer classes to check arguments against."""
+    carried = translation(config, keras_version, generation=generation)
+    carried.target.keras = types.SimpleNamespace(layers=types.SimpleNamespace())
+    return carried.rewrite()
+
+
 def test_a_nested_models_call_is_its_node_1_in_keras_2():
     # Keras 2 gives a nested model a node of its own before its first call; a config that calls
     # its node 0 makes Keras 2's from_config wait for ever.
@@ -131,9 +138,7 @@ def test_a_nested_models_call_is_its_node_1_in_keras_2():
     keras3_call(inner, "x")
     outer = model(layer("InputLayer", name="x"), inner, keras3_call(layer("Dense", name="head"), "inner"))
     outer["config"].update(input_layers=[["x", 0, 0]], output_layers=[["inner", 0, 0]])
-    carried = translation(outer, "3.15.1", generation=2)
-    carried.target.keras = types.SimpleNamespace(layers=types.SimpleNamespace())  # no layer class to check
-    config = carried.rewrite()
+    config = rewritten(outer, "3.15.1", generation=2)
     head = config["config"]["layers"][2]
     assert head["inbound_nodes"] == [[["inner", 1, 0, {}]]]
     assert config["config"]["output_layers"] == [["inner", 1, 0]]
@@ -156,9 +161,7 @@ def test_a_keras_2_nested_models_calls_are_numbered_from_0_for_keras_3():
     encoder = dict(model(layer("InputLayer", name="e_in")), name="encoder", inbound_nodes=[[["x", 0, 0, {}]]])
     outer = model(layer("InputLayer", name="x"), encoder, inner)
     outer["config"].update(input_layers=[["x", 0, 0]], output_layers=[["refine", 1, 0]])
-    carried = translation(outer, "2.1.2", generation=3)
-    carried.target.keras = types.SimpleNamespace(layers=types.SimpleNamespace())  # no layer class to check
-    config = carried.rewrite()
+    config = rewritten(outer, "2.1.2", generation=3)
     refine = config["config"]["layers"][2]
     assert refine["inbound_nodes"] == [[["encoder", 0, 0, {}]]]
     assert config["config"]["output_layers"] == [["refine", 0, 0]]
