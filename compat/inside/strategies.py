@@ -390,7 +390,7 @@ class Translate(Strategy):
     abbreviation = "trans"
     summary = "translate the stored architecture into this Keras by named rules, then set the file's weights"
     any_summary = summary
-    formats = ("h5", "json", "keras", "h5_weights", "weights_h5")
+    formats = ("h5", "json", "keras", "savedmodel", "h5_weights", "weights_h5")
     weights_formats = ("h5_weights", "weights_h5")
     hands_over = True  # a FaceNet file's custom classes; a user's file gets only the code the user gives
     runs_stored_code = False  # a Lambda's bytecode is never run: its function comes from the user
@@ -406,6 +406,9 @@ class Translate(Strategy):
         return Strategy.applies(self, ctx, fixture)
 
     def environment_reason(self, ctx, fixture):
+        if fixture["format"] == "savedmodel":
+            # The architecture is read without TensorFlow; the variables are a TF checkpoint.
+            return None if ctx.tf_version else "no TensorFlow here: translate reads a SavedModel's variables with it"
         try:
             import h5py  # noqa: F401
         except ImportError:

@@ -1,11 +1,11 @@
 """Carry a stored Keras architecture into this Keras by named rules, then give it the file's weights.
 
 A saved model stores its architecture as a config: the HDF5 file's ``model_config``, a
-``.keras`` zip's ``config.json``, a ``model.to_json()`` file. Another Keras refuses what its
-own deserialiser no longer (or does not yet) knows: Keras 3 rejects a DepthwiseConv2D with
-``groups``, an LSTM with ``time_major``, a ``TFOpLambda``; Keras 2 rejects Keras 3's
-``batch_shape`` and dtype policies. Each ``Rule`` below names the Keras versions it spans,
-what it rewrites and the public error it fixes; ``load_model`` applies every rule that
+``.keras`` zip's ``config.json``, a ``model.to_json()`` file, a Keras SavedModel's metadata.
+Another Keras refuses what its own deserialiser no longer (or does not yet) knows: Keras 3
+rejects a DepthwiseConv2D with ``groups``, an LSTM with ``time_major``, a ``TFOpLambda``;
+Keras 2 rejects Keras 3's ``batch_shape`` and dtype policies. Each ``Rule`` below names the
+Keras versions it spans, what it rewrites and the public error it fixes; ``load_model`` applies every rule that
 matches, builds the model with this Keras's own ``from_config``, and sets each layer's
 weights from the file by layer name (else in the order of the layers that hold weights).
 Some rules keep the numbers, not only the config: Keras 3's ``hard_sigmoid`` is Keras 2's at
@@ -15,8 +15,8 @@ file's Keras computed.
 Every change is reported (``Translation.changes``), as ``tf_upgrade_v2`` reports each edit.
 
 This file is standalone: a loader copies it beside itself and imports it; it imports nothing
-but the standard library, numpy, h5py (for HDF5 weights) and the Keras it is handed. It runs
-on CPython 3.6 and up.
+but the standard library, numpy, h5py (for HDF5 weights), TensorFlow (for a SavedModel's
+variables) and the Keras it is handed. It runs on CPython 3.6 and up.
 """
 
 import copy
@@ -39,7 +39,8 @@ class Stored:
     def __init__(self, config, keras_version, weights):
         self.config = config
         self.keras_version = keras_version or ""
-        self.weights = weights  # ("h5", path, group) | ("keras_zip", path) | ("v3_h5", path)
+        # ("h5", path, group) | ("keras_zip", path) | ("v3_h5", path) | ("savedmodel", path, metadata)
+        self.weights = weights
 
     @property
     def generation(self):
@@ -66,7 +67,10 @@ def _has_keras3_nodes(config):
 
 
 def read(path, weights_path=None):
-    """What ``path`` stores: an HDF5 model, a ``.keras`` zip or a JSON architecture (+ weights)."""
+    """What ``path`` stores: an HDF5 model, a ``.keras`` zip, a JSON architecture (+ weights) or a
+    Keras SavedModel folder."""
+    if os.path.isdir(path):
+        return _read_savedmodel(path)
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             config = json.loads(archive.read("config.json").decode("utf-8"))
@@ -91,6 +95,8 @@ def read(path, weights_path=None):
 
 def read_weights_only(path):
     """A file read only for its weights: the architecture comes from the user's code."""
+    if os.path.isdir(path):
+        return Stored(None, _savedmodel_tf_version(path), ("savedmodel", path, _savedmodel_metadata(path)))
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
@@ -129,6 +135,169 @@ def _h5_weights(path):
         if "layer_names" in handle.attrs or "model_weights" in handle:
             return ("h5", path, "model_weights" if "model_weights" in handle else "")
     return ("v3_h5", path)
+
+
+# -- a Keras SavedModel: the architecture in its metadata, the weights in its checkpoint --------
+# tf.keras 2.0 - 2.15 saves a model's config as the JSON metadata of the SavedModel's root object:
+# in ``keras_metadata.pb`` from TF 2.5, before that in ``saved_model.pb``'s object graph. Both
+# are read here as protobuf wire data (field numbers from TensorFlow's .proto files), so no
+# TensorFlow is needed for the architecture; the variables need TensorFlow's checkpoint reader.
+
+
+def _varint(data, at):
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, at
+
+
+def _proto_fields(data):
+    """``(field number, value)`` of one protobuf message: an int, or the bytes of a nested message or string."""
+    at = 0
+    while at < len(data):
+        tag, at = _varint(data, at)
+        kind = tag & 7
+        if kind == 0:
+            value, at = _varint(data, at)
+        elif kind == 2:
+            size, at = _varint(data, at)
+            value, at = data[at : at + size], at + size
+        elif kind in (1, 5):
+            size = 8 if kind == 1 else 4
+            value, at = data[at : at + size], at + size
+        else:
+            raise NotTranslatable(f"the SavedModel's protobuf data cannot be read (wire type {kind})")
+        yield tag >> 3, value
+
+
+def _proto_field(data, number, default=b""):
+    for field, value in _proto_fields(data):
+        if field == number:
+            return value
+    return default
+
+
+def _proto_repeated(data, number):
+    return [value for field, value in _proto_fields(data) if field == number]
+
+
+def _read_bytes(path):
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _savedmodel_metadata(path):
+    """``[(node path, metadata dict)]`` of every Keras object the SavedModel records."""
+    keras_pb = os.path.join(path, "keras_metadata.pb")
+    found = []
+    if os.path.exists(keras_pb):
+        # SavedMetadata.nodes (1): SavedObject {node_path (3), metadata (5)}
+        for node in _proto_repeated(_read_bytes(keras_pb), 1):
+            found.append((_text(_proto_field(node, 3)), _text(_proto_field(node, 5))))
+    else:
+        # SavedModel.meta_graphs (2) -> MetaGraphDef.object_graph_def (7) -> SavedObjectGraph.nodes (1);
+        # a node's children (1: ObjectReference {node_id (1), local_name (2)}), its user_object (4)
+        # whose metadata (3) is Keras's JSON. A node's path is the first one a breadth-first walk finds.
+        graphs = _proto_repeated(_read_bytes(os.path.join(path, "saved_model.pb")), 2)
+        nodes = _proto_repeated(_proto_field(graphs[0], 7), 1) if graphs else []
+        paths, queue = ({0: "root"}, [0]) if nodes else ({}, [])  # a TF 1 SavedModel has no object graph
+        while queue:
+            current = queue.pop(0)
+            for child in _proto_repeated(nodes[current], 1):
+                node_id, name = _proto_field(child, 1, 0), _text(_proto_field(child, 2))
+                if node_id not in paths and node_id < len(nodes):
+                    paths[node_id] = paths[current] + "." + name
+                    queue.append(node_id)
+        for node_id, node_path in sorted(paths.items()):
+            found.append((node_path, _text(_proto_field(_proto_field(nodes[node_id], 4), 3))))
+    return [(node_path, json.loads(text, object_hook=_keras2_json)) for node_path, text in found if text]
+
+
+def _keras2_json(value):
+    """tf.keras writes a SavedModel's metadata with its own JSON encoder, which spells a tuple
+    ``{"class_name": "__tuple__", "items": [...]}`` and a TensorShape likewise; the HDF5 config
+    of the same model has plain lists there."""
+    if value.get("class_name") in ("__tuple__", "TensorShape") and "items" in value:
+        return list(value["items"])
+    return value
+
+
+def _savedmodel_tf_version(path):
+    """The TensorFlow that wrote it (its MetaInfoDef), whose tf.keras wrote the metadata: Keras 2."""
+    graphs = _proto_repeated(_read_bytes(os.path.join(path, "saved_model.pb")), 2)
+    version = _text(_proto_field(_proto_field(graphs[0], 1), 5)) if graphs else ""
+    return version if version[:1] == "2" else "2"
+
+
+def _read_savedmodel(path):
+    metadata = _savedmodel_metadata(path)
+    root = dict(metadata).get("root") or {}
+    if not isinstance(root.get("config"), dict) or "layers" not in root["config"]:
+        raise NotTranslatable(
+            "the SavedModel records no Keras architecture (a TF 1 SavedModel, or one written by "
+            "tf.saved_model.save or model.export): call its signature instead"
+        )
+    config = {"class_name": root.get("class_name"), "config": root["config"]}
+    return Stored(config, _savedmodel_tf_version(path), ("savedmodel", path, metadata))
+
+
+LAYER_EDGE = re.compile(r"layer(_with_weights)?-\d+$")
+
+
+def _savedmodel_weights(path, metadata):
+    """Layer name -> its variables from the SavedModel's checkpoint, in the layer's own order
+    (each layer object's ``variables`` list in the checkpoint's object graph)."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise NotTranslatable(
+            "reading a SavedModel's variables needs TensorFlow, which is not installed here"
+        ) from None
+    prefix = os.path.join(path, "variables", "variables")
+    if hasattr(tf.train, "load_checkpoint"):
+        reader = tf.train.load_checkpoint(prefix)
+    else:  # TF 1.3's Keras 2.1 stack
+        reader = tf.train.NewCheckpointReader(prefix)
+    graph = reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH")
+    graph = graph.item() if isinstance(graph, np.ndarray) else graph
+    # TrackableObjectGraph.nodes (1): children (1: {node_id (1), local_name (2)}),
+    # attributes (2: {name (1), checkpoint_key (3)})
+    nodes = []
+    for node in _proto_repeated(graph, 1):
+        children = [(_text(_proto_field(c, 2)), _proto_field(c, 1, 0)) for c in _proto_repeated(node, 1)]
+        keys = [
+            _text(_proto_field(a, 3)) for a in _proto_repeated(node, 2) if _text(_proto_field(a, 1)) == "VARIABLE_VALUE"
+        ]
+        nodes.append((children, keys))
+
+    def walk(node_path):
+        current = 0
+        for name in node_path.split(".")[1:]:
+            current = dict(nodes[current][0]).get(name)
+            if current is None:
+                return None
+        return current
+
+    def variables(node_id):
+        listed = dict(nodes[node_id][0]).get("variables")
+        members = [node for _, node in nodes[listed][0]] if listed is not None else [n for _, n in nodes[node_id][0]]
+        keys = [nodes[member][1][0] for member in members if nodes[member][1]]
+        # A variable listed twice (Normalization's mean and variance are also its state) is one weight.
+        return [key for index, key in enumerate(keys) if key not in keys[:index]]
+
+    found = {}
+    for node_path, meta in metadata:
+        if not LAYER_EDGE.match(node_path.split(".")[-1]) or meta.get("class_name") in MODEL_CLASSES:
+            continue
+        node_id = walk(node_path)
+        keys = variables(node_id) if node_id is not None else []
+        if keys and meta.get("name") not in found:
+            found[meta.get("name")] = [reader.get_tensor(key) for key in keys]
+    return found
 
 
 # -- the layers of a config -------------------------------------------------------------------
@@ -355,17 +524,24 @@ def _nested_calls(layer, stored, target, translation):
     nested = set(_name(child) for child in children if _calls_itself_first(child))
     if not nested:
         return None
+    calls, ends = _references(layer["config"], children)
+    sequentials = set(_name(child) for child in children if child.get("class_name") == "Sequential")
+    moved = _renumber_down(calls, nested) + _renumber_down(ends, sequentials)
+    return "{} call(s) of {} numbered from 0".format(moved, ", ".join(sorted(nested))) if moved else None
+
+
+def _references(config, children):
+    """A Keras 2 model config's references to its layers' nodes, ``[layer, node, tensor...]``: those
+    its children's inbound nodes make, and its own input/output layers (one, or a list of them)."""
     calls = [
         r for child in children for node in child.get("inbound_nodes") or [] if isinstance(node, list) for r in node
     ]
     ends = []
     for key in ("input_layers", "output_layers"):
-        found = layer["config"].get(key)
+        found = config.get(key)
         if isinstance(found, list) and found:
             ends += [found] if isinstance(found[0], str) else found
-    sequentials = set(_name(child) for child in children if child.get("class_name") == "Sequential")
-    moved = _renumber_down(calls, nested) + _renumber_down(ends, sequentials)
-    return "{} call(s) of {} numbered from 0".format(moved, ", ".join(sorted(nested))) if moved else None
+    return calls, ends
 
 
 def _renumber_down(references, names):
@@ -435,14 +611,8 @@ def _unreachable_node(config):
         nodes = child.get("inbound_nodes") or []
         own = 1 if child.get("class_name") == "InputLayer" or _calls_itself_first(child) else 0
         count[_name(child)] = own + len(nodes)
-    references = [
-        r for child in children for node in child.get("inbound_nodes") or [] if isinstance(node, list) for r in node
-    ]
-    for key in ("input_layers", "output_layers"):
-        found = inner.get(key) if isinstance(inner, dict) else None
-        if isinstance(found, list) and found:
-            references += [found] if isinstance(found[0], str) else found
-    for reference in references:
+    calls, ends = _references(inner if isinstance(inner, dict) else {}, children)
+    for reference in calls + ends:
         if not (isinstance(reference, list) and len(reference) >= 3 and isinstance(reference[0], str)):
             return None  # not Keras 2's list form: nothing to check
         name, node = reference[0], reference[1]
@@ -1182,6 +1352,8 @@ def _weighted_layers(model):
 def read_weights(stored):
     """Layer name -> its arrays in the order the layer holds them."""
     kind = stored.weights[0]
+    if kind == "savedmodel":
+        return _savedmodel_weights(stored.weights[1], stored.weights[2])
     if kind == "h5":
         return _legacy_h5_weights(stored.weights[1], stored.weights[2])
     if kind == "keras_zip":

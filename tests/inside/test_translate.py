@@ -301,3 +301,32 @@ def test_a_pattern_gives_one_function_to_every_lambda_it_matches(tmp_path):
         assert work.objects[f"compat_translated_{name}"] is scaling
     with pytest.raises(translate.NotTranslatable, match="defines no 'missing'"):
         translate.function_from(str(source), "missing")
+
+
+def test_a_keras_savedmodels_architecture_is_read_from_its_metadata_without_tensorflow():
+    """TF 2.15 keeps it in keras_metadata.pb, TF 2.4 in saved_model.pb's object graph; a TF 1.15
+    SavedModel records none and is refused in one line (committed files, read as protobuf wire data)."""
+    from compat.harness import corpus, fixtures
+
+    folder = corpus.unpacked("reported", "tf215")
+    found = translate.read(str(folder / "two_input_savedmodel_savedmodel"))
+    assert found.generation == 2 and found.keras_version.startswith("2.15")
+    layers = {translate._name(layer): layer for layer in translate._layers(found.config)}
+    assert {"anchor", "candidate", "encode_hidden", "same_person"} <= set(layers)
+    # tf.keras's own JSON spelling of a tuple is read as the list an HDF5 config holds
+    assert layers["anchor"]["config"]["batch_input_shape"] == [None, 12]
+    assert found.weights[0] == "savedmodel"
+
+    older = translate.read(str(fixtures.unpacked("tf24") / "custom_savedmodel"))
+    assert older.keras_version.startswith("2.4") and older.config["class_name"] == "Functional"
+    assert any(layer.get("class_name") == "ScaleLayer" for layer in translate._layers(older.config))
+
+    with pytest.raises(translate.NotTranslatable, match="records no Keras architecture"):
+        translate.read(str(fixtures.unpacked("tf115") / "custom_savedmodel"))
+
+
+def test_protobuf_wire_fields_are_read_as_numbers_and_bytes():
+    # field 1 varint 300, field 2 bytes "ab", field 3 fixed64
+    data = bytes([0x08, 0xAC, 0x02, 0x12, 0x02]) + b"ab" + bytes([0x19]) + bytes(8)
+    assert list(translate._proto_fields(data)) == [(1, 300), (2, b"ab"), (3, bytes(8))]
+    assert translate._proto_field(data, 2) == b"ab" and translate._proto_repeated(data, 9) == []

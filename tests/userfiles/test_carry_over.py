@@ -54,6 +54,12 @@ CARRIED = {
         "preprocessing_savedmodel-h5",
     ),
     "tf215-tfoplambda-h5 (hyunnamlee/RAPUNet#4)": ("tf215", "tfoplambda-h5"),
+    # Keras SavedModels: the architecture from keras_metadata.pb, the weights from the checkpoint.
+    "tf215-two_input_savedmodel-savedmodel (keras-team/keras#20813)": ("tf215", "two_input_savedmodel-savedmodel"),
+    "tf215-preprocessing_savedmodel-savedmodel (tensorflow/tensorflow#46427; keras-team/keras#15348)": (
+        "tf215",
+        "preprocessing_savedmodel-savedmodel",
+    ),
 }
 # Refused: a Lambda holding Python 3.11 bytecode, which Python 3.13 cannot read, and no --function.
 REFUSED = {
@@ -83,7 +89,10 @@ def _case(producer: str, model_id: str, work: Path, out: Path, extra: tuple = ()
     folder, model = _model(producer, model_id)
     work.mkdir(parents=True, exist_ok=True)
     source = work / model["path"]
-    shutil.copy(folder / model["path"], source)
+    if (folder / model["path"]).is_dir():  # a SavedModel folder
+        shutil.copytree(folder / model["path"], source)
+    else:
+        shutil.copy(folder / model["path"], source)
     with np.load(folder / model["reference"]) as data:
         np.savez(work / "input.npz", **{k[6:]: data[k] for k in data.files if k.startswith("input:")})
         np.savez(work / "reference.npz", **{k[7:]: data[k] for k in data.files if k.startswith("output:")})
