@@ -10,9 +10,13 @@ unpacked copy under ``.cache/corpus/``, verified file by file against the manife
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import os
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +30,7 @@ SET_MODULE_PREFIX = "corpus_"
 INSIDE_DIR = PROJECT_ROOT / "compat" / "inside"
 # Regenerated numbers must equal the committed ones to this (same stack, same seeds).
 CHECK_TOLERANCE = fixtures.CHECK_TOLERANCE
+FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # numpy's savez stamps the current time; a key needs fixed bytes
 
 
 class CorpusError(fixtures.FixtureError):
@@ -178,3 +183,80 @@ def cmd_gen(envs: list[catalog.Environment], set_name: str, check_only: bool, lo
         if problems:
             failed.append(env.id)
     return failed
+
+
+# -- the reported failures in the matrix ---------------------------------------------------
+MATRIX_SET = "reported"
+"""The corpus set the matrix loads beside each producer's FaceNet fixtures: small models with the
+features FaceNet-family models carry that users report failing across versions (DepthwiseConv2D
+groups, TF ops on Keras tensors, a Lambda without output_shape, recurrent layers, two named
+inputs, preprocessing layers, a Keras 3 .h5). Each is judged by its named outputs."""
+STORED_CODE = {"lambda_no_output_shape": "a Lambda layer's Python bytecode"}
+"""What code a case's files store, for the comment a recipe that runs it carries."""
+BATCH_DIR = "batches"
+
+
+def matrix_fixtures(producer: str) -> list[tuple[dict, Path, Path]]:
+    """``[(fixture, input batch, reference)]`` of the producer's reported set, none without one.
+
+    The fixture is what the worker is handed: the manifest's entry as a user's file is described
+    (``facenet`` false, its named inputs and outputs as ``spec``), with ``set`` naming where its
+    files are. The input batch is the reference's inputs by their own names, as the worker reads
+    a user's batch; the reference is the committed ``reference/<id>.npz``.
+    """
+    folder = set_dir(MATRIX_SET, producer)
+    if not (folder / "manifest.json").exists():
+        return []
+    manifest = load_manifest(MATRIX_SET, producer)
+    found = []
+    for model in manifest["models"]:
+        if not model.get("reference"):
+            continue
+        case = model["id"][: -len(model["format"]) - 1]
+        fixture = {
+            "id": model["id"],
+            "variant": case,
+            "format": model["format"],
+            "path": model["path"],
+            "weights": model["weights"],
+            "kind": "model",
+            "files": model["files"],
+            "set": MATRIX_SET,
+            "facenet": False,
+            "spec": {"inputs": model["inputs"], "outputs": model["outputs"]},
+            "custom_classes": [],
+            "stored_code": STORED_CODE.get(case, ""),
+            "saved_by_keras": manifest["versions"].get("keras"),
+        }
+        reference = folder / model["reference"]
+        found.append((fixture, batch_file(producer, model["id"], reference), reference))
+    return found
+
+
+def batch_file(producer: str, model_id: str, reference: Path) -> Path:
+    """The reference's ``input:<name>`` arrays as ``<name>``, written once under the cache with
+    fixed bytes (the attempt's key hashes it), beside nothing else."""
+    digest = hashlib.sha256(reference.read_bytes()).hexdigest()[:16]
+    path = cache_root() / "corpus" / MATRIX_SET / BATCH_DIR / producer / digest / f"{model_id}.npz"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with np.load(reference) as data:
+        arrays = [(key[len("input:") :], data[key]) for key in sorted(data.files) if key.startswith("input:")]
+    staging = path.with_name(f".{path.name}.{os.getpid()}")
+    with zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, value in arrays:
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.ascontiguousarray(value), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=FIXED_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, buffer.getvalue())
+    staging.replace(path)  # whole or not at all, whichever consumer run writes it first
+    return path
+
+
+def reference_arrays(reference: Path, names: list[str]) -> list[tuple[str, np.ndarray]]:
+    """``[(output name, array)]`` of a reference npz, in the order of the model's outputs."""
+    with np.load(reference) as data:
+        return [(name, np.asarray(data["output:" + name], dtype=np.float64)) for name in names]

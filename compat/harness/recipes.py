@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,9 +31,10 @@ import numpy as np
 from compat import catalog
 from compat.environments import envs, standalone
 from compat.errors import EXIT_HARNESS, EXIT_OK, BadInput, HarnessFailure
-from compat.harness import fixtures
+from compat.harness import corpus, fixtures
 from compat.paths import PROJECT_ROOT
 from compat.records import matrixdoc, results
+from compat.records.outputs import compare_outputs
 from compat.records.recipetext import normalized
 from compat.records.verdicts import Verdict
 
@@ -118,18 +120,87 @@ def distinct(attempts: list[dict]) -> tuple[list[Recipe], list[Recipe]]:
     return runnable, apart
 
 
-def _fixture(producer: str, fixture_id: str) -> tuple[Path, dict, dict]:
+@dataclasses.dataclass(frozen=True)
+class _Source:
+    """A fixture's files, what a recipe is fed and what its output must equal."""
+
+    root: Path
+    fixture: dict
+    feed: Callable[[Path], Path]
+    """Writes the recipe's INPUT file into a folder; returns its path."""
+    judge: Callable[[Path], tuple[bool, str]]
+    """``(passed, detail)`` of the recipe's OUTPUT file."""
+
+
+def _fixture(producer: str, fixture_id: str) -> _Source:
     manifest = fixtures.load_manifest(producer)
     for fixture in manifest["fixtures"]:
         if fixture["id"] == fixture_id:
-            return fixtures.unpacked(producer), manifest, fixture
+            root = fixtures.unpacked(producer)
+            return _Source(root, fixture, _facenet_feed(root, manifest), _facenet_judge(root, manifest, fixture))
+    for fixture, batch, reference in corpus.matrix_fixtures(producer):
+        if fixture["id"] == fixture_id:
+            root = corpus.unpacked(fixture["set"], producer)
+            return _Source(root, fixture, _named_feed(fixture, batch), _named_judge(fixture, reference))
     raise RecipeError(f"producer {producer} has no fixture {fixture_id}")
+
+
+def _facenet_feed(root: Path, manifest: dict) -> Callable[[Path], Path]:
+    def feed(folder: Path) -> Path:
+        from compat.inside import facenet  # numpy only: safe on the host
+
+        images = np.load(root / manifest["reference"]["input"])["images"]
+        np.save(folder / "input.npy", facenet.prewhiten_batch(images))
+        return folder / "input.npy"
+
+    return feed
+
+
+def _facenet_judge(root: Path, manifest: dict, fixture: dict) -> Callable[[Path], tuple[bool, str]]:
+    reference = np.load(root / manifest["reference"]["embeddings"][fixture["variant"]])
+    return lambda produced: standalone.judged(reference, produced)
+
+
+def _named_feed(fixture: dict, batch: Path) -> Callable[[Path], Path]:
+    """A reported model's recipe reads INPUT.npy (one input) or INPUT.npz (arrays by name)."""
+    names = [item["name"] for item in fixture["spec"]["inputs"]]
+
+    def feed(folder: Path) -> Path:
+        with np.load(batch) as arrays:
+            if len(names) == 1:
+                np.save(folder / "input.npy", arrays[names[0]])
+                return folder / "input.npy"
+            np.savez(folder / "input.npz", **{name: arrays[name] for name in names})
+        return folder / "input.npz"
+
+    return feed
+
+
+def _named_judge(fixture: dict, reference: Path) -> Callable[[Path], tuple[bool, str]]:
+    """A reported model's OUTPUT.npy (one output) or OUTPUT.npz, by the check the matrix made."""
+    names = [item["name"] for item in fixture["spec"]["outputs"]]
+    expected = corpus.reference_arrays(reference, names)
+
+    def judge(produced: Path) -> tuple[bool, str]:
+        try:
+            with np.load(produced, allow_pickle=False) as found:
+                arrays = [(n, np.asarray(found[n], dtype=np.float64)) for n in found.files]
+        except AttributeError:  # a .npy: one array
+            arrays = [(names[0], np.asarray(np.load(produced, allow_pickle=False), dtype=np.float64))]
+        except (OSError, ValueError, KeyError) as exc:
+            return False, f"its OUTPUT file cannot be read ({exc})"
+        numbers = compare_outputs(expected, arrays)
+        detail = numbers.get("detail") or f"max |diff| {numbers['max_abs_diff']:.2g}, cosine {numbers['cosine']}"
+        return numbers["verdict"] is Verdict.PASS, detail
+
+    return judge
 
 
 def run_one(recipe: Recipe, timeout: float = 600.0) -> Outcome:
     """Run one recipe standalone in its consumer and judge its output."""
     started = time.time()
-    root, manifest, fixture = _fixture(recipe.producer, recipe.fixture)
+    source = _fixture(recipe.producer, recipe.fixture)
+    root, fixture = source.root, source.fixture
     python = envs.ensure_built(catalog.get(recipe.consumer))
     scratch = Path(tempfile.mkdtemp(prefix="compat-recipe-"))
     try:
@@ -142,12 +213,10 @@ def run_one(recipe: Recipe, timeout: float = 600.0) -> Outcome:
             shutil.copyfile(root / entry["path"], target)
         standalone.write_companions(folder, recipe.text)
         (folder / "recipe.py").write_text(standalone.standalone_script(recipe.text, folder))
-        from compat.inside import facenet  # numpy only: safe on the host
-
-        images = np.load(root / manifest["reference"]["input"])["images"]
-        np.save(io_dir / "input.npy", facenet.prewhiten_batch(images))
+        given = source.feed(io_dir)
+        produced = io_dir / ("out.npz" if len((fixture.get("spec") or {}).get("outputs") or [0]) > 1 else "out.npy")
         process = subprocess.Popen(
-            [str(python), "-I", "recipe.py", str(io_dir / "input.npy"), str(io_dir / "out.npy")],
+            [str(python), "-I", "recipe.py", str(given), str(produced)],
             cwd=str(folder),
             env=standalone.isolated_env(home),
             stdout=subprocess.PIPE,
@@ -156,8 +225,7 @@ def run_one(recipe: Recipe, timeout: float = 600.0) -> Outcome:
         failed = standalone.finished(process, timeout)
         if failed:
             return Outcome(recipe, False, failed, time.time() - started)
-        reference = np.load(root / manifest["reference"]["embeddings"][fixture["variant"]])
-        passed, detail = standalone.judged(reference, io_dir / "out.npy")
+        passed, detail = source.judge(produced)
         return Outcome(recipe, passed, detail, time.time() - started)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -38,11 +38,12 @@ import numpy as np
 from compat import catalog
 from compat.environments import workerclient
 from compat.errors import BadInput, choices, positive_seconds
-from compat.harness import fixtures, progress
+from compat.harness import corpus, fixtures, progress
 from compat.paths import PROJECT_ROOT, cache_root
 from compat.records import attemptkey, codedigest, matrixdoc, results
 from compat.records.attempt import Attempt, AttemptRequest, attempt_id
-from compat.records.judge import judge
+from compat.records.judge import Judgement, judge
+from compat.records.outputs import compare_outputs
 from compat.records.store import ResultsStore
 from compat.records.verdicts import Verdict
 
@@ -106,7 +107,7 @@ def validate(
     if fixture_ids:
         available = []
         for producer in producers:
-            available += [f["id"] for f in fixtures.load_manifest(producer)["fixtures"] if f["id"] not in available]
+            available += [i for i in planned_fixture_ids(producer) if i not in available]
         unknown = set(fixture_ids) - set(available)
         if unknown:
             raise BadInput(choices("fixture", unknown, available))
@@ -123,10 +124,18 @@ def plan_attempts(producers: list[str], names: list[str], strategy_filter=None, 
     for producer in producers:
         folder = fixtures.fixture_dir(producer)
         manifest = fixtures.load_manifest(producer)
-        for fixture in manifest["fixtures"]:
+        batch = folder / manifest["reference"]["input"]
+        found = [
+            (
+                dict(fixture, size=manifest["size"], saved_by_keras=manifest["versions"].get("keras")),
+                batch,
+                folder / manifest["reference"]["embeddings"][fixture["variant"]],
+            )
+            for fixture in manifest["fixtures"]
+        ]
+        for fixture, batch, reference in found + corpus.matrix_fixtures(producer):
             if fixture_filter and fixture["id"] not in fixture_filter:
                 continue
-            fixture = dict(fixture, size=manifest["size"], saved_by_keras=manifest["versions"].get("keras"))
             for name in names:
                 if strategy_filter and name not in strategy_filter:
                     continue
@@ -136,16 +145,44 @@ def plan_attempts(producers: list[str], names: list[str], strategy_filter=None, 
                         "producer": producer,
                         "fixture": fixture,
                         "strategy": name,
-                        "input": str(folder / manifest["reference"]["input"]),
-                        "reference": str(folder / manifest["reference"]["embeddings"][fixture["variant"]]),
+                        "input": str(batch),
+                        "reference": str(reference),
                     }
                 )
     return requests
 
 
+def planned_fixture_ids(producer: str) -> list[str]:
+    """Every fixture a run plans for a producer: its FaceNet fixtures, then its reported set's."""
+    return [f["id"] for f in fixtures.load_manifest(producer)["fixtures"]] + [
+        fixture["id"] for fixture, _, _ in corpus.matrix_fixtures(producer)
+    ]
+
+
 def locate(request: dict) -> dict:
     """The request with ``root``, the verified, unpacked model files of its producer."""
-    return dict(request, root=str(fixtures.unpacked(request["producer"])))
+    return dict(request, root=str(fixture_root(request["producer"], request["fixture"])))
+
+
+def fixture_root(producer: str, fixture: dict) -> Path:
+    """The verified, unpacked folder a fixture's files are in: its producer's FaceNet set, or
+    the corpus set the fixture names."""
+    if fixture.get("set"):
+        return corpus.unpacked(fixture["set"], producer)
+    return fixtures.unpacked(producer)
+
+
+def judge_result(request: AttemptRequest, result: dict) -> Judgement:
+    """A FaceNet fixture's embeddings against the producer's; a reported model's named outputs
+    against its reference npz, output by output (the check users' files get)."""
+    spec = request.fixture.get("spec")
+    if spec is None:
+        return judge(result["status"], result.get("embeddings"), reference_outputs(request.reference))
+    outputs = [(o["name"], np.asarray(o["values"], dtype=np.float64)) for o in result.get("outputs") or []]
+    reference = corpus.reference_arrays(Path(request.reference), [o["name"] for o in spec["outputs"]])
+    found = judge(result["status"], outputs, reference, check=compare_outputs)
+    # Which output the check read is said only where a model has several (then in ``detail``).
+    return Judgement(found.verdict, {k: v for k, v in found.numbers.items() if k != "output"})
 
 
 def keyed_plan(
@@ -415,12 +452,12 @@ class ConsumerRun:
             events.put(("failed", exc))
 
     def _attempt(self, client: workerclient.Client, number: int, request: AttemptRequest) -> Attempt:
+        where = f"{request.producer}/{request.fixture.get('set') or ''}"
         with self._roots_lock:  # unpacked once, by the first worker to need it
-            if request.producer not in self.roots:
-                self.roots[request.producer] = str(fixtures.unpacked(request.producer))
-        result = client.attempt(request.message(number, self.roots[request.producer]), self.options.timeout)
-        judgement = judge(result["status"], result.get("embeddings"), reference_outputs(request.reference))
-        return Attempt.from_result(request, result, judgement)
+            if where not in self.roots:
+                self.roots[where] = str(fixture_root(request.producer, request.fixture))
+        result = client.attempt(request.message(number, self.roots[where]), self.options.timeout)
+        return Attempt.from_result(request, result, judge_result(request, result))
 
     def _tell_failure(self, attempt: Attempt) -> None:
         """A worker that died or hung is worth a line of its own."""

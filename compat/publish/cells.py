@@ -14,7 +14,7 @@ import dataclasses
 from collections import Counter
 
 from compat.inside.generate import VARIANT_FORMATS
-from compat.inside.savers import FORMAT_LABELS, FORMATS
+from compat.inside.savers import FORMAT_LABELS, FORMATS, TF1_FORMATS
 from compat.records import strategyinfo, summary
 
 CATEGORIES = list(summary.CATEGORY_LABELS)
@@ -28,7 +28,7 @@ SHORT_LABELS = {
     summary.NOTHING: "nothing works",
     summary.NOT_TRIED: "not tried",
 }
-VARIANTS = tuple(VARIANT_FORMATS)
+VARIANTS = tuple(VARIANT_FORMATS)  # the reported set's cases come after them, in name order
 VARIANT_LABELS = {
     "builtin": "built-in layers only",
     "lambda": "Lambda layers (as facenet_keras.h5)",
@@ -36,6 +36,16 @@ VARIANT_LABELS = {
     "compiled": "compiled, with optimizer state",
     "canary": "Lambda that leaves a marker when its code runs",
     "canarymodule": "crafted .keras naming a module function (CVE-2025-1550's form)",
+    "tf1graph": "TF 1 graph files, as FaceNet's own (frozen .pb, checkpoint)",
+    # The reported set (fixtures/corpus/reported): small models with what users report failing.
+    "depthwise_groups": "reported: MobileFaceNet block (DepthwiseConv2D, Conv2DTranspose: groups)",
+    "tfoplambda": "reported: TF ops on Keras tensors (TFOpLambda)",
+    "lambda_no_output_shape": "reported: Lambda without output_shape",
+    "bilstm": "reported: video embedder, Bidirectional LSTM",
+    "gru_keras212": "reported: GRU with Keras <= 2.2's defaults",
+    "two_input_savedmodel": "reported: siamese verifier, two named inputs",
+    "preprocessing_savedmodel": "reported: Rescaling and Normalization inside the model",
+    "keras3_h5": "reported: a Keras 3 model saved as .h5",
 }
 MESSAGE_LIMIT = 240
 """Characters of an error's first line kept in the HTML; matrix.json keeps it whole."""
@@ -66,7 +76,7 @@ def variant_rank(variant: str) -> tuple:
 
 
 def format_rank(fmt: str) -> tuple:
-    return _rank(fmt, FORMATS)
+    return _rank(fmt, FORMATS + TF1_FORMATS)
 
 
 def ordered_variants(values) -> list[str]:

@@ -66,7 +66,8 @@ class AttemptRequest:
     input: str
     """The input batch (.npz) the reference was computed on."""
     reference: str
-    """The producer's reference outputs (.npy) for the fixture's variant."""
+    """The producer's reference outputs: a FaceNet variant's embeddings (.npy), or a reported
+    model's named outputs (.npz)."""
     key: dict[str, str]
     """The content key (``compat.records.attemptkey``)."""
 
@@ -77,7 +78,7 @@ class AttemptRequest:
     def message(self, number: int, root: str) -> dict[str, Any]:
         """What the worker is sent (``compat.inside.worker``'s protocol): no key, no reference,
         which stay on the host."""
-        return {
+        message = {
             "op": "attempt",
             "id": number,
             "producer": self.producer,
@@ -86,6 +87,9 @@ class AttemptRequest:
             "input": self.input,
             "root": root,
         }
+        if "spec" in self.fixture:  # a model with named inputs and outputs: the worker returns them all
+            message["spec"] = self.fixture["spec"]
+        return message
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,7 +6,7 @@ comment naming the environment. It is then run as a user would run it,
 ``python -I load_<env>.py INPUT OUTPUT`` from DIR, in that environment: in the
 sandbox it sees DIR and the model read-only at their own paths and writes OUTPUT in its
 scratch folder. Every output it writes must pass the matrix's numeric check against the
-probe's reference (``engine.compare_outputs``).
+probe's reference (``outputs.compare_outputs``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 from compat import catalog
 from compat.environments import envs, sandbox, standalone
 from compat.errors import BadInput
+from compat.records.outputs import compare_outputs
 from compat.userfiles import engine
 
 HEAD_LINES = 3
@@ -131,7 +132,7 @@ def verify(
             outputs = engine.load_outputs(produced)
         except BadInput as exc:
             return False, str(exc)
-        numbers = engine.compare_outputs(reference, outputs)
+        numbers = compare_outputs(reference, outputs)
         detail = numbers.get("detail") or f"max |diff| {numbers['max_abs_diff']:.2g}, cosine {numbers['cosine']:.7f}"
         return numbers["verdict"].value == "pass", detail
     finally:

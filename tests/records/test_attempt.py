@@ -11,8 +11,8 @@ import pytest
 from compat.records import matrixdoc, results
 from compat.records.attempt import Attempt, AttemptRequest, attempt_id
 from compat.records.judge import judge
+from compat.records.outputs import compare_outputs
 from compat.records.verdicts import Verdict, compare
-from compat.userfiles import engine
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED = ROOT / "reports" / "matrix.json"
@@ -108,7 +108,7 @@ def test_the_matrix_and_the_engine_judge_alike():
     """The engine hands the judge its per-output check; on one output it agrees with the matrix's."""
     outputs = REFERENCE * 1.01
     matrix = judge("ok", outputs, REFERENCE, check=compare)
-    users = judge("ok", [("embeddings", outputs)], [("embeddings", REFERENCE)], check=engine.compare_outputs)
+    users = judge("ok", [("embeddings", outputs)], [("embeddings", REFERENCE)], check=compare_outputs)
     assert matrix == users
     assert matrix.verdict is Verdict.MISMATCH
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from compat.inside import facenet
+from compat.records.outputs import compare_outputs
 from compat.userfiles import engine, interface, probe
 from compat.userfiles.diagnose import Diagnosis
 
@@ -82,7 +83,7 @@ def test_nothing_loads_means_no_reference():
 def test_outputs_pair_by_name_whatever_their_order():
     score, probs = np.zeros((2, 1)), np.ones((2, 3))
     reference = [("score", score), ("probs", probs)]
-    assert engine.compare_outputs(reference, [("probs", probs), ("score", score)])["verdict"].value == "pass"
+    assert compare_outputs(reference, [("probs", probs), ("score", score)])["verdict"].value == "pass"
 
 
 def test_outputs_named_otherwise_pair_by_their_distinct_shapes():
@@ -90,27 +91,27 @@ def test_outputs_named_otherwise_pair_by_their_distinct_shapes():
     score, probs = np.zeros((2, 1)), np.ones((2, 3))
     reference = [("score", score), ("probs", probs)]
     actual = [("probs_dense", probs), ("score_dense", score)]
-    assert engine.compare_outputs(reference, actual)["verdict"].value == "pass"
+    assert compare_outputs(reference, actual)["verdict"].value == "pass"
 
 
 def test_a_differing_output_is_named():
     score, probs = np.zeros((2, 1)), np.ones((2, 3))
-    found = engine.compare_outputs([("score", score), ("probs", probs)], [("score", score), ("probs", probs * 2)])
+    found = compare_outputs([("score", score), ("probs", probs)], [("score", score), ("probs", probs * 2)])
     assert found["verdict"].value == "mismatch" and found["output"] == "probs"
     assert found["detail"].startswith("output probs: max |diff| 1")
 
 
 def test_a_missing_output_is_a_mismatch_that_says_so():
-    found = engine.compare_outputs([("a", np.zeros((2, 1))), ("b", np.zeros((2, 1)))], [("a", np.zeros((2, 1)))])
+    found = compare_outputs([("a", np.zeros((2, 1))), ("b", np.zeros((2, 1)))], [("a", np.zeros((2, 1)))])
     assert found["verdict"].value == "mismatch" and found["detail"] == "1 outputs (a), reference 2 (a, b)"
 
 
 def test_one_dimensional_and_three_dimensional_outputs_are_compared_row_by_row():
     flat = np.linspace(-1, 1, 3)
     cube = np.arange(24, dtype=np.float64).reshape(2, 3, 4)
-    assert engine.compare_outputs(_out(flat), _out(flat))["verdict"].value == "pass"
-    assert engine.compare_outputs(_out(cube), _out(cube + 1e-9))["verdict"].value == "pass"
-    assert engine.compare_outputs(_out(cube), _out(cube[:, ::-1]))["verdict"].value == "mismatch"
+    assert compare_outputs(_out(flat), _out(flat))["verdict"].value == "pass"
+    assert compare_outputs(_out(cube), _out(cube + 1e-9))["verdict"].value == "pass"
+    assert compare_outputs(_out(cube), _out(cube[:, ::-1]))["verdict"].value == "mismatch"
 
 
 def test_render_flags_disagreement_and_shows_recipes():
