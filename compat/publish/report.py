@@ -75,24 +75,29 @@ def _check_same(kind: str, value, seen: dict, key, source: str) -> None:
     seen.setdefault(key, (value, source))
 
 
-def _check_strategies(value, seen: dict, source: str) -> None:
+def _check_strategies(value, seen: dict, source: str) -> set[str]:
     """Two strategy lists agree when one holds the other: a strategy added since a source was
     measured leaves that source's cells of it unmeasured (shown "not tried"), and the longer
-    list is kept. A strategy described differently in the two is refused."""
+    list is kept. A strategy a later source describes otherwise (it reads another format now)
+    takes the later description; its names are returned, so that what earlier sources measured
+    of it is kept only where a later one measured it again."""
     if value is None:
-        return
+        return set()
     if "strategies" not in seen:
         seen["strategies"] = (value, source)
-        return
+        return set()
     known, where = seen["strategies"]
     mine, theirs = {s["name"]: s for s in value}, {s["name"]: s for s in known}
-    shared = set(mine) & set(theirs)
-    if any(mine[name] != theirs[name] for name in shared) or not (set(mine) <= set(theirs) or set(theirs) <= set(mine)):
+    if not (set(mine) <= set(theirs) or set(theirs) <= set(mine)):
         raise ReportError(
             f"strategy lists differ between {where} and {source}; re-run one of them so both describe the same setup"
         )
+    changed = {name for name in set(mine) & set(theirs) if mine[name] != theirs[name]}
     if len(mine) > len(theirs):
         seen["strategies"] = (value, source)
+    elif changed:
+        seen["strategies"] = ([mine.get(s["name"], s) for s in known], where)
+    return changed
 
 
 def _attempt_id(consumer: str, attempt: dict) -> tuple:
@@ -118,11 +123,16 @@ class _Merger:
         self.runs: list[dict] = []
         self.attempts: list[dict] = []
         self.stamps: list[str] = []
+        self.stale: set[int] = set()
+        """Attempts of a strategy a later source describes otherwise, not measured again since."""
+
+    def _redescribed(self, names: set[str]) -> None:
+        self.stale |= {i for i, attempt in enumerate(self.attempts) if attempt["strategy"] in names}
 
     def add(self, document: dict, source: str) -> None:
         consumer = document["run"]["consumer"]
         _catalog_index(consumer, source, "consumer")
-        _check_strategies(document.get("strategies"), self.agreed, source)
+        self._redescribed(_check_strategies(document.get("strategies"), self.agreed, source))
         _check_same("tolerances", document.get("tolerance"), self.agreed, "tolerance", source)
         for part in ("lock", "runtime"):
             _check_same(f"{part}s of {consumer}", document["consumer"].get(part), self.agreed, (part, consumer), source)
@@ -136,7 +146,7 @@ class _Merger:
 
     def add_matrix(self, matrix: dict, source: str) -> None:
         """A published ``matrix.json``: its runs, measured setups and attempts, as the base."""
-        _check_strategies(matrix.get("strategies"), self.agreed, source)
+        self._redescribed(_check_strategies(matrix.get("strategies"), self.agreed, source))
         _check_same("tolerances", matrix.get("tolerance"), self.agreed, "tolerance", source)
         for entry in matrix.get("catalog") or []:
             if entry.get("versions_from") != "run" or entry["id"] not in catalog.ids():
@@ -177,6 +187,7 @@ class _Merger:
                 if len(verdicts) > 1:
                     published["unstable"] = sorted(verdicts)
             self.attempts[index] = published
+            self.stale.discard(index)
         else:
             self.attempts.append(published)
         self.seen[key] = (self.seen[key][0] if key in self.seen else len(self.attempts) - 1, source)
@@ -191,7 +202,10 @@ class _Merger:
             "strategies": strategies,
             "tolerance": self.agreed.get("tolerance", (None,))[0],
             "runs": sorted(self.runs, key=lambda r: (ids.index(r["consumer"]), r["source"])),
-            "attempts": sorted(self.attempts, key=_attempt_sort_key(summary.strategy_order(strategies))),
+            "attempts": sorted(
+                (a for i, a in enumerate(self.attempts) if i not in self.stale),
+                key=_attempt_sort_key(summary.strategy_order(strategies)),
+            ),
         }
 
 
