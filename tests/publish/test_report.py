@@ -176,6 +176,34 @@ def test_a_partial_run_updates_the_published_matrix_without_shrinking_it(tmp_pat
     assert len(report.read_matrix(out / "matrix.json")["attempts"]) == 1
 
 
+def test_a_strategy_described_otherwise_later_keeps_only_its_cells_measured_again(tmp_path):
+    """A strategy that now reads another format: the later description wins, and what the
+    published matrix held of it stays only where the later run measured it again."""
+    out = tmp_path / "out"
+    assert cli.invoke(cli.report.run, _args(DATA, out=out)) == 0
+    published = report.read_matrix(out / "matrix.json")
+    partial = _load("tf215-load-keras212.json")
+    strategy = partial["attempts"][0]["strategy"]
+    for described in partial["strategies"]:
+        if described["name"] == strategy:
+            described["formats"] = list(described["formats"]) + ["frozen_pb"]
+    kept = [a for a in partial["attempts"] if a["strategy"] == strategy][:1]
+    partial["attempts"] = kept
+    folder = tmp_path / "partial"
+    folder.mkdir()
+    _write(folder / "tf215.json", partial)
+    assert cli.invoke(cli.report.run, _args(folder, out=out)) == 0
+    updated = report.read_matrix(out / "matrix.json")
+    [described] = [s for s in updated["strategies"] if s["name"] == strategy]
+    assert "frozen_pb" in described["formats"]
+    left = [a for a in updated["attempts"] if a["strategy"] == strategy]
+    assert [(a["consumer"], a["producer"], a["fixture"]) for a in left] == [
+        ("tf215", kept[0]["producer"], kept[0]["fixture"])
+    ]
+    others = [a for a in published["attempts"] if a["strategy"] != strategy]
+    assert len(updated["attempts"]) == len(others) + 1
+
+
 def test_one_consumer_split_over_files_merges_but_not_with_another_lock(tmp_path):
     folder = _copy_results(tmp_path, {"tf215-load-keras212.json"})
     document = _load("tf215-load-keras212.json")
