@@ -196,6 +196,85 @@ def generate(env: catalog.Environment, log=print) -> Path:
     return fixture_dir(env.id)
 
 
+def _manifest_text(manifest: dict) -> str:
+    """A manifest as the generator writes it (``compat.inside.generate``), byte for byte."""
+    return json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+
+
+def _variants(manifest: dict) -> set[str]:
+    return {f["variant"] for f in manifest["fixtures"]} | {n["variant"] for n in manifest["not_written"]}
+
+
+def add_variants(env: catalog.Environment, variants: list[str], log=print) -> Path:
+    """Generate only ``variants`` in ``env`` and add them to its committed set.
+
+    Every file already in the set stays byte for byte, and so does every manifest entry:
+    recorded attempts are keyed by their fixture's files (``compat.records.attemptkey``), so
+    regenerating the whole set would make every one of them stale. The new files come from
+    the same stack as the set (same versions, same input batch), or nothing is written. The
+    manifest keeps its provenance and says, under ``additions``, when and where the added
+    variants were made.
+    """
+    started = time.time()
+    committed = load_manifest(env.id)
+    present = sorted(set(variants) & _variants(committed))
+    if present:
+        raise FixtureError(
+            f"{env.id} already holds {', '.join(present)}: `compat gen {env.id}` regenerates the whole set"
+        )
+    source = unpacked(env.id)
+    with tempfile.TemporaryDirectory(prefix=f"add-{env.id}-") as tmp:
+        fresh_dir, merged = Path(tmp) / "fresh", Path(tmp) / "merged"
+        run_generator(env, fresh_dir, committed["size"], variants)
+        fresh = json.loads((fresh_dir / "manifest.json").read_text())
+        _same_stack(env.id, committed, fresh, source, fresh_dir)
+        old_files, new_files = _model_files(committed), _model_files(fresh)
+        clash = sorted(set(old_files) & set(new_files))
+        if clash:
+            raise FixtureError(f"{env.id}: the added variants would overwrite {', '.join(clash)}")
+        shutil.copytree(fixture_dir(env.id) / "reference", merged / "reference")
+        for folder, files in ((source, old_files), (fresh_dir, new_files)):
+            for rel in files:
+                (merged / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(folder / rel, merged / rel)
+        for rel in fresh["reference"]["embeddings"].values():
+            shutil.copyfile(fresh_dir / rel, merged / rel)
+        manifest = _merged(committed, fresh, variants)
+        (merged / "manifest.json").write_text(_manifest_text(manifest))
+        pack(merged, fixture_dir(env.id))
+    log(
+        f"[compat] {env.id}: added {', '.join(variants)}: "
+        f"{len(fresh['fixtures'])} fixtures, {len(fresh['not_written'])} formats not writable, "
+        f"{tree_bytes(fixture_dir(env.id)) / 1e6:.2f} MB, {time.time() - started:.0f}s"
+    )
+    return fixture_dir(env.id)
+
+
+def _same_stack(producer: str, committed: dict, fresh: dict, source: Path, fresh_dir: Path) -> None:
+    """Refuse files the committed set's provenance would not describe."""
+    for key in ("keras_api", "versions", "size", "seed"):
+        if committed.get(key) != fresh.get(key):
+            raise FixtureError(
+                f"{producer}: the environment's {key} ({fresh.get(key)}) is not the set's ({committed.get(key)}); "
+                f"regenerate the whole set with `compat gen {producer}`"
+            )
+    old = np.load(source / committed["reference"]["input"])["images"]
+    new = np.load(fresh_dir / fresh["reference"]["input"])["images"]
+    if not np.array_equal(old, new):
+        raise FixtureError(f"{producer}: the generator's input batch is not the set's")
+
+
+def _merged(committed: dict, fresh: dict, variants: list[str]) -> dict:
+    manifest = json.loads(json.dumps(committed))
+    manifest["fixtures"] += fresh["fixtures"]
+    manifest["not_written"] += fresh["not_written"]
+    manifest["reference"]["embeddings"].update(fresh["reference"]["embeddings"])
+    manifest.setdefault("additions", []).append(
+        {"variants": list(variants), "created": fresh["created"], "platform": fresh["platform"]}
+    )
+    return manifest
+
+
 def check(env: catalog.Environment, log=print) -> list[str]:
     """Regenerate into a temporary folder; the reference embeddings must equal the committed ones."""
     committed_manifest = load_manifest(env.id)

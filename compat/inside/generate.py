@@ -33,9 +33,13 @@ VARIANT_FORMATS = {
     "compiled": ("h5", "savedmodel", "keras"),
     "canary": ("h5", "json", "savedmodel", "keras"),
     "canarymodule": ("keras",),
+    "tf1graph": savers.TF1_FORMATS,
 }
 # Variants whose files are written differently from the format's usual writer.
 SPECIAL_WRITERS = {("canarymodule", "keras"): savers.save_keras_naming_module}
+# Variants saved as a TF 1 graph (FaceNet's own distribution), not as a Keras model: the
+# Keras variant the graph is made of.
+GRAPH_VARIANTS = {"tf1graph": "builtin"}
 
 
 def package_versions():
@@ -82,21 +86,46 @@ def describe_files(paths, root):
     return [{"path": os.path.relpath(p, root), "bytes": os.path.getsize(p), "sha256": sha256_of(p)} for p in found]
 
 
+def _seeded(variant, size):
+    model = facenet.build(variant, size)
+    facenet.seed_weights(model, variant, size, seed=SEED)
+    return model
+
+
 def build_variant(variant, size):
+    """The model to save: a seeded Keras model, or for a graph variant a ``savers.Tf1Graph``
+    (which raises ``savers.NotWritable`` where this producer does not write one)."""
     kerasapi.clear_session()
     kerasapi.set_random_seed(SEED)
+    if variant in GRAPH_VARIANTS:
+        return savers.Tf1Graph(lambda: _seeded(GRAPH_VARIANTS[variant], size))
     if variant in hostile.VARIANTS:
         # The lambda model with the attacking function in its Lambdas: same weights, same numbers.
         model = facenet.build("lambda", size, lambda_function=hostile.hostile_scaling)
         facenet.seed_weights(model, "lambda", size, seed=SEED)
         return model
-    model = facenet.build(variant, size)
-    facenet.seed_weights(model, variant, size, seed=SEED)
+    model = _seeded(variant, size)
     if variant == "compiled":
         # One training step, so the file carries optimizer state as a trained model's does.
         batch = facenet.reference_input(SEED)
         model.train_on_batch(batch, np.zeros((len(batch), facenet.EMBEDDING_SIZE), np.float32))
     return model
+
+
+def fixture_entry(variant, fmt, written, out_dir):
+    """The manifest's entry for the files ``written`` of one variant in one format."""
+    entry = {
+        "id": f"{variant}-{fmt}",
+        "variant": variant,
+        "format": fmt,
+        "path": os.path.relpath(written[0], out_dir),
+        "weights": os.path.relpath(written[1], out_dir) if len(written) > 1 else None,
+        "kind": "weights" if fmt in savers.WEIGHTS_ONLY else "model",
+        "files": describe_files(written, out_dir),
+    }
+    if fmt in savers.TF1_FORMATS:
+        entry.update(savers.tf1_entry(fmt, written, out_dir))
+    return entry
 
 
 def generate(out_dir, size="tiny", variants=None, log=sys.stderr):
@@ -122,7 +151,13 @@ def generate(out_dir, size="tiny", variants=None, log=sys.stderr):
     }
     for variant in variants or list(VARIANT_FORMATS):
         started = time.time()
-        model = build_variant(variant, size)
+        try:
+            model = build_variant(variant, size)
+        except savers.NotWritable as reason:
+            for fmt in VARIANT_FORMATS[variant]:
+                manifest["not_written"].append({"variant": variant, "format": fmt, "reason": str(reason)})
+            log.write(f"[generate] {variant} not written here: {reason}\n")
+            continue
         manifest["parameters"] = int(model.count_params())
         embeddings = np.asarray(model.predict(batch), dtype=np.float32)
         ref_path = os.path.join("reference", variant + ".npy")
@@ -145,17 +180,7 @@ def generate(out_dir, size="tiny", variants=None, log=sys.stderr):
                 )
                 log.write(traceback.format_exc())
                 continue
-            manifest["fixtures"].append(
-                {
-                    "id": f"{variant}-{fmt}",
-                    "variant": variant,
-                    "format": fmt,
-                    "path": os.path.relpath(written[0], out_dir),
-                    "weights": os.path.relpath(written[1], out_dir) if len(written) > 1 else None,
-                    "kind": "weights" if fmt in savers.WEIGHTS_ONLY else "model",
-                    "files": describe_files(written, out_dir),
-                }
-            )
+            manifest["fixtures"].append(fixture_entry(variant, fmt, written, out_dir))
         if not any(f["variant"] == variant for f in manifest["fixtures"]):
             # Nothing of this variant could be written here (canarymodule under Keras 2):
             # no file refers to a reference, so none is kept.

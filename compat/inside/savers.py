@@ -18,8 +18,16 @@ FORMAT_LABELS = {
     "keras": ".keras zip",
     "weights_h5": "*.weights.h5",
     "export": "Keras 3 export",
+    "frozen_pb": "TF 1 frozen graph (.pb)",
+    "tf1_checkpoint": "TF 1 checkpoint (.meta + .index/.data)",
 }
 WEIGHTS_ONLY = ("h5_weights", "weights_h5")
+# FaceNet's own distribution (davidsandberg/facenet): TensorFlow graph files, not Keras ones,
+# written from a ``Tf1Graph``. Their tensors are named as FaceNet's are. Graphs are serialised
+# with their attribute maps in key order (protobuf's deterministic mode): otherwise the map
+# order, and so the bytes, differ from one run to the next.
+TF1_FORMATS = ("frozen_pb", "tf1_checkpoint")
+TF1_TENSORS = {"input": "input:0", "output": "embeddings:0"}
 
 
 class NotWritable(Exception):
@@ -145,6 +153,113 @@ def save_export(model, folder, variant):
     return [path]
 
 
+class Tf1Graph:
+    """A Keras model as FaceNet's TF 1 files hold it: called on a placeholder named ``input`` in
+    TF 1's graph mode, in inference mode (learning phase 0, set before it is built), its output
+    through ``tf.identity(..., name="embeddings")``, frozen with ``convert_variables_to_constants``.
+
+    ``build()`` returns the seeded Keras model; it is called once the graph is ready for it.
+    ``predict`` runs the frozen graph itself, imported into a graph of its own: the reference is
+    what the written graph computes.
+    """
+
+    def __init__(self, build):
+        reason = tf1_graph_reason()
+        if reason:
+            raise NotWritable(reason)
+        import tensorflow as tf
+
+        from compat.inside import facenet
+
+        backend = kerasapi.keras().backend
+        # Before the model exists: its BatchNorm and Dropout then build their inference branches only.
+        backend.set_learning_phase(0)
+        self.graph = tf.get_default_graph()
+        names = {key: name.split(":")[0] for key, name in TF1_TENSORS.items()}
+        self.images = tf.placeholder(tf.float32, (None,) + tuple(facenet.INPUT_SHAPE), name=names["input"])
+        self.model = build()
+        self.embeddings = tf.identity(self.model(self.images), name=names["output"])
+        if (self.images.name, self.embeddings.name) != (TF1_TENSORS["input"], TF1_TENSORS["output"]):
+            raise NotWritable(f"the graph named its tensors {self.images.name} and {self.embeddings.name}")
+        self.session = backend.get_session()
+        self.frozen = tf.graph_util.convert_variables_to_constants(
+            self.session, self.graph.as_graph_def(), [names["output"]]
+        )
+
+    def count_params(self):
+        return self.model.count_params()
+
+    def predict(self, batch):
+        import tensorflow as tf
+
+        graph = tf.Graph()
+        with graph.as_default():
+            tf.import_graph_def(self.frozen, name="")
+        with tf.Session(graph=graph) as session:
+            return session.run(TF1_TENSORS["output"], {TF1_TENSORS["input"]: batch})
+
+
+def tf1_graph_reason():
+    """Why this producer does not write FaceNet's TF 1 graph files, or None."""
+    version = _tf_minor()
+    if version is None:
+        return "no TensorFlow here: a frozen graph and a tf.train.Saver checkpoint are TensorFlow's files"
+    if version >= (2, 0):
+        return (
+            f"TF {kerasapi.tf_version()}: FaceNet's TF 1 graph files are written by the TF 1 producers, "
+            "as the original's were (TF 2 writes them only through tf.compat.v1)"
+        )
+    return None
+
+
+def _graph_of(model, fmt):
+    if not isinstance(model, Tf1Graph):
+        raise NotWritable(f"{fmt} is written from a TF 1 graph (the tf1graph variant), not from a Keras model")
+    return model
+
+
+def save_frozen_pb(model, folder, variant):
+    path = os.path.join(folder, variant + ".pb")
+    with open(path, "wb") as handle:
+        handle.write(_graph_of(model, "frozen_pb").frozen.SerializeToString(deterministic=True))
+    return [path]
+
+
+CHECKPOINT_STEP = 0
+
+
+def save_tf1_checkpoint(model, folder, variant):
+    """``model-<variant>.meta`` and ``model-<variant>.ckpt-0.{index,data-...}`` in a folder of
+    their own, laid out as FaceNet's checkpoint (``model-20180402-114759.meta`` beside
+    ``model-20180402-114759.ckpt-275.*``); no ``checkpoint`` state file, which records paths."""
+    import tensorflow as tf
+
+    graph = _graph_of(model, "tf1_checkpoint")
+    directory = os.path.join(folder, variant + "_checkpoint")
+    os.makedirs(directory)
+    with graph.graph.as_default():
+        saver = tf.train.Saver(var_list=graph.model.weights)
+    stem = os.path.join(directory, "model-" + variant)
+    prefix = saver.save(
+        graph.session, stem + ".ckpt", global_step=CHECKPOINT_STEP, write_meta_graph=False, write_state=False
+    )
+    with open(stem + ".meta", "wb") as handle:
+        handle.write(saver.export_meta_graph().SerializeToString(deterministic=True))
+    shards = os.path.basename(prefix) + ".data-"
+    data = sorted(os.path.join(directory, name) for name in os.listdir(directory) if name.startswith(shards))
+    return [stem + ".meta", prefix + ".index"] + data
+
+
+def tf1_entry(fmt, written, folder):
+    """What a manifest entry of a TF 1 graph file adds: the tensors to feed and fetch and, for
+    a checkpoint, the prefix ``saver.restore`` takes."""
+    entry = {"kind": "graph", "weights": None, "tensors": dict(TF1_TENSORS)}
+    if fmt == "tf1_checkpoint":
+        index = [path for path in written if path.endswith(".index")][0]
+        entry["checkpoint"] = os.path.relpath(index[: -len(".index")], folder)
+    return entry
+
+
 WRITERS = {
     "h5": save_h5,
     "h5_weights": save_h5_weights,
@@ -153,6 +268,8 @@ WRITERS = {
     "keras": save_keras,
     "weights_h5": save_weights_h5,
     "export": save_export,
+    "frozen_pb": save_frozen_pb,
+    "tf1_checkpoint": save_tf1_checkpoint,
 }
 
 

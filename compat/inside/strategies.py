@@ -584,6 +584,44 @@ class SavedModelInference(Strategy):
         return call
 
 
+class SignatureByName(SavedModelInference):
+    """Keras 3's TFSMLayer calls a SavedModel's serving signature with positional arguments, which
+    a signature of several named inputs refuses (keras-team/keras#20813); the fix users are given
+    is TensorFlow's own call of the signature, each input by its name. Where savedmodel_inference
+    already makes that call (TensorFlow without Keras 3) this would measure the same thing again."""
+
+    name = "savedmodel_signature"
+    label = "sm_sig"
+    abbreviation = "smsig"
+    summary = "call the SavedModel's serving signature with each input by name (tf.saved_model.load)"
+
+    def environment_reason(self, ctx, fixture):
+        reason = SavedModelInference.environment_reason(self, ctx, fixture)
+        if reason or not ctx.keras3:
+            return reason or "savedmodel_inference already calls the signature with its inputs by name here"
+        return None
+
+    @staticmethod
+    def _tensorflow_call(ctx):
+        """This environment as the signature call sees it: TensorFlow's own, not Keras 3's TFSMLayer."""
+        import copy
+
+        plain = copy.copy(ctx)
+        plain.keras3 = False
+        return plain
+
+    def facenet_recipe(self, ctx, fixture):
+        return program(ctx, fixture, self, self.tf2_body, imports=["import tensorflow as tf"])
+
+    def any_body(self, ctx, spec):
+        return anymodel.signature_body(self._tensorflow_call(ctx), spec)
+
+    def load(self, ctx, root, fixture):
+        call, keep = anymodel.signature_caller(self._tensorflow_call(ctx), _path(root, fixture))
+        call.model, call.keep = None, keep
+        return call
+
+
 class JsonPlain(Strategy):
     name = "json_plain"
     abbreviation = "json"
@@ -829,6 +867,109 @@ class H5Transplant(WeightsStrategy):
         return model
 
 
+class Tf1GraphSession(Strategy):
+    """FaceNet's own files, a frozen GraphDef (``.pb``) or a ``tf.train.Saver`` checkpoint
+    (``.meta`` + ``.index``/``.data``), run in a ``tf.Graph`` and session of their own: TF 1's
+    API, through ``tf.compat.v1`` on TF 2 (whose ``tf.GraphDef`` is gone, tensorflow#29384).
+    The images are fed to the input tensor and the embeddings fetched by the names the
+    fixture's manifest gives; FaceNet's own graphs also take ``phase_train``, fed False
+    (inference) where the graph has it."""
+
+    name = "tf1_graph"
+    label = "tf1_graph"
+    abbreviation = "tf1g"
+    summary = (
+        "run the TF 1 frozen graph or checkpoint in a tf.Graph and session (tf.compat.v1 on TF 2): "
+        "feed input:0, fetch embeddings:0"
+    )
+    formats = ("frozen_pb", "tf1_checkpoint")
+    tier = "flag"
+    reads_config = False  # no Keras architecture: TensorFlow runs the stored graph
+    hands_over = False
+    legacy_keras = False
+    gives_model = False
+    runs_stored_code = False  # a GraphDef holds TF ops, never Python
+    phase_train = "phase_train"
+
+    def environment_reason(self, ctx, fixture):
+        if not ctx.tf_version:
+            return "a TF 1 graph or checkpoint is run by TensorFlow, which this environment does not have"
+        return None
+
+    def file_reason(self, fixture):
+        return "tf1_graph feeds and fetches FaceNet's tensors (input:0, embeddings:0); a user's graph names its own"
+
+    @staticmethod
+    def _api(ctx):
+        """Where TF 1's graph API lives here, as the recipe spells it."""
+        return "tf.compat.v1" if ctx.tf2 else "tf"
+
+    def _read_lines(self, ctx, fixture):
+        api = self._api(ctx)
+        if fixture["format"] == "frozen_pb":
+            return [
+                "graph = tf.Graph()",
+                "with graph.as_default():",
+                f"    graph_def = {api}.GraphDef()",
+                '    with open(MODEL_PATH, "rb") as f:',
+                "        graph_def.ParseFromString(f.read())",
+                f'    {api}.import_graph_def(graph_def, name="")',
+                f"session = {api}.Session(graph=graph)",
+            ]
+        scope = "with graph.as_default():"
+        if ctx.tf2:
+            scope += "  # restore too: outside the graph, TF 2 restores eagerly and finds no variables"
+        return [
+            "graph = tf.Graph()",
+            scope,
+            f"    saver = {api}.train.import_meta_graph(MODEL_PATH, clear_devices=True)",
+            f"    session = {api}.Session(graph=graph)",
+            "    saver.restore(session, WEIGHTS_PATH)  # the checkpoint's prefix, without .index / .data-*",
+        ]
+
+    def facenet_recipe(self, ctx, fixture):
+        tensors = fixture["tensors"]
+        body = self._read_lines(ctx, fixture) + [
+            f"feed = {{{{{_quote(tensors['input'])}: images}}}}",
+            f"if {_quote(self.phase_train)} in [op.name for op in graph.get_operations()]:",
+            f"    feed[{_quote(self.phase_train + ':0')}] = False  # FaceNet's own graphs take it: False is inference",
+            f"{{out}} = session.run({_quote(tensors['output'])}, feed)",
+        ]
+        paths = [("MODEL_PATH", fixture["path"])]
+        if fixture["format"] == "tf1_checkpoint":
+            paths.append(("WEIGHTS_PATH", fixture["checkpoint"]))
+        return program(ctx, fixture, self, body, imports=["import tensorflow as tf"], paths=paths)
+
+    def load(self, ctx, root, fixture):
+        import tensorflow as tf
+
+        api = tf.compat.v1 if ctx.tf2 else tf
+        graph = tf.Graph()
+        with graph.as_default():
+            if fixture["format"] == "frozen_pb":
+                graph_def = api.GraphDef()
+                with open(_path(root, fixture), "rb") as handle:
+                    graph_def.ParseFromString(handle.read())
+                api.import_graph_def(graph_def, name="")
+                session = api.Session(graph=graph)
+            else:
+                saver = api.train.import_meta_graph(_path(root, fixture), clear_devices=True)
+                session = api.Session(graph=graph)
+                saver.restore(session, _path(root, fixture, "checkpoint"))
+        tensors = fixture["tensors"]
+        phase = self.phase_train in [op.name for op in graph.get_operations()]
+
+        def call(batch):
+            feed = {tensors["input"]: next(iter(batch.values()))}
+            if phase:
+                feed[self.phase_train + ":0"] = False
+            return [(tensors["output"].split(":")[0], np.asarray(session.run(tensors["output"], feed)))]
+
+        # The session holds the graph and its values for as long as the call runs.
+        call.model, call.keep = None, session
+        return call
+
+
 STRATEGIES = (
     LoadModel(),
     NoCompile(),
@@ -837,12 +978,14 @@ STRATEGIES = (
     Translate(),
     TfKeras(),
     SavedModelInference(),
+    SignatureByName(),
     JsonPlain(),
     JsonWeights(),
     JsonUnsafe(),
     RebuildWeights(),
     RebuildWeightsByName(),
     H5Transplant(),
+    Tf1GraphSession(),
 )
 BY_NAME = {s.name: s for s in STRATEGIES}
 

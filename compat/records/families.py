@@ -180,7 +180,9 @@ FAMILIES = OrderedDict(
             "SavedModel under Keras 3",
             "Keras 3's load_model reads only .keras and .h5 files, not a SavedModel folder",
             "keras.layers.TFSMLayer(path, call_endpoint='serving_default') for inference (the "
-            "savedmodel_inference strategy), or tf_keras.models.load_model (the tf_keras strategy)",
+            "savedmodel_inference strategy), or, for a Keras model of this Keras, translate the "
+            "architecture its metadata stores (the translate strategy), or tf_keras.models.load_model "
+            "(the tf_keras strategy)",
             ("Hrushi11/Real-TIme-Skin-Type-Detection#1",),
         ),
         Family(
@@ -281,6 +283,20 @@ FAMILIES = OrderedDict(
             ("hyunnamlee/RAPUNet#4",),
         ),
         Family(
+            "tf1_graph_api",
+            "TF 1's graph API under TF 2",
+            "a frozen graph (.pb) or TF 1 checkpoint is read with TF 1's API (tf.GraphDef, tf.Session, "
+            "tf.gfile, tf.import_graph_def), which TF 2 keeps only under tf.compat.v1",
+            "read it with tf.compat.v1: GraphDef, import_graph_def and a Session over the graph, or "
+            "import_meta_graph and restore for a checkpoint (the tf1_graph strategy)",
+            (
+                "tensorflow/tensorflow#32068",
+                "tensorflow/tensorflow#84039",
+                "tensorflow/models#7703",
+                "susheelsk/image-background-removal#9",
+            ),
+        ),
+        Family(
             "gru_reset_after",
             "a GRU from Keras 2.1 or 2.2",
             "Keras before 2.3 computed a GRU without reset_after and stored no such key; later Keras "
@@ -293,7 +309,9 @@ FAMILIES = OrderedDict(
             "a signature with several inputs called by position",
             "TFSMLayer calls a SavedModel's serving signature with positional arguments, and a "
             "signature with several named inputs takes them only by name",
-            "call the signature with its inputs by name: loaded.signatures['serving_default'](**inputs)",
+            "call the signature with its inputs by name: loaded.signatures['serving_default'](**inputs) "
+            "(the savedmodel_signature strategy), or translate its stored architecture into this Keras "
+            "(the translate strategy)",
             ("keras-team/keras#20813",),
         ),
         Family(
@@ -419,6 +437,12 @@ _SIGNATURES = (
     ("gru_reset_after", (), r"GRU\(reset_after=False\) is not compatible with GRU\(reset_after=True\)", None),
     ("tfsmlayer_positional", (), r"Binding inputs to tf\.function failed due to `too many positional arguments`", None),
     ("savedmodel_optimizer_slots", (), r"'_UserObject' object has no attribute 'add_slot'", None),
+    (
+        "tf1_graph_api",
+        ("AttributeError",),
+        r"module 'tensorflow' has no attribute '(GraphDef|Session|gfile|import_graph_def|placeholder)'",
+        None,
+    ),
     ("lambda_output_shape", (), r"could not automatically infer the shape of the Lambda", None),
     ("lambda_safe_mode", (), r"Requested the deserialization of a `?Lambda`? layer", None),
     (

@@ -7,10 +7,12 @@ with an error about something else entirely (``OSError: Unable to open file``,
 versions. ``diagnose(path)`` reads the bytes first and says in one line what the file
 is and what to do about it; for a usable file it names the format id the loading
 strategies work with (``h5``, ``h5_weights``, ``json``, ``savedmodel``, ``keras``,
-``weights_h5``).
+``weights_h5``). A TF 1 graph file (FaceNet's own distribution: a frozen ``.pb`` or a
+checkpoint's ``.meta``) is named as such and not taken for a Keras model.
 
 Host side: stdlib and numpy only. h5py is used when it is importable; without it the
 HDF5 checks fall back to the superblock and to the attribute names stored in the bytes.
+A TF 1 graph file is read with protobuf, as the scan reads SavedModels.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import re
 import struct
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from compat.userfiles import storedcode
 
@@ -34,6 +37,10 @@ MAX_JSON_BYTES = 64 << 20
 FULL_SIZE_BYTES = 10 << 20
 
 FORMATS = ("h5", "h5_weights", "json", "savedmodel", "keras", "weights_h5")
+TF1_GRAPH = "tf1_graph"
+"""The kind of a TF 1 graph file: not a Keras model, so not ``ok`` for the Keras loaders."""
+TF1_GRAPH_FILES = {".pb": ("GraphDef", "frozen_pb"), ".meta": ("MetaGraphDef", "tf1_checkpoint")}
+"""Suffix -> (the message the file holds, the matrix's format id)."""
 WEIGHTS_FORMATS = ("h5_weights", "weights_h5")
 FACENET_LAYERS = (b"Conv2d_1a_3x3", b"Mixed_6a", b"Mixed_7a", b"Bottleneck")
 """Layer names every FaceNet build has; a file without them is not FaceNet's architecture."""
@@ -203,6 +210,9 @@ def _file(path) -> Diagnosis:
         return _hdf5(path, size)
     if head.startswith(ZIP_SIGNATURES):
         return _zip(path, size)
+    graph = _tf1_graph_file(path, size)
+    if graph is not None:
+        return graph
     text = _as_text(head)
     if text is not None:
         return _text(path, size, text)
@@ -230,6 +240,48 @@ def _file(path) -> Diagnosis:
         "it is damaged or something else saved under this name; " + _REDOWNLOAD,
         nbytes=size,
     )
+
+
+def tf1_graph(path) -> tuple[str, Any] | None:
+    """``(format, graph)`` when ``path`` is a TF 1 graph file: a frozen graph (``.pb``, a
+    GraphDef) or a checkpoint's graph (``.meta``, a MetaGraphDef), parsed; else None."""
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    if suffix not in TF1_GRAPH_FILES:
+        return None
+    message, fmt = TF1_GRAPH_FILES[suffix]
+    try:
+        from compat.userfiles import savedmodelpb
+
+        parsed = savedmodelpb.parse(message, Path(path).read_bytes())
+    except ImportError:  # no protobuf on this host: the file is not read at all
+        return None
+    except savedmodelpb.Unreadable:
+        return None
+    nodes = (parsed.graph_def if message == "MetaGraphDef" else parsed).node
+    # Other bytes can parse as a message of unknown fields; a graph has nodes, each naming its op.
+    if not nodes or not all(node.op and node.name for node in nodes):
+        return None
+    return fmt, parsed
+
+
+def _tf1_graph_file(path, size) -> Diagnosis | None:
+    found = tf1_graph(path)
+    if found is None:
+        return None
+    fmt, parsed = found
+    if fmt == "frozen_pb":
+        what = f"a TF 1 frozen graph (GraphDef, {len(parsed.node)} nodes), not a Keras model file"
+        advice = (
+            "run it with TensorFlow's graph API: tf.compat.v1.GraphDef, import_graph_def and a Session "
+            "(the tf1_graph strategy's recipe)"
+        )
+    else:
+        what = f"a TF 1 checkpoint's graph (MetaGraphDef, {len(parsed.graph_def.node)} nodes), not a Keras model file"
+        advice = (
+            "restore it with tf.compat.v1.train.import_meta_graph and saver.restore(session, the checkpoint's "
+            "prefix) (the tf1_graph strategy's recipe)"
+        )
+    return _bad(path, TF1_GRAPH, what, advice, nbytes=size)
 
 
 def _as_text(head: bytes) -> str | None:

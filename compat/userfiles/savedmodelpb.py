@@ -120,7 +120,8 @@ def messages() -> dict:
     message("SavedMetadata", ("nodes", 1, M, "KerasSavedObject", True))
     pool = descriptor_pool.DescriptorPool()
     pool.Add(proto)
-    for name in ("SavedModel", "SavedMetadata"):
+    # A TF 1 frozen graph (.pb) is a bare GraphDef; a checkpoint's graph (.meta) a MetaGraphDef.
+    for name in ("SavedModel", "SavedMetadata", "MetaGraphDef", "GraphDef"):
         descriptor = pool.FindMessageTypeByName(f"compat_savedmodel.{name}")
         _MESSAGES[name] = message_factory.GetMessageClass(descriptor)
     return _MESSAGES

@@ -29,7 +29,7 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from compat.userfiles import bytecode
+from compat.userfiles import bytecode, savedmodelpb
 from compat.userfiles import diagnose as diagnose_
 from compat.userfiles.storedcode import (  # noqa: F401 - the scan's vocabulary, used by its callers too
     BUILTIN_FUNCTION,
@@ -73,6 +73,7 @@ from compat.userfiles.storedcode import (  # noqa: F401 - the scan's vocabulary,
     _saver_nodes,
     _scan_savedmodel,
     _Walker,
+    meta_graph_findings,
     savedmodel_summary,
     scan_config,
     summary_text,
@@ -92,12 +93,29 @@ def scan(path) -> FileScan:
     if not found.ok:
         if found.kind == "weights_only":
             return FileScan(path, "weights")
+        if found.kind == diagnose_.TF1_GRAPH:
+            return _scan_tf1_graph(path)
         raise ScanInputError(found.line())
     if found.format == "savedmodel":
         findings, notes, sources = _scan_savedmodel(target)
     else:
         findings, notes, sources = _scan_configs(_config_documents(target, found.format, found.weights))
     return FileScan(path, found.format, _dedupe(findings), _dedupe(notes), tuple(sources))
+
+
+def _scan_tf1_graph(path: str) -> FileScan:
+    """A TF 1 graph file holds no Keras config: its graph's ops are what can act on the world."""
+    fmt, parsed = diagnose_.tf1_graph(path) or (None, None)
+    name = os.path.basename(path)
+    if fmt == "frozen_pb":
+        meta = savedmodelpb.messages()["MetaGraphDef"]()
+        meta.graph_def.CopyFrom(parsed)
+        where = f"{name}$"
+    else:
+        meta, where = parsed, f"{name}$.graph_def"
+    found = meta_graph_findings(meta, where)
+    findings, notes = [f for f in found if f.is_code], [f for f in found if not f.is_code]
+    return FileScan(path, fmt, _dedupe(findings), _dedupe(notes), (name,))
 
 
 def _config_documents(target: Path, fmt: str | None, weights: str | None) -> Iterator[tuple[str, object]]:

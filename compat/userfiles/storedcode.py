@@ -509,34 +509,42 @@ def _saver_nodes(meta) -> set[str]:
 def _graph_findings(saved_model, source: str) -> list[Finding]:
     found = []
     for number, meta in enumerate(saved_model.meta_graphs):
-        graph = meta.graph_def
-        saver = _saver_nodes(meta)
-        for node in graph.node:
-            if node.op in CHECKPOINT_OPS and (node.name in saver or node.name.startswith(SAVER_SCOPES)):
-                continue
-            if node.op in WORLD_OPS:
+        found += meta_graph_findings(meta, f"{source}$.meta_graphs[{number}].graph_def")
+    return found
+
+
+def meta_graph_findings(meta, where: str) -> list[Finding]:
+    """The ops of one MetaGraphDef's graph that act on the world; ``where`` is the graph's
+    place in its file (``saved_model.pb$.meta_graphs[0].graph_def``)."""
+    found = []
+    graph = meta.graph_def
+    saver = _saver_nodes(meta)
+    for node in graph.node:
+        if node.op in CHECKPOINT_OPS and (node.name in saver or node.name.startswith(SAVER_SCOPES)):
+            continue
+        if node.op in WORLD_OPS:
+            found.append(
+                Finding(
+                    CHECKPOINT_OP if node.op in CHECKPOINT_OPS else GRAPH_OP,
+                    f"graph/{node.name}",
+                    where,
+                    f"{node.op}: {WORLD_OPS[node.op]}",
+                )
+            )
+    for function in graph.library.function:
+        fname = function.signature.name
+        in_saver = fname.startswith(SAVER_FUNCTION_PREFIXES)
+        for node in function.node_def:
+            if node.op in WORLD_OPS and not (in_saver and node.op in CHECKPOINT_OPS):
+                kind = CHECKPOINT_OP if node.op in CHECKPOINT_OPS else GRAPH_OP
                 found.append(
                     Finding(
-                        CHECKPOINT_OP if node.op in CHECKPOINT_OPS else GRAPH_OP,
-                        f"graph/{node.name}",
-                        f"{source}$.meta_graphs[{number}].graph_def",
+                        kind,
+                        f"function/{fname}/{node.name}",
+                        f"{where}.library",
                         f"{node.op}: {WORLD_OPS[node.op]}",
                     )
                 )
-        for function in graph.library.function:
-            fname = function.signature.name
-            in_saver = fname.startswith(SAVER_FUNCTION_PREFIXES)
-            for node in function.node_def:
-                if node.op in WORLD_OPS and not (in_saver and node.op in CHECKPOINT_OPS):
-                    kind = CHECKPOINT_OP if node.op in CHECKPOINT_OPS else GRAPH_OP
-                    found.append(
-                        Finding(
-                            kind,
-                            f"function/{fname}/{node.name}",
-                            f"{source}$.meta_graphs[{number}].graph_def.library",
-                            f"{node.op}: {WORLD_OPS[node.op]}",
-                        )
-                    )
     return found
 
 

@@ -97,7 +97,10 @@ def compared(request, tmp_path_factory) -> tuple[str, dict, dict]:
     consumer = request.param
     tmp = tmp_path_factory.mktemp(f"oracle-{consumer}")
     output = tmp / "harness.json"
-    runner.open_run(consumer, list(PRODUCERS), strategies=list(MODES), output=output, log=lambda *_: None).execute()
+    facenet = sorted({f["id"] for p in PRODUCERS for f in fixtures.load_manifest(p)["fixtures"]})
+    runner.open_run(
+        consumer, list(PRODUCERS), strategies=list(MODES), fixture_ids=facenet, output=output, log=lambda *_: None
+    ).execute()
     harness = {(a["producer"], a["fixture"], a["strategy"]): a for a in results.read(output)["attempts"]}
     plain = {
         (producer, fixture, mode): case

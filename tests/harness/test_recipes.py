@@ -22,7 +22,7 @@ import pytest
 from compat import catalog, cli
 from compat.environments import envs, standalone
 from compat.harness import recipes
-from compat.inside import facenet, facenet_arch, kerasapi, strategies
+from compat.inside import facenet, facenet_arch, kerasapi, savers, strategies
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "results"
@@ -110,8 +110,10 @@ def _fixture(variant, fmt, saved_by="2.15.0"):
         "keras": f"{variant}.keras",
         "weights_h5": f"{variant}.weights.h5",
         "h5_weights": f"{variant}_weights.h5",
+        "frozen_pb": f"{variant}.pb",
+        "tf1_checkpoint": f"{variant}_checkpoint/model-{variant}.meta",
     }.get(fmt, f"{variant}.h5")
-    return {
+    fixture = {
         "id": f"{variant}-{fmt}",
         "variant": variant,
         "format": fmt,
@@ -120,6 +122,12 @@ def _fixture(variant, fmt, saved_by="2.15.0"):
         "weights": f"{variant}_weights.h5" if fmt == "json" else None,
         "saved_by_keras": saved_by,
     }
+    if fmt in savers.TF1_FORMATS:
+        # A TF 1 graph's manifest entry names the tensors to feed and fetch, and the checkpoint's prefix.
+        fixture["tensors"] = dict(savers.TF1_TENSORS)
+        if fmt == "tf1_checkpoint":
+            fixture["checkpoint"] = f"{variant}_checkpoint/model-{variant}.ckpt-0"
+    return fixture
 
 
 def _every_recipe():
@@ -257,6 +265,7 @@ SLICE = [
     ("tf221", ["tf221"], "builtin-h5,builtin-json", None),
     ("tf221", ["tf215"], "builtin-h5,builtin-savedmodel", "tf_keras,savedmodel_inference"),
     ("keras315jax", ["keras315jax"], "builtin-h5,builtin-json", None),
+    ("tf221", ["tf115"], "tf1graph-frozen_pb,tf1graph-tf1_checkpoint", "tf1_graph"),
 ]
 
 

@@ -14,7 +14,7 @@ import pytest
 from compat import catalog
 from compat.harness import corpus, runner
 from compat.paths import PROJECT_ROOT
-from compat.records import codedigest
+from compat.records import codedigest, families, results
 from compat.records.attempt import AttemptRequest
 from compat.records.verdicts import Verdict
 
@@ -78,3 +78,48 @@ def test_an_error_is_its_own_verdict_for_a_reported_model():
 def test_fixture_filters_know_the_reported_ids():
     assert "bilstm-h5" in runner.planned_fixture_ids("tf215")
     assert runner.fixture_root("tf215", {"set": "reported"}) == corpus.unpacked("reported", "tf215")
+
+
+# -- measured: tf221 (Keras 3.15 on TF 2.21) over tf215's reported set -------------------------
+@pytest.fixture(scope="module")
+def tf221_over_tf215(tmp_path_factory) -> dict:
+    output = tmp_path_factory.mktemp("reported") / "tf221.json"
+    ids = [fixture["id"] for fixture, _, _ in corpus.matrix_fixtures("tf215")]
+    runner.open_run("tf221", ["tf215"], fixture_ids=ids, output=output, log=lambda *_: None).execute()
+    document = results.read(output)
+    return {(a["fixture"], a["strategy"]): a for a in document["attempts"]}
+
+
+@pytest.mark.envs
+@pytest.mark.parametrize(
+    "fixture, refused_by, family, carried_by",
+    [
+        # keras-team/keras#19441: Keras 2's groups=1 on DepthwiseConv2D / Conv2DTranspose
+        ("depthwise_groups-h5", "load_model", "newer_config", "translate"),
+        # hyunnamlee/RAPUNet#4: a TF op on Keras tensors stored as TFOpLambda
+        ("tfoplambda-h5", "load_model", "tf_op_layer", "translate"),
+        # keras-team/keras#20813: TFSMLayer passes a two-input signature's inputs by position
+        ("two_input_savedmodel-savedmodel", "savedmodel_inference", "tfsmlayer_positional", "savedmodel_signature"),
+        # Hrushi11/Real-TIme-Skin-Type-Detection#1: a Keras 2 SavedModel under Keras 3's load_model
+        ("preprocessing_savedmodel-savedmodel", "load_model", "savedmodel_under_keras3", "translate"),
+    ],
+)
+def test_a_reported_failure_is_measured_with_its_family_and_what_carries_it(
+    tf221_over_tf215, fixture, refused_by, family, carried_by
+):
+    refused = tf221_over_tf215[(fixture, refused_by)]
+    assert refused["verdict"] == "error", refused
+    found = families.classify(
+        refused["error"]["type"],
+        refused["error"]["message"],
+        refused["error"].get("traceback") or "",
+        strategy=refused_by,
+        fmt=fixture.rsplit("-", 1)[1],
+        producer_python="3.11",
+        consumer_python="3.13",
+        consumer_keras="3.15.1",
+    )
+    assert found is not None and found.id == family, (refused["error"], found)
+    carried = tf221_over_tf215[(fixture, carried_by)]
+    assert carried["verdict"] == "pass", carried
+    assert carried["max_abs_diff"] is not None and carried["cosine"] is not None

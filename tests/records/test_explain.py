@@ -319,6 +319,11 @@ REPORTED_FIRST_LINES = [
     ("savedmodel_optimizer_slots", "AttributeError: '_UserObject' object has no attribute 'add_slot'"),
     ("functional_class_unknown", "ValueError: Unknown layer: Functional"),
     ("keras3_under_keras2", "TypeError: Unrecognized keyword arguments: ['batch_shape']"),
+    ("tf1_graph_api", "AttributeError: module 'tensorflow' has no attribute 'GraphDef'"),
+    (
+        "lambda_safe_mode",
+        "ValueError: Requested the deserialization of a `Lambda` layer whose `function` is a Python lambda.",
+    ),
 ]
 
 
