@@ -189,6 +189,33 @@ ENVIRONMENTS: tuple[Environment, ...] = (
         env_vars=(("TF_USE_LEGACY_KERAS", "1"),),
         overrides=_NO_SECOND_TF,
     ),
+    # Stacks as `pip install` resolves them today, beside the pinned ones: they only load. Users'
+    # reports come from these, not from the stacks a release was tested with.
+    Environment(
+        "keras224pip",
+        "3.7",
+        ("tensorflow==1.14.0", "keras==2.2.4", "protobuf<3.21"),
+        "keras",
+        "as installed today: pip install tensorflow==1.14.0 keras==2.2.4, which resolves h5py 3.8 "
+        "(protobuf held below 4, as TF's own import error asks)",
+        roles=frozenset({CONSUMER}),
+    ),
+    Environment(
+        "tf216k30",
+        "3.11",
+        ("tensorflow-cpu==2.16.2", "keras==3.0.5", "numpy<2"),
+        "keras",
+        "as installed in early 2024: TF 2.16 + Keras 3.0, without tf-keras",
+        roles=frozenset({CONSUMER}),
+    ),
+    Environment(
+        "tf221pip",
+        "3.13",
+        ("tensorflow-cpu==2.21.0",),
+        "keras",
+        "as installed today: pip install tensorflow-cpu==2.21.0, the Keras it resolves, no tf-keras",
+        roles=frozenset({CONSUMER}),
+    ),
     Environment(
         "keras315jax",
         "3.12",

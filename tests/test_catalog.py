@@ -15,7 +15,9 @@ from compat.paths import PROJECT_ROOT
 
 def test_ids_are_unique_and_every_environment_has_a_lock():
     ids = catalog.ids()
-    assert len(ids) == len(set(ids)) == 17
+    assert len(ids) == len(set(ids)) == 20
+    # 17 pinned stacks that write and load, 3 as pip installs them that only load
+    assert len(catalog.producers()) == 17 and len(catalog.consumers()) == 20
     for env in catalog.ENVIRONMENTS:
         assert env.lock_path.exists(), env.id
         pins = env.locked_versions()
@@ -31,6 +33,10 @@ def test_locks_pin_exact_versions_the_catalog_asks_for():
     assert catalog.get("tfkeras221").locked_versions()["tf-keras"].startswith("2.21")
     # tf-keras must not drag in a second TensorFlow beside tensorflow-cpu
     assert "tensorflow" not in catalog.get("tfkeras221").locked_versions()
+    # as installed today: the h5py 3 an old Keras cannot read, an early Keras 3, no tf-keras
+    assert catalog.get("keras224pip").locked_versions()["h5py"].startswith("3.")
+    assert catalog.get("tf216k30").locked_versions()["keras"].startswith("3.0.")
+    assert "tf-keras" not in catalog.get("tf221pip").locked_versions()
 
 
 def test_unknown_environment_names_the_catalog():

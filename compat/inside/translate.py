@@ -668,6 +668,16 @@ def _hard_sigmoid(layer, stored, target, translation):
 
 
 def _hard_sigmoid_arrays(layer, arrays, stored, target):
+    inner = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+    if layer.get("class_name") == "Bidirectional" and isinstance(inner.get("layer"), dict):
+        # The forward layer's weights, then the backward one's: each half scaled as its layer says.
+        backward = inner.get("backward_layer") if isinstance(inner.get("backward_layer"), dict) else inner["layer"]
+        half = len(arrays) // 2
+        return _hard_sigmoid_arrays(inner["layer"], list(arrays[:half]), stored, target) + _hard_sigmoid_arrays(
+            backward, list(arrays[half:]), stored, target
+        )
+    if layer.get("class_name") == "RNN" and isinstance(inner.get("cell"), dict):
+        return _hard_sigmoid_arrays(inner["cell"], arrays, stored, target)
     if not _hard_sigmoid_changes(layer, stored, target):
         return arrays
     factor = HARD_SIGMOID_RATIO if target.generation == 3 else 1.0 / HARD_SIGMOID_RATIO

@@ -101,6 +101,22 @@ def test_scaled_gate_weights_make_keras_3_hard_sigmoid_compute_keras_2s(class_na
         np.testing.assert_allclose(restored, original, rtol=1e-6)
 
 
+def test_a_bidirectional_layers_halves_are_each_scaled_as_its_own_layer():
+    """A Bidirectional LSTM of Keras <= 2.2 (hard_sigmoid by default) holds the forward layer's
+    kernel, recurrent kernel and bias, then the backward one's: both halves are gate-scaled."""
+    lstm = layer("LSTM", units=2, recurrent_activation="hard_sigmoid")
+    wrapper = {"class_name": "Bidirectional", "config": {"name": "bilstm", "layer": lstm}}
+    arrays = [np.ones((3, 8), "float32"), np.ones((2, 8), "float32"), np.ones((8,), "float32")] * 2
+    scaled = translate.BY_NAME["hard_sigmoid"].arrays(wrapper, arrays, stored({}, "2.2.4"), target(3))
+    gates = np.array([1.2, 1.2, 1.2, 1.2, 1.0, 1.0, 1.2, 1.2], "float32")  # i, f scaled; c not; o scaled
+    for array in scaled:
+        np.testing.assert_allclose(array, np.broadcast_to(gates, array.shape), rtol=1e-6)
+    sigmoid = dict(lstm, config=dict(lstm["config"], recurrent_activation="sigmoid"))
+    plain = {"class_name": "Bidirectional", "config": {"name": "bilstm", "layer": sigmoid}}
+    kept = translate.BY_NAME["hard_sigmoid"].arrays(plain, arrays, stored({}, "2.15.0"), target(3))
+    assert all(a is b for a, b in zip(kept, arrays, strict=True))
+
+
 def test_a_sigmoid_recurrent_layer_is_left_as_it_is():
     config = layer("LSTM", units=2, recurrent_activation="sigmoid")
     arrays = [np.ones((3, 8), "float32")]
