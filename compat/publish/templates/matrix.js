@@ -10,6 +10,23 @@
   var state = { variant: "", format: "", cell: null, upgrade: null };
 
   function str(index) { return index === null || index === undefined ? "" : S[index]; }
+  // A load's outcomes: row indices packed as fixed-width base-36 numbers (pagedata.pack_indices).
+  var outcomeLists = {};
+  function outcomesOf(load) {
+    if (!(load in outcomeLists)) {
+      var text = L.outcomes.lists[load], width = L.outcomes.width, found = [];
+      for (var i = 0; i < text.length; i += width) found.push(parseInt(text.substr(i, width), 36));
+      outcomeLists[load] = found;
+    }
+    return outcomeLists[load];
+  }
+  // A recipe is stored once per template, its path lines blanked; the outcome keeps its paths.
+  function recipe(o) {
+    var text = str(O.recipe[o]), values = O.paths[o] === null ? [] : str(O.paths[o]).split("\n"), i = 0;
+    return text.replace(/^(MODEL_PATH|WEIGHTS_PATH) = "\.\.\."$/mg, function (line, name) {
+      return i < values.length ? name + " = " + values[i++] : line;
+    });
+  }
   function strategyName(index) { return typeof index === "number" && DATA.strategies[index] ? DATA.strategies[index].name : str(index); }
 
   // Loads by (consumer, producer, fixture) and by cell, built once.
@@ -23,7 +40,10 @@
   function numbers(load, strategy) {
     if (numbersIndex === null) {
       numbersIndex = {};
-      M.load.forEach(function (l, i) { numbersIndex[l + ":" + M.strategy[i]] = i; });
+      var row = 0;  // the rows are stored load by load, M.counts[load] of them each
+      M.counts.forEach(function (count, l) {
+        for (var k = 0; k < count; k++, row++) numbersIndex[l + ":" + M.strategy[row]] = row;
+      });
     }
     var i = numbersIndex[load + ":" + strategy];
     return i === undefined ? {} : { diff: M.max_abs_diff[i], cos: M.cosine[i], load: M.load_seconds[i], predict: M.predict_seconds[i] };
@@ -211,7 +231,7 @@
   }
 
   function outcomeOf(load, strategy) {
-    var list = L.outcomes[load];
+    var list = outcomesOf(load);
     for (var i = 0; i < list.length; i++) if (strategyName(O.strategy[list[i]]) === strategy) return list[i];
     return null;
   }
@@ -220,7 +240,7 @@
   function whyNot(load) {
     var reasons = [], seen = {};
     var best = L.best[load];
-    L.outcomes[load].some(function (o) {
+    outcomesOf(load).some(function (o) {
       if (best !== null && O.strategy[o] === best) return true;
       if (O.verdict[o] === "not_applicable" || O.verdict[o] === "pass") return false;
       var key = O.family[o] || errorText(o);
@@ -241,12 +261,12 @@
 
   function fixtureBlock(load, single) {
     var best = L.best[load];
-    var list = L.outcomes[load];
+    var list = outcomesOf(load);
     var recipes = list.filter(function (o) { return O.recipe[o] !== null && O.strategy[o] !== best; });
     var answer;
     if (best !== null) {
       var o = outcomeOf(load, strategyName(best));
-      answer = el("div", { "class": "answer" }, [recipeBlock("Load it with " + strategyName(best) + ":", str(O.recipe[o]))]);
+      answer = el("div", { "class": "answer" }, [recipeBlock("Load it with " + strategyName(best) + ":", recipe(o))]);
     } else {
       answer = el("p", { "class": "answer none", text: "No strategy loads this file with the right numbers here." });
     }
@@ -259,7 +279,7 @@
     var every = el("details", { "class": "every" }, [el("summary", { text: "Every strategy (" + list.length + ")" }), table]);
     if (single) every.setAttribute("open", "");
     var others = recipes.length ? el("details", { "class": "others" }, [el("summary", { text: "Other strategies that work (" + recipes.length + ")" })]
-      .concat(recipes.map(function (o) { return recipeBlock(strategyName(O.strategy[o]), str(O.recipe[o])); }))) : null;
+      .concat(recipes.map(function (o) { return recipeBlock(strategyName(O.strategy[o]), recipe(o)); }))) : null;
     return el("section", { "class": "fixture", id: "load-" + load, "data-fixture": str(L.fixture[load]) }, [
       el("h3", {}, [el("code", { text: str(L.fixture[load]) }), chip(L.category[load])]),
       answer, whyNot(load), every, others,
@@ -376,7 +396,7 @@
       else if (newBest === null) cells.push(el("td", { text: "nothing works" }));
       else {
         cells.push(el("td", {}, [el("details", {}, [el("summary", {}, [el("code", { text: newBest })]),
-          recipeBlock("Recipe: " + newBest, str(O.recipe[outcomeOf(after, newBest)]))])]));
+          recipeBlock("Recipe: " + newBest, recipe(outcomeOf(after, newBest)))])]));
       }
     });
     return el("tr", { "data-producer": producer, "data-fixture": fixture, "data-change": bucket.change, "data-bucket": bucket.id,
