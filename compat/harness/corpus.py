@@ -233,6 +233,14 @@ def matrix_fixtures(producer: str) -> list[tuple[dict, Path, Path]]:
     return found
 
 
+def matrix_ids(producer: str) -> list[str]:
+    """The ids ``matrix_fixtures`` plans for a producer, read from its manifest alone (nothing written)."""
+    folder = set_dir(MATRIX_SET, producer)
+    if not (folder / "manifest.json").exists():
+        return []
+    return [model["id"] for model in load_manifest(MATRIX_SET, producer)["models"] if model.get("reference")]
+
+
 def batch_file(producer: str, model_id: str, reference: Path) -> Path:
     """The reference's ``input:<name>`` arrays as ``<name>``, written once under the cache with
     fixed bytes (the attempt's key hashes it), beside nothing else."""

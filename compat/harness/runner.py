@@ -154,9 +154,7 @@ def plan_attempts(producers: list[str], names: list[str], strategy_filter=None, 
 
 def planned_fixture_ids(producer: str) -> list[str]:
     """Every fixture a run plans for a producer: its FaceNet fixtures, then its reported set's."""
-    return [f["id"] for f in fixtures.load_manifest(producer)["fixtures"]] + [
-        fixture["id"] for fixture, _, _ in corpus.matrix_fixtures(producer)
-    ]
+    return [f["id"] for f in fixtures.load_manifest(producer)["fixtures"]] + corpus.matrix_ids(producer)
 
 
 def locate(request: dict) -> dict:

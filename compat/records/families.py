@@ -126,9 +126,10 @@ FAMILIES = OrderedDict(
         Family(
             "initializer_arguments",
             "initializer arguments changed",
-            "the file's initializer configs carry arguments this Keras's initializers do not take "
-            "(dtype from TF 1.x, input_axes/output_axes from recent Keras 3); a trained model "
-            "never uses its initializers, yet the load fails on them",
+            "the file's initializer configs carry arguments or names this Keras's initializers do not "
+            "take (dtype from TF 1.x, input_axes/output_axes from recent Keras 3, Orthogonal spelled "
+            "OrthogonalInitializer or the other way); a trained model never uses its initializers, yet "
+            "the load fails on them",
             f"{_TRANSLATE}, {_REBUILD}, or load it with the Keras generation that saved it",
         ),
         Family(
@@ -205,6 +206,28 @@ FAMILIES = OrderedDict(
             "a TF 1.x SavedModel has no object graph, and the TF 2 Keras loader indexes into one",
             "call its serving signature (the savedmodel_inference strategy), or rebuild the model "
             "in code and load the weights",
+        ),
+        Family(
+            "lambda_global_name",
+            "a Lambda's function names a module the loader does not have",
+            "a Lambda revived from bytecode runs with the loading module's globals, not the ones it was "
+            "written with: a name it uses (tf, K, a constant) is not defined there",
+            "hand that name over in custom_objects ({'tf': tf}), give the function itself "
+            f"(--function, the translate strategy), or {_REBUILD}",
+            (
+                "keras-team/keras#5298",
+                "keras-team/keras#15759",
+                "krasserm/super-resolution#7",
+                "tensorflow/tensorflow#50082",
+            ),
+        ),
+        Family(
+            "savedmodel_without_architecture",
+            "a SavedModel with no Keras architecture to translate",
+            "translate reads the model config tf.keras 2 stored in a SavedModel's metadata; a TF 1 "
+            "SavedModel, or one written by tf.saved_model.save or model.export, stores none",
+            "call its serving signature (the savedmodel_inference or savedmodel_signature strategy), or "
+            "rebuild the model in code and load the weights",
         ),
         Family(
             "savedmodel_keras_metadata",
@@ -435,7 +458,19 @@ _FILE_MODULE = (
 _SIGNATURES = (
     ("tf_op_layer", (), r"Unknown layer: '?(TFOpLambda|SlicingOpLambda|TensorFlowOpLayer)\b", None),
     ("gru_reset_after", (), r"GRU\(reset_after=False\) is not compatible with GRU\(reset_after=True\)", None),
-    ("tfsmlayer_positional", (), r"Binding inputs to tf\.function failed due to `too many positional arguments`", None),
+    (
+        "gru_reset_after",
+        (),
+        r"Shape mismatch in layer #\d+ \(named \w+\)\s*for weight \S*gru_cell\S*/bias"
+        r"|variable\.shape=\(2, \d+\), Received: value\.shape=\(\d+,\)\. Target variable: .*gru_cell/bias",
+        None,
+    ),
+    (
+        "tfsmlayer_positional",
+        (),
+        r"Binding inputs to tf\.function failed due to `(too many positional arguments|missing a required argument)",
+        None,
+    ),
     ("savedmodel_optimizer_slots", (), r"'_UserObject' object has no attribute 'add_slot'", None),
     (
         "tf1_graph_api",
@@ -512,7 +547,7 @@ _SIGNATURES = (
         (),
         (
             r"Unrecognized keyword arguments|Keyword argument not understood"
-            r"|__init__\(\) got an unexpected keyword argument"
+            r"|__init__\(\) got an unexpected keyword argument|__init__\(\) got multiple values for keyword argument"
             r"|functional_from_config\.<locals>\.get_tensor\(\) takes"
         ),
         None,
@@ -553,10 +588,19 @@ _SIGNATURES = (
     (
         "savedmodel_without_keras_model",
         (),
-        r"'(_UserObject|AutoTrackable)' object (has no attribute|is not callable)",
+        r"'(_UserObject|AutoTrackable)' object (has no attribute|is not callable)"
+        r"|'Functional' object has no attribute 'predict(_on_batch)?'",
         None,
     ),
     ("tf1_savedmodel", ("IndexError",), r"_generate_object_paths", None),
+    ("lambda_global_name", ("NameError",), r"name '\w+' is not defined", None),
+    ("savedmodel_without_architecture", ("NotTranslatable",), r"the SavedModel records no Keras architecture", None),
+    (
+        "initializer_arguments",
+        (),
+        r"Could not interpret initializer identifier: \{.*'class_name': '\w+'|Unknown initializer: '?\w+Initializer\b",
+        None,
+    ),
     (
         "savedmodel_keras_metadata",
         ("JSONDecodeError",),

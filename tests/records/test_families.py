@@ -20,20 +20,13 @@ UNCLASSIFIED_IN_COMMITTED_MATRIX = 0
 # (tf_keras handed Keras 3 classes; a SavedModel's signature outlived its loaded object);
 # a user's code still can, so the families stay.
 NOT_IN_MATRIX = {
-    "h5py_strings",
     "weights_only",
     "custom_classes_other_keras",
     "savedmodel_object_freed",
-    # Reported failures of models the FaceNet fixtures are not (the corpus of reported failures):
-    "tf_op_layer",
-    "gru_reset_after",
-    "tfsmlayer_positional",
-    "lambda_output_shape",
-    "untranslatable_argument",
+    # What translate refuses that no fixture holds (an op with no Keras 3 layer).
     "untranslatable_op",
-    # Every TF 2.16+ stack of the catalog installs tf_keras, through which TensorFlow revives an
-    # old SavedModel's optimizer: the error needs TensorFlow without it.
-    "savedmodel_optimizer_slots",
+    # Users' own code for a frozen graph under TF 2 (tf.GraphDef): the matrix loads it the way that works.
+    "tf1_graph_api",
 }
 
 # (producer, consumer, fixture, strategy) cells of the committed matrix, read from it.
@@ -149,6 +142,16 @@ EXAMPLES = {
         ("tf212", "tf218", "builtin-weights_h5", "rebuild_weights"),
     ],
     "keras3_by_name": [("tf210", "tf216", "builtin-h5", "rebuild_by_name")],
+    # The reported set and the stacks as pip installs them.
+    "h5py_strings": [("keras224", "keras224pip", "builtin-h5", "load_model")],
+    "tf_op_layer": [("tf215", "tf221", "tfoplambda-h5", "load_model")],
+    "gru_reset_after": [("keras212", "tf24", "gru_keras212-h5", "load_model")],
+    "tfsmlayer_positional": [("tf215", "tf221", "two_input_savedmodel-savedmodel", "savedmodel_inference")],
+    "lambda_output_shape": [("tf212", "tf216", "lambda_no_output_shape-h5", "load_model")],
+    "lambda_global_name": [("keras212", "keras212", "lambda_no_output_shape-h5", "load_model")],
+    "untranslatable_argument": [("tf216", "keras212", "bilstm-h5", "translate")],
+    "savedmodel_without_architecture": [("tf115", "tf221", "builtin-savedmodel", "translate")],
+    "savedmodel_optimizer_slots": [("tf26", "tf221pip", "compiled-savedmodel", "savedmodel_inference")],
     "backend_unknown": [("keras315jax", "keras212", "builtin-h5", "rebuild_weights")],
 }
 
