@@ -156,9 +156,19 @@ FAMILIES = OrderedDict(
         Family(
             "custom_objects_missing",
             "custom classes not handed over",
-            "the file uses custom layers, losses or functions, and this load was not given them",
+            "the file uses custom layers, losses or functions, and this load was not given them (Keras "
+            "3.0 to 3.2 also dropped what load_model was handed for a .h5 with safe_mode given)",
             "pass them: load_model(path, custom_objects={...}) (the custom_objects strategy); "
-            "for a custom loss alone, compile=False also works",
+            "for a custom loss alone, compile=False also works; under Keras 3.0-3.2, Keras 3.3 or later",
+            ("keras-team/keras#7585", "tensorflow/tensorflow#43498", "keras-team/keras#19373"),
+        ),
+        Family(
+            "recurrent_weight_count",
+            "a recurrent layer built with other weights than the file's",
+            "the reading Keras builds the (Bidirectional) recurrent layer with another number of "
+            "weights than the saving one stored: Keras 3.0 gives a Bidirectional LSTM 9 where Keras 2 "
+            "saved 6",
+            "load it with Keras 3.3 or later (the translate strategy there), or with tf_keras",
         ),
         Family(
             "custom_classes_other_keras",
@@ -594,6 +604,13 @@ _SIGNATURES = (
     ),
     ("tf1_savedmodel", ("IndexError",), r"_generate_object_paths", None),
     ("lambda_global_name", ("NameError",), r"name '\w+' is not defined", None),
+    (
+        "recurrent_weight_count",
+        (),
+        r"Weight count mismatch for layer #\d+ \(named \w*(lstm|gru|rnn)\w*"
+        r"|layer '\w*(lstm|gru|rnn)\w*' holds weights of shapes .* the file gives",
+        None,
+    ),
     ("savedmodel_without_architecture", ("NotTranslatable",), r"the SavedModel records no Keras architecture", None),
     (
         "initializer_arguments",

@@ -152,6 +152,7 @@ EXAMPLES = {
     "untranslatable_argument": [("tf216", "keras212", "bilstm-h5", "translate")],
     "savedmodel_without_architecture": [("tf115", "tf221", "builtin-savedmodel", "translate")],
     "savedmodel_optimizer_slots": [("tf26", "tf221pip", "compiled-savedmodel", "savedmodel_inference")],
+    "recurrent_weight_count": [("tf216", "tf216k30", "bilstm-h5", "load_model")],
     "backend_unknown": [("keras315jax", "keras212", "builtin-h5", "rebuild_weights")],
 }
 

@@ -79,7 +79,7 @@ MODES = {
         "lambda_safe_mode",
         "json_unsafe",
     ),
-    # keras-team/keras#19151: Keras 3.0 ignored what load_model was handed for a .h5
+    # keras-team/keras#19373, #19151: Keras 3.0-3.2 and a .h5 with custom layers
     "the early Keras 3": (
         ("tf216k30", "tf215", "custom-h5", "unsafe"),
         "Unknown layer: 'ScaleLayer'",
