@@ -263,7 +263,7 @@ SLICE = [
     ("tf215", ["tf215"], "builtin-h5,builtin-json", None),
     ("tf215", ["tf215"], "builtin-savedmodel", "savedmodel_inference"),
     ("tf221", ["tf221"], "builtin-h5,builtin-json", None),
-    ("tf221", ["tf215"], "builtin-h5,builtin-savedmodel", "tf_keras,savedmodel_inference"),
+    ("tf221", ["tf215"], "builtin-h5,builtin-savedmodel", "tf_keras,savedmodel_inference,savedmodel_signature"),
     ("keras315jax", ["keras315jax"], "builtin-h5,builtin-json", None),
     ("tf221", ["tf115"], "tf1graph-frozen_pb,tf1graph-tf1_checkpoint", "tf1_graph"),
 ]
