@@ -322,6 +322,10 @@ REPORTED_FIRST_LINES = [
     ("keras3_under_keras2", "TypeError: Unrecognized keyword arguments: ['batch_shape']"),
     ("tf1_graph_api", "AttributeError: module 'tensorflow' has no attribute 'GraphDef'"),
     (
+        "custom_objects_missing",
+        "ValueError: Unknown layer: 'ScaleLayer'. Please ensure you are using a `keras.utils.custom_object_scope`",
+    ),
+    (
         "lambda_safe_mode",
         "ValueError: Requested the deserialization of a `Lambda` layer whose `function` is a Python lambda.",
     ),
