@@ -255,7 +255,7 @@ def page_data(matrix: dict, producers: list[str], consumers: list[str], found: l
         "views": views,
         "heads": heads,
         "strings": intern.strings,
-        **{name: table.columns for name, table in tables.items()},
+        "outcomes": tables["outcomes"].columns,
         # a load's outcomes packed, and the numbers counted per load instead of naming it per row:
         # most of the page's bytes were these lists of numbers
         "loads": dict(
