@@ -11,18 +11,17 @@ unpacked copy under ``.cache/corpus/``, verified file by file against the manife
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from compat import catalog
 from compat.harness import fixtures
+from compat.inside import corpus as inside_corpus
 from compat.paths import PROJECT_ROOT, cache_root
 
 CORPUS_DIR = fixtures.FIXTURES_DIR / "corpus"
@@ -30,7 +29,6 @@ SET_MODULE_PREFIX = "corpus_"
 INSIDE_DIR = PROJECT_ROOT / "compat" / "inside"
 # Regenerated numbers must equal the committed ones to this (same stack, same seeds).
 CHECK_TOLERANCE = fixtures.CHECK_TOLERANCE
-FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # numpy's savez stamps the current time; a key needs fixed bytes
 
 
 class CorpusError(fixtures.FixtureError):
@@ -204,14 +202,10 @@ def matrix_fixtures(producer: str) -> list[tuple[dict, Path, Path]]:
     files are. The input batch is the reference's inputs by their own names, as the worker reads
     a user's batch; the reference is the committed ``reference/<id>.npz``.
     """
+    manifest, models = _matrix_models(producer)
     folder = set_dir(MATRIX_SET, producer)
-    if not (folder / "manifest.json").exists():
-        return []
-    manifest = load_manifest(MATRIX_SET, producer)
     found = []
-    for model in manifest["models"]:
-        if not model.get("reference"):
-            continue
+    for model in models:
         case = model["id"][: -len(model["format"]) - 1]
         fixture = {
             "id": model["id"],
@@ -235,10 +229,15 @@ def matrix_fixtures(producer: str) -> list[tuple[dict, Path, Path]]:
 
 def matrix_ids(producer: str) -> list[str]:
     """The ids ``matrix_fixtures`` plans for a producer, read from its manifest alone (nothing written)."""
-    folder = set_dir(MATRIX_SET, producer)
-    if not (folder / "manifest.json").exists():
-        return []
-    return [model["id"] for model in load_manifest(MATRIX_SET, producer)["models"] if model.get("reference")]
+    return [model["id"] for model in _matrix_models(producer)[1]]
+
+
+def _matrix_models(producer: str) -> tuple[dict, list[dict]]:
+    """The producer's reported-set manifest and its models that have reference numbers."""
+    if not (set_dir(MATRIX_SET, producer) / "manifest.json").exists():
+        return {}, []
+    manifest = load_manifest(MATRIX_SET, producer)
+    return manifest, [model for model in manifest["models"] if model.get("reference")]
 
 
 def batch_file(producer: str, model_id: str, reference: Path) -> Path:
@@ -252,14 +251,7 @@ def batch_file(producer: str, model_id: str, reference: Path) -> Path:
     with np.load(reference) as data:
         arrays = [(key[len("input:") :], data[key]) for key in sorted(data.files) if key.startswith("input:")]
     staging = path.with_name(f".{path.name}.{os.getpid()}")
-    with zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, value in arrays:
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.ascontiguousarray(value), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=FIXED_ZIP_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, buffer.getvalue())
+    inside_corpus.write_npz(str(staging), arrays)  # the reference files' own writer: numpy only
     staging.replace(path)  # whole or not at all, whichever consumer run writes it first
     return path
 

@@ -41,6 +41,19 @@ def reference_path(model_id):
     return os.path.join(REFERENCE_DIR, model_id + ".npz")
 
 
+def write_npz(path, arrays):
+    """``[(name, array)]`` as an npz at ``path`` whose bytes depend on the arrays alone (a fixed
+    date on every member), so that a file hashed into a key is the same file each time."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for key, value in arrays:
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.ascontiguousarray(value), allow_pickle=False)
+            info = zipfile.ZipInfo(key + ".npy", date_time=_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, buffer.getvalue())
+
+
 def write_reference(out_dir, model_id, inputs, outputs):
     """``reference/<id>.npz`` with ``input:<name>`` and ``output:<name>`` arrays, byte-reproducible.
 
@@ -52,14 +65,7 @@ def write_reference(out_dir, model_id, inputs, outputs):
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
         os.makedirs(folder)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for key, value in arrays:
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.ascontiguousarray(value), allow_pickle=False)
-            info = zipfile.ZipInfo(key + ".npy", date_time=_ZIP_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, buffer.getvalue())
+    write_npz(path, arrays)
     return path
 
 
