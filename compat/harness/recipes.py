@@ -183,10 +183,11 @@ def _named_judge(fixture: dict, reference: Path) -> Callable[[Path], tuple[bool,
 
     def judge(produced: Path) -> tuple[bool, str]:
         try:
-            with np.load(produced, allow_pickle=False) as found:
-                arrays = [(n, np.asarray(found[n], dtype=np.float64)) for n in found.files]
-        except AttributeError:  # a .npy: one array
-            arrays = [(names[0], np.asarray(np.load(produced, allow_pickle=False), dtype=np.float64))]
+            if produced.suffix == ".npz":  # several outputs, by name
+                with np.load(produced, allow_pickle=False) as found:
+                    arrays = [(n, np.asarray(found[n], dtype=np.float64)) for n in found.files]
+            else:  # OUTPUT.npy: the one output
+                arrays = [(names[0], np.asarray(np.load(produced, allow_pickle=False), dtype=np.float64))]
         except (OSError, ValueError, KeyError) as exc:
             return False, f"its OUTPUT file cannot be read ({exc})"
         numbers = compare_outputs(expected, arrays)
