@@ -72,6 +72,7 @@ def plan_passes(
     producers = runner.resolve_producers(["all"])
     wanted = runner.split_list(fixture_ids)
     matrix = runner.published_matrix(published) if published else None
+    peers = runner.peer_seconds(matrix)
     passes = []
     for consumer in consumer_ids:
         run = runner.open_run(
@@ -88,7 +89,7 @@ def plan_passes(
         todo = run.pending(plan)
         if not todo and settle:
             run.settle()
-        expected = progress.expected_seconds([r.id for r in todo], seconds)
+        expected = progress.expected_seconds([r.id for r in todo], seconds, peers)
         passes.append(
             Pass(
                 consumer,

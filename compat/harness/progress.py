@@ -92,23 +92,29 @@ class Estimate:
         return remaining * pace if pace is not None else remaining / self.parallel
 
 
-def expected_seconds(todo_ids, recorded: dict) -> dict:
+def expected_seconds(todo_ids, recorded: dict, peers: dict | None = None) -> dict:
     """Attempt id -> seconds it will take, from what it cost when last recorded.
 
     ``recorded`` maps ids to seconds (0 where the strategy did not apply) or, for an attempt
-    recorded without a time, its verdict (``UNTIMED_SECONDS``). An attempt never recorded
-    counts as the mean of the timed ones, unless its strategy does not read its fixture's
-    format (a fixture id is ``<variant>-<format>``): then it will not apply, at no cost.
+    recorded without a time, its verdict (``UNTIMED_SECONDS``). An attempt never recorded costs
+    what the same attempt cost under other consumers (``peers``: id -> their recorded costs;
+    a new stack's loads cost about what other stacks' did), else the mean of the timed ones,
+    unless its strategy does not read its fixture's format (a fixture id is
+    ``<variant>-<format>``): then it will not apply, at no cost.
     """
     known = [v for v in recorded.values() if isinstance(v, (int, float)) and v]
     typical = sum(known) / len(known) if known else UNKNOWN_ATTEMPT_SECONDS
+
+    def cost(value) -> float:
+        return UNTIMED_SECONDS.get(value, typical) if isinstance(value, str) else value
+
     expected = {}
     for i in todo_ids:
-        cost = recorded.get(i)
-        if isinstance(cost, str):
-            expected[i] = UNTIMED_SECONDS.get(cost, typical)
-        elif cost is not None:
-            expected[i] = cost
+        like = peers.get(i) if peers else None
+        if i in recorded:
+            expected[i] = cost(recorded[i])
+        elif like:
+            expected[i] = sum(cost(value) for value in like) / len(like)
         else:
             _, fixture, strategy = i
             expected[i] = typical if strategyinfo.reads_format(strategy, fixture.partition("-")[2]) else 0.0

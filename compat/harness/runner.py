@@ -232,6 +232,15 @@ def recorded_seconds(consumer: str, attempts: list[dict], published: dict | None
     return seconds
 
 
+def peer_seconds(published: dict | None) -> dict:
+    """(producer, fixture, strategy) -> what the attempt cost under each consumer of the published
+    matrix (``matrixdoc.attempt_seconds``): the price of one a consumer never recorded itself."""
+    peers: dict = {}
+    for found, (_, spent) in (matrixdoc.recorded(published) if published else {}).items():
+        peers.setdefault(found[1:], []).append(spent)
+    return peers
+
+
 def reference_outputs(path: str) -> np.ndarray:
     """A producer's reference embeddings, read once per version of the file however many
     attempts check against them."""
@@ -398,7 +407,8 @@ class ConsumerRun:
     def _estimate(self, todo: list[AttemptRequest], workers: int) -> progress.Estimate:
         published = published_matrix(self.published) if self.published else None
         seconds = recorded_seconds(self.env.id, self.document["attempts"], published)
-        return progress.Estimate(progress.expected_seconds([r.id for r in todo], seconds), parallel=workers)
+        expected = progress.expected_seconds([r.id for r in todo], seconds, peer_seconds(published))
+        return progress.Estimate(expected, parallel=workers)
 
     def _client(self, events: queue.Queue) -> workerclient.Client:
         return workerclient.Client(

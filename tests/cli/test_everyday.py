@@ -403,6 +403,12 @@ def test_an_attempt_costs_what_its_record_says_by_verdict_where_it_was_not_timed
     assert expected[new_h5] == 3.0  # never recorded: the mean of the timed ones
     assert expected[new] == 0.0  # json_unsafe reads no h5 file: it will not apply
     assert expected[json_read] == 3.0  # h5_transplant reads the weights beside a JSON
+    # Recorded under other consumers (a new stack): what it cost there, each cost as above.
+    peers = {new_h5: [1.0, 2.0], new: [0.0, "crash"]}
+    priced = progress.expected_seconds([timed, new, new_h5], recorded, peers)
+    assert priced[new_h5] == 1.5
+    assert priced[new] == progress.WORKER_START_SECONDS / 2
+    assert priced[timed] == 3.0  # its own record first
 
 
 def test_plain_progress_lines_come_first_last_and_at_a_bounded_rate(capsys):
