@@ -6,6 +6,8 @@ when their lock changes, so a warm machine pays nothing to reuse them.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
 import hashlib
 import os
@@ -220,10 +222,26 @@ def ensure_built(env: Environment, log=print) -> Path:
     """Create (or repair) the environment from its lock; cheap when it is up to date."""
     if not env.lock_path.exists():
         raise EnvironmentError_(f"environment {env.id} has no lock; run `python -m compat lock {env.id}`")
-    if not is_built(env):
-        create(env, log)
-    compile_bytecode(env, log)
+    if not (is_built(env) and (venv_path(env) / BYTECODE_STAMP).exists()):
+        with _building(env):
+            if not is_built(env):  # another process or thread may have built it meanwhile
+                create(env, log)
+            compile_bytecode(env, log)
     return venv_python(env)
+
+
+@contextlib.contextmanager
+def _building(env: Environment):
+    """One builder of an environment at a time, across threads and processes: two workers of a
+    fresh run each found it unbuilt, and a second ``uv venv --clear`` under the first one's
+    ``uv pip sync`` left it half installed and stamped as built."""
+    venv_root().mkdir(parents=True, exist_ok=True)
+    with open(venv_root() / f".{env.id}.building", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # each open() is its own lock: threads wait too
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def create(env: Environment, log=print) -> None:
