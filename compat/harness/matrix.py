@@ -129,8 +129,6 @@ class MatrixProgress:
         self.seen: dict[str, set] = {}
         self.done: dict[str, int] = {}
         self.finished: set[str] = set()
-        self.took: dict[str, float] = {}
-        """Wall seconds of each finished consumer."""
         self.last_line = float("-inf")
         self.total = sum(p.todo for p in passes)
         self._bar: Progress | None = None
@@ -177,15 +175,12 @@ class MatrixProgress:
 
     def end(self, consumer: str) -> None:
         self.finished.add(consumer)
-        if consumer in self.begun:
-            self.took[consumer] = time.monotonic() - self.begun[consumer]
         self.done[consumer] = self.passes[consumer].todo
         if self._bar is not None and consumer in self._tasks:
             self._bar.remove_task(self._tasks.pop(consumer))
 
     def _left(self, consumer: str) -> tuple[float, float | None]:
-        """(seconds left, pace: this run's time over the recorded time of what it has done, from
-        its first attempt on)."""
+        """(seconds left, pace: this run's time over the recorded time of what it has done)."""
         chosen, estimate, seen = self.passes[consumer], self.estimates[consumer], self.seen[consumer]
         elapsed = time.monotonic() - self.begun[consumer]
         for found in _journaled(self.outputs[consumer]):
@@ -193,15 +188,8 @@ class MatrixProgress:
                 seen.add(found)
                 estimate.finished(found, elapsed)
         self.done[consumer] = min(len(seen), chosen.todo) if chosen.todo else len(seen)
-        return estimate.left(elapsed), estimate.pace(elapsed)
-
-    def _queued_pace(self, running_paces: list[float]) -> float:
-        """How much longer than estimated the queued consumers will take: as the finished ones
-        did, whole (a worker's start included); before any has finished, as the running ones go."""
-        estimated = sum(self.passes[c].estimated_seconds for c in self.took)
-        if estimated > 0:
-            return sum(self.took.values()) / estimated
-        return sum(running_paces) / len(running_paces) if running_paces else 1.0
+        pace = elapsed / estimate.done if estimate.done > 0 else None
+        return estimate.left(elapsed), pace
 
     def update(self, running: list[str], queued: list[str]) -> None:
         lefts, paces = {}, []
@@ -209,7 +197,7 @@ class MatrixProgress:
             lefts[consumer], pace = self._left(consumer)
             if pace:
                 paces.append(pace)
-        pace = self._queued_pace(paces)
+        pace = sum(paces) / len(paces) if paces else 1.0
         overall = progress.finish_time(
             list(lefts.values()), [self.passes[c].estimated_seconds * pace for c in queued], self.jobs
         )

@@ -73,23 +73,16 @@ class Estimate:
         if self.first is None and elapsed is not None:
             self.first = (elapsed, self.done)
 
-    def pace(self, elapsed: float) -> float | None:
-        """This run's time over the expected time of what it has done, from its first attempt
-        on (None until that can be told)."""
-        if self.first is None:
-            return elapsed / self.done if self.done > 0.0 else None
-        if self.done > self.first[1] and elapsed > self.first[0]:
-            return (elapsed - self.first[0]) / (self.done - self.first[1])
-        return None
-
     def left(self, elapsed: float) -> float:
         remaining = max(self.total - self.done, 0.0)
         if self.done <= 0.0:
             return max(self.start_seconds - elapsed, 0.0) + remaining / self.parallel
-        pace = self.pace(elapsed)
-        # Until then only the first attempts' figures, which include the workers' start: the
-        # recorded pace.
-        return remaining * pace if pace is not None else remaining / self.parallel
+        if self.first is None:
+            return remaining * elapsed / self.done
+        if self.done > self.first[1] and elapsed > self.first[0]:
+            return remaining * (elapsed - self.first[0]) / (self.done - self.first[1])
+        # Only the first attempts' figures, which include the workers' start: the recorded pace.
+        return remaining / self.parallel
 
 
 def expected_seconds(todo_ids, recorded: dict, peers: dict | None = None) -> dict:

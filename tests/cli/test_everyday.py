@@ -360,27 +360,6 @@ def test_the_time_left_follows_the_recorded_times_then_this_runs_pace():
     assert progress.finish_time([], [3.0, 3.0, 3.0], slots=2) == 6.0
 
 
-def test_queued_consumers_take_as_much_longer_than_estimated_as_the_finished_ones_did():
-    """Records made on a busier machine or by slower code overstate every consumer alike; the
-    first consumer to finish says by how much."""
-    import io
-
-    from compat.harness import matrix, progress
-
-    passes = [matrix.Pass(c, 10, 10, seconds) for c, seconds in (("a", 100.0), ("b", 300.0), ("c", 50.0))]
-    shown = matrix.MatrixProgress(passes, {}, jobs=1, log=lambda *_: None, stream=io.StringIO())
-    assert shown._queued_pace([]) == 1.0  # nothing to go by: as estimated
-    assert shown._queued_pace([2.0, 4.0]) == 3.0  # as the running ones go
-    shown.took.update(a=60.0, b=180.0)
-    assert shown._queued_pace([2.0, 4.0]) == pytest.approx(0.6)  # as the finished ones went, whole
-    estimate = progress.Estimate({"x": 1.0, "y": 1.0, "z": 2.0})
-    assert estimate.pace(5.0) is None
-    estimate.finished("x", elapsed=11.0)  # the first attempt's time includes the worker's start
-    assert estimate.pace(11.0) is None
-    estimate.finished("y", elapsed=11.5)
-    assert estimate.pace(11.5) == pytest.approx(0.5)
-
-
 def test_an_attempt_costs_what_its_record_says_by_verdict_where_it_was_not_timed():
     from compat.harness import progress
     from compat.records import matrixdoc
